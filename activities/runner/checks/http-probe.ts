@@ -1,0 +1,84 @@
+/**
+ * `http.probe`: GET (or HEAD) a URL and compare its status code and latency with thresholds. An
+ * unreachable, slow or failing endpoint is a result with issues, not a failed run.
+ */
+import { HttpProbeParams } from '../../../common/checks';
+import type { Issue } from '../../../common/contracts';
+import type { Check, CheckOutcome } from './check';
+
+/** The URL as shown in results: no credentials, no query string (it may carry tokens). */
+function displayUrl(raw: string): string {
+  const u = new URL(raw);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+function describeNetworkError(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause).code) : undefined;
+  return code ?? (cause instanceof Error ? cause.name : 'network error');
+}
+
+export const httpProbe: Check<HttpProbeParams> = {
+  type: 'http.probe',
+  params: HttpProbeParams,
+  async run(params, ctx): Promise<CheckOutcome> {
+    const resource = { kind: 'Endpoint', name: displayUrl(params.url) };
+    const headers: Record<string, string> = { 'user-agent': 'lookout-runner' };
+    if (params.auth) headers[params.auth.header.toLowerCase()] = `${params.auth.scheme}${await ctx.secret(params.auth.secretRef)}`;
+
+    const timeout = AbortSignal.timeout(params.timeoutMs);
+    const signal = AbortSignal.any([ctx.signal, timeout]);
+    const started = performance.now();
+    let status: number;
+    try {
+      const response = await fetch(params.url, { method: params.method, headers, redirect: 'manual', signal });
+      status = response.status;
+      // Only the status and timing matter; the body is never read, so nothing of it can leak.
+      await response.body?.cancel();
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      const latencyMs = Math.round(performance.now() - started);
+      const timedOut = timeout.aborted;
+      const issue: Issue = {
+        severity: 1,
+        title: timedOut ? 'Endpoint did not answer in time' : 'Endpoint unreachable',
+        resource,
+        expected: timedOut ? `a response within ${params.timeoutMs} ms` : 'an HTTP response',
+        actual: timedOut ? `no response after ${latencyMs} ms` : `connection failed (${describeNetworkError(err)})`,
+        nextSteps: ['Check that the service is running and listening', 'Check DNS, network policies and firewalls between the Runner and the endpoint'],
+      };
+      return { status: 'issues', summary: `${resource.name}: ${issue.title.toLowerCase()}`, score: 0, issues: [issue], metrics: { 'http.latency_ms': latencyMs, 'http.up': 0 } };
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const issues: Issue[] = [];
+    const statusOk = params.expectedStatus ? params.expectedStatus.includes(status) : status >= 200 && status < 400;
+    if (!statusOk) {
+      issues.push({
+        severity: status >= 500 ? 1 : 2,
+        title: 'Unexpected HTTP status',
+        resource,
+        expected: params.expectedStatus ? `status ${params.expectedStatus.join(' or ')}` : 'a 2xx or 3xx status',
+        actual: `status ${status}`,
+        nextSteps: status >= 500 ? ['Look at the service logs around the time of the run', 'Check the health of its dependencies'] : ['Check the URL, method and credentials of the probe'],
+      });
+    }
+    if (latencyMs > params.maxLatencyMs) {
+      issues.push({
+        severity: 3,
+        title: 'Endpoint is slow',
+        resource,
+        expected: `latency at most ${params.maxLatencyMs} ms`,
+        actual: `${latencyMs} ms`,
+        nextSteps: ['Check the load and resource limits of the service', 'Compare with the latency of earlier runs'],
+      });
+    }
+    const score = issues.length === 0 ? 1 : statusOk ? 0.5 : 0;
+    return {
+      status: issues.length ? 'issues' : 'ok',
+      summary: issues.length ? `${resource.name}: ${issues.map((i) => i.title.toLowerCase()).join(', ')}` : `${resource.name} answered ${status} in ${latencyMs} ms`,
+      score,
+      issues,
+      metrics: { 'http.status_code': status, 'http.latency_ms': latencyMs, 'http.up': statusOk ? 1 : 0 },
+    };
+  },
+};

@@ -1,0 +1,69 @@
+/**
+ * Runner activities: the only code that touches customer credentials. `executeCheck` validates the
+ * request against the Runner's own policy, runs the check with local secrets and returns what the
+ * boundary lets through.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { isCheckType } from '../../common/checks';
+import { TaskRequest, type TaskResult } from '../../common/contracts';
+import { FailureType } from '../../common/errors';
+import { toBoundaryResult } from './boundary';
+import { CHECKS } from './checks';
+import { RunSecrets, type SecretProvider } from './secrets';
+
+export interface RunnerActivityDeps {
+  workspaceId: string;
+  /** The Runner's local allowlist: the ceiling of what the Platform may ask for. */
+  allowedChecks: readonly string[];
+  secretProviders: ReadonlyMap<string, SecretProvider>;
+}
+
+function invalid(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message, nonRetryable: true });
+}
+
+export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders }: RunnerActivityDeps) {
+  const allowed = new Set(allowedChecks);
+  return {
+    /**
+     * Runs one check. Heartbeats while it runs; cancellation arrives through the heartbeat and aborts
+     * the check's I/O. Configuration problems fail non-retryably; anything unexpected stays
+     * retryable so that Temporal retries it within the task's policy.
+     */
+    async executeCheck(input: TaskRequest): Promise<TaskResult> {
+      const parsed = TaskRequest.safeParse(input);
+      if (!parsed.success) throw invalid('malformed task request');
+      const request = parsed.data;
+      if (request.workspaceId !== workspaceId) throw invalid('the task belongs to another workspace than this Runner');
+      if (!isCheckType(request.checkType) || !allowed.has(request.checkType)) {
+        throw ApplicationFailure.create({
+          type: FailureType.CheckNotAllowed,
+          message: `check type ${JSON.stringify(request.checkType.slice(0, 64))} is not in this Runner's allowlist`,
+          nonRetryable: true,
+        });
+      }
+      const check = CHECKS[request.checkType];
+      const params = check.params.safeParse(request.params);
+      if (!params.success) {
+        throw invalid(`invalid parameters for ${request.checkType}: ${params.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
+      }
+
+      const ctx = Context.current();
+      const secrets = new RunSecrets(secretProviders, ctx.cancellationSignal);
+      const beat = setInterval(() => ctx.heartbeat(), Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
+      const startedAt = new Date();
+      try {
+        const outcome = await check.run(params.data, {
+          signal: ctx.cancellationSignal,
+          secret: (ref) => secrets.resolve(ref),
+          heartbeat: (details) => ctx.heartbeat(details),
+        });
+        return toBoundaryResult({ request, outcome, startedAt, finishedAt: new Date(), secretValues: secrets.values() });
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}
+
+export type RunnerActivities = ReturnType<typeof createRunnerActivities>;

@@ -1,0 +1,98 @@
+/**
+ * Process configuration: one zod schema per process, parsed once at start. A bad or missing
+ * variable stops the process with one message that names every bad variable. Secrets have no
+ * defaults, and their values never appear in an error.
+ */
+import { z } from 'zod';
+import { CHECK_TYPES, isCheckType } from './checks';
+
+/** Raised by {@link parseConfig}; `message` lists every bad variable, one per line. */
+export class ConfigError extends Error {
+  constructor(
+    readonly process: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`invalid configuration for ${process}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+const postgresUrl = z
+  .string()
+  .min(1)
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
+
+const temporal = {
+  LOOKOUT_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  LOOKOUT_TEMPORAL_NAMESPACE: z.string().min(1).max(255).default('default'),
+  LOOKOUT_LOG_LEVEL: logLevel,
+};
+
+export const ApiConfig = z.object({
+  ...temporal,
+  DATABASE_URL: postgresUrl,
+  LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
+  LOOKOUT_API_PORT: port.default(8080),
+  /** The URL users and Runners see; shown in links and in the quick start. */
+  LOOKOUT_PUBLIC_URL: z.url().optional(),
+});
+export type ApiConfig = z.infer<typeof ApiConfig>;
+
+export const PlatformWorkerConfig = z.object({
+  ...temporal,
+  DATABASE_URL: postgresUrl,
+});
+export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
+
+const checkList = z
+  .string()
+  .default(CHECK_TYPES.join(','))
+  .transform((v, ctx) => {
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!isCheckType(item)) ctx.addIssue({ code: 'custom', message: `unknown check type "${item}"` });
+    }
+    return items;
+  });
+
+export const RunnerConfig = z.object({
+  ...temporal,
+  LOOKOUT_RUNNER_ID: z.uuid(),
+  LOOKOUT_WORKSPACE_ID: z.uuid(),
+  /** The Runner's local allowlist: the ceiling of what the Platform can ask it to run. */
+  LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
+  /** Simultaneous checks on this Runner. */
+  LOOKOUT_RUNNER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),
+  /** How long a stopping Runner waits for running checks before it cancels them. */
+  LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+});
+export type RunnerConfig = z.infer<typeof RunnerConfig>;
+
+/**
+ * Parses `env` with `schema`. Unknown variables are ignored; every problem is collected so that one
+ * start names them all. Messages name the variable and the rule, never the value.
+ */
+export function parseConfig<S extends z.ZodObject>(
+  processName: string,
+  schema: S,
+  env: Record<string, string | undefined> = process.env,
+): z.infer<S> {
+  // Empty strings are treated as unset, as shells and Helm often produce them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const name = issue.path.join('.') || '(environment)';
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return missing ? `${name}: required` : `${name}: ${issue.message}`;
+  });
+  throw new ConfigError(processName, [...new Set(problems)]);
+}
+
+export const CliConfig = z.object({
+  DATABASE_URL: postgresUrl,
+  LOOKOUT_LOG_LEVEL: logLevel,
+});
+export type CliConfig = z.infer<typeof CliConfig>;

@@ -1,0 +1,20 @@
+/**
+ * The `type` of every `ApplicationFailure` Lookout throws on purpose. Failure types are stored by
+ * Temporal in clear text, so they name a class of fault, never a resource or a value.
+ */
+export const FailureType = {
+  /** The task's parameters or the Runner's configuration are wrong: retrying cannot help. */
+  InvalidConfiguration: 'InvalidConfiguration',
+  /** The Runner's local policy does not allow this check type. */
+  CheckNotAllowed: 'CheckNotAllowed',
+  /** A secret reference could not be resolved (unknown provider, missing, denied). */
+  SecretUnavailable: 'SecretUnavailable',
+  /** A result broke the boundary's contract (schema, caps). */
+  ResultRejected: 'ResultRejected',
+  /** The run referenced by an activity does not exist (deleted workspace, bad id). */
+  RunNotFound: 'RunNotFound',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+/** Failure types that no retry can fix; activities throw them with `nonRetryable: true`. */
+export const NON_RETRYABLE_FAILURE_TYPES: readonly FailureType[] = Object.values(FailureType);

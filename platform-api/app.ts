@@ -1,0 +1,39 @@
+/**
+ * The Express application, built from declared dependencies so that tests run the same app with the
+ * real middleware against real services.
+ */
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Pool } from 'pg';
+import type { Logger } from '../common/logger';
+import { authenticate } from './auth/auth-context';
+import { notFoundHandler, problemHandler } from './errors';
+import { createHealthRouter } from './routes/health.router';
+import { createRunsRouter } from './routes/runs.router';
+import { createRunsService } from './services/runs.service';
+
+export interface AppDeps {
+  pool: Pool;
+  temporal: Client;
+  logger: Logger;
+  /** The queue runs are started on; tests give each platform worker its own. */
+  platformTaskQueue?: string;
+}
+
+export function createApp({ pool, temporal, logger, platformTaskQueue }: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
+
+  app.use(createHealthRouter({ pool }));
+  const runs = createRunsService({ pool, temporal, logger, platformTaskQueue });
+  app.use('/v1', authenticate(pool));
+  app.use(createRunsRouter({ pool, runs }));
+
+  app.use(notFoundHandler);
+  app.use(problemHandler(logger));
+  return app;
+}

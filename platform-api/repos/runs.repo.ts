@@ -1,0 +1,112 @@
+import type { RunStatus, RunTrigger } from '../../common/contracts';
+import type { Queryable } from './db';
+
+export interface Run {
+  id: string;
+  workspaceId: string;
+  taskId: string;
+  runnerId: string;
+  checkType: string;
+  status: RunStatus;
+  trigger: RunTrigger;
+  requestedBy: string;
+  workflowId: string;
+  errorType: string | null;
+  errorMessage: string | null;
+  queuedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+interface RunRow {
+  id: string;
+  workspace_id: string;
+  task_id: string;
+  runner_id: string;
+  check_type: string;
+  status: RunStatus;
+  trigger: RunTrigger;
+  requested_by: string;
+  workflow_id: string;
+  error_type: string | null;
+  error_message: string | null;
+  queued_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+const COLUMNS =
+  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_message, queued_at, started_at, finished_at';
+
+function toRun(r: RunRow): Run {
+  return {
+    id: r.id,
+    workspaceId: r.workspace_id,
+    taskId: r.task_id,
+    runnerId: r.runner_id,
+    checkType: r.check_type,
+    status: r.status,
+    trigger: r.trigger,
+    requestedBy: r.requested_by,
+    workflowId: r.workflow_id,
+    errorType: r.error_type,
+    errorMessage: r.error_message,
+    queuedAt: r.queued_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+export async function insertRun(
+  db: Queryable,
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'trigger' | 'requestedBy' | 'workflowId'>,
+): Promise<Run> {
+  const { rows } = await db.query<RunRow>(
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id)
+     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8) returning ${COLUMNS}`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, r.trigger, r.requestedBy, r.workflowId],
+  );
+  return toRun(rows[0]!);
+}
+
+export async function getRun(db: Queryable, id: string): Promise<Run | undefined> {
+  const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where id = $1`, [id]);
+  return rows[0] && toRun(rows[0]);
+}
+
+/** queued → running. Idempotent: a second call (activity retry) changes nothing; `run` is undefined if it does not exist. */
+export async function markRunStarted(db: Queryable, id: string): Promise<{ changed: boolean; run: Run | undefined }> {
+  const { rowCount } = await db.query(
+    `update runs set status = 'running', started_at = coalesce(started_at, now())
+      where id = $1 and status = 'queued'`,
+    [id],
+  );
+  return { changed: rowCount === 1, run: await getRun(db, id) };
+}
+
+/**
+ * Moves a run to a terminal status. Idempotent: once terminal, a run keeps its first terminal status,
+ * so a retried activity cannot flip it. Returns the run as stored afterwards.
+ */
+export async function markRunFinished(
+  db: Queryable,
+  id: string,
+  outcome: { status: RunStatus; errorType?: string | undefined; errorMessage?: string | undefined },
+): Promise<{ changed: boolean; run: Run | undefined }> {
+  const { rowCount } = await db.query(
+    `update runs set status = $2, error_type = $3, error_message = $4, finished_at = now(),
+            started_at = case when $2 = 'runner_unavailable' then started_at else coalesce(started_at, now()) end
+      where id = $1 and status in ('queued', 'running')`,
+    [id, outcome.status, outcome.errorType ?? null, outcome.errorMessage?.slice(0, 2000) ?? null],
+  );
+  return { changed: rowCount === 1, run: await getRun(db, id) };
+}
+
+/** The newest runs of a workspace, newest first. */
+export async function listRuns(db: Queryable, workspaceId: string, limit: number): Promise<Run[]> {
+  const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where workspace_id = $1 order by queued_at desc, id limit $2`, [
+    workspaceId,
+    limit,
+  ]);
+  return rows.map(toRun);
+}

@@ -1,0 +1,111 @@
+/**
+ * Runs: request one (start `runTask`), read one. The API never loads workflow code; it starts
+ * workflows by name with the workflow's type.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { ExecutionPolicy, type RunTrigger } from '../../common/contracts';
+import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
+import type { Logger } from '../../common/logger';
+import type { runTask } from '../../workflows';
+import type { AuthContext } from '../auth/auth-context';
+import { NotFoundError, UnavailableError } from '../errors';
+import { appendAudit } from '../repos/audit.repo';
+import { getResult, type StoredResult } from '../repos/results.repo';
+import { getRun, insertRun, listRuns, markRunFinished, type Run } from '../repos/runs.repo';
+import { getTask } from '../repos/tasks.repo';
+
+export interface RunView {
+  id: string;
+  workspaceId: string;
+  taskId: string;
+  runnerId: string;
+  checkType: string;
+  status: Run['status'];
+  trigger: Run['trigger'];
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+  error: { type: string; message: string | null } | null;
+  result: StoredResult | null;
+}
+
+export function toRunView(run: Run, result: StoredResult | undefined): RunView {
+  return {
+    id: run.id,
+    workspaceId: run.workspaceId,
+    taskId: run.taskId,
+    runnerId: run.runnerId,
+    checkType: run.checkType,
+    status: run.status,
+    trigger: run.trigger,
+    queuedAt: run.queuedAt.toISOString(),
+    startedAt: run.startedAt?.toISOString() ?? null,
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    durationMs: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
+    error: run.errorType ? { type: run.errorType, message: run.errorMessage } : null,
+    result: result ?? null,
+  };
+}
+
+export interface RunsServiceDeps {
+  pool: Pool;
+  temporal: Client;
+  logger: Logger;
+  platformTaskQueue?: string | undefined;
+}
+
+export function createRunsService({ pool, temporal, logger, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
+  return {
+    /**
+     * Records a queued run, audits the request and starts `runTask` with id `ws-<ws>/run-<run>`.
+     * If Temporal refuses the start, the run is closed as failed and the caller gets 503.
+     */
+    async requestRun(auth: AuthContext, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
+      const task = await getTask(pool, workspaceId, taskId);
+      if (!task) throw new NotFoundError('task');
+      const policy = ExecutionPolicy.parse(task.policy);
+      const runId = randomUUID();
+      const workflowId = runWorkflowId(workspaceId, runId);
+      const run = await insertRun(pool, {
+        id: runId,
+        workspaceId,
+        taskId: task.id,
+        runnerId: task.runnerId,
+        checkType: task.checkType,
+        trigger,
+        requestedBy: auth.actor,
+        workflowId,
+      });
+      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'run.requested', target: `run:${runId}`, outcome: 'success', details: { taskId: task.id }, ip });
+      try {
+        await temporal.workflow.start<typeof runTask>('runTask', {
+          taskQueue: platformTaskQueue,
+          workflowId,
+          args: [{ runId, workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy }],
+        });
+      } catch (err) {
+        logger.error({ err, runId }, 'could not start runTask');
+        await markRunFinished(pool, runId, { status: 'failed', errorType: 'StartFailed', errorMessage: 'the workflow engine did not accept the run' });
+        throw new UnavailableError('the workflow engine is unavailable; the run was not started');
+      }
+      return toRunView(run, undefined);
+    },
+
+    /** A run of the caller's workspace with its result; any other run is not found. */
+    async getRunView(auth: AuthContext, runId: string): Promise<RunView> {
+      const run = await getRun(pool, runId);
+      if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
+      return toRunView(run, await getResult(pool, run.id));
+    },
+
+    async listRunViews(workspaceId: string, limit: number): Promise<RunView[]> {
+      const runs = await listRuns(pool, workspaceId, limit);
+      return runs.map((r) => toRunView(r, undefined));
+    },
+  };
+}
+
+export type RunsService = ReturnType<typeof createRunsService>;

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Installs and builds whatever is missing before `npm start` and `npm test`, on a fresh clone too.
+// Plain CommonJS that runs on any Node >= 18, since it may run before the pinned Node 24 is installed.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const { existsSync, statSync } = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    process.stderr.write(`bootstrap: ${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})\n`);
+    process.exit(1);
+  }
+};
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+
+// 1. Dependencies (and the pinned Node 24 at node_modules/.bin/node) when missing or stale.
+const marker = path.join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(marker) || mtime(path.join(root, 'package-lock.json')) > mtime(marker) || !existsSync(path.join(root, 'node_modules', '.bin', 'node'))) {
+  process.stderr.write('bootstrap: installing dependencies (npm ci)…\n');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+const node = path.join(root, 'node_modules', '.bin', 'node');
+
+// 2. Build (type-checks everything) and copy the SQL migrations beside the compiled code.
+run(node, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+run(node, ['-e', "require('node:fs').cpSync('platform-api/db/migrations','dist/platform-api/db/migrations',{recursive:true})"]);
+
+// 3. The Temporal CLI (dev server + Web UI), built once into the tool cache.
+run(node, [path.join(root, 'dist', 'scripts', 'tools.js')]);

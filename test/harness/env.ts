@@ -1,0 +1,168 @@
+/** Addresses of the services global setup started, and helpers every test file uses. */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createLogger } from '../../common/logger';
+import { createApp } from '../../platform-api/app';
+import { createPool } from '../../platform-api/db/pool';
+import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
+import { createSecretProviders } from '../../activities/runner/secrets';
+import { createPlatformWorker } from '../../workers/platform-worker';
+import { createRunnerWorker } from '../../workers/runner';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests through jest's global setup (npm test)`);
+  return value;
+}
+
+export const env = {
+  get temporalAddress() {
+    return required('LOOKOUT_TEST_TEMPORAL_ADDRESS');
+  },
+  get databaseUrl() {
+    return required('LOOKOUT_TEST_DATABASE_URL');
+  },
+  get adminUrl() {
+    return required('LOOKOUT_TEST_PG_ADMIN_URL');
+  },
+  get bundlePath() {
+    return required('LOOKOUT_TEST_WORKFLOW_BUNDLE');
+  },
+};
+
+export const silentLogger = createLogger('test', 'silent');
+
+// The SDK logs every worker state change at INFO; tests want its errors only.
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // already installed in this process by an earlier test file
+}
+
+/** A running Platform for one test file: API on a free port, platform worker on its own queue. */
+export interface TestPlatform {
+  baseUrl: string;
+  pool: Pool;
+  client: Client;
+  connection: NativeConnection;
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(): Promise<TestPlatform> {
+  const pool = createPool(env.databaseUrl);
+  const clientConnection = await Connection.connect({ address: env.temporalAddress });
+  const client = new Client({ connection: clientConnection });
+  const connection = await NativeConnection.connect({ address: env.temporalAddress });
+  const taskQueue = `platform-test-${randomUUID()}`;
+  const worker = await createPlatformWorker({
+    connection,
+    namespace: 'default',
+    pool,
+    logger: silentLogger,
+    taskQueue,
+    workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
+  });
+  const running = worker.run();
+  const app = createApp({ pool, temporal: client, logger: silentLogger, platformTaskQueue: taskQueue });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    pool,
+    client,
+    connection,
+    taskQueue,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      worker.shutdown();
+      await running;
+      await connection.close();
+      await clientConnection.close();
+      await pool.end();
+    },
+  };
+}
+
+/** An in-process Runner worker (the real activities) for one workspace. */
+export async function startRunner(
+  platform: TestPlatform,
+  ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
+  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  const worker = await createRunnerWorker({
+    connection: platform.connection,
+    namespace: 'default',
+    runnerId: ws.runnerId,
+    workspaceId: ws.workspaceId,
+    allowedChecks: options.allowedChecks ?? ['http.probe'],
+    secretProviders: createSecretProviders(options.env ?? {}),
+    shutdownGraceMs: 1_000,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      worker.shutdown();
+      await running;
+    },
+  };
+}
+
+/** A fresh workspace with an owner token, a Runner and an http.probe task. */
+export function newWorkspace(pool: Pool, input: Partial<BootstrapInput> & { probeUrl: string }): Promise<BootstrapOutput> {
+  return bootstrap(pool, { workspaceName: `test-${randomUUID().slice(0, 8)}`, ownerEmail: `owner-${randomUUID()}@example.test`, ...input });
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+export async function api(baseUrl: string, method: string, path: string, options: { token?: string; body?: unknown; rawBody?: string; contentType?: string } = {}): Promise<JsonResponse> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/** Polls a run until it reaches a terminal status (or the deadline passes) and returns its last view. */
+export async function waitForRun(baseUrl: string, token: string, runId: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Record<string, unknown> = {};
+  while (Date.now() < deadline) {
+    const res = await api(baseUrl, 'GET', `/v1/runs/${runId}`, { token });
+    last = res.body;
+    if (['succeeded', 'failed', 'runner_unavailable', 'cancelled'].includes(String(last['status']))) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`run ${runId} did not finish within ${timeoutMs} ms; last status ${String(last['status'])}`);
+}
+
+/** A local HTTP server answering with `handler`; closes all connections on stop. */
+export async function startHttpServer(handler: http.RequestListener): Promise<{ url: string; server: http.Server; stop(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

