@@ -7,7 +7,7 @@
 export const PLATFORM_TASK_QUEUE = 'lookout-platform';
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const RUN_WORKFLOW_ID = new RegExp(`^ws-(${UUID})/run-(${UUID})$`);
+const RUN_WORKFLOW_ID = new RegExp(`^ws-(${UUID})\\.run-(${UUID})$`);
 
 /** The task queue of one Runner: only that Runner polls it. */
 export function runnerTaskQueue(runnerId: string): string {
@@ -19,7 +19,7 @@ export function runnerTaskQueue(runnerId: string): string {
  * serialization context alone, that a payload belongs to the workspace that owns the run.
  */
 export function runWorkflowId(workspaceId: string, runId: string): string {
-  return `ws-${workspaceId}/run-${runId}`;
+  return `ws-${workspaceId}.run-${runId}`;
 }
 
 /** Parses a workflow id made by {@link runWorkflowId}; `undefined` for any other id. */

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
 import { createPool } from '../platform-api/db/pool';
 import { loadConfigOrExit, runMain } from './process-utils';
+import { installTemporalRuntime } from './temporal-runtime';
 
 export interface PlatformWorkerDeps {
   connection: NativeConnection;
@@ -35,6 +36,7 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
 async function main(): Promise<void> {
   const config = loadConfigOrExit('platform-worker', PlatformWorkerConfig);
   const logger = createLogger('platform-worker', config.LOOKOUT_LOG_LEVEL);
+  installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
   const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger });

@@ -1,5 +1,5 @@
 /** Helpers shared by every process entry point. */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError, parseConfig } from '../common/config';
 
 /** Parses the environment once; on error prints every bad variable and exits with status 78 (EX_CONFIG). */
@@ -18,7 +18,7 @@ export function loadConfigOrExit<S extends z.ZodObject>(processName: string, sch
 /** Runs `main`, reporting a start-up failure in one line (no stack for expected failures) and exiting non-zero. */
 export function runMain(name: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = err instanceof z.ZodError ? `invalid input:\n${z.prettifyError(err)}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`${name}: ${message}\n`);
     process.exit(1);
   });

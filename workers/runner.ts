@@ -9,6 +9,7 @@ import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
 import { loadConfigOrExit, runMain } from './process-utils';
+import { installTemporalRuntime } from './temporal-runtime';
 
 export interface RunnerWorkerDeps {
   connection: NativeConnection;
@@ -41,6 +42,7 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
+  installTemporalRuntime(logger);
   const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
   const worker = await createRunnerWorker({
     connection,

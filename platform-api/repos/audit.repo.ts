@@ -80,7 +80,7 @@ export async function listAudit(pool: Pool, workspaceId: string | null, limit = 
     ip: string | null;
   }>(
     `select id::text, workspace_id, at, actor, action, target, outcome, details, ip from audit_events
-      where workspace_id is not distinct from $1 and id > $2 order by id limit $3`,
+      where workspace_id is not distinct from $1 and id > $2 order by audit_events.id limit $3`,
     [workspaceId, afterId, limit],
   );
   return rows.map((r) => ({
@@ -111,7 +111,7 @@ export async function verifyAuditChain(pool: Pool, workspaceId: string | null): 
     hash: Buffer;
   }>(
     `select id::text, at, actor, action, target, outcome, details, ip, prev_hash, hash from audit_events
-      where workspace_id is not distinct from $1 order by id`,
+      where workspace_id is not distinct from $1 order by audit_events.id`,
     [workspaceId],
   );
   let prev: Buffer = GENESIS;

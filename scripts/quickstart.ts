@@ -1,0 +1,188 @@
+/**
+ * `npm start`: the whole system on embedded defaults, and its main job end to end.
+ *
+ * Starts the Temporal dev server (with its Web UI) unless LOOKOUT_TEMPORAL_ADDRESS names one, an
+ * embedded PostgreSQL unless DATABASE_URL names one, then the API, the platform worker and a Runner
+ * as separate processes; creates a workspace (once, kept in .lookout/), runs an http.probe against
+ * the API's own health endpoint through the API, prints the result and where to look, and keeps
+ * running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { createPool } from '../platform-api/db/pool';
+import { migrate } from '../platform-api/db/migrate';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
+import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
+import { getWorkspace } from '../platform-api/repos/workspaces.repo';
+import { runWorkflowId } from '../common/ids';
+import { ensureTemporalCli } from './tools';
+
+const root = path.resolve(__dirname, '..', '..');
+const home = path.resolve(process.env['LOOKOUT_HOME'] ?? path.join(root, '.lookout'));
+const once = process.argv.includes('--once');
+const children: { name: string; proc: ChildProcess }[] = [];
+let embedded: EmbeddedPostgresHandle | undefined;
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+function portNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const port = raw ? Number(raw) : fallback;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number`);
+  return port;
+}
+
+async function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  mkdirSync(path.join(home, 'logs'), { recursive: true });
+  const log = createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
+  const proc = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout?.pipe(log);
+  proc.stderr?.pipe(log);
+  proc.once('exit', (code, signal) => {
+    if (!stopping) {
+      process.stderr.write(`${name} exited (${signal ?? code}); see ${path.join(home, 'logs', `${name}.log`)}\n`);
+      void shutdown(1);
+    }
+  });
+  children.push({ name, proc });
+  return proc;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s; see the logs in ${path.join(home, 'logs')}`);
+}
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  stopping = true;
+  for (const { proc } of [...children].reverse()) proc.kill('SIGTERM');
+  await Promise.all(
+    children.map(({ proc }) => (proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve())),
+  );
+  await embedded?.stop();
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(home, { recursive: true });
+  const node = process.execPath;
+  const dist = path.join(root, 'dist');
+
+  // 1. Temporal.
+  let temporalAddress = process.env['LOOKOUT_TEMPORAL_ADDRESS'];
+  let uiUrl: string | undefined;
+  if (!temporalAddress) {
+    const port = portNumber('LOOKOUT_QUICKSTART_TEMPORAL_PORT', 7233);
+    const uiPort = port + 1000;
+    if (await portInUse(port)) throw new Error(`port ${port} is in use: stop what uses it, or set LOOKOUT_TEMPORAL_ADDRESS to a running Temporal, or LOOKOUT_QUICKSTART_TEMPORAL_PORT`);
+    const cli = ensureTemporalCli((l) => say(l));
+    start('temporal', cli, ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', path.join(home, 'temporal.db'), '--log-level', 'warn'], process.env);
+    temporalAddress = `127.0.0.1:${port}`;
+    uiUrl = `http://127.0.0.1:${uiPort}`;
+    const address = temporalAddress;
+    await waitFor('the Temporal dev server', async () => {
+      const c = await Connection.connect({ address, connectTimeout: 1_000 });
+      await c.close();
+      return true;
+    }, 60_000);
+  }
+  say(`Temporal      ${temporalAddress}${uiUrl ? `  (Web UI ${uiUrl})` : ''}`);
+
+  // 2. PostgreSQL.
+  let databaseUrl = process.env['DATABASE_URL'];
+  if (!databaseUrl) {
+    const port = portNumber('LOOKOUT_QUICKSTART_PG_PORT', 5433);
+    embedded = await startEmbeddedPostgres({ dir: path.join(home, 'postgres'), port, database: 'lookout' });
+    databaseUrl = embedded.url;
+    say(`PostgreSQL    127.0.0.1:${port} (embedded, data in ${path.join(home, 'postgres')})`);
+  } else {
+    say('PostgreSQL    from DATABASE_URL');
+  }
+
+  // 3. Schema and a workspace (made once, reused by later starts).
+  const apiPort = portNumber('LOOKOUT_API_PORT', 8080);
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  if (await portInUse(apiPort)) throw new Error(`port ${apiPort} is in use: set LOOKOUT_API_PORT to a free port`);
+  const pool = createPool(databaseUrl, () => undefined, 2);
+  let ws: BootstrapOutput;
+  try {
+    await migrate(pool);
+    const stateFile = path.join(home, 'quickstart.json');
+    const saved = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as BootstrapOutput & { probeUrl?: string }) : undefined;
+    if (saved && saved.probeUrl === `${apiUrl}/healthz` && (await getWorkspace(pool, saved.workspaceId))) {
+      ws = saved;
+    } else {
+      ws = await bootstrap(pool, { workspaceName: 'quickstart', ownerEmail: 'owner@lookout.localhost', probeUrl: `${apiUrl}/healthz`, policy: { scheduleToStartMs: 30_000 } });
+      // The token stays on this machine, readable by its owner only, so that later starts reuse the workspace.
+      writeFileSync(stateFile, JSON.stringify({ ...ws, probeUrl: `${apiUrl}/healthz` }, null, 2), { mode: 0o600 });
+    }
+  } finally {
+    await pool.end();
+  }
+  say(`Workspace     ${ws.workspaceId}`);
+
+  // 4. The three Lookout processes.
+  const common = { ...process.env, LOOKOUT_TEMPORAL_ADDRESS: temporalAddress, LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info' };
+  start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...common, DATABASE_URL: databaseUrl, LOOKOUT_API_PORT: String(apiPort) });
+  start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], { ...common, DATABASE_URL: databaseUrl });
+  // The Runner gets no database URL: it has nothing to do with the Platform's data.
+  const runnerEnv: NodeJS.ProcessEnv = { ...common, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId };
+  delete runnerEnv['DATABASE_URL'];
+  start('runner', node, [path.join(dist, 'workers', 'runner.js')], runnerEnv);
+  await waitFor('the API', async () => (await fetch(`${apiUrl}/readyz`)).ok, 30_000);
+  say(`API           ${apiUrl}`);
+  say(`Logs          ${path.join(home, 'logs')}`);
+  say();
+
+  // 5. The main job: a health check through the API, end to end.
+  say(`POST ${apiUrl}/v1/workspaces/${ws.workspaceId}/runs  (http.probe of ${apiUrl}/healthz)`);
+  const headers = { authorization: `Bearer ${ws.token}`, 'content-type': 'application/json' };
+  const created = await fetch(`${apiUrl}/v1/workspaces/${ws.workspaceId}/runs`, { method: 'POST', headers, body: JSON.stringify({ taskId: ws.taskId }) });
+  const createdBody = (await created.json()) as { id?: string; detail?: string };
+  if (created.status !== 202 || !createdBody.id) throw new Error(`the API refused the run: ${created.status} ${createdBody.detail ?? ''}`);
+  const runId = createdBody.id;
+  let run: { status: string; result?: { status: string; summary: string; metrics: Record<string, number> } | null; error?: { type: string; message: string } | null } = { status: 'queued' };
+  const deadline = Date.now() + 120_000;
+  while (!['succeeded', 'failed', 'runner_unavailable', 'cancelled'].includes(run.status) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    run = (await (await fetch(`${apiUrl}/v1/runs/${runId}`, { headers })).json()) as typeof run;
+  }
+  say(`run ${runId}: ${run.status}`);
+  if (run.result) say(`result: ${run.result.status}: ${run.result.summary}`);
+  if (run.error) say(`error: ${run.error.type}: ${run.error.message}`);
+  say();
+  say('Where to look:');
+  say(`  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`);
+  if (uiUrl) say(`  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}`);
+  say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
+
+  if (once) await shutdown(run.status === 'succeeded' ? 0 : 1);
+  say();
+  say('Lookout is running. Ctrl-C stops it.');
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`quickstart: ${err instanceof Error ? err.message : String(err)}\n`);
+  await shutdown(1);
+});

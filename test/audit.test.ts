@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { createPool } from '../platform-api/db/pool';
+import { appendAudit, verifyAuditChain } from '../platform-api/repos/audit.repo';
+import { createWorkspace } from '../platform-api/repos/workspaces.repo';
+import { env } from './harness/env';
+
+let pool: Pool;
+beforeAll(() => {
+  pool = createPool(env.databaseUrl);
+});
+afterAll(async () => {
+  await pool.end();
+});
+
+async function workspaceWithEvents(n: number): Promise<string> {
+  const ws = randomUUID();
+  await createWorkspace(pool, { id: ws, name: 'audit' });
+  for (let i = 0; i < n; i++) {
+    await appendAudit(pool, { workspaceId: ws, actor: 'user:test', action: 'thing.done', target: `thing:${i}`, outcome: 'success', details: { i, nested: { b: 1, a: [1, 'x'] } }, ip: '127.0.0.1' });
+  }
+  return ws;
+}
+
+async function ids(ws: string): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>('select id::text from audit_events where workspace_id = $1 order by id', [ws]);
+  return rows.map((r) => r.id);
+}
+
+describe('audit hash chain', () => {
+  it('verifies an untouched chain, also when events are appended concurrently', async () => {
+    const ws = await workspaceWithEvents(3);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(pool, { workspaceId: ws, actor: 'user:test', action: 'burst', outcome: 'success', details: { i } })));
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: true, rows: 23 });
+  });
+
+  it('detects an edited row', async () => {
+    const ws = await workspaceWithEvents(5);
+    const [, second] = await ids(ws);
+    await pool.query("update audit_events set details = '{\"i\": 99}' where id = $1", [second]);
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: false, rows: 5, brokenAt: second });
+  });
+
+  it('detects a deleted row', async () => {
+    const ws = await workspaceWithEvents(5);
+    const all = await ids(ws);
+    await pool.query('delete from audit_events where id = $1', [all[2]]);
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: false, rows: 4, brokenAt: all[3] });
+  });
+
+  it('detects reordered rows', async () => {
+    const ws = await workspaceWithEvents(4);
+    const all = await ids(ws);
+    // Swap the whole content of rows 2 and 3, hashes included, as someone reordering history would.
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query('select * from audit_events where id = any($1::bigint[]) order by id', [[all[1], all[2]]]);
+      await client.query("update audit_events set hash = sha256(hash) where id = any($1::bigint[])", [[all[1], all[2]]]);
+      for (const [target, source] of [[all[1], rows[1]], [all[2], rows[0]]] as const) {
+        await client.query('update audit_events set actor = $2, action = $3, target = $4, details = $5, at = $6, prev_hash = $7, hash = $8 where id = $1', [
+          target, source.actor, source.action, source.target, source.details, source.at, source.prev_hash, source.hash,
+        ]);
+      }
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    expect(await verifyAuditChain(pool, ws)).toMatchObject({ ok: false, brokenAt: all[1] });
+  });
+});

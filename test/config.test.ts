@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ApiConfig, ConfigError, RunnerConfig, parseConfig } from '../common/config';
+
+const dist = path.resolve(__dirname, '..', 'dist');
+
+describe('configuration', () => {
+  it('names every bad variable at once', () => {
+    let error: unknown;
+    try {
+      parseConfig('api', ApiConfig, { LOOKOUT_API_PORT: 'eighty', LOOKOUT_TEMPORAL_ADDRESS: 'nohostport' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toEqual(
+      expect.arrayContaining(['DATABASE_URL: required', expect.stringMatching(/^LOOKOUT_API_PORT: /), 'LOOKOUT_TEMPORAL_ADDRESS: must be host:port']),
+    );
+    expect(problems).toHaveLength(3);
+  });
+
+  it('never echoes a value, even of a malformed secret', () => {
+    const secretish = 'mysql://admin:hunter2-very-secret@db:3306/x';
+    expect(() => parseConfig('api', ApiConfig, { DATABASE_URL: secretish })).toThrow(ConfigError);
+    try {
+      parseConfig('api', ApiConfig, { DATABASE_URL: secretish });
+    } catch (err) {
+      expect(String((err as Error).message)).not.toContain('hunter2');
+      expect((err as ConfigError).problems).toEqual(['DATABASE_URL: must be a postgres:// or postgresql:// URL']);
+    }
+  });
+
+  it('applies defaults only to non-secret settings', () => {
+    const config = parseConfig('api', ApiConfig, { DATABASE_URL: 'postgres://u:p@localhost/db' });
+    expect(config).toMatchObject({ LOOKOUT_API_PORT: 8080, LOOKOUT_TEMPORAL_ADDRESS: '127.0.0.1:7233', LOOKOUT_TEMPORAL_NAMESPACE: 'default' });
+  });
+
+  it('rejects an unknown check type in the Runner allowlist', () => {
+    expect(() =>
+      parseConfig('runner', RunnerConfig, {
+        LOOKOUT_RUNNER_ID: '00000000-0000-4000-8000-000000000001',
+        LOOKOUT_WORKSPACE_ID: '00000000-0000-4000-8000-000000000002',
+        LOOKOUT_RUNNER_ALLOWED_CHECKS: 'http.probe,shell.exec',
+      }),
+    ).toThrow('LOOKOUT_RUNNER_ALLOWED_CHECKS: unknown check type "shell.exec"');
+  });
+
+  it.each([
+    ['api', 'platform-api/main.js', ['DATABASE_URL: required']],
+    ['platform-worker', 'workers/platform-worker.js', ['DATABASE_URL: required']],
+    ['runner', 'workers/runner.js', ['LOOKOUT_RUNNER_ID: required', 'LOOKOUT_WORKSPACE_ID: required']],
+  ])('stops the %s process with status 78 and a message naming each missing variable', (name, file, expected) => {
+    const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/' };
+    const result = spawnSync(process.execPath, [path.join(dist, file)], { env, encoding: 'utf8', timeout: 30_000 });
+    expect(result.status).toBe(78);
+    expect(result.stderr).toContain(`invalid configuration for ${name}:`);
+    for (const line of expected) expect(result.stderr).toContain(line);
+    expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * The real entry points as separate processes: the CLI, the quick start (API, platform worker and
+ * Runner processes), and a Runner killed mid-check whose work is retried and then fails.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../platform-api/db/embedded';
+import { createEmptyDatabase } from './harness/databases';
+import { api, env, newWorkspace, startHttpServer, startPlatform, waitForRun, type TestPlatform } from './harness/env';
+
+const dist = path.resolve(__dirname, '..', 'dist');
+const baseEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/', LOOKOUT_LOG_LEVEL: 'warn' });
+
+describe('lookout CLI', () => {
+  it('bootstraps a workspace with a working owner token and verifies the audit chain', async () => {
+    const db = await createEmptyDatabase();
+    try {
+      const cliEnv = { ...baseEnv(), DATABASE_URL: db.url };
+      const out = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'acme', '--owner', 'ops@acme.test', '--probe-url', 'http://127.0.0.1:9/', '--json'], { env: cliEnv, encoding: 'utf8' });
+      expect(out.stderr).toBe('');
+      expect(out.status).toBe(0);
+      const created = JSON.parse(out.stdout) as { workspaceId: string; token: string; taskQueue: string; runnerId: string };
+      expect(created.token).toMatch(/^lk_[A-Za-z0-9_-]{43}$/);
+      expect(created.taskQueue).toBe(`runner-${created.runnerId}`);
+
+      const verify = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'audit', 'verify', '--workspace', created.workspaceId], { env: cliEnv, encoding: 'utf8' });
+      expect(verify.status).toBe(0);
+      expect(verify.stdout).toBe('audit chain intact: 5 events\n');
+
+      const bad = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'x', '--owner', 'not-an-email', '--probe-url', 'http://127.0.0.1:9/'], { env: cliEnv, encoding: 'utf8' });
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toMatch(/ownerEmail/);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('quick start', () => {
+  it('starts the API, the platform worker and a Runner as processes and runs a probe end to end', async () => {
+    const db = await createEmptyDatabase();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'lookout-home-'));
+    try {
+      const apiPort = await freePort();
+      const child = spawn(process.execPath, [path.join(dist, 'scripts', 'quickstart.js'), '--once'], {
+        env: { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_API_PORT: String(apiPort), LOOKOUT_HOME: home },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(output).toMatch(/run [0-9a-f-]{36}: succeeded/);
+      expect(output).toContain(`result: ok: http://127.0.0.1:${apiPort}/healthz answered 200`);
+      expect(code).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('a Runner killed mid-check', () => {
+  let platform: TestPlatform;
+  beforeAll(async () => {
+    platform = await startPlatform();
+  });
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  function startRunnerProcess(runnerId: string, workspaceId: string): ChildProcess {
+    return spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
+      env: { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_RUNNER_ID: runnerId, LOOKOUT_WORKSPACE_ID: workspaceId },
+      stdio: 'ignore',
+    });
+  }
+
+  it('is retried after its heartbeat times out, and the run fails once the attempts are spent', async () => {
+    let connections = 0;
+    const waiters: (() => void)[] = [];
+    // A target that accepts the request and never answers: the check is busy until the Runner dies.
+    const target = await startHttpServer(() => {
+      connections += 1;
+      waiters.splice(0).forEach((w) => w());
+    });
+    const nextConnection = (n: number) => new Promise<void>((resolve) => (connections >= n ? resolve() : waiters.push(() => connections >= n && resolve())));
+    const ws = await newWorkspace(platform.pool, {
+      probeUrl: `${target.url}/hang`,
+      policy: { heartbeatMs: 2_000, maxAttempts: 2, initialRetryIntervalMs: 100, scheduleToStartMs: 60_000 },
+    });
+    await platform.pool.query("update tasks set params = params || '{\"timeoutMs\": 120000}' where id = $1", [ws.taskId]);
+    const runners: ChildProcess[] = [];
+    try {
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      expect(created.status).toBe(202);
+      for (const attempt of [1, 2]) {
+        const runner = startRunnerProcess(ws.runnerId, ws.workspaceId);
+        runners.push(runner);
+        await nextConnection(attempt);
+        runner.kill('SIGKILL');
+      }
+      const run = await waitForRun(platform.baseUrl, ws.token, String(created.body['id']), 60_000);
+      expect(run['status']).toBe('failed');
+      expect(run['error']).toEqual({ type: 'CheckTimedOut', message: 'the check timed out (HEARTBEAT) on its last attempt' });
+      expect(run['result']).toBeNull();
+      expect(connections).toBe(2);
+    } finally {
+      runners.forEach((r) => r.kill('SIGKILL'));
+      await target.stop();
+    }
+  });
+});

@@ -1,0 +1,17 @@
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import type { Logger } from '../common/logger';
+
+const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+
+/**
+ * Installs the Temporal runtime once per process with its logs routed into the process's structured
+ * logger, so that SDK and core messages land in the same JSON stream.
+ */
+export function installTemporalRuntime(logger: Logger): void {
+  const level = logger.levelVal <= 20 ? 'DEBUG' : logger.levelVal <= 30 ? 'INFO' : logger.levelVal <= 40 ? 'WARN' : 'ERROR';
+  Runtime.install({
+    logger: new DefaultLogger(level, (entry: LogEntry) => {
+      logger[LEVELS[entry.level]]({ temporal: true, ...entry.meta }, entry.message);
+    }),
+  });
+}
