@@ -8,13 +8,15 @@
  * running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { createPool } from '../platform-api/db/pool';
 import { migrate } from '../platform-api/db/migrate';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
+import { reachableByOthers, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { getWorkspace } from '../platform-api/repos/workspaces.repo';
 import { runWorkflowId } from '../common/ids';
@@ -111,9 +113,14 @@ async function main(): Promise<void> {
   let databaseUrl = process.env['DATABASE_URL'];
   if (!databaseUrl) {
     const port = portNumber('LOOKOUT_QUICKSTART_PG_PORT', 5433);
-    embedded = await startEmbeddedPostgres({ dir: path.join(home, 'postgres'), port, database: 'lookout' });
+    // As root the server runs as user "postgres"; a home inside a private directory is out of its reach.
+    const pgDir =
+      process.getuid?.() === 0 && !reachableByOthers(home)
+        ? path.join(os.tmpdir(), `lookout-quickstart-${createHash('sha256').update(home).digest('hex').slice(0, 12)}`, 'postgres')
+        : path.join(home, 'postgres');
+    embedded = await startEmbeddedPostgres({ dir: pgDir, port, database: 'lookout' });
     databaseUrl = embedded.url;
-    say(`PostgreSQL    127.0.0.1:${port} (embedded, data in ${path.join(home, 'postgres')})`);
+    say(`PostgreSQL    127.0.0.1:${port} (embedded, data in ${pgDir})`);
   } else {
     say('PostgreSQL    from DATABASE_URL');
   }
