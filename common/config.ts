@@ -24,6 +24,11 @@ const postgresUrl = z
   .min(1)
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
 
+/** 32 random bytes in base64; a secret, so no default and never echoed. */
+const masterKey = z
+  .string()
+  .refine((v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)');
+
 const temporal = {
   LOOKOUT_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
   LOOKOUT_TEMPORAL_NAMESPACE: z.string().min(1).max(255).default('default'),
@@ -33,6 +38,7 @@ const temporal = {
 export const ApiConfig = z.object({
   ...temporal,
   DATABASE_URL: postgresUrl,
+  LOOKOUT_MASTER_KEY: masterKey,
   LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
   LOOKOUT_API_PORT: port.default(8080),
   /** The URL users and Runners see; shown in links and in the quick start. */
@@ -43,6 +49,7 @@ export type ApiConfig = z.infer<typeof ApiConfig>;
 export const PlatformWorkerConfig = z.object({
   ...temporal,
   DATABASE_URL: postgresUrl,
+  LOOKOUT_MASTER_KEY: masterKey,
 });
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
 
@@ -61,6 +68,10 @@ export const RunnerConfig = z.object({
   ...temporal,
   LOOKOUT_RUNNER_ID: z.uuid(),
   LOOKOUT_WORKSPACE_ID: z.uuid(),
+  /** The workspace's key file (from `lookout keys export`, mounted from a Kubernetes Secret). */
+  LOOKOUT_RUNNER_KEYS_FILE: z.string().min(1),
+  /** Whether raw excerpts (logs, response bodies) may leave this Runner; the Platform cannot override it. */
+  LOOKOUT_RUNNER_RAW_LOGS: z.enum(['deny', 'allow']).default('deny'),
   /** The Runner's local allowlist: the ceiling of what the Platform can ask it to run. */
   LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
   /** Simultaneous checks on this Runner. */
@@ -93,6 +104,7 @@ export function parseConfig<S extends z.ZodObject>(
 
 export const CliConfig = z.object({
   DATABASE_URL: postgresUrl,
+  LOOKOUT_MASTER_KEY: masterKey,
   LOOKOUT_LOG_LEVEL: logLevel,
 });
 export type CliConfig = z.infer<typeof CliConfig>;

@@ -5,9 +5,10 @@
 import { z } from 'zod';
 
 /** Run statuses as the Platform records them. Terminal statuses never change again. */
-export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'runner_unavailable', 'cancelled']);
+export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'runner_unavailable', 'cancelled', 'rejected']);
 export type RunStatus = z.infer<typeof RunStatus>;
-export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'runner_unavailable', 'cancelled'];
+/** `rejected`: the Runner's result failed the Platform's checks (attestation, contract) and was not stored. */
+export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'runner_unavailable', 'cancelled', 'rejected'];
 
 /** How a run came to be. */
 export const RunTrigger = z.enum(['api', 'schedule', 'retry']);
@@ -52,7 +53,7 @@ export type Issue = z.infer<typeof Issue>;
 const MetricName = z.string().regex(/^[a-z][a-z0-9_.]{0,63}$/);
 
 /** The only thing that leaves a Runner besides task metadata (DESIGN.md §4). */
-export const TaskResult = z.strictObject({
+export const TaskResultBody = z.strictObject({
   runId: z.uuid(),
   workspaceId: z.uuid(),
   checkType: z.string().min(1).max(64),
@@ -66,6 +67,10 @@ export const TaskResult = z.strictObject({
   durationMs: z.number().int().nonnegative(),
   exitCode: z.number().int().min(0).max(255),
 });
+export type TaskResultBody = z.infer<typeof TaskResultBody>;
+
+/** A result with its attestation (common/attestation.ts) over the body, binding it to workspace and run. */
+export const TaskResult = TaskResultBody.extend({ attestation: z.string().max(256) });
 export type TaskResult = z.infer<typeof TaskResult>;
 
 /** What the Platform sends to a Runner's `executeCheck`. `params` are validated by the Runner itself. */

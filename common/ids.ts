@@ -8,6 +8,7 @@ export const PLATFORM_TASK_QUEUE = 'lookout-platform';
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const RUN_WORKFLOW_ID = new RegExp(`^ws-(${UUID})\\.run-(${UUID})$`);
+const WORKSPACE_PREFIX = new RegExp(`^ws-(${UUID})\\.`);
 
 /** The task queue of one Runner: only that Runner polls it. */
 export function runnerTaskQueue(runnerId: string): string {
@@ -27,4 +28,9 @@ export function parseRunWorkflowId(workflowId: string): { workspaceId: string; r
   const match = RUN_WORKFLOW_ID.exec(workflowId);
   if (!match?.[1] || !match[2]) return undefined;
   return { workspaceId: match[1], runId: match[2] };
+}
+
+/** The workspace of any Lookout workflow id (`ws-<workspaceId>.<kind>-…`); `undefined` otherwise. */
+export function workspaceOfWorkflowId(workflowId: string): string | undefined {
+  return WORKSPACE_PREFIX.exec(workflowId)?.[1];
 }

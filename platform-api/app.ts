@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from '../common/logger';
 import { authenticate } from './auth/auth-context';
+import type { Sealer } from './crypto/sealer';
 import { notFoundHandler, problemHandler } from './errors';
 import { createHealthRouter } from './routes/health.router';
 import { createRunsRouter } from './routes/runs.router';
@@ -17,11 +18,12 @@ export interface AppDeps {
   pool: Pool;
   temporal: Client;
   logger: Logger;
+  sealer: Sealer;
   /** The queue runs are started on; tests give each platform worker its own. */
   platformTaskQueue?: string;
 }
 
-export function createApp({ pool, temporal, logger, platformTaskQueue }: AppDeps): Express {
+export function createApp({ pool, temporal, logger, sealer, platformTaskQueue }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -29,7 +31,7 @@ export function createApp({ pool, temporal, logger, platformTaskQueue }: AppDeps
   app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
 
   app.use(createHealthRouter({ pool }));
-  const runs = createRunsService({ pool, temporal, logger, platformTaskQueue });
+  const runs = createRunsService({ pool, temporal, logger, sealer, platformTaskQueue });
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
 

@@ -5,7 +5,12 @@ import { CliConfig } from '../common/config';
 import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
-import { verifyAuditChain } from './repos/audit.repo';
+import { chmodSync, writeFileSync } from 'node:fs';
+import type { Pool } from 'pg';
+import { createPlatformCrypto, type PlatformCrypto } from './crypto';
+import { exportRunnerKeyFile, rotateWorkspaceKey } from './crypto/platform-keyring';
+import { appendAudit, appendAuditInTransaction, verifyAuditChain } from './repos/audit.repo';
+import { inTransaction } from './repos/db';
 import { bootstrap } from './services/bootstrap.service';
 
 function uuid(value: string): string {
@@ -13,11 +18,11 @@ function uuid(value: string): string {
   return value;
 }
 
-async function withPool<T>(fn: (pool: ReturnType<typeof createPool>) => Promise<T>): Promise<T> {
+async function withPool<T>(fn: (pool: Pool, crypto: PlatformCrypto) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit('lookout', CliConfig);
   const pool = createPool(config.DATABASE_URL, () => undefined, 2);
   try {
-    return await fn(pool);
+    return await fn(pool, createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY));
   } finally {
     await pool.end();
   }
@@ -47,9 +52,9 @@ export function buildCli(): Command {
     .option('--task <name>', 'task name', 'api-health')
     .option('--json', 'print JSON')
     .action((opts: { workspace: string; owner: string; probeUrl: string; runner: string; task: string; json?: boolean }) =>
-      withPool(async (pool) => {
+      withPool(async (pool, crypto) => {
         await migrate(pool);
-        const out = await bootstrap(pool, {
+        const out = await bootstrap(pool, crypto, {
           workspaceName: opts.workspace,
           ownerEmail: opts.owner,
           probeUrl: opts.probeUrl,
@@ -72,6 +77,39 @@ export function buildCli(): Command {
             '',
           ].join('\n'),
         );
+      }),
+    );
+
+  const keys = program.command('keys').description('workspace keys');
+  keys
+    .command('rotate')
+    .description("make a new active key for a workspace; retired keys keep decrypting older history")
+    .requiredOption('--workspace <id>', 'workspace id', uuid)
+    .option('--purpose <purpose>', 'payload (Temporal payloads, shared with the Runner) or data (sealed columns)', 'payload')
+    .action((opts: { workspace: string; purpose: string }) =>
+      withPool(async (pool, crypto) => {
+        if (opts.purpose !== 'payload' && opts.purpose !== 'data') throw new InvalidArgumentError('--purpose must be payload or data');
+        const purpose = opts.purpose;
+        const id = await inTransaction(pool, async (tx) => {
+          const newId = await rotateWorkspaceKey(tx, crypto.master, opts.workspace, purpose);
+          await appendAuditInTransaction(tx, { workspaceId: opts.workspace, actor: 'system:cli', action: 'keys.rotated', target: `key:${purpose}:${newId}`, outcome: 'success' });
+          return newId;
+        });
+        process.stdout.write(`new active ${purpose} key ${id}${purpose === 'payload' ? '; export the key file again for the Runner and the codec server' : ''}\n`);
+      }),
+    );
+  keys
+    .command('export')
+    .description("write the workspace's payload keys (active and retired) to a key file for its Runner and codec server")
+    .requiredOption('--workspace <id>', 'workspace id', uuid)
+    .requiredOption('--out <file>', 'file to write (created with mode 0600)')
+    .action((opts: { workspace: string; out: string }) =>
+      withPool(async (pool, crypto) => {
+        const file = await exportRunnerKeyFile(pool, crypto.master, opts.workspace);
+        writeFileSync(opts.out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'w' });
+        chmodSync(opts.out, 0o600);
+        await appendAudit(pool, { workspaceId: opts.workspace, actor: 'system:cli', action: 'keys.exported', target: `workspace:${opts.workspace}`, outcome: 'success', details: { keys: file.keys.map((k) => k.id) } });
+        process.stdout.write(`wrote ${file.keys.length} key(s) to ${opts.out}; put it in a Kubernetes Secret for the Runner\n`);
       }),
     );
 

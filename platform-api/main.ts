@@ -5,14 +5,22 @@ import { createLogger } from '../common/logger';
 import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createApp } from './app';
 import { createPool } from './db/pool';
+import { createPlatformCrypto } from './crypto';
+import { lookoutDataConverter } from '../common/data-converter';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await Connection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE });
-  const app = createApp({ pool, temporal, logger });
+  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
+  const temporal = new Client({
+    connection,
+    namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+    identity: `api:${process.pid}`,
+    dataConverter: lookoutDataConverter(crypto.payloadKeys),
+  });
+  const app = createApp({ pool, temporal, logger, sealer: crypto.sealer });
   const server = app.listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {
     logger.info({ host: config.LOOKOUT_API_HOST, port: config.LOOKOUT_API_PORT }, 'api listening');
   });

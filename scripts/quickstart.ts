@@ -19,6 +19,9 @@ import { migrate } from '../platform-api/db/migrate';
 import { reachableByOthers, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { getWorkspace } from '../platform-api/repos/workspaces.repo';
+import { createPlatformCrypto } from '../platform-api/crypto';
+import { MasterKey } from '../platform-api/crypto/master-key';
+import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
 import { runWorkflowId } from '../common/ids';
 import { ensureTemporalCli } from './tools';
 
@@ -129,7 +132,16 @@ async function main(): Promise<void> {
   const apiPort = portNumber('LOOKOUT_API_PORT', 8080);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   if (await portInUse(apiPort)) throw new Error(`port ${apiPort} is in use: set LOOKOUT_API_PORT to a free port`);
+  // The master key wraps every workspace key; the quick start keeps one beside its data, owner-only.
+  const masterKeyFile = path.join(home, 'master.key');
+  let masterKey = process.env['LOOKOUT_MASTER_KEY'];
+  if (!masterKey) {
+    if (!existsSync(masterKeyFile)) writeFileSync(masterKeyFile, MasterKey.generate(), { mode: 0o600 });
+    masterKey = readFileSync(masterKeyFile, 'utf8').trim();
+  }
+  const runnerKeysFile = path.join(home, 'runner-keys.json');
   const pool = createPool(databaseUrl, () => undefined, 2);
+  const crypto = createPlatformCrypto(pool, masterKey);
   let ws: BootstrapOutput;
   try {
     await migrate(pool);
@@ -138,10 +150,12 @@ async function main(): Promise<void> {
     if (saved && saved.probeUrl === `${apiUrl}/healthz` && (await getWorkspace(pool, saved.workspaceId))) {
       ws = saved;
     } else {
-      ws = await bootstrap(pool, { workspaceName: 'quickstart', ownerEmail: 'owner@lookout.localhost', probeUrl: `${apiUrl}/healthz`, policy: { scheduleToStartMs: 30_000 } });
+      ws = await bootstrap(pool, crypto, { workspaceName: 'quickstart', ownerEmail: 'owner@lookout.localhost', probeUrl: `${apiUrl}/healthz`, policy: { scheduleToStartMs: 30_000 } });
       // The token stays on this machine, readable by its owner only, so that later starts reuse the workspace.
       writeFileSync(stateFile, JSON.stringify({ ...ws, probeUrl: `${apiUrl}/healthz` }, null, 2), { mode: 0o600 });
     }
+    // The Runner's own copy of its workspace's payload keys, as `lookout keys export` writes it.
+    writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), { mode: 0o600 });
   } finally {
     await pool.end();
   }
@@ -149,11 +163,13 @@ async function main(): Promise<void> {
 
   // 4. The three Lookout processes.
   const common = { ...process.env, LOOKOUT_TEMPORAL_ADDRESS: temporalAddress, LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info' };
-  start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...common, DATABASE_URL: databaseUrl, LOOKOUT_API_PORT: String(apiPort) });
-  start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], { ...common, DATABASE_URL: databaseUrl });
-  // The Runner gets no database URL: it has nothing to do with the Platform's data.
-  const runnerEnv: NodeJS.ProcessEnv = { ...common, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId };
+  const platformEnv = { ...common, DATABASE_URL: databaseUrl, LOOKOUT_MASTER_KEY: masterKey };
+  start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
+  start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv);
+  // The Runner gets neither the database nor the master key: only its own workspace's key file.
+  const runnerEnv: NodeJS.ProcessEnv = { ...common, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile };
   delete runnerEnv['DATABASE_URL'];
+  delete runnerEnv['LOOKOUT_MASTER_KEY'];
   start('runner', node, [path.join(dist, 'workers', 'runner.js')], runnerEnv);
   await waitFor('the API', async () => (await fetch(`${apiUrl}/readyz`)).ok, 30_000);
   say(`API           ${apiUrl}`);

@@ -35,7 +35,7 @@ function expectProblem(res: { status: number; headers: Headers; body: Record<str
 
 describe('API token authentication', () => {
   it('accepts a valid owner token and records its use', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ items: [] });
@@ -44,7 +44,7 @@ describe('API token authentication', () => {
   });
 
   it('answers 401 with a problem body when the header is missing', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`);
     expectProblem(res, 401);
     expect(res.headers.get('www-authenticate')).toBe('Bearer');
@@ -55,7 +55,7 @@ describe('API token authentication', () => {
     ['a malformed token', 'not-a-token'],
     ['a token with a wrong last character', 'WRONG'],
   ])('answers 401 for %s and audits the failure', async (_label, credential) => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const token = credential === 'WRONG' ? `${ws.token.slice(0, -1)}${ws.token.endsWith('A') ? 'B' : 'A'}` : credential;
     const before = await platform.pool.query<{ n: number }>("select count(*)::int as n from audit_events where action = 'auth.token' and outcome = 'failure'");
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token });
@@ -65,7 +65,7 @@ describe('API token authentication', () => {
   });
 
   it('answers 401 for a revoked token', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     expect(await revokeToken(platform.pool, ws.workspaceId, ws.tokenId)).toBe(true);
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token });
     expectProblem(res, 401);
@@ -74,13 +74,13 @@ describe('API token authentication', () => {
   });
 
   it('answers 401 for an expired token', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const expired = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'old', role: 'owner', expiresAt: new Date(Date.now() - 1_000) });
     expectProblem(await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: expired.token }), 401);
   });
 
   it('stores only the SHA-256 of a token, never the token', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const { rows } = await platform.pool.query("select row_to_json(t)::text as j from api_tokens t where id = $1", [ws.tokenId]);
     expect(rows[0].j).not.toContain(ws.token.slice(3));
   });
@@ -88,8 +88,8 @@ describe('API token authentication', () => {
 
 describe('workspace isolation and roles', () => {
   it('answers 404 for another workspace and for a run of another workspace', async () => {
-    const a = await newWorkspace(platform.pool, { probeUrl: PROBE });
-    const b = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const a = await newWorkspace(platform, { probeUrl: PROBE });
+    const b = await newWorkspace(platform, { probeUrl: PROBE });
     const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, { token: b.token, body: { taskId: b.taskId } });
     expect(created.status).toBe(202);
     expectProblem(await api(platform.baseUrl, 'GET', `/v1/runs/${String(created.body['id'])}`, { token: a.token }), 404);
@@ -101,7 +101,7 @@ describe('workspace isolation and roles', () => {
   });
 
   it('lets a viewer read runs but not start one, and audits the refusal', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const viewer = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'viewer', role: 'viewer', expiresAt: null });
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: viewer.token })).status).toBe(200);
     expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: viewer.token, body: { taskId: ws.taskId } }), 403);
@@ -111,7 +111,7 @@ describe('workspace isolation and roles', () => {
   });
 
   it('lets an operator start a run', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const operator = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'op', role: 'operator', expiresAt: null });
     const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: operator.token, body: { taskId: ws.taskId } });
     expect(res.status).toBe(202);
@@ -131,7 +131,7 @@ describe('POST /v1/workspaces/{ws}/runs with bad input', () => {
   ];
 
   it.each(cases)('answers a problem for %s and starts nothing', async (_label, request, status, detail) => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const before = await runTaskWorkflowCount();
     const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, ...request });
     expectProblem(res, status);
@@ -141,13 +141,13 @@ describe('POST /v1/workspaces/{ws}/runs with bad input', () => {
   });
 
   it('names the offending field in the problem body', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: 'abc' } });
     expect(res.body['errors']).toEqual([{ path: 'taskId', message: expect.any(String) }]);
   });
 
   it('answers 400 for a path id that is not a UUID', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: PROBE });
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
     expectProblem(await api(platform.baseUrl, 'GET', '/v1/runs/not-a-uuid', { token: ws.token }), 400);
   });
 

@@ -15,24 +15,29 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
     expect(problems).toEqual(
-      expect.arrayContaining(['DATABASE_URL: required', expect.stringMatching(/^LOOKOUT_API_PORT: /), 'LOOKOUT_TEMPORAL_ADDRESS: must be host:port']),
+      expect.arrayContaining(['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required', expect.stringMatching(/^LOOKOUT_API_PORT: /), 'LOOKOUT_TEMPORAL_ADDRESS: must be host:port']),
     );
-    expect(problems).toHaveLength(3);
+    expect(problems).toHaveLength(4);
   });
 
   it('never echoes a value, even of a malformed secret', () => {
     const secretish = 'mysql://admin:hunter2-very-secret@db:3306/x';
-    expect(() => parseConfig('api', ApiConfig, { DATABASE_URL: secretish })).toThrow(ConfigError);
+    const badKey = 'c2hvcnQtbWFzdGVyLWtleS1oZXJl';
+    expect(() => parseConfig('api', ApiConfig, { DATABASE_URL: secretish, LOOKOUT_MASTER_KEY: badKey })).toThrow(ConfigError);
     try {
-      parseConfig('api', ApiConfig, { DATABASE_URL: secretish });
+      parseConfig('api', ApiConfig, { DATABASE_URL: secretish, LOOKOUT_MASTER_KEY: badKey });
     } catch (err) {
       expect(String((err as Error).message)).not.toContain('hunter2');
-      expect((err as ConfigError).problems).toEqual(['DATABASE_URL: must be a postgres:// or postgresql:// URL']);
+      expect(String((err as Error).message)).not.toContain(badKey);
+      expect((err as ConfigError).problems).toEqual([
+        'DATABASE_URL: must be a postgres:// or postgresql:// URL',
+        'LOOKOUT_MASTER_KEY: must be 32 bytes in base64 (openssl rand -base64 32)',
+      ]);
     }
   });
 
   it('applies defaults only to non-secret settings', () => {
-    const config = parseConfig('api', ApiConfig, { DATABASE_URL: 'postgres://u:p@localhost/db' });
+    const config = parseConfig('api', ApiConfig, { DATABASE_URL: 'postgres://u:p@localhost/db', LOOKOUT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
     expect(config).toMatchObject({ LOOKOUT_API_PORT: 8080, LOOKOUT_TEMPORAL_ADDRESS: '127.0.0.1:7233', LOOKOUT_TEMPORAL_NAMESPACE: 'default' });
   });
 
@@ -41,15 +46,16 @@ describe('configuration', () => {
       parseConfig('runner', RunnerConfig, {
         LOOKOUT_RUNNER_ID: '00000000-0000-4000-8000-000000000001',
         LOOKOUT_WORKSPACE_ID: '00000000-0000-4000-8000-000000000002',
+        LOOKOUT_RUNNER_KEYS_FILE: '/nonexistent',
         LOOKOUT_RUNNER_ALLOWED_CHECKS: 'http.probe,shell.exec',
       }),
     ).toThrow('LOOKOUT_RUNNER_ALLOWED_CHECKS: unknown check type "shell.exec"');
   });
 
   it.each([
-    ['api', 'platform-api/main.js', ['DATABASE_URL: required']],
-    ['platform-worker', 'workers/platform-worker.js', ['DATABASE_URL: required']],
-    ['runner', 'workers/runner.js', ['LOOKOUT_RUNNER_ID: required', 'LOOKOUT_WORKSPACE_ID: required']],
+    ['api', 'platform-api/main.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],
+    ['platform-worker', 'workers/platform-worker.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],
+    ['runner', 'workers/runner.js', ['LOOKOUT_RUNNER_ID: required', 'LOOKOUT_WORKSPACE_ID: required', 'LOOKOUT_RUNNER_KEYS_FILE: required']],
   ])('stops the %s process with status 78 and a message naming each missing variable', (name, file, expected) => {
     const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/' };
     const result = spawnSync(process.execPath, [path.join(dist, file)], { env, encoding: 'utf8', timeout: 30_000 });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../platform-api/db/embedded';
 import { createEmptyDatabase } from './harness/databases';
-import { api, env, newWorkspace, startHttpServer, startPlatform, waitForRun, type TestPlatform } from './harness/env';
+import { api, env, newWorkspace, patchTaskParams, startHttpServer, startPlatform, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 const baseEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/', LOOKOUT_LOG_LEVEL: 'warn' });
@@ -17,7 +17,7 @@ describe('lookout CLI', () => {
   it('bootstraps a workspace with a working owner token and verifies the audit chain', async () => {
     const db = await createEmptyDatabase();
     try {
-      const cliEnv = { ...baseEnv(), DATABASE_URL: db.url };
+      const cliEnv = { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_MASTER_KEY: env.masterKey };
       const out = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'acme', '--owner', 'ops@acme.test', '--probe-url', 'http://127.0.0.1:9/', '--json'], { env: cliEnv, encoding: 'utf8' });
       expect(out.stderr).toBe('');
       expect(out.status).toBe(0);
@@ -27,7 +27,7 @@ describe('lookout CLI', () => {
 
       const verify = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'audit', 'verify', '--workspace', created.workspaceId], { env: cliEnv, encoding: 'utf8' });
       expect(verify.status).toBe(0);
-      expect(verify.stdout).toBe('audit chain intact: 5 events\n');
+      expect(verify.stdout).toBe('audit chain intact: 6 events\n');
 
       const bad = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'x', '--owner', 'not-an-email', '--probe-url', 'http://127.0.0.1:9/'], { env: cliEnv, encoding: 'utf8' });
       expect(bad.status).not.toBe(0);
@@ -70,9 +70,9 @@ describe('a Runner killed mid-check', () => {
     await platform?.stop();
   });
 
-  function startRunnerProcess(runnerId: string, workspaceId: string): ChildProcess {
+  function startRunnerProcess(runnerId: string, workspaceId: string, keysFile: string): ChildProcess {
     return spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-      env: { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_RUNNER_ID: runnerId, LOOKOUT_WORKSPACE_ID: workspaceId },
+      env: { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_RUNNER_ID: runnerId, LOOKOUT_WORKSPACE_ID: workspaceId, LOOKOUT_RUNNER_KEYS_FILE: keysFile },
       stdio: 'ignore',
     });
   }
@@ -86,17 +86,18 @@ describe('a Runner killed mid-check', () => {
       waiters.splice(0).forEach((w) => w());
     });
     const nextConnection = (n: number) => new Promise<void>((resolve) => (connections >= n ? resolve() : waiters.push(() => connections >= n && resolve())));
-    const ws = await newWorkspace(platform.pool, {
+    const ws = await newWorkspace(platform, {
       probeUrl: `${target.url}/hang`,
       policy: { heartbeatMs: 2_000, maxAttempts: 2, initialRetryIntervalMs: 100, scheduleToStartMs: 60_000 },
     });
-    await platform.pool.query("update tasks set params = params || '{\"timeoutMs\": 120000}' where id = $1", [ws.taskId]);
+    await patchTaskParams(platform, ws, { timeoutMs: 120_000 });
+    const keysFile = await writeRunnerKeyFile(platform, ws.workspaceId);
     const runners: ChildProcess[] = [];
     try {
       const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
       expect(created.status).toBe(202);
       for (const attempt of [1, 2]) {
-        const runner = startRunnerProcess(ws.runnerId, ws.workspaceId);
+        const runner = startRunnerProcess(ws.runnerId, ws.workspaceId, keysFile);
         runners.push(runner);
         await nextConnection(attempt);
         runner.kill('SIGKILL');

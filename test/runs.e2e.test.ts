@@ -2,7 +2,7 @@
  * The whole run through HTTP with real workers: API → Temporal dev server → runTask → Runner
  * activity → result stored in PostgreSQL → read back through the API.
  */
-import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
+import { api, newWorkspace, patchTaskParams, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -31,7 +31,7 @@ beforeEach(() => {
 
 describe('POST /v1/workspaces/{ws}/runs', () => {
   it('runs an http.probe end to end and stores an ok result', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/healthz` });
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
     const runner = await startRunner(platform, ws);
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
@@ -62,7 +62,7 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
   });
 
   it('reports an unhealthy endpoint as a succeeded run whose result holds issues', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/broken` });
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/broken` });
     const runner = await startRunner(platform, ws);
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
@@ -79,7 +79,7 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
   });
 
   it('ends runner_unavailable when no Runner polls the task queue', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/healthz`, policy: { scheduleToStartMs: 1_500 } });
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz`, policy: { scheduleToStartMs: 1_500 } });
     const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
     expect(started.status).toBe(202);
     const run = await waitForRun(platform.baseUrl, ws.token, String(started.body['id']));
@@ -90,8 +90,8 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
   });
 
   it('fails a run without retrying when a secret reference cannot be resolved, naming the reference only', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/healthz` });
-    await platform.pool.query(`update tasks set params = params || $2 where id = $1`, [ws.taskId, JSON.stringify({ auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } })]);
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
+    await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
     const runner = await startRunner(platform, ws, { env: {} });
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
@@ -106,8 +106,8 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
 
   it('sends the auth header resolved inside the Runner and redacts the value from the result', async () => {
     const secret = 'probe-secret-value-1234';
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/broken/${secret}` });
-    await platform.pool.query(`update tasks set params = params || $2 where id = $1`, [ws.taskId, JSON.stringify({ auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } })]);
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/broken/${secret}` });
+    await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
     const runner = await startRunner(platform, ws, { env: { PROBE_TOKEN: secret } });
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
@@ -119,13 +119,14 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
       expect(JSON.stringify(run)).toContain('[redacted]');
       const stored = await platform.pool.query('select row_to_json(r)::text as j from results r where run_id = $1', [runId]);
       expect(stored.rows[0].j).not.toContain(secret);
+      expect(stored.rows[0].j).not.toContain('/broken');
     } finally {
       await runner.stop();
     }
   });
 
   it('fails a run whose check type is outside the Runner allowlist', async () => {
-    const ws = await newWorkspace(platform.pool, { probeUrl: `${target.url}/healthz` });
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
     const runner = await startRunner(platform, ws, { allowedChecks: [] });
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });

@@ -5,9 +5,11 @@
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
+import { lookoutDataConverter } from '../common/data-converter';
 import { PLATFORM_TASK_QUEUE } from '../common/ids';
 import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
+import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
 import { loadConfigOrExit, runMain } from './process-utils';
 import { installTemporalRuntime } from './temporal-runtime';
@@ -17,7 +19,8 @@ export interface PlatformWorkerDeps {
   namespace: string;
   pool: Pool;
   logger: Logger;
-  /** A prebuilt bundle (tests, images); without it the workflows are bundled at start. */
+  crypto: PlatformCrypto;
+  /** A prebuilt bundle (built with the same failure converter) (tests, images); without it the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
   taskQueue?: string;
 }
@@ -28,8 +31,9 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? PLATFORM_TASK_QUEUE,
     identity: `platform-worker:${process.pid}`,
+    dataConverter: lookoutDataConverter(deps.crypto.payloadKeys),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger }),
+    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger, keyring: deps.crypto.payloadKeys, sealer: deps.crypto.sealer }),
   });
 }
 
@@ -39,7 +43,8 @@ async function main(): Promise<void> {
   installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
-  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger });
+  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
+  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto });
   logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
   try {
     await worker.run();

@@ -4,7 +4,10 @@
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { RunnerConfig } from '../common/config';
+import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
+import { StaticKeyring, type Keyring } from '../common/keyring';
+import type { BoundaryPolicy } from '../activities/runner/boundary';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
@@ -18,6 +21,9 @@ export interface RunnerWorkerDeps {
   workspaceId: string;
   allowedChecks: readonly string[];
   secretProviders: ReadonlyMap<string, SecretProvider>;
+  /** This workspace's keys only. */
+  keyring: Keyring;
+  policy: BoundaryPolicy;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
 }
@@ -29,10 +35,13 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
     taskQueue: runnerTaskQueue(deps.runnerId),
     // Temporal stores worker identities in clear text: opaque ids only, never the host name.
     identity: `runner:${deps.runnerId}:${process.pid}`,
+    dataConverter: lookoutDataConverter(deps.keyring),
     activities: createRunnerActivities({
       workspaceId: deps.workspaceId,
       allowedChecks: deps.allowedChecks,
       secretProviders: deps.secretProviders,
+      keyring: deps.keyring,
+      policy: deps.policy,
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
     shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
@@ -43,6 +52,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
+  const keyring = StaticKeyring.fromFile(config.LOOKOUT_RUNNER_KEYS_FILE);
+  if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID) throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
   const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
   const worker = await createRunnerWorker({
     connection,
@@ -51,6 +62,8 @@ async function main(): Promise<void> {
     workspaceId: config.LOOKOUT_WORKSPACE_ID,
     allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
     secretProviders: createSecretProviders(process.env),
+    keyring,
+    policy: { rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS },
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
   });

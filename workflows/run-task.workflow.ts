@@ -14,7 +14,7 @@ import {
   proxyActivities,
 } from '@temporalio/workflow';
 import type { RunOutcome, RunTaskInput } from '../common/contracts';
-import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
+import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
 import { runnerTaskQueue } from '../common/ids';
 import type { PlatformActivities } from '../activities/platform';
 import type { RunnerActivities } from '../activities/runner';
@@ -82,6 +82,9 @@ function classifyFailure(err: unknown): { status: RunOutcome['status']; errorTyp
       errorType: RunFailureType.CheckTimedOut,
       errorMessage: `the check timed out (${cause.timeoutType}) on its last attempt`,
     };
+  }
+  if (cause instanceof ApplicationFailure && cause.type === FailureType.ResultRejected) {
+    return { status: 'rejected', errorType: cause.type, errorMessage: cause.message };
   }
   if (cause instanceof ApplicationFailure) {
     return { status: 'failed', errorType: cause.type ?? RunFailureType.CheckFailed, errorMessage: cause.message };

@@ -5,17 +5,23 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
+import { verifyAttestation } from '../../common/attestation';
 import { TaskResult, type RunStatus } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
+import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
+import type { Sealer } from '../../platform-api/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
 import { inTransaction } from '../../platform-api/repos/db';
 import { insertResult } from '../../platform-api/repos/results.repo';
-import { getRun, markRunFinished, markRunStarted } from '../../platform-api/repos/runs.repo';
+import { getRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform-api/repos/runs.repo';
 
 export interface PlatformActivityDeps {
   pool: Pool;
   logger: Logger;
+  /** Workspace payload keys: results must be attested under a key of the run's own workspace. */
+  keyring: Keyring;
+  sealer: Sealer;
 }
 
 export interface RecordRunFinishedInput {
@@ -27,13 +33,17 @@ export interface RecordRunFinishedInput {
 
 const SYSTEM_ACTOR = 'system:platform-worker';
 
-export function createPlatformActivities({ pool, logger }: PlatformActivityDeps) {
+function runNotFound(): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
+}
+
+export function createPlatformActivities({ pool, logger, keyring, sealer }: PlatformActivityDeps) {
   return {
     /** queued → running, audited once. Fails non-retryably if the run does not exist. */
     async recordRunStarted({ runId }: { runId: string }): Promise<void> {
       await inTransaction(pool, async (tx) => {
         const { changed, run } = await markRunStarted(tx, runId);
-        if (!run) throw ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
+        if (!run) throw runNotFound();
         if (changed) {
           await appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: SYSTEM_ACTOR, action: 'run.started', target: `run:${runId}`, outcome: 'success' });
         }
@@ -41,33 +51,34 @@ export function createPlatformActivities({ pool, logger }: PlatformActivityDeps)
     },
 
     /**
-     * Validates a Runner's result against the contract and the run it claims to answer, then stores
-     * it once (first write wins). A result that does not match is rejected non-retryably, audited,
-     * and nothing is stored.
+     * Accepts a Runner's result only if it matches the contract and the run it claims to answer and
+     * its attestation verifies under a key of the workspace that owns the run; then stores it once
+     * (first write wins), sealed. Anything else is rejected non-retryably and audited, and nothing is
+     * stored.
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
-      const parsed = TaskResult.safeParse(result);
       const run = await getRun(pool, runId);
-      const problem = !run
-        ? 'run not found'
-        : run.workspaceId !== workspaceId
-          ? 'run belongs to another workspace'
-          : !parsed.success
-            ? `result does not match the contract: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`
-            : parsed.data.runId !== runId || parsed.data.workspaceId !== run.workspaceId
-              ? 'result is for another run'
-              : parsed.data.checkType !== run.checkType
-                ? 'result is for another check type'
-                : undefined;
-      if (problem || !parsed.success || !run) {
+      if (!run) throw runNotFound();
+      const parsed = TaskResult.safeParse(result);
+      let problem: string | undefined;
+      if (run.workspaceId !== workspaceId) problem = 'run belongs to another workspace';
+      else if (!parsed.success) problem = `result does not match the contract at ${parsed.error.issues.slice(0, 5).map((i) => i.path.join('.') || '(root)').join(', ')}`;
+      else if (parsed.data.runId !== runId || parsed.data.workspaceId !== run.workspaceId) problem = 'result is for another run';
+      else if (parsed.data.checkType !== run.checkType) problem = 'result is for another check type';
+      else {
+        const { attestation, ...body } = parsed.data;
+        problem = await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
+      }
+      if (problem || !parsed.success) {
         logger.warn({ runId, problem }, 'result rejected');
         await inTransaction(pool, (tx) =>
-          appendAuditInTransaction(tx, { workspaceId: run?.workspaceId ?? null, actor: SYSTEM_ACTOR, action: 'run.result_rejected', target: `run:${runId}`, outcome: 'failure', details: { reason: problem } }),
+          appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: SYSTEM_ACTOR, action: 'run.result_rejected', target: `run:${runId}`, outcome: 'failure', details: { reason: problem } }),
         );
-        throw ApplicationFailure.create({ type: FailureType.ResultRejected, message: problem ?? 'result rejected', nonRetryable: true });
+        throw ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result rejected: ${problem ?? 'invalid'}`, nonRetryable: true });
       }
+      const attestationKeyId = parsed.data.attestation.split('.')[1] ?? '';
       await inTransaction(pool, async (tx) => {
-        const stored = await insertResult(tx, parsed.data);
+        const stored = await insertResult(tx, sealer, parsed.data, attestationKeyId);
         if (stored) {
           await appendAuditInTransaction(tx, {
             workspaceId: run.workspaceId,
@@ -75,7 +86,7 @@ export function createPlatformActivities({ pool, logger }: PlatformActivityDeps)
             action: 'run.result_stored',
             target: `run:${runId}`,
             outcome: 'success',
-            details: { status: parsed.data.status, issues: parsed.data.issues.length },
+            details: { status: parsed.data.status, issues: parsed.data.issues.length, keyId: attestationKeyId },
           });
         }
       });
@@ -83,9 +94,12 @@ export function createPlatformActivities({ pool, logger }: PlatformActivityDeps)
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */
     async recordRunFinished(input: RecordRunFinishedInput): Promise<void> {
+      const current = await getRun(pool, input.runId);
+      if (!current) throw runNotFound();
+      const errorSealed = input.errorMessage ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000)) : undefined;
       await inTransaction(pool, async (tx) => {
-        const { changed, run } = await markRunFinished(tx, input.runId, input);
-        if (!run) throw ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
+        const { changed, run } = await markRunFinished(tx, input.runId, { status: input.status, errorType: input.errorType, errorSealed });
+        if (!run) throw runNotFound();
         if (changed) {
           await appendAuditInTransaction(tx, {
             workspaceId: run.workspaceId,

@@ -1,39 +1,26 @@
 /**
- * The boundary: the single exit of every result. It adds run metadata, redacts every secret value
- * the run resolved (plain, base64 and URL-encoded), enforces the strict result schema and a size
- * cap, and refuses anything else. Nothing leaves a Runner except what this returns.
+ * The boundary: the single exit of every result and every error. It adds run metadata, applies the
+ * Runner's own raw-log policy, redacts every secret value the run resolved and well-known secret
+ * shapes, enforces the strict schema and a size cap, and attests the result under the workspace's
+ * active key. Nothing leaves a Runner except what this returns or throws.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { TaskResult, type TaskRequest } from '../../common/contracts';
-import { FailureType } from '../../common/errors';
+import { attest } from '../../common/attestation';
+import { TaskResultBody, type TaskRequest, type TaskResult } from '../../common/contracts';
+import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../../common/errors';
+import type { WorkspaceKey } from '../../common/keyring';
 import type { CheckOutcome } from './checks/check';
+import { REDACTED, redactDeep, redactText, secretForms } from './redaction';
+
+export { REDACTED } from './redaction';
 
 /** Largest serialised result that may cross: far below Temporal's 2 MB payload limit. */
 export const MAX_RESULT_BYTES = 256 * 1024;
-export const REDACTED = '[redacted]';
 
-/** Every form in which a secret value could appear in text. Short values are skipped: they would redact ordinary words. */
-function secretForms(values: readonly string[]): string[] {
-  const forms = new Set<string>();
-  for (const v of values) {
-    if (v.length < 4) continue;
-    forms.add(v);
-    forms.add(Buffer.from(v).toString('base64'));
-    forms.add(Buffer.from(v).toString('base64').replace(/=+$/, ''));
-    forms.add(Buffer.from(v).toString('base64url'));
-    forms.add(encodeURIComponent(v));
-  }
-  // Longest first, so that a value containing another is replaced whole.
-  return [...forms].sort((a, b) => b.length - a.length);
-}
-
-function redactDeep(value: unknown, forms: readonly string[]): unknown {
-  if (typeof value === 'string') return forms.reduce((s, f) => s.split(f).join(REDACTED), value);
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, forms));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redactDeep(k, forms) as string, redactDeep(v, forms)]));
-  }
-  return value;
+/** The Runner's local policy: the ceiling, whatever the Platform asks. */
+export interface BoundaryPolicy {
+  /** Raw excerpts (issue `details`: log lines, response bodies) leave only when `allow`. */
+  rawLogs: 'deny' | 'allow';
 }
 
 export interface BoundaryInput {
@@ -42,10 +29,24 @@ export interface BoundaryInput {
   startedAt: Date;
   finishedAt: Date;
   secretValues: readonly string[];
+  policy: BoundaryPolicy;
+  key: WorkspaceKey;
 }
 
-/** Builds the one `TaskResult` that may leave the Runner, or throws a non-retryable `ResultRejected`. */
-export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secretValues }: BoundaryInput): TaskResult {
+function rejected(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result refused at the boundary: ${message}`, nonRetryable: true });
+}
+
+/** Builds the one attested `TaskResult` that may leave the Runner, or throws a non-retryable `ResultRejected`. */
+export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secretValues, policy, key }: BoundaryInput): TaskResult {
+  const issues = Array.isArray(outcome.issues)
+    ? outcome.issues.map((issue) => {
+        if (policy.rawLogs === 'allow' || !issue || typeof issue !== 'object') return issue;
+        const rest = { ...issue };
+        delete rest.details;
+        return rest;
+      })
+    : outcome.issues;
   const candidate = redactDeep(
     {
       runId: request.runId,
@@ -54,7 +55,7 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
       status: outcome.status,
       summary: outcome.summary,
       ...(outcome.score === undefined ? {} : { score: outcome.score }),
-      issues: outcome.issues,
+      issues,
       metrics: outcome.metrics,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
@@ -63,15 +64,34 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
     },
     secretForms(secretValues),
   );
-  const parsed = TaskResult.safeParse(candidate);
+  const parsed = TaskResultBody.safeParse(candidate);
   if (!parsed.success) {
     // Paths and rules only: the offending values stay on the Runner.
-    const where = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result refused at the boundary: ${where}`, nonRetryable: true });
+    // zod's messages name rules and keys, never input values.
+    throw rejected(parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
   }
   const size = Buffer.byteLength(JSON.stringify(parsed.data));
-  if (size > MAX_RESULT_BYTES) {
-    throw ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result refused at the boundary: ${size} bytes exceeds ${MAX_RESULT_BYTES}`, nonRetryable: true });
+  if (size > MAX_RESULT_BYTES) throw rejected(`${size} bytes exceeds ${MAX_RESULT_BYTES}`);
+  return { ...parsed.data, attestation: attest(key, request.workspaceId, request.runId, parsed.data) };
+}
+
+/**
+ * Turns anything a check threw into an `ApplicationFailure` whose message is redacted like a result
+ * and which carries no cause or foreign stack (both can hold secret values). Type and
+ * retryability are kept; unexpected errors stay retryable as `CheckError`.
+ */
+export function scrubError(err: unknown, secretValues: readonly string[]): ApplicationFailure {
+  const forms = secretForms(secretValues);
+  const raw = err instanceof Error ? err.message : String(err);
+  if (err instanceof ApplicationFailure && NON_RETRYABLE_FAILURE_TYPES.includes(err.type as FailureType)) {
+    // Lookout's own failures name references and rules, never values: resolved values are still
+    // removed, but secret-shape patterns would mangle words like "PROBE_TOKEN: not set".
+    return ApplicationFailure.create({ type: err.type ?? 'CheckError', message: forms.reduce((m, f) => m.split(f).join(REDACTED), raw).slice(0, 1000), nonRetryable: err.nonRetryable ?? false });
   }
-  return parsed.data;
+  const message = redactText(raw, forms).slice(0, 1000);
+  if (err instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ type: err.type ?? 'CheckError', message, nonRetryable: err.nonRetryable ?? false });
+  }
+  const name = err instanceof Error && /^[A-Za-z]{1,40}$/.test(err.name) ? err.name : 'Error';
+  return ApplicationFailure.create({ type: 'CheckError', message: `${name}: ${message}`, nonRetryable: false });
 }

@@ -7,7 +7,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isCheckType } from '../../common/checks';
 import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
-import { toBoundaryResult } from './boundary';
+import type { Keyring } from '../../common/keyring';
+import { scrubError, toBoundaryResult, type BoundaryPolicy } from './boundary';
 import { CHECKS } from './checks';
 import { RunSecrets, type SecretProvider } from './secrets';
 
@@ -16,13 +17,16 @@ export interface RunnerActivityDeps {
   /** The Runner's local allowlist: the ceiling of what the Platform may ask for. */
   allowedChecks: readonly string[];
   secretProviders: ReadonlyMap<string, SecretProvider>;
+  /** This workspace's keys only: results are attested under its active key. */
+  keyring: Keyring;
+  policy: BoundaryPolicy;
 }
 
 function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message, nonRetryable: true });
 }
 
-export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders }: RunnerActivityDeps) {
+export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy }: RunnerActivityDeps) {
   const allowed = new Set(allowedChecks);
   return {
     /**
@@ -58,7 +62,13 @@ export function createRunnerActivities({ workspaceId, allowedChecks, secretProvi
           secret: (ref) => secrets.resolve(ref),
           heartbeat: (details) => ctx.heartbeat(details),
         });
-        return toBoundaryResult({ request, outcome, startedAt, finishedAt: new Date(), secretValues: secrets.values() });
+        const key = await keyring.activeKey(workspaceId);
+        return toBoundaryResult({ request, outcome, startedAt, finishedAt: new Date(), secretValues: secrets.values(), policy, key });
+      } catch (err) {
+        // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.
+        if (ctx.cancellationSignal.aborted) throw err;
+        // Errors leave through the boundary too: redacted, without cause or foreign stack.
+        throw scrubError(err, secrets.values());
       } finally {
         clearInterval(beat);
       }

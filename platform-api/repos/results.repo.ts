@@ -1,63 +1,50 @@
 import type { TaskResult } from '../../common/contracts';
+import type { Sealer } from '../crypto/sealer';
 import type { Queryable } from './db';
 
-export type StoredResult = Omit<TaskResult, 'runId' | 'workspaceId'> & { storedAt: string };
+export type StoredResult = Omit<TaskResult, 'runId' | 'workspaceId' | 'attestation'> & { storedAt: string };
+
+type SealedBody = Pick<TaskResult, 'summary' | 'score' | 'issues' | 'metrics'>;
+const binding = (runId: string) => `result:${runId}`;
 
 /**
- * Stores a run's result once. Idempotent: a second write for the same run (activity retry, workflow
- * reset) keeps the first and returns false.
+ * Stores a run's verified result once; its content is sealed under the workspace's data key.
+ * Idempotent: a second write for the same run (activity retry, workflow reset) keeps the first and
+ * returns false.
  */
-export async function insertResult(db: Queryable, r: TaskResult): Promise<boolean> {
+export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult, attestationKeyId: string): Promise<boolean> {
+  const body: SealedBody = { summary: r.summary, ...(r.score === undefined ? {} : { score: r.score }), issues: r.issues, metrics: r.metrics };
   const { rowCount } = await db.query(
-    `insert into results (run_id, workspace_id, check_type, status, summary, score, issues, metrics,
-                          started_at, finished_at, duration_ms, exit_code)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    `insert into results (run_id, workspace_id, check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, attestation_key_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      on conflict (run_id) do nothing`,
-    [
-      r.runId,
-      r.workspaceId,
-      r.checkType,
-      r.status,
-      r.summary,
-      r.score ?? null,
-      JSON.stringify(r.issues),
-      JSON.stringify(r.metrics),
-      r.startedAt,
-      r.finishedAt,
-      r.durationMs,
-      r.exitCode,
-    ],
+    [r.runId, r.workspaceId, r.checkType, r.status, await sealer.seal(r.workspaceId, binding(r.runId), body), r.startedAt, r.finishedAt, r.durationMs, r.exitCode, attestationKeyId],
   );
   return rowCount === 1;
 }
 
-export async function getResult(db: Queryable, runId: string): Promise<StoredResult | undefined> {
+export async function getResult(db: Queryable, sealer: Sealer, workspaceId: string, runId: string): Promise<StoredResult | undefined> {
   const { rows } = await db.query<{
     check_type: string;
     status: TaskResult['status'];
-    summary: string;
-    score: number | null;
-    issues: TaskResult['issues'];
-    metrics: TaskResult['metrics'];
+    sealed: Buffer;
     started_at: Date;
     finished_at: Date;
     duration_ms: number;
     exit_code: number;
     stored_at: Date;
   }>(
-    `select check_type, status, summary, score, issues, metrics, started_at, finished_at, duration_ms, exit_code, stored_at
-       from results where run_id = $1`,
-    [runId],
+    `select check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, stored_at
+       from results where run_id = $1 and workspace_id = $2`,
+    [runId, workspaceId],
   );
   const r = rows[0];
   if (!r) return undefined;
+  const body = await sealer.open<SealedBody>(workspaceId, binding(runId), r.sealed);
   return {
     checkType: r.check_type,
     status: r.status,
-    summary: r.summary,
-    ...(r.score === null ? {} : { score: r.score }),
-    issues: r.issues,
-    metrics: r.metrics,
+    ...body,
     startedAt: r.started_at.toISOString(),
     finishedAt: r.finished_at.toISOString(),
     durationMs: r.duration_ms,

@@ -12,7 +12,8 @@ export interface Run {
   requestedBy: string;
   workflowId: string;
   errorType: string | null;
-  errorMessage: string | null;
+  /** The error message, sealed under the workspace's data key (it may name customer resources). */
+  errorSealed: Buffer | null;
   queuedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -29,14 +30,14 @@ interface RunRow {
   requested_by: string;
   workflow_id: string;
   error_type: string | null;
-  error_message: string | null;
+  error_sealed: Buffer | null;
   queued_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
 }
 
 const COLUMNS =
-  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_message, queued_at, started_at, finished_at';
+  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_sealed, queued_at, started_at, finished_at';
 
 function toRun(r: RunRow): Run {
   return {
@@ -50,7 +51,7 @@ function toRun(r: RunRow): Run {
     requestedBy: r.requested_by,
     workflowId: r.workflow_id,
     errorType: r.error_type,
-    errorMessage: r.error_message,
+    errorSealed: r.error_sealed,
     queuedAt: r.queued_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
@@ -91,13 +92,13 @@ export async function markRunStarted(db: Queryable, id: string): Promise<{ chang
 export async function markRunFinished(
   db: Queryable,
   id: string,
-  outcome: { status: RunStatus; errorType?: string | undefined; errorMessage?: string | undefined },
+  outcome: { status: RunStatus; errorType?: string | undefined; errorSealed?: Buffer | undefined },
 ): Promise<{ changed: boolean; run: Run | undefined }> {
   const { rowCount } = await db.query(
-    `update runs set status = $2, error_type = $3, error_message = $4, finished_at = now(),
+    `update runs set status = $2, error_type = $3, error_sealed = $4, finished_at = now(),
             started_at = case when $2 = 'runner_unavailable' then started_at else coalesce(started_at, now()) end
       where id = $1 and status in ('queued', 'running')`,
-    [id, outcome.status, outcome.errorType ?? null, outcome.errorMessage?.slice(0, 2000) ?? null],
+    [id, outcome.status, outcome.errorType ?? null, outcome.errorSealed ?? null],
   );
   return { changed: rowCount === 1, run: await getRun(db, id) };
 }
@@ -110,3 +111,6 @@ export async function listRuns(db: Queryable, workspaceId: string, limit: number
   ]);
   return rows.map(toRun);
 }
+
+/** The binding of a run's sealed error message. */
+export const runErrorBinding = (runId: string) => `run:${runId}:error`;

@@ -1,3 +1,4 @@
+import type { Sealer } from '../crypto/sealer';
 import type { Queryable } from './db';
 
 export interface Task {
@@ -6,41 +7,52 @@ export interface Task {
   runnerId: string;
   name: string;
   checkType: string;
+  /** Sealed at rest: parameters name customer endpoints and resources. */
   params: Record<string, unknown>;
   policy: Record<string, unknown>;
 }
 
-export async function createTask(db: Queryable, t: Task): Promise<void> {
+const binding = (id: string) => `task:${id}:params`;
+
+export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promise<void> {
   await db.query(
-    'insert into tasks (id, workspace_id, runner_id, name, check_type, params, policy) values ($1, $2, $3, $4, $5, $6, $7)',
-    [t.id, t.workspaceId, t.runnerId, t.name, t.checkType, JSON.stringify(t.params), JSON.stringify(t.policy)],
+    'insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy) values ($1, $2, $3, $4, $5, $6, $7)',
+    [t.id, t.workspaceId, t.runnerId, t.name, t.checkType, await sealer.seal(t.workspaceId, binding(t.id), t.params, db), JSON.stringify(t.policy)],
   );
 }
 
+/** Replaces a task's parameters. */
+export async function updateTaskParams(db: Queryable, sealer: Sealer, workspaceId: string, id: string, params: Record<string, unknown>): Promise<void> {
+  await db.query('update tasks set params_sealed = $3, updated_at = now() where id = $1 and workspace_id = $2', [
+    id,
+    workspaceId,
+    await sealer.seal(workspaceId, binding(id), params),
+  ]);
+}
+
 /** A task of `workspaceId`; a task of another workspace is not found. */
-export async function getTask(db: Queryable, workspaceId: string, id: string): Promise<Task | undefined> {
+export async function getTask(db: Queryable, sealer: Sealer, workspaceId: string, id: string): Promise<Task | undefined> {
   const { rows } = await db.query<{
     id: string;
     workspace_id: string;
     runner_id: string;
     name: string;
     check_type: string;
-    params: Record<string, unknown>;
+    params_sealed: Buffer;
     policy: Record<string, unknown>;
-  }>('select id, workspace_id, runner_id, name, check_type, params, policy from tasks where id = $1 and workspace_id = $2', [
+  }>('select id, workspace_id, runner_id, name, check_type, params_sealed, policy from tasks where id = $1 and workspace_id = $2', [
     id,
     workspaceId,
   ]);
   const r = rows[0];
-  return (
-    r && {
-      id: r.id,
-      workspaceId: r.workspace_id,
-      runnerId: r.runner_id,
-      name: r.name,
-      checkType: r.check_type,
-      params: r.params,
-      policy: r.policy,
-    }
-  );
+  if (!r) return undefined;
+  return {
+    id: r.id,
+    workspaceId: r.workspace_id,
+    runnerId: r.runner_id,
+    name: r.name,
+    checkType: r.check_type,
+    params: await sealer.open<Record<string, unknown>>(r.workspace_id, binding(r.id), r.params_sealed),
+    policy: r.policy,
+  };
 }

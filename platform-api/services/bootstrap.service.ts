@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { HttpProbeParams } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
 import { runnerTaskQueue } from '../../common/ids';
+import type { PlatformCrypto } from '../crypto';
+import { createWorkspaceKeys } from '../crypto/platform-keyring';
 import { appendAuditInTransaction } from '../repos/audit.repo';
 import { inTransaction } from '../repos/db';
 import { createRunner } from '../repos/runners.repo';
@@ -37,7 +39,7 @@ export interface BootstrapOutput {
   taskId: string;
 }
 
-export async function bootstrap(pool: Pool, rawInput: BootstrapInput): Promise<BootstrapOutput> {
+export async function bootstrap(pool: Pool, crypto: PlatformCrypto, rawInput: BootstrapInput): Promise<BootstrapOutput> {
   const input = BootstrapInput.parse(rawInput);
   const params = HttpProbeParams.parse({ url: input.probeUrl });
   const policy = ExecutionPolicy.parse(input.policy);
@@ -46,6 +48,7 @@ export async function bootstrap(pool: Pool, rawInput: BootstrapInput): Promise<B
   const taskId = randomUUID();
   return inTransaction(pool, async (tx) => {
     await createWorkspace(tx, { id: workspaceId, name: input.workspaceName });
+    await createWorkspaceKeys(tx, crypto.master, workspaceId);
     const existing = await findUserByEmail(tx, input.ownerEmail);
     const ownerId = existing?.id ?? randomUUID();
     if (!existing) await createUser(tx, { id: ownerId, email: input.ownerEmail });
@@ -53,11 +56,12 @@ export async function bootstrap(pool: Pool, rawInput: BootstrapInput): Promise<B
     const token = await createToken(tx, { workspaceId, createdBy: ownerId, name: 'bootstrap', role: 'owner', expiresAt: null });
     const taskQueue = runnerTaskQueue(runnerId);
     await createRunner(tx, { id: runnerId, workspaceId, name: input.runnerName, taskQueue });
-    await createTask(tx, { id: taskId, workspaceId, runnerId, name: input.taskName, checkType: 'http.probe', params, policy });
+    await createTask(tx, crypto.sealer, { id: taskId, workspaceId, runnerId, name: input.taskName, checkType: 'http.probe', params, policy });
     const actor = 'system:bootstrap';
     for (const [action, target] of [
       ['workspace.created', `workspace:${workspaceId}`],
       ['member.added', `user:${ownerId}`],
+      ['keys.created', `workspace:${workspaceId}`],
       ['token.created', `token:${token.id}`],
       ['runner.registered', `runner:${runnerId}`],
       ['task.created', `task:${taskId}`],

@@ -10,10 +10,11 @@ import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
 import type { Logger } from '../../common/logger';
 import type { runTask } from '../../workflows';
 import type { AuthContext } from '../auth/auth-context';
+import type { Sealer } from '../crypto/sealer';
 import { NotFoundError, UnavailableError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
 import { getResult, type StoredResult } from '../repos/results.repo';
-import { getRun, insertRun, listRuns, markRunFinished, type Run } from '../repos/runs.repo';
+import { getRun, insertRun, listRuns, markRunFinished, runErrorBinding, type Run } from '../repos/runs.repo';
 import { getTask } from '../repos/tasks.repo';
 
 export interface RunView {
@@ -32,7 +33,8 @@ export interface RunView {
   result: StoredResult | null;
 }
 
-export function toRunView(run: Run, result: StoredResult | undefined): RunView {
+export async function toRunView(sealer: Sealer, run: Run, result: StoredResult | undefined): Promise<RunView> {
+  const errorMessage = run.errorSealed ? await sealer.open<string>(run.workspaceId, runErrorBinding(run.id), run.errorSealed) : null;
   return {
     id: run.id,
     workspaceId: run.workspaceId,
@@ -45,7 +47,7 @@ export function toRunView(run: Run, result: StoredResult | undefined): RunView {
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,
     durationMs: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
-    error: run.errorType ? { type: run.errorType, message: run.errorMessage } : null,
+    error: run.errorType ? { type: run.errorType, message: errorMessage } : null,
     result: result ?? null,
   };
 }
@@ -54,17 +56,18 @@ export interface RunsServiceDeps {
   pool: Pool;
   temporal: Client;
   logger: Logger;
+  sealer: Sealer;
   platformTaskQueue?: string | undefined;
 }
 
-export function createRunsService({ pool, temporal, logger, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
+export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
   return {
     /**
      * Records a queued run, audits the request and starts `runTask` with id `ws-<ws>/run-<run>`.
      * If Temporal refuses the start, the run is closed as failed and the caller gets 503.
      */
     async requestRun(auth: AuthContext, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
-      const task = await getTask(pool, workspaceId, taskId);
+      const task = await getTask(pool, sealer, workspaceId, taskId);
       if (!task) throw new NotFoundError('task');
       const policy = ExecutionPolicy.parse(task.policy);
       const runId = randomUUID();
@@ -88,22 +91,23 @@ export function createRunsService({ pool, temporal, logger, platformTaskQueue = 
         });
       } catch (err) {
         logger.error({ err, runId }, 'could not start runTask');
-        await markRunFinished(pool, runId, { status: 'failed', errorType: 'StartFailed', errorMessage: 'the workflow engine did not accept the run' });
+        const errorSealed = await sealer.seal(workspaceId, runErrorBinding(runId), 'the workflow engine did not accept the run');
+        await markRunFinished(pool, runId, { status: 'failed', errorType: 'StartFailed', errorSealed });
         throw new UnavailableError('the workflow engine is unavailable; the run was not started');
       }
-      return toRunView(run, undefined);
+      return toRunView(sealer, run, undefined);
     },
 
     /** A run of the caller's workspace with its result; any other run is not found. */
     async getRunView(auth: AuthContext, runId: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
-      return toRunView(run, await getResult(pool, run.id));
+      return toRunView(sealer, run, await getResult(pool, sealer, run.workspaceId, run.id));
     },
 
     async listRunViews(workspaceId: string, limit: number): Promise<RunView[]> {
       const runs = await listRuns(pool, workspaceId, limit);
-      return runs.map((r) => toRunView(r, undefined));
+      return Promise.all(runs.map((r) => toRunView(sealer, r, undefined)));
     },
   };
 }

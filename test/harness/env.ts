@@ -6,7 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
-import { createLogger } from '../../common/logger';
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { lookoutDataConverter } from '../../common/data-converter';
+import { StaticKeyring, type Keyring } from '../../common/keyring';
+import { createLogger, type Logger } from '../../common/logger';
+import { createPlatformCrypto, type PlatformCrypto } from '../../platform-api/crypto';
+import { exportRunnerKeyFile } from '../../platform-api/crypto/platform-keyring';
+import { getTask, updateTaskParams } from '../../platform-api/repos/tasks.repo';
 import { createApp } from '../../platform-api/app';
 import { createPool } from '../../platform-api/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
@@ -33,6 +40,12 @@ export const env = {
   get bundlePath() {
     return required('LOOKOUT_TEST_WORKFLOW_BUNDLE');
   },
+  get masterKey() {
+    return required('LOOKOUT_TEST_MASTER_KEY');
+  },
+  get dir() {
+    return required('LOOKOUT_TEST_DIR');
+  },
 };
 
 export const silentLogger = createLogger('test', 'silent');
@@ -48,34 +61,39 @@ try {
 export interface TestPlatform {
   baseUrl: string;
   pool: Pool;
+  crypto: PlatformCrypto;
   client: Client;
   connection: NativeConnection;
   taskQueue: string;
   stop(): Promise<void>;
 }
 
-export async function startPlatform(): Promise<TestPlatform> {
+export async function startPlatform(options: { logger?: Logger } = {}): Promise<TestPlatform> {
+  const logger = options.logger ?? silentLogger;
   const pool = createPool(env.databaseUrl);
+  const crypto = createPlatformCrypto(pool, env.masterKey);
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection: clientConnection });
+  const client = new Client({ connection: clientConnection, identity: 'api:test', dataConverter: lookoutDataConverter(crypto.payloadKeys) });
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const taskQueue = `platform-test-${randomUUID()}`;
   const worker = await createPlatformWorker({
     connection,
     namespace: 'default',
     pool,
-    logger: silentLogger,
+    logger,
+    crypto,
     taskQueue,
     workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
   });
   const running = worker.run();
-  const app = createApp({ pool, temporal: client, logger: silentLogger, platformTaskQueue: taskQueue });
+  const app = createApp({ pool, temporal: client, logger, sealer: crypto.sealer, platformTaskQueue: taskQueue });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     pool,
+    crypto,
     client,
     connection,
     taskQueue,
@@ -95,8 +113,9 @@ export async function startPlatform(): Promise<TestPlatform> {
 export async function startRunner(
   platform: TestPlatform,
   ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
-  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  const keyring = options.keyring ?? new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
   const worker = await createRunnerWorker({
     connection: platform.connection,
     namespace: 'default',
@@ -104,6 +123,8 @@ export async function startRunner(
     workspaceId: ws.workspaceId,
     allowedChecks: options.allowedChecks ?? ['http.probe'],
     secretProviders: createSecretProviders(options.env ?? {}),
+    keyring,
+    policy: { rawLogs: options.rawLogs ?? 'deny' },
     shutdownGraceMs: 1_000,
   });
   const running = worker.run();
@@ -117,8 +138,8 @@ export async function startRunner(
 }
 
 /** A fresh workspace with an owner token, a Runner and an http.probe task. */
-export function newWorkspace(pool: Pool, input: Partial<BootstrapInput> & { probeUrl: string }): Promise<BootstrapOutput> {
-  return bootstrap(pool, { workspaceName: `test-${randomUUID().slice(0, 8)}`, ownerEmail: `owner-${randomUUID()}@example.test`, ...input });
+export function newWorkspace(platform: Pick<TestPlatform, 'pool' | 'crypto'>, input: Partial<BootstrapInput> & { probeUrl: string }): Promise<BootstrapOutput> {
+  return bootstrap(platform.pool, platform.crypto, { workspaceName: `test-${randomUUID().slice(0, 8)}`, ownerEmail: `owner-${randomUUID()}@example.test`, ...input });
 }
 
 export interface JsonResponse {
@@ -165,4 +186,18 @@ export async function startHttpServer(handler: http.RequestListener): Promise<{ 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Merges `patch` into a task's (sealed) parameters. */
+export async function patchTaskParams(platform: Pick<TestPlatform, 'pool' | 'crypto'>, ws: BootstrapOutput, patch: Record<string, unknown>): Promise<void> {
+  const task = await getTask(platform.pool, platform.crypto.sealer, ws.workspaceId, ws.taskId);
+  if (!task) throw new Error('task not found');
+  await updateTaskParams(platform.pool, platform.crypto.sealer, ws.workspaceId, ws.taskId, { ...task.params, ...patch });
+}
+
+/** Writes the workspace's Runner key file into the test directory and returns its path. */
+export async function writeRunnerKeyFile(platform: Pick<TestPlatform, 'pool' | 'crypto'>, workspaceId: string): Promise<string> {
+  const file = path.join(env.dir, `runner-keys-${workspaceId}.json`);
+  writeFileSync(file, JSON.stringify(await exportRunnerKeyFile(platform.pool, platform.crypto.master, workspaceId)), { mode: 0o600 });
+  return file;
 }

@@ -4,7 +4,7 @@
  * test database and bundles the workflows once. Tests read the addresses from the environment.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -14,6 +14,8 @@ import { freePort, startEmbeddedPostgres } from '../../platform-api/db/embedded'
 import { createPool } from '../../platform-api/db/pool';
 import { migrate } from '../../platform-api/db/migrate';
 import { ensureTemporalCli } from '../../scripts/tools';
+import { FAILURE_CONVERTER_PATH } from '../../common/data-converter';
+import { MasterKey } from '../../platform-api/crypto/master-key';
 import { setState } from './state';
 
 async function waitForTemporal(address: string, deadline: number): Promise<void> {
@@ -48,7 +50,7 @@ export default async function globalSetup(): Promise<void> {
       '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'error',
       '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+    { stdio: ['ignore', openSync(path.join(dir, 'temporal.log'), 'a'), openSync(path.join(dir, 'temporal.log'), 'a')], detached: true },
   );
   const temporalPid = temporal.pid;
   if (!temporalPid) throw new Error('could not start the Temporal dev server');
@@ -73,7 +75,7 @@ export default async function globalSetup(): Promise<void> {
   await pool.end();
 
   // Workflow bundle, once for every test file.
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 
@@ -84,5 +86,6 @@ export default async function globalSetup(): Promise<void> {
   process.env['LOOKOUT_TEST_DATABASE_URL'] = dbUrl.toString();
   process.env['LOOKOUT_TEST_WORKFLOW_BUNDLE'] = bundlePath;
   process.env['LOOKOUT_TEST_DIR'] = dir;
+  process.env['LOOKOUT_TEST_MASTER_KEY'] = MasterKey.generate();
   setState({ dir, temporalPid, embeddedStop });
 }

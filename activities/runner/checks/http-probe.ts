@@ -18,6 +18,24 @@ function describeNetworkError(err: unknown): string {
   return code ?? (cause instanceof Error ? cause.name : 'network error');
 }
 
+const EXCERPT_BYTES = 512;
+
+async function readExcerpt(response: Response, limit: number): Promise<string | undefined> {
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
+  if (!reader) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < limit) {
+    const chunk: ReadableStreamReadResult<Uint8Array> = await reader.read();
+    if (chunk.done) break;
+    chunks.push(chunk.value);
+    size += chunk.value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\uFFFD+$/, '');
+  return text.trim() ? text : undefined;
+}
+
 export const httpProbe: Check<HttpProbeParams> = {
   type: 'http.probe',
   params: HttpProbeParams,
@@ -30,11 +48,15 @@ export const httpProbe: Check<HttpProbeParams> = {
     const signal = AbortSignal.any([ctx.signal, timeout]);
     const started = performance.now();
     let status: number;
+    let excerpt: string | undefined;
     try {
       const response = await fetch(params.url, { method: params.method, headers, redirect: 'manual', signal });
       status = response.status;
-      // Only the status and timing matter; the body is never read, so nothing of it can leak.
-      await response.body?.cancel();
+      const healthy = params.expectedStatus ? params.expectedStatus.includes(status) : status >= 200 && status < 400;
+      // The body is read only for an unexpected status, and only its start: a raw excerpt, which
+      // leaves the Runner only if its own raw-log policy allows it (the boundary enforces that).
+      excerpt = healthy ? undefined : await readExcerpt(response, EXCERPT_BYTES);
+      await response.body?.cancel().catch(() => undefined);
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       const latencyMs = Math.round(performance.now() - started);
@@ -60,6 +82,7 @@ export const httpProbe: Check<HttpProbeParams> = {
         expected: params.expectedStatus ? `status ${params.expectedStatus.join(' or ')}` : 'a 2xx or 3xx status',
         actual: `status ${status}`,
         nextSteps: status >= 500 ? ['Look at the service logs around the time of the run', 'Check the health of its dependencies'] : ['Check the URL, method and credentials of the probe'],
+        ...(excerpt ? { details: excerpt } : {}),
       });
     }
     if (latencyMs > params.maxLatencyMs) {

@@ -1,0 +1,53 @@
+/**
+ * Redaction: every secret value a run resolved (plain, base64, base64url, URL-encoded) and
+ * well-known secret shapes are replaced before anything leaves the Runner, in results and in errors.
+ */
+export const REDACTED = '[redacted]';
+
+/** Well-known secret shapes; the replacement keeps the harmless prefix so the text still reads. */
+const PATTERNS: [RegExp, string][] = [
+  [/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g, REDACTED],
+  [/\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, REDACTED],
+  [/\b(Bearer|Basic|Token|Negotiate)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1$2${REDACTED}`],
+  [/\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b/g, REDACTED],
+  [/\bAIza[0-9A-Za-z_-]{35}\b/g, REDACTED],
+  [/\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b/g, REDACTED],
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, REDACTED],
+  [/\bglpat-[A-Za-z0-9_-]{20,}/g, REDACTED],
+  [/\bsk_(?:live|test)_[A-Za-z0-9]{16,}/g, REDACTED],
+  [/\blk_[A-Za-z0-9_-]{43}\b/g, REDACTED],
+  // user:password@ in any URL or connection string
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${REDACTED}@`],
+  // password=…, secret: …, api_key=…, aws_secret_access_key = …
+  [/\b((?:[a-z_-]*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token))\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)/gi, `$1${REDACTED}`],
+];
+
+/** Every form in which a secret value could appear in text, longest first. Values under 4 characters are skipped: they would redact ordinary words. */
+export function secretForms(values: readonly string[]): string[] {
+  const forms = new Set<string>();
+  for (const v of values) {
+    if (v.length < 4) continue;
+    const b64 = Buffer.from(v).toString('base64');
+    for (const f of [v, b64, b64.replace(/=+$/, ''), Buffer.from(v).toString('base64url'), encodeURIComponent(v), encodeURI(v), JSON.stringify(v).slice(1, -1)]) {
+      forms.add(f);
+    }
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
+export function redactText(text: string, forms: readonly string[]): string {
+  let out = text;
+  for (const f of forms) out = out.split(f).join(REDACTED);
+  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+/** Redacts every string (keys included) of a JSON-like value. */
+export function redactDeep(value: unknown, forms: readonly string[]): unknown {
+  if (typeof value === 'string') return redactText(value, forms);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, forms));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redactText(k, forms), redactDeep(v, forms)]));
+  }
+  return value;
+}

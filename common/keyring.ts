@@ -1,0 +1,107 @@
+/**
+ * Workspace keys. Each workspace has a keyring: one active key used to encrypt, retired keys kept
+ * to decrypt older history. A key is a 32-byte root from which purpose-bound subkeys are derived
+ * (HKDF-SHA256), so one root never serves two purposes directly. Key ids name the workspace
+ * (`<workspaceId>:v<n>`), so a key can be found from payload metadata alone (codec server, replay).
+ */
+import { hkdfSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export interface WorkspaceKey {
+  /** `<workspaceId>:v<version>` */
+  id: string;
+  workspaceId: string;
+  /** 32 random bytes; never leaves the process except wrapped or in a Runner's key file. */
+  root: Buffer;
+}
+
+export interface Keyring {
+  /** The key that encrypts new payloads of `workspaceId`. Throws if the workspace has none. */
+  activeKey(workspaceId: string): Promise<WorkspaceKey>;
+  /** Any key by id, active or retired; undefined when this keyring does not hold it. */
+  keyById(keyId: string): Promise<WorkspaceKey | undefined>;
+  /** The one workspace this keyring serves, when it serves exactly one (Runner, codec server). */
+  readonly soleWorkspaceId?: string | undefined;
+}
+
+const KEY_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):v([1-9][0-9]{0,8})$/;
+
+export function keyId(workspaceId: string, version: number): string {
+  return `${workspaceId}:v${version}`;
+}
+
+export function parseKeyId(id: string): { workspaceId: string; version: number } | undefined {
+  const m = KEY_ID.exec(id);
+  return m?.[1] && m[2] ? { workspaceId: m[1], version: Number(m[2]) } : undefined;
+}
+
+export type KeyPurpose = 'payload' | 'attestation';
+const derived = new WeakMap<Buffer, Map<KeyPurpose, Buffer>>();
+
+/** The subkey of `root` for one purpose (HKDF-SHA256, cached per root). */
+export function subkey(root: Buffer, purpose: KeyPurpose): Buffer {
+  let byPurpose = derived.get(root);
+  if (!byPurpose) {
+    byPurpose = new Map();
+    derived.set(root, byPurpose);
+  }
+  let key = byPurpose.get(purpose);
+  if (!key) {
+    key = Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `lookout/${purpose}/v1`, 32));
+    byPurpose.set(purpose, key);
+  }
+  return key;
+}
+
+/** The key file a Runner or codec server loads: one workspace's keys, nothing else. */
+export const KeyFile = z.strictObject({
+  workspaceId: z.uuid(),
+  activeKeyId: z.string(),
+  keys: z
+    .array(z.strictObject({ id: z.string().regex(KEY_ID), key: z.base64().refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes') }))
+    .min(1),
+});
+export type KeyFile = z.infer<typeof KeyFile>;
+
+/** A keyring holding exactly one workspace's keys, as a Runner or a codec server does. */
+export class StaticKeyring implements Keyring {
+  readonly soleWorkspaceId: string;
+  readonly #keys: Map<string, WorkspaceKey>;
+  readonly #active: WorkspaceKey;
+
+  constructor(file: KeyFile) {
+    const parsed = KeyFile.parse(file);
+    this.soleWorkspaceId = parsed.workspaceId;
+    this.#keys = new Map(
+      parsed.keys.map((k) => {
+        if (parseKeyId(k.id)?.workspaceId !== parsed.workspaceId) throw new Error(`key ${k.id} belongs to another workspace than the key file`);
+        return [k.id, { id: k.id, workspaceId: parsed.workspaceId, root: Buffer.from(k.key, 'base64') }];
+      }),
+    );
+    const active = this.#keys.get(parsed.activeKeyId);
+    if (!active) throw new Error('the key file names an active key it does not hold');
+    this.#active = active;
+  }
+
+  static fromFile(path: string): StaticKeyring {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new Error(`cannot read the key file ${path}: ${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'}`);
+    }
+    const parsed = KeyFile.safeParse(raw);
+    if (!parsed.success) throw new Error(`the key file ${path} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`);
+    return new StaticKeyring(parsed.data);
+  }
+
+  async activeKey(workspaceId: string): Promise<WorkspaceKey> {
+    if (workspaceId !== this.soleWorkspaceId) throw new Error('this keyring holds no key of that workspace');
+    return this.#active;
+  }
+
+  async keyById(id: string): Promise<WorkspaceKey | undefined> {
+    return this.#keys.get(id);
+  }
+}
