@@ -21,17 +21,16 @@ function describeNetworkError(err: unknown): string {
 const EXCERPT_BYTES = 512;
 
 async function readExcerpt(response: Response, limit: number): Promise<string | undefined> {
-  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.body?.getReader();
-  if (!reader) return undefined;
-  const chunks: Uint8Array[] = [];
+  if (!response.body) return undefined;
+  const chunks: Buffer[] = [];
   let size = 0;
-  while (size < limit) {
-    const chunk: ReadableStreamReadResult<Uint8Array> = await reader.read();
-    if (chunk.done) break;
-    chunks.push(chunk.value);
-    size += chunk.value.length;
+  // Leaving the loop early cancels the stream: only the first bytes are ever read.
+  for await (const chunk of response.body) {
+    const bytes = Buffer.from(chunk);
+    chunks.push(bytes);
+    size += bytes.length;
+    if (size >= limit) break;
   }
-  await reader.cancel().catch(() => undefined);
   const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\uFFFD+$/, '');
   return text.trim() ? text : undefined;
 }
