@@ -26,7 +26,7 @@ async function readExcerpt(response: Response, limit: number): Promise<string | 
   let size = 0;
   // Leaving the loop early cancels the stream: only the first bytes are ever read.
   for await (const chunk of response.body) {
-    const bytes = Buffer.from(chunk);
+    const bytes: Buffer = Buffer.from(chunk as Uint8Array);
     chunks.push(bytes);
     size += bytes.length;
     if (size >= limit) break;
