@@ -22,6 +22,7 @@ import { getWorkspace } from '../platform-api/repos/workspaces.repo';
 import { createPlatformCrypto } from '../platform-api/crypto';
 import { MasterKey } from '../platform-api/crypto/master-key';
 import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
 import { ensureTemporalCli } from './tools';
 
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
   const runId = createdBody.id;
   let run: { status: string; result?: { status: string; summary: string; metrics: Record<string, number> } | null; error?: { type: string; message: string } | null } = { status: 'queued' };
   const deadline = Date.now() + 120_000;
-  while (!['succeeded', 'failed', 'runner_unavailable', 'cancelled'].includes(run.status) && Date.now() < deadline) {
+  while (!(TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 300));
     run = (await (await fetch(`${apiUrl}/v1/runs/${runId}`, { headers })).json()) as typeof run;
   }

@@ -8,6 +8,7 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import type { Pool } from 'pg';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { TERMINAL_RUN_STATUSES } from '../../common/contracts';
 import { lookoutDataConverter } from '../../common/data-converter';
 import { StaticKeyring, type Keyring } from '../../common/keyring';
 import { createLogger, type Logger } from '../../common/logger';
@@ -167,7 +168,7 @@ export async function waitForRun(baseUrl: string, token: string, runId: string, 
   while (Date.now() < deadline) {
     const res = await api(baseUrl, 'GET', `/v1/runs/${runId}`, { token });
     last = res.body;
-    if (['succeeded', 'failed', 'runner_unavailable', 'cancelled'].includes(String(last['status']))) return last;
+    if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(String(last['status']))) return last;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`run ${runId} did not finish within ${timeoutMs} ms; last status ${String(last['status'])}`);

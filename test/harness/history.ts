@@ -1,0 +1,18 @@
+import type { Payload } from '@temporalio/common';
+
+/** Every payload-shaped object (`metadata` + `data`) anywhere inside a raw history or message. */
+export function collectPayloads(value: unknown, out: Payload[] = [], seen = new Set<object>()): Payload[] {
+  if (!value || typeof value !== 'object' || seen.has(value) || ArrayBuffer.isView(value)) return out;
+  seen.add(value);
+  const record = value as Record<string, unknown>;
+  if (record['metadata'] && typeof record['metadata'] === 'object' && 'data' in record && (record['data'] == null || ArrayBuffer.isView(record['data']))) {
+    out.push(record);
+  }
+  for (const child of Array.isArray(value) ? value : Object.values(record)) collectPayloads(child, out, seen);
+  return out;
+}
+
+export function metadataText(payload: Payload, key: string): string | undefined {
+  const v = payload.metadata?.[key];
+  return v ? Buffer.from(v).toString('utf8') : undefined;
+}
