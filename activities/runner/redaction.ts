@@ -27,9 +27,19 @@ export function secretForms(values: readonly string[]): string[] {
   const forms = new Set<string>();
   for (const v of values) {
     if (v.length < 4) continue;
-    const b64 = Buffer.from(v).toString('base64');
-    for (const f of [v, b64, b64.replace(/=+$/, ''), Buffer.from(v).toString('base64url'), encodeURIComponent(v), encodeURI(v), JSON.stringify(v).slice(1, -1)]) {
-      forms.add(f);
+    for (const f of [v, encodeURIComponent(v), encodeURI(v), JSON.stringify(v).slice(1, -1), Buffer.from(v).toString('hex')]) forms.add(f);
+    // Base64 of the value inside a longer base64 text (Basic auth, a JSON blob) depends on where it
+    // starts: for each of the three alignments, the characters that depend only on the value.
+    const bytes = Buffer.from(v, 'utf8');
+    for (let shift = 0; shift < 3; shift++) {
+      const shifted = Buffer.concat([Buffer.alloc(shift), bytes]);
+      const skip = Math.ceil((shift * 4) / 3);
+      for (const enc of ['base64', 'base64url'] as const) {
+        const text = shifted.toString(enc);
+        forms.add(shift === 0 ? text.replace(/=+$/, '') : text.slice(skip, text.length - 4));
+        const core = text.slice(skip, text.length - 4);
+        if (core.length >= 4) forms.add(core);
+      }
     }
   }
   return [...forms].sort((a, b) => b.length - a.length);

@@ -40,8 +40,10 @@ export const httpProbe: Check<HttpProbeParams> = {
   params: HttpProbeParams,
   async run(params, ctx): Promise<CheckOutcome> {
     const resource = { kind: 'Endpoint', name: displayUrl(params.url) };
-    const headers: Record<string, string> = { 'user-agent': 'lookout-runner' };
-    if (params.auth) headers[params.auth.header.toLowerCase()] = `${params.auth.scheme}${await ctx.secret(params.auth.secretRef)}`;
+    // Built before the request, so that a bad header value is a fault of the Runner's
+    // configuration (thrown, scrubbed at the boundary), not an unreachable endpoint.
+    const headers = new Headers({ 'user-agent': 'lookout-runner' });
+    if (params.auth) headers.set(params.auth.header, `${params.auth.scheme}${await ctx.secret(params.auth.secretRef)}`);
 
     const timeout = AbortSignal.timeout(params.timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);

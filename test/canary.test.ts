@@ -1,0 +1,200 @@
+/**
+ * The canary proof: unique values planted as secrets that the Runner resolves must appear nowhere
+ * the Platform or Temporal keeps or shows anything. Successful, failing and retried runs go through
+ * the real processes (API, platform worker, Runner); then the Temporal dev server's SQLite files, every
+ * history fetched raw over gRPC without the codec, every PostgreSQL table, every process's log and
+ * every API response are searched byte for byte for each canary and its encoded forms.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { Client as PgClient } from 'pg';
+import { ENCRYPTED_ENCODING } from '../common/codec';
+import { HttpProbeParams } from '../common/checks';
+import { ExecutionPolicy, TERMINAL_RUN_STATUSES } from '../common/contracts';
+import { createTask } from '../platform-api/repos/tasks.repo';
+import { freePort } from '../platform-api/db/embedded';
+import { collectPayloads, metadataText } from './harness/history';
+import { env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
+import { createPlatformCrypto } from '../platform-api/crypto';
+import { createPool } from '../platform-api/db/pool';
+
+const dist = path.resolve(__dirname, '..', 'dist');
+
+/** The byte strings under which a canary could appear: plain, hex, and base64/base64url at every alignment. */
+function needles(canary: string): Buffer[] {
+  const raw = Buffer.from(canary, 'utf8');
+  const out = [raw, Buffer.from(raw.toString('hex')), Buffer.from(encodeURIComponent(canary))];
+  for (let shift = 0; shift < 3; shift++) {
+    const shifted = Buffer.concat([Buffer.alloc(shift), raw]);
+    const skip = Math.ceil((shift * 4) / 3);
+    for (const enc of ['base64', 'base64url'] as const) {
+      const text = shifted.toString(enc);
+      out.push(Buffer.from(text.slice(skip, text.length - 4)));
+    }
+  }
+  return out;
+}
+
+function findHits(where: string, haystack: Buffer, canaries: Record<string, string>): string[] {
+  const hits: string[] = [];
+  for (const [name, canary] of Object.entries(canaries)) {
+    if (needles(canary).some((n) => haystack.indexOf(n) !== -1)) hits.push(`${name} in ${where}`);
+  }
+  return hits;
+}
+
+describe('canary proof', () => {
+  const canaries = {
+    envSecret: `cnryA${randomBytes(12).toString('hex')}`,
+    echoedSecret: `cnryB${randomBytes(12).toString('hex')}`,
+    errorSecret: `cnryC${randomBytes(12).toString('hex')}`,
+  };
+  const logs: Record<string, Buffer[]> = {};
+  const responses: Buffer[] = [];
+  const children: ChildProcess[] = [];
+
+  function startProcess(name: string, file: string, processEnv: NodeJS.ProcessEnv): void {
+    logs[name] = [];
+    const child = spawn(process.execPath, [path.join(dist, file)], { env: processEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => logs[name]!.push(d));
+    child.stderr.on('data', (d: Buffer) => logs[name]!.push(d));
+    children.push(child);
+  }
+
+  afterAll(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  it('finds no canary in Temporal, PostgreSQL, logs or API responses, and every stored payload is ciphertext', async () => {
+    const pool = createPool(env.databaseUrl);
+    const crypto = createPlatformCrypto(pool, env.masterKey);
+    // The probed endpoint echoes what it receives, encoded several ways, with an error status.
+    const target = await startHttpServer((req, res) => {
+      const seen = `${req.headers['authorization'] ?? ''} ${String(req.headers['x-api-key'] ?? '')}`;
+      if (req.url === '/ok') return void res.writeHead(200).end('fine');
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`denied for ${seen} / ${Buffer.from(seen).toString('base64')} / ${encodeURIComponent(seen)}`);
+    });
+    try {
+      const ok = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok` });
+      await patchTaskParams({ pool, crypto }, ok, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
+      // Two more tasks of the same workspace and Runner: an echoing endpoint, and a secret that breaks the request.
+      const echoTask = await addTask(pool, crypto, ok, 'echo', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' } });
+      const errorTask = await addTask(pool, crypto, ok, 'broken', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } }, { maxAttempts: 2, initialRetryIntervalMs: 100 });
+
+      const apiPort = await freePort();
+      const base = { PATH: process.env['PATH'] ?? '', HOME: os.homedir(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_LOG_LEVEL: 'trace' };
+      const platformEnv = { ...base, DATABASE_URL: env.databaseUrl, LOOKOUT_MASTER_KEY: env.masterKey };
+      startProcess('api', 'platform-api/main.js', { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
+      startProcess('platform-worker', 'workers/platform-worker.js', platformEnv);
+      startProcess('runner', 'workers/runner.js', {
+        ...base,
+        LOOKOUT_RUNNER_ID: ok.runnerId,
+        LOOKOUT_WORKSPACE_ID: ok.workspaceId,
+        LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile({ pool, crypto }, ok.workspaceId),
+        // Raw excerpts allowed, so that redaction, not the policy, is what keeps the echo out.
+        LOOKOUT_RUNNER_RAW_LOGS: 'allow',
+        PROBE_TOKEN: canaries.envSecret,
+        API_KEY: canaries.echoedSecret,
+        // Not a valid header value: fetch throws an error whose message contains it.
+        BROKEN_TOKEN: `${canaries.errorSecret}\r\nx`,
+      });
+      const apiUrl = `http://127.0.0.1:${apiPort}`;
+      const call = async (method: string, url: string, body?: unknown) => {
+        const res = await fetch(`${apiUrl}${url}`, { method, headers: { authorization: `Bearer ${ok.token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        const bytes = Buffer.from(await res.arrayBuffer());
+        responses.push(bytes);
+        return { status: res.status, body: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> };
+      };
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        if (await fetch(`${apiUrl}/readyz`).then((r) => r.ok).catch(() => false)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+
+      const outcomes: Record<string, Record<string, unknown>> = {};
+      for (const [name, taskId] of [['ok', ok.taskId], ['echo', echoTask], ['error', errorTask]] as const) {
+        const created = await call('POST', `/v1/workspaces/${ok.workspaceId}/runs`, { taskId });
+        expect(created.status).toBe(202);
+        let run = created.body;
+        while (!(TERMINAL_RUN_STATUSES as readonly string[]).includes(String(run['status'])) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          run = (await call('GET', `/v1/runs/${String(created.body['id'])}`)).body;
+        }
+        outcomes[name] = run;
+      }
+      await call('GET', `/v1/workspaces/${ok.workspaceId}/runs`);
+      // The runs did what they should: a healthy probe, an unhealthy one with a redacted excerpt, and a retried failure.
+      expect(outcomes['ok']).toMatchObject({ status: 'succeeded', result: { status: 'ok' } });
+      expect(outcomes['echo']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
+      expect(JSON.stringify(outcomes['echo'])).toContain('[redacted]');
+      expect(outcomes['error']).toMatchObject({ status: 'failed', error: { type: 'CheckError' } });
+      expect(String((outcomes['error']!['error'] as { message: string }).message)).toContain('invalid header value');
+
+      const hits: string[] = [];
+      // 1. The Temporal dev server's SQLite files and its log.
+      for (const file of readdirSync(env.dir).filter((f) => f.startsWith('temporal'))) {
+        hits.push(...findHits(file, readFileSync(path.join(env.dir, file)), canaries));
+      }
+      // 2. Every history, fetched raw over gRPC with no codec.
+      const connection = await Connection.connect({ address: env.temporalAddress });
+      const raw = new Client({ connection });
+      let histories = 0;
+      const payloadEncodings = new Set<string | undefined>();
+      const identities = new Set<string>();
+      for await (const wf of raw.workflow.list()) {
+        const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+        histories += 1;
+        hits.push(...findHits(`history of ${wf.workflowId}`, Buffer.from(temporal.api.history.v1.History.encode(history).finish()), canaries));
+        // Identities are stored in clear: they must be opaque (no host names).
+        JSON.stringify(history, (key, value: unknown) => {
+          if (key === 'identity' && typeof value === 'string' && value !== '') identities.add(value);
+          return value;
+        });
+        for (const p of collectPayloads(history)) payloadEncodings.add(metadataText(p, 'encoding'));
+      }
+      await connection.close();
+      expect(histories).toBeGreaterThanOrEqual(3);
+      expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
+      expect(identities.size).toBeGreaterThan(0);
+      for (const identity of identities) expect(identity).toMatch(/^(api|platform-worker|runner)(:[0-9a-f-]{36})?:[a-z0-9]+$/);
+      // 3. Every table of the Platform database.
+      const pg = new PgClient({ connectionString: env.databaseUrl });
+      await pg.connect();
+      const tables = await pg.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public'");
+      for (const { table_name } of tables.rows) {
+        const dump = await pg.query<{ row: string }>(`select t::text as row from "${table_name}" t`);
+        hits.push(...findHits(`table ${table_name}`, Buffer.from(dump.rows.map((r) => r.row).join('\n')), canaries));
+      }
+      await pg.end();
+      // 4. Everything every process logged, and 5. every API response.
+      for (const [name, chunks] of Object.entries(logs)) hits.push(...findHits(`${name} log`, Buffer.concat(chunks), canaries));
+      hits.push(...findHits('API responses', Buffer.concat(responses), canaries));
+      // The scanners themselves find a planted value (a check that cannot fail is no check).
+      expect(findHits('self-test', Buffer.from(`x${Buffer.from(`ab${canaries.envSecret}`).toString('base64')}x`), canaries)).toEqual(['envSecret in self-test']);
+      expect(Object.values(logs).every((chunks) => Buffer.concat(chunks).length > 0)).toBe(true);
+
+      expect(hits).toEqual([]);
+    } finally {
+      await target.stop();
+      await pool.end();
+    }
+  });
+});
+
+async function addTask(
+  pool: ReturnType<typeof createPool>,
+  crypto: ReturnType<typeof createPlatformCrypto>,
+  ws: { workspaceId: string; runnerId: string },
+  name: string,
+  params: Record<string, unknown>,
+  policy: Record<string, unknown> = {},
+): Promise<string> {
+  const id = randomUUID();
+  await createTask(pool, crypto.sealer, { id, workspaceId: ws.workspaceId, runnerId: ws.runnerId, name, checkType: 'http.probe', params: HttpProbeParams.parse(params), policy: ExecutionPolicy.parse(policy) });
+  return id;
+}
