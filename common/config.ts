@@ -108,3 +108,34 @@ export const CliConfig = z.object({
   LOOKOUT_LOG_LEVEL: logLevel,
 });
 export type CliConfig = z.infer<typeof CliConfig>;
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export const CodecServerConfig = z
+  .object({
+    LOOKOUT_TEMPORAL_NAMESPACE: z.string().min(1).max(255).default('default'),
+    LOOKOUT_LOG_LEVEL: logLevel,
+    /** The workspace's key file, as the Runner has it. */
+    LOOKOUT_CODEC_KEYS_FILE: z.string().min(1),
+    LOOKOUT_CODEC_HOST: z.string().min(1).default('127.0.0.1'),
+    LOOKOUT_CODEC_PORT: port.default(8089),
+    LOOKOUT_CODEC_AUTH: z.enum(['token', 'none']).default('token'),
+    /** The bearer token the UI or CLI sends (`--codec-auth`); required with LOOKOUT_CODEC_AUTH=token. */
+    LOOKOUT_CODEC_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    LOOKOUT_CODEC_ALLOWED_ORIGINS: z
+      .string()
+      .default('http://127.0.0.1:8233,http://localhost:8233')
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+    LOOKOUT_CODEC_TLS_CERT_FILE: z.string().min(1).optional(),
+    LOOKOUT_CODEC_TLS_KEY_FILE: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.LOOKOUT_CODEC_AUTH === 'token' && !c.LOOKOUT_CODEC_TOKEN) ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TOKEN'], message: 'required when LOOKOUT_CODEC_AUTH=token' });
+    if (c.LOOKOUT_CODEC_AUTH === 'none' && !LOOPBACK.test(c.LOOKOUT_CODEC_HOST)) {
+      ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_AUTH'], message: 'none is allowed only when listening on loopback' });
+    }
+    if (Boolean(c.LOOKOUT_CODEC_TLS_CERT_FILE) !== Boolean(c.LOOKOUT_CODEC_TLS_KEY_FILE)) {
+      ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TLS_KEY_FILE'], message: 'TLS needs both a certificate and a key file' });
+    }
+  });
+export type CodecServerConfig = z.infer<typeof CodecServerConfig>;

@@ -93,6 +93,10 @@ async function main(): Promise<void> {
   const node = process.execPath;
   const dist = path.join(root, 'dist');
 
+  const codecPort = portNumber('LOOKOUT_QUICKSTART_CODEC_PORT', 8089);
+  const codecUrl = `http://127.0.0.1:${codecPort}`;
+  if (await portInUse(codecPort)) throw new Error(`port ${codecPort} is in use: set LOOKOUT_QUICKSTART_CODEC_PORT to a free port`);
+
   // 1. Temporal.
   let temporalAddress = process.env['LOOKOUT_TEMPORAL_ADDRESS'];
   let uiUrl: string | undefined;
@@ -101,7 +105,13 @@ async function main(): Promise<void> {
     const uiPort = port + 1000;
     if (await portInUse(port)) throw new Error(`port ${port} is in use: stop what uses it, or set LOOKOUT_TEMPORAL_ADDRESS to a running Temporal, or LOOKOUT_QUICKSTART_TEMPORAL_PORT`);
     const cli = ensureTemporalCli((l) => say(l));
-    start('temporal', cli, ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', path.join(home, 'temporal.db'), '--log-level', 'warn'], process.env);
+    // The Web UI asks the customer-side codec server (started below) to decrypt what it shows.
+    start(
+      'temporal',
+      cli,
+      ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', path.join(home, 'temporal.db'), '--log-level', 'warn', '--ui-codec-endpoint', codecUrl],
+      process.env,
+    );
     temporalAddress = `127.0.0.1:${port}`;
     uiUrl = `http://127.0.0.1:${uiPort}`;
     const address = temporalAddress;
@@ -172,8 +182,20 @@ async function main(): Promise<void> {
   delete runnerEnv['DATABASE_URL'];
   delete runnerEnv['LOOKOUT_MASTER_KEY'];
   start('runner', node, [path.join(dist, 'workers', 'runner.js')], runnerEnv);
+  // The codec server holds the same workspace keys as the Runner and nothing else. On loopback the
+  // quick start runs it without a token (the UI sends none over plain HTTP); production uses one.
+  const uiOrigins = uiUrl ? [uiUrl, uiUrl.replace('127.0.0.1', 'localhost')] : [];
+  start('codec-server', node, [path.join(dist, 'workers', 'codec-server.js')], {
+    ...common,
+    LOOKOUT_CODEC_KEYS_FILE: runnerKeysFile,
+    LOOKOUT_CODEC_PORT: String(codecPort),
+    LOOKOUT_CODEC_AUTH: 'none',
+    LOOKOUT_CODEC_ALLOWED_ORIGINS: uiOrigins.join(',') || 'http://127.0.0.1:8233',
+  });
+  await waitFor('the codec server', async () => (await fetch(`${codecUrl}/healthz`)).ok, 30_000);
   await waitFor('the API', async () => (await fetch(`${apiUrl}/readyz`)).ok, 30_000);
   say(`API           ${apiUrl}`);
+  say(`Codec server  ${codecUrl} (decrypts payloads of this workspace for the Web UI)`);
   say(`Logs          ${path.join(home, 'logs')}`);
   say();
 
@@ -196,7 +218,7 @@ async function main(): Promise<void> {
   say();
   say('Where to look:');
   say(`  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`);
-  if (uiUrl) say(`  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}`);
+  if (uiUrl) say(`  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`);
   say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
 
   if (once) await shutdown(run.status === 'succeeded' ? 0 : 1);

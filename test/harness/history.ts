@@ -5,7 +5,9 @@ export function collectPayloads(value: unknown, out: Payload[] = [], seen = new 
   if (!value || typeof value !== 'object' || seen.has(value) || ArrayBuffer.isView(value)) return out;
   seen.add(value);
   const record = value as Record<string, unknown>;
-  if (record['metadata'] && typeof record['metadata'] === 'object' && 'data' in record && (record['data'] == null || ArrayBuffer.isView(record['data']))) {
+  // Raw protobuf histories carry bytes; the CLI's JSON output carries base64 strings.
+  const data = record['data'];
+  if (record['metadata'] && typeof record['metadata'] === 'object' && 'data' in record && (data == null || ArrayBuffer.isView(data) || typeof data === 'string')) {
     out.push(record);
   }
   for (const child of Array.isArray(value) ? value : Object.values(record)) collectPayloads(child, out, seen);

@@ -1,0 +1,157 @@
+/**
+ * The customer-hosted codec server: the Temporal CLI (the same contract as the Web UI) shows
+ * decrypted payloads through it, while it refuses unauthenticated callers, foreign origins and
+ * payloads of another workspace, and audits every decode.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { WorkspaceCodec } from '../common/codec';
+import { StaticKeyring } from '../common/keyring';
+import { ApiConfig, CodecServerConfig, ConfigError, parseConfig } from '../common/config';
+import { runWorkflowId } from '../common/ids';
+import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { findTemporalCli } from '../scripts/tools';
+import { createCodecApp } from '../workers/codec-server';
+import { collectPayloads } from './harness/history';
+import { api, env, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
+
+const ORIGIN = 'http://127.0.0.1:8233';
+const TOKEN = randomBytes(24).toString('base64url');
+
+let platform: TestPlatform;
+let target: Awaited<ReturnType<typeof startHttpServer>>;
+let codecUrl: string;
+let server: http.Server;
+const auditLines: string[] = [];
+let wsA: Awaited<ReturnType<typeof newWorkspace>>;
+let wsB: Awaited<ReturnType<typeof newWorkspace>>;
+let runIdA: string;
+let runIdB: string;
+
+async function runOnce(ws: typeof wsA): Promise<string> {
+  const runner = await startRunner(platform, ws);
+  try {
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    expect((await waitForRun(platform.baseUrl, ws.token, String(created.body['id'])))['status']).toBe('succeeded');
+    return String(created.body['id']);
+  } finally {
+    await runner.stop();
+  }
+}
+
+beforeAll(async () => {
+  platform = await startPlatform();
+  target = await startHttpServer((_req, res) => res.writeHead(200).end('ok'));
+  wsA = await newWorkspace(platform, { probeUrl: `${target.url}/workspace-a-endpoint` });
+  wsB = await newWorkspace(platform, { probeUrl: `${target.url}/workspace-b-endpoint` });
+  runIdA = await runOnce(wsA);
+  runIdB = await runOnce(wsB);
+  const keyring = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId));
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, cb) => (auditLines.push(chunk.toString()), cb()) }));
+  server = http.createServer(createCodecApp({ keyring, logger, token: TOKEN, allowedOrigins: [ORIGIN], namespaces: ['default'] }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  codecUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server?.close();
+  await target?.stop();
+  await platform?.stop();
+});
+
+async function rawPayloads(workspaceId: string, runId: string) {
+  const history = await platform.client.workflow.getHandle(runWorkflowId(workspaceId, runId)).fetchHistory();
+  return collectPayloads(history).map((p) => ({
+    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
+  }));
+}
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(`${codecUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers }, body: JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('codec server', () => {
+  it('lets the Temporal CLI show decrypted payloads of its workspace, which the server stores encrypted', async () => {
+    const cli = findTemporalCli();
+    if (!cli) throw new Error('no Temporal CLI');
+    // Asynchronously: the codec server answers from this very process.
+    const run = async (args: string[]) => (await promisify(execFile)(cli, args, { encoding: 'utf8', timeout: 30_000 })).stdout;
+    const args = ['workflow', 'show', '--address', env.temporalAddress, '-w', runWorkflowId(wsA.workspaceId, runIdA), '--output', 'json'];
+    const encrypted = await run(args);
+    expect(encrypted).not.toContain('workspace-a-endpoint');
+    const decrypted = await run([...args, '--codec-endpoint', codecUrl, '--codec-auth', `Bearer ${TOKEN}`]);
+    // JSON output shows payload data in base64: decode what the codec server returned.
+    const shown = collectPayloads(JSON.parse(decrypted) as unknown).map((p) => Buffer.from(String(p.data as unknown), 'base64').toString('utf8'));
+    expect(shown.join('\n')).toContain('workspace-a-endpoint');
+    const stored = collectPayloads(JSON.parse(encrypted) as unknown).map((p) => Buffer.from(String(p.data as unknown), 'base64').toString('utf8'));
+    expect(stored.join('\n')).not.toContain('workspace-a-endpoint');
+    expect(auditLines.some((l) => l.includes('"audit":"codec.decode"') && l.includes('"outcome":"success"'))).toBe(true);
+  });
+
+  it('decodes with a valid token from an allowed origin', async () => {
+    const res = await post('/decode', { payloads: await rawPayloads(wsA.workspaceId, runIdA) }, { authorization: `Bearer ${TOKEN}`, origin: ORIGIN });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    expect(Buffer.from(String((res.body['payloads'] as { data: string }[])[0]!.data), 'base64').toString()).toContain('workspace-a-endpoint');
+  });
+
+  it.each([
+    ['no token', {}],
+    ['a wrong token', { authorization: `Bearer ${randomBytes(24).toString('base64url')}` }],
+  ])('refuses a request with %s', async (_label, headers) => {
+    const res = await post('/decode', { payloads: await rawPayloads(wsA.workspaceId, runIdA) }, headers);
+    expect(res.status).toBe(401);
+    expect(JSON.stringify(res.body)).not.toContain('workspace-a-endpoint');
+  });
+
+  it('refuses a foreign origin, and answers preflights from an allowed one without credentials', async () => {
+    const foreign = await post('/decode', { payloads: await rawPayloads(wsA.workspaceId, runIdA) }, { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' });
+    expect(foreign.status).toBe(403);
+    const preflight = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('X-Namespace');
+    const badPreflight = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(badPreflight.status).toBe(403);
+    expect(badPreflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it("refuses to decode another workspace's payloads", async () => {
+    const res = await post('/decode', { payloads: await rawPayloads(wsB.workspaceId, runIdB) }, { authorization: `Bearer ${TOKEN}` });
+    expect(res.status).toBe(403);
+    expect(JSON.stringify(res.body)).not.toContain('workspace-b-endpoint');
+    expect(auditLines.some((l) => l.includes('"outcome":"refused"'))).toBe(true);
+  });
+
+  it('refuses plaintext, malformed bodies and other namespaces', async () => {
+    const plain = await post('/decode', { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{}').toString('base64') }] }, { authorization: `Bearer ${TOKEN}` });
+    expect(plain.status).toBe(400);
+    expect((await post('/decode', { nope: 1 }, { authorization: `Bearer ${TOKEN}` })).status).toBe(400);
+    expect((await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, 'x-namespace': 'other' })).status).toBe(403);
+  });
+
+  it('encodes for its own workspace so that the Platform can decode', async () => {
+    const res = await post('/encode', { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') }] }, { authorization: `Bearer ${TOKEN}` });
+    expect(res.status).toBe(200);
+    const [payload] = res.body['payloads'] as { metadata: Record<string, string>; data: string }[];
+    const decoded = await new WorkspaceCodec(platform.crypto.payloadKeys).decode([
+      { metadata: Object.fromEntries(Object.entries(payload!.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])), data: Buffer.from(payload!.data, 'base64') },
+    ]);
+    expect(Buffer.from(decoded[0]!.data!).toString()).toBe('"hello"');
+  });
+
+  it('accepts no authentication only on loopback', () => {
+    expect(() => parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none', LOOKOUT_CODEC_HOST: '0.0.0.0' })).toThrow(
+      'LOOKOUT_CODEC_AUTH: none is allowed only when listening on loopback',
+    );
+    expect(() => parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k' })).toThrow(ConfigError);
+    expect(parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none' }).LOOKOUT_CODEC_HOST).toBe('127.0.0.1');
+    expect(ApiConfig).toBeDefined();
+  });
+});
