@@ -29,9 +29,21 @@ const masterKey = z
   .string()
   .refine((v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)');
 
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
+
 const temporal = {
   LOOKOUT_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
   LOOKOUT_TEMPORAL_NAMESPACE: z.string().min(1).max(255).default('default'),
+  /** TLS to Temporal; on by default when a CA, a client certificate or an API key is configured. */
+  LOOKOUT_TEMPORAL_TLS: bool.optional(),
+  /** Trust only this CA (PEM) for the server certificate. */
+  LOOKOUT_TEMPORAL_TLS_CA_FILE: z.string().min(1).optional(),
+  /** Client certificate and key (PEM) for mTLS. */
+  LOOKOUT_TEMPORAL_TLS_CERT_FILE: z.string().min(1).optional(),
+  LOOKOUT_TEMPORAL_TLS_KEY_FILE: z.string().min(1).optional(),
+  LOOKOUT_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Sent as a bearer token (Temporal Cloud API keys). */
+  LOOKOUT_TEMPORAL_API_KEY: z.string().min(1).optional(),
   LOOKOUT_LOG_LEVEL: logLevel,
 };
 

@@ -2,6 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { ApiConfig } from '../common/config';
 import { createLogger } from '../common/logger';
+import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createApp } from './app';
 import { createPool } from './db/pool';
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
-  const connection = await Connection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
+  const connection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
   const temporal = new Client({
     connection,

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
+import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from './process-utils';
 import { installTemporalRuntime } from './temporal-runtime';
 
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   const logger = createLogger('platform-worker', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
-  const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
+  const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
   const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto });
   logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');

@@ -11,6 +11,7 @@ import type { BoundaryPolicy } from '../activities/runner/boundary';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
+import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from './process-utils';
 import { installTemporalRuntime } from './temporal-runtime';
 
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   installTemporalRuntime(logger);
   const keyring = StaticKeyring.fromFile(config.LOOKOUT_RUNNER_KEYS_FILE);
   if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID) throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
-  const connection = await NativeConnection.connect({ address: config.LOOKOUT_TEMPORAL_ADDRESS });
+  const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const worker = await createRunnerWorker({
     connection,
     namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
