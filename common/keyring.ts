@@ -5,7 +5,7 @@
  * (`<workspaceId>:v<n>`), so a key can be found from payload metadata alone (codec server, replay).
  */
 import { hkdfSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 
 export interface WorkspaceKey {
@@ -103,5 +103,64 @@ export class StaticKeyring implements Keyring {
 
   async keyById(id: string): Promise<WorkspaceKey | undefined> {
     return this.#keys.get(id);
+  }
+}
+
+/**
+ * A keyring read from a key file that may change under the process (a Kubernetes Secret volume is
+ * updated in place after `lookout keys rotate` + `lookout keys export`). The file is re-read when its
+ * modification time changes (checked at most every `reloadIntervalMs`) and at once when a payload
+ * names a key this keyring does not hold, so a rotation reaches a running Runner without a restart.
+ * A file for another workspace or a broken file is ignored: the keys already loaded stay in use.
+ */
+export class FileKeyring implements Keyring {
+  #current: StaticKeyring;
+  #mtimeMs: number;
+  #checkedAt = Date.now();
+
+  constructor(
+    private readonly path: string,
+    private readonly reloadIntervalMs = 5_000,
+    private readonly onReload: (event: { ok: boolean; reason?: string }) => void = () => undefined,
+  ) {
+    this.#current = StaticKeyring.fromFile(path);
+    this.#mtimeMs = statSync(path).mtimeMs;
+  }
+
+  get soleWorkspaceId(): string {
+    return this.#current.soleWorkspaceId;
+  }
+
+  #reloadIfChanged(force: boolean): void {
+    if (!force && Date.now() - this.#checkedAt < this.reloadIntervalMs) return;
+    this.#checkedAt = Date.now();
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.path).mtimeMs;
+    } catch {
+      return;
+    }
+    if (mtimeMs === this.#mtimeMs) return;
+    try {
+      const next = StaticKeyring.fromFile(this.path);
+      if (next.soleWorkspaceId !== this.#current.soleWorkspaceId) throw new Error('the key file now names another workspace');
+      this.#current = next;
+      this.#mtimeMs = mtimeMs;
+      this.onReload({ ok: true });
+    } catch (err) {
+      this.onReload({ ok: false, reason: err instanceof Error ? err.message : 'unreadable' });
+    }
+  }
+
+  async activeKey(workspaceId: string): Promise<WorkspaceKey> {
+    this.#reloadIfChanged(false);
+    return this.#current.activeKey(workspaceId);
+  }
+
+  async keyById(id: string): Promise<WorkspaceKey | undefined> {
+    const key = await this.#current.keyById(id);
+    if (key) return key;
+    this.#reloadIfChanged(true);
+    return this.#current.keyById(id);
   }
 }

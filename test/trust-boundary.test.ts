@@ -8,7 +8,10 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { attest } from '../common/attestation';
 import { CodecError, ENCRYPTED_ENCODING, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
 import { runnerTaskQueue, runWorkflowId } from '../common/ids';
-import { keyId, StaticKeyring } from '../common/keyring';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FileKeyring, keyId, StaticKeyring } from '../common/keyring';
 import { exportRunnerKeyFile, rotateWorkspaceKey } from '../platform-api/crypto/platform-keyring';
 import { collectPayloads, metadataText } from './harness/history';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
@@ -120,6 +123,27 @@ describe('on the real services', () => {
     expect(stored.rows[0].n).toBe(0);
     const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.result_rejected' and target = $2", [b.workspaceId, `run:${runId}`]);
     expect(audit.rows).toEqual([{ details: { reason: 'attestation was made with a key of another workspace' } }]);
+  });
+
+  it('lets a running Runner pick up a rotated key from its key file without a restart', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/file` });
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lookout-keys-')), 'keys.json');
+    const write = async (content?: string) => {
+      writeFileSync(file, content ?? JSON.stringify(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId)));
+      utimesSync(file, new Date(), new Date(Date.now() + Math.random() * 10_000));
+    };
+    await write();
+    const events: boolean[] = [];
+    const keyring = new FileKeyring(file, 0, (e) => events.push(e.ok));
+    expect((await keyring.activeKey(ws.workspaceId)).id).toBe(keyId(ws.workspaceId, 1));
+    const v2 = await rotateWorkspaceKey(platform.pool, platform.crypto.master, ws.workspaceId, 'payload');
+    await write();
+    expect((await keyring.keyById(v2))?.id).toBe(v2);
+    expect((await keyring.activeKey(ws.workspaceId)).id).toBe(v2);
+    await write('{ not json');
+    expect((await keyring.activeKey(ws.workspaceId)).id).toBe(v2);
+    expect(await keyring.keyById(keyId(ws.workspaceId, 1))).toBeDefined();
+    expect(events).toEqual([true, false]);
   });
 
   it('keeps old runs readable after the workspace keys are rotated', async () => {

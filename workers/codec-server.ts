@@ -15,7 +15,7 @@ import helmet from 'helmet';
 import { z } from 'zod';
 import { CodecError, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
 import { CodecServerConfig } from '../common/config';
-import { StaticKeyring, type Keyring } from '../common/keyring';
+import { FileKeyring, type Keyring } from '../common/keyring';
 import { createLogger, type Logger } from '../common/logger';
 import { serverTlsOptions } from '../common/tls';
 import { ApiError, AuthenticationError, ForbiddenError, InputError, notFoundHandler, problemHandler } from '../platform-api/errors';
@@ -123,7 +123,7 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
 async function main(): Promise<void> {
   const config = loadConfigOrExit('codec-server', CodecServerConfig);
   const logger = createLogger('codec-server', config.LOOKOUT_LOG_LEVEL);
-  const keyring = StaticKeyring.fromFile(config.LOOKOUT_CODEC_KEYS_FILE);
+  const keyring = new FileKeyring(config.LOOKOUT_CODEC_KEYS_FILE, 5_000, (e) => (e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored')));
   const app = createCodecApp({
     keyring,
     logger,

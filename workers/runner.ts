@@ -6,7 +6,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { RunnerConfig } from '../common/config';
 import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
-import { StaticKeyring, type Keyring } from '../common/keyring';
+import { FileKeyring, type Keyring } from '../common/keyring';
 import type { BoundaryPolicy } from '../activities/runner/boundary';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
-  const keyring = StaticKeyring.fromFile(config.LOOKOUT_RUNNER_KEYS_FILE);
+  const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) => (e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored')));
   if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID) throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const worker = await createRunnerWorker({
