@@ -12,7 +12,7 @@ import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileKeyring, keyId, StaticKeyring } from '../common/keyring';
-import { exportRunnerKeyFile, rotateWorkspaceKey } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile, PlatformKeyring, rotateWorkspaceKey } from '../platform-api/crypto/platform-keyring';
 import { collectPayloads, metadataText } from './harness/history';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 
@@ -123,6 +123,29 @@ describe('on the real services', () => {
     expect(stored.rows[0].n).toBe(0);
     const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.result_rejected' and target = $2", [b.workspaceId, `run:${runId}`]);
     expect(audit.rows).toEqual([{ details: { reason: 'attestation was made with a key of another workspace' } }]);
+  });
+
+  it('destroys a workspace\'s keys with the workspace, so its history can no longer be decrypted', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/deleted` });
+    const runner = await startRunner(platform, ws);
+    let runId: string;
+    try {
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      runId = String(created.body['id']);
+      expect((await waitForRun(platform.baseUrl, ws.token, runId))['status']).toBe('succeeded');
+    } finally {
+      await runner.stop();
+    }
+    const history = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).fetchHistory();
+    const sealed = collectPayloads(history);
+    // A fresh Platform keyring (as after a restart) decrypts the history while the workspace exists…
+    const fresh = () => new WorkspaceCodec(new PlatformKeyring(platform.pool, platform.crypto.master, 'payload'));
+    await expect(fresh().decode(sealed.slice(0, 1))).resolves.toHaveLength(1);
+    await platform.pool.query('delete from workspaces where id = $1', [ws.workspaceId]);
+    const { rows } = await platform.pool.query('select count(*)::int as n from workspace_keys where workspace_id = $1', [ws.workspaceId]);
+    expect(rows[0].n).toBe(0);
+    // …and not after its deletion: the keys are gone, and so is every way to read its payloads.
+    await expect(fresh().decode(sealed.slice(0, 1))).rejects.toThrow(/no key .* in this keyring/);
   });
 
   it('lets a running Runner pick up a rotated key from its key file without a restart', async () => {
