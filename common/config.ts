@@ -82,6 +82,8 @@ export const RunnerConfig = z.object({
   LOOKOUT_WORKSPACE_ID: z.uuid(),
   /** The workspace's key file (from `lookout keys export`, mounted from a Kubernetes Secret). */
   LOOKOUT_RUNNER_KEYS_FILE: z.string().min(1),
+  /** A kubeconfig for the Runner's cluster identity; without it, in a pod, the pod's service account. */
+  LOOKOUT_KUBECONFIG: z.string().min(1).optional(),
   /** Whether raw excerpts (logs, response bodies) may leave this Runner; the Platform cannot override it. */
   LOOKOUT_RUNNER_RAW_LOGS: z.enum(['deny', 'allow']).default('deny'),
   /** The Runner's local allowlist: the ceiling of what the Platform can ask it to run. */

@@ -28,5 +28,6 @@ const node = path.join(root, 'node_modules', '.bin', 'node');
 run(node, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
 run(node, ['-e', "require('node:fs').cpSync('platform-api/db/migrations','dist/platform-api/db/migrations',{recursive:true})"]);
 
-// 3. The Temporal CLI (dev server + Web UI), built once into the tool cache.
-run(node, [path.join(root, 'dist', 'scripts', 'tools.js')]);
+// 3. The real servers, built once into the tool cache: the Temporal CLI (dev server + Web UI), and
+//    for the test suite etcd and kube-apiserver too.
+run(node, [path.join(root, 'dist', 'scripts', 'tools.js'), ...process.argv.slice(2)]);

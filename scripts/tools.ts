@@ -3,7 +3,7 @@
  * keyed by version, and reused. `LOOKOUT_TEMPORAL_CLI` names an existing binary instead.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -83,10 +83,106 @@ export function ensureTemporalCli(log: (line: string) => void = (l) => process.s
   return target;
 }
 
+export const ETCD_VERSION = '3.6.16';
+export const KUBERNETES_VERSION = '1.36.3';
+
+function cachedTool(name: string, version: string): string {
+  return path.join(toolCacheDir(), `${name}-${version}`, name);
+}
+
+/**
+ * Builds a main package of a module whose go.mod has `replace` directives (so `go install pkg@v`
+ * cannot): a throwaway wrapper module requires it, pins the replaced siblings at published versions
+ * and builds the main package from there. The output is cached by name and version.
+ */
+function buildWithWrapper(spec: {
+  name: string;
+  version: string;
+  require: string;
+  replaces: (modDir: string, goMod: string) => string[];
+  anchorImport: string;
+  mainPackage: string;
+  ldflags: string;
+  extraBuildFlags?: string[];
+  log: (line: string) => void;
+}): string {
+  const target = cachedTool(spec.name, spec.version);
+  if (isExecutable(target)) return target;
+  if (spawnSync('go', ['version'], { encoding: 'utf8' }).status !== 0) {
+    throw new Error(`${spec.name} ${spec.version} is missing and Go is not installed to build it: install Go >= 1.24`);
+  }
+  mkdirSync(path.dirname(target), { recursive: true });
+  const work = mkdtempSync(path.join(path.dirname(target), '.build-'));
+  const go = (args: string[], quiet = false) => {
+    const r = spawnSync('go', args, {
+      cwd: work,
+      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false -mod=mod' },
+      encoding: 'utf8',
+      stdio: ['ignore', quiet ? 'pipe' : 'inherit', quiet ? 'pipe' : 'inherit'],
+    });
+    if (r.status !== 0) {
+      rmSync(work, { recursive: true, force: true });
+      throw new Error(`building ${spec.name} ${spec.version} failed at "go ${args.slice(0, 2).join(' ')}" (exit ${r.status ?? r.signal})${quiet ? `: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+    }
+    return r.stdout ?? '';
+  };
+  spec.log(`building ${spec.name} ${spec.version} from the Go module proxy into ${path.dirname(target)} (several minutes, once)…`);
+  const started = Date.now();
+  go(['mod', 'init', `lookout.local/build-${spec.name}`], true);
+  const info = JSON.parse(go(['mod', 'download', '-json', spec.require], true)) as { Dir: string; GoMod: string };
+  go(['mod', 'edit', `-require=${spec.require}`], true);
+  for (const replace of spec.replaces(info.Dir, readFileSync(info.GoMod, 'utf8'))) go(['mod', 'edit', `-replace=${replace}`], true);
+  writeFileSync(path.join(work, 'main.go'), `package main\n\nimport _ "${spec.anchorImport}"\n\nfunc main() {}\n`);
+  go(['mod', 'tidy'], true);
+  go(['build', '-trimpath', ...(spec.extraBuildFlags ?? []), '-ldflags', spec.ldflags, '-o', path.join(work, spec.name), spec.mainPackage]);
+  renameSync(path.join(work, spec.name), target);
+  rmSync(work, { recursive: true, force: true });
+  spec.log(`built ${spec.name} ${spec.version} in ${Math.round((Date.now() - started) / 1000)} s`);
+  return target;
+}
+
+/** etcd for the test Kubernetes API server. Its go.mod replaces siblings it also requires at the same version. */
+export function ensureEtcd(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (process.env['LOOKOUT_ETCD']) return process.env['LOOKOUT_ETCD'];
+  return buildWithWrapper({
+    name: 'etcd',
+    version: ETCD_VERSION,
+    require: `go.etcd.io/etcd/server/v3@v${ETCD_VERSION}`,
+    replaces: () => [],
+    anchorImport: 'go.etcd.io/etcd/server/v3/etcdmain',
+    mainPackage: 'go.etcd.io/etcd/server/v3',
+    ldflags: '-s -w',
+    log,
+  });
+}
+
+/** kube-apiserver: k8s.io/kubernetes with each staging module replaced by its published v0.N.M. */
+export function ensureKubeApiserver(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (process.env['LOOKOUT_KUBE_APISERVER']) return process.env['LOOKOUT_KUBE_APISERVER'];
+  const [major, minor] = KUBERNETES_VERSION.split('.') as [string, string, string];
+  const staging = `v0.${KUBERNETES_VERSION.slice(major.length + 1)}`;
+  const pkg = 'k8s.io/component-base/version';
+  return buildWithWrapper({
+    name: 'kube-apiserver',
+    version: KUBERNETES_VERSION,
+    require: `k8s.io/kubernetes@v${KUBERNETES_VERSION}`,
+    // Every `k8s.io/x => ./staging/src/k8s.io/x` line of Kubernetes' own go.mod, so that none is missed.
+    replaces: (_dir, goMod) => [...goMod.matchAll(/^\s*(k8s\.io\/[a-z0-9-]+)\s+=>\s+\.\/staging\//gm)].map((m) => `${m[1]}=${m[1]}@${staging}`),
+    anchorImport: 'k8s.io/kubernetes/cmd/kube-apiserver/app',
+    mainPackage: 'k8s.io/kubernetes/cmd/kube-apiserver',
+    ldflags: `-s -w -X ${pkg}.gitVersion=v${KUBERNETES_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean`,
+    extraBuildFlags: ['-pgo=off'],
+    log,
+  });
+}
+
 if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
     process.stdout.write(`temporal CLI: ${cli}\n`);
+    if (process.argv.includes('--kubernetes')) {
+      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\n`);
+    }
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

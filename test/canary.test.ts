@@ -6,7 +6,7 @@
  * every API response are searched byte for byte for each canary and its encoded forms.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,12 +14,10 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Client as PgClient } from 'pg';
 import { ENCRYPTED_ENCODING } from '../common/codec';
-import { HttpProbeParams } from '../common/checks';
-import { ExecutionPolicy, TERMINAL_RUN_STATUSES } from '../common/contracts';
-import { createTask } from '../platform-api/repos/tasks.repo';
+import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { freePort } from '../platform-api/db/embedded';
 import { collectPayloads, metadataText } from './harness/history';
-import { env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
+import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
 import { createPlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
 
@@ -83,8 +81,8 @@ describe('canary proof', () => {
       const ok = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok` });
       await patchTaskParams({ pool, crypto }, ok, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
       // Two more tasks of the same workspace and Runner: an echoing endpoint, and a secret that breaks the request.
-      const echoTask = await addTask(pool, crypto, ok, 'echo', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' } });
-      const errorTask = await addTask(pool, crypto, ok, 'broken', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } }, { maxAttempts: 2, initialRetryIntervalMs: 100 });
+      const echoTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' } });
+      const errorTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } }, { maxAttempts: 2, initialRetryIntervalMs: 100 });
 
       const apiPort = await freePort();
       const base = { PATH: process.env['PATH'] ?? '', HOME: os.homedir(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_LOG_LEVEL: 'trace' };
@@ -185,16 +183,3 @@ describe('canary proof', () => {
     }
   });
 });
-
-async function addTask(
-  pool: ReturnType<typeof createPool>,
-  crypto: ReturnType<typeof createPlatformCrypto>,
-  ws: { workspaceId: string; runnerId: string },
-  name: string,
-  params: Record<string, unknown>,
-  policy: Record<string, unknown> = {},
-): Promise<string> {
-  const id = randomUUID();
-  await createTask(pool, crypto.sealer, { id, workspaceId: ws.workspaceId, runnerId: ws.runnerId, name, checkType: 'http.probe', params: HttpProbeParams.parse(params), policy: ExecutionPolicy.parse(policy) });
-  return id;
-}

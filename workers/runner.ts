@@ -8,6 +8,7 @@ import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
 import { FileKeyring, type Keyring } from '../common/keyring';
 import type { BoundaryPolicy } from '../activities/runner/boundary';
+import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
@@ -25,6 +26,7 @@ export interface RunnerWorkerDeps {
   /** This workspace's keys only. */
   keyring: Keyring;
   policy: BoundaryPolicy;
+  kube?: KubeClients | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
 }
@@ -43,6 +45,7 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
       secretProviders: deps.secretProviders,
       keyring: deps.keyring,
       policy: deps.policy,
+      kube: deps.kube,
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
     shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
     secretProviders: createSecretProviders(process.env),
     keyring,
     policy: { rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS },
+    kube: loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG }),
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
   });

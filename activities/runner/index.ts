@@ -8,6 +8,7 @@ import { isCheckType } from '../../common/checks';
 import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
+import type { KubeClients } from './kube';
 import { scrubError, toBoundaryResult, type BoundaryPolicy } from './boundary';
 import { CHECKS } from './checks';
 import { RunSecrets, type SecretProvider } from './secrets';
@@ -20,13 +21,15 @@ export interface RunnerActivityDeps {
   /** This workspace's keys only: results are attested under its active key. */
   keyring: Keyring;
   policy: BoundaryPolicy;
+  /** The Runner's own cluster identity, if it has one. */
+  kube?: KubeClients | undefined;
 }
 
 function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message, nonRetryable: true });
 }
 
-export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy }: RunnerActivityDeps) {
+export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy, kube }: RunnerActivityDeps) {
   const allowed = new Set(allowedChecks);
   return {
     /**
@@ -61,6 +64,7 @@ export function createRunnerActivities({ workspaceId, allowedChecks, secretProvi
           signal: ctx.cancellationSignal,
           secret: (ref) => secrets.resolve(ref),
           heartbeat: (details) => ctx.heartbeat(details),
+          kube,
         });
         const key = await keyring.activeKey(workspaceId);
         return toBoundaryResult({ request, outcome, startedAt, finishedAt: new Date(), secretValues: secrets.values(), policy, key });

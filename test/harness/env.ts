@@ -9,16 +9,20 @@ import type { Pool } from 'pg';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { TERMINAL_RUN_STATUSES } from '../../common/contracts';
+export { TERMINAL_RUN_STATUSES };
 import { lookoutDataConverter } from '../../common/data-converter';
 import { StaticKeyring, type Keyring } from '../../common/keyring';
 import { createLogger, type Logger } from '../../common/logger';
 import { createPlatformCrypto, type PlatformCrypto } from '../../platform-api/crypto';
 import { exportRunnerKeyFile } from '../../platform-api/crypto/platform-keyring';
-import { getTask, updateTaskParams } from '../../platform-api/repos/tasks.repo';
+import { createTask, getTask, updateTaskParams } from '../../platform-api/repos/tasks.repo';
+import { CHECK_PARAMS, type CheckType } from '../../common/checks';
+import { ExecutionPolicy } from '../../common/contracts';
 import { createApp } from '../../platform-api/app';
 import { createPool } from '../../platform-api/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { createSecretProviders } from '../../activities/runner/secrets';
+import { loadKubeClients } from '../../activities/runner/kube';
 import { createPlatformWorker } from '../../workers/platform-worker';
 import { createRunnerWorker } from '../../workers/runner';
 
@@ -114,7 +118,7 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
 export async function startRunner(
   platform: TestPlatform,
   ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
-  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring } = {},
+  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring; kubeconfig?: string } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const keyring = options.keyring ?? new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
   const worker = await createRunnerWorker({
@@ -126,6 +130,7 @@ export async function startRunner(
     secretProviders: createSecretProviders(options.env ?? {}),
     keyring,
     policy: { rawLogs: options.rawLogs ?? 'deny' },
+    kube: loadKubeClients({ kubeconfig: options.kubeconfig }),
     shutdownGraceMs: 1_000,
   });
   const running = worker.run();
@@ -201,4 +206,32 @@ export async function writeRunnerKeyFile(platform: Pick<TestPlatform, 'pool' | '
   const file = path.join(env.dir, `runner-keys-${workspaceId}.json`);
   writeFileSync(file, JSON.stringify(await exportRunnerKeyFile(platform.pool, platform.crypto.master, workspaceId)), { mode: 0o600 });
   return file;
+}
+
+/** Adds a task to a workspace's Runner; parameters and policy are validated as the Platform does. */
+export async function addTask(
+  platform: Pick<TestPlatform, 'pool' | 'crypto'>,
+  ws: Pick<BootstrapOutput, 'workspaceId' | 'runnerId'>,
+  checkType: CheckType,
+  params: Record<string, unknown>,
+  policy: Record<string, unknown> = {},
+): Promise<string> {
+  const id = randomUUID();
+  await createTask(platform.pool, platform.crypto.sealer, {
+    id,
+    workspaceId: ws.workspaceId,
+    runnerId: ws.runnerId,
+    name: `${checkType}-${id.slice(0, 8)}`,
+    checkType,
+    params: CHECK_PARAMS[checkType].parse(params),
+    policy: ExecutionPolicy.parse(policy),
+  });
+  return id;
+}
+
+/** Starts a run of `taskId` through the API and waits for its end. */
+export async function runTaskViaApi(platform: Pick<TestPlatform, 'baseUrl'>, ws: Pick<BootstrapOutput, 'workspaceId' | 'token'>, taskId: string): Promise<Record<string, unknown>> {
+  const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId } });
+  if (created.status !== 202) throw new Error(`run not accepted: ${created.status} ${JSON.stringify(created.body)}`);
+  return waitForRun(platform.baseUrl, ws.token, String(created.body['id']));
 }

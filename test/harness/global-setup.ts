@@ -16,6 +16,7 @@ import { migrate } from '../../platform-api/db/migrate';
 import { ensureTemporalCli } from '../../scripts/tools';
 import { FAILURE_CONVERTER_PATH } from '../../common/data-converter';
 import { MasterKey } from '../../platform-api/crypto/master-key';
+import { startKubeCluster } from './kube';
 import { setState } from './state';
 
 async function waitForTemporal(address: string, deadline: number): Promise<void> {
@@ -79,6 +80,9 @@ export default async function globalSetup(): Promise<void> {
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 
+  // The Kubernetes control plane, while Temporal finishes starting.
+  const kube = await startKubeCluster(path.join(dir, 'kube'));
+
   await waitForTemporal(address, Date.now() + 60_000);
 
   process.env['LOOKOUT_TEST_TEMPORAL_ADDRESS'] = address;
@@ -86,6 +90,8 @@ export default async function globalSetup(): Promise<void> {
   process.env['LOOKOUT_TEST_DATABASE_URL'] = dbUrl.toString();
   process.env['LOOKOUT_TEST_WORKFLOW_BUNDLE'] = bundlePath;
   process.env['LOOKOUT_TEST_DIR'] = dir;
+  process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] = kube.adminKubeconfig;
+  process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] = kube.runnerKubeconfig;
   process.env['LOOKOUT_TEST_MASTER_KEY'] = MasterKey.generate();
-  setState({ dir, temporalPid, embeddedStop });
+  setState({ dir, temporalPid, embeddedStop, kubePids: kube.pids });
 }

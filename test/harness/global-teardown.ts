@@ -24,6 +24,8 @@ async function stopProcessGroup(pid: number): Promise<void> {
 export default async function globalTeardown(): Promise<void> {
   const state = getState();
   if (!state) return;
+  // kube-apiserver before etcd, then Temporal.
+  for (const pid of [...state.kubePids].reverse()) await stopProcessGroup(pid);
   await stopProcessGroup(state.temporalPid);
   await state.embeddedStop?.();
   rmSync(state.dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ export interface HarnessState {
   dir: string;
   temporalPid: number;
   embeddedStop: (() => Promise<void>) | undefined;
+  kubePids: number[];
 }
 
 const KEY = Symbol.for('lookout.test.harness');

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { TaskResult } from '../../../common/contracts';
+import type { KubeClients } from '../kube';
 
 /** What a check may use while it runs. */
 export interface CheckContext {
@@ -9,6 +10,8 @@ export interface CheckContext {
   secret(ref: string): Promise<string>;
   /** Tells Temporal the check is alive (throttled by the SDK); call it while paging or waiting. */
   heartbeat(details?: unknown): void;
+  /** The Runner's own cluster identity, when it has one. */
+  kube?: KubeClients | undefined;
 }
 
 /** What a check returns; the boundary adds run metadata, redacts and validates. */

@@ -1,0 +1,114 @@
+/**
+ * What every Kubernetes check shares: the Runner's clients, namespace scoping, paging with heartbeats,
+ * API errors turned into an `error` result, the 0..1 score and issue helpers.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Issue, Severity } from '../../../../common/contracts';
+import { FailureType } from '../../../../common/errors';
+import { KubeError, listAll, type CallOptions, type KubeClients } from '../../kube';
+import type { CheckContext, CheckOutcome } from '../check';
+
+export interface Scope {
+  namespaces?: string[] | undefined;
+  excludeNamespaces?: string[] | undefined;
+  labelSelector?: string | undefined;
+}
+
+export interface KubeRun {
+  kube: KubeClients;
+  call: CallOptions;
+}
+
+const CALL_TIMEOUT_MS = 15_000;
+
+export function kubeRun(ctx: CheckContext): KubeRun {
+  if (!ctx.kube) {
+    throw ApplicationFailure.create({
+      type: FailureType.InvalidConfiguration,
+      message: 'this Runner has no Kubernetes access: run it in a pod with its service account, or set LOOKOUT_KUBECONFIG',
+      nonRetryable: true,
+    });
+  }
+  return { kube: ctx.kube, call: { signal: ctx.signal, timeoutMs: CALL_TIMEOUT_MS, onPage: () => ctx.heartbeat() } };
+}
+
+type Page<T> = { items: T[]; metadata?: { _continue?: string } | undefined };
+interface Namespaced {
+  metadata?: { namespace?: string | undefined } | undefined;
+}
+
+/**
+ * Lists objects in the scope: per named namespace, or across all namespaces minus the excluded ones.
+ * `all` and `inNamespace` receive `limit`, `_continue` and `labelSelector`.
+ */
+export async function listScoped<T extends Namespaced>(
+  run: KubeRun,
+  what: string,
+  scope: Scope,
+  all: (q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
+  inNamespace: (namespace: string, q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
+): Promise<T[]> {
+  const query = (cont: string | undefined) => ({ limit: 500, ...(cont ? { _continue: cont } : {}), ...(scope.labelSelector ? { labelSelector: scope.labelSelector } : {}) });
+  const excluded = new Set(scope.excludeNamespaces ?? []);
+  if (scope.namespaces) {
+    const out: T[] = [];
+    for (const ns of scope.namespaces) {
+      if (excluded.has(ns)) continue;
+      out.push(...(await listAll(`list ${what} in namespace ${ns}`, (cont) => inNamespace(ns, query(cont)), run.call)));
+    }
+    return out;
+  }
+  const items = await listAll(`list ${what}`, (cont) => all(query(cont)), run.call);
+  return items.filter((i) => !excluded.has(i.metadata?.namespace ?? ''));
+}
+
+const WEIGHT: Record<Severity, number> = { 1: 0.4, 2: 0.2, 3: 0.05, 4: 0 };
+
+/** 1 when nothing is wrong, falling with each finding by its severity, never below 0. */
+export function scoreOf(issues: readonly Pick<Issue, 'severity'>[]): number {
+  const penalty = issues.reduce((sum, i) => sum + WEIGHT[i.severity], 0);
+  return Math.max(0, Math.round((1 - Math.min(1, penalty)) * 1000) / 1000);
+}
+
+/** Sorts issues by severity, caps them, and builds the outcome. */
+export function outcome(issues: Issue[], okSummary: string, metrics: Record<string, number>, found: (n: number) => string): CheckOutcome {
+  const sorted = [...issues].sort((a, b) => a.severity - b.severity).slice(0, 200);
+  return {
+    status: sorted.length ? 'issues' : 'ok',
+    summary: sorted.length ? found(issues.length) : okSummary,
+    score: scoreOf(issues),
+    issues: sorted,
+    metrics: { ...metrics, 'issues.total': issues.length },
+  };
+}
+
+/** Runs a Kubernetes check, turning API failures (403, 404, 410, timeouts) into an `error` result. */
+export async function guarded(fn: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof KubeError) {
+      return { status: 'error', summary: err.message, issues: [], metrics: { 'kube.error_status': typeof err.status === 'number' ? err.status : 0 }, exitCode: 2 };
+    }
+    throw err;
+  }
+}
+
+export function ref(kind: string, obj: { metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined }): Issue['resource'] {
+  return { kind, ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}), name: obj.metadata?.name ?? '(unnamed)' };
+}
+
+/** `-n ns` for kubectl, or nothing for cluster-scoped objects. */
+export function nsFlag(resource: Issue['resource']): string {
+  return resource.namespace ? ` -n ${resource.namespace}` : '';
+}
+
+export function clip(text: string | undefined, max = 300): string {
+  if (!text) return '';
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function minutesSince(date: Date | string | undefined, now = Date.now()): number {
+  if (!date) return 0;
+  return (now - new Date(date).getTime()) / 60_000;
+}

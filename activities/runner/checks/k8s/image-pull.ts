@@ -1,0 +1,43 @@
+/** `k8s.image-pull`: containers that cannot pull their image. */
+import type { V1Pod } from '@kubernetes/client-node';
+import { ImagePullParams } from '../../../../common/checks';
+import type { Issue } from '../../../../common/contracts';
+import type { Check } from '../check';
+import { clip, guarded, kubeRun, nsFlag, outcome, ref } from './common';
+import { listPods } from './pod-restarts';
+
+const PULL_ERRORS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
+
+export function imagePullIssues(pods: V1Pod[]): Issue[] {
+  const issues: Issue[] = [];
+  for (const pod of pods) {
+    const resource = ref('Pod', pod);
+    for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const waiting = cs.state?.waiting;
+      if (!waiting?.reason || !PULL_ERRORS.has(waiting.reason)) continue;
+      issues.push({
+        severity: 2,
+        title: `Container ${cs.name} cannot pull its image`,
+        resource,
+        expected: `image ${clip(cs.image, 200)} pulled`,
+        actual: `${waiting.reason}${waiting.message ? `: ${clip(waiting.message)}` : ''}`,
+        nextSteps: [
+          `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
+          'Check the image name and tag exist in the registry',
+          `Check imagePullSecrets of the pod or its service account (kubectl get serviceaccount ${pod.spec?.serviceAccountName ?? 'default'}${nsFlag(resource)} -o yaml)`,
+        ],
+      });
+    }
+  }
+  return issues;
+}
+
+export const imagePull: Check<ImagePullParams> = {
+  type: 'k8s.image-pull',
+  params: ImagePullParams,
+  run: (params, ctx) =>
+    guarded(async () => {
+      const pods = await listPods(kubeRun(ctx), params);
+      return outcome(imagePullIssues(pods), `${pods.length} pods, no image pull errors`, { 'pods.checked': pods.length }, (n) => `${n} containers cannot pull their image`);
+    }),
+};

@@ -1,0 +1,236 @@
+/**
+ * Kubernetes checks against a real kube-apiserver: each test creates a broken state, runs the check
+ * through the API, Temporal and a real Runner that uses the restricted ServiceAccount bound to the
+ * chart's ClusterRole, and asserts the issues, severities and next steps.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CHECK_TYPES, type CheckType } from '../common/checks';
+import { addTask, newWorkspace, runTaskViaApi, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import * as fx from './harness/kube-fixtures';
+
+interface Finding {
+  severity: number;
+  title: string;
+  resource: { kind: string; namespace?: string; name: string };
+  actual: string;
+  nextSteps: string[];
+}
+interface Result {
+  status: string;
+  summary: string;
+  score: number;
+  issues: Finding[];
+  metrics: Record<string, number>;
+}
+
+let platform: TestPlatform;
+let ws: Awaited<ReturnType<typeof newWorkspace>>;
+let runner: Awaited<ReturnType<typeof startRunner>>;
+let admin: fx.Admin;
+
+beforeAll(async () => {
+  platform = await startPlatform();
+  ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+  runner = await startRunner(platform, ws, { kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', allowedChecks: CHECK_TYPES });
+  admin = fx.adminClients();
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  await platform?.stop();
+});
+
+async function check(type: CheckType, params: Record<string, unknown>): Promise<Result> {
+  const taskId = await addTask(platform, ws, type, params);
+  const run = await runTaskViaApi(platform, ws, taskId);
+  expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
+  return run['result'] as Result;
+}
+
+const byName = (r: Result, name: string) => r.issues.filter((i) => i.resource.name === name);
+
+describe('Kubernetes checks with the Runner\'s restricted identity', () => {
+  it('k8s.pod-restarts tells OOM kills, probe failures and crashes apart', async () => {
+    const ns = await fx.namespace(admin, 'restarts');
+    const terminated = (exitCode: number, reason: string) => ({ terminated: { exitCode, reason, startedAt: new Date(), finishedAt: new Date() } });
+    await fx.pod(admin, ns, 'oom', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 7, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: terminated(137, 'OOMKilled') })] }, { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', resources: { limits: { memory: '128Mi' } } }] });
+    await fx.pod(admin, ns, 'probe', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 4, state: { running: { startedAt: new Date() } }, lastState: terminated(137, 'Error') })] }, { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', livenessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] });
+    await fx.pod(admin, ns, 'crash', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: terminated(1, 'Error') })] });
+    await fx.pod(admin, ns, 'fine', { phase: 'Running', containerStatuses: [fx.containerStatus({ ready: true, restartCount: 1, state: { running: { startedAt: new Date() } } })] });
+    const r = await check('k8s.pod-restarts', { namespaces: [ns] });
+    expect(r.status).toBe('issues');
+    expect(byName(r, 'oom')[0]).toMatchObject({ severity: 2, title: 'Container app is in CrashLoopBackOff', actual: '7 restarts, last killed for using more memory than its limit (128Mi) (OOMKilled)' });
+    expect(byName(r, 'oom')[0]?.nextSteps).toContain(`kubectl top pod oom -n ${ns} --containers`);
+    expect(byName(r, 'probe')[0]).toMatchObject({ severity: 3, actual: '4 restarts, last killed after failing its liveness probe (exit code 137)' });
+    expect(byName(r, 'crash')[0]).toMatchObject({ severity: 2, actual: '5 restarts, last exited with code 1 (Error)' });
+    expect(byName(r, 'crash')[0]?.nextSteps[0]).toBe(`kubectl logs crash -n ${ns} -c app --previous`);
+    expect(byName(r, 'fine')).toEqual([]);
+    expect(r.issues).toHaveLength(3);
+  });
+
+  it('k8s.pod-status reports unschedulable and failed pods with their reasons', async () => {
+    const ns = await fx.namespace(admin, 'status');
+    await fx.pod(admin, ns, 'unschedulable', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' }] });
+    await fx.pod(admin, ns, 'evicted', { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
+    await fx.pod(admin, ns, 'running', { phase: 'Running' });
+    const r = await check('k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 });
+    expect(byName(r, 'unschedulable')[0]).toMatchObject({ severity: 2, title: 'Pod cannot be scheduled', actual: 'Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.' });
+    expect(byName(r, 'evicted')[0]).toMatchObject({ severity: 3, title: 'Pod failed', actual: 'Evicted: The node was low on resource: memory.' });
+    expect(r.issues).toHaveLength(2);
+  });
+
+  it('k8s.image-pull reports containers that cannot pull their image', async () => {
+    const ns = await fx.namespace(admin, 'pull');
+    await fx.pod(admin, ns, 'backoff', { phase: 'Pending', containerStatuses: [fx.containerStatus({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.example/web:1.2.3"' } } })] });
+    const r = await check('k8s.image-pull', { namespaces: [ns] });
+    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, title: 'Container app cannot pull its image', actual: 'ImagePullBackOff: Back-off pulling image "registry.example/web:1.2.3"' })]);
+  });
+
+  it('k8s.workload-availability compares available with desired replicas', async () => {
+    const ns = await fx.namespace(admin, 'workloads');
+    await fx.deployment(admin, ns, 'down', 3, 0);
+    await fx.deployment(admin, ns, 'degraded', 3, 1);
+    await fx.deployment(admin, ns, 'healthy', 2, 2);
+    await fx.statefulSet(admin, ns, 'db', 3, 2);
+    await fx.daemonSet(admin, ns, 'agent', 5, 4);
+    const r = await check('k8s.workload-availability', { namespaces: [ns] });
+    expect(byName(r, 'down')[0]).toMatchObject({ severity: 1, resource: { kind: 'Deployment' }, actual: '0 available' });
+    expect(byName(r, 'degraded')[0]).toMatchObject({ severity: 2, expected: '3 available replicas', actual: '1 available' });
+    expect(byName(r, 'db')[0]).toMatchObject({ severity: 2, resource: { kind: 'StatefulSet' } });
+    expect(byName(r, 'agent')[0]).toMatchObject({ severity: 2, resource: { kind: 'DaemonSet' }, actual: '4 available' });
+    expect(byName(r, 'healthy')).toEqual([]);
+    expect(byName(r, 'down')[0]?.nextSteps[0]).toBe(`kubectl rollout status deployment/down -n ${ns}`);
+  });
+
+  it('k8s.warning-events groups warnings by reason and object', async () => {
+    const ns = await fx.namespace(admin, 'events');
+    await fx.warningEvent(admin, ns, 'web-1', 'BackOff', 8);
+    await fx.warningEvent(admin, ns, 'web-1', 'BackOff', 4);
+    await fx.warningEvent(admin, ns, 'web-2', 'FailedMount', 1);
+    const r = await check('k8s.warning-events', { namespaces: [ns] });
+    expect(byName(r, 'web-1')).toEqual([expect.objectContaining({ severity: 2, title: 'Warning BackOff on Pod' })]);
+    expect(byName(r, 'web-1')[0]?.actual).toMatch(/^12× BackOff/);
+    expect(byName(r, 'web-2')).toEqual([expect.objectContaining({ severity: 3, title: 'Warning FailedMount on Pod' })]);
+  });
+
+  it('k8s.node-conditions reports nodes not ready or under pressure', async () => {
+    const label = randomBytes(4).toString('hex');
+    await fx.node(admin, `down-${label}`, label, [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'container runtime is down' }]);
+    await fx.node(admin, `pressure-${label}`, label, [{ type: 'Ready', status: 'True' }, { type: 'MemoryPressure', status: 'True', message: 'kubelet has insufficient memory available' }]);
+    await fx.node(admin, `ok-${label}`, label, [{ type: 'Ready', status: 'True' }, { type: 'DiskPressure', status: 'False' }]);
+    const r = await check('k8s.node-conditions', { labelSelector: `lookout-test=${label}` });
+    expect(byName(r, `down-${label}`)[0]).toMatchObject({ severity: 1, title: 'Node is not ready', actual: 'Ready=False (KubeletNotReady): container runtime is down' });
+    expect(byName(r, `pressure-${label}`)[0]).toMatchObject({ severity: 2, title: 'Node is under memory pressure' });
+    expect(byName(r, `ok-${label}`)).toEqual([]);
+    expect(r.metrics['nodes.checked']).toBe(3);
+  });
+
+  it('k8s.pvc-binding reports claims that are not bound', async () => {
+    const ns = await fx.namespace(admin, 'pvc');
+    await fx.pvc(admin, ns, 'pending', 'Pending');
+    await fx.pvc(admin, ns, 'bound', 'Bound');
+    const r = await check('k8s.pvc-binding', { namespaces: [ns], pendingMinutes: 0 });
+    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, title: 'Claim is not bound', resource: { kind: 'PersistentVolumeClaim', namespace: ns, name: 'pending' }, actual: 'phase Pending, storage class fast' })]);
+  });
+
+  it('k8s.jobs reports failed jobs and suspended or stale cronjobs', async () => {
+    const ns = await fx.namespace(admin, 'jobs');
+    await fx.failedJob(admin, ns, 'migrate');
+    await fx.cronJob(admin, ns, 'paused', { suspend: true });
+    await fx.cronJob(admin, ns, 'stale', { lastSuccessHoursAgo: 48 });
+    await fx.cronJob(admin, ns, 'fresh', { lastSuccessHoursAgo: 1 });
+    const r = await check('k8s.jobs', { namespaces: [ns] });
+    expect(byName(r, 'migrate')[0]).toMatchObject({ severity: 2, title: 'Job failed' });
+    expect(byName(r, 'migrate')[0]?.actual).toMatch(/^BackoffLimitExceeded/);
+    expect(byName(r, 'paused')[0]).toMatchObject({ severity: 4, title: 'CronJob is suspended' });
+    expect(byName(r, 'stale')[0]).toMatchObject({ severity: 3, actual: 'last success 48 hours ago' });
+    expect(byName(r, 'fresh')).toEqual([]);
+  });
+
+  it('k8s.service-endpoints reports services without a ready endpoint', async () => {
+    const ns = await fx.namespace(admin, 'svc');
+    await fx.service(admin, ns, 'orphan', 0);
+    await fx.service(admin, ns, 'served', 2);
+    const r = await check('k8s.service-endpoints', { namespaces: [ns] });
+    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, resource: { kind: 'Service', namespace: ns, name: 'orphan' }, actual: 'no ready pod matches selector app=orphan' })]);
+  });
+
+  it('k8s.tls-expiry reports certificates near expiry and never returns key or certificate bytes', async () => {
+    const ns = await fx.namespace(admin, 'tls');
+    const canary = `cnryK${randomBytes(12).toString('hex')}`;
+    const soon = fx.certificate(3, 'soon.example', canary);
+    const later = fx.certificate(20, 'later.example', canary);
+    const fine = fx.certificate(400, 'fine.example', canary);
+    await fx.tlsSecret(admin, ns, 'soon', soon);
+    await fx.tlsSecret(admin, ns, 'later', later);
+    await fx.tlsSecret(admin, ns, 'fine', fine);
+    const r = await check('k8s.tls-expiry', { namespaces: [ns] });
+    expect(byName(r, 'soon')[0]).toMatchObject({ severity: 2, title: 'TLS certificate expires soon' });
+    expect(byName(r, 'soon')[0]?.actual).toMatch(/in [23] days\); subject CN=soon\.example; issuer CN=soon\.example$/);
+    expect(byName(r, 'later')[0]).toMatchObject({ severity: 3 });
+    expect(byName(r, 'fine')).toEqual([]);
+    const text = JSON.stringify(r);
+    expect(text).not.toContain(canary);
+    for (const cert of [soon, later, fine]) {
+      const body = cert.crt.toString('utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+      for (let i = 0; i + 24 <= body.length; i += 24) expect(text).not.toContain(body.slice(i, i + 24));
+      expect(text).not.toContain(cert.key.toString('base64').slice(40, 80));
+    }
+  });
+
+  it('k8s.hpa-limits reports autoscalers pinned at their maximum', async () => {
+    const ns = await fx.namespace(admin, 'hpa');
+    await fx.hpa(admin, ns, 'pinned', 5, 5);
+    await fx.hpa(admin, ns, 'roomy', 2, 5);
+    const r = await check('k8s.hpa-limits', { namespaces: [ns] });
+    expect(r.issues).toEqual([expect.objectContaining({ severity: 3, resource: { kind: 'HorizontalPodAutoscaler', namespace: ns, name: 'pinned' }, actual: '5 of at most 5 replicas (desired 5) for Deployment/pinned' })]);
+  });
+
+  it('k8s.quota-usage reports quotas near or at their limit', async () => {
+    const ns = await fx.namespace(admin, 'quota');
+    await fx.quota(admin, ns, 'compute', { pods: '10', 'requests.cpu': '1', 'requests.memory': '4Gi' }, { pods: '10', 'requests.cpu': '950m', 'requests.memory': '1Gi' });
+    const r = await check('k8s.quota-usage', { namespaces: [ns] });
+    expect(r.issues).toEqual([
+      expect.objectContaining({ severity: 2, title: 'Quota for pods is exhausted', actual: '10 of 10 used (100%)' }),
+      expect.objectContaining({ severity: 3, title: 'Quota for requests.cpu is nearly used up', actual: '950m of 1 used (95%)' }),
+    ]);
+  });
+
+  it('k8s.namespace-health scores a broken namespace below a healthy one, and a healthy namespace is ok', async () => {
+    const broken = await fx.namespace(admin, 'broken');
+    await fx.deployment(admin, broken, 'api', 2, 0);
+    await fx.pod(admin, broken, 'api-1', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })] });
+    await fx.service(admin, broken, 'api', 0);
+    const healthy = await fx.namespace(admin, 'healthy');
+    await fx.deployment(admin, healthy, 'api', 2, 2);
+    await fx.service(admin, healthy, 'api', 2);
+    const bad = await check('k8s.namespace-health', { namespace: broken });
+    const good = await check('k8s.namespace-health', { namespace: healthy });
+    expect(bad.status).toBe('issues');
+    expect(bad.issues.map((i) => `${i.severity} ${i.resource.kind}/${i.resource.name}`).sort()).toEqual(['1 Deployment/api', '2 Pod/api-1', '2 Service/api']);
+    expect(bad.score).toBeCloseTo(0.2, 5);
+    expect(good).toMatchObject({ status: 'ok', score: 1, issues: [], summary: `namespace ${healthy} is healthy` });
+  });
+
+  it('answers an error result, not a crash, when the Runner\'s identity is forbidden', async () => {
+    // A ServiceAccount without any role binding: every list is forbidden.
+    const ns = await fx.namespace(admin, 'nobody');
+    await admin.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'nobody' } } });
+    const token = await admin.core.createNamespacedServiceAccountToken({ name: 'nobody', namespace: ns, body: { spec: { audiences: ['https://kubernetes.default.svc'] } } });
+    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as { users: { user: { token: string } }[] };
+    kubeconfig.users[0]!.user.token = token.status?.token ?? '';
+    const path = `${process.env['LOOKOUT_TEST_DIR'] ?? '/tmp'}/nobody-${ns}.kubeconfig`;
+    (await import('node:fs')).writeFileSync(path, JSON.stringify(kubeconfig));
+    const other = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const forbidden = await startRunner(platform, other, { kubeconfig: path, allowedChecks: CHECK_TYPES });
+    try {
+      const taskId = await addTask(platform, other, 'k8s.pod-restarts', {});
+      const run = await runTaskViaApi(platform, other, taskId);
+      expect(run['status']).toBe('succeeded');
+      expect(run['result']).toMatchObject({ status: 'error', issues: [], summary: "cannot list pods: forbidden (403); the Runner's role does not allow it" });
+    } finally {
+      await forbidden.stop();
+    }
+  });
+});
