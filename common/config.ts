@@ -84,6 +84,8 @@ export const RunnerConfig = z.object({
   LOOKOUT_RUNNER_KEYS_FILE: z.string().min(1),
   /** A kubeconfig for the Runner's cluster identity; without it, in a pod, the pod's service account. */
   LOOKOUT_KUBECONFIG: z.string().min(1).optional(),
+  /** Longest wait for one Kubernetes API call; a check that hits it reports an `error` result. */
+  LOOKOUT_KUBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   /** Whether raw excerpts (logs, response bodies) may leave this Runner; the Platform cannot override it. */
   LOOKOUT_RUNNER_RAW_LOGS: z.enum(['deny', 'allow']).default('deny'),
   /** The Runner's local allowlist: the ceiling of what the Platform can ask it to run. */

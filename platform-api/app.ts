@@ -13,6 +13,8 @@ import { notFoundHandler, problemHandler } from './errors';
 import { createHealthRouter } from './routes/health.router';
 import { createRunsRouter } from './routes/runs.router';
 import { createRunsService } from './services/runs.service';
+import { createTasksRouter } from './routes/tasks.router';
+import { createTasksService } from './services/tasks.service';
 
 export interface AppDeps {
   pool: Pool;
@@ -34,6 +36,7 @@ export function createApp({ pool, temporal, logger, sealer, platformTaskQueue }:
   const runs = createRunsService({ pool, temporal, logger, sealer, platformTaskQueue });
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
+  app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
 
   app.use(notFoundHandler);
   app.use(problemHandler(logger));

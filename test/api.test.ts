@@ -155,3 +155,47 @@ describe('POST /v1/workspaces/{ws}/runs with bad input', () => {
     expectProblem(await api(platform.baseUrl, 'GET', '/nope'), 404);
   });
 });
+
+describe('tasks', () => {
+  it('creates, lists, reads and deletes a task whose parameters match its check type', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const body = { name: 'payments health', runnerId: ws.runnerId, checkType: 'k8s.namespace-health', params: { namespace: 'payments' }, policy: { maxAttempts: 2 } };
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'payments health', checkType: 'k8s.namespace-health', params: { namespace: 'payments', restartThreshold: 3 }, policy: { maxAttempts: 2, scheduleToStartMs: 60_000 } });
+    const id = String(created.body['id']);
+    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token })).body).toMatchObject({ id, params: { namespace: 'payments' } });
+    const list = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token });
+    expect((list.body['items'] as { name: string }[]).map((t) => t.name).sort()).toEqual(['api-health', 'payments health']);
+    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body }), 409);
+    expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token })).status).toBe(204);
+    expectProblem(await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token }), 404);
+    const { rows } = await platform.pool.query('select action from audit_events where workspace_id = $1 and target = $2 order by id', [ws.workspaceId, `task:${id}`]);
+    expect(rows.map((r: { action: string }) => r.action)).toEqual(['task.created', 'task.deleted']);
+  });
+
+  it.each([
+    ['an unknown check type', { checkType: 'shell.exec', params: {} }, /checkType/],
+    ['parameters of the wrong shape', { checkType: 'k8s.pod-restarts', params: { namespaces: ['Not_A_Namespace'] } }, /params\.namespaces\.0/],
+    ['an unknown parameter', { checkType: 'k8s.pod-restarts', params: { command: 'rm -rf /' } }, /params/],
+    ['an http.probe without a URL', { checkType: 'http.probe', params: {} }, /params\.url/],
+    ['a policy beyond the Platform bounds', { checkType: 'k8s.jobs', params: {}, policy: { maxAttempts: 1000 } }, /policy\.maxAttempts/],
+  ])('refuses %s with a problem naming the field, and saves nothing', async (_label, extra, field) => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body: { name: 'bad', runnerId: ws.runnerId, ...extra } });
+    expectProblem(res, 400);
+    expect(JSON.stringify(res.body['errors'])).toMatch(field);
+    const { rows } = await platform.pool.query('select count(*)::int as n from tasks where workspace_id = $1', [ws.workspaceId]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it("refuses a Runner of another workspace, and a viewer's attempt", async () => {
+    const a = await newWorkspace(platform, { probeUrl: PROBE });
+    const b = await newWorkspace(platform, { probeUrl: PROBE });
+    const body = { name: 'x', runnerId: b.runnerId, checkType: 'k8s.jobs', params: {} };
+    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, { token: a.token, body }), 404);
+    const viewer = await createToken(platform.pool, { workspaceId: a.workspaceId, createdBy: a.ownerId, name: 'v', role: 'viewer', expiresAt: null });
+    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token, body: { ...body, runnerId: a.runnerId } }), 403);
+    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token })).status).toBe(200);
+  });
+});

@@ -4,8 +4,11 @@
  * chart's ClusterRole, and asserts the issues, severities and next steps.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { CHECK_TYPES, type CheckType } from '../common/checks';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { listAll, loadKubeClients } from '../activities/runner/kube';
+import { podRestarts } from '../activities/runner/checks/k8s/pod-restarts';
+import { CHECK_TYPES, PodRestartsParams, type CheckType } from '../common/checks';
 import { addTask, newWorkspace, runTaskViaApi, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
 
@@ -221,7 +224,7 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as { users: { user: { token: string } }[] };
     kubeconfig.users[0]!.user.token = token.status?.token ?? '';
     const path = `${process.env['LOOKOUT_TEST_DIR'] ?? '/tmp'}/nobody-${ns}.kubeconfig`;
-    (await import('node:fs')).writeFileSync(path, JSON.stringify(kubeconfig));
+    writeFileSync(path, JSON.stringify(kubeconfig));
     const other = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
     const forbidden = await startRunner(platform, other, { kubeconfig: path, allowedChecks: CHECK_TYPES });
     try {
@@ -232,5 +235,55 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     } finally {
       await forbidden.stop();
     }
+  });
+});
+
+describe('Kubernetes access', () => {
+  const context = (kube: ReturnType<typeof loadKubeClients>) => ({ signal: new AbortController().signal, secret: () => Promise.reject(new Error('no secrets')), heartbeat: () => undefined, kube });
+
+  it('pages through lists with limit and continue', async () => {
+    const ns = await fx.namespace(admin, 'paging');
+    for (let i = 0; i < 7; i++) await fx.pod(admin, ns, `p${i}`, { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 10 })] });
+    const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', pageSize: 3 })!;
+    const pages: number[] = [];
+    const items = await listAll('list pods', async (cont) => {
+      const page = await kube.core.listNamespacedPod({ namespace: ns, limit: kube.pageSize, ...(cont ? { _continue: cont } : {}) });
+      pages.push(page.items.length);
+      return page;
+    }, { signal: new AbortController().signal, timeoutMs: 5_000 });
+    expect(items).toHaveLength(7);
+    expect(pages).toEqual([3, 3, 1]);
+    const r = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
+    expect(r.issues).toHaveLength(7);
+  });
+
+  it('reports an error result when the API server does not answer in time', async () => {
+    // A TCP server that accepts connections and never answers.
+    const sockets: Socket[] = [];
+    const hang = createServer((s) => void sockets.push(s));
+    await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
+    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    kubeconfig.clusters[0]!.cluster.server = `https://127.0.0.1:${(hang.address() as AddressInfo).port}`;
+    const file = `${process.env['LOOKOUT_TEST_DIR'] ?? '/tmp'}/hang-${randomBytes(4).toString('hex')}.kubeconfig`;
+    writeFileSync(file, JSON.stringify(kubeconfig));
+    try {
+      const kube = loadKubeClients({ kubeconfig: file, timeoutMs: 500 })!;
+      const r = await podRestarts.run(PodRestartsParams.parse({}), context(kube));
+      expect(r).toMatchObject({ status: 'error', issues: [], summary: 'cannot list pods: the Kubernetes API did not answer in time' });
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      hang.close();
+    }
+  });
+
+  it('reports an error result when an API is not served (404)', async () => {
+    const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '' })!;
+    const r = await podRestarts.run(PodRestartsParams.parse({ namespaces: ['does-not-exist'] }), context(kube));
+    // Listing in a namespace that does not exist is an empty list, not an error…
+    expect(r.status).toBe('ok');
+    // …while a resource the server does not serve is a 404, reported clearly.
+    await expect(listAll('list widgets', () => kube.core.readNamespacedPod({ name: 'nope', namespace: 'default' }).then(() => ({ items: [] })), { signal: new AbortController().signal, timeoutMs: 5_000 })).rejects.toThrow(
+      'cannot list widgets: not found (404); the API or resource does not exist in this cluster',
+    );
   });
 });

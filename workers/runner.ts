@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     secretProviders: createSecretProviders(process.env),
     keyring,
     policy: { rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS },
-    kube: loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG }),
+    kube: loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS }),
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
   });

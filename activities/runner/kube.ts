@@ -14,7 +14,13 @@ import {
   KubeConfig,
 } from '@kubernetes/client-node';
 
+export const PAGE_SIZE = 500;
+
 export interface KubeClients {
+  /** Longest wait for one API call (one page of a list). */
+  timeoutMs: number;
+  /** Objects per page of a list. */
+  pageSize: number;
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
@@ -23,12 +29,14 @@ export interface KubeClients {
 }
 
 /** Loads the Runner's cluster identity: `kubeconfig` when given, else the pod's service account, else none. */
-export function loadKubeClients(options: { kubeconfig?: string | undefined; env?: NodeJS.ProcessEnv }): KubeClients | undefined {
+export function loadKubeClients(options: { kubeconfig?: string | undefined; env?: NodeJS.ProcessEnv; timeoutMs?: number; pageSize?: number }): KubeClients | undefined {
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else if ((options.env ?? process.env)['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
   else return undefined;
   return {
+    timeoutMs: options.timeoutMs ?? 15_000,
+    pageSize: options.pageSize ?? PAGE_SIZE,
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
     batch: kc.makeApiClient(BatchV1Api),
@@ -94,7 +102,6 @@ async function call<T>(what: string, fn: () => Promise<T>, { signal, timeoutMs }
   }
 }
 
-export const PAGE_SIZE = 500;
 
 /** Every item of a paged list, fetched `PAGE_SIZE` at a time. */
 export async function listAll<T>(

@@ -56,3 +56,26 @@ export async function getTask(db: Queryable, sealer: Sealer, workspaceId: string
     policy: r.policy,
   };
 }
+
+export interface TaskSummary {
+  id: string;
+  runnerId: string;
+  name: string;
+  checkType: string;
+  createdAt: Date;
+}
+
+/** The tasks of a workspace, without their sealed parameters. */
+export async function listTasks(db: Queryable, workspaceId: string, limit: number): Promise<TaskSummary[]> {
+  const { rows } = await db.query<{ id: string; runner_id: string; name: string; check_type: string; created_at: Date }>(
+    'select id, runner_id, name, check_type, created_at from tasks where workspace_id = $1 order by name limit $2',
+    [workspaceId, limit],
+  );
+  return rows.map((r) => ({ id: r.id, runnerId: r.runner_id, name: r.name, checkType: r.check_type, createdAt: r.created_at }));
+}
+
+/** Deletes a task (and, by cascade, its runs); false when it does not exist in that workspace. */
+export async function deleteTask(db: Queryable, workspaceId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query('delete from tasks where id = $1 and workspace_id = $2', [id, workspaceId]);
+  return rowCount === 1;
+}

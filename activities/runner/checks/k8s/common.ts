@@ -19,7 +19,6 @@ export interface KubeRun {
   call: CallOptions;
 }
 
-const CALL_TIMEOUT_MS = 15_000;
 
 export function kubeRun(ctx: CheckContext): KubeRun {
   if (!ctx.kube) {
@@ -29,7 +28,7 @@ export function kubeRun(ctx: CheckContext): KubeRun {
       nonRetryable: true,
     });
   }
-  return { kube: ctx.kube, call: { signal: ctx.signal, timeoutMs: CALL_TIMEOUT_MS, onPage: () => ctx.heartbeat() } };
+  return { kube: ctx.kube, call: { signal: ctx.signal, timeoutMs: ctx.kube.timeoutMs, onPage: () => ctx.heartbeat() } };
 }
 
 type Page<T> = { items: T[]; metadata?: { _continue?: string } | undefined };
@@ -48,7 +47,7 @@ export async function listScoped<T extends Namespaced>(
   all: (q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
   inNamespace: (namespace: string, q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
 ): Promise<T[]> {
-  const query = (cont: string | undefined) => ({ limit: 500, ...(cont ? { _continue: cont } : {}), ...(scope.labelSelector ? { labelSelector: scope.labelSelector } : {}) });
+  const query = (cont: string | undefined) => ({ limit: run.kube.pageSize, ...(cont ? { _continue: cont } : {}), ...(scope.labelSelector ? { labelSelector: scope.labelSelector } : {}) });
   const excluded = new Set(scope.excludeNamespaces ?? []);
   if (scope.namespaces) {
     const out: T[] = [];

@@ -46,7 +46,7 @@ export const nodeConditions: Check<NodeConditionsParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const nodes = await listAll('list nodes', (cont) => run.kube.core.listNode({ limit: 500, ...(cont ? { _continue: cont } : {}), ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}) }), run.call);
+      const nodes = await listAll('list nodes', (cont) => run.kube.core.listNode({ limit: run.kube.pageSize, ...(cont ? { _continue: cont } : {}), ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}) }), run.call);
       return outcome(nodeIssues(nodes), `${nodes.length} nodes, all ready without pressure`, { 'nodes.checked': nodes.length }, (n) => `${n} node problems`);
     }),
 };

@@ -1,0 +1,76 @@
+/**
+ * Tasks: what a Runner runs. Parameters are validated with the check type's own schema when a task is
+ * saved (the Runner validates them again: its checks are the ceiling), and sealed at rest.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { CHECK_PARAMS, CHECK_TYPES, isCheckType } from '../../common/checks';
+import { ExecutionPolicy } from '../../common/contracts';
+import type { AuthContext } from '../auth/auth-context';
+import type { Sealer } from '../crypto/sealer';
+import { ConflictError, InputError, NotFoundError } from '../errors';
+import { appendAuditInTransaction } from '../repos/audit.repo';
+import { inTransaction } from '../repos/db';
+import { getRunner } from '../repos/runners.repo';
+import { createTask, deleteTask, getTask, listTasks, type Task } from '../repos/tasks.repo';
+
+export const CreateTaskBody = z.strictObject({
+  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash and underscore'),
+  runnerId: z.uuid(),
+  checkType: z.string().refine(isCheckType, { message: `must be one of ${CHECK_TYPES.join(', ')}` }),
+  params: z.record(z.string(), z.unknown()).default({}),
+  policy: ExecutionPolicy.partial().default({}),
+});
+
+export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Sealer }) {
+  return {
+    async create(auth: AuthContext, workspaceId: string, body: unknown, ip?: string): Promise<Task> {
+      const parsed = CreateTaskBody.safeParse(body);
+      if (!parsed.success) throw InputError.fromZod('task', parsed.error);
+      const input = parsed.data;
+      if (!isCheckType(input.checkType)) throw new InputError('unknown check type');
+      const params = CHECK_PARAMS[input.checkType].safeParse(input.params);
+      if (!params.success) {
+        throw new InputError(`invalid parameters for ${input.checkType}`, params.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })));
+      }
+      if (!(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
+      const task: Task = {
+        id: randomUUID(),
+        workspaceId,
+        runnerId: input.runnerId,
+        name: input.name,
+        checkType: input.checkType,
+        params: params.data,
+        policy: ExecutionPolicy.parse(input.policy),
+      };
+      try {
+        await inTransaction(pool, async (tx) => {
+          await createTask(tx, sealer, task);
+          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'task.created', target: `task:${task.id}`, outcome: 'success', details: { checkType: task.checkType }, ip });
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new ConflictError(`a task named ${JSON.stringify(input.name)} already exists`);
+        throw err;
+      }
+      return task;
+    },
+
+    async get(workspaceId: string, id: string): Promise<Task> {
+      const task = await getTask(pool, sealer, workspaceId, id);
+      if (!task) throw new NotFoundError('task');
+      return task;
+    },
+
+    list: (workspaceId: string, limit: number) => listTasks(pool, workspaceId, limit),
+
+    async remove(auth: AuthContext, workspaceId: string, id: string, ip?: string): Promise<void> {
+      await inTransaction(pool, async (tx) => {
+        if (!(await deleteTask(tx, workspaceId, id))) throw new NotFoundError('task');
+        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'task.deleted', target: `task:${id}`, outcome: 'success', ip });
+      });
+    },
+  };
+}
+
+export type TasksService = ReturnType<typeof createTasksService>;
