@@ -6,9 +6,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as codec from './codec.bench';
+import * as k8s from './k8s.bench';
 import type { BenchResult } from './types';
 
-const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec };
+const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, k8s };
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-main().catch((err: unknown) => {
+main().then(() => process.exit(0), (err: unknown) => {
   process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -9,6 +9,17 @@ import path from 'node:path';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 
+/** The repository root, from source (scripts/) or compiled code (dist/scripts/) alike. */
+export function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json')) || existsSync(path.join(dir, 'tsconfig.build.json')) === false) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('cannot find the repository root');
+    dir = parent;
+  }
+  return dir;
+}
+
 export function toolCacheDir(): string {
   if (process.env['LOOKOUT_TOOL_CACHE']) return process.env['LOOKOUT_TOOL_CACHE'];
   const base = process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache');

@@ -16,7 +16,7 @@ import { migrate } from '../../platform-api/db/migrate';
 import { ensureTemporalCli } from '../../scripts/tools';
 import { FAILURE_CONVERTER_PATH } from '../../common/data-converter';
 import { MasterKey } from '../../platform-api/crypto/master-key';
-import { startKubeCluster } from './kube';
+import { startKubeCluster } from '../../scripts/kube-cluster';
 import { setState } from './state';
 
 async function waitForTemporal(address: string, deadline: number): Promise<void> {

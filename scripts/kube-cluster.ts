@@ -9,12 +9,12 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { freePort } from '../../platform-api/db/embedded';
-import { ensureEtcd, ensureKubeApiserver } from '../../scripts/tools';
+import { freePort } from '../platform-api/db/embedded';
+import { ensureEtcd, ensureKubeApiserver, repoRoot } from './tools';
 
 export const RUNNER_NAMESPACE = 'lookout-system';
 export const RUNNER_SERVICE_ACCOUNT = 'lookout-runner';
-export const CLUSTER_ROLE_FILE = path.resolve(__dirname, '..', '..', 'charts', 'runner', 'rbac', 'clusterrole.yaml');
+export const CLUSTER_ROLE_FILE = path.join(repoRoot(), 'charts', 'runner', 'rbac', 'clusterrole.yaml');
 
 export interface KubeCluster {
   server: string;
