@@ -10,11 +10,11 @@ import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { freePort } from '../platform-api/db/embedded';
-import { ensureEtcd, ensureKubeApiserver, repoRoot } from './tools';
+import { loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { ensureEtcd, ensureHelm, ensureKubeApiserver, repoRoot } from './tools';
 
 export const RUNNER_NAMESPACE = 'lookout-system';
 export const RUNNER_SERVICE_ACCOUNT = 'lookout-runner';
-export const CLUSTER_ROLE_FILE = path.join(repoRoot(), 'charts', 'runner', 'rbac', 'clusterrole.yaml');
 
 export interface KubeCluster {
   server: string;
@@ -59,6 +59,25 @@ function request(server: string, caFile: string, token: string, method: string, 
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
+}
+
+/**
+ * The Runner chart's ServiceAccount and RBAC (rendered by helm from charts/runner, whose rules come
+ * from rbac/clusterrole.yaml), for release `lookout-runner` in RUNNER_NAMESPACE.
+ */
+export function renderRunnerRbac(extraSet: string[] = []): KubernetesObject[] {
+  const out = execFileSync(
+    ensureHelm(),
+    [
+      'template', 'lookout-runner', path.join(repoRoot(), 'charts', 'runner'), '--namespace', RUNNER_NAMESPACE,
+      '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml',
+      '--set', 'runner.id=00000000-0000-4000-8000-000000000001', '--set', 'runner.workspaceId=00000000-0000-4000-8000-000000000002',
+      '--set', 'temporal.address=temporal.invalid:7233', '--set', 'existingSecret=lookout-runner-keys',
+      ...extraSet.flatMap((s) => ['--set', s]),
+    ],
+    { encoding: 'utf8' },
+  );
+  return loadAllYaml(out).filter((o): o is KubernetesObject => Boolean(o && typeof o === 'object' && 'kind' in o));
 }
 
 export async function startKubeCluster(dir: string): Promise<KubeCluster> {
@@ -121,33 +140,27 @@ export async function startKubeCluster(dir: string): Promise<KubeCluster> {
     await new Promise((r) => setTimeout(r, 300));
   }
 
-  // The Runner's identity: a ServiceAccount bound to the chart's ClusterRole.
-  const { loadYaml } = await import('@kubernetes/client-node');
-  const role = loadYaml<Record<string, unknown>>(readFileSync(CLUSTER_ROLE_FILE, 'utf8'));
+  // The Runner's identity: the ServiceAccount and RBAC the Runner chart renders, applied for real.
+  const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
+  writeFileSync(adminKubeconfig, kubeconfig(server, caFile, 'lookout-test-admin', adminToken), { mode: 0o600 });
+  const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromFile(adminKubeconfig);
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: RUNNER_NAMESPACE } });
+  for (const manifest of renderRunnerRbac()) await objects.create(manifest);
   const must = async (method: string, urlPath: string, body: unknown) => {
     const r = await request(server, caFile, adminToken, method, urlPath, body);
     if (r.status >= 300) throw new Error(`${method} ${urlPath}: ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
     return r.json;
   };
-  await must('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: RUNNER_NAMESPACE } });
-  await must('POST', `/api/v1/namespaces/${RUNNER_NAMESPACE}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: RUNNER_SERVICE_ACCOUNT } });
-  await must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', role);
-  await must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: 'lookout-runner' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: (role['metadata'] as { name: string }).name },
-    subjects: [{ kind: 'ServiceAccount', name: RUNNER_SERVICE_ACCOUNT, namespace: RUNNER_NAMESPACE }],
-  });
   const tokenRequest = await must('POST', `/api/v1/namespaces/${RUNNER_NAMESPACE}/serviceaccounts/${RUNNER_SERVICE_ACCOUNT}/token`, {
     apiVersion: 'authentication.k8s.io/v1',
     kind: 'TokenRequest',
     spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 86_400 },
   });
   const runnerToken = (tokenRequest['status'] as { token: string }).token;
-  const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
   const runnerKubeconfig = path.join(dir, 'runner.kubeconfig');
-  writeFileSync(adminKubeconfig, kubeconfig(server, caFile, 'lookout-test-admin', adminToken), { mode: 0o600 });
   writeFileSync(runnerKubeconfig, kubeconfig(server, caFile, 'lookout-runner', runnerToken), { mode: 0o600 });
   return { server, adminKubeconfig, runnerKubeconfig, pids: children.map((c) => c.pid!).filter(Boolean) };
 }

@@ -95,6 +95,29 @@ export function ensureTemporalCli(log: (line: string) => void = (l) => process.s
 }
 
 export const ETCD_VERSION = '3.6.16';
+export const HELM_VERSION = '3.21.4';
+
+/** Helm, for linting and rendering the charts: `go install` works (its go.mod has no replace). */
+export function ensureHelm(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (process.env['LOOKOUT_HELM']) return process.env['LOOKOUT_HELM'];
+  const target = cachedTool('helm', HELM_VERSION);
+  if (isExecutable(target)) return target;
+  if (spawnSync('go', ['version'], { encoding: 'utf8' }).status !== 0) throw new Error('helm is missing and Go is not installed to build it: install Go >= 1.24, or set LOOKOUT_HELM');
+  mkdirSync(path.dirname(target), { recursive: true });
+  const staging = mkdtempSync(path.join(path.dirname(target), '.build-'));
+  log(`building helm ${HELM_VERSION} from the Go module proxy into ${path.dirname(target)} (about a minute, once)…`);
+  const build = spawnSync('go', ['install', '-trimpath', '-ldflags', `-s -w -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`, `helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}`], {
+    env: { ...process.env, CGO_ENABLED: '0', GOBIN: staging, GOFLAGS: '-buildvcs=false' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (build.status !== 0 || !existsSync(path.join(staging, 'helm'))) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`building helm ${HELM_VERSION} failed (go install exit ${build.status ?? build.signal}); see the Go output above, or set LOOKOUT_HELM`);
+  }
+  renameSync(path.join(staging, 'helm'), target);
+  rmSync(staging, { recursive: true, force: true });
+  return target;
+}
 export const KUBERNETES_VERSION = '1.36.3';
 
 function cachedTool(name: string, version: string): string {
@@ -192,7 +215,7 @@ if (require.main === module) {
     const cli = ensureTemporalCli();
     process.stdout.write(`temporal CLI: ${cli}\n`);
     if (process.argv.includes('--kubernetes')) {
-      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\n`);
+      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\n`);
     }
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

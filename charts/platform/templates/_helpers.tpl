@@ -1,0 +1,133 @@
+{{- define "lookout-platform.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "lookout-platform.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "lookout-platform.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "lookout-platform.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "lookout-platform.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lookout-platform.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "lookout-platform.image" -}}
+"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+{{- end }}
+
+{{- define "lookout-platform.validate" -}}
+{{- if not .Values.existingSecret }}
+{{- fail "existingSecret is required: a Secret with database-url and master-key; secrets are never inlined in values" }}
+{{- end }}
+{{- if and .Values.codecServer.enabled (not .Values.codecServer.existingSecret) }}
+{{- fail "codecServer.existingSecret is required when codecServer.enabled: a Secret with keys.json and token" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.host) }}
+{{- fail "ingress.host is required when ingress.enabled" }}
+{{- end }}
+{{- if and .Values.temporal.tls.clientCertificate (not .Values.temporal.tls.secretName) }}
+{{- fail "temporal.tls.secretName is required when temporal.tls.clientCertificate" }}
+{{- end }}
+{{- end }}
+
+{{/* Secure defaults of every pod and container. */}}
+{{- define "lookout-platform.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "lookout-platform.containerSecurity" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end }}
+
+{{/* Environment shared by the API, the worker and the migration Job. */}}
+{{- define "lookout-platform.env" -}}
+- name: DATABASE_URL
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: database-url } }
+- name: LOOKOUT_MASTER_KEY
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: master-key } }
+- name: LOOKOUT_TEMPORAL_ADDRESS
+  value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
+- name: LOOKOUT_TEMPORAL_NAMESPACE
+  value: {{ .Values.temporal.namespace | quote }}
+- name: LOOKOUT_TEMPORAL_TLS
+  value: {{ .Values.temporal.tls.enabled | quote }}
+{{- with .Values.temporal.tls.serverName }}
+- name: LOOKOUT_TEMPORAL_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.temporal.tls.secretName }}
+- name: LOOKOUT_TEMPORAL_TLS_CA_FILE
+  value: /etc/lookout/temporal-tls/ca.crt
+{{- end }}
+{{- if .Values.temporal.tls.clientCertificate }}
+- name: LOOKOUT_TEMPORAL_TLS_CERT_FILE
+  value: /etc/lookout/temporal-tls/tls.crt
+- name: LOOKOUT_TEMPORAL_TLS_KEY_FILE
+  value: /etc/lookout/temporal-tls/tls.key
+{{- end }}
+{{- if .Values.temporal.apiKey }}
+- name: LOOKOUT_TEMPORAL_API_KEY
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: temporal-api-key } }
+{{- end }}
+- name: LOOKOUT_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end }}
+
+{{- define "lookout-platform.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.temporal.tls.secretName }}
+- name: temporal-tls
+  mountPath: /etc/lookout/temporal-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "lookout-platform.volumes" -}}
+- name: tmp
+  emptyDir: { sizeLimit: 64Mi }
+{{- if .Values.temporal.tls.secretName }}
+- name: temporal-tls
+  secret: { secretName: {{ .Values.temporal.tls.secretName }}, defaultMode: 256 }
+{{- end }}
+{{- end }}
+
+{{- define "lookout-platform.scheduling" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,45 @@
+{{/* Standard names, as helm create and the bitnami charts make them. */}}
+{{- define "lookout-runner.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "lookout-runner.fullname" -}}
+{{- if contains .Chart.Name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "lookout-runner.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "lookout-runner.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "lookout-runner.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lookout-runner.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "lookout-runner.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "lookout-runner.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Fails early, with a clear message, on values the schema cannot express. */}}
+{{- define "lookout-runner.validate" -}}
+{{- if not .Values.existingSecret }}
+{{- fail "existingSecret is required: create a Secret holding keys.json (lookout keys export) and name it here; key material is never inlined in values" }}
+{{- end }}
+{{- if and (eq .Values.rbac.scope "namespaces") (empty .Values.rbac.namespaces) }}
+{{- fail "rbac.namespaces must list at least one namespace when rbac.scope is namespaces" }}
+{{- end }}
+{{- if ge (int .Values.runner.shutdownGraceSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail "terminationGracePeriodSeconds must be longer than runner.shutdownGraceSeconds, so that running checks can finish" }}
+{{- end }}
+{{- end }}
