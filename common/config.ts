@@ -53,6 +53,8 @@ export const ApiConfig = z.object({
   LOOKOUT_MASTER_KEY: masterKey,
   LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
   LOOKOUT_API_PORT: port.default(8080),
+  /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
+  LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
   /** The URL users and Runners see; shown in links and in the quick start. */
   LOOKOUT_PUBLIC_URL: z.url().optional(),
 });

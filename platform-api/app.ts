@@ -8,7 +8,9 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from '../common/logger';
 import { authenticate } from './auth/auth-context';
-import type { Sealer } from './crypto/sealer';
+import type { PlatformCrypto } from './crypto';
+import { createRunnersRouter } from './routes/runners.router';
+import { createRunnersService } from './services/runners.service';
 import { notFoundHandler, problemHandler } from './errors';
 import { createHealthRouter } from './routes/health.router';
 import { createRunsRouter } from './routes/runs.router';
@@ -20,12 +22,15 @@ export interface AppDeps {
   pool: Pool;
   temporal: Client;
   logger: Logger;
-  sealer: Sealer;
+  crypto: PlatformCrypto;
+  /** The Temporal endpoint Runners dial, given to them at registration. */
+  runnerTemporal: { address: string; namespace: string };
   /** The queue runs are started on; tests give each platform worker its own. */
   platformTaskQueue?: string;
 }
 
-export function createApp({ pool, temporal, logger, sealer, platformTaskQueue }: AppDeps): Express {
+export function createApp({ pool, temporal, logger, crypto, runnerTemporal, platformTaskQueue }: AppDeps): Express {
+  const { sealer } = crypto;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -37,6 +42,7 @@ export function createApp({ pool, temporal, logger, sealer, platformTaskQueue }:
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
   app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
+  app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal }) }));
 
   app.use(notFoundHandler);
   app.use(problemHandler(logger));

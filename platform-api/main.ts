@@ -21,7 +21,13 @@ async function main(): Promise<void> {
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
   });
-  const app = createApp({ pool, temporal, logger, sealer: crypto.sealer });
+  const app = createApp({
+    pool,
+    temporal,
+    logger,
+    crypto,
+    runnerTemporal: { address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE },
+  });
   const server = app.listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {
     logger.info({ host: config.LOOKOUT_API_HOST, port: config.LOOKOUT_API_PORT }, 'api listening');
   });

@@ -10,6 +10,7 @@ export const PERMISSIONS = [
   'runs.read',
   'results.read',
   'schedules.read',
+  'runners.read',
   'runs.create',
   'runs.cancel',
   'runs.retry',
@@ -26,7 +27,7 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const VIEWER: readonly Permission[] = ['tasks.read', 'runs.read', 'results.read', 'schedules.read'];
+const VIEWER: readonly Permission[] = ['tasks.read', 'runs.read', 'results.read', 'schedules.read', 'runners.read'];
 const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger'];
 const OWNER: readonly Permission[] = PERMISSIONS;
 

@@ -24,3 +24,11 @@ export async function getRunner(db: Queryable, workspaceId: string, id: string):
   const r = rows[0];
   return r && { id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue };
 }
+
+export async function listRunners(db: Queryable, workspaceId: string): Promise<(Runner & { createdAt: Date })[]> {
+  const { rows } = await db.query<{ id: string; workspace_id: string; name: string; task_queue: string; created_at: Date }>(
+    'select id, workspace_id, name, task_queue, created_at from runners where workspace_id = $1 order by name',
+    [workspaceId],
+  );
+  return rows.map((r) => ({ id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue, createdAt: r.created_at }));
+}

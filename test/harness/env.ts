@@ -91,7 +91,7 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
     workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
   });
   const running = worker.run();
-  const app = createApp({ pool, temporal: client, logger, sealer: crypto.sealer, platformTaskQueue: taskQueue });
+  const app = createApp({ pool, temporal: client, logger, crypto, runnerTemporal: { address: env.temporalAddress, namespace: 'default' }, platformTaskQueue: taskQueue });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,99 @@
+/**
+ * Runners: registration returns, once, everything the Runner's Helm chart needs (ids, task queue,
+ * Temporal endpoint, the workspace key file for its Secret); presence comes from Temporal's own
+ * poller information for the Runner's task queue.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { runnerTaskQueue } from '../../common/ids';
+import type { AuthContext } from '../auth/auth-context';
+import type { PlatformCrypto } from '../crypto';
+import { exportRunnerKeyFile } from '../crypto/platform-keyring';
+import { ConflictError, InputError } from '../errors';
+import { appendAuditInTransaction } from '../repos/audit.repo';
+import { inTransaction } from '../repos/db';
+import { createRunner, listRunners } from '../repos/runners.repo';
+
+export const RegisterRunnerBody = z.strictObject({ name: z.string().min(1).max(100).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits and dashes') });
+
+/** A Runner counts as online when it polled its queue within this long. */
+export const ONLINE_WITHIN_MS = 120_000;
+
+export interface RunnersServiceDeps {
+  pool: Pool;
+  crypto: PlatformCrypto;
+  temporal: Client;
+  /** The Temporal endpoint Runners dial (often not the Platform's own internal address). */
+  runnerTemporal: { address: string; namespace: string };
+}
+
+export function createRunnersService({ pool, crypto, temporal, runnerTemporal }: RunnersServiceDeps) {
+  return {
+    async register(auth: AuthContext, workspaceId: string, body: unknown, ip?: string) {
+      const parsed = RegisterRunnerBody.safeParse(body);
+      if (!parsed.success) throw InputError.fromZod('runner', parsed.error);
+      const id = randomUUID();
+      const taskQueue = runnerTaskQueue(id);
+      try {
+        const keyFile = await inTransaction(pool, async (tx) => {
+          await createRunner(tx, { id, workspaceId, name: parsed.data.name, taskQueue });
+          const file = await exportRunnerKeyFile(tx, crypto.master, workspaceId);
+          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'runner.registered', target: `runner:${id}`, outcome: 'success', ip });
+          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'keys.exported', target: `runner:${id}`, outcome: 'success', details: { keys: file.keys.map((k) => k.id) }, ip });
+          return file;
+        });
+        const secretName = `lookout-runner-${parsed.data.name}`;
+        return {
+          id,
+          name: parsed.data.name,
+          taskQueue,
+          /** Shown once: store it only in the Runner's Kubernetes Secret. */
+          keyFile,
+          helmValues: {
+            runner: { id, workspaceId },
+            temporal: { address: runnerTemporal.address, namespace: runnerTemporal.namespace },
+            existingSecret: secretName,
+          },
+          install: [
+            `kubectl create namespace lookout --dry-run=client -o yaml | kubectl apply -f -`,
+            `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json`,
+            `helm install ${secretName} charts/runner -n lookout -f ./values.json`,
+          ],
+        };
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new ConflictError(`a Runner named ${JSON.stringify(parsed.data.name)} already exists`);
+        throw err;
+      }
+    },
+
+    /** Every Runner of the workspace with its last poll, from Temporal's poller information. */
+    async list(workspaceId: string) {
+      const runners = await listRunners(pool, workspaceId);
+      return Promise.all(
+        runners.map(async (r) => {
+          const described = await temporal.workflowService
+            .describeTaskQueue({ namespace: temporal.options.namespace, taskQueue: { name: r.taskQueue }, taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY })
+            .catch(() => undefined);
+          const polls = (described?.pollers ?? [])
+            .map((p) => (p.lastAccessTime?.seconds ? Number(p.lastAccessTime.seconds) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : 0))
+            .filter((t) => t > 0);
+          const last = polls.length ? Math.max(...polls) : undefined;
+          return {
+            id: r.id,
+            name: r.name,
+            taskQueue: r.taskQueue,
+            createdAt: r.createdAt.toISOString(),
+            pollers: polls.length,
+            lastPollAt: last ? new Date(last).toISOString() : null,
+            online: last !== undefined && Date.now() - last < ONLINE_WITHIN_MS,
+          };
+        }),
+      );
+    },
+  };
+}
+
+export type RunnersService = ReturnType<typeof createRunnersService>;
