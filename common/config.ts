@@ -51,6 +51,11 @@ export const ApiConfig = z.object({
   ...temporal,
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
+  /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
+  LOOKOUT_VAULT_ADDR: z.url().optional(),
+  /** The Platform's token: its policy may create, update, list and delete, never read. */
+  LOOKOUT_VAULT_TOKEN: z.string().min(1).optional(),
+  LOOKOUT_VAULT_MOUNT: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).default('lookout'),
   LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
   LOOKOUT_API_PORT: port.default(8080),
   /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
@@ -84,6 +89,13 @@ export const RunnerConfig = z.object({
   LOOKOUT_WORKSPACE_ID: z.uuid(),
   /** The workspace's key file (from `lookout keys export`, mounted from a Kubernetes Secret). */
   LOOKOUT_RUNNER_KEYS_FILE: z.string().min(1),
+  /** Vault / OpenBao for `vault:` references; without it, such references fail clearly. */
+  LOOKOUT_VAULT_ADDR: z.url().optional(),
+  LOOKOUT_VAULT_AUTH: z.enum(['approle', 'kubernetes', 'token']).default('approle'),
+  LOOKOUT_VAULT_ROLE_ID: z.string().min(1).optional(),
+  LOOKOUT_VAULT_SECRET_ID: z.string().min(1).optional(),
+  LOOKOUT_VAULT_TOKEN: z.string().min(1).optional(),
+  LOOKOUT_VAULT_K8S_ROLE: z.string().min(1).optional(),
   /** A kubeconfig for the Runner's cluster identity; without it, in a pod, the pod's service account. */
   LOOKOUT_KUBECONFIG: z.string().min(1).optional(),
   /** Longest wait for one Kubernetes API call; a check that hits it reports an `error` result. */
@@ -157,3 +169,9 @@ export const CodecServerConfig = z
     }
   });
 export type CodecServerConfig = z.infer<typeof CodecServerConfig>;
+
+/** `lookout vault bootstrap`: an administrator's token, used once and never stored. */
+export const VaultAdminConfig = z.object({
+  LOOKOUT_VAULT_ADDR: z.url(),
+  LOOKOUT_VAULT_ADMIN_TOKEN: z.string().min(1),
+});

@@ -10,6 +10,9 @@ import type { Logger } from '../common/logger';
 import { authenticate } from './auth/auth-context';
 import type { PlatformCrypto } from './crypto';
 import { createRunnersRouter } from './routes/runners.router';
+import { createSecretsRouter } from './routes/secrets.router';
+import { createSecretsService } from './services/secrets.service';
+import type { VaultClient } from './vault/vault-client';
 import { createRunnersService } from './services/runners.service';
 import { notFoundHandler, problemHandler } from './errors';
 import { createHealthRouter } from './routes/health.router';
@@ -25,11 +28,13 @@ export interface AppDeps {
   crypto: PlatformCrypto;
   /** The Temporal endpoint Runners dial, given to them at registration. */
   runnerTemporal: { address: string; namespace: string };
+  /** Where workspace secrets are written (the Platform's token cannot read them). */
+  vault?: { client: VaultClient; mount: string } | undefined;
   /** The queue runs are started on; tests give each platform worker its own. */
   platformTaskQueue?: string;
 }
 
-export function createApp({ pool, temporal, logger, crypto, runnerTemporal, platformTaskQueue }: AppDeps): Express {
+export function createApp({ pool, temporal, logger, crypto, runnerTemporal, vault, platformTaskQueue }: AppDeps): Express {
   const { sealer } = crypto;
   const app = express();
   app.disable('x-powered-by');
@@ -42,6 +47,7 @@ export function createApp({ pool, temporal, logger, crypto, runnerTemporal, plat
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
   app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
+  app.use(createSecretsRouter({ pool, secrets: createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' }) }));
   app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal }) }));
 
   app.use(notFoundHandler);

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import { CliConfig } from '../common/config';
+import { CliConfig, VaultAdminConfig } from '../common/config';
 import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { bootstrapVault, provisionRunnerAccess } from './vault/vault-bootstrap';
+import { createVaultClient } from './vault/vault-client';
 import type { Pool } from 'pg';
 import { createPlatformCrypto, type PlatformCrypto } from './crypto';
 import { exportRunnerKeyFile, rotateWorkspaceKey } from './crypto/platform-keyring';
@@ -112,6 +115,24 @@ export function buildCli(): Command {
         process.stdout.write(`wrote ${file.keys.length} key(s) to ${opts.out}; put it in a Kubernetes Secret for the Runner\n`);
       }),
     );
+
+  const vault = program.command('vault').description('Vault / OpenBao');
+  vault
+    .command('bootstrap')
+    .description('configure Vault/OpenBao for Lookout (KV v2 mount, the Platform policy without read, AppRole, a workspace Runner role) and write the credentials to files, never to the terminal')
+    .requiredOption('--workspace <id>', 'workspace whose Runner gets a read-only role', uuid)
+    .requiredOption('--out <dir>', 'directory for platform-token and runner-approle.json (mode 0600)')
+    .option('--mount <mount>', 'KV v2 mount', 'lookout')
+    .action(async (opts: { workspace: string; out: string; mount: string }) => {
+      const config = loadConfigOrExit('lookout vault bootstrap', VaultAdminConfig);
+      const admin = createVaultClient({ endpoint: config.LOOKOUT_VAULT_ADDR, token: config.LOOKOUT_VAULT_ADMIN_TOKEN });
+      const { platformToken } = await bootstrapVault(admin, opts.mount);
+      const runner = await provisionRunnerAccess(admin, opts.mount, opts.workspace);
+      mkdirSync(opts.out, { recursive: true, mode: 0o700 });
+      writeFileSync(path.join(opts.out, 'platform-token'), platformToken, { mode: 0o600 });
+      writeFileSync(path.join(opts.out, 'runner-approle.json'), JSON.stringify({ roleId: runner.roleId, secretId: runner.secretId }), { mode: 0o600 });
+      process.stdout.write(`configured mount ${opts.mount}/, policy lookout-platform and the Runner role of workspace ${opts.workspace}; credentials written to ${opts.out}\n`);
+    });
 
   const audit = program.command('audit').description('audit log');
   audit

@@ -7,6 +7,7 @@ import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createApp } from './app';
 import { createPool } from './db/pool';
 import { createPlatformCrypto } from './crypto';
+import { createVaultClient } from './vault/vault-client';
 import { lookoutDataConverter } from '../common/data-converter';
 
 async function main(): Promise<void> {
@@ -27,6 +28,9 @@ async function main(): Promise<void> {
     logger,
     crypto,
     runnerTemporal: { address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE },
+    vault: config.LOOKOUT_VAULT_ADDR
+      ? { client: createVaultClient({ endpoint: config.LOOKOUT_VAULT_ADDR, ...(config.LOOKOUT_VAULT_TOKEN ? { token: config.LOOKOUT_VAULT_TOKEN } : {}) }), mount: config.LOOKOUT_VAULT_MOUNT }
+      : undefined,
   });
   const server = app.listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {
     logger.info({ host: config.LOOKOUT_API_HOST, port: config.LOOKOUT_API_PORT }, 'api listening');

@@ -8,7 +8,7 @@
  * running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,7 +24,9 @@ import { MasterKey } from '../platform-api/crypto/master-key';
 import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
-import { ensureTemporalCli } from './tools';
+import { ensureOpenBao, ensureTemporalCli } from './tools';
+import { bootstrapVault, provisionRunnerAccess } from '../platform-api/vault/vault-bootstrap';
+import { createVaultClient } from '../platform-api/vault/vault-client';
 
 const root = path.resolve(__dirname, '..', '..');
 const home = path.resolve(process.env['LOOKOUT_HOME'] ?? path.join(root, '.lookout'));
@@ -52,11 +54,13 @@ async function portInUse(port: number): Promise<boolean> {
   });
 }
 
-function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, options: { dropStdout?: boolean } = {}): ChildProcess {
   mkdirSync(path.join(home, 'logs'), { recursive: true });
   const log = createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
   const proc = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout?.pipe(log);
+  // Some servers print credentials on stdout (OpenBao's dev mode prints its root token): drop it.
+  if (options.dropStdout) proc.stdout?.resume();
+  else proc.stdout?.pipe(log);
   proc.stderr?.pipe(log);
   proc.once('exit', (code, signal) => {
     if (!stopping) {
@@ -139,6 +143,21 @@ async function main(): Promise<void> {
     say('PostgreSQL    from DATABASE_URL');
   }
 
+  // 2b. OpenBao (Vault-compatible) in dev mode, unless LOOKOUT_VAULT_ADDR names one (then the
+  //     Platform and Runner settings for it are taken from the environment as they are).
+  let vaultAddr = process.env['LOOKOUT_VAULT_ADDR'];
+  let vaultAdminToken: string | undefined;
+  if (!vaultAddr) {
+    const baoPort = portNumber('LOOKOUT_QUICKSTART_BAO_PORT', 8200);
+    if (await portInUse(baoPort)) throw new Error(`port ${baoPort} is in use: set LOOKOUT_QUICKSTART_BAO_PORT, or LOOKOUT_VAULT_ADDR to a running Vault`);
+    vaultAdminToken = randomBytes(16).toString('hex');
+    start('openbao', ensureOpenBao((l) => say(l)), ['server', '-dev', `-dev-root-token-id=${vaultAdminToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'], process.env, { dropStdout: true });
+    vaultAddr = `http://127.0.0.1:${baoPort}`;
+    const addr = vaultAddr;
+    await waitFor('OpenBao', async () => (await fetch(`${addr}/v1/sys/health`)).ok, 30_000);
+    say(`OpenBao       ${vaultAddr} (dev mode, in memory)`);
+  }
+
   // 3. Schema and a workspace (made once, reused by later starts).
   const apiPort = portNumber('LOOKOUT_API_PORT', 8080);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -172,13 +191,25 @@ async function main(): Promise<void> {
   }
   say(`Workspace     ${ws.workspaceId}`);
 
+  // Vault access: the Platform's write-and-list token and the Runner's read-only AppRole. Their
+  // credentials go straight into the child processes' environments, never to the terminal.
+  let vaultPlatformEnv: NodeJS.ProcessEnv = {};
+  let vaultRunnerEnv: NodeJS.ProcessEnv = {};
+  if (vaultAdminToken) {
+    const admin = createVaultClient({ endpoint: vaultAddr, token: vaultAdminToken });
+    const { platformToken } = await bootstrapVault(admin, 'lookout');
+    const access = await provisionRunnerAccess(admin, 'lookout', ws.workspaceId);
+    vaultPlatformEnv = { LOOKOUT_VAULT_ADDR: vaultAddr, LOOKOUT_VAULT_TOKEN: platformToken };
+    vaultRunnerEnv = { LOOKOUT_VAULT_ADDR: vaultAddr, LOOKOUT_VAULT_AUTH: 'approle', LOOKOUT_VAULT_ROLE_ID: access.roleId, LOOKOUT_VAULT_SECRET_ID: access.secretId };
+  }
+
   // 4. The three Lookout processes.
   const common = { ...process.env, LOOKOUT_TEMPORAL_ADDRESS: temporalAddress, LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info' };
-  const platformEnv = { ...common, DATABASE_URL: databaseUrl, LOOKOUT_MASTER_KEY: masterKey };
+  const platformEnv = { ...common, ...vaultPlatformEnv, DATABASE_URL: databaseUrl, LOOKOUT_MASTER_KEY: masterKey };
   start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
   start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv);
   // The Runner gets neither the database nor the master key: only its own workspace's key file.
-  const runnerEnv: NodeJS.ProcessEnv = { ...common, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile };
+  const runnerEnv: NodeJS.ProcessEnv = { ...common, ...vaultRunnerEnv, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile };
   delete runnerEnv['DATABASE_URL'];
   delete runnerEnv['LOOKOUT_MASTER_KEY'];
   start('runner', node, [path.join(dist, 'workers', 'runner.js')], runnerEnv);

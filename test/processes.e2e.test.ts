@@ -45,7 +45,7 @@ describe('quick start', () => {
     try {
       const apiPort = await freePort();
       const child = spawn(process.execPath, [path.join(dist, 'scripts', 'quickstart.js'), '--once'], {
-        env: { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_API_PORT: String(apiPort), LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()), LOOKOUT_HOME: home },
+        env: { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_API_PORT: String(apiPort), LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()), LOOKOUT_QUICKSTART_BAO_PORT: String(await freePort()), LOOKOUT_HOME: home },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

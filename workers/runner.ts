@@ -4,6 +4,7 @@
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { RunnerConfig } from '../common/config';
+import type { VaultProviderOptions } from '../activities/runner/secrets/vault.provider';
 import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
 import { FileKeyring, type Keyring } from '../common/keyring';
@@ -52,10 +53,27 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
   });
 }
 
+function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
+  if (!config.LOOKOUT_VAULT_ADDR) return undefined;
+  const endpoint = config.LOOKOUT_VAULT_ADDR;
+  switch (config.LOOKOUT_VAULT_AUTH) {
+    case 'token':
+      if (!config.LOOKOUT_VAULT_TOKEN) throw new Error('LOOKOUT_VAULT_TOKEN is required with LOOKOUT_VAULT_AUTH=token');
+      return { endpoint, auth: { method: 'token', token: config.LOOKOUT_VAULT_TOKEN } };
+    case 'kubernetes':
+      if (!config.LOOKOUT_VAULT_K8S_ROLE) throw new Error('LOOKOUT_VAULT_K8S_ROLE is required with LOOKOUT_VAULT_AUTH=kubernetes');
+      return { endpoint, auth: { method: 'kubernetes', role: config.LOOKOUT_VAULT_K8S_ROLE } };
+    default:
+      if (!config.LOOKOUT_VAULT_ROLE_ID || !config.LOOKOUT_VAULT_SECRET_ID) throw new Error('LOOKOUT_VAULT_ROLE_ID and LOOKOUT_VAULT_SECRET_ID are required with LOOKOUT_VAULT_AUTH=approle');
+      return { endpoint, auth: { method: 'approle', roleId: config.LOOKOUT_VAULT_ROLE_ID, secretId: config.LOOKOUT_VAULT_SECRET_ID } };
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
+  const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
   const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) => (e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored')));
   if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID) throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
@@ -65,10 +83,10 @@ async function main(): Promise<void> {
     runnerId: config.LOOKOUT_RUNNER_ID,
     workspaceId: config.LOOKOUT_WORKSPACE_ID,
     allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
-    secretProviders: createSecretProviders(process.env),
+    secretProviders: createSecretProviders(process.env, { kube, vault: vaultOptions(config) }),
     keyring,
     policy: { rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS },
-    kube: loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS }),
+    kube,
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
   });

@@ -23,6 +23,8 @@ import { createPool } from '../../platform-api/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { createSecretProviders } from '../../activities/runner/secrets';
 import { loadKubeClients } from '../../activities/runner/kube';
+import type { VaultProviderOptions } from '../../activities/runner/secrets/vault.provider';
+import { createVaultClient } from '../../platform-api/vault/vault-client';
 import { createPlatformWorker } from '../../workers/platform-worker';
 import { createRunnerWorker } from '../../workers/runner';
 
@@ -91,7 +93,16 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
     workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
   });
   const running = worker.run();
-  const app = createApp({ pool, temporal: client, logger, crypto, runnerTemporal: { address: env.temporalAddress, namespace: 'default' }, platformTaskQueue: taskQueue });
+  const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'];
+  const app = createApp({
+    pool,
+    temporal: client,
+    logger,
+    crypto,
+    runnerTemporal: { address: env.temporalAddress, namespace: 'default' },
+    vault: vaultAddr ? { client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }), mount: 'lookout' } : undefined,
+    platformTaskQueue: taskQueue,
+  });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -118,8 +129,9 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
 export async function startRunner(
   platform: TestPlatform,
   ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
-  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring; kubeconfig?: string } = {},
+  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring; kubeconfig?: string; vault?: VaultProviderOptions } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
   const keyring = options.keyring ?? new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
   const worker = await createRunnerWorker({
     connection: platform.connection,
@@ -127,10 +139,10 @@ export async function startRunner(
     runnerId: ws.runnerId,
     workspaceId: ws.workspaceId,
     allowedChecks: options.allowedChecks ?? ['http.probe'],
-    secretProviders: createSecretProviders(options.env ?? {}),
+    secretProviders: createSecretProviders(options.env ?? {}, { kube, vault: options.vault }),
     keyring,
     policy: { rawLogs: options.rawLogs ?? 'deny' },
-    kube: loadKubeClients({ kubeconfig: options.kubeconfig }),
+    kube,
     shutdownGraceMs: 1_000,
   });
   const running = worker.run();

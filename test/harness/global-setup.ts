@@ -13,7 +13,10 @@ import { Client as PgClient } from 'pg';
 import { freePort, startEmbeddedPostgres } from '../../platform-api/db/embedded';
 import { createPool } from '../../platform-api/db/pool';
 import { migrate } from '../../platform-api/db/migrate';
-import { ensureTemporalCli } from '../../scripts/tools';
+import { randomBytes } from 'node:crypto';
+import { ensureOpenBao, ensureTemporalCli } from '../../scripts/tools';
+import { bootstrapVault } from '../../platform-api/vault/vault-bootstrap';
+import { createVaultClient } from '../../platform-api/vault/vault-client';
 import { FAILURE_CONVERTER_PATH } from '../../common/data-converter';
 import { MasterKey } from '../../platform-api/crypto/master-key';
 import { startKubeCluster } from '../../scripts/kube-cluster';
@@ -80,6 +83,22 @@ export default async function globalSetup(): Promise<void> {
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 
+  // OpenBao (Vault-compatible) in dev mode, configured for Lookout.
+  const baoPort = await freePort();
+  const baoRootToken = randomBytes(16).toString('hex');
+  const bao = spawn(ensureOpenBao(), ['server', '-dev', `-dev-root-token-id=${baoRootToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'], {
+    // Dev mode prints its root token on stdout: keep only stderr.
+    stdio: ['ignore', 'ignore', openSync(path.join(dir, 'bao.log'), 'a')],
+    detached: true,
+  });
+  const baoAddr = `http://127.0.0.1:${baoPort}`;
+  for (const deadline = Date.now() + 30_000; ; ) {
+    if (await fetch(`${baoAddr}/v1/sys/health`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error('OpenBao did not come up');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const { platformToken } = await bootstrapVault(createVaultClient({ endpoint: baoAddr, token: baoRootToken }), 'lookout');
+
   // The Kubernetes control plane, while Temporal finishes starting.
   const kube = await startKubeCluster(path.join(dir, 'kube'));
 
@@ -91,7 +110,10 @@ export default async function globalSetup(): Promise<void> {
   process.env['LOOKOUT_TEST_WORKFLOW_BUNDLE'] = bundlePath;
   process.env['LOOKOUT_TEST_DIR'] = dir;
   process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] = kube.adminKubeconfig;
+  process.env['LOOKOUT_TEST_VAULT_ADDR'] = baoAddr;
+  process.env['LOOKOUT_TEST_VAULT_ROOT_TOKEN'] = baoRootToken;
+  process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] = platformToken;
   process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] = kube.runnerKubeconfig;
   process.env['LOOKOUT_TEST_MASTER_KEY'] = MasterKey.generate();
-  setState({ dir, temporalPid, embeddedStop, kubePids: kube.pids });
+  setState({ dir, temporalPid, embeddedStop, kubePids: [...kube.pids, bao.pid ?? 0].filter(Boolean) });
 }

@@ -5,13 +5,19 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../../../common/errors';
+import type { KubeClients } from '../kube';
 import { createEnvProvider } from './env.provider';
+import { createK8sProvider } from './k8s.provider';
+import { createVaultProvider, type VaultProviderOptions } from './vault.provider';
 import { SecretError, type SecretProvider } from './secret-provider';
 
 export { SecretError, type SecretProvider };
 
-export function createSecretProviders(env: NodeJS.ProcessEnv = process.env): Map<string, SecretProvider> {
+/** The Runner's providers: `env:` always; `k8s:` with a cluster identity; `vault:` when a Vault is configured. */
+export function createSecretProviders(env: NodeJS.ProcessEnv = process.env, options: { kube?: KubeClients | undefined; vault?: VaultProviderOptions | undefined } = {}): Map<string, SecretProvider> {
   const providers = [createEnvProvider(env)];
+  if (options.kube) providers.push(createK8sProvider(options.kube));
+  if (options.vault) providers.push(createVaultProvider(options.vault));
   return new Map(providers.map((p) => [p.scheme, p]));
 }
 

@@ -1,0 +1,20 @@
+/** A Vault / OpenBao client (node-vault): nothing OpenBao-specific, so HashiCorp Vault works the same. */
+import nodeVault from 'node-vault';
+
+export type VaultClient = ReturnType<typeof nodeVault>;
+
+export function createVaultClient(options: { endpoint: string; token?: string }): VaultClient {
+  return nodeVault({ apiVersion: 'v1', endpoint: options.endpoint, ...(options.token ? { token: options.token } : {}) });
+}
+
+/** The HTTP status of a node-vault error, if any. */
+export function vaultStatus(err: unknown): number | undefined {
+  const response = (err as { response?: { statusCode?: number } }).response;
+  return typeof response?.statusCode === 'number' ? response.statusCode : undefined;
+}
+
+/** Workspace secrets live under `<mount>/…/workspaces/<workspaceId>/<name>` in a KV v2 mount. */
+export const kvPaths = (mount: string, workspaceId: string, name?: string) => ({
+  data: `${mount}/data/workspaces/${workspaceId}${name ? `/${name}` : ''}`,
+  metadata: `${mount}/metadata/workspaces/${workspaceId}${name ? `/${name}` : ''}`,
+});
