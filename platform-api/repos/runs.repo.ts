@@ -14,6 +14,7 @@ export interface Run {
   errorType: string | null;
   /** The error message, sealed under the workspace's data key (it may name customer resources). */
   errorSealed: Buffer | null;
+  attempt: number;
   queuedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -31,13 +32,14 @@ interface RunRow {
   workflow_id: string;
   error_type: string | null;
   error_sealed: Buffer | null;
+  attempt: number;
   queued_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
 }
 
 const COLUMNS =
-  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_sealed, queued_at, started_at, finished_at';
+  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_sealed, attempt, queued_at, started_at, finished_at';
 
 function toRun(r: RunRow): Run {
   return {
@@ -52,6 +54,7 @@ function toRun(r: RunRow): Run {
     workflowId: r.workflow_id,
     errorType: r.error_type,
     errorSealed: r.error_sealed,
+    attempt: r.attempt,
     queuedAt: r.queued_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
@@ -114,3 +117,19 @@ export async function listRuns(db: Queryable, workspaceId: string, limit: number
 
 /** The binding of a run's sealed error message. */
 export const runErrorBinding = (runId: string) => `run:${runId}:error`;
+
+/** Statuses a run can be retried from (a workflow reset to the failed step). */
+export const RETRYABLE_RUN_STATUSES = ['failed', 'runner_unavailable', 'rejected'] as const;
+
+/**
+ * A failed run becomes `running` again for its next attempt; false when the run is not in a
+ * retryable status (concurrent retries: only one wins).
+ */
+export async function markRunRetrying(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update runs set status = 'running', error_type = null, error_sealed = null, finished_at = null, attempt = attempt + 1
+      where id = $1 and status in ('failed', 'runner_unavailable', 'rejected')`,
+    [id],
+  );
+  return rowCount === 1;
+}

@@ -32,5 +32,15 @@ export function createRunsRouter({ pool, runs }: { pool: Pool; runs: RunsService
     res.json(await runs.getRunView(authOf(req), id));
   });
 
+  router.post('/v1/runs/:id/cancel', requirePermission(pool, 'runs.cancel'), async (req, res) => {
+    const { id } = parseInput('path', RunParams, req.params);
+    res.status(202).json(await runs.cancelRun(authOf(req), id, req.ip));
+  });
+
+  router.post('/v1/runs/:id/retry', requirePermission(pool, 'runs.retry'), async (req, res) => {
+    const { id } = parseInput('path', RunParams, req.params);
+    res.status(202).json(await runs.retryRun(authOf(req), id, req.ip));
+  });
+
   return router;
 }

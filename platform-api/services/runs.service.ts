@@ -5,16 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { ExecutionPolicy, type RunTrigger } from '../../common/contracts';
+import { ExecutionPolicy, TERMINAL_RUN_STATUSES, type RunTrigger } from '../../common/contracts';
 import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
 import type { Logger } from '../../common/logger';
 import type { runTask } from '../../workflows';
 import type { AuthContext } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
-import { NotFoundError, UnavailableError } from '../errors';
+import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
 import { getResult, type StoredResult } from '../repos/results.repo';
-import { getRun, insertRun, listRuns, markRunFinished, runErrorBinding, type Run } from '../repos/runs.repo';
+import { getRun, insertRun, listRuns, markRunFinished, markRunRetrying, RETRYABLE_RUN_STATUSES, runErrorBinding, type Run } from '../repos/runs.repo';
 import { getTask } from '../repos/tasks.repo';
 
 export interface RunView {
@@ -30,6 +30,8 @@ export interface RunView {
   finishedAt: string | null;
   durationMs: number | null;
   error: { type: string; message: string | null } | null;
+  /** 1 for the first attempt; a retry through the API starts the next. */
+  attempt: number;
   result: StoredResult | null;
 }
 
@@ -48,6 +50,7 @@ export async function toRunView(sealer: Sealer, run: Run, result: StoredResult |
     finishedAt: run.finishedAt?.toISOString() ?? null,
     durationMs: run.startedAt && run.finishedAt ? run.finishedAt.getTime() - run.startedAt.getTime() : null,
     error: run.errorType ? { type: run.errorType, message: errorMessage } : null,
+    attempt: run.attempt,
     result: result ?? null,
   };
 }
@@ -103,6 +106,66 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       return toRunView(sealer, run, await getResult(pool, sealer, run.workspaceId, run.id));
+    },
+
+    /** Requests cancellation of a run in flight; the check sees it through its heartbeat. */
+    async cancelRun(auth: AuthContext, runId: string, ip?: string): Promise<RunView> {
+      const run = await getRun(pool, runId);
+      if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
+      if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`the run already ended (${run.status})`);
+      await temporal.workflow.getHandle(run.workflowId).cancel();
+      await appendAudit(pool, { workspaceId: run.workspaceId, actor: auth.actor, action: 'run.cancel_requested', target: `run:${runId}`, outcome: 'success', ip });
+      return toRunView(sealer, run, undefined);
+    },
+
+    /**
+     * Retries a failed run by resetting its workflow to the workflow task that scheduled the check
+     * (the same ResetWorkflowExecution call the Temporal UI makes). Steps before it are kept; the check,
+     * storing the result and the finish run again, and activities are idempotent, so at most one
+     * result is stored. The reset links the new Temporal run to the old one; the audit row records both.
+     */
+    async retryRun(auth: AuthContext, runId: string, ip?: string): Promise<RunView> {
+      const run = await getRun(pool, runId);
+      if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
+      if (!(RETRYABLE_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`only a failed, rejected or runner_unavailable run can be retried; this one is ${run.status}`);
+      const handle = temporal.workflow.getHandle(run.workflowId);
+      // The run is recorded failed just before its workflow closes: let it close first.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+      clearTimeout(timer);
+      const description = await handle.describe();
+      const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
+      const scheduled = [...(history.events ?? [])]
+        .reverse()
+        .find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck');
+      const resetPoint = scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId;
+      if (!resetPoint) throw new ConflictError('the run never reached its check; start a new run instead');
+      if (!(await markRunRetrying(pool, runId))) throw new ConflictError('the run is being retried already');
+      try {
+        const reset = await temporal.workflowService.resetWorkflowExecution({
+          namespace: temporal.options.namespace,
+          workflowExecution: { workflowId: run.workflowId, runId: description.runId },
+          reason: `retry requested through the API by ${auth.actor}`,
+          workflowTaskFinishEventId: resetPoint,
+          requestId: randomUUID(),
+          identity: `api:${process.pid}`,
+        });
+        await appendAudit(pool, {
+          workspaceId: run.workspaceId,
+          actor: auth.actor,
+          action: 'run.retry_requested',
+          target: `run:${runId}`,
+          outcome: 'success',
+          details: { fromTemporalRun: description.runId, toTemporalRun: reset.runId ?? null, attempt: run.attempt + 1 },
+          ip,
+        });
+      } catch (err) {
+        logger.error({ err, runId }, 'reset failed');
+        await markRunFinished(pool, runId, { status: run.status, errorType: run.errorType ?? undefined, errorSealed: run.errorSealed ?? undefined });
+        throw new UnavailableError('the workflow engine refused the retry');
+      }
+      const updated = await getRun(pool, runId);
+      return toRunView(sealer, updated ?? run, undefined);
     },
 
     async listRunViews(workspaceId: string, limit: number): Promise<RunView[]> {
