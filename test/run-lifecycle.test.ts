@@ -97,3 +97,38 @@ describe('POST /v1/runs/{id}/cancel', () => {
     }
   });
 });
+
+describe('a reset made in the Temporal UI', () => {
+  it('runs the next attempt of a failed run and records its outcome', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
+    const taskId = await addTask(platform, ws, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:UI_FIX' } });
+    let runner = await startRunner(platform, ws, { env: {} });
+    const failed = await runTaskViaApi(platform, ws, taskId);
+    await runner.stop();
+    expect(failed['status']).toBe('failed');
+    const handle = platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, String(failed['id'])));
+    await handle.result().catch(() => undefined);
+    const history = await handle.fetchHistory();
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck')!;
+    runner = await startRunner(platform, ws, { env: { UI_FIX: 'present' } });
+    try {
+      // Exactly the call the Web UI's Reset makes, without the API's bookkeeping.
+      await platform.client.workflowService.resetWorkflowExecution({
+        namespace: 'default',
+        workflowExecution: { workflowId: handle.workflowId },
+        reason: 'reset from the UI',
+        workflowTaskFinishEventId: scheduled.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId,
+        requestId: `ui-${String(failed['id'])}`,
+      });
+      let run: Record<string, unknown> = {};
+      for (let i = 0; i < 100; i++) {
+        run = (await api(platform.baseUrl, 'GET', `/v1/runs/${String(failed['id'])}`, { token: ws.token })).body;
+        if (run['status'] === 'succeeded') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(run).toMatchObject({ status: 'succeeded', attempt: 2, error: null, result: { status: 'ok' } });
+    } finally {
+      await runner.stop();
+    }
+  });
+});

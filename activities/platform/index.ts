@@ -3,7 +3,7 @@
  * Temporal may run an activity more than once (retries, worker loss, workflow reset); each state
  * change and its audit row commit in one transaction.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { verifyAttestation } from '../../common/attestation';
 import { TaskResult, type RunStatus } from '../../common/contracts';
@@ -98,7 +98,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer }: Plat
       if (!current) throw runNotFound();
       const errorSealed = input.errorMessage ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000)) : undefined;
       await inTransaction(pool, async (tx) => {
-        const { changed, run } = await markRunFinished(tx, input.runId, { status: input.status, errorType: input.errorType, errorSealed });
+        // The Temporal run tells a reset's finish (a new attempt) from a retried activity's (a duplicate).
+        const temporalRunId = Context.current().info.workflowExecution?.runId;
+        const { changed, run } = await markRunFinished(tx, input.runId, { status: input.status, errorType: input.errorType, errorSealed, temporalRunId });
         if (!run) throw runNotFound();
         if (changed) {
           await appendAuditInTransaction(tx, {

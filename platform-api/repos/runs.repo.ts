@@ -90,29 +90,26 @@ export async function markRunStarted(db: Queryable, id: string): Promise<{ chang
 
 /**
  * Moves a run to a terminal status. Idempotent: once terminal, a run keeps its first terminal status,
- * so a retried activity cannot flip it. Returns the run as stored afterwards.
+ * so a retried activity cannot flip it — unless the finish comes from another Temporal run of the
+ * workflow after a failure, which only a reset produces (the API's retry or the Temporal UI's Reset):
+ * that finish is the next attempt's. Returns whether it changed the run, and the run afterwards.
  */
 export async function markRunFinished(
   db: Queryable,
   id: string,
-  outcome: { status: RunStatus; errorType?: string | undefined; errorSealed?: Buffer | undefined },
+  outcome: { status: RunStatus; errorType?: string | undefined; errorSealed?: Buffer | undefined; temporalRunId?: string | undefined },
 ): Promise<{ changed: boolean; run: Run | undefined }> {
   const { rowCount } = await db.query(
-    `update runs set status = $2, error_type = $3, error_sealed = $4, finished_at = now(),
+    `update runs set status = $2, error_type = $3, error_sealed = $4, finished_at = now(), finished_by_temporal_run = $5,
+            attempt = case when status in ('queued', 'running') then attempt else attempt + 1 end,
             started_at = case when $2 = 'runner_unavailable' then started_at else coalesce(started_at, now()) end
-      where id = $1 and status in ('queued', 'running')`,
-    [id, outcome.status, outcome.errorType ?? null, outcome.errorSealed ?? null],
+      where id = $1
+        and (status in ('queued', 'running')
+             or (status in ('failed', 'runner_unavailable', 'rejected') and $5::text is not null
+                 and finished_by_temporal_run is distinct from $5::text))`,
+    [id, outcome.status, outcome.errorType ?? null, outcome.errorSealed ?? null, outcome.temporalRunId ?? null],
   );
   return { changed: rowCount === 1, run: await getRun(db, id) };
-}
-
-/** The newest runs of a workspace, newest first. */
-export async function listRuns(db: Queryable, workspaceId: string, limit: number): Promise<Run[]> {
-  const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where workspace_id = $1 order by queued_at desc, id limit $2`, [
-    workspaceId,
-    limit,
-  ]);
-  return rows.map(toRun);
 }
 
 /** The binding of a run's sealed error message. */
@@ -132,4 +129,13 @@ export async function markRunRetrying(db: Queryable, id: string): Promise<boolea
     [id],
   );
   return rowCount === 1;
+}
+
+/** The newest runs of a workspace, newest first. */
+export async function listRuns(db: Queryable, workspaceId: string, limit: number): Promise<Run[]> {
+  const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where workspace_id = $1 order by queued_at desc, id limit $2`, [
+    workspaceId,
+    limit,
+  ]);
+  return rows.map(toRun);
 }
