@@ -52,6 +52,8 @@ describe('POST /v1/runs/{id}/retry', () => {
     }
     const { rows } = await platform.pool.query<{ n: number }>('select count(*)::int as n from results where run_id = $1', [runId]);
     expect(rows[0]!.n).toBe(1);
+    // The finish is recorded just before the workflow closes.
+    await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).result();
     const after = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
     expect(after.runId).not.toBe(before.runId);
     expect(after.status.name).toBe('COMPLETED');
