@@ -34,3 +34,13 @@ export function parseRunWorkflowId(workflowId: string): { workspaceId: string; r
 export function workspaceOfWorkflowId(workflowId: string): string | undefined {
   return WORKSPACE_PREFIX.exec(workflowId)?.[1];
 }
+
+/** The Temporal Schedule of a Lookout schedule. */
+export function temporalScheduleId(workspaceId: string, scheduleId: string): string {
+  return `ws-${workspaceId}.schedule-${scheduleId}`;
+}
+
+/** The workflow id prefix of a schedule's runs (Temporal appends the start time). */
+export function scheduledRunWorkflowId(workspaceId: string, scheduleId: string): string {
+  return `ws-${workspaceId}.sched-${scheduleId}`;
+}

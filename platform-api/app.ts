@@ -11,6 +11,8 @@ import { authenticate } from './auth/auth-context';
 import type { PlatformCrypto } from './crypto';
 import { createRunnersRouter } from './routes/runners.router';
 import { createSecretsRouter } from './routes/secrets.router';
+import { createSchedulesRouter } from './routes/schedules.router';
+import { createSchedulesService } from './services/schedules.service';
 import { createSecretsService } from './services/secrets.service';
 import type { VaultClient } from './vault/vault-client';
 import { createRunnersService } from './services/runners.service';
@@ -47,6 +49,7 @@ export function createApp({ pool, temporal, logger, crypto, runnerTemporal, vaul
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
   app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
+  app.use(createSchedulesRouter({ pool, schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }));
   app.use(createSecretsRouter({ pool, secrets: createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' }) }));
   app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal }) }));
 

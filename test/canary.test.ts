@@ -144,6 +144,7 @@ describe('canary proof', () => {
       let histories = 0;
       const payloadEncodings = new Set<string | undefined>();
       const identities = new Set<string>();
+      const searchAttributes = new Set<string>();
       for await (const wf of raw.workflow.list()) {
         const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         histories += 1;
@@ -153,11 +154,19 @@ describe('canary proof', () => {
           if (key === 'identity' && typeof value === 'string' && value !== '') identities.add(value);
           return value;
         });
-        for (const p of collectPayloads(history)) payloadEncodings.add(metadataText(p, 'encoding'));
+        // Search attributes are never encrypted (Temporal indexes them): only the server's own, with opaque values, may appear.
+        for (const p of collectPayloads(history, [], new Set(), new Set(['searchAttributes']))) payloadEncodings.add(metadataText(p, 'encoding'));
+        JSON.stringify(history, (key, value: unknown) => {
+          if (key === 'searchAttributes' && value && typeof value === 'object') {
+            for (const name of Object.keys((value as { indexedFields?: object }).indexedFields ?? {})) searchAttributes.add(name);
+          }
+          return value;
+        });
       }
       await connection.close();
       expect(histories).toBeGreaterThanOrEqual(3);
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
+      for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime']).toContain(name);
       expect(identities.size).toBeGreaterThan(0);
       // Ours are opaque by construction; the server's own (timeouts it records) name a service, not a host.
       for (const identity of identities) expect(identity).toMatch(/^((api|platform-worker|runner)(:[0-9a-f-]{36})?:[a-z0-9]+|history-service|matching-service)$/);

@@ -12,7 +12,7 @@ import { FAILURE_CONVERTER_PATH, lookoutDataConverter } from '../common/data-con
 import { runWorkflowId } from '../common/ids';
 import { StaticKeyring, type KeyFile } from '../common/keyring';
 import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
-import { addTask, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner } from './harness/env';
+import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner } from './harness/env';
 
 const dir = path.join(__dirname, 'fixtures', 'histories');
 const silent = new DefaultLogger('ERROR');
@@ -20,7 +20,7 @@ const silent = new DefaultLogger('ERROR');
 function fixtures(): { keyring: StaticKeyring; histories: { workflowId: string; history: unknown }[] } {
   const keyring = new StaticKeyring(JSON.parse(readFileSync(path.join(dir, 'test-keys.json'), 'utf8')) as KeyFile);
   const histories = readdirSync(dir)
-    .filter((f) => f.startsWith('runTask-') && f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') && f !== 'test-keys.json')
     .sort()
     .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) }));
   return { keyring, histories };
@@ -47,6 +47,23 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
         const history = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).fetchHistory();
         writeFileSync(path.join(dir, `runTask-${name}.json`), `${historyToJSON(history)}\n`);
       }
+      // The schedule path: a schedule triggered once starts scheduledRunTask.
+      const schedRunner = await startRunner(platform, ws, { env: {} });
+      try {
+        const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { cron: ['0 3 * * *'] } } });
+        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules/${String(created.body['id'])}/trigger`, { token: ws.token });
+        let workflowId: string | undefined;
+        for (let i = 0; i < 100 && !workflowId; i++) {
+          const { rows } = await platform.pool.query<{ workflow_id: string; status: string }>('select workflow_id, status from runs where schedule_id = $1', [created.body['id']]);
+          if (rows[0]?.status === 'succeeded') workflowId = rows[0].workflow_id;
+          else await new Promise((r) => setTimeout(r, 200));
+        }
+        const handle = platform.client.workflow.getHandle(workflowId!);
+        await handle.result();
+        writeFileSync(path.join(dir, 'scheduledRunTask-ok.json'), `${historyToJSON(await handle.fetchHistory())}\n`);
+      } finally {
+        await schedRunner.stop();
+      }
     } finally {
       await target.stop();
       await platform.stop();
@@ -56,7 +73,7 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
   describe('replay of committed histories', () => {
     it('replays every committed runTask history against the current workflow code', async () => {
       const { keyring, histories } = fixtures();
-      expect(histories.length).toBeGreaterThanOrEqual(4);
+      expect(histories.length).toBeGreaterThanOrEqual(5);
       const results = Worker.runReplayHistories(
         { workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') }, dataConverter: lookoutDataConverter(keyring), replayName: 'lookout-replay' },
         histories,

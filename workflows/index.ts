@@ -1,2 +1,3 @@
 /** Workflow bundle entry: every workflow the platform worker runs. Names are never changed once deployed. */
 export { runTask } from './run-task.workflow';
+export { scheduledRunTask } from './scheduled-run.workflow';

@@ -6,7 +6,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { verifyAttestation } from '../../common/attestation';
-import { TaskResult, type RunStatus } from '../../common/contracts';
+import { ExecutionPolicy, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
@@ -14,7 +14,8 @@ import type { Sealer } from '../../platform-api/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
 import { inTransaction } from '../../platform-api/repos/db';
 import { insertResult } from '../../platform-api/repos/results.repo';
-import { getRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform-api/repos/runs.repo';
+import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform-api/repos/runs.repo';
+import { getTask } from '../../platform-api/repos/tasks.repo';
 
 export interface PlatformActivityDeps {
   pool: Pool;
@@ -90,6 +91,22 @@ export function createPlatformActivities({ pool, logger, keyring, sealer }: Plat
           });
         }
       });
+    },
+
+    /**
+     * Creates the run of a schedule firing (idempotent on the run id the workflow made) and returns
+     * what runTask needs. A task or schedule deleted meanwhile fails non-retryably.
+     */
+    async createScheduledRun(input: { runId: string; workspaceId: string; taskId: string; scheduleId: string; workflowId: string }): Promise<RunTaskInput> {
+      const task = await getTask(pool, sealer, input.workspaceId, input.taskId);
+      if (!task) throw ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message: 'the scheduled task no longer exists', nonRetryable: true });
+      await inTransaction(pool, async (tx) => {
+        const created = await insertScheduledRun(tx, { id: input.runId, workspaceId: input.workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, workflowId: input.workflowId, scheduleId: input.scheduleId });
+        if (created) {
+          await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: `schedule:${input.scheduleId}`, action: 'run.requested', target: `run:${input.runId}`, outcome: 'success', details: { taskId: task.id } });
+        }
+      });
+      return { runId: input.runId, workspaceId: input.workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy: ExecutionPolicy.parse(task.policy) };
     },
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */

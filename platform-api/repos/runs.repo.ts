@@ -139,3 +139,16 @@ export async function listRuns(db: Queryable, workspaceId: string, limit: number
   ]);
   return rows.map(toRun);
 }
+
+/** Inserts a run started by a schedule; idempotent on its id (the workflow makes the id, activities may repeat). */
+export async function insertScheduledRun(
+  db: Queryable,
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId'> & { scheduleId: string },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, schedule_id)
+     values ($1, $2, $3, $4, $5, 'queued', 'schedule', $6, $7, $8) on conflict (id) do nothing`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `schedule:${r.scheduleId}`, r.workflowId, r.scheduleId],
+  );
+  return rowCount === 1;
+}

@@ -1,0 +1,80 @@
+import type { Queryable } from './db';
+
+export interface ScheduleRow {
+  id: string;
+  workspaceId: string;
+  taskId: string;
+  spec: ScheduleSpecInput;
+  overlap: string;
+  catchupSeconds: number;
+  pauseOnFailure: boolean;
+  paused: boolean;
+  note: string | null;
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface ScheduleSpecInput {
+  cron?: string[] | undefined;
+  intervalSeconds?: number | undefined;
+  timezone?: string | undefined;
+  jitterSeconds?: number | undefined;
+}
+
+interface Row {
+  id: string;
+  workspace_id: string;
+  task_id: string;
+  spec: ScheduleSpecInput;
+  overlap: string;
+  catchup_seconds: number;
+  pause_on_failure: boolean;
+  paused: boolean;
+  note: string | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'id, workspace_id, task_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, created_at, updated_at';
+const toRow = (r: Row): ScheduleRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  taskId: r.task_id,
+  spec: r.spec,
+  overlap: r.overlap,
+  catchupSeconds: r.catchup_seconds,
+  pauseOnFailure: r.pause_on_failure,
+  paused: r.paused,
+  note: r.note,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'createdAt' | 'updatedAt'>): Promise<void> {
+  await db.query(
+    `insert into schedules (id, workspace_id, task_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy],
+  );
+}
+
+export async function getSchedule(db: Queryable, workspaceId: string, id: string): Promise<ScheduleRow | undefined> {
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from schedules where id = $1 and workspace_id = $2`, [id, workspaceId]);
+  return rows[0] && toRow(rows[0]);
+}
+
+export async function listSchedules(db: Queryable, workspaceId: string): Promise<ScheduleRow[]> {
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from schedules where workspace_id = $1 order by created_at`, [workspaceId]);
+  return rows.map(toRow);
+}
+
+export async function setSchedulePaused(db: Queryable, workspaceId: string, id: string, paused: boolean): Promise<void> {
+  await db.query('update schedules set paused = $3, updated_at = now() where id = $1 and workspace_id = $2', [id, workspaceId, paused]);
+}
+
+export async function deleteSchedule(db: Queryable, workspaceId: string, id: string): Promise<void> {
+  await db.query('delete from schedules where id = $1 and workspace_id = $2', [id, workspaceId]);
+}
