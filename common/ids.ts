@@ -44,3 +44,8 @@ export function temporalScheduleId(workspaceId: string, scheduleId: string): str
 export function scheduledRunWorkflowId(workspaceId: string, scheduleId: string): string {
   return `ws-${workspaceId}.sched-${scheduleId}`;
 }
+
+/** The workflow id of a health sweep. */
+export function sweepWorkflowId(workspaceId: string, sweepId: string): string {
+  return `ws-${workspaceId}.sweep-${sweepId}`;
+}

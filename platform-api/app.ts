@@ -12,6 +12,8 @@ import type { PlatformCrypto } from './crypto';
 import { createRunnersRouter } from './routes/runners.router';
 import { createSecretsRouter } from './routes/secrets.router';
 import { createSchedulesRouter } from './routes/schedules.router';
+import { createSweepsRouter } from './routes/sweeps.router';
+import { createSweepsService } from './services/sweeps.service';
 import { createSchedulesService } from './services/schedules.service';
 import { createSecretsService } from './services/secrets.service';
 import type { VaultClient } from './vault/vault-client';
@@ -49,6 +51,7 @@ export function createApp({ pool, temporal, logger, crypto, runnerTemporal, vaul
   app.use('/v1', authenticate(pool));
   app.use(createRunsRouter({ pool, runs }));
   app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
+  app.use(createSweepsRouter({ pool, sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }));
   app.use(createSchedulesRouter({ pool, schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }));
   app.use(createSecretsRouter({ pool, secrets: createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' }) }));
   app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal }) }));

@@ -168,8 +168,11 @@ describe('canary proof', () => {
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
       for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime']).toContain(name);
       expect(identities.size).toBeGreaterThan(0);
-      // Ours are opaque by construction; the server's own (timeouts it records) name a service, not a host.
-      for (const identity of identities) expect(identity).toMatch(/^((api|platform-worker|runner)(:[0-9a-f-]{36})?:[a-z0-9]+|history-service|matching-service)$/);
+      // Ours are opaque by construction; the server's own name a service (timeouts it records) or
+      // its scheduler with our opaque schedule id — never a host.
+      const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+      const opaque = new RegExp(`^((api|platform-worker|runner)(:${UUID})?:[a-z0-9]+|history-service|matching-service|temporal-scheduler-default-ws-${UUID}\\.schedule-${UUID})$`);
+      for (const identity of identities) expect(identity).toMatch(opaque);
       // 3. Every table of the Platform database.
       const pg = new PgClient({ connectionString: env.databaseUrl });
       await pg.connect();

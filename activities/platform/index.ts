@@ -16,6 +16,7 @@ import { inTransaction } from '../../platform-api/repos/db';
 import { insertResult } from '../../platform-api/repos/results.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform-api/repos/runs.repo';
 import { getTask } from '../../platform-api/repos/tasks.repo';
+import { createSweepActivities } from './sweeps';
 
 export interface PlatformActivityDeps {
   pool: Pool;
@@ -40,6 +41,7 @@ function runNotFound(): ApplicationFailure {
 
 export function createPlatformActivities({ pool, logger, keyring, sealer }: PlatformActivityDeps) {
   return {
+    ...createSweepActivities({ pool, sealer }),
     /** queued → running, audited once. Fails non-retryably if the run does not exist. */
     async recordRunStarted({ runId }: { runId: string }): Promise<void> {
       await inTransaction(pool, async (tx) => {

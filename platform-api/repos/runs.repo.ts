@@ -152,3 +152,20 @@ export async function insertScheduledRun(
   );
   return rowCount === 1;
 }
+
+/** Inserts a run of a sweep; idempotent on its id. */
+export async function insertSweepRun(
+  db: Queryable,
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId'> & { sweepId: string },
+): Promise<void> {
+  await db.query(
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, sweep_id)
+     values ($1, $2, $3, $4, $5, 'queued', 'sweep', $6, $7, $8) on conflict (id) do nothing`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `sweep:${r.sweepId}`, r.workflowId, r.sweepId],
+  );
+}
+
+export async function runsOfSweep(db: Queryable, sweepId: string): Promise<Run[]> {
+  const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where sweep_id = $1 order by id`, [sweepId]);
+  return rows.map(toRun);
+}

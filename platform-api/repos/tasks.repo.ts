@@ -79,3 +79,9 @@ export async function deleteTask(db: Queryable, workspaceId: string, id: string)
   const { rowCount } = await db.query('delete from tasks where id = $1 and workspace_id = $2', [id, workspaceId]);
   return rowCount === 1;
 }
+
+/** Every task of one Runner: what a health sweep runs. */
+export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and runner_id = $2 order by name', [workspaceId, runnerId]);
+  return rows.map((r) => r.id);
+}

@@ -3,7 +3,8 @@
  * API errors turned into an `error` result, the 0..1 score and issue helpers.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Issue, Severity } from '../../../../common/contracts';
+import type { Issue } from '../../../../common/contracts';
+import { scoreOf } from '../../../../common/score';
 import { FailureType } from '../../../../common/errors';
 import { KubeError, listAll, type CallOptions, type KubeClients } from '../../kube';
 import type { CheckContext, CheckOutcome } from '../check';
@@ -61,13 +62,7 @@ export async function listScoped<T extends Namespaced>(
   return items.filter((i) => !excluded.has(i.metadata?.namespace ?? ''));
 }
 
-const WEIGHT: Record<Severity, number> = { 1: 0.4, 2: 0.2, 3: 0.05, 4: 0 };
-
-/** 1 when nothing is wrong, falling with each finding by its severity, never below 0. */
-export function scoreOf(issues: readonly Pick<Issue, 'severity'>[]): number {
-  const penalty = issues.reduce((sum, i) => sum + WEIGHT[i.severity], 0);
-  return Math.max(0, Math.round((1 - Math.min(1, penalty)) * 1000) / 1000);
-}
+export { scoreOf };
 
 /** Sorts issues by severity, caps them, and builds the outcome. */
 export function outcome(issues: Issue[], okSummary: string, metrics: Record<string, number>, found: (n: number) => string): CheckOutcome {

@@ -1,0 +1,106 @@
+/**
+ * Health sweep activities: create the sweep and its child runs (idempotent, with ids derived from
+ * the sweep and task), then aggregate the stored results into per-namespace and cluster scores and
+ * compare the findings with the Runner's previous sweep.
+ */
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Pool } from 'pg';
+import { ExecutionPolicy, type Issue, type RunTaskInput } from '../../common/contracts';
+import { FailureType } from '../../common/errors';
+import { runWorkflowId } from '../../common/ids';
+import { scoreOf } from '../../common/score';
+import type { Sealer } from '../../platform-api/crypto/sealer';
+import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
+import { inTransaction } from '../../platform-api/repos/db';
+import { getResult } from '../../platform-api/repos/results.repo';
+import { getRunner } from '../../platform-api/repos/runners.repo';
+import { insertSweepRun, runsOfSweep } from '../../platform-api/repos/runs.repo';
+import { findingsOf, getSweep, insertSweep, previousSweep, sweepNamespacesBinding } from '../../platform-api/repos/sweeps.repo';
+import { getTask, taskIdsOfRunner } from '../../platform-api/repos/tasks.repo';
+
+/** A UUID-shaped id derived from its parts, so that a repeated activity makes the same run. */
+function derivedId(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join(':')).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+
+export interface SweepSummary {
+  sweepId: string;
+  score: number;
+  runs: number;
+  failedRuns: number;
+  issuesNew: number;
+  issuesOpen: number;
+  issuesResolved: number;
+}
+
+export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Sealer }) {
+  return {
+    async startSweep(input: { sweepId: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<RunTaskInput[]> {
+      if (!(await getRunner(pool, input.workspaceId, input.runnerId))) {
+        throw ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message: 'the Runner does not exist in this workspace', nonRetryable: true });
+      }
+      const runs: RunTaskInput[] = [];
+      await inTransaction(pool, async (tx) => {
+        await insertSweep(tx, { id: input.sweepId, workspaceId: input.workspaceId, runnerId: input.runnerId, requestedBy: input.requestedBy });
+        for (const taskId of await taskIdsOfRunner(tx, input.workspaceId, input.runnerId)) {
+          const task = await getTask(tx, sealer, input.workspaceId, taskId);
+          if (!task) continue;
+          const runId = derivedId(input.sweepId, taskId);
+          await insertSweepRun(tx, { id: runId, workspaceId: input.workspaceId, taskId, runnerId: task.runnerId, checkType: task.checkType, workflowId: runWorkflowId(input.workspaceId, runId), sweepId: input.sweepId });
+          runs.push({ runId, workspaceId: input.workspaceId, taskId, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy: ExecutionPolicy.parse(task.policy) });
+        }
+        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: input.requestedBy, action: 'sweep.started', target: `sweep:${input.sweepId}`, outcome: 'success', details: { runs: runs.length } });
+      });
+      return runs;
+    },
+
+    async finishSweep({ sweepId }: { sweepId: string }): Promise<SweepSummary> {
+      const sweep = await getSweep(pool, sweepId);
+      if (!sweep) throw ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'sweep not found', nonRetryable: true });
+      const runs = await runsOfSweep(pool, sweepId);
+      const issues: (Issue & { checkType: string })[] = [];
+      let failedRuns = 0;
+      for (const run of runs) {
+        const result = await getResult(pool, sealer, sweep.workspaceId, run.id);
+        if (!result || result.status === 'error') failedRuns += 1;
+        for (const issue of result?.issues ?? []) issues.push({ ...issue, checkType: run.checkType });
+      }
+      const byNamespace = new Map<string, Issue[]>();
+      for (const issue of issues) {
+        const ns = issue.resource.namespace ?? '(cluster)';
+        byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), issue]);
+      }
+      const namespaces = Object.fromEntries([...byNamespace].map(([ns, list]) => [ns, { score: scoreOf(list), issues: list.length }]));
+      const fingerprint = (i: Issue & { checkType: string }) =>
+        createHash('sha256').update([sweep.workspaceId, i.checkType, i.resource.kind, i.resource.namespace ?? '', i.resource.name, i.title].join('\u0000')).digest('hex').slice(0, 32);
+      const current = new Map(issues.map((i) => [fingerprint(i), i.severity]));
+      const previous = await previousSweep(pool, sweep.runnerId, sweepId);
+      const before = new Set(previous ? (await findingsOf(pool, previous.id)).filter((f) => f.state !== 'resolved').map((f) => f.fingerprint) : []);
+      const rows = [
+        ...[...current].map(([fp, severity]) => ({ fp, severity, state: before.has(fp) ? 'open' : 'new' })),
+        ...[...before].filter((fp) => !current.has(fp)).map((fp) => ({ fp, severity: 0, state: 'resolved' })),
+      ];
+      const count = (state: string) => rows.filter((r) => r.state === state).length;
+      const summary: SweepSummary = { sweepId, score: scoreOf(issues), runs: runs.length, failedRuns, issuesNew: count('new'), issuesOpen: count('open'), issuesResolved: count('resolved') };
+      const sealed = await sealer.seal(sweep.workspaceId, sweepNamespacesBinding(sweepId), namespaces);
+      await inTransaction(pool, async (tx) => {
+        const { rowCount } = await tx.query(
+          `update sweeps set status = 'completed', score = $2, namespaces_sealed = $3, issues_new = $4, issues_open = $5, issues_resolved = $6, finished_at = now()
+            where id = $1 and status = 'running'`,
+          [sweepId, summary.score, sealed, summary.issuesNew, summary.issuesOpen, summary.issuesResolved],
+        );
+        if (rowCount !== 1) return;
+        for (const r of rows) {
+          await tx.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [sweepId, r.fp, r.severity, r.state]);
+        }
+        await appendAuditInTransaction(tx, { workspaceId: sweep.workspaceId, actor: 'system:platform-worker', action: 'sweep.finished', target: `sweep:${sweepId}`, outcome: 'success', details: { ...summary } });
+      });
+      return summary;
+    },
+  };
+}
+
+export type SweepActivities = ReturnType<typeof createSweepActivities>;

@@ -1,0 +1,79 @@
+import type { Queryable } from './db';
+
+export interface SweepRow {
+  id: string;
+  workspaceId: string;
+  runnerId: string;
+  status: 'running' | 'completed' | 'failed';
+  requestedBy: string;
+  score: number | null;
+  namespacesSealed: Buffer | null;
+  issuesNew: number | null;
+  issuesOpen: number | null;
+  issuesResolved: number | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+interface Row {
+  id: string;
+  workspace_id: string;
+  runner_id: string;
+  status: SweepRow['status'];
+  requested_by: string;
+  score: number | null;
+  namespaces_sealed: Buffer | null;
+  issues_new: number | null;
+  issues_open: number | null;
+  issues_resolved: number | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+const COLUMNS = 'id, workspace_id, runner_id, status, requested_by, score, namespaces_sealed, issues_new, issues_open, issues_resolved, started_at, finished_at';
+const toRow = (r: Row): SweepRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  runnerId: r.runner_id,
+  status: r.status,
+  requestedBy: r.requested_by,
+  score: r.score,
+  namespacesSealed: r.namespaces_sealed,
+  issuesNew: r.issues_new,
+  issuesOpen: r.issues_open,
+  issuesResolved: r.issues_resolved,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
+
+export async function insertSweep(db: Queryable, s: { id: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<void> {
+  await db.query("insert into sweeps (id, workspace_id, runner_id, status, requested_by) values ($1, $2, $3, 'running', $4) on conflict (id) do nothing", [
+    s.id,
+    s.workspaceId,
+    s.runnerId,
+    s.requestedBy,
+  ]);
+}
+
+export async function getSweep(db: Queryable, id: string): Promise<SweepRow | undefined> {
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from sweeps where id = $1`, [id]);
+  return rows[0] && toRow(rows[0]);
+}
+
+/** The last completed sweep of a Runner before `sweepId`. */
+export async function previousSweep(db: Queryable, runnerId: string, sweepId: string): Promise<SweepRow | undefined> {
+  const { rows } = await db.query<Row>(
+    `select ${COLUMNS} from sweeps where runner_id = $1 and id <> $2 and status = 'completed'
+      and started_at <= (select started_at from sweeps where id = $2) order by started_at desc limit 1`,
+    [runnerId, sweepId],
+  );
+  return rows[0] && toRow(rows[0]);
+}
+
+export async function findingsOf(db: Queryable, sweepId: string): Promise<{ fingerprint: string; severity: number; state: string }[]> {
+  const { rows } = await db.query<{ fingerprint: string; severity: number; state: string }>('select fingerprint, severity, state from sweep_findings where sweep_id = $1', [sweepId]);
+  return rows;
+}
+
+/** The binding of a sweep's sealed per-namespace scores. */
+export const sweepNamespacesBinding = (sweepId: string) => `sweep:${sweepId}:namespaces`;

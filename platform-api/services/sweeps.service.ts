@@ -1,0 +1,54 @@
+/** Health sweeps: start one for a Runner, read its scores and how its findings changed. */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { PLATFORM_TASK_QUEUE, sweepWorkflowId } from '../../common/ids';
+import type { healthSweep } from '../../workflows';
+import type { AuthContext } from '../auth/auth-context';
+import type { Sealer } from '../crypto/sealer';
+import { InputError, NotFoundError } from '../errors';
+import { appendAudit } from '../repos/audit.repo';
+import { getRunner } from '../repos/runners.repo';
+import { runsOfSweep } from '../repos/runs.repo';
+import { getSweep, sweepNamespacesBinding } from '../repos/sweeps.repo';
+
+export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
+
+export function createSweepsService({ pool, temporal, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: { pool: Pool; temporal: Client; sealer: Sealer; platformTaskQueue?: string | undefined }) {
+  return {
+    async start(auth: AuthContext, workspaceId: string, body: unknown, ip?: string): Promise<{ id: string; status: string }> {
+      const parsed = StartSweepBody.safeParse(body);
+      if (!parsed.success) throw InputError.fromZod('sweep', parsed.error);
+      if (!(await getRunner(pool, workspaceId, parsed.data.runnerId))) throw new NotFoundError('runner');
+      const id = randomUUID();
+      await temporal.workflow.start<typeof healthSweep>('healthSweep', {
+        taskQueue: platformTaskQueue,
+        workflowId: sweepWorkflowId(workspaceId, id),
+        args: [{ sweepId: id, workspaceId, runnerId: parsed.data.runnerId, requestedBy: auth.actor, concurrency: parsed.data.concurrency }],
+      });
+      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'sweep.requested', target: `sweep:${id}`, outcome: 'success', details: { runnerId: parsed.data.runnerId }, ip });
+      return { id, status: 'running' };
+    },
+
+    async get(auth: AuthContext, id: string) {
+      const sweep = await getSweep(pool, id);
+      if (!sweep || sweep.workspaceId !== auth.workspaceId) throw new NotFoundError('sweep');
+      const namespaces = sweep.namespacesSealed ? await sealer.open<Record<string, { score: number; issues: number }>>(sweep.workspaceId, sweepNamespacesBinding(id), sweep.namespacesSealed) : null;
+      const runs = await runsOfSweep(pool, id);
+      return {
+        id,
+        runnerId: sweep.runnerId,
+        status: sweep.status,
+        score: sweep.score,
+        namespaces,
+        issues: sweep.status === 'completed' ? { new: sweep.issuesNew, open: sweep.issuesOpen, resolved: sweep.issuesResolved } : null,
+        runs: runs.map((r) => ({ id: r.id, taskId: r.taskId, checkType: r.checkType, status: r.status })),
+        startedAt: sweep.startedAt.toISOString(),
+        finishedAt: sweep.finishedAt?.toISOString() ?? null,
+      };
+    },
+  };
+}
+
+export type SweepsService = ReturnType<typeof createSweepsService>;
