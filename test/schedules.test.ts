@@ -92,6 +92,28 @@ describe('schedules', () => {
     }
   });
 
+  it('can start health sweeps of a Runner instead of runs of one task', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
+    const runner = await startRunner(platform, ws);
+    try {
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { runnerId: ws.runnerId, spec: { intervalSeconds: 1 } } });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ runnerId: ws.runnerId, taskId: null });
+      const id = String(created.body['id']);
+      const sweeps = await until(
+        'a completed scheduled sweep',
+        async () => (await platform.pool.query<{ status: string }>('select status from sweeps where requested_by = $1', [`schedule:${id}`])).rows,
+        (rows) => rows.some((r) => r.status === 'completed'),
+      );
+      expect(sweeps.length).toBeGreaterThan(0);
+      expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token })).status).toBe(204);
+      const both = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { runnerId: ws.runnerId, taskId: ws.taskId, spec: { intervalSeconds: 60 } } });
+      expect(both.status).toBe(400);
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it("refuses another workspace's task, a bad spec, and a viewer", async () => {
     const a = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
     const b = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });

@@ -1,4 +1,4 @@
 /** Workflow bundle entry: every workflow the platform worker runs. Names are never changed once deployed. */
 export { runTask } from './run-task.workflow';
-export { scheduledRunTask } from './scheduled-run.workflow';
+export { scheduledHealthSweep, scheduledRunTask } from './scheduled-run.workflow';
 export { healthSweep } from './health-sweep.workflow';

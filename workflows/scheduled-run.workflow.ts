@@ -6,6 +6,8 @@ import { proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { RunOutcome } from '../common/contracts';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
 import type { PlatformActivities } from '../activities/platform';
+import type { SweepSummary } from '../activities/platform/sweeps';
+import { healthSweep } from './health-sweep.workflow';
 import { runTask } from './run-task.workflow';
 
 const platform = proxyActivities<PlatformActivities>({
@@ -22,4 +24,15 @@ export interface ScheduledRunInput {
 export async function scheduledRunTask(input: ScheduledRunInput): Promise<RunOutcome> {
   const run = await platform.createScheduledRun({ ...input, runId: uuid4(), workflowId: workflowInfo().workflowId });
   return runTask(run);
+}
+
+export interface ScheduledSweepInput {
+  workspaceId: string;
+  runnerId: string;
+  scheduleId: string;
+}
+
+/** What a sweep schedule starts: a health sweep of the Runner, requested by the schedule. */
+export async function scheduledHealthSweep(input: ScheduledSweepInput): Promise<SweepSummary> {
+  return healthSweep({ sweepId: uuid4(), workspaceId: input.workspaceId, runnerId: input.runnerId, requestedBy: `schedule:${input.scheduleId}` });
 }

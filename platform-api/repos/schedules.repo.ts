@@ -3,7 +3,8 @@ import type { Queryable } from './db';
 export interface ScheduleRow {
   id: string;
   workspaceId: string;
-  taskId: string;
+  taskId: string | null;
+  runnerId: string | null;
   spec: ScheduleSpecInput;
   overlap: string;
   catchupSeconds: number;
@@ -25,7 +26,8 @@ export interface ScheduleSpecInput {
 interface Row {
   id: string;
   workspace_id: string;
-  task_id: string;
+  task_id: string | null;
+  runner_id: string | null;
   spec: ScheduleSpecInput;
   overlap: string;
   catchup_seconds: number;
@@ -37,11 +39,12 @@ interface Row {
   updated_at: Date;
 }
 
-const COLUMNS = 'id, workspace_id, task_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, created_at, updated_at';
+const COLUMNS = 'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, created_at, updated_at';
 const toRow = (r: Row): ScheduleRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
   taskId: r.task_id,
+  runnerId: r.runner_id,
   spec: r.spec,
   overlap: r.overlap,
   catchupSeconds: r.catchup_seconds,
@@ -55,9 +58,9 @@ const toRow = (r: Row): ScheduleRow => ({
 
 export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'createdAt' | 'updatedAt'>): Promise<void> {
   await db.query(
-    `insert into schedules (id, workspace_id, task_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy],
+    `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by)
+     values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10)`,
+    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy, s.runnerId],
   );
 }
 

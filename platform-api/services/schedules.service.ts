@@ -8,11 +8,11 @@ import type { Client, ScheduleDescription, ScheduleOverlapPolicy } from '@tempor
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from '../../common/ids';
-import type { scheduledRunTask } from '../../workflows';
 import type { AuthContext } from '../auth/auth-context';
 import { ConflictError, InputError, NotFoundError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
 import { deleteSchedule, getSchedule, insertSchedule, listSchedules, setSchedulePaused, type ScheduleRow } from '../repos/schedules.repo';
+import { getRunner } from '../repos/runners.repo';
 import { getTask } from '../repos/tasks.repo';
 import type { Sealer } from '../crypto/sealer';
 
@@ -20,7 +20,10 @@ const OVERLAP = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_
 
 export const CreateScheduleBody = z
   .strictObject({
-    taskId: z.uuid(),
+    /** Runs of one task… */
+    taskId: z.uuid().optional(),
+    /** …or health sweeps of one Runner. */
+    runnerId: z.uuid().optional(),
     spec: z
       .strictObject({
         cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
@@ -34,11 +37,13 @@ export const CreateScheduleBody = z
     pauseOnFailure: z.boolean().default(false),
     paused: z.boolean().default(false),
     note: z.string().max(200).optional(),
-  });
+  })
+  .refine((b) => Boolean(b.taskId) !== Boolean(b.runnerId), 'give either taskId (runs of a task) or runnerId (health sweeps of a Runner)');
 
 export interface ScheduleView {
   id: string;
-  taskId: string;
+  taskId: string | null;
+  runnerId: string | null;
   spec: ScheduleRow['spec'];
   overlap: string;
   catchupWindowSeconds: number;
@@ -54,6 +59,7 @@ function view(row: ScheduleRow, description?: ScheduleDescription): ScheduleView
   return {
     id: row.id,
     taskId: row.taskId,
+    runnerId: row.runnerId,
     spec: row.spec,
     overlap: row.overlap,
     catchupWindowSeconds: row.catchupSeconds,
@@ -79,13 +85,15 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
       const parsed = CreateScheduleBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('schedule', parsed.error);
       const input = parsed.data;
-      // Only a task of this workspace: anything else is not found.
-      if (!(await getTask(pool, sealer, workspaceId, input.taskId))) throw new NotFoundError('task');
+      // Only a task or Runner of this workspace: anything else is not found.
+      if (input.taskId && !(await getTask(pool, sealer, workspaceId, input.taskId))) throw new NotFoundError('task');
+      if (input.runnerId && !(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
       const id = randomUUID();
       const row: Omit<ScheduleRow, 'createdAt' | 'updatedAt'> = {
         id,
         workspaceId,
-        taskId: input.taskId,
+        taskId: input.taskId ?? null,
+        runnerId: input.runnerId ?? null,
         spec: input.spec,
         overlap: input.overlap,
         catchupSeconds: input.catchupWindowSeconds,
@@ -96,7 +104,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
       };
       await insertSchedule(pool, row);
       try {
-        await temporal.schedule.create<typeof scheduledRunTask>({
+        await temporal.schedule.create({
           scheduleId: temporalScheduleId(workspaceId, id),
           spec: {
             ...(input.spec.cron ? { cronExpressions: input.spec.cron } : {}),
@@ -104,13 +112,21 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
             ...(input.spec.timezone ? { timezone: input.spec.timezone } : {}),
             ...(input.spec.jitterSeconds ? { jitter: input.spec.jitterSeconds * 1000 } : {}),
           },
-          action: {
-            type: 'startWorkflow',
-            workflowType: 'scheduledRunTask',
-            workflowId: scheduledRunWorkflowId(workspaceId, id),
-            taskQueue: platformTaskQueue,
-            args: [{ workspaceId, taskId: input.taskId, scheduleId: id }],
-          },
+          action: input.taskId
+            ? {
+                type: 'startWorkflow',
+                workflowType: 'scheduledRunTask',
+                workflowId: scheduledRunWorkflowId(workspaceId, id),
+                taskQueue: platformTaskQueue,
+                args: [{ workspaceId, taskId: input.taskId, scheduleId: id }],
+              }
+            : {
+                type: 'startWorkflow',
+                workflowType: 'scheduledHealthSweep',
+                workflowId: scheduledRunWorkflowId(workspaceId, id),
+                taskQueue: platformTaskQueue,
+                args: [{ workspaceId, runnerId: input.runnerId!, scheduleId: id }],
+              },
           policies: { overlap: input.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: input.catchupWindowSeconds * 1000, pauseOnFailure: input.pauseOnFailure },
           state: { paused: input.paused, ...(input.note ? { note: input.note } : {}) },
         });
@@ -118,7 +134,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         await deleteSchedule(pool, workspaceId, id);
         throw new ConflictError(`the workflow engine refused the schedule: ${err instanceof Error ? err.message.split('\n')[0] : 'error'}`);
       }
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.created', target: `schedule:${id}`, outcome: 'success', details: { taskId: input.taskId, overlap: input.overlap }, ip });
+      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.created', target: `schedule:${id}`, outcome: 'success', details: { taskId: input.taskId ?? null, runnerId: input.runnerId ?? null, overlap: input.overlap }, ip });
       const created = await load(workspaceId, id);
       return view(created, await handleOf(created).describe());
     },
