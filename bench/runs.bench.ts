@@ -1,0 +1,164 @@
+/**
+ * runTask through the API with a trivial check (an http.probe of a local endpoint), beside a bare
+ * Temporal workflow with one activity doing the same GET, on the same dev server in the same run:
+ * runs per second and trigger-to-result latency (p50/p99), and the overhead ratio.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { lookoutDataConverter } from '../common/data-converter';
+import { runWorkflowId } from '../common/ids';
+import { StaticKeyring } from '../common/keyring';
+import { createLogger } from '../common/logger';
+import { createSecretProviders } from '../activities/runner/secrets';
+import { createApp } from '../platform-api/app';
+import { createPlatformCrypto } from '../platform-api/crypto';
+import { MasterKey } from '../platform-api/crypto/master-key';
+import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { freePort, startEmbeddedPostgres } from '../platform-api/db/embedded';
+import { migrate } from '../platform-api/db/migrate';
+import { createPool } from '../platform-api/db/pool';
+import { bootstrap } from '../platform-api/services/bootstrap.service';
+import { ensureTemporalCli } from '../scripts/tools';
+import { createPlatformWorker } from '../workers/platform-worker';
+import { createRunnerWorker } from '../workers/runner';
+import type { BenchResult } from './types';
+
+const RUNS = 200;
+const CONCURRENCY = 8;
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+};
+
+async function drive(n: number, concurrency: number, one: () => Promise<void>): Promise<{ latencies: number[]; wallMs: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < n) {
+        const t = performance.now();
+        await one();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { latencies, wallMs: performance.now() - started };
+}
+
+export async function run(): Promise<BenchResult[]> {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // installed
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-runs-'));
+  chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
+  const port = await freePort();
+  const temporal = spawn(ensureTemporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--metrics-port', String(await freePort()), '--log-level', 'error'], { stdio: 'ignore', detached: true });
+  const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
+  const target = http.createServer((_req, res) => res.writeHead(200).end('ok'));
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/healthz`;
+  const address = `127.0.0.1:${port}`;
+  const logger = createLogger('bench', 'silent');
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        await (await Connection.connect({ address, connectTimeout: 1_000 })).close();
+        break;
+      } catch (err) {
+        if (i > 120) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    const pool = createPool(pg.url, () => undefined, 20);
+    await migrate(pool);
+    const crypto = createPlatformCrypto(pool, MasterKey.generate());
+    const ws = await bootstrap(pool, crypto, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: url });
+    const native = await NativeConnection.connect({ address });
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection, dataConverter: lookoutDataConverter(crypto.payloadKeys) });
+    const platformWorker = await createPlatformWorker({ connection: native, namespace: 'default', pool, logger, crypto });
+    const runnerWorker = await createRunnerWorker({
+      connection: native,
+      namespace: 'default',
+      runnerId: ws.runnerId,
+      workspaceId: ws.workspaceId,
+      allowedChecks: ['http.probe'],
+      secretProviders: createSecretProviders({}),
+      keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)),
+      policy: { rawLogs: 'deny' },
+      maxConcurrent: 32,
+    });
+    const bareWorker = await Worker.create({
+      connection: native,
+      taskQueue: 'bench-bare',
+      workflowsPath: require.resolve('./bare-workflows'),
+      activities: { ping: async (u: string) => (await fetch(u)).status },
+    });
+    const running = [platformWorker.run(), runnerWorker.run(), bareWorker.run()];
+    const app = createApp({ pool, temporal: client, logger, crypto, runnerTemporal: { address, namespace: 'default' } });
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const headers = { authorization: `Bearer ${ws.token}`, 'content-type': 'application/json' };
+    const bareClient = new Client({ connection });
+
+    const lookoutOne = async () => {
+      const res = await fetch(`${api}/v1/workspaces/${ws.workspaceId}/runs`, { method: 'POST', headers, body: JSON.stringify({ taskId: ws.taskId }) });
+      const body = (await res.json()) as { id: string };
+      await client.workflow.getHandle(runWorkflowId(ws.workspaceId, body.id)).result();
+      const view = (await (await fetch(`${api}/v1/runs/${body.id}`, { headers })).json()) as { status: string; result: unknown };
+      if (view.status !== 'succeeded' || !view.result) throw new Error(`run ${body.id} ended ${view.status}`);
+    };
+    let bareN = 0;
+    const bareOne = async () => {
+      await bareClient.workflow.execute('bareProbe', { taskQueue: 'bench-bare', workflowId: `bare-${process.pid}-${bareN++}`, args: [url] });
+    };
+    await drive(10, 2, lookoutOne); // warm-up
+    await drive(10, 2, bareOne);
+    const lookout = await drive(RUNS, CONCURRENCY, lookoutOne);
+    const bare = await drive(RUNS, CONCURRENCY, bareOne);
+
+    server.close();
+    platformWorker.shutdown();
+    runnerWorker.shutdown();
+    bareWorker.shutdown();
+    await Promise.all(running);
+    await pool.end();
+    const rate = (r: { wallMs: number }) => Math.round((RUNS / (r.wallMs / 1000)) * 10) / 10;
+    return [
+      {
+        bench: 'runs',
+        case: `${RUNS} runs, ${CONCURRENCY} in flight, trivial http.probe`,
+        metrics: {
+          lookout_runs_per_sec: rate(lookout),
+          lookout_p50_ms: Math.round(percentile(lookout.latencies, 50)),
+          lookout_p99_ms: Math.round(percentile(lookout.latencies, 99)),
+          baseline_runs_per_sec: rate(bare),
+          baseline_p50_ms: Math.round(percentile(bare.latencies, 50)),
+          baseline_p99_ms: Math.round(percentile(bare.latencies, 99)),
+          ratio_p50_lookout_to_baseline: Math.round((percentile(lookout.latencies, 50) / percentile(bare.latencies, 50)) * 100) / 100,
+        },
+        baseline: 'bare Temporal workflow with one activity doing the same GET, no codec and no database, same dev server',
+      },
+    ];
+  } finally {
+    target.close();
+    try {
+      process.kill(-temporal.pid!, 'SIGTERM');
+    } catch {
+      // gone
+    }
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
