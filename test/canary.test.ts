@@ -17,6 +17,9 @@ import { ENCRYPTED_ENCODING } from '../common/codec';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { freePort } from '../platform-api/db/embedded';
 import { collectPayloads, metadataText } from './harness/history';
+import { provisionRunnerAccess } from '../platform-api/vault/vault-bootstrap';
+import { createVaultClient, kvPaths } from '../platform-api/vault/vault-client';
+import { adminClients, namespace } from './harness/kube-fixtures';
 import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
 import { createPlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
@@ -51,6 +54,8 @@ describe('canary proof', () => {
     envSecret: `cnryA${randomBytes(12).toString('hex')}`,
     echoedSecret: `cnryB${randomBytes(12).toString('hex')}`,
     errorSecret: `cnryC${randomBytes(12).toString('hex')}`,
+    vaultSecret: `cnryV${randomBytes(12).toString('hex')}`,
+    k8sSecret: `cnryS${randomBytes(12).toString('hex')}`,
   };
   const logs: Record<string, Buffer[]> = {};
   const responses: Buffer[] = [];
@@ -84,6 +89,17 @@ describe('canary proof', () => {
       const echoTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' } });
       const errorTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } }, { maxAttempts: 2, initialRetryIntervalMs: 100 });
 
+      // Secrets stored through the other providers: OpenBao (written as the Platform writes them) and a Kubernetes Secret.
+      const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'] ?? '';
+      const root = createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_ROOT_TOKEN'] ?? '' });
+      await createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }).write(kvPaths('lookout', ok.workspaceId, 'probe').data, { data: { value: canaries.vaultSecret } });
+      const access = await provisionRunnerAccess(root, 'lookout', ok.workspaceId);
+      const admin = adminClients();
+      const ns = await namespace(admin, 'canary');
+      await admin.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'probe' }, data: { token: Buffer.from(canaries.k8sSecret).toString('base64') } } });
+      const vaultTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: `vault:lookout/workspaces/${ok.workspaceId}/probe#value` } });
+      const k8sTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: `k8s:${ns}/probe#token` } });
+
       const apiPort = await freePort();
       const base = { PATH: process.env['PATH'] ?? '', HOME: os.homedir(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_LOG_LEVEL: 'trace' };
       const platformEnv = { ...base, DATABASE_URL: env.databaseUrl, LOOKOUT_MASTER_KEY: env.masterKey };
@@ -96,6 +112,11 @@ describe('canary proof', () => {
         LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile({ pool, crypto }, ok.workspaceId),
         // Raw excerpts allowed, so that redaction, not the policy, is what keeps the echo out.
         LOOKOUT_RUNNER_RAW_LOGS: 'allow',
+        LOOKOUT_KUBECONFIG: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
+        LOOKOUT_VAULT_ADDR: vaultAddr,
+        LOOKOUT_VAULT_AUTH: 'approle',
+        LOOKOUT_VAULT_ROLE_ID: access.roleId,
+        LOOKOUT_VAULT_SECRET_ID: access.secretId,
         PROBE_TOKEN: canaries.envSecret,
         API_KEY: canaries.echoedSecret,
         // Not a valid header value: fetch throws an error whose message contains it.
@@ -115,7 +136,7 @@ describe('canary proof', () => {
       }
 
       const outcomes: Record<string, Record<string, unknown>> = {};
-      for (const [name, taskId] of [['ok', ok.taskId], ['echo', echoTask], ['error', errorTask]] as const) {
+      for (const [name, taskId] of [['ok', ok.taskId], ['echo', echoTask], ['error', errorTask], ['vault', vaultTask], ['k8s', k8sTask]] as const) {
         const created = await call('POST', `/v1/workspaces/${ok.workspaceId}/runs`, { taskId });
         expect(created.status).toBe(202);
         let run = created.body;
@@ -132,6 +153,10 @@ describe('canary proof', () => {
       expect(JSON.stringify(outcomes['echo'])).toContain('[redacted]');
       expect(outcomes['error']).toMatchObject({ status: 'failed', error: { type: 'CheckError' } });
       expect(String((outcomes['error']!['error'] as { message: string }).message)).toContain('invalid header value');
+      // The echoing endpoint saw the vault: and k8s: values, so the results had them to leak.
+      expect(outcomes['vault']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
+      expect(outcomes['k8s']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
+      expect(JSON.stringify([outcomes['vault'], outcomes['k8s']])).toContain('[redacted]');
 
       const hits: string[] = [];
       // 1. The Temporal dev server's SQLite files and its log.

@@ -116,4 +116,31 @@ describe('workspace secrets', () => {
       await runner.stop();
     }
   });
+
+  it('gives a clear error naming the reference for a bad reference, a revoked credential and an unreachable OpenBao', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
+    await putSecret(ws, 'token', 'value-1');
+    const access = await provisionRunnerAccess(rootVault(), 'lookout', ws.workspaceId);
+    const ref = `lookout/workspaces/${ws.workspaceId}/token#value`;
+
+    // A reference of the wrong shape is refused when the task is saved.
+    const bad = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body: { name: 'bad-ref', runnerId: ws.runnerId, checkType: 'http.probe', params: { url: `${target.url}/`, auth: { secretRef: 'vault:no-field' } } } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body['errors'])).toMatch(/params\.auth\.secretRef/);
+
+    // A revoked AppRole secret id: the Runner cannot log in.
+    await rootVault().write(`auth/approle/role/lookout-runner-${ws.workspaceId}/secret-id/destroy`, { secret_id: access.secretId });
+    const revoked = createVaultProvider({ endpoint: vaultAddr(), auth: { method: 'approle', roleId: access.roleId, secretId: access.secretId } });
+    await expect(revoked.resolve(ref)).rejects.toThrow(/^secret vault:lookout\/workspaces\/.*#value: the Runner could not log in to Vault \((400|403)\)$/);
+
+    // An unreachable OpenBao, through a real run: the run fails and says what to fix.
+    const runner = await startRunner(platform, ws, { vault: { endpoint: 'http://127.0.0.1:9', auth: { method: 'token', token: 'unused' } } });
+    try {
+      const taskId = await addTask(platform, ws, 'http.probe', { url: `${target.url}/`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: `vault:${ref}` } });
+      const run = await runTaskViaApi(platform, ws, taskId);
+      expect(run).toMatchObject({ status: 'failed', error: { type: 'SecretUnavailable', message: `secret vault:${ref}: Vault answered nothing (unreachable)` } });
+    } finally {
+      await runner.stop();
+    }
+  });
 });
