@@ -92,6 +92,27 @@ describe('schedules', () => {
     }
   });
 
+  it('pauses itself after the configured number of consecutive failed runs', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
+    const taskId = await addTask(platform, ws, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:NEVER_SET' } });
+    const runner = await startRunner(platform, ws, { env: {} });
+    try {
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId, spec: { intervalSeconds: 1 }, pauseAfterFailures: 2 } });
+      expect(created.body).toMatchObject({ pauseAfterFailures: 2, paused: false });
+      const id = String(created.body['id']);
+      await until('the schedule to pause itself', async () => (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token })).body['paused'], (p) => p === true);
+      const failedRuns = (await scheduleRuns(id)).filter((r) => r.status === 'failed').length;
+      expect(failedRuns).toBeGreaterThanOrEqual(2);
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect((await scheduleRuns(id)).length).toBeLessThanOrEqual(failedRuns + 1);
+      const { rows } = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'schedule.paused'", [ws.workspaceId]);
+      expect(rows[0]?.details).toMatchObject({ reason: 'consecutive failures', count: 2 });
+      await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token });
+    } finally {
+      await runner.stop();
+    }
+  });
+
   it('can start health sweeps of a Runner instead of runs of one task', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
     const runner = await startRunner(platform, ws);

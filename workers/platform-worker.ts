@@ -2,6 +2,7 @@
  * The platform worker: runs the workflows and the PostgreSQL-backed activities on the platform task
  * queue. Composition root: config, logger, pool, Temporal connection, worker.
  */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
@@ -21,6 +22,8 @@ export interface PlatformWorkerDeps {
   pool: Pool;
   logger: Logger;
   crypto: PlatformCrypto;
+  /** A client for activities that act on Temporal itself (pausing a failing schedule). */
+  temporal?: Client | undefined;
   /** A prebuilt bundle (built with the same failure converter) (tests, images); without it the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
   taskQueue?: string;
@@ -34,7 +37,7 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
     identity: `platform-worker:${process.pid}`,
     dataConverter: lookoutDataConverter(deps.crypto.payloadKeys),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger, keyring: deps.crypto.payloadKeys, sealer: deps.crypto.sealer }),
+    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger, keyring: deps.crypto.payloadKeys, sealer: deps.crypto.sealer, temporal: deps.temporal }),
   });
 }
 
@@ -45,12 +48,15 @@ async function main(): Promise<void> {
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
-  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto });
+  const clientConnection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
+  const temporal = new Client({ connection: clientConnection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, identity: `platform-worker:${process.pid}`, dataConverter: lookoutDataConverter(crypto.payloadKeys) });
+  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto, temporal });
   logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
   try {
     await worker.run();
   } finally {
     await connection.close();
+    await clientConnection.close();
     await pool.end();
     logger.info('platform worker stopped');
   }

@@ -2,7 +2,7 @@
  * `scheduledRunTask`: what a Temporal Schedule starts. It makes the run's id deterministically,
  * has the Platform record the run (trigger `schedule`), then runs it exactly as `runTask` does.
  */
-import { proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, patched, proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { RunOutcome } from '../common/contracts';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
 import type { PlatformActivities } from '../activities/platform';
@@ -23,7 +23,16 @@ export interface ScheduledRunInput {
 
 export async function scheduledRunTask(input: ScheduledRunInput): Promise<RunOutcome> {
   const run = await platform.createScheduledRun({ ...input, runId: uuid4(), workflowId: workflowInfo().workflowId });
-  return runTask(run);
+  // Added after the first deployment: histories recorded before it replay without the outcome step.
+  if (!patched('schedule-outcome')) return runTask(run);
+  try {
+    const outcome = await runTask(run);
+    await platform.recordScheduleOutcome({ scheduleId: input.scheduleId, workspaceId: input.workspaceId, runId: run.runId, failed: false });
+    return outcome;
+  } catch (err) {
+    if (!isCancellation(err)) await platform.recordScheduleOutcome({ scheduleId: input.scheduleId, workspaceId: input.workspaceId, runId: run.runId, failed: true });
+    throw err;
+  }
 }
 
 export interface ScheduledSweepInput {

@@ -4,7 +4,9 @@
  * change and its audit row commit in one transaction.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { temporalScheduleId } from '../../common/ids';
 import { verifyAttestation } from '../../common/attestation';
 import { ExecutionPolicy, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
@@ -21,6 +23,8 @@ import { createSweepActivities } from './sweeps';
 export interface PlatformActivityDeps {
   pool: Pool;
   logger: Logger;
+  /** For pausing a schedule after repeated failures. */
+  temporal?: Client | undefined;
   /** Workspace payload keys: results must be attested under a key of the run's own workspace. */
   keyring: Keyring;
   sealer: Sealer;
@@ -39,7 +43,7 @@ function runNotFound(): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
 }
 
-export function createPlatformActivities({ pool, logger, keyring, sealer }: PlatformActivityDeps) {
+export function createPlatformActivities({ pool, logger, keyring, sealer, temporal }: PlatformActivityDeps) {
   return {
     ...createSweepActivities({ pool, sealer }),
     /** queued → running, audited once. Fails non-retryably if the run does not exist. */
@@ -109,6 +113,32 @@ export function createPlatformActivities({ pool, logger, keyring, sealer }: Plat
         }
       });
       return { runId: input.runId, workspaceId: input.workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy: ExecutionPolicy.parse(task.policy) };
+    },
+
+    /**
+     * Counts consecutive failed runs of a schedule and pauses it when they reach its
+     * `pause_after_failures`. Idempotent per run: a repeated call for the same run counts once.
+     */
+    async recordScheduleOutcome(input: { scheduleId: string; workspaceId: string; runId: string; failed: boolean }): Promise<{ paused: boolean }> {
+      const { rows } = await pool.query<{ consecutive_failures: number; pause_after_failures: number | null; paused: boolean }>(
+        `update schedules set consecutive_failures = case when $3 then consecutive_failures + 1 else 0 end, updated_at = now()
+          where id = $1 and workspace_id = $2
+            and not exists (select 1 from audit_events where workspace_id = $2 and action = 'schedule.outcome' and target = $4)
+          returning consecutive_failures, pause_after_failures, paused`,
+        [input.scheduleId, input.workspaceId, input.failed, `run:${input.runId}`],
+      );
+      const row = rows[0];
+      if (!row) return { paused: false };
+      await inTransaction(pool, (tx) =>
+        appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.outcome', target: `run:${input.runId}`, outcome: input.failed ? 'failure' : 'success', details: { scheduleId: input.scheduleId, consecutiveFailures: row.consecutive_failures } }),
+      );
+      if (!row.pause_after_failures || row.paused || row.consecutive_failures < row.pause_after_failures || !temporal) return { paused: false };
+      await temporal.schedule.getHandle(temporalScheduleId(input.workspaceId, input.scheduleId)).pause(`paused after ${row.consecutive_failures} consecutive failed runs`);
+      await inTransaction(pool, async (tx) => {
+        await tx.query('update schedules set paused = true, updated_at = now() where id = $1', [input.scheduleId]);
+        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.paused', target: `schedule:${input.scheduleId}`, outcome: 'success', details: { reason: 'consecutive failures', count: row.consecutive_failures } });
+      });
+      return { paused: true };
     },
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */

@@ -9,6 +9,7 @@ export interface ScheduleRow {
   overlap: string;
   catchupSeconds: number;
   pauseOnFailure: boolean;
+  pauseAfterFailures: number | null;
   paused: boolean;
   note: string | null;
   createdBy: string;
@@ -32,6 +33,7 @@ interface Row {
   overlap: string;
   catchup_seconds: number;
   pause_on_failure: boolean;
+  pause_after_failures: number | null;
   paused: boolean;
   note: string | null;
   created_by: string;
@@ -39,7 +41,7 @@ interface Row {
   updated_at: Date;
 }
 
-const COLUMNS = 'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, created_at, updated_at';
+const COLUMNS = 'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, pause_after_failures, paused, note, created_by, created_at, updated_at';
 const toRow = (r: Row): ScheduleRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
@@ -49,6 +51,7 @@ const toRow = (r: Row): ScheduleRow => ({
   overlap: r.overlap,
   catchupSeconds: r.catchup_seconds,
   pauseOnFailure: r.pause_on_failure,
+  pauseAfterFailures: r.pause_after_failures,
   paused: r.paused,
   note: r.note,
   createdBy: r.created_by,
@@ -58,9 +61,9 @@ const toRow = (r: Row): ScheduleRow => ({
 
 export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'createdAt' | 'updatedAt'>): Promise<void> {
   await db.query(
-    `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by)
-     values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10)`,
-    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy, s.runnerId],
+    `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, pause_after_failures)
+     values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12)`,
+    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy, s.runnerId, s.pauseAfterFailures],
   );
 }
 

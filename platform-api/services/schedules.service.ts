@@ -35,6 +35,8 @@ export const CreateScheduleBody = z
     overlap: z.enum(OVERLAP).default('skip'),
     catchupWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(60),
     pauseOnFailure: z.boolean().default(false),
+    /** Pause after this many consecutive failed runs. */
+    pauseAfterFailures: z.number().int().min(1).max(100).optional(),
     paused: z.boolean().default(false),
     note: z.string().max(200).optional(),
   })
@@ -48,6 +50,7 @@ export interface ScheduleView {
   overlap: string;
   catchupWindowSeconds: number;
   pauseOnFailure: boolean;
+  pauseAfterFailures: number | null;
   paused: boolean;
   note: string | null;
   nextRuns: string[];
@@ -64,6 +67,7 @@ function view(row: ScheduleRow, description?: ScheduleDescription): ScheduleView
     overlap: row.overlap,
     catchupWindowSeconds: row.catchupSeconds,
     pauseOnFailure: row.pauseOnFailure,
+    pauseAfterFailures: row.pauseAfterFailures,
     paused: description?.state.paused ?? row.paused,
     note: row.note,
     nextRuns: (description?.info.nextActionTimes ?? []).slice(0, 5).map((d) => d.toISOString()),
@@ -98,6 +102,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         overlap: input.overlap,
         catchupSeconds: input.catchupWindowSeconds,
         pauseOnFailure: input.pauseOnFailure,
+        pauseAfterFailures: input.pauseAfterFailures ?? null,
         paused: input.paused,
         note: input.note ?? null,
         createdBy: auth.actor,

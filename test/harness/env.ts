@@ -89,6 +89,7 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
     pool,
     logger,
     crypto,
+    temporal: client,
     taskQueue,
     workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
   });
