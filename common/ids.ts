@@ -49,3 +49,8 @@ export function scheduledRunWorkflowId(workspaceId: string, scheduleId: string):
 export function sweepWorkflowId(workspaceId: string, sweepId: string): string {
   return `ws-${workspaceId}.sweep-${sweepId}`;
 }
+
+/** The workflow that asks a Runner to describe itself (one at a time per Runner). */
+export function describeRunnerWorkflowId(workspaceId: string, runnerId: string): string {
+  return `ws-${workspaceId}.describe-${runnerId}`;
+}

@@ -54,7 +54,7 @@ export function createApp({ pool, temporal, logger, crypto, runnerTemporal, vaul
   app.use(createSweepsRouter({ pool, sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }));
   app.use(createSchedulesRouter({ pool, schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }));
   app.use(createSecretsRouter({ pool, secrets: createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' }) }));
-  app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal }) }));
+  app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue }) }));
 
   app.use(notFoundHandler);
   app.use(problemHandler(logger));

@@ -170,6 +170,7 @@ describe('canary proof', () => {
       const payloadEncodings = new Set<string | undefined>();
       const identities = new Set<string>();
       const searchAttributes = new Set<string>();
+      const markers = new Set<string>();
       for await (const wf of raw.workflow.list()) {
         const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         histories += 1;
@@ -180,7 +181,13 @@ describe('canary proof', () => {
           return value;
         });
         // Search attributes are never encrypted (Temporal indexes them): only the server's own, with opaque values, may appear.
-        for (const p of collectPayloads(history, [], new Set(), new Set(['searchAttributes']))) payloadEncodings.add(metadataText(p, 'encoding'));
+        for (const p of collectPayloads(history, [], new Set(), new Set(['searchAttributes', 'markerRecordedEventAttributes']))) payloadEncodings.add(metadataText(p, 'encoding'));
+        // Patch markers are written by the SDK's core, not through the codec: they may hold our patch ids only.
+        for (const e of history.events ?? []) {
+          const marker = e.markerRecordedEventAttributes;
+          if (!marker) continue;
+          markers.add(`${marker.markerName ?? ''}:${collectPayloads(marker.details).map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8')).join(',')}`);
+        }
         JSON.stringify(history, (key, value: unknown) => {
           if (key === 'searchAttributes' && value && typeof value === 'object') {
             for (const name of Object.keys((value as { indexedFields?: object }).indexedFields ?? {})) searchAttributes.add(name);
@@ -191,7 +198,8 @@ describe('canary proof', () => {
       await connection.close();
       expect(histories).toBeGreaterThanOrEqual(3);
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
-      for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime']).toContain(name);
+      for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
+      for (const marker of markers) expect(marker).toMatch(/^core_patch:.*"schedule-outcome"/);
       expect(identities.size).toBeGreaterThan(0);
       // Ours are opaque by construction; the server's own name a service (timeouts it records) or
       // its scheduler with our opaque schedule id — never a host.

@@ -5,7 +5,9 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { StaticKeyring, type KeyFile } from '../common/keyring';
+import { LOOKOUT_VERSION } from '../common/version';
 import { createToken } from '../platform-api/services/tokens.service';
 import { ensureHelm } from '../scripts/tools';
 import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
@@ -50,12 +52,14 @@ describe('Runners', () => {
       const run = await runTaskViaApi(platform, ws, taskId);
       expect(run).toMatchObject({ status: 'succeeded', runnerId: runner.id, result: { status: 'ok' } });
       const after = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
-      const items = after.body['items'] as { id: string; online: boolean; pollers: number; lastPollAt: string | null }[];
+      const items = after.body['items'] as { id: string; online: boolean; pollers: number; lastPollAt: string | null; version: string | null; enabledChecks: string[] }[];
       const mine = items.find((i) => i.id === runner.id)!;
       expect(mine.online).toBe(true);
+      // The Runner describes itself on request: its version and its own allowlist.
+      expect(mine).toMatchObject({ version: LOOKOUT_VERSION, enabledChecks: ['http.probe'] });
       expect(mine.pollers).toBeGreaterThanOrEqual(1);
       expect(Date.now() - Date.parse(mine.lastPollAt!)).toBeLessThan(120_000);
-      expect(items.find((i) => i.id === ws.runnerId)).toMatchObject({ online: false });
+      expect(items.find((i) => i.id === ws.runnerId)).toMatchObject({ online: false, version: null, enabledChecks: [] });
     } finally {
       await started.stop();
     }
@@ -71,5 +75,9 @@ describe('Runners', () => {
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: viewer.token })).status).toBe(200);
     const { rows } = await platform.pool.query("select action from audit_events where workspace_id = $1 and actor = $2 and action in ('runner.registered', 'keys.exported') order by id", [ws.workspaceId, `token:${ws.tokenId}`]);
     expect(rows.map((r: { action: string }) => r.action)).toEqual(['runner.registered', 'keys.exported']);
+  });
+
+  it('reports the version of package.json', () => {
+    expect(LOOKOUT_VERSION).toBe((JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
   });
 });

@@ -141,6 +141,16 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       return { paused: true };
     },
 
+    /** Stores what a Runner reported about itself. */
+    async recordRunnerInfo(input: { workspaceId: string; runnerId: string; version: string; allowedChecks: string[] }): Promise<void> {
+      await pool.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [
+        input.runnerId,
+        input.workspaceId,
+        input.version.slice(0, 64),
+        input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)),
+      ]);
+    },
+
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */
     async recordRunFinished(input: RecordRunFinishedInput): Promise<void> {
       const current = await getRun(pool, input.runId);

@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isCheckType } from '../../common/checks';
 import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
+import { LOOKOUT_VERSION } from '../../common/version';
 import type { Keyring } from '../../common/keyring';
 import type { KubeClients } from './kube';
 import { scrubError, toBoundaryResult, type BoundaryPolicy } from './boundary';
@@ -23,15 +24,21 @@ export interface RunnerActivityDeps {
   policy: BoundaryPolicy;
   /** The Runner's own cluster identity, if it has one. */
   kube?: KubeClients | undefined;
+  version?: string;
 }
 
 function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message, nonRetryable: true });
 }
 
-export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy, kube }: RunnerActivityDeps) {
+export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy, kube, version = LOOKOUT_VERSION }: RunnerActivityDeps) {
   const allowed = new Set(allowedChecks);
   return {
+    /** What this Runner is: its version and its local allowlist. Metadata only, nothing of the cluster. */
+    async describeRunner(): Promise<{ version: string; allowedChecks: string[]; kubernetes: boolean }> {
+      return { version, allowedChecks: [...allowed].sort(), kubernetes: Boolean(kube) };
+    },
+
     /**
      * Runs one check. Heartbeats while it runs; cancellation arrives through the heartbeat and aborts
      * the check's I/O. Configuration problems fail non-retryably; anything unexpected stays

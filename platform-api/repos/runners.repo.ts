@@ -25,10 +25,17 @@ export async function getRunner(db: Queryable, workspaceId: string, id: string):
   return r && { id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue };
 }
 
-export async function listRunners(db: Queryable, workspaceId: string): Promise<(Runner & { createdAt: Date })[]> {
-  const { rows } = await db.query<{ id: string; workspace_id: string; name: string; task_queue: string; created_at: Date }>(
-    'select id, workspace_id, name, task_queue, created_at from runners where workspace_id = $1 order by name',
+export interface RunnerInfo extends Runner {
+  createdAt: Date;
+  version: string | null;
+  enabledChecks: string[];
+  lastSeenAt: Date | null;
+}
+
+export async function listRunners(db: Queryable, workspaceId: string): Promise<RunnerInfo[]> {
+  const { rows } = await db.query<{ id: string; workspace_id: string; name: string; task_queue: string; created_at: Date; version: string | null; enabled_checks: string[]; last_seen_at: Date | null }>(
+    'select id, workspace_id, name, task_queue, created_at, version, enabled_checks, last_seen_at from runners where workspace_id = $1 order by name',
     [workspaceId],
   );
-  return rows.map((r) => ({ id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue, createdAt: r.created_at }));
+  return rows.map((r) => ({ id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue, createdAt: r.created_at, version: r.version, enabledChecks: r.enabled_checks, lastSeenAt: r.last_seen_at }));
 }

@@ -8,7 +8,8 @@ import type { Client } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import { runnerTaskQueue } from '../../common/ids';
+import { describeRunnerWorkflowId, PLATFORM_TASK_QUEUE, runnerTaskQueue } from '../../common/ids';
+import type { describeRunner } from '../../workflows';
 import type { AuthContext } from '../auth/auth-context';
 import type { PlatformCrypto } from '../crypto';
 import { exportRunnerKeyFile } from '../crypto/platform-keyring';
@@ -23,6 +24,7 @@ export const RegisterRunnerBody = z.strictObject({ name: z.string().min(1).max(1
 export const ONLINE_WITHIN_MS = 120_000;
 
 export interface RunnersServiceDeps {
+  platformTaskQueue?: string | undefined;
   pool: Pool;
   crypto: PlatformCrypto;
   temporal: Client;
@@ -30,7 +32,7 @@ export interface RunnersServiceDeps {
   runnerTemporal: { address: string; namespace: string };
 }
 
-export function createRunnersService({ pool, crypto, temporal, runnerTemporal }: RunnersServiceDeps) {
+export function createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunnersServiceDeps) {
   return {
     async register(auth: AuthContext, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
@@ -69,11 +71,15 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal }:
       }
     },
 
-    /** Every Runner of the workspace with its last poll, from Temporal's poller information. */
+    /**
+     * Every Runner of the workspace with its last poll (Temporal's poller information) and, for
+     * online Runners, its version and allowlist as it reports them (refreshed when older than a minute).
+     */
     async list(workspaceId: string) {
       const runners = await listRunners(pool, workspaceId);
       return Promise.all(
-        runners.map(async (r) => {
+        runners.map(async (stored) => {
+          let r = stored;
           const described = await temporal.workflowService
             .describeTaskQueue({ namespace: temporal.options.namespace, taskQueue: { name: r.taskQueue }, taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY })
             .catch(() => undefined);
@@ -81,6 +87,19 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal }:
             .map((p) => (p.lastAccessTime?.seconds ? Number(p.lastAccessTime.seconds) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : 0))
             .filter((t) => t > 0);
           const last = polls.length ? Math.max(...polls) : undefined;
+          const online = last !== undefined && Date.now() - last < ONLINE_WITHIN_MS;
+          if (online && (!r.lastSeenAt || Date.now() - r.lastSeenAt.getTime() > 60_000)) {
+            const refreshed = await temporal.workflow
+              .execute<typeof describeRunner>('describeRunner', {
+                taskQueue: platformTaskQueue,
+                workflowId: describeRunnerWorkflowId(workspaceId, r.id),
+                workflowIdConflictPolicy: 'USE_EXISTING',
+                args: [{ workspaceId, runnerId: r.id }],
+                workflowExecutionTimeout: '20 seconds',
+              })
+              .catch(() => null);
+            if (refreshed) r = { ...r, version: refreshed.version, enabledChecks: refreshed.allowedChecks, lastSeenAt: new Date() };
+          }
           return {
             id: r.id,
             name: r.name,
@@ -88,7 +107,9 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal }:
             createdAt: r.createdAt.toISOString(),
             pollers: polls.length,
             lastPollAt: last ? new Date(last).toISOString() : null,
-            online: last !== undefined && Date.now() - last < ONLINE_WITHIN_MS,
+            online,
+            version: r.version,
+            enabledChecks: r.enabledChecks,
           };
         }),
       );
