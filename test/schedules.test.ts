@@ -135,6 +135,20 @@ describe('schedules', () => {
     }
   });
 
+  it('updates its spec and policies in Temporal and in the mirror', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { intervalSeconds: 600 }, paused: true } });
+    const id = String(created.body['id']);
+    const patched = await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token, body: { spec: { cron: ['30 2 * * *'], timezone: 'UTC' }, overlap: 'buffer_one', catchupWindowSeconds: 120 } });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ spec: { cron: ['30 2 * * *'], timezone: 'UTC' }, overlap: 'buffer_one', catchupWindowSeconds: 120, paused: true });
+    const description = await platform.client.schedule.getHandle(`ws-${ws.workspaceId}.schedule-${id}`).describe();
+    expect(description.policies).toMatchObject({ overlap: 'BUFFER_ONE', catchupWindow: 120_000 });
+    expect(description.spec.calendars?.length ?? 0).toBeGreaterThan(0);
+    expect((await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token, body: {} })).status).toBe(400);
+    await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/schedules/${id}`, { token: ws.token });
+  });
+
   it("refuses another workspace's task, a bad spec, and a viewer", async () => {
     const a = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
     const b = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });

@@ -23,6 +23,10 @@ export function createSchedulesRouter({ pool, schedules }: { pool: Pool; schedul
     const { ws, id } = parseInput('path', ScheduleParams, req.params);
     res.json(await schedules.get(ws, id));
   });
+  router.patch('/v1/workspaces/:ws/schedules/:id', requirePermission(pool, 'schedules.manage'), async (req, res) => {
+    const { ws, id } = parseInput('path', ScheduleParams, req.params);
+    res.json(await schedules.update(authOf(req), ws, id, req.body ?? {}, req.ip));
+  });
   router.post('/v1/workspaces/:ws/schedules/:id/pause', requirePermission(pool, 'schedules.manage'), async (req, res) => {
     const { ws, id } = parseInput('path', ScheduleParams, req.params);
     res.json(await schedules.setPaused(authOf(req), ws, id, true, req.ip));

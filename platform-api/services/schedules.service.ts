@@ -42,6 +42,34 @@ export const CreateScheduleBody = z
   })
   .refine((b) => Boolean(b.taskId) !== Boolean(b.runnerId), 'give either taskId (runs of a task) or runnerId (health sweeps of a Runner)');
 
+const SpecBody = z
+  .strictObject({
+    cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
+    intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
+    timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
+    jitterSeconds: z.number().int().min(0).max(86_400).optional(),
+  })
+  .refine((s) => Boolean(s.cron) !== Boolean(s.intervalSeconds), 'give either cron or intervalSeconds');
+
+export const UpdateScheduleBody = z
+  .strictObject({
+    spec: SpecBody.optional(),
+    overlap: z.enum(OVERLAP).optional(),
+    catchupWindowSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+    pauseOnFailure: z.boolean().optional(),
+    pauseAfterFailures: z.number().int().min(1).max(100).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'nothing to update');
+
+function temporalSpec(spec: z.infer<typeof SpecBody>) {
+  return {
+    ...(spec.cron ? { cronExpressions: spec.cron } : {}),
+    ...(spec.intervalSeconds ? { intervals: [{ every: spec.intervalSeconds * 1000 }] } : {}),
+    ...(spec.timezone ? { timezone: spec.timezone } : {}),
+    ...(spec.jitterSeconds ? { jitter: spec.jitterSeconds * 1000 } : {}),
+  };
+}
+
 export interface ScheduleView {
   id: string;
   taskId: string | null;
@@ -151,6 +179,35 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
 
     async list(workspaceId: string): Promise<ScheduleView[]> {
       return Promise.all((await listSchedules(pool, workspaceId)).map(async (row) => view(row, await handleOf(row).describe().catch(() => undefined))));
+    },
+
+    /**
+     * Changes the spec or policies. Temporal's update is read-modify-write without a conflict token,
+     * so the whole new state is computed from PostgreSQL's mirror and written in one call.
+     */
+    async update(auth: AuthContext, workspaceId: string, id: string, body: unknown, ip?: string): Promise<ScheduleView> {
+      const parsed = UpdateScheduleBody.safeParse(body);
+      if (!parsed.success) throw InputError.fromZod('schedule update', parsed.error);
+      const row = await load(workspaceId, id);
+      const next = {
+        spec: parsed.data.spec ?? row.spec,
+        overlap: parsed.data.overlap ?? row.overlap,
+        catchupSeconds: parsed.data.catchupWindowSeconds ?? row.catchupSeconds,
+        pauseOnFailure: parsed.data.pauseOnFailure ?? row.pauseOnFailure,
+        pauseAfterFailures: parsed.data.pauseAfterFailures === undefined ? row.pauseAfterFailures : parsed.data.pauseAfterFailures,
+      };
+      await handleOf(row).update((previous) => ({
+        ...previous,
+        spec: temporalSpec(next.spec),
+        policies: { ...previous.policies, overlap: next.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: next.catchupSeconds * 1000, pauseOnFailure: next.pauseOnFailure },
+      }));
+      await pool.query(
+        'update schedules set spec = $3, overlap = $4, catchup_seconds = $5, pause_on_failure = $6, pause_after_failures = $7, updated_at = now() where id = $1 and workspace_id = $2',
+        [id, workspaceId, JSON.stringify(next.spec), next.overlap, next.catchupSeconds, next.pauseOnFailure, next.pauseAfterFailures],
+      );
+      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.updated', target: `schedule:${id}`, outcome: 'success', details: { fields: Object.keys(parsed.data) }, ip });
+      const updated = await load(workspaceId, id);
+      return view(updated, await handleOf(updated).describe());
     },
 
     async setPaused(auth: AuthContext, workspaceId: string, id: string, paused: boolean, ip?: string): Promise<ScheduleView> {
