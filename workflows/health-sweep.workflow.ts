@@ -4,17 +4,13 @@
  * sweep (new, still open, resolved). A failed child run is recorded by itself and counted; it does
  * not fail the sweep.
  */
-import { executeChild, isCancellation, proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
+import { executeChild, isCancellation } from '@temporalio/workflow';
+import { platformActivities } from './platform-activities';
 import { runWorkflowId } from '../common/ids';
-import type { PlatformActivities } from '../activities/platform';
 import type { SweepSummary } from '../activities/platform/sweeps';
 import { runTask } from './run-task.workflow';
 
-const platform = proxyActivities<PlatformActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES] },
-});
+const platform = platformActivities({ long: true });
 
 export interface HealthSweepInput {
   sweepId: string;

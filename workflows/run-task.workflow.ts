@@ -13,10 +13,10 @@ import {
   isCancellation,
   proxyActivities,
 } from '@temporalio/workflow';
+import { platformActivities } from './platform-activities';
 import type { RunOutcome, RunTaskInput } from '../common/contracts';
 import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
 import { runnerTaskQueue } from '../common/ids';
-import type { PlatformActivities } from '../activities/platform';
 import type { RunnerActivities } from '../activities/runner';
 
 /** Failure types the workflow itself reports, beside those of common/errors. */
@@ -26,11 +26,7 @@ export const RunFailureType = {
   CheckFailed: 'CheckFailed',
 } as const;
 
-// Platform activities talk to PostgreSQL: they retry until it is back, with a bounded interval.
-const platform = proxyActivities<PlatformActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES] },
-});
+const platform = platformActivities();
 
 export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
   const { runId, workspaceId, taskId, checkType, params, policy } = input;

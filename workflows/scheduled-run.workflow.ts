@@ -2,18 +2,14 @@
  * `scheduledRunTask`: what a Temporal Schedule starts. It makes the run's id deterministically,
  * has the Platform record the run (trigger `schedule`), then runs it exactly as `runTask` does.
  */
-import { isCancellation, patched, proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
+import { isCancellation, patched, uuid4, workflowInfo } from '@temporalio/workflow';
+import { platformActivities } from './platform-activities';
 import type { RunOutcome } from '../common/contracts';
-import { NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
-import type { PlatformActivities } from '../activities/platform';
 import type { SweepSummary } from '../activities/platform/sweeps';
 import { healthSweep } from './health-sweep.workflow';
 import { runTask } from './run-task.workflow';
 
-const platform = proxyActivities<PlatformActivities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES] },
-});
+const platform = platformActivities();
 
 export interface ScheduledRunInput {
   workspaceId: string;

@@ -18,20 +18,31 @@ import type { Sealer } from '../crypto/sealer';
 
 const OVERLAP = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
 
+const SpecBody = z
+  .strictObject({
+    cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
+    intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
+    timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
+    jitterSeconds: z.number().int().min(0).max(86_400).optional(),
+  })
+  .refine((s) => Boolean(s.cron) !== Boolean(s.intervalSeconds), 'give either cron or intervalSeconds');
+
+function temporalSpec(spec: z.infer<typeof SpecBody>) {
+  return {
+    ...(spec.cron ? { cronExpressions: spec.cron } : {}),
+    ...(spec.intervalSeconds ? { intervals: [{ every: spec.intervalSeconds * 1000 }] } : {}),
+    ...(spec.timezone ? { timezone: spec.timezone } : {}),
+    ...(spec.jitterSeconds ? { jitter: spec.jitterSeconds * 1000 } : {}),
+  };
+}
+
 export const CreateScheduleBody = z
   .strictObject({
     /** Runs of one task… */
     taskId: z.uuid().optional(),
     /** …or health sweeps of one Runner. */
     runnerId: z.uuid().optional(),
-    spec: z
-      .strictObject({
-        cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
-        intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
-        timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
-        jitterSeconds: z.number().int().min(0).max(86_400).optional(),
-      })
-      .refine((s) => Boolean(s.cron) !== Boolean(s.intervalSeconds), 'give either cron or intervalSeconds'),
+    spec: SpecBody,
     overlap: z.enum(OVERLAP).default('skip'),
     catchupWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(60),
     pauseOnFailure: z.boolean().default(false),
@@ -42,15 +53,6 @@ export const CreateScheduleBody = z
   })
   .refine((b) => Boolean(b.taskId) !== Boolean(b.runnerId), 'give either taskId (runs of a task) or runnerId (health sweeps of a Runner)');
 
-const SpecBody = z
-  .strictObject({
-    cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
-    intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
-    timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
-    jitterSeconds: z.number().int().min(0).max(86_400).optional(),
-  })
-  .refine((s) => Boolean(s.cron) !== Boolean(s.intervalSeconds), 'give either cron or intervalSeconds');
-
 export const UpdateScheduleBody = z
   .strictObject({
     spec: SpecBody.optional(),
@@ -60,15 +62,6 @@ export const UpdateScheduleBody = z
     pauseAfterFailures: z.number().int().min(1).max(100).nullable().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, 'nothing to update');
-
-function temporalSpec(spec: z.infer<typeof SpecBody>) {
-  return {
-    ...(spec.cron ? { cronExpressions: spec.cron } : {}),
-    ...(spec.intervalSeconds ? { intervals: [{ every: spec.intervalSeconds * 1000 }] } : {}),
-    ...(spec.timezone ? { timezone: spec.timezone } : {}),
-    ...(spec.jitterSeconds ? { jitter: spec.jitterSeconds * 1000 } : {}),
-  };
-}
 
 export interface ScheduleView {
   id: string;
@@ -139,12 +132,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
       try {
         await temporal.schedule.create({
           scheduleId: temporalScheduleId(workspaceId, id),
-          spec: {
-            ...(input.spec.cron ? { cronExpressions: input.spec.cron } : {}),
-            ...(input.spec.intervalSeconds ? { intervals: [{ every: input.spec.intervalSeconds * 1000 }] } : {}),
-            ...(input.spec.timezone ? { timezone: input.spec.timezone } : {}),
-            ...(input.spec.jitterSeconds ? { jitter: input.spec.jitterSeconds * 1000 } : {}),
-          },
+          spec: temporalSpec(input.spec),
           action: input.taskId
             ? {
                 type: 'startWorkflow',

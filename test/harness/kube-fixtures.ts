@@ -8,27 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  AppsV1Api,
-  AutoscalingV2Api,
-  BatchV1Api,
-  CoreV1Api,
-  DiscoveryV1Api,
-  KubeConfig,
-  type V1ContainerStatus,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { loadKubeClients, type KubeClients } from '../../activities/runner/kube';
 
-export function adminClients() {
-  const kc = new KubeConfig();
-  kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
-  return {
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    discovery: kc.makeApiClient(DiscoveryV1Api),
-    autoscaling: kc.makeApiClient(AutoscalingV2Api),
-  };
+/** Clients with the test cluster's administrator identity (fixtures only; checks run as the Runner). */
+export function adminClients(): KubeClients {
+  const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '' });
+  if (!kube) throw new Error('LOOKOUT_TEST_KUBECONFIG_ADMIN is not set');
+  return kube;
 }
 
 export type Admin = ReturnType<typeof adminClients>;
