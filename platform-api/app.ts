@@ -1,29 +1,36 @@
 /**
  * The Express application, built from declared dependencies so that tests run the same app with the
- * real middleware against real services.
+ * real middleware against real services. Every route comes from one table (routes/route.ts).
  */
 import type { Client } from '@temporalio/client';
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from '../common/logger';
-import { authenticate } from './auth/auth-context';
+import { authorize, createAuthenticator, type BearerVerifier } from './auth/auth-context';
 import type { PlatformCrypto } from './crypto';
-import { createRunnersRouter } from './routes/runners.router';
-import { createSecretsRouter } from './routes/secrets.router';
-import { createSchedulesRouter } from './routes/schedules.router';
-import { createSweepsRouter } from './routes/sweeps.router';
-import { createSweepsService } from './services/sweeps.service';
+import { ApiError, notFoundHandler, problemHandler } from './errors';
+import { openApiDocument } from './openapi';
+import { authRoutes } from './routes/auth.router';
+import { healthRoutes } from './routes/health.router';
+import { defineRoute, mountRoutes, type RouteDef } from './routes/route';
+import { runnersRoutes } from './routes/runners.router';
+import { runsRoutes } from './routes/runs.router';
+import { schedulesRoutes } from './routes/schedules.router';
+import { secretsRoutes } from './routes/secrets.router';
+import { sweepsRoutes } from './routes/sweeps.router';
+import { tasksRoutes } from './routes/tasks.router';
+import { workspacesRoutes } from './routes/workspaces.router';
+import { createIdentityService } from './services/identity.service';
+import { createRunnersService } from './services/runners.service';
+import { createRunsService } from './services/runs.service';
 import { createSchedulesService } from './services/schedules.service';
 import { createSecretsService } from './services/secrets.service';
-import type { VaultClient } from './vault/vault-client';
-import { createRunnersService } from './services/runners.service';
-import { notFoundHandler, problemHandler } from './errors';
-import { createHealthRouter } from './routes/health.router';
-import { createRunsRouter } from './routes/runs.router';
-import { createRunsService } from './services/runs.service';
-import { createTasksRouter } from './routes/tasks.router';
+import { createSweepsService } from './services/sweeps.service';
 import { createTasksService } from './services/tasks.service';
+import { createWorkspacesService } from './services/workspaces.service';
+import type { VaultClient } from './vault/vault-client';
 
 export interface AppDeps {
   pool: Pool;
@@ -36,27 +43,80 @@ export interface AppDeps {
   vault?: { client: VaultClient; mount: string } | undefined;
   /** The queue runs are started on; tests give each platform worker its own. */
   platformTaskQueue?: string;
+  /** Verifies OIDC bearer JWTs, when an OpenID provider is configured. */
+  bearer?: BearerVerifier | undefined;
+  /** Failed authentication attempts allowed per client address and window (default 20 per 15 minutes). */
+  authRateLimit?: { limit: number; windowMs: number };
+  /** Extra routes (external logins), mounted with the same checks. */
+  extraRoutes?: (services: { identity: ReturnType<typeof createIdentityService> }) => RouteDef[];
 }
 
-export function createApp({ pool, temporal, logger, crypto, runnerTemporal, vault, platformTaskQueue }: AppDeps): Express {
+const ROUTES = Symbol('lookout.routes');
+
+/** The route table an app was built with (the authorization-matrix and fuzzing tests walk it). */
+export function routesOf(app: Express): readonly RouteDef[] {
+  return (app as unknown as { [ROUTES]: readonly RouteDef[] })[ROUTES];
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { pool, temporal, logger, crypto, runnerTemporal, vault, platformTaskQueue } = deps;
   const { sealer } = crypto;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
   app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(express.urlencoded({ extended: false, limit: '256kb', type: 'application/x-www-form-urlencoded' }));
 
-  app.use(createHealthRouter({ pool }));
-  const runs = createRunsService({ pool, temporal, logger, sealer, platformTaskQueue });
-  app.use('/v1', authenticate(pool));
-  app.use(createRunsRouter({ pool, runs }));
-  app.use(createTasksRouter({ pool, tasks: createTasksService({ pool, sealer }) }));
-  app.use(createSweepsRouter({ pool, sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }));
-  app.use(createSchedulesRouter({ pool, schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }));
-  app.use(createSecretsRouter({ pool, secrets: createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' }) }));
-  app.use(createRunnersRouter({ pool, runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue }) }));
+  // Per-address limit on failed logins (per-account lockout is in the identity service).
+  const { limit, windowMs } = deps.authRateLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 };
+  app.use(
+    '/v1/auth',
+    rateLimit({
+      windowMs,
+      limit,
+      skipSuccessfulRequests: true,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, _res, next) => next(new ApiError(429, 'Too Many Requests', 'too many failed attempts from this address; try again later')),
+    }),
+  );
 
+  const identity = createIdentityService({ pool, master: crypto.master });
+  const secrets = createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' });
+  const routes: RouteDef[] = [
+    ...healthRoutes({ pool }),
+    ...authRoutes({ pool, identity }),
+    ...(deps.extraRoutes?.({ identity }) ?? []),
+    ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, identity, secrets }) }),
+    ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
+    ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
+    ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
+    ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
+    ...secretsRoutes({ secrets }),
+    ...runnersRoutes({ runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue }) }),
+  ];
+  let document: Record<string, unknown> | undefined;
+  routes.push(
+    defineRoute({
+      method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This API, as an OpenAPI 3.1 document', access: 'public',
+      success: { status: 200, description: 'the OpenAPI document' },
+      async handle({ res }) {
+        document ??= openApiDocument(routes);
+        res.json(document);
+      },
+    }),
+  );
+
+  const router = Router();
+  mountRoutes(router, routes, {
+    db: pool,
+    authenticate: createAuthenticator({ pool, bearer: deps.bearer }),
+    authorize: (auth, workspaceId, permission, req, route) => authorize(pool, auth, workspaceId, permission, req, route),
+  });
+  app.use(router);
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
+  Object.defineProperty(app, ROUTES, { value: routes });
   return app;
 }

@@ -22,6 +22,21 @@ async function workspaceWithEvents(n: number): Promise<string> {
   return ws;
 }
 
+/**
+ * Runs SQL as someone with direct database access would: the append-only trigger is bypassed
+ * (session_replication_role = replica, which a superuser can set), so only the chain is left to notice.
+ */
+async function tamper(sql: string, params: unknown[]): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("set session_replication_role = 'replica'");
+    await client.query(sql, params);
+  } finally {
+    await client.query("set session_replication_role = 'origin'").catch(() => undefined);
+    client.release();
+  }
+}
+
 async function ids(ws: string): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>('select id::text from audit_events where workspace_id = $1 order by id', [ws]);
   return rows.map((r) => r.id);
@@ -37,15 +52,30 @@ describe('audit hash chain', () => {
   it('detects an edited row', async () => {
     const ws = await workspaceWithEvents(5);
     const [, second] = await ids(ws);
-    await pool.query("update audit_events set details = '{\"i\": 99}' where id = $1", [second]);
+    await tamper("update audit_events set details = '{\"i\": 99}' where id = $1", [second]);
     expect(await verifyAuditChain(pool, ws)).toEqual({ ok: false, rows: 5, brokenAt: second });
   });
 
   it('detects a deleted row', async () => {
     const ws = await workspaceWithEvents(5);
     const all = await ids(ws);
-    await pool.query('delete from audit_events where id = $1', [all[2]]);
+    await tamper('delete from audit_events where id = $1', [all[2]]);
     expect(await verifyAuditChain(pool, ws)).toEqual({ ok: false, rows: 4, brokenAt: all[3] });
+  });
+
+  it('detects deleted newest rows through the chain head', async () => {
+    const ws = await workspaceWithEvents(4);
+    const all = await ids(ws);
+    await tamper('delete from audit_events where id = any($1::bigint[])', [all.slice(2)]);
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: false, rows: 2, brokenAt: 'head' });
+  });
+
+  it('refuses updates and deletes through ordinary SQL (append-only)', async () => {
+    const ws = await workspaceWithEvents(2);
+    const [first] = await ids(ws);
+    await expect(pool.query("update audit_events set actor = 'someone-else' where id = $1", [first])).rejects.toThrow(/append-only/);
+    await expect(pool.query('delete from audit_events where id = $1', [first])).rejects.toThrow(/append-only/);
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: true, rows: 2 });
   });
 
   it('detects reordered rows', async () => {
@@ -55,6 +85,7 @@ describe('audit hash chain', () => {
     const client = await pool.connect();
     try {
       await client.query('begin');
+      await client.query("set local session_replication_role = 'replica'");
       const { rows } = await client.query('select * from audit_events where id = any($1::bigint[]) order by id', [[all[1], all[2]]]);
       await client.query("update audit_events set hash = sha256(hash) where id = any($1::bigint[])", [[all[1], all[2]]]);
       for (const [target, source] of [[all[1], rows[1]], [all[2], rows[0]]] as const) {

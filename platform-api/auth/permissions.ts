@@ -6,6 +6,7 @@ export const ROLES = ['viewer', 'operator', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const PERMISSIONS = [
+  'workspace.read',
   'tasks.read',
   'runs.read',
   'results.read',
@@ -27,7 +28,7 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const VIEWER: readonly Permission[] = ['tasks.read', 'runs.read', 'results.read', 'schedules.read', 'runners.read'];
+const VIEWER: readonly Permission[] = ['workspace.read', 'tasks.read', 'runs.read', 'results.read', 'schedules.read', 'runners.read'];
 const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger'];
 const OWNER: readonly Permission[] = PERMISSIONS;
 
@@ -44,4 +45,9 @@ export function roleAllows(role: Role, permission: Permission): boolean {
 /** True when `a` grants no more than `b` (an API token may not outrank its creator). */
 export function roleAtMost(a: Role, b: Role): boolean {
   return ROLES.indexOf(a) <= ROLES.indexOf(b);
+}
+
+/** The lower of two roles. */
+export function minRole(a: Role, b: Role): Role {
+  return roleAtMost(a, b) ? a : b;
 }

@@ -41,25 +41,38 @@ export async function appendAudit(pool: Pool, e: AuditEvent): Promise<void> {
   await inTransaction(pool, (client) => appendAuditInTransaction(client, e));
 }
 
+/** The chain an event belongs to: its workspace, or the system chain. */
+function chainOf(workspaceId: string | null): string {
+  return workspaceId ?? 'system';
+}
+
 /**
  * Appends one event inside the caller's open transaction, so that a state change and its audit row
- * commit together. Appends to one chain are serialised by a transaction-scoped advisory lock.
+ * commit together. The chain head row (`audit_heads`) is locked for the append, which serialises
+ * appends to one chain, and moves with it, so that deleting the newest rows is detected too.
  */
 export async function appendAuditInTransaction(client: PoolClient, e: AuditEvent): Promise<void> {
-  {
-    await client.query('select pg_advisory_xact_lock(hashtext($1))', [`audit:${e.workspaceId ?? 'system'}`]);
-    const { rows } = await client.query<{ hash: Buffer }>(
-      'select hash from audit_events where workspace_id is not distinct from $1 order by id desc limit 1',
-      [e.workspaceId],
-    );
-    const prev = rows[0]?.hash ?? GENESIS;
-    const at = new Date().toISOString();
-    await client.query(
-      `insert into audit_events (workspace_id, at, actor, action, target, outcome, details, ip, prev_hash, hash)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.workspaceId, at, e.actor, e.action, e.target ?? null, e.outcome, JSON.stringify(e.details ?? {}), e.ip ?? null, prev, eventHash(prev, e, at)],
-    );
-  }
+  const chain = chainOf(e.workspaceId);
+  // One statement creates the head if needed and locks it for this transaction.
+  const { rows } = await client.query<{ last_hash: Buffer }>(
+    `insert into audit_heads (chain, last_id, last_hash, row_count) values ($1, 0, $2, 0)
+     on conflict (chain) do update set chain = audit_heads.chain returning last_hash`,
+    [chain, GENESIS],
+  );
+  const head = rows[0];
+  const prev = head?.last_hash ?? GENESIS;
+  const at = new Date().toISOString();
+  const hash = eventHash(prev, e, at);
+  const inserted = await client.query<{ id: string }>(
+    `insert into audit_events (workspace_id, at, actor, action, target, outcome, details, ip, prev_hash, hash)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id::text`,
+    [e.workspaceId, at, e.actor, e.action, e.target ?? null, e.outcome, JSON.stringify(e.details ?? {}), e.ip ?? null, prev, hash],
+  );
+  await client.query('update audit_heads set last_id = $2, last_hash = $3, row_count = row_count + 1 where chain = $1', [
+    chain,
+    inserted.rows[0]!.id,
+    hash,
+  ]);
 }
 
 export interface AuditRow extends AuditEvent {
@@ -96,8 +109,18 @@ export async function listAudit(pool: Pool, workspaceId: string | null, limit = 
   }));
 }
 
-/** Walks a chain from its start; returns the id of the first row that does not verify, if any. */
-export async function verifyAuditChain(pool: Pool, workspaceId: string | null): Promise<{ ok: boolean; rows: number; brokenAt?: string }> {
+export interface AuditVerification {
+  ok: boolean;
+  rows: number;
+  /** The first row that does not verify; `head` when rows are missing after the last one that does. */
+  brokenAt?: string;
+}
+
+/**
+ * Walks a chain from its start: every row must carry the previous row's hash and hash to its own
+ * content, and the last row must be the recorded chain head (so a deleted tail is found as well).
+ */
+export async function verifyAuditChain(pool: Pool, workspaceId: string | null): Promise<AuditVerification> {
   const { rows } = await pool.query<{
     id: string;
     at: Date;
@@ -124,5 +147,9 @@ export async function verifyAuditChain(pool: Pool, workspaceId: string | null): 
     if (!r.prev_hash.equals(prev) || !r.hash.equals(expected)) return { ok: false, rows: rows.length, brokenAt: r.id };
     prev = r.hash;
   }
+  const head = await pool.query<{ last_hash: Buffer; row_count: string }>('select last_hash, row_count from audit_heads where chain = $1', [chainOf(workspaceId)]);
+  const recorded = head.rows[0];
+  const headMatches = recorded ? Number(recorded.row_count) === rows.length && (rows.length === 0 || recorded.last_hash.equals(prev)) : rows.length === 0;
+  if (!headMatches) return { ok: false, rows: rows.length, brokenAt: 'head' };
   return { ok: true, rows: rows.length };
 }

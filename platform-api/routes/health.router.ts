@@ -1,20 +1,26 @@
-import { Router } from 'express';
 import type { Pool } from 'pg';
 import { UnavailableError } from '../errors';
+import { defineRoute, type RouteDef } from './route';
 
 /** `/healthz`: the process is up. `/readyz`: it can reach PostgreSQL. Neither needs authentication nor reveals anything. */
-export function createHealthRouter({ pool }: { pool: Pool }): Router {
-  const router = Router();
-  router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  router.get('/readyz', async (_req, res) => {
-    try {
-      await pool.query('select 1');
-    } catch {
-      throw new UnavailableError('database unreachable');
-    }
-    res.json({ status: 'ready' });
-  });
-  return router;
+export function healthRoutes({ pool }: { pool: Pool }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'get', path: '/healthz', tag: 'health', summary: 'Liveness', access: 'public', success: { status: 200, description: 'up' },
+      async handle({ res }) {
+        res.json({ status: 'ok' });
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/readyz', tag: 'health', summary: 'Readiness (PostgreSQL reachable)', access: 'public', success: { status: 200, description: 'ready' },
+      async handle({ res }) {
+        try {
+          await pool.query('select 1');
+        } catch {
+          throw new UnavailableError('database unreachable');
+        }
+        res.json({ status: 'ready' });
+      },
+    }),
+  ];
 }

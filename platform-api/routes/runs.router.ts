@@ -1,46 +1,51 @@
-import { Router } from 'express';
-import type { Pool } from 'pg';
 import { z } from 'zod';
-import { authOf, requirePermission } from '../auth/auth-context';
+import { getRun } from '../repos/runs.repo';
 import type { RunsService } from '../services/runs.service';
-import { parseInput } from '../validate';
+import { defineRoute, type RouteDef } from './route';
+import { IdParams, Limit, WorkspaceParams } from './params';
 
-const WorkspaceParams = z.object({ ws: z.uuid() });
-const RunParams = z.object({ id: z.uuid() });
 const CreateRunBody = z.strictObject({ taskId: z.uuid() });
-const ListRunsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+const ListRunsQuery = z.strictObject({ limit: Limit(200, 50) });
+const runWorkspace = async (db: Parameters<typeof getRun>[0], { id }: { id: string }) => (await getRun(db, id))?.workspaceId;
 
-/** Thin routes: each names its permission, parses its input, calls the service. */
-export function createRunsRouter({ pool, runs }: { pool: Pool; runs: RunsService }): Router {
-  const router = Router();
-
-  router.post('/v1/workspaces/:ws/runs', requirePermission(pool, 'runs.create'), async (req, res) => {
-    const { ws } = parseInput('path', WorkspaceParams, req.params);
-    const body = parseInput('request body', CreateRunBody, req.body ?? {});
-    const run = await runs.requestRun(authOf(req), ws, body.taskId, 'api', req.ip);
-    res.status(202).location(`/v1/runs/${run.id}`).json(run);
-  });
-
-  router.get('/v1/workspaces/:ws/runs', requirePermission(pool, 'runs.read'), async (req, res) => {
-    const { ws } = parseInput('path', WorkspaceParams, req.params);
-    const { limit } = parseInput('query', ListRunsQuery, req.query);
-    res.json({ items: await runs.listRunViews(ws, limit) });
-  });
-
-  router.get('/v1/runs/:id', requirePermission(pool, 'runs.read'), async (req, res) => {
-    const { id } = parseInput('path', RunParams, req.params);
-    res.json(await runs.getRunView(authOf(req), id));
-  });
-
-  router.post('/v1/runs/:id/cancel', requirePermission(pool, 'runs.cancel'), async (req, res) => {
-    const { id } = parseInput('path', RunParams, req.params);
-    res.status(202).json(await runs.cancelRun(authOf(req), id, req.ip));
-  });
-
-  router.post('/v1/runs/:id/retry', requirePermission(pool, 'runs.retry'), async (req, res) => {
-    const { id } = parseInput('path', RunParams, req.params);
-    res.status(202).json(await runs.retryRun(authOf(req), id, req.ip));
-  });
-
-  return router;
+/** Thin routes: each names its permission and schemas and calls the service. */
+export function runsRoutes({ runs }: { runs: RunsService }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/v1/workspaces/:ws/runs', tag: 'runs', summary: 'Run a task now', access: 'runs.create',
+      params: WorkspaceParams, body: CreateRunBody, success: { status: 202, description: 'the run, queued' },
+      async handle({ req, res, access, body }) {
+        const run = await runs.requestRun(access, access.workspaceId, body.taskId, 'api', req.ip);
+        res.status(202).location(`/v1/runs/${run.id}`).json(run);
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/workspaces/:ws/runs', tag: 'runs', summary: 'List recent runs', access: 'runs.read',
+      params: WorkspaceParams, query: ListRunsQuery, success: { status: 200, description: 'runs, newest first' },
+      async handle({ res, access, query }) {
+        res.json({ items: await runs.listRunViews(access.workspaceId, query.limit) });
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/runs/:id', tag: 'runs', summary: 'A run with its result', access: 'runs.read',
+      params: IdParams, workspaceOf: runWorkspace, success: { status: 200, description: 'the run' },
+      async handle({ res, access, params }) {
+        res.json(await runs.getRunView(access, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/runs/:id/cancel', tag: 'runs', summary: 'Cancel a run', access: 'runs.cancel',
+      params: IdParams, workspaceOf: runWorkspace, success: { status: 202, description: 'cancellation requested' },
+      async handle({ req, res, access, params }) {
+        res.status(202).json(await runs.cancelRun(access, params.id, req.ip));
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/runs/:id/retry', tag: 'runs', summary: 'Retry a failed run from where it failed', access: 'runs.retry',
+      params: IdParams, workspaceOf: runWorkspace, success: { status: 202, description: 'the retried run' },
+      async handle({ req, res, access, params }) {
+        res.status(202).json(await runs.retryRun(access, params.id, req.ip));
+      },
+    }),
+  ];
 }

@@ -1,28 +1,34 @@
-import { Router } from 'express';
-import type { Pool } from 'pg';
 import { z } from 'zod';
-import { authOf, requirePermission } from '../auth/auth-context';
-import type { SecretsService } from '../services/secrets.service';
-import { parseInput } from '../validate';
+import { PutSecretBody, type SecretsService } from '../services/secrets.service';
+import { defineRoute, type RouteDef } from './route';
+import { WorkspaceParams } from './params';
 
-const WorkspaceParams = z.object({ ws: z.uuid() });
-const SecretParams = z.object({ ws: z.uuid(), name: z.string().max(200) });
+const SecretParams = z.strictObject({ ws: z.uuid(), name: z.string().max(200) });
 
 /** Write, list and delete; there is deliberately no route that returns a secret's value. */
-export function createSecretsRouter({ pool, secrets }: { pool: Pool; secrets: SecretsService }): Router {
-  const router = Router();
-  router.put('/v1/workspaces/:ws/secrets/:name', requirePermission(pool, 'secrets.manage'), async (req, res) => {
-    const { ws, name } = parseInput('path', SecretParams, req.params);
-    res.status(200).json(await secrets.put(authOf(req), ws, name, req.body ?? {}, req.ip));
-  });
-  router.get('/v1/workspaces/:ws/secrets', requirePermission(pool, 'secrets.manage'), async (req, res) => {
-    const { ws } = parseInput('path', WorkspaceParams, req.params);
-    res.json({ items: await secrets.list(authOf(req), ws, req.ip) });
-  });
-  router.delete('/v1/workspaces/:ws/secrets/:name', requirePermission(pool, 'secrets.manage'), async (req, res) => {
-    const { ws, name } = parseInput('path', SecretParams, req.params);
-    await secrets.remove(authOf(req), ws, name, req.ip);
-    res.status(204).end();
-  });
-  return router;
+export function secretsRoutes({ secrets }: { secrets: SecretsService }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'put', path: '/v1/workspaces/:ws/secrets/:name', tag: 'secrets', summary: 'Write a secret (it can never be read back through the Platform)', access: 'secrets.manage',
+      params: SecretParams, body: PutSecretBody, success: { status: 200, description: 'the reference and version' },
+      async handle({ req, res, access, params, body }) {
+        res.status(200).json(await secrets.put(access, access.workspaceId, params.name, body, req.ip));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/workspaces/:ws/secrets', tag: 'secrets', summary: 'List secret names', access: 'secrets.manage',
+      params: WorkspaceParams, success: { status: 200, description: 'names and versions, never values' },
+      async handle({ req, res, access }) {
+        res.json({ items: await secrets.list(access, access.workspaceId, req.ip) });
+      },
+    }),
+    defineRoute({
+      method: 'delete', path: '/v1/workspaces/:ws/secrets/:name', tag: 'secrets', summary: 'Delete a secret', access: 'secrets.manage',
+      params: SecretParams, success: { status: 204, description: 'deleted' },
+      async handle({ req, res, access, params }) {
+        await secrets.remove(access, access.workspaceId, params.name, req.ip);
+        res.status(204).end();
+      },
+    }),
+  ];
 }

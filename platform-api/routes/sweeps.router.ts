@@ -1,19 +1,23 @@
-import { Router } from 'express';
-import type { Pool } from 'pg';
-import { z } from 'zod';
-import { authOf, requirePermission } from '../auth/auth-context';
-import type { SweepsService } from '../services/sweeps.service';
-import { parseInput } from '../validate';
+import { getSweep } from '../repos/sweeps.repo';
+import { StartSweepBody, type SweepsService } from '../services/sweeps.service';
+import { defineRoute, type RouteDef } from './route';
+import { IdParams, WorkspaceParams } from './params';
 
-export function createSweepsRouter({ pool, sweeps }: { pool: Pool; sweeps: SweepsService }): Router {
-  const router = Router();
-  router.post('/v1/workspaces/:ws/sweeps', requirePermission(pool, 'runs.create'), async (req, res) => {
-    const { ws } = parseInput('path', z.object({ ws: z.uuid() }), req.params);
-    res.status(202).json(await sweeps.start(authOf(req), ws, req.body ?? {}, req.ip));
-  });
-  router.get('/v1/sweeps/:id', requirePermission(pool, 'runs.read'), async (req, res) => {
-    const { id } = parseInput('path', z.object({ id: z.uuid() }), req.params);
-    res.json(await sweeps.get(authOf(req), id));
-  });
-  return router;
+export function sweepsRoutes({ sweeps }: { sweeps: SweepsService }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/v1/workspaces/:ws/sweeps', tag: 'sweeps', summary: 'Sweep every task of a Runner now', access: 'runs.create',
+      params: WorkspaceParams, body: StartSweepBody, success: { status: 202, description: 'the sweep, started' },
+      async handle({ req, res, access, body }) {
+        res.status(202).json(await sweeps.start(access, access.workspaceId, body, req.ip));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/sweeps/:id', tag: 'sweeps', summary: 'A sweep with its scores and changes', access: 'runs.read',
+      params: IdParams, workspaceOf: async (db, { id }) => (await getSweep(db, id))?.workspaceId, success: { status: 200, description: 'the sweep' },
+      async handle({ res, access, params }) {
+        res.json(await sweeps.get(access, params.id));
+      },
+    }),
+  ];
 }

@@ -1,39 +1,41 @@
-import { Router } from 'express';
-import type { Pool } from 'pg';
 import { z } from 'zod';
-import { authOf, requirePermission } from '../auth/auth-context';
-import type { TasksService } from '../services/tasks.service';
-import { parseInput } from '../validate';
+import { CreateTaskBody, type TasksService } from '../services/tasks.service';
+import { defineRoute, type RouteDef } from './route';
+import { Limit, WorkspaceIdParams, WorkspaceParams } from './params';
 
-const WorkspaceParams = z.object({ ws: z.uuid() });
-const TaskParams = z.object({ ws: z.uuid(), id: z.uuid() });
-const ListQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(100) });
+const ListQuery = z.strictObject({ limit: Limit(500, 100) });
 
-export function createTasksRouter({ pool, tasks }: { pool: Pool; tasks: TasksService }): Router {
-  const router = Router();
-
-  router.post('/v1/workspaces/:ws/tasks', requirePermission(pool, 'tasks.manage'), async (req, res) => {
-    const { ws } = parseInput('path', WorkspaceParams, req.params);
-    const task = await tasks.create(authOf(req), ws, req.body ?? {}, req.ip);
-    res.status(201).location(`/v1/workspaces/${ws}/tasks/${task.id}`).json(task);
-  });
-
-  router.get('/v1/workspaces/:ws/tasks', requirePermission(pool, 'tasks.read'), async (req, res) => {
-    const { ws } = parseInput('path', WorkspaceParams, req.params);
-    const { limit } = parseInput('query', ListQuery, req.query);
-    res.json({ items: await tasks.list(ws, limit) });
-  });
-
-  router.get('/v1/workspaces/:ws/tasks/:id', requirePermission(pool, 'tasks.read'), async (req, res) => {
-    const { ws, id } = parseInput('path', TaskParams, req.params);
-    res.json(await tasks.get(ws, id));
-  });
-
-  router.delete('/v1/workspaces/:ws/tasks/:id', requirePermission(pool, 'tasks.manage'), async (req, res) => {
-    const { ws, id } = parseInput('path', TaskParams, req.params);
-    await tasks.remove(authOf(req), ws, id, req.ip);
-    res.status(204).end();
-  });
-
-  return router;
+export function tasksRoutes({ tasks }: { tasks: TasksService }): RouteDef[] {
+  return [
+    defineRoute({
+      method: 'post', path: '/v1/workspaces/:ws/tasks', tag: 'tasks', summary: 'Create a task', access: 'tasks.manage',
+      params: WorkspaceParams, body: CreateTaskBody, success: { status: 201, description: 'the task' },
+      async handle({ req, res, access, body }) {
+        const task = await tasks.create(access, access.workspaceId, body, req.ip);
+        res.status(201).location(`/v1/workspaces/${access.workspaceId}/tasks/${task.id}`).json(task);
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/workspaces/:ws/tasks', tag: 'tasks', summary: 'List tasks', access: 'tasks.read',
+      params: WorkspaceParams, query: ListQuery, success: { status: 200, description: 'tasks' },
+      async handle({ res, access, query }) {
+        res.json({ items: await tasks.list(access.workspaceId, query.limit) });
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/workspaces/:ws/tasks/:id', tag: 'tasks', summary: 'A task', access: 'tasks.read',
+      params: WorkspaceIdParams, success: { status: 200, description: 'the task' },
+      async handle({ res, access, params }) {
+        res.json(await tasks.get(access.workspaceId, params.id));
+      },
+    }),
+    defineRoute({
+      method: 'delete', path: '/v1/workspaces/:ws/tasks/:id', tag: 'tasks', summary: 'Delete a task', access: 'tasks.manage',
+      params: WorkspaceIdParams, success: { status: 204, description: 'deleted' },
+      async handle({ req, res, access, params }) {
+        await tasks.remove(access, access.workspaceId, params.id, req.ip);
+        res.status(204).end();
+      },
+    }),
+  ];
 }

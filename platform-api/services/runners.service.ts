@@ -10,7 +10,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { describeRunnerWorkflowId, PLATFORM_TASK_QUEUE, runnerTaskQueue } from '../../common/ids';
 import type { describeRunner } from '../../workflows';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import type { PlatformCrypto } from '../crypto';
 import { exportRunnerKeyFile } from '../crypto/platform-keyring';
 import { ConflictError, InputError } from '../errors';
@@ -34,7 +34,7 @@ export interface RunnersServiceDeps {
 
 export function createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunnersServiceDeps) {
   return {
-    async register(auth: AuthContext, workspaceId: string, body: unknown, ip?: string) {
+    async register(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('runner', parsed.error);
       const id = randomUUID();

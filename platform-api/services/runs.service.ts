@@ -9,7 +9,7 @@ import { ExecutionPolicy, TERMINAL_RUN_STATUSES, type RunTrigger } from '../../c
 import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
 import type { Logger } from '../../common/logger';
 import type { runTask } from '../../workflows';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
@@ -69,7 +69,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
      * Records a queued run, audits the request and starts `runTask` with id `ws-<ws>/run-<run>`.
      * If Temporal refuses the start, the run is closed as failed and the caller gets 503.
      */
-    async requestRun(auth: AuthContext, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
+    async requestRun(auth: WorkspaceAccess, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
       const task = await getTask(pool, sealer, workspaceId, taskId);
       if (!task) throw new NotFoundError('task');
       const policy = ExecutionPolicy.parse(task.policy);
@@ -102,14 +102,14 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
     },
 
     /** A run of the caller's workspace with its result; any other run is not found. */
-    async getRunView(auth: AuthContext, runId: string): Promise<RunView> {
+    async getRunView(auth: WorkspaceAccess, runId: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       return toRunView(sealer, run, await getResult(pool, sealer, run.workspaceId, run.id));
     },
 
     /** Requests cancellation of a run in flight; the check sees it through its heartbeat. */
-    async cancelRun(auth: AuthContext, runId: string, ip?: string): Promise<RunView> {
+    async cancelRun(auth: WorkspaceAccess, runId: string, ip?: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`the run already ended (${run.status})`);
@@ -124,7 +124,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
      * storing the result and the finish run again, and activities are idempotent, so at most one
      * result is stored. The reset links the new Temporal run to the old one; the audit row records both.
      */
-    async retryRun(auth: AuthContext, runId: string, ip?: string): Promise<RunView> {
+    async retryRun(auth: WorkspaceAccess, runId: string, ip?: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       if (!(RETRYABLE_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`only a failed, rejected or runner_unavailable run can be retried; this one is ${run.status}`);

@@ -8,7 +8,7 @@ import type { Client, ScheduleDescription, ScheduleOverlapPolicy } from '@tempor
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from '../../common/ids';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import { ConflictError, InputError, NotFoundError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
 import { deleteSchedule, getSchedule, insertSchedule, listSchedules, setSchedulePaused, type ScheduleRow } from '../repos/schedules.repo';
@@ -106,7 +106,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
   };
 
   return {
-    async create(auth: AuthContext, workspaceId: string, body: unknown, ip?: string): Promise<ScheduleView> {
+    async create(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string): Promise<ScheduleView> {
       const parsed = CreateScheduleBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('schedule', parsed.error);
       const input = parsed.data;
@@ -173,7 +173,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
      * Changes the spec or policies. Temporal's update is read-modify-write without a conflict token,
      * so the whole new state is computed from PostgreSQL's mirror and written in one call.
      */
-    async update(auth: AuthContext, workspaceId: string, id: string, body: unknown, ip?: string): Promise<ScheduleView> {
+    async update(auth: WorkspaceAccess, workspaceId: string, id: string, body: unknown, ip?: string): Promise<ScheduleView> {
       const parsed = UpdateScheduleBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('schedule update', parsed.error);
       const row = await load(workspaceId, id);
@@ -198,7 +198,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
       return view(updated, await handleOf(updated).describe());
     },
 
-    async setPaused(auth: AuthContext, workspaceId: string, id: string, paused: boolean, ip?: string): Promise<ScheduleView> {
+    async setPaused(auth: WorkspaceAccess, workspaceId: string, id: string, paused: boolean, ip?: string): Promise<ScheduleView> {
       const row = await load(workspaceId, id);
       const handle = handleOf(row);
       if (paused) await handle.pause(`paused by ${auth.actor}`);
@@ -209,13 +209,13 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
     },
 
     /** Runs the schedule now, under its own overlap policy (Temporal's trigger would otherwise allow all). */
-    async trigger(auth: AuthContext, workspaceId: string, id: string, ip?: string): Promise<void> {
+    async trigger(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
       await handleOf(row).trigger(row.overlap.toUpperCase() as ScheduleOverlapPolicy);
       await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.triggered', target: `schedule:${id}`, outcome: 'success', ip });
     },
 
-    async remove(auth: AuthContext, workspaceId: string, id: string, ip?: string): Promise<void> {
+    async remove(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
       await handleOf(row).delete().catch((err: unknown) => {
         if (!(err instanceof Error && /not found/i.test(err.message))) throw err;

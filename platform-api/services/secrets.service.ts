@@ -5,7 +5,7 @@
  */
 import type { Pool } from 'pg';
 import { z } from 'zod';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import { InputError, NotFoundError, UnavailableError } from '../errors';
 import { appendAuditInTransaction } from '../repos/audit.repo';
 import { inTransaction } from '../repos/db';
@@ -32,7 +32,7 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
 
   return {
     /** Writes (creates or replaces) a secret; the reference for tasks is returned, the value never. */
-    async put(auth: AuthContext, workspaceId: string, rawName: string, body: unknown, ip?: string): Promise<{ name: string; reference: string; version: number }> {
+    async put(auth: WorkspaceAccess, workspaceId: string, rawName: string, body: unknown, ip?: string): Promise<{ name: string; reference: string; version: number }> {
       const name = SecretName.safeParse(rawName);
       if (!name.success) throw InputError.fromZod('secret name', name.error);
       const parsed = PutSecretBody.safeParse(body);
@@ -54,7 +54,7 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
     },
 
     /** Names and metadata only, from the store's listing and the Platform's records. */
-    async list(auth: AuthContext, workspaceId: string, ip?: string) {
+    async list(auth: WorkspaceAccess, workspaceId: string, ip?: string) {
       const vault = store();
       let names: string[] = [];
       try {
@@ -79,7 +79,7 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
       });
     },
 
-    async remove(auth: AuthContext, workspaceId: string, rawName: string, ip?: string): Promise<void> {
+    async remove(auth: WorkspaceAccess, workspaceId: string, rawName: string, ip?: string): Promise<void> {
       const name = SecretName.safeParse(rawName);
       if (!name.success) throw new NotFoundError('secret');
       const vault = store();

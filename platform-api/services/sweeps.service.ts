@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, sweepWorkflowId } from '../../common/ids';
 import type { healthSweep } from '../../workflows';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
 import { InputError, NotFoundError } from '../errors';
 import { appendAudit } from '../repos/audit.repo';
@@ -17,7 +17,7 @@ export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: 
 
 export function createSweepsService({ pool, temporal, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: { pool: Pool; temporal: Client; sealer: Sealer; platformTaskQueue?: string | undefined }) {
   return {
-    async start(auth: AuthContext, workspaceId: string, body: unknown, ip?: string): Promise<{ id: string; status: string }> {
+    async start(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string): Promise<{ id: string; status: string }> {
       const parsed = StartSweepBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('sweep', parsed.error);
       if (!(await getRunner(pool, workspaceId, parsed.data.runnerId))) throw new NotFoundError('runner');
@@ -31,7 +31,7 @@ export function createSweepsService({ pool, temporal, sealer, platformTaskQueue 
       return { id, status: 'running' };
     },
 
-    async get(auth: AuthContext, id: string) {
+    async get(auth: WorkspaceAccess, id: string) {
       const sweep = await getSweep(pool, id);
       if (!sweep || sweep.workspaceId !== auth.workspaceId) throw new NotFoundError('sweep');
       const namespaces = sweep.namespacesSealed ? await sealer.open<Record<string, { score: number; issues: number }>>(sweep.workspaceId, sweepNamespacesBinding(id), sweep.namespacesSealed) : null;

@@ -7,7 +7,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { CHECK_PARAMS, CHECK_TYPES, isCheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
-import type { AuthContext } from '../auth/auth-context';
+import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
 import { ConflictError, InputError, NotFoundError } from '../errors';
 import { appendAuditInTransaction } from '../repos/audit.repo';
@@ -25,7 +25,7 @@ export const CreateTaskBody = z.strictObject({
 
 export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Sealer }) {
   return {
-    async create(auth: AuthContext, workspaceId: string, body: unknown, ip?: string): Promise<Task> {
+    async create(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string): Promise<Task> {
       const parsed = CreateTaskBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('task', parsed.error);
       const input = parsed.data;
@@ -64,7 +64,7 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
 
     list: (workspaceId: string, limit: number) => listTasks(pool, workspaceId, limit),
 
-    async remove(auth: AuthContext, workspaceId: string, id: string, ip?: string): Promise<void> {
+    async remove(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       await inTransaction(pool, async (tx) => {
         if (!(await deleteTask(tx, workspaceId, id))) throw new NotFoundError('task');
         await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'task.deleted', target: `task:${id}`, outcome: 'success', ip });

@@ -1,0 +1,262 @@
+/**
+ * Workspaces, their members and API tokens, the audit log, and GDPR export and erasure.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { z } from 'zod';
+import { temporalScheduleId } from '../../common/ids';
+import type { AuthContext, WorkspaceAccess } from '../auth/auth-context';
+import { ROLES, roleAtMost } from '../auth/permissions';
+import type { PlatformCrypto } from '../crypto';
+import { createWorkspaceKeys } from '../crypto/platform-keyring';
+import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
+import { appendAudit, appendAuditInTransaction, listAudit, verifyAuditChain } from '../repos/audit.repo';
+import { inTransaction } from '../repos/db';
+import { getResult } from '../repos/results.repo';
+import { listRunners } from '../repos/runners.repo';
+import { listRuns } from '../repos/runs.repo';
+import { listSchedules } from '../repos/schedules.repo';
+import { getTask, listTasks } from '../repos/tasks.repo';
+import { getToken, listTokens, revokeToken, type ApiTokenRow } from '../repos/tokens.repo';
+import { createUser, findUserByEmail, getCredentials, listIdentities } from '../repos/users.repo';
+import {
+  addMembership,
+  countOwnersForUpdate,
+  createWorkspace,
+  eraseWorkspace,
+  getMembershipRole,
+  getWorkspace,
+  listMembers,
+  removeMembership,
+  setMembershipRole,
+  workspacesOfUser,
+} from '../repos/workspaces.repo';
+import type { IdentityService } from './identity.service';
+import type { SecretsService } from './secrets.service';
+import { createToken } from './tokens.service';
+
+export const CreateWorkspaceBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
+const RoleSchema = z.enum(ROLES);
+export const AddMemberBody = z.strictObject({ email: z.email().max(320), role: RoleSchema });
+export const UpdateMemberBody = z.strictObject({ role: RoleSchema });
+export const CreateTokenBody = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  role: RoleSchema,
+  /** Lifetime in days; no expiry when absent. */
+  expiresInDays: z.number().int().min(1).max(3650).optional(),
+});
+export const AuditQuery = z.strictObject({
+  after: z.string().regex(/^\d{1,18}$/, 'an event id').default('0'),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+function tokenView(t: ApiTokenRow) {
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    hint: t.displayHint,
+    createdBy: t.createdBy,
+    createdAt: t.createdAt.toISOString(),
+    expiresAt: t.expiresAt?.toISOString() ?? null,
+    revokedAt: t.revokedAt?.toISOString() ?? null,
+    lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+/** The user behind a principal: a session's or bearer's user, or the creator of an API token. */
+function userOf(auth: AuthContext): string | null {
+  return auth.userId;
+}
+
+export function createWorkspacesService(deps: {
+  pool: Pool;
+  crypto: PlatformCrypto;
+  temporal: Client;
+  identity: IdentityService;
+  secrets: SecretsService;
+}) {
+  const { pool, crypto, temporal, identity, secrets } = deps;
+
+  return {
+    async me(auth: AuthContext) {
+      if (auth.kind === 'api_token') {
+        const ws = await getWorkspace(pool, auth.workspaceId);
+        return { kind: auth.kind, tokenId: auth.tokenId, workspaces: ws ? [{ id: ws.id, name: ws.name, role: auth.role }] : [] };
+      }
+      const creds = await getCredentials(pool, auth.userId);
+      return {
+        kind: auth.kind,
+        user: { id: auth.userId, email: creds?.email, displayName: creds?.displayName ?? null, mfaEnrolled: Boolean(creds?.totpConfirmedAt) },
+        ...(auth.kind === 'session' ? { session: { id: auth.sessionId, method: auth.method } } : {}),
+        workspaces: (await workspacesOfUser(pool, auth.userId)).map((w) => ({ id: w.id, name: w.name, role: w.role })),
+      };
+    },
+
+    /** A new workspace with its keys; the user who makes it is its first owner. API tokens cannot. */
+    async create(auth: AuthContext, input: z.infer<typeof CreateWorkspaceBody>, ip: string | undefined) {
+      if (auth.kind === 'api_token') throw new ForbiddenError('API tokens are bound to one workspace and cannot create workspaces');
+      const id = randomUUID();
+      await inTransaction(pool, async (tx) => {
+        await createWorkspace(tx, { id, name: input.name });
+        await createWorkspaceKeys(tx, crypto.master, id);
+        await addMembership(tx, { workspaceId: id, userId: auth.userId, role: 'owner' });
+        await appendAuditInTransaction(tx, { workspaceId: id, actor: auth.actor, action: 'workspace.created', target: `workspace:${id}`, outcome: 'success', ip });
+        await appendAuditInTransaction(tx, { workspaceId: id, actor: auth.actor, action: 'member.added', target: `user:${auth.userId}`, outcome: 'success', details: { role: 'owner' }, ip });
+      });
+      return { id, name: input.name, role: 'owner' as const };
+    },
+
+    async get(access: WorkspaceAccess) {
+      const ws = await getWorkspace(pool, access.workspaceId);
+      if (!ws) throw new NotFoundError('workspace');
+      return { id: ws.id, name: ws.name, createdAt: ws.createdAt.toISOString(), role: access.role };
+    },
+
+    async members(access: WorkspaceAccess) {
+      return (await listMembers(pool, access.workspaceId)).map((m) => ({ ...m, createdAt: m.createdAt.toISOString() }));
+    },
+
+    /**
+     * Adds a member by email, making the user if there is none. A user who cannot log in yet (no
+     * password, no external identity) gets an invitation code, answered once, to set a password.
+     */
+    async addMember(access: WorkspaceAccess, input: z.infer<typeof AddMemberBody>, ip: string | undefined) {
+      return inTransaction(pool, async (tx) => {
+        const existing = await findUserByEmail(tx, input.email);
+        const userId = existing?.id ?? randomUUID();
+        if (!existing) await createUser(tx, { id: userId, email: input.email });
+        if (existing && (await getMembershipRole(tx, access.workspaceId, userId))) throw new ConflictError('already a member');
+        await addMembership(tx, { workspaceId: access.workspaceId, userId, role: input.role });
+        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.added', target: `user:${userId}`, outcome: 'success', details: { role: input.role }, ip });
+        const creds = await getCredentials(tx, userId);
+        const canLogIn = Boolean(creds?.passwordHash) || (await listIdentities(tx, userId)).length > 0;
+        const invitation = canLogIn ? undefined : await identity.invite(tx, userId, access.workspaceId, access.actor);
+        return { userId, email: input.email, role: input.role, ...(invitation ? { invitation } : {}) };
+      });
+    },
+
+    /** Changes a member's role; the last owner cannot be demoted. */
+    async updateMember(access: WorkspaceAccess, userId: string, input: z.infer<typeof UpdateMemberBody>, ip: string | undefined) {
+      await inTransaction(pool, async (tx) => {
+        const owners = await countOwnersForUpdate(tx, access.workspaceId);
+        const current = await getMembershipRole(tx, access.workspaceId, userId);
+        if (!current) throw new NotFoundError('member');
+        if (current === 'owner' && input.role !== 'owner' && owners <= 1) throw new ConflictError('a workspace keeps at least one owner');
+        await setMembershipRole(tx, access.workspaceId, userId, input.role);
+        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.role_changed', target: `user:${userId}`, outcome: 'success', details: { from: current, to: input.role }, ip });
+      });
+      return { userId, role: input.role };
+    },
+
+    async removeMember(access: WorkspaceAccess, userId: string, ip: string | undefined) {
+      await inTransaction(pool, async (tx) => {
+        const owners = await countOwnersForUpdate(tx, access.workspaceId);
+        const current = await getMembershipRole(tx, access.workspaceId, userId);
+        if (!current) throw new NotFoundError('member');
+        if (current === 'owner' && owners <= 1) throw new ConflictError('a workspace keeps at least one owner');
+        await removeMembership(tx, access.workspaceId, userId);
+        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.removed', target: `user:${userId}`, outcome: 'success', details: { role: current }, ip });
+      });
+    },
+
+    async tokens(access: WorkspaceAccess) {
+      return (await listTokens(pool, access.workspaceId)).map(tokenView);
+    },
+
+    /**
+     * Makes an API token bound to this workspace, with a role no higher than its creator's (for a
+     * token made with a token: that token's role). The token is in this answer only.
+     */
+    async createToken(access: WorkspaceAccess, input: z.infer<typeof CreateTokenBody>, ip: string | undefined) {
+      if (!roleAtMost(input.role, access.role)) throw new ForbiddenError(`a token cannot outrank its creator (${access.role})`);
+      const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
+      const createdBy = userOf(access.principal);
+      return inTransaction(pool, async (tx) => {
+        const made = await createToken(tx, { workspaceId: access.workspaceId, createdBy, name: input.name, role: input.role, expiresAt });
+        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'token.created', target: `token:${made.id}`, outcome: 'success', details: { role: input.role, expiresAt: expiresAt?.toISOString() ?? null }, ip });
+        const row = await getToken(tx, access.workspaceId, made.id);
+        return { ...tokenView(row!), token: made.token };
+      });
+    },
+
+    async revokeToken(access: WorkspaceAccess, tokenId: string, ip: string | undefined) {
+      await inTransaction(pool, async (tx) => {
+        if (!(await getToken(tx, access.workspaceId, tokenId))) throw new NotFoundError('token');
+        const revoked = await revokeToken(tx, access.workspaceId, tokenId);
+        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'token.revoked', target: `token:${tokenId}`, outcome: 'success', details: { alreadyRevoked: !revoked }, ip });
+      });
+    },
+
+    /** A page of the workspace's audit log, oldest first, with whether the whole chain verifies. */
+    async audit(access: WorkspaceAccess, query: z.infer<typeof AuditQuery>) {
+      const [items, verification] = await Promise.all([listAudit(pool, access.workspaceId, query.limit, query.after), verifyAuditChain(pool, access.workspaceId)]);
+      const last = items.at(-1);
+      return { items, chain: verification, ...(items.length === query.limit && last ? { next: last.id } : {}) };
+    },
+
+    /** Everything the workspace holds, as JSON. Secrets are listed by name only; nothing else is left out. */
+    async exportAll(access: WorkspaceAccess, ip: string | undefined) {
+      const ws = access.workspaceId;
+      const workspace = await getWorkspace(pool, ws);
+      if (!workspace) throw new NotFoundError('workspace');
+      const taskIds = (await listTasks(pool, ws, 1_000_000)).map((t) => t.id);
+      const tasks = await Promise.all(taskIds.map((id) => getTask(pool, crypto.sealer, ws, id)));
+      const runs = await listRuns(pool, ws, 1_000_000);
+      const results = [];
+      for (const run of runs) {
+        const result = await getResult(pool, crypto.sealer, ws, run.id);
+        if (result) results.push({ runId: run.id, ...result });
+      }
+      const secretNames = await secrets.list(access, ws, ip);
+      await appendAudit(pool, { workspaceId: ws, actor: access.actor, action: 'workspace.exported', target: `workspace:${ws}`, outcome: 'success', details: { tasks: tasks.length, runs: runs.length }, ip });
+      return {
+        format: 'lookout-workspace-export/v1',
+        exportedAt: new Date().toISOString(),
+        workspace: { id: workspace.id, name: workspace.name, createdAt: workspace.createdAt.toISOString() },
+        members: await this.members(access),
+        apiTokens: await this.tokens(access),
+        runners: await listRunners(pool, ws),
+        tasks,
+        schedules: await listSchedules(pool, ws),
+        runs,
+        results,
+        sweeps: (await pool.query('select id, runner_id, status, requested_by, score, issues_new, issues_open, issues_resolved, started_at, finished_at from sweeps where workspace_id = $1 order by started_at', [ws])).rows,
+        secrets: secretNames,
+        audit: await listAudit(pool, ws, 10_000_000),
+      };
+    },
+
+    /**
+     * Erases the workspace: its Temporal Schedules and workflow executions, its secrets in the store,
+     * then every row (audit chain included) and its keys, so that anything left anywhere cannot be
+     * decrypted. The erasure itself is recorded in the system audit chain.
+     */
+    async erase(access: WorkspaceAccess, ip: string | undefined) {
+      const ws = access.workspaceId;
+      for (const schedule of await listSchedules(pool, ws)) {
+        await temporal.schedule.getHandle(temporalScheduleId(ws, schedule.id)).delete().catch((err: unknown) => {
+          if (!(err instanceof Error && err.name === 'ScheduleNotFoundError')) throw err;
+        });
+      }
+      let workflows = 0;
+      for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
+        if (wf.status.name === 'RUNNING') await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('workspace erased').catch(() => undefined);
+        await temporal.workflowService.deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } });
+        workflows++;
+      }
+      const secretNames = await secrets.list(access, ws, ip);
+      for (const s of secretNames) await secrets.remove(access, ws, s.name, ip);
+      const counts = await inTransaction(pool, async (tx) => {
+        const erased = await eraseWorkspace(tx, ws);
+        await appendAuditInTransaction(tx, { workspaceId: null, actor: access.actor, action: 'workspace.erased', target: `workspace:${ws}`, outcome: 'success', details: { ...erased, temporalWorkflows: workflows, secretsInStore: secretNames.length }, ip });
+        return erased;
+      });
+      return { erased: true, workspaceId: ws, counts: { ...counts, temporalWorkflows: workflows, secretsInStore: secretNames.length } };
+    },
+  };
+}
+
+export type WorkspacesService = ReturnType<typeof createWorkspacesService>;
+
