@@ -14,6 +14,12 @@ import { insertSession, revokeSessionByHash, type LoginMethod } from '../repos/s
 /** `__Host-`: Secure, Path=/, no Domain: the cookie cannot be set or shadowed by a sibling host. */
 export const SESSION_COOKIE = '__Host-lookout_session';
 export const CSRF_HEADER = 'x-csrf-token';
+/**
+ * The CSRF token, also readable by the page's own script (not HttpOnly): logins that end in a
+ * redirect (OIDC, SAML) cannot hand it over in a JSON body. Another site can neither read it nor
+ * set it (`__Host-`), and the server checks the header against the session's stored hash.
+ */
+export const CSRF_COOKIE = '__Host-lookout_csrf';
 export const SESSION_ABSOLUTE_MS = 12 * 60 * 60 * 1000;
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
 
@@ -53,6 +59,7 @@ export async function issueSession(db: Queryable, req: Request, res: Response, u
   const expiresAt = new Date(Date.now() + SESSION_ABSOLUTE_MS);
   await insertSession(db, { idHash: sha256(value), publicId, userId, method, csrfHash: sha256(csrfToken), expiresAt, ip: req.ip, userAgent: req.get('user-agent') });
   res.append('Set-Cookie', stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: expiresAt }));
+  res.append('Set-Cookie', stringifySetCookie({ name: CSRF_COOKIE, value: csrfToken, secure: true, sameSite: 'strict', path: '/', expires: expiresAt }));
   res.setHeader('Cache-Control', 'no-store');
   return { publicId, csrfToken, expiresAt };
 }
@@ -60,4 +67,16 @@ export async function issueSession(db: Queryable, req: Request, res: Response, u
 /** Tells the browser to drop the session cookie. */
 export function clearSessionCookie(res: Response): void {
   res.append('Set-Cookie', stringifySetCookie({ name: SESSION_COOKIE, value: '', httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: new Date(0) }));
+  res.append('Set-Cookie', stringifySetCookie({ name: CSRF_COOKIE, value: '', secure: true, sameSite: 'strict', path: '/', expires: new Date(0) }));
+}
+
+/** A cookie of the request by name, or undefined. */
+export function readCookie(req: Request, name: string): string | undefined {
+  const header = req.get('cookie');
+  return header ? parseCookie(header)[name] : undefined;
+}
+
+/** A short-lived cookie that binds a login in progress (OIDC, SAML) to the browser that started it. */
+export function setFlowCookie(res: Response, name: string, value: string, sameSite: 'lax' | 'none', maxAgeSeconds: number): void {
+  res.append('Set-Cookie', stringifySetCookie({ name, value, httpOnly: true, secure: true, sameSite, path: '/', maxAge: maxAgeSeconds }));
 }
