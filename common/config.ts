@@ -60,8 +60,35 @@ export const ApiConfig = z.object({
   LOOKOUT_API_PORT: port.default(8080),
   /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
   LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
-  /** The URL users and Runners see; shown in links and in the quick start. */
+  /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
   LOOKOUT_PUBLIC_URL: z.url().optional(),
+  /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */
+  LOOKOUT_API_TLS_CERT_FILE: z.string().min(1).optional(),
+  LOOKOUT_API_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** OpenID Connect login and bearer JWTs: the provider's issuer URL (https) and this client. */
+  LOOKOUT_OIDC_ISSUER: z.url({ protocol: /^https$/ }).optional(),
+  LOOKOUT_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  LOOKOUT_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Audiences accepted on bearer JWTs, comma-separated; default the client id. */
+  LOOKOUT_OIDC_AUDIENCES: z.string().min(1).optional(),
+  /** A private CA (PEM file) that signs the provider's certificate. */
+  LOOKOUT_OIDC_CA_FILE: z.string().min(1).optional(),
+  /** SAML 2.0 login: the IdP's SSO URL, entity id and signing certificate (PEM file). */
+  LOOKOUT_SAML_ENTRY_POINT: z.url().optional(),
+  LOOKOUT_SAML_IDP_ENTITY_ID: z.string().min(1).optional(),
+  LOOKOUT_SAML_IDP_CERT_FILE: z.string().min(1).optional(),
+  /** This service provider's entity id; default <public URL>/v1/auth/saml/metadata. */
+  LOOKOUT_SAML_SP_ENTITY_ID: z.string().min(1).optional(),
+}).superRefine((c, ctx) => {
+  /** When any of `names` is given, all of `names` and `also` are required. */
+  const together = (names: (keyof typeof c)[], also: (keyof typeof c)[], why: string) => {
+    const given = names.filter((n) => c[n] !== undefined);
+    if (given.length === 0) return;
+    for (const n of [...names, ...also].filter((x) => c[x] === undefined)) ctx.addIssue({ code: 'custom', path: [n], message: `required with ${given.join(', ')} (${why})` });
+  };
+  together(['LOOKOUT_API_TLS_CERT_FILE', 'LOOKOUT_API_TLS_KEY_FILE'], [], 'HTTPS needs both');
+  together(['LOOKOUT_OIDC_ISSUER', 'LOOKOUT_OIDC_CLIENT_ID'], ['LOOKOUT_PUBLIC_URL'], 'OIDC login');
+  together(['LOOKOUT_SAML_ENTRY_POINT', 'LOOKOUT_SAML_IDP_ENTITY_ID', 'LOOKOUT_SAML_IDP_CERT_FILE'], ['LOOKOUT_PUBLIC_URL'], 'SAML login');
 });
 export type ApiConfig = z.infer<typeof ApiConfig>;
 

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
@@ -18,7 +19,8 @@ import { exportRunnerKeyFile } from '../../platform-api/crypto/platform-keyring'
 import { createTask, getTask, updateTaskParams } from '../../platform-api/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
-import { createApp } from '../../platform-api/app';
+import { createApp, type AppDeps } from '../../platform-api/app';
+import { createApiServer } from '../../platform-api/server';
 import { createPool } from '../../platform-api/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { createSecretProviders } from '../../activities/runner/secrets';
@@ -67,6 +69,8 @@ try {
 /** A running Platform for one test file: API on a free port, platform worker on its own queue. */
 export interface TestPlatform {
   baseUrl: string;
+  /** The Express app (its route table: routesOf(app)). */
+  app: Express;
   pool: Pool;
   crypto: PlatformCrypto;
   client: Client;
@@ -75,7 +79,10 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(options: { logger?: Logger } = {}): Promise<TestPlatform> {
+/** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
+export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'extraRoutes'>>;
+
+export async function startPlatform(options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string } } = {}): Promise<TestPlatform> {
   const logger = options.logger ?? silentLogger;
   const pool = createPool(env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
@@ -103,12 +110,16 @@ export async function startPlatform(options: { logger?: Logger } = {}): Promise<
     runnerTemporal: { address: env.temporalAddress, namespace: 'default' },
     vault: vaultAddr ? { client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }), mount: 'lookout' } : undefined,
     platformTaskQueue: taskQueue,
+    // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test.
+    authRateLimit: { limit: 10_000, windowMs: 60_000 },
+    ...options.app,
   });
-  const server = http.createServer(app);
+  const server = createApiServer(app, options.tls);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    app,
     pool,
     crypto,
     client,
@@ -167,8 +178,13 @@ export interface JsonResponse {
   body: Record<string, unknown>;
 }
 
-export async function api(baseUrl: string, method: string, path: string, options: { token?: string; body?: unknown; rawBody?: string; contentType?: string } = {}): Promise<JsonResponse> {
-  const headers: Record<string, string> = {};
+export async function api(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; rawBody?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<JsonResponse> {
+  const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;
   let body: string | undefined;
   if (options.rawBody !== undefined) body = options.rawBody;
