@@ -48,7 +48,7 @@ export interface AppDeps {
   /** Failed authentication attempts allowed per client address and window (default 20 per 15 minutes). */
   authRateLimit?: { limit: number; windowMs: number };
   /** Extra routes (external logins), mounted with the same checks. */
-  extraRoutes?: (services: { identity: ReturnType<typeof createIdentityService> }) => RouteDef[];
+  extraRoutes?: (ctx: { identity: ReturnType<typeof createIdentityService>; pool: Pool; master: PlatformCrypto['master'] }) => RouteDef[];
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): Express {
   const routes: RouteDef[] = [
     ...healthRoutes({ pool }),
     ...authRoutes({ pool, identity }),
-    ...(deps.extraRoutes?.({ identity }) ?? []),
+    ...(deps.extraRoutes?.({ identity, pool, master: crypto.master }) ?? []),
     ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, identity, secrets }) }),
     ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),

@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       ? { client: createVaultClient({ endpoint: config.LOOKOUT_VAULT_ADDR, ...(config.LOOKOUT_VAULT_TOKEN ? { token: config.LOOKOUT_VAULT_TOKEN } : {}) }), mount: config.LOOKOUT_VAULT_MOUNT }
       : undefined,
     bearer: oidc?.login,
-    extraRoutes: ({ identity }) => ssoRoutes({ pool, master: crypto.master, identity, oidc, saml }),
+    extraRoutes: (ctx) => ssoRoutes({ ...ctx, oidc, saml }),
   });
   const tls = config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE ? { certFile: config.LOOKOUT_API_TLS_CERT_FILE, keyFile: config.LOOKOUT_API_TLS_KEY_FILE } : undefined;
   const server = createApiServer(app, tls).listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {

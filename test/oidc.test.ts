@@ -156,7 +156,7 @@ describe('OIDC bearer JWT verification', () => {
   it('accepts a JWT access token the provider issued for the API audience and returns its subject and email', async () => {
     const token = await op.issueAccessToken('alice', API_AUDIENCE);
     expect(looksLikeJwt(token)).toBe(true);
-    await expect(login.verifyBearer(token)).resolves.toEqual({ issuer: op.issuer, subject: 'alice', email: 'alice@example.com', emailVerified: undefined, name: 'Alice Example' });
+    await expect(login.verifyBearer(token)).resolves.toEqual({ issuer: op.issuer, subject: 'alice', email: 'alice@example.com', emailVerified: true, name: 'Alice Example' });
   });
 
   it('accepts a token signed with the provider’s key whose audience is the client id', async () => {

@@ -109,7 +109,7 @@ export async function startOidcProvider(options: { redirectUris: string[] }): Pr
     extraTokenClaims: async (_ctx: unknown, token: { kind: string; accountId?: string; resourceServer?: unknown }) => {
       const account = token.accountId ? accounts.get(token.accountId) : undefined;
       if (token.kind !== 'AccessToken' || !token.resourceServer || !account) return undefined;
-      return { email: account.email, name: account.name };
+      return { email: account.email, email_verified: true, name: account.name };
     },
   });
   server.on('request', provider.callback());
