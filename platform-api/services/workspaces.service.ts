@@ -240,12 +240,26 @@ export function createWorkspacesService(deps: {
           if (!(err instanceof Error && err.name === 'ScheduleNotFoundError')) throw err;
         });
       }
-      let workflows = 0;
-      for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
-        if (wf.status.name === 'RUNNING') await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('workspace erased').catch(() => undefined);
-        await temporal.workflowService.deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } });
-        workflows++;
+      // Visibility is eventually consistent and deletion asynchronous: pass again until a pass finds
+      // nothing left (bounded), so that executions indexed late are erased too.
+      const deleted = new Set<string>();
+      for (let pass = 0; pass < 20; pass++) {
+        let found = 0;
+        for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
+          found++;
+          if (deleted.has(wf.runId)) continue;
+          if (wf.status.name === 'RUNNING') await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('workspace erased').catch(() => undefined);
+          await temporal.workflowService
+            .deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } })
+            .catch((err: unknown) => {
+              if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND: already gone
+            });
+          deleted.add(wf.runId);
+        }
+        if (found === 0) break;
+        await new Promise((r) => setTimeout(r, 250));
       }
+      const workflows = deleted.size;
       const secretNames = await secrets.list(access, ws, ip);
       for (const s of secretNames) await secrets.remove(access, ws, s.name, ip);
       const counts = await inTransaction(pool, async (tx) => {
