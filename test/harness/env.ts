@@ -75,9 +75,10 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(options: { logger?: Logger } = {}): Promise<TestPlatform> {
+/** `databaseUrl`: another (migrated) database on the test server than the shared one, e.g. a restored backup. */
+export async function startPlatform(options: { logger?: Logger; databaseUrl?: string } = {}): Promise<TestPlatform> {
   const logger = options.logger ?? silentLogger;
-  const pool = createPool(env.databaseUrl);
+  const pool = createPool(options.databaseUrl ?? env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
   const client = new Client({ connection: clientConnection, identity: 'api:test', dataConverter: lookoutDataConverter(crypto.payloadKeys) });
