@@ -6,12 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as api from './api.bench';
+import * as backup from './backup.bench';
 import * as codec from './codec.bench';
 import * as k8s from './k8s.bench';
 import * as runs from './runs.bench';
 import type { BenchResult } from './types';
 
-const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, runs, k8s, api };
+const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, runs, k8s, api, backup };
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);

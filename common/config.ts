@@ -202,3 +202,18 @@ export const VaultAdminConfig = z.object({
   LOOKOUT_VAULT_ADDR: z.url(),
   LOOKOUT_VAULT_ADMIN_TOKEN: z.string().min(1),
 });
+
+/** A 32-byte key in base64 (a backup key file holds one such line). */
+export const Base64Key32 = masterKey;
+
+/**
+ * `lookout backup create | restore`: the database, and the backup key unless `--key-file` names a
+ * file that holds it. The master key is optional here and only compared with the backup key, which
+ * must differ from it.
+ */
+export const BackupConfig = z.object({
+  DATABASE_URL: postgresUrl,
+  LOOKOUT_BACKUP_KEY: masterKey.optional(),
+  LOOKOUT_MASTER_KEY: masterKey.optional(),
+});
+export type BackupConfig = z.infer<typeof BackupConfig>;

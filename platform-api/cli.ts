@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import { CliConfig, VaultAdminConfig } from '../common/config';
+import { BackupConfig, CliConfig, VaultAdminConfig } from '../common/config';
 import { loadConfigOrExit, runMain } from '../workers/process-utils';
 import { createPool } from './db/pool';
 import { migrate } from './db/migrate';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bootstrapVault, provisionRunnerAccess } from './vault/vault-bootstrap';
 import { createVaultClient } from './vault/vault-client';
@@ -15,6 +15,9 @@ import { exportRunnerKeyFile, rotateWorkspaceKey } from './crypto/platform-keyri
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from './repos/audit.repo';
 import { inTransaction } from './repos/db';
 import { bootstrap } from './services/bootstrap.service';
+import { createBackup, restoreBackup } from './backup/backup';
+import { backupKeyId } from './backup/format';
+import { generateBackupKey, resolveBackupKey } from './backup/key';
 
 function uuid(value: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) throw new InvalidArgumentError('must be a UUID');
@@ -29,6 +32,64 @@ async function withPool<T>(fn: (pool: Pool, crypto: PlatformCrypto) => Promise<T
   } finally {
     await pool.end();
   }
+}
+
+/** Like {@link withPool} for `lookout backup`: needs the backup key, not the master key (only compared with it). */
+async function withBackupKey<T>(keyFile: string | undefined, fn: (pool: Pool, key: Buffer) => Promise<T>): Promise<T> {
+  const config = loadConfigOrExit('lookout backup', BackupConfig);
+  const key = resolveBackupKey({ envKey: config.LOOKOUT_BACKUP_KEY, keyFile, masterKey: config.LOOKOUT_MASTER_KEY });
+  const pool = createPool(config.DATABASE_URL, () => undefined, 2);
+  try {
+    return await fn(pool, key);
+  } finally {
+    await pool.end();
+  }
+}
+
+function addBackupCommands(program: Command): void {
+  const backup = program.command('backup').description('encrypted backups of the Platform database, under a backup key of their own');
+  backup
+    .command('keygen')
+    .description('make a new backup key (32 random bytes, base64); keep it apart from the master key and from the backups')
+    .option('--out <file>', 'write the key to this new file (mode 0600) instead of printing it')
+    .action((opts: { out?: string }) => {
+      const key = generateBackupKey();
+      const id = backupKeyId(Buffer.from(key, 'base64'));
+      if (opts.out) {
+        writeFileSync(opts.out, `${key}\n`, { mode: 0o600, flag: 'wx' });
+        process.stdout.write(`wrote a new backup key (key id ${id}) to ${opts.out}\n`);
+      } else {
+        process.stdout.write(`${key}\n`);
+        process.stderr.write(`new backup key, key id ${id}; store it apart from the backups\n`);
+      }
+    });
+  backup
+    .command('create')
+    .description('write a consistent dump of the database at DATABASE_URL, encrypted under the backup key (LOOKOUT_BACKUP_KEY or --key-file)')
+    .requiredOption('--out <file>', 'backup file to write (mode 0600)')
+    .option('--key-file <file>', 'file holding the backup key, instead of LOOKOUT_BACKUP_KEY')
+    .option('--force', 'replace an existing file')
+    .action((opts: { out: string; keyFile?: string; force?: boolean }) =>
+      withBackupKey(opts.keyFile, async (pool, key) => {
+        if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to replace it`);
+        const s = await createBackup(pool, { file: opts.out, key });
+        await appendAudit(pool, { workspaceId: null, actor: 'system:cli', action: 'backup.created', target: `backup-key:${s.keyId}`, outcome: 'success', details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows } });
+        process.stdout.write(`wrote ${opts.out}: ${s.rows} rows in ${s.tables} tables, schema version ${s.schemaVersion}, ${s.bytes} bytes, key id ${s.keyId} (${s.durationMs} ms)\n`);
+      }),
+    );
+  backup
+    .command('restore')
+    .description('load a backup into the empty database at DATABASE_URL (same LOOKOUT_MASTER_KEY needed afterwards to read sealed data)')
+    .requiredOption('--in <file>', 'backup file to read')
+    .option('--key-file <file>', 'file holding the backup key, instead of LOOKOUT_BACKUP_KEY')
+    .action((opts: { in: string; keyFile?: string }) =>
+      withBackupKey(opts.keyFile, async (pool, key) => {
+        const s = await restoreBackup(pool, { file: opts.in, key });
+        await appendAudit(pool, { workspaceId: null, actor: 'system:cli', action: 'backup.restored', target: `backup-key:${s.keyId}`, outcome: 'success', details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows } });
+        const later = s.migratedAfter.length ? `; then applied migrations ${s.migratedAfter.join(', ')}` : '';
+        process.stdout.write(`restored ${s.rows} rows in ${s.tables} tables from ${opts.in} (made ${s.createdAt}, schema version ${s.schemaVersion}, key id ${s.keyId}) in ${s.durationMs} ms${later}\n`);
+      }),
+    );
 }
 
 export function buildCli(): Command {
@@ -150,6 +211,7 @@ export function buildCli(): Command {
         }
       }),
     );
+  addBackupCommands(program);
   return program;
 }
 

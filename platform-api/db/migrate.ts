@@ -39,11 +39,14 @@ export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migr
 }
 
 /**
- * Applies every pending migration and returns the versions it applied. Fails if an applied
- * migration's file has changed since, or if the database is ahead of this code.
+ * Applies every pending migration (or, with `upTo`, those up to that version: restoring a backup
+ * loads its rows at the schema version they were dumped at) and returns the versions it applied.
+ * Fails if an applied migration's file has changed since, or if the database is ahead of this code.
  */
-export async function migrate(pool: Pool, dir?: string): Promise<number[]> {
-  const migrations = await loadMigrations(dir);
+export async function migrate(pool: Pool, dir?: string, options: { upTo?: number } = {}): Promise<number[]> {
+  const all = await loadMigrations(dir);
+  const upTo = options.upTo ?? Number.POSITIVE_INFINITY;
+  const migrations = all.filter((m) => m.version <= upTo);
   const client = await pool.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -57,7 +60,7 @@ export async function migrate(pool: Pool, dir?: string): Promise<number[]> {
       'select version, checksum from schema_migrations order by version',
     );
     const applied = new Map(rows.map((r) => [r.version, r.checksum]));
-    const newest = migrations.at(-1)?.version ?? 0;
+    const newest = all.at(-1)?.version ?? 0;
     for (const version of applied.keys()) {
       if (version > newest) throw new Error(`database is at migration ${version}, newer than this code (${newest})`);
     }

@@ -82,9 +82,10 @@ export interface TestPlatform {
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
 export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'extraRoutes'>>;
 
-export async function startPlatform(options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string } } = {}): Promise<TestPlatform> {
+/** `databaseUrl`: another (migrated) database on the test server than the shared one, e.g. a restored backup. */
+export async function startPlatform(options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string }; databaseUrl?: string } = {}): Promise<TestPlatform> {
   const logger = options.logger ?? silentLogger;
-  const pool = createPool(env.databaseUrl);
+  const pool = createPool(options.databaseUrl ?? env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
   const client = new Client({ connection: clientConnection, identity: 'api:test', dataConverter: lookoutDataConverter(crypto.payloadKeys) });
