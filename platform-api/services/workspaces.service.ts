@@ -240,15 +240,16 @@ export function createWorkspacesService(deps: {
           if (!(err instanceof Error && err.name === 'ScheduleNotFoundError')) throw err;
         });
       }
-      // Visibility is eventually consistent and deletion asynchronous: pass again until a pass finds
-      // nothing left (bounded), so that executions indexed late are erased too.
+      // Temporal deletes asynchronously (the history goes within seconds to a minute) and its
+      // visibility is eventually consistent: list again until a pass finds nothing new (bounded), so
+      // that executions indexed late are deleted too. The keys go below, so whatever is still
+      // stored meanwhile can no longer be decrypted.
       const deleted = new Set<string>();
-      for (let pass = 0; pass < 20; pass++) {
-        let found = 0;
+      for (let pass = 0; pass < 5; pass++) {
+        let fresh = 0;
         for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
-          found++;
           if (deleted.has(wf.runId)) continue;
-          if (wf.status.name === 'RUNNING') await temporal.workflow.getHandle(wf.workflowId, wf.runId).terminate('workspace erased').catch(() => undefined);
+          fresh++;
           await temporal.workflowService
             .deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } })
             .catch((err: unknown) => {
@@ -256,7 +257,7 @@ export function createWorkspacesService(deps: {
             });
           deleted.add(wf.runId);
         }
-        if (found === 0) break;
+        if (fresh === 0) break;
         await new Promise((r) => setTimeout(r, 250));
       }
       const workflows = deleted.size;
