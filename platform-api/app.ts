@@ -12,6 +12,7 @@ import { authorize, createAuthenticator, type BearerVerifier } from './auth/auth
 import type { PlatformCrypto } from './crypto';
 import { ApiError, notFoundHandler, problemHandler } from './errors';
 import { openApiDocument } from './openapi';
+import { AuditBatcher } from './repos/audit.repo';
 import { authRoutes } from './routes/auth.router';
 import { healthRoutes } from './routes/health.router';
 import { defineRoute, mountRoutes, type RouteDef } from './routes/route';
@@ -109,10 +110,11 @@ export function createApp(deps: AppDeps): Express {
   );
 
   const router = Router();
+  const audit = new AuditBatcher(pool);
   mountRoutes(router, routes, {
     db: pool,
-    authenticate: createAuthenticator({ pool, bearer: deps.bearer }),
-    authorize: (auth, workspaceId, permission, req, route) => authorize(pool, auth, workspaceId, permission, req, route),
+    authenticate: createAuthenticator({ pool, audit, bearer: deps.bearer }),
+    authorize: (auth, workspaceId, permission, req, route) => authorize(pool, audit, auth, workspaceId, permission, req, route),
   });
   app.use(router);
   app.use(notFoundHandler);

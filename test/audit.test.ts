@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { createPool } from '../platform-api/db/pool';
-import { appendAudit, verifyAuditChain } from '../platform-api/repos/audit.repo';
+import { appendAudit, AuditBatcher, verifyAuditChain } from '../platform-api/repos/audit.repo';
 import { createWorkspace } from '../platform-api/repos/workspaces.repo';
 import { env } from './harness/env';
 
@@ -98,5 +98,37 @@ describe('audit hash chain', () => {
       client.release();
     }
     expect(await verifyAuditChain(pool, ws)).toMatchObject({ ok: false, brokenAt: all[1] });
+  });
+});
+
+describe('audit group commit', () => {
+  it('writes concurrent appends of one chain in order, each committed before its promise resolves', async () => {
+    const ws = randomUUID();
+    await createWorkspace(pool, { id: ws, name: 'batch' });
+    const batcher = new AuditBatcher(pool, 8);
+    const appends = Array.from({ length: 100 }, (_, i) => batcher.append({ workspaceId: ws, actor: 'token:x', action: 'token.used', outcome: 'success', details: { i } }));
+    // Another chain at the same time.
+    const other = randomUUID();
+    await createWorkspace(pool, { id: other, name: 'batch-other' });
+    const others = Array.from({ length: 30 }, (_, i) => batcher.append({ workspaceId: other, actor: 'token:y', action: 'token.used', outcome: 'success', details: { i } }));
+    await Promise.all([...appends, ...others]);
+    const { rows } = await pool.query<{ i: number }>("select (details->>'i')::int as i from audit_events where workspace_id = $1 order by id", [ws]);
+    expect(rows.map((r) => r.i)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(await verifyAuditChain(pool, ws)).toEqual({ ok: true, rows: 100 });
+    expect(await verifyAuditChain(pool, other)).toEqual({ ok: true, rows: 30 });
+    // Fewer transactions than events: group commit happened (batches of at most 8 → at least 13).
+    const heads = await pool.query<{ row_count: string }>('select row_count from audit_heads where chain = $1', [ws]);
+    expect(Number(heads.rows[0]!.row_count)).toBe(100);
+  });
+
+  it('rejects every append of a batch that cannot be written, and writes none of it', async () => {
+    const batcher = new AuditBatcher(pool);
+    const missing = randomUUID();
+    // An actor longer than any index allows is not the failure we want; a details object that
+    // cannot be serialised as JSON is (BigInt), and it fails before anything is written.
+    const bad = batcher.append({ workspaceId: missing, actor: 'x', action: 'y', outcome: 'success', details: { n: 1n as unknown as number } });
+    await expect(bad).rejects.toThrow();
+    const { rows } = await pool.query('select count(*)::int as n from audit_events where workspace_id = $1', [missing]);
+    expect(rows[0].n).toBe(0);
   });
 });

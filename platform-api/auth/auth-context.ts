@@ -5,8 +5,7 @@
  */
 import type { Request } from 'express';
 import type { Pool } from 'pg';
-import { appendAudit, appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
+import { appendAudit, type AuditBatcher } from '../repos/audit.repo';
 import { findTokenByHash, touchToken } from '../repos/tokens.repo';
 import { findSession, touchSession, type LoginMethod } from '../repos/sessions.repo';
 import { findUserByIdentity, findUserByEmail, linkIdentity, getUser } from '../repos/users.repo';
@@ -56,7 +55,7 @@ const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * <JWT>` (OIDC, when configured) or the session cookie (with a CSRF token on writes). Every failure
  * answers 401 (403 for a missing CSRF token) and is audited; every API token use is audited.
  */
-export function createAuthenticator({ pool, bearer }: { pool: Pool; bearer?: BearerVerifier | undefined }): Authenticator {
+export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit: AuditBatcher; bearer?: BearerVerifier | undefined }): Authenticator {
   const fail = async (req: Request, action: string, reason: string, ids: { actor?: string; workspaceId?: string | null } = {}) => {
     await appendAudit(pool, { workspaceId: ids.workspaceId ?? null, actor: ids.actor ?? 'anonymous', action, outcome: 'failure', details: { reason }, ip: req.ip });
     return new AuthenticationError(action === 'auth.token' ? 'invalid or expired token' : 'invalid or expired credentials');
@@ -71,17 +70,10 @@ export function createAuthenticator({ pool, bearer }: { pool: Pool; bearer?: Bea
     if (token.expiresAt && token.expiresAt.getTime() <= Date.now()) throw await fail(req, 'auth.token', 'expired', ids);
     if (token.creatorRole === undefined) throw await fail(req, 'auth.token', 'creator_not_member', ids);
     const role = token.creatorRole === null ? token.role : minRole(token.role, token.creatorRole);
-    await inTransaction(pool, async (tx) => {
-      await touchToken(tx, token.id);
-      await appendAuditInTransaction(tx, {
-        workspaceId: token.workspaceId,
-        actor: ids.actor,
-        action: 'token.used',
-        outcome: 'success',
-        details: { method: req.method, route: route.path },
-        ip: req.ip,
-      });
-    });
+    await Promise.all([
+      touchToken(pool, token.id),
+      audit.append({ workspaceId: token.workspaceId, actor: ids.actor, action: 'token.used', outcome: 'success', details: { method: req.method, route: route.path }, ip: req.ip }),
+    ]);
     return { kind: 'api_token', actor: ids.actor, tokenId: token.id, userId: token.createdBy, workspaceId: token.workspaceId, role };
   }
 
@@ -144,7 +136,7 @@ export function createAuthenticator({ pool, bearer }: { pool: Pool; bearer?: Bea
  * not leak; a missing permission answers 403. Both are audited; every user access to a workspace is
  * audited as well (token uses are audited at authentication).
  */
-export async function authorize(pool: Pool, auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteDef): Promise<WorkspaceAccess> {
+export async function authorize(pool: Pool, audit: AuditBatcher, auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteDef): Promise<WorkspaceAccess> {
   const details = { method: req.method, route: route.path };
   let role: Role | undefined;
   if (auth.kind === 'api_token') role = auth.workspaceId === workspaceId ? auth.role : undefined;
@@ -167,7 +159,7 @@ export async function authorize(pool: Pool, auth: AuthContext, workspaceId: stri
     throw new ForbiddenError(`role ${role} lacks ${permission}`);
   }
   if (auth.kind !== 'api_token') {
-    await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'workspace.accessed', outcome: 'success', details: { ...details, via: auth.kind }, ip: req.ip });
+    await audit.append({ workspaceId, actor: auth.actor, action: 'workspace.accessed', outcome: 'success', details: { ...details, via: auth.kind }, ip: req.ip });
   }
   return { workspaceId, role, actor: auth.actor, principal: auth };
 }
