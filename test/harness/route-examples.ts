@@ -1,0 +1,242 @@
+/**
+ * One valid request per route of the table, against real resources of a workspace: what the
+ * authorization-matrix and fuzzing tests send. A route without an example here fails both tests, so
+ * a new route cannot ship without being exercised. Destructive routes make a fresh resource on each
+ * call, so that every call has something to act on and no call takes another's fixture away.
+ */
+import { randomUUID } from 'node:crypto';
+import { routesOf, createApp, type AppDeps } from '../../platform-api/app';
+import type { RouteDef } from '../../platform-api/routes/route';
+import { ssoRoutes } from '../../platform-api/routes/sso.router';
+import { insertRun, markRunFinished } from '../../platform-api/repos/runs.repo';
+import { insertSweep } from '../../platform-api/repos/sweeps.repo';
+import { createUser } from '../../platform-api/repos/users.repo';
+import { addMembership } from '../../platform-api/repos/workspaces.repo';
+import { createToken } from '../../platform-api/services/tokens.service';
+import type { BootstrapOutput } from '../../platform-api/services/bootstrap.service';
+import { runWorkflowId } from '../../common/ids';
+import { addTask, newWorkspace, silentLogger, type TestPlatform } from './env';
+import { logInAgain, send, type LoggedInUser, type Session } from './principals';
+
+/** `POST /v1/workspaces/:ws/runs`: how routes are named in the tables. */
+export const routeKey = (route: Pick<RouteDef, 'method' | 'path'>) => `${route.method.toUpperCase()} ${route.path}`;
+
+/**
+ * The route table of an app with OIDC and SAML logins configured, built without services: handlers
+ * never run, so nothing is connected. Test files generate their cases from it before the platform
+ * starts (jest collects cases synchronously); each file also checks that it equals the table of the
+ * app it starts, so the two cannot drift apart.
+ */
+export function declaredRoutes(): readonly RouteDef[] {
+  const none = {} as never;
+  const deps: AppDeps = {
+    pool: none,
+    temporal: none,
+    logger: silentLogger,
+    crypto: { master: none, sealer: none, payloadKeys: none },
+    runnerTemporal: { address: 'unused:7233', namespace: 'default' },
+    extraRoutes: ({ identity }) => ssoRoutes({ pool: none, master: none, identity, oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none }),
+  };
+  return routesOf(createApp(deps));
+}
+
+/** A workspace with one resource of every kind that routes address by id. */
+export interface WorkspaceFixture extends BootstrapOutput {
+  /** A queued run without a workflow: for reading. */
+  runId: string;
+  /** A run that succeeded: a retry of it is refused (409). */
+  succeededRunId: string;
+  sweepId: string;
+  /** A paused schedule of `taskId`, made through the API. */
+  scheduleId: string;
+}
+
+export async function workspaceFixture(platform: TestPlatform): Promise<WorkspaceFixture> {
+  const ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+  const run = async () => {
+    const id = randomUUID();
+    await insertRun(platform.pool, { id, workspaceId: ws.workspaceId, taskId: ws.taskId, runnerId: ws.runnerId, checkType: 'http.probe', trigger: 'api', requestedBy: 'test:fixture', workflowId: runWorkflowId(ws.workspaceId, id) });
+    return id;
+  };
+  const runId = await run();
+  const succeededRunId = await run();
+  await markRunFinished(platform.pool, succeededRunId, { status: 'succeeded' });
+  const sweepId = randomUUID();
+  await insertSweep(platform.pool, { id: sweepId, workspaceId: ws.workspaceId, runnerId: ws.runnerId, requestedBy: 'test:fixture' });
+  const scheduleId = await createSchedule(platform, ws);
+  return { ...ws, runId, succeededRunId, sweepId, scheduleId };
+}
+
+const short = () => randomUUID().slice(0, 8);
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function created(what: string, res: Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>, status: number): Promise<Record<string, unknown>> {
+  const r = await res;
+  if (r.status !== status) throw new Error(`fixture ${what}: expected ${status}, got ${r.status} ${r.text.slice(0, 300)}`);
+  return r.json ?? {};
+}
+
+/** A schedule body the API accepts: a daily interval, paused, so it never fires during a test. */
+const scheduleBody = (taskId: string) => ({ taskId, spec: { intervalSeconds: 86_400 }, paused: true, note: 'fixture' });
+
+async function createSchedule(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
+  const body = await created('schedule', send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { headers: bearer(ws.token), body: scheduleBody(ws.taskId) }), 201);
+  return String(body['id']);
+}
+
+/** A member with no login of their own, to change or remove. */
+async function freshMember(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
+  const id = randomUUID();
+  await createUser(platform.pool, { id, email: `member-${id}@example.test` });
+  await addMembership(platform.pool, { workspaceId: ws.workspaceId, userId: id, role: 'viewer' });
+  return id;
+}
+
+/** Who makes the call, for the routes whose example depends on it. */
+export interface Caller {
+  kind: 'api_token' | 'session' | 'oidc_bearer' | 'anonymous';
+  /** The user behind a session or bearer caller, when it can log in. */
+  user?: LoggedInUser | undefined;
+}
+
+export interface CallContext {
+  platform: TestPlatform;
+  /** The workspace the call addresses. */
+  ws: WorkspaceFixture;
+  caller: Caller;
+  /** A user with a password and recovery codes, for the public login routes. */
+  account: LoggedInUser;
+}
+
+export interface RouteCall {
+  /** Path and query, e.g. `/v1/workspaces/…/runs?limit=5`. */
+  path: string;
+  body?: unknown;
+  /** Make the call with this session instead of the caller's usual one (a logout ends it). */
+  session?: Session;
+}
+
+export interface RouteExample {
+  call(ctx: CallContext): Promise<RouteCall>;
+  /** The call erases the workspace it addresses: give it a fresh one each time. */
+  consumesWorkspace?: true;
+}
+
+const wsPath = (ctx: CallContext, rest = '') => `/v1/workspaces/${ctx.ws.workspaceId}${rest}`;
+
+/** The examples, by route key. */
+export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
+  'GET /healthz': { call: async () => ({ path: '/healthz' }) },
+  'GET /readyz': { call: async () => ({ path: '/readyz' }) },
+  'GET /openapi.json': { call: async () => ({ path: '/openapi.json' }) },
+
+  'POST /v1/auth/password': { call: async ({ account }) => ({ path: '/v1/auth/password', body: { email: account.email, password: account.password } }) },
+  'POST /v1/auth/mfa': {
+    async call({ platform, account }) {
+      const first = await created('password login', send(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: account.email, password: account.password } }), 200);
+      const recoveryCode = account.recoveryCodes.shift();
+      if (!recoveryCode) throw new Error('no recovery code left');
+      return { path: '/v1/auth/mfa', body: { challenge: first['challenge'], recoveryCode } };
+    },
+  },
+  'POST /v1/auth/invitations/accept': {
+    async call({ platform, ws }) {
+      const added = await created('member', send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { headers: bearer(ws.token), body: { email: `invited-${randomUUID()}@example.test`, role: 'viewer' } }), 201);
+      return { path: '/v1/auth/invitations/accept', body: { invitation: (added['invitation'] as { invitation: string }).invitation, password: `a long passphrase ${short()}` } };
+    },
+  },
+  'POST /v1/auth/logout': {
+    // A fresh session of the caller's user: the logout ends it, not the caller's usual one.
+    async call({ platform, caller }) {
+      return caller.kind === 'session' && caller.user ? { path: '/v1/auth/logout', session: await logInAgain(platform.baseUrl, caller.user) } : { path: '/v1/auth/logout' };
+    },
+  },
+  'GET /v1/auth/sessions': { call: async () => ({ path: '/v1/auth/sessions' }) },
+  'DELETE /v1/auth/sessions/:id': {
+    // Another session of the caller's user; API tokens (no user session to name) get a random id.
+    async call({ platform, caller }) {
+      const id = caller.user && caller.kind !== 'api_token' ? (await logInAgain(platform.baseUrl, caller.user)).id : randomUUID();
+      return { path: `/v1/auth/sessions/${id}` };
+    },
+  },
+
+  'GET /v1/auth/oidc/login': { call: async () => ({ path: '/v1/auth/oidc/login' }) },
+  'GET /v1/auth/oidc/callback': { call: async () => ({ path: `/v1/auth/oidc/callback?state=${randomUUID()}&code=${short()}` }) },
+  'GET /v1/auth/saml/login': { call: async () => ({ path: '/v1/auth/saml/login' }) },
+  'POST /v1/auth/saml/acs': { call: async () => ({ path: '/v1/auth/saml/acs', body: { SAMLResponse: Buffer.from('<samlp:Response/>').toString('base64'), RelayState: short() } }) },
+  'GET /v1/auth/saml/metadata': { call: async () => ({ path: '/v1/auth/saml/metadata' }) },
+
+  'GET /v1/me': { call: async () => ({ path: '/v1/me' }) },
+  'GET /v1/workspaces': { call: async () => ({ path: '/v1/workspaces' }) },
+  'POST /v1/workspaces': { call: async () => ({ path: '/v1/workspaces', body: { name: `ws-${short()}` } }) },
+  'GET /v1/workspaces/:ws': { call: async (ctx) => ({ path: wsPath(ctx) }) },
+  'DELETE /v1/workspaces/:ws': { consumesWorkspace: true, call: async (ctx) => ({ path: wsPath(ctx) }) },
+  'GET /v1/workspaces/:ws/export': { call: async (ctx) => ({ path: wsPath(ctx, '/export') }) },
+
+  'GET /v1/workspaces/:ws/members': { call: async (ctx) => ({ path: wsPath(ctx, '/members') }) },
+  'POST /v1/workspaces/:ws/members': { call: async (ctx) => ({ path: wsPath(ctx, '/members'), body: { email: `new-${randomUUID()}@example.test`, role: 'viewer' } }) },
+  'PATCH /v1/workspaces/:ws/members/:userId': { call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`), body: { role: 'operator' } }) },
+  'DELETE /v1/workspaces/:ws/members/:userId': { call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`) }) },
+
+  'GET /v1/workspaces/:ws/tokens': { call: async (ctx) => ({ path: wsPath(ctx, '/tokens') }) },
+  'POST /v1/workspaces/:ws/tokens': { call: async (ctx) => ({ path: wsPath(ctx, '/tokens'), body: { name: `t-${short()}`, role: 'viewer', expiresInDays: 1 } }) },
+  'DELETE /v1/workspaces/:ws/tokens/:tokenId': {
+    async call(ctx) {
+      const token = await createToken(ctx.platform.pool, { workspaceId: ctx.ws.workspaceId, createdBy: ctx.ws.ownerId, name: `t-${short()}`, role: 'viewer', expiresAt: null });
+      return { path: wsPath(ctx, `/tokens/${token.id}`) };
+    },
+  },
+  'GET /v1/workspaces/:ws/audit': { call: async (ctx) => ({ path: wsPath(ctx, '/audit?limit=5') }) },
+
+  'POST /v1/workspaces/:ws/runs': { call: async (ctx) => ({ path: wsPath(ctx, '/runs'), body: { taskId: ctx.ws.taskId } }) },
+  'GET /v1/workspaces/:ws/runs': { call: async (ctx) => ({ path: wsPath(ctx, '/runs?limit=5') }) },
+  'GET /v1/runs/:id': { call: async (ctx) => ({ path: `/v1/runs/${ctx.ws.runId}` }) },
+  'POST /v1/runs/:id/cancel': {
+    // A run in flight (its workflow waits for a Runner that is not there), made through the API.
+    async call(ctx) {
+      const run = await created('run', send(ctx.platform.baseUrl, 'POST', wsPath(ctx, '/runs'), { headers: bearer(ctx.ws.token), body: { taskId: ctx.ws.taskId } }), 202);
+      return { path: `/v1/runs/${String(run['id'])}/cancel` };
+    },
+  },
+  'POST /v1/runs/:id/retry': { call: async (ctx) => ({ path: `/v1/runs/${ctx.ws.succeededRunId}/retry` }) },
+
+  'POST /v1/workspaces/:ws/tasks': {
+    call: async (ctx) => ({ path: wsPath(ctx, '/tasks'), body: { name: `task-${short()}`, runnerId: ctx.ws.runnerId, checkType: 'http.probe', params: { url: 'http://127.0.0.1:9/' } } }),
+  },
+  'GET /v1/workspaces/:ws/tasks': { call: async (ctx) => ({ path: wsPath(ctx, '/tasks?limit=5') }) },
+  'GET /v1/workspaces/:ws/tasks/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/tasks/${ctx.ws.taskId}`) }) },
+  'DELETE /v1/workspaces/:ws/tasks/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/tasks/${await addTask(ctx.platform, ctx.ws, 'http.probe', { url: 'http://127.0.0.1:9/' })}`) }) },
+
+  'POST /v1/workspaces/:ws/sweeps': { call: async (ctx) => ({ path: wsPath(ctx, '/sweeps'), body: { runnerId: ctx.ws.runnerId, concurrency: 1 } }) },
+  'GET /v1/sweeps/:id': { call: async (ctx) => ({ path: `/v1/sweeps/${ctx.ws.sweepId}` }) },
+
+  'POST /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules'), body: scheduleBody(ctx.ws.taskId) }) },
+  'GET /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules') }) },
+  'GET /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}`) }) },
+  'PATCH /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}`), body: { catchupWindowSeconds: 120 } }) },
+  'POST /v1/workspaces/:ws/schedules/:id/pause': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/pause`) }) },
+  // Resumed, the shared schedule still fires only once a day.
+  'POST /v1/workspaces/:ws/schedules/:id/resume': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/resume`) }) },
+  'POST /v1/workspaces/:ws/schedules/:id/trigger': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/trigger`) }) },
+  'DELETE /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${await createSchedule(ctx.platform, ctx.ws)}`) }) },
+
+  'PUT /v1/workspaces/:ws/secrets/:name': { call: async (ctx) => ({ path: wsPath(ctx, `/secrets/s-${short()}`), body: { value: 'fixture-value' } }) },
+  'GET /v1/workspaces/:ws/secrets': { call: async (ctx) => ({ path: wsPath(ctx, '/secrets') }) },
+  'DELETE /v1/workspaces/:ws/secrets/:name': {
+    async call(ctx) {
+      const name = `s-${short()}`;
+      await created('secret', send(ctx.platform.baseUrl, 'PUT', wsPath(ctx, `/secrets/${name}`), { headers: bearer(ctx.ws.token), body: { value: 'to delete' } }), 200);
+      return { path: wsPath(ctx, `/secrets/${name}`) };
+    },
+  },
+
+  'POST /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners'), body: { name: `r-${short()}` } }) },
+  'GET /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners') }) },
+};
+
+/** The example of `route`; throws (failing the case) when the route has none. */
+export function exampleOf(route: Pick<RouteDef, 'method' | 'path'>): RouteExample {
+  const example = ROUTE_EXAMPLES[routeKey(route)];
+  if (!example) throw new Error(`no example request for ${routeKey(route)}: add one to test/harness/route-examples.ts`);
+  return example;
+}
