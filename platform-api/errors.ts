@@ -72,6 +72,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       problem = err;
     } else if (isBodyParserError(err)) {
       problem = new ApiError(err.status, err.status === 413 ? 'Payload Too Large' : 'Invalid request', bodyParserMessage(err));
+    } else if (isClientHttpError(err)) {
+      // The router's own 4xx (e.g. a path with broken percent-encoding): the client's mistake.
+      problem = new ApiError(err.status, 'Invalid request', err.status === 400 ? 'malformed request URL' : 'invalid request');
     } else {
       logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
       problem = new ApiError(500, 'Internal Server Error', 'an unexpected error occurred');
@@ -86,6 +89,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
 
 function isBodyParserError(err: unknown): err is { status: number; type: string } {
   return typeof err === 'object' && err !== null && 'type' in err && 'status' in err && typeof (err as { status: unknown }).status === 'number' && (err as { status: number }).status < 500;
+}
+
+function isClientHttpError(err: unknown): err is { status: number } {
+  const status = typeof err === 'object' && err !== null ? (err as { status?: unknown; expose?: unknown }).status : undefined;
+  // http-errors mark theirs `expose`; the router's parameter decoding error is a URIError with status 400.
+  return typeof status === 'number' && status >= 400 && status < 500 && ((err as { expose?: unknown }).expose === true || err instanceof URIError);
 }
 
 function bodyParserMessage(err: { type: string }): string {

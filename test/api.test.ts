@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createToken } from '../platform-api/services/tokens.service';
 import { revokeToken } from '../platform-api/repos/tokens.repo';
+import { insertRun, markRunFinished } from '../platform-api/repos/runs.repo';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
@@ -197,5 +198,36 @@ describe('tasks', () => {
     const viewer = await createToken(platform.pool, { workspaceId: a.workspaceId, createdBy: a.ownerId, name: 'v', role: 'viewer', expiresAt: null });
     expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token, body: { ...body, runnerId: a.runnerId } }), 403);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token })).status).toBe(200);
+  });
+});
+
+describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
+  async function orphanRun(ws: Awaited<ReturnType<typeof newWorkspace>>, status: 'queued' | 'failed') {
+    const id = randomUUID();
+    await insertRun(platform.pool, { id, workspaceId: ws.workspaceId, taskId: ws.taskId, runnerId: ws.runnerId, checkType: 'http.probe', trigger: 'api', requestedBy: 'test', workflowId: `ws-${ws.workspaceId}.run-${id}` });
+    if (status === 'failed') await markRunFinished(platform.pool, id, { status: 'failed', errorType: 'CheckFailed' });
+    return id;
+  }
+
+  it('answers 409, not 500, to retrying a failed run whose history passed retention', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const id = await orphanRun(ws, 'failed');
+    const res = await api(platform.baseUrl, 'POST', `/v1/runs/${id}/retry`, { token: ws.token });
+    expectProblem(res, 409);
+    expect(res.body['detail']).toMatch(/retention/);
+  });
+
+  it('answers 409, not 500, to cancelling a run that has no workflow any more', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const id = await orphanRun(ws, 'queued');
+    expectProblem(await api(platform.baseUrl, 'POST', `/v1/runs/${id}/cancel`, { token: ws.token }), 409);
+  });
+
+  it.each([['not a cron'], ['* * *'], ['* * * * * * * *']])('answers 400 to the cron expression %j, and creates nothing', async (cron) => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { cron: [cron] } } });
+    expectProblem(res, 400);
+    const { rows } = await platform.pool.query('select count(*)::int as n from schedules where workspace_id = $1', [ws.workspaceId]);
+    expect(rows[0].n).toBe(0);
   });
 });

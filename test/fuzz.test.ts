@@ -26,14 +26,9 @@ import { createTestSamlIdp } from './harness/saml-idp';
 
 const NUM_RUNS = 50;
 
-// BUG (open, reported to the lead; these cases fail until fixed):
-// - A path parameter that is not valid percent-encoding (`GET /v1/workspaces/%`, `/v1/runs/%80`,
-//   `PUT /v1/workspaces/:ws/secrets/%C0`) answers 500 instead of 400 on every route with a parameter:
-//   the router's decoding error (status 400, no `type`) is not recognised by problemHandler
-//   (isBodyParserError in platform-api/errors.ts requires `type`). Fails every "odd path parameters" case.
-// - A NUL character (U+0000) in a string that is stored answers 500 (PostgreSQL text refuses it):
-//   `POST /v1/workspaces {"name":"ws\u0000"}`, `POST /v1/workspaces/:ws/tokens {"name":"t\u0000","role":"viewer"}`,
-//   `POST /v1/workspaces/:ws/schedules {…,"note":"n\u0000"}`.
+// Found by this test and fixed: a path parameter with broken percent-encoding answered 500 (the
+// router's URIError is now a 400 problem), and a NUL character in a stored string answered 500
+// (parseInput refuses U+0000 by path).
 const REDIRECT_URI = 'https://lookout.test/v1/auth/oidc/callback';
 
 /** Routes that are not fuzzed, with the reason. Every other route is. */

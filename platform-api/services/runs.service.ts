@@ -63,6 +63,10 @@ export interface RunsServiceDeps {
   platformTaskQueue?: string | undefined;
 }
 
+function workflowGone(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5);
+}
+
 export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
   return {
     /**
@@ -113,7 +117,12 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`the run already ended (${run.status})`);
-      await temporal.workflow.getHandle(run.workflowId).cancel();
+      await temporal.workflow
+        .getHandle(run.workflowId)
+        .cancel()
+        .catch((err: unknown) => {
+          throw workflowGone(err) ? new ConflictError('the run has no workflow to cancel any more (it ended or passed Temporal retention)') : err;
+        });
       await appendAudit(pool, { workspaceId: run.workspaceId, actor: auth.actor, action: 'run.cancel_requested', target: `run:${runId}`, outcome: 'success', ip });
       return toRunView(sealer, run, undefined);
     },
@@ -133,7 +142,9 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
       clearTimeout(timer);
-      const description = await handle.describe();
+      const description = await handle.describe().catch((err: unknown) => {
+        throw workflowGone(err) ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run') : err;
+      });
       const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
       const scheduled = [...(history.events ?? [])]
         .reverse()

@@ -18,9 +18,24 @@ import type { Sealer } from '../crypto/sealer';
 
 const OVERLAP = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
 
+const CRON_FIELD = /^[0-9A-Za-z*?/,#-]+$/;
+/** Temporal's cron syntax: 5 to 7 fields (optional seconds and year), or a predefined macro. */
+function isCronString(value: string): boolean {
+  const trimmed = value.trim();
+  if (/^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$/.test(trimmed)) return true;
+  const fields = trimmed.split(/\s+/);
+  return fields.length >= 5 && fields.length <= 7 && fields.every((f) => CRON_FIELD.test(f));
+}
+
+/** Temporal refuses a spec it cannot parse with INVALID_ARGUMENT: that is the caller's input, a 400. */
+function refusal(err: unknown, fallback: (message: string) => Error): Error {
+  const message = err instanceof Error ? (err.message.split('\n')[0] ?? 'error') : 'error';
+  return (err as { code?: number }).code === 3 ? new InputError(`the schedule was refused: ${message}`) : fallback(message);
+}
+
 const SpecBody = z
   .strictObject({
-    cron: z.array(z.string().min(9).max(100)).min(1).max(10).optional(),
+    cron: z.array(z.string().min(5).max(100).refine(isCronString, 'a cron expression of 5 to 7 fields, or @hourly, @daily, @weekly, @monthly, @yearly')).min(1).max(10).optional(),
     intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
     timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
     jitterSeconds: z.number().int().min(0).max(86_400).optional(),
@@ -153,7 +168,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         });
       } catch (err) {
         await deleteSchedule(pool, workspaceId, id);
-        throw new ConflictError(`the workflow engine refused the schedule: ${err instanceof Error ? err.message.split('\n')[0] : 'error'}`);
+        throw refusal(err, (message) => new ConflictError(`the workflow engine refused the schedule: ${message}`));
       }
       await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.created', target: `schedule:${id}`, outcome: 'success', details: { taskId: input.taskId ?? null, runnerId: input.runnerId ?? null, overlap: input.overlap }, ip });
       const created = await load(workspaceId, id);
@@ -184,11 +199,15 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         pauseOnFailure: parsed.data.pauseOnFailure ?? row.pauseOnFailure,
         pauseAfterFailures: parsed.data.pauseAfterFailures === undefined ? row.pauseAfterFailures : parsed.data.pauseAfterFailures,
       };
-      await handleOf(row).update((previous) => ({
-        ...previous,
-        spec: temporalSpec(next.spec),
-        policies: { ...previous.policies, overlap: next.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: next.catchupSeconds * 1000, pauseOnFailure: next.pauseOnFailure },
-      }));
+      await handleOf(row)
+        .update((previous) => ({
+          ...previous,
+          spec: temporalSpec(next.spec),
+          policies: { ...previous.policies, overlap: next.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: next.catchupSeconds * 1000, pauseOnFailure: next.pauseOnFailure },
+        }))
+        .catch((err: unknown) => {
+          throw refusal(err, () => (err instanceof Error ? err : new Error('schedule update failed')));
+        });
       await pool.query(
         'update schedules set spec = $3, overlap = $4, catchup_seconds = $5, pause_on_failure = $6, pause_after_failures = $7, updated_at = now() where id = $1 and workspace_id = $2',
         [id, workspaceId, JSON.stringify(next.spec), next.overlap, next.catchupSeconds, next.pauseOnFailure, next.pauseAfterFailures],
