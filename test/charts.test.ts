@@ -111,6 +111,24 @@ describe('Helm charts', () => {
     expect(JSON.stringify(byKind(scoped, 'Role'))).not.toMatch(/"nodes"|"namespaces"/);
   });
 
+  it('passes HTTPS, OIDC and SAML settings to the API, secrets by reference only', () => {
+    const rendered = render('platform', 'lookout', 'platform-full.yaml');
+    const api = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-api'))! as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe: { httpGet: { scheme: string } } }[] } } };
+    };
+    const container = api.spec.template.spec.containers[0]!;
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      LOOKOUT_PUBLIC_URL: 'https://lookout.acme.example',
+      LOOKOUT_API_TLS_CERT_FILE: '/etc/lookout/api-tls/tls.crt',
+      LOOKOUT_OIDC_ISSUER: 'https://login.acme.example/realms/acme',
+      LOOKOUT_OIDC_CLIENT_SECRET: { secretKeyRef: { name: 'lookout-platform', key: 'oidc-client-secret' } },
+      LOOKOUT_OIDC_CA_FILE: '/etc/lookout/oidc-ca/ca.crt',
+      LOOKOUT_SAML_IDP_CERT_FILE: '/etc/lookout/saml-idp/idp.crt',
+    });
+    expect(container.readinessProbe.httpGet.scheme).toBe('HTTPS');
+  });
+
   it.each([
     ['runner', 'an unknown key', ['runner.bogus=1'], /additional properties 'bogus' not allowed|bogus/],
     ['runner', 'a negative replica count', ['replicaCount=-1'], /replicaCount.*(minimum|must be >= 1)|minimum: got -1/],
@@ -120,6 +138,9 @@ describe('Helm charts', () => {
     ['platform', 'an unknown key', ['apii.replicaCount=2'], /apii/],
     ['platform', 'no existing Secret', ['existingSecret='], /existingSecret is required: a Secret with database-url and master-key/],
     ['platform', 'a codec server without its Secret', ['codecServer.enabled=true'], /codecServer\.existingSecret is required/],
+    ['platform', 'OIDC without a client id', ['auth.oidc.issuer=https://login.example'], /auth\.oidc\.clientId is required/],
+    ['platform', 'an OIDC issuer over http', ['auth.oidc.issuer=http://login.example', 'auth.oidc.clientId=x'], /issuer/],
+    ['platform', 'SAML without the IdP certificate', ['auth.saml.entryPoint=https://sso.example', 'auth.saml.idpEntityId=x'], /auth\.saml\.idpCertConfigMapName is required/],
   ])('the %s chart refuses %s with a clear message', (chart, _label, set, message) => {
     const r = run(['template', 'lookout', path.join(root, 'charts', chart), '-f', path.join(fixtures, `${chart}-minimal.yaml`), ...set.flatMap((s) => ['--set', s])]);
     expect(r.ok).toBe(false);
