@@ -15,6 +15,8 @@ import { exportRunnerKeyFile, rotateWorkspaceKey } from './crypto/platform-keyri
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from './repos/audit.repo';
 import { inTransaction } from './repos/db';
 import { bootstrap } from './services/bootstrap.service';
+import { createIdentityService } from './services/identity.service';
+import { findUserByEmail } from './repos/users.repo';
 import { createBackup, restoreBackup } from './backup/backup';
 import { backupKeyId } from './backup/format';
 import { generateBackupKey, resolveBackupKey } from './backup/key';
@@ -102,6 +104,30 @@ export function buildCli(): Command {
       withPool(async (pool) => {
         const applied = await migrate(pool);
         process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'database is up to date\n');
+      }),
+    );
+
+  const users = program.command('users').description('user accounts');
+  users
+    .command('invite')
+    .description('print a one-use invitation code with which an existing user sets a password (MFA enrolment follows at the first login)')
+    .requiredOption('--email <email>', 'the user, e.g. the owner made by `admin bootstrap`')
+    .action((opts: { email: string }) =>
+      withPool(async (pool, crypto) => {
+        const user = await findUserByEmail(pool, opts.email);
+        if (!user) {
+          process.stderr.write('no user with that email; add them as a member of a workspace first\n');
+          process.exitCode = 1;
+          return;
+        }
+        const made = await inTransaction(pool, async (tx) => {
+          const invitation = await createIdentityService({ pool, master: crypto.master }).invite(tx, user.id, null, 'system:cli');
+          await appendAuditInTransaction(tx, { workspaceId: null, actor: 'system:cli', action: 'user.invited', target: `user:${user.id}`, outcome: 'success' });
+          return invitation;
+        });
+        process.stdout.write(
+          [`invitation ${made.invitation}`, `expires    ${made.expiresAt}`, '', 'POST it with a password to /v1/auth/invitations/accept; it works once.', ''].join('\n'),
+        );
       }),
     );
 

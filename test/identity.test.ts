@@ -79,6 +79,27 @@ describe('password login with mandatory MFA', () => {
     expect(Buffer.from(rows[0].totp_secret).toString('utf8')).not.toContain(String(first.body['secret']));
   });
 
+  it('lets the bootstrap owner set a password with an invitation from `lookout users invite`', async () => {
+    const email = `boot-${randomUUID()}@example.test`;
+    const ws = await newWorkspace(platform, { probeUrl: PROBE, ownerEmail: email });
+    const cli = spawnSync(process.execPath, ['dist/platform-api/cli.js', 'users', 'invite', '--email', email], {
+      env: { ...process.env, DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'], LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'] },
+      encoding: 'utf8',
+    });
+    expect(cli.status).toBe(0);
+    const invitation = /^invitation (\S+)$/m.exec(cli.stdout)![1]!;
+    const password = 'the owner picks a passphrase';
+    expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } })).status).toBe(200);
+    const owner = await passwordLogin(platform.baseUrl, email, password);
+    const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers: { cookie: owner.cookie } });
+    expect(me.body).toMatchObject({ workspaces: [{ id: ws.workspaceId, role: 'owner' }] });
+    const unknown = spawnSync(process.execPath, ['dist/platform-api/cli.js', 'users', 'invite', '--email', 'nobody@example.test'], {
+      env: { ...process.env, DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'], LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'] },
+      encoding: 'utf8',
+    });
+    expect(unknown.status).toBe(1);
+  });
+
   it('refuses a TOTP code that was already used, and accepts each recovery code once', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
