@@ -18,25 +18,12 @@ import { createPool } from '../platform-api/db/pool';
 import { appendAudit, verifyAuditChain } from '../platform-api/repos/audit.repo';
 import { createEmptyDatabase } from './harness/databases';
 import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { needles } from './harness/needles';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 const CHUNK = 1024;
 const FRAME = 5 + CHUNK + 16;
 
-/** The byte strings under which a value could appear: plain, hex, base64/base64url at every alignment. */
-function needles(value: string): Buffer[] {
-  const raw = Buffer.from(value, 'utf8');
-  const out = [raw, Buffer.from(raw.toString('hex')), Buffer.from(encodeURIComponent(value))];
-  for (let shift = 0; shift < 3; shift++) {
-    const shifted = Buffer.concat([Buffer.alloc(shift), raw]);
-    const skip = Math.ceil((shift * 4) / 3);
-    for (const enc of ['base64', 'base64url'] as const) {
-      const text = shifted.toString(enc);
-      out.push(Buffer.from(text.slice(skip, text.length - 4)));
-    }
-  }
-  return out;
-}
 
 const contains = (haystack: Buffer, value: string) => needles(value).some((n) => haystack.includes(n));
 

@@ -23,23 +23,10 @@ import { adminClients, namespace } from './harness/kube-fixtures';
 import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
 import { createPlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
+import { needles } from './harness/needles';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 
-/** The byte strings under which a canary could appear: plain, hex, and base64/base64url at every alignment. */
-function needles(canary: string): Buffer[] {
-  const raw = Buffer.from(canary, 'utf8');
-  const out = [raw, Buffer.from(raw.toString('hex')), Buffer.from(encodeURIComponent(canary))];
-  for (let shift = 0; shift < 3; shift++) {
-    const shifted = Buffer.concat([Buffer.alloc(shift), raw]);
-    const skip = Math.ceil((shift * 4) / 3);
-    for (const enc of ['base64', 'base64url'] as const) {
-      const text = shifted.toString(enc);
-      out.push(Buffer.from(text.slice(skip, text.length - 4)));
-    }
-  }
-  return out;
-}
 
 function findHits(where: string, haystack: Buffer, canaries: Record<string, string>): string[] {
   const hits: string[] = [];
