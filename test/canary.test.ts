@@ -155,6 +155,7 @@ describe('canary proof', () => {
       const raw = new Client({ connection });
       let histories = 0;
       const payloadEncodings = new Set<string | undefined>();
+      const plainPayloads: string[] = [];
       const identities = new Set<string>();
       const searchAttributes = new Set<string>();
       const markers = new Set<string>();
@@ -168,7 +169,17 @@ describe('canary proof', () => {
           return value;
         });
         // Search attributes are never encrypted (Temporal indexes them): only the server's own, with opaque values, may appear.
-        for (const p of collectPayloads(history, [], new Set(), new Set(['searchAttributes', 'markerRecordedEventAttributes']))) payloadEncodings.add(metadataText(p, 'encoding'));
+        for (const e of history.events ?? []) {
+          for (const p of collectPayloads(e, [], new Set(), new Set(['searchAttributes', 'markerRecordedEventAttributes']))) {
+            const encoding = metadataText(p, 'encoding');
+            // The server itself writes this constant when an activity is cancelled before any worker
+            // started it (a run cancelled while queued): no codec ever sees it, and it names nothing.
+            const serverConstant = e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED && Buffer.from(p.data ?? new Uint8Array()).toString('utf8') === '"ACTIVITY_ID_NOT_STARTED"';
+            if (serverConstant) continue;
+            payloadEncodings.add(encoding);
+            if (encoding !== ENCRYPTED_ENCODING) plainPayloads.push(`${encoding ?? '?'} in ${wf.type} event ${String(e.eventType)}: ${Buffer.from(p.data ?? new Uint8Array()).toString('utf8').slice(0, 80)}`);
+          }
+        }
         // Patch markers are written by the SDK's core, not through the codec: they may hold our patch ids only.
         for (const e of history.events ?? []) {
           const marker = e.markerRecordedEventAttributes;
@@ -184,6 +195,7 @@ describe('canary proof', () => {
       }
       await connection.close();
       expect(histories).toBeGreaterThanOrEqual(3);
+      expect(plainPayloads).toEqual([]);
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
       for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
       for (const marker of markers) expect(marker).toMatch(/^core_patch:.*"schedule-outcome"/);
