@@ -3,7 +3,7 @@
 // Plain CommonJS that runs on any Node >= 18, since it may run before the pinned Node 24 is installed.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { existsSync, statSync } = require('node:fs');
+const { existsSync, lstatSync, statSync } = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -18,7 +18,11 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 // 1. Dependencies (and the pinned Node 24 at node_modules/.bin/node) when missing or stale.
 const marker = path.join(root, 'node_modules', '.package-lock.json');
-if (!existsSync(marker) || mtime(path.join(root, 'package-lock.json')) > mtime(marker) || !existsSync(path.join(root, 'node_modules', '.bin', 'node'))) {
+// A node_modules that is a link (a git worktree sharing another checkout's) belongs to that checkout:
+// `npm ci` would empty it through the link.
+const shared = existsSync(path.join(root, 'node_modules')) && lstatSync(path.join(root, 'node_modules')).isSymbolicLink();
+const stale = !existsSync(marker) || mtime(path.join(root, 'package-lock.json')) > mtime(marker) || !existsSync(path.join(root, 'node_modules', '.bin', 'node'));
+if (stale && !shared) {
   process.stderr.write('bootstrap: installing dependencies (npm ci)…\n');
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
