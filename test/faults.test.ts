@@ -15,11 +15,30 @@ import type { Pool } from 'pg';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypto';
 import { createPool } from '../platform-api/db/pool';
 import { inTransaction } from '../platform-api/repos/db';
-import { env, newWorkspace, writeRunnerKeyFile } from './harness/env';
+import { StaticKeyring } from '../common/keyring';
+import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { addTask, api, env, newWorkspace, writeRunnerKeyFile } from './harness/env';
+import * as fx from './harness/kube-fixtures';
 import { migrate } from '../platform-api/db/migrate';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
 import { ensureTemporalCli } from '../scripts/tools';
-import { checkBooks, faultsProfile, LoadDriver, ownTemporal, startDelayTarget, startStack, summary, type LoadReport, type Stack } from './harness/faults';
+import {
+  BAD_RESULT_REASON,
+  checkBooks,
+  faultsProfile,
+  kubeApiServer,
+  LoadDriver,
+  ownTemporal,
+  startDelayTarget,
+  startRogueRunner,
+  startStack,
+  startTcpProxy,
+  summary,
+  writeKubeconfigVia,
+  type BadResultKind,
+  type LoadReport,
+  type Stack,
+} from './harness/faults';
 
 const profile = faultsProfile();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -43,6 +62,12 @@ async function until(what: string, probe: () => boolean, timeoutMs = 30_000): Pr
 /** The load's answers other than 202, refusals (503) and transport errors: each would be a bug. */
 function unexpectedAnswers(load: LoadReport): Record<string, number> {
   return Object.fromEntries(Object.entries(load.answers).filter(([k]) => /^\d+$/.test(k) && k !== '202' && k !== '503'));
+}
+
+function sumCounts(counts: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of counts) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 /** Waits until `i` of `n` evenly spaced fault points of the load is reached. */
@@ -221,5 +246,108 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       await target.stop();
     }
   });
-});
 
+  it('a slow or hanging Kubernetes API: checks end cleanly with an error result, and the same Runner then completes healthy checks', async () => {
+    const admin = fx.adminClients();
+    const ns = await fx.namespace(admin, 'faults');
+    await fx.pod(admin, ns, 'web', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] });
+    const proxy = await startTcpProxy(kubeApiServer());
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-faults-kube-'));
+    const target = await startDelayTarget(0, 50);
+    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: { ...POLICY, maxAttempts: 1 } });
+    const taskId = await addTask({ pool, crypto }, ws, 'k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 }, { ...POLICY, maxAttempts: 1 });
+    const kubeTimeoutMs = 1_000;
+    const stack = await startStack({
+      label: 'kube-slow',
+      temporalAddress: env.temporalAddress,
+      databaseUrl: env.databaseUrl,
+      workspaceId: ws.workspaceId,
+      runnerId: ws.runnerId,
+      keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+      runners: 1,
+      runnerEnv: { LOOKOUT_KUBECONFIG: writeKubeconfigVia(proxy.port, path.join(dir, 'runner.kubeconfig')), LOOKOUT_KUBE_TIMEOUT_MS: String(kubeTimeoutMs), LOOKOUT_RUNNER_ALLOWED_CHECKS: 'http.probe,k8s.pod-status' },
+    });
+    const perPhase = Math.max(8, Math.floor(profile.runs / 4));
+    const phase = async (taskIds: string[]) => {
+      const load = await new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds, runs: perPhase, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 }).run();
+      const results = await Promise.all(
+        load.accepted.map(async (id) => {
+          for (let i = 0; i < 600; i++) {
+            const run = (await api(stack.apiUrl, 'GET', `/v1/runs/${id}`, { token: ws.token })).body;
+            if (run['status'] !== 'queued' && run['status'] !== 'running') return { status: run['status'], result: run['result'] as { status: string; summary: string } | null };
+            await sleep(250);
+          }
+          return { status: 'stuck', result: null };
+        }),
+      );
+      return { load, results };
+    };
+    try {
+      const stuckCall = `cannot list pods in namespace ${ns}: the Kubernetes API did not answer in time`;
+      // 1. Every byte delayed by twice the call timeout; 2. connections accepted and never answered.
+      proxy.setMode({ kind: 'delay', ms: 2 * kubeTimeoutMs });
+      const slow = await phase([taskId]);
+      proxy.setMode({ kind: 'blackhole' });
+      const hanging = await phase([taskId]);
+      const leftOpen = proxy.open();
+      // 3. The API server answers again: the same Runner process runs Kubernetes and HTTP checks.
+      proxy.setMode({ kind: 'pass' });
+      const healthy = await phase([taskId, ws.taskId]);
+      const accepted = [...slow.load.accepted, ...hanging.load.accepted, ...healthy.load.accepted];
+      const books = await checkBooks(pool, ws.workspaceId, accepted, { temporalAddress: env.temporalAddress });
+      const load = { accepted, answers: sumCounts([slow.load.answers, hanging.load.answers, healthy.load.answers]), abandoned: 0, durationMs: slow.load.durationMs + hanging.load.durationMs + healthy.load.durationMs };
+      console.log(summary('kube-slow', { ...profile, runs: 3 * perPhase }, load, books, { kubeTimeoutMs, proxyConnections: proxy.accepted(), leftOpenAfterBlackhole: leftOpen }));
+      expect(books.problems).toEqual([]);
+      expect(stack.crashes()).toEqual([]);
+      expect(books.byStatus).toEqual({ succeeded: 3 * perPhase });
+      for (const r of [...slow.results, ...hanging.results]) expect(r).toEqual({ status: 'succeeded', result: expect.objectContaining({ status: 'error', summary: stuckCall }) });
+      for (const r of healthy.results) {
+        expect(r.status).toBe('succeeded');
+        expect(['ok', 'issues']).toContain(r.result?.status);
+      }
+      expect(stack.runners[0]!.kills).toBe(0);
+    } finally {
+      await stack.stop();
+      await proxy.stop();
+      await target.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a Runner that answers with oversized, malformed, unattested or tampered results: each run ends rejected, is audited, and nothing is stored', async () => {
+    const target = await startDelayTarget(50, 200);
+    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
+    const kinds: BadResultKind[] = ['oversized', 'malformed', 'unattested', 'tampered'];
+    // The rogue holds the workspace's keys (a compromised Runner host) but skips the boundary.
+    const rogue = await startRogueRunner({ temporalAddress: env.temporalAddress, runnerId: ws.runnerId, keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), kinds, pollers: 2 });
+    // The real Runners join once the rogue has answered every kind twice, and share the queue with it.
+    const stack = await startStack({ label: 'bad-results', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: 0 });
+    let runners: Stack | undefined;
+    try {
+      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 });
+      const loading = driver.run();
+      await until('the rogue answering every kind', () => rogue.answered.size >= 2 * kinds.length, 60_000);
+      runners = await startStack({ label: 'bad-results-good', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: profile.runners, runnersOnly: true });
+      const load = await loading;
+      const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
+      const byKind = Object.fromEntries(kinds.map((k) => [k, [...rogue.answered.values()].filter((v) => v === k).length]));
+      console.log(summary('bad-results', profile, load, books, { rogueAnswers: byKind }));
+      expect(books.problems).toEqual([]);
+      expect([...stack.crashes(), ...runners.crashes()]).toEqual([]);
+      expect(load.accepted).toHaveLength(profile.runs);
+      // Exactly the rogue's answers are rejected, each for its own reason; the real Runners' runs succeed.
+      expect(books.byStatus).toEqual({ rejected: rogue.answered.size, succeeded: profile.runs - rogue.answered.size });
+      const audit = await pool.query<{ target: string; details: { reason: string } }>("select target, details from audit_events where workspace_id = $1 and action = 'run.result_rejected'", [ws.workspaceId]);
+      const reasons = new Map(audit.rows.map((r) => [r.target.replace(/^run:/, ''), r.details.reason]));
+      for (const [runId, kind] of rogue.answered) expect({ runId, kind, reason: reasons.get(runId) }).toEqual({ runId, kind, reason: expect.stringMatching(BAD_RESULT_REASON[kind]) });
+      const stored = await pool.query<{ n: number }>('select count(*)::int as n from results where run_id = any($1::uuid[])', [[...rogue.answered.keys()]]);
+      expect(stored.rows[0]!.n).toBe(0);
+      for (const kind of kinds) expect(byKind[kind]).toBeGreaterThanOrEqual(2);
+    } finally {
+      await rogue.stop();
+      await runners?.stop();
+      await stack.stop();
+      await target.stop();
+    }
+  });
+});

@@ -10,9 +10,13 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { attest } from '../../common/attestation';
+import { WorkspaceCodec } from '../../common/codec';
+import type { StaticKeyring, WorkspaceKey } from '../../common/keyring';
 import type { Pool } from 'pg';
-import { TERMINAL_RUN_STATUSES } from '../../common/contracts';
-import { runWorkflowId } from '../../common/ids';
+import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '../../common/contracts';
+import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform-api/db/embedded';
 import { verifyAuditChain } from '../../platform-api/repos/audit.repo';
 import { env } from './env';
@@ -149,6 +153,8 @@ export interface StackOptions {
   runnerEnv?: NodeJS.ProcessEnv;
   /** A name prefix for log files. */
   label: string;
+  /** Start the Runners only (more Runners for a Platform that runs already). */
+  runnersOnly?: boolean;
 }
 
 /** The Platform (API and platform worker) and the workspace's Runners, as real processes. */
@@ -172,7 +178,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   // A Runner gets neither the database nor the master key: only its workspace's key file.
   const runnerEnv = { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress, LOOKOUT_RUNNER_ID: o.runnerId, LOOKOUT_WORKSPACE_ID: o.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: o.keysFile, LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: '1000', ...o.runnerEnv };
   const runners = Array.from({ length: o.runners }, (_, i) => new ManagedProcess(`${o.label}-runner-${i + 1}`, node, [path.join(dist, 'workers', 'runner.js')], runnerEnv, logged('runner polling')));
-  await Promise.all([api.start(), worker.start(), ...runners.map((r) => r.start())]);
+  await Promise.all([...(o.runnersOnly ? [] : [api.start(), worker.start()]), ...runners.map((r) => r.start())]);
   return {
     apiUrl,
     api,
@@ -290,8 +296,9 @@ export class LoadDriver {
           return;
         }
       } catch (err) {
-        const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-        this.count((cause as { code?: string }).code ?? (cause instanceof Error ? cause.name : 'error'));
+        // fetch wraps transport errors: name them by their cause's code (ECONNREFUSED, UND_ERR_SOCKET, ...).
+        const cause = (err as { cause?: { code?: string; name?: string } }).cause;
+        this.count(cause?.code ?? cause?.name ?? (err instanceof Error ? err.name : 'error'));
       }
       await sleep(250);
     }
@@ -393,15 +400,102 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   };
 }
 
-/** A copy of the test Runner's kubeconfig that reaches the API server through `port` on loopback (its certificate names 127.0.0.1). */
-export function kubeconfigVia(port: number, file: string): { file: string; target: { host: string; port: number } } {
-  const runnerKubeconfig = process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'];
-  if (!runnerKubeconfig) throw new Error('LOOKOUT_TEST_KUBECONFIG_RUNNER is not set: run the tests through jest\'s global setup');
-  const config = JSON.parse(readFileSync(runnerKubeconfig, 'utf8')) as { clusters: { cluster: { server: string } }[] };
-  const server = new URL(config.clusters[0]!.cluster.server);
+function runnerKubeconfig(): { clusters: { cluster: { server: string } }[] } {
+  const file = process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'];
+  if (!file) throw new Error('LOOKOUT_TEST_KUBECONFIG_RUNNER is not set: run the tests through jest\'s global setup');
+  return JSON.parse(readFileSync(file, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+}
+
+/** Where the test kube-apiserver listens. */
+export function kubeApiServer(): { host: string; port: number } {
+  const server = new URL(runnerKubeconfig().clusters[0]!.cluster.server);
+  return { host: server.hostname, port: Number(server.port) };
+}
+
+/**
+ * Writes a copy of the test Runner's kubeconfig (its restricted ServiceAccount) that reaches the API
+ * server through `port` on loopback. The server's certificate names 127.0.0.1, so TLS still verifies.
+ */
+export function writeKubeconfigVia(port: number, file: string): string {
+  const config = runnerKubeconfig();
   config.clusters[0]!.cluster.server = `https://127.0.0.1:${port}`;
   writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
-  return { file, target: { host: server.hostname, port: Number(server.port) } };
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A rogue Runner
+
+export type BadResultKind = 'oversized' | 'malformed' | 'unattested' | 'tampered';
+
+/** The Platform's reason for refusing each kind (`run.result_rejected` audit details). */
+export const BAD_RESULT_REASON: Record<BadResultKind, RegExp> = {
+  oversized: /^result is \d+ bytes, over the 262144-byte cap$/,
+  malformed: /^result does not match the contract at /,
+  unattested: /^attestation is malformed$/,
+  tampered: /^attestation does not verify$/,
+};
+
+function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey): Record<string, unknown> {
+  const now = new Date().toISOString();
+  const body: TaskResultBody = { runId: request.runId, workspaceId: request.workspaceId, checkType: request.checkType, status: 'ok', summary: 'all good', issues: [], metrics: {}, startedAt: now, finishedAt: now, durationMs: 0, exitCode: 0 };
+  const attested = (b: unknown) => attest(key, request.workspaceId, request.runId, b);
+  switch (kind) {
+    case 'oversized': {
+      // Every field within its own cap, properly attested: only the total size is too much.
+      const issue = { severity: 3 as const, title: 't'.repeat(200), resource: { kind: 'Pod', namespace: 'n', name: 'x'.repeat(512) }, expected: 'e'.repeat(500), actual: 'a'.repeat(500), nextSteps: Array.from({ length: 10 }, () => 's'.repeat(500)), details: 'd'.repeat(2000) };
+      const big = { ...body, status: 'issues' as const, issues: Array.from({ length: 120 }, () => issue) };
+      return { ...big, attestation: attested(big) };
+    }
+    case 'malformed': {
+      // Attested, but outside the contract: an unknown status and a field the schema does not know.
+      const bad = { ...body, status: 'fine', rawLog: 'password=hunter2' };
+      return { ...bad, attestation: attested(bad) };
+    }
+    case 'unattested':
+      return { ...body, attestation: '' };
+    case 'tampered':
+      // Attested as healthy-with-issues, then edited to look clean.
+      return { ...body, attestation: attested({ ...body, status: 'issues', summary: 'the real result' }) };
+  }
+}
+
+/**
+ * A Runner that holds its workspace's keys but not its boundary: it polls the workspace's task
+ * queue over raw gRPC, decrypts the task, and answers with a bad result of each kind in turn,
+ * properly encrypted so that the Platform sees exactly what it sent.
+ */
+export async function startRogueRunner(o: { temporalAddress: string; runnerId: string; keyring: StaticKeyring; kinds: readonly BadResultKind[]; pollers?: number }): Promise<{ answered: Map<string, BadResultKind>; stop(): Promise<void> }> {
+  const connection = await Connection.connect({ address: o.temporalAddress });
+  const codec = new WorkspaceCodec(o.keyring);
+  const answered = new Map<string, BadResultKind>();
+  let stopped = false;
+  let turn = 0;
+  const identity = `runner:${o.runnerId}:rogue`;
+  const poll = async () => {
+    while (!stopped) {
+      const task = await connection
+        .withDeadline(Date.now() + 5_000, () => connection.workflowService.pollActivityTaskQueue({ namespace: 'default', taskQueue: { name: runnerTaskQueue(o.runnerId) }, identity }))
+        .catch(() => undefined);
+      if (!task?.taskToken?.length) continue;
+      const [input] = await codec.decode(task.input?.payloads ?? []);
+      const request = defaultPayloadConverter.fromPayload<TaskRequest>(input!);
+      const kind = o.kinds[turn++ % o.kinds.length]!;
+      answered.set(request.runId, kind);
+      const key = await o.keyring.activeKey(request.workspaceId);
+      const payloads = await codec.encode([defaultPayloadConverter.toPayload(badResult(kind, request, key))]);
+      await connection.workflowService.respondActivityTaskCompleted({ namespace: 'default', taskToken: task.taskToken, result: { payloads }, identity });
+    }
+  };
+  const pollers = Array.from({ length: o.pollers ?? 2 }, () => poll());
+  return {
+    answered,
+    async stop() {
+      stopped = true;
+      await Promise.all(pollers);
+      await connection.close();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
