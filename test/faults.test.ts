@@ -8,6 +8,7 @@
  * LOOKOUT_FAULTS_PROFILE=ci (default) keeps the counts small; `npm run faults` runs the full profile.
  * Measured numbers go to the output, one line per fault; timing is not asserted (see bench/).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypt
 import { createPool } from '../platform-api/db/pool';
 import { inTransaction } from '../platform-api/repos/db';
 import { StaticKeyring } from '../common/keyring';
-import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile, PlatformKeyring } from '../platform-api/crypto/platform-keyring';
 import { addTask, api, env, newWorkspace, writeRunnerKeyFile } from './harness/env';
 import * as fx from './harness/kube-fixtures';
 import { migrate } from '../platform-api/db/migrate';
@@ -98,6 +99,26 @@ describe('a database connection lost inside a transaction', () => {
       expect((await inTransaction(own, (tx) => tx.query<{ one: number }>('select 1 as one'))).rows).toEqual([{ one: 1 }]);
     } finally {
       await own.end();
+    }
+  });
+});
+
+describe('the platform keyring while the database is down', () => {
+  it('keeps encrypting with the last active key it knew instead of failing (a failed encoding stops the platform worker)', async () => {
+    const ws = await newWorkspace({ pool, crypto }, { probeUrl: 'http://127.0.0.1:9/' });
+    const own = createPool(env.databaseUrl, () => undefined, 1);
+    const keyring = new PlatformKeyring(own, crypto.master, 'payload');
+    const active = await keyring.activeKey(ws.workspaceId);
+    await own.end();
+    // Past the cache's freshness, with the database unreachable.
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 60_000);
+    try {
+      await expect(keyring.activeKey(ws.workspaceId)).resolves.toEqual(active);
+      // A workspace it never saw still fails loudly.
+      await expect(keyring.activeKey(randomUUID())).rejects.toThrow();
+    } finally {
+      clock.mockRestore();
     }
   });
 });
