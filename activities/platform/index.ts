@@ -59,9 +59,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
 
     /**
      * Accepts a Runner's result only if it matches the contract and the run it claims to answer, is
-     * within the size cap, and its attestation verifies under a key of the workspace that owns the run; then stores it once
-     * (first write wins), sealed. Anything else is rejected non-retryably and audited, and nothing is
-     * stored.
+     * within the size cap (MAX_RESULT_BYTES) and its attestation verifies under a key of the
+     * workspace that owns the run; then stores it once (first write wins), sealed. Anything else is
+     * rejected non-retryably and audited, and nothing is stored.
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const run = await getRun(pool, runId);
