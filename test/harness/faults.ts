@@ -643,8 +643,9 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
         ids.slice(i, i + 20).map(async (id) => {
           const want = WORKFLOW_CLOSE[byId.get(id)?.status ?? ''];
           let got = 'MISSING';
-          // The finish is recorded just before the workflow closes: allow it a moment.
-          for (let attempt = 0; attempt < 40; attempt++) {
+          // The finish is recorded just before the workflow closes: allow it a moment (a stuck run: none).
+          const attempts = TERMINAL.includes(byId.get(id)?.status ?? '') ? 40 : 1;
+          for (let attempt = 0; attempt < attempts; attempt++) {
             const res = await temporal.workflowService
               .describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) } })
               .catch(() => undefined);
