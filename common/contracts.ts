@@ -69,6 +69,19 @@ export const TaskResultBody = z.strictObject({
 });
 export type TaskResultBody = z.infer<typeof TaskResultBody>;
 
+/**
+ * Largest serialised result body (JSON, without its attestation) that may cross, far below
+ * Temporal's 2 MB payload limit. The Runner's boundary refuses to send more and the Platform
+ * refuses to store more: the schema's per-field caps alone allow several times this.
+ */
+export const MAX_RESULT_BYTES = 256 * 1024;
+
+/** The serialised size that {@link MAX_RESULT_BYTES} caps. */
+export function resultBodyBytes(body: TaskResultBody): number {
+  // TextEncoder rather than Buffer: common/ is also loaded in the workflow sandbox.
+  return new TextEncoder().encode(JSON.stringify(body)).length;
+}
+
 /** A result with its attestation (common/attestation.ts) over the body, binding it to workspace and run. */
 export const TaskResult = TaskResultBody.extend({ attestation: z.string().max(256) });
 export type TaskResult = z.infer<typeof TaskResult>;

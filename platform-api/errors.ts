@@ -72,6 +72,10 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       problem = err;
     } else if (isBodyParserError(err)) {
       problem = new ApiError(err.status, err.status === 413 ? 'Payload Too Large' : 'Invalid request', bodyParserMessage(err));
+    } else if (isBackingServiceDown(err)) {
+      // The database restarting or unreachable: the client may repeat the request (503, not 500).
+      logger.warn({ code: (err as { code?: unknown }).code, method: req.method, path: req.path }, 'backing service unavailable');
+      problem = new UnavailableError('a service the API depends on is unavailable; try again shortly');
     } else if (isClientHttpError(err)) {
       // The router's own 4xx (e.g. a path with broken percent-encoding): the client's mistake.
       problem = new ApiError(err.status, 'Invalid request', err.status === 400 ? 'malformed request URL' : 'invalid request');
@@ -89,6 +93,20 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
 
 function isBodyParserError(err: unknown): err is { status: number; type: string } {
   return typeof err === 'object' && err !== null && 'type' in err && 'status' in err && typeof (err as { status: unknown }).status === 'number' && (err as { status: number }).status < 500;
+}
+
+/**
+ * Connection-level failures of the database (SQLSTATE class 08, server shutting down or starting
+ * up, too many connections) and refused or reset sockets. Not query errors: those stay 500.
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+const PG_CONNECTION_LOST = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+function isBackingServiceDown(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  return err instanceof Error && PG_CONNECTION_LOST.test(err.message);
 }
 
 function isClientHttpError(err: unknown): err is { status: number } {

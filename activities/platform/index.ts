@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { temporalScheduleId } from '../../common/ids';
 import { verifyAttestation } from '../../common/attestation';
-import { ExecutionPolicy, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
+import { ExecutionPolicy, MAX_RESULT_BYTES, resultBodyBytes, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
@@ -58,10 +58,10 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     },
 
     /**
-     * Accepts a Runner's result only if it matches the contract and the run it claims to answer and
-     * its attestation verifies under a key of the workspace that owns the run; then stores it once
-     * (first write wins), sealed. Anything else is rejected non-retryably and audited, and nothing is
-     * stored.
+     * Accepts a Runner's result only if it matches the contract and the run it claims to answer, is
+     * within the size cap (MAX_RESULT_BYTES) and its attestation verifies under a key of the
+     * workspace that owns the run; then stores it once (first write wins), sealed. Anything else is
+     * rejected non-retryably and audited, and nothing is stored.
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const run = await getRun(pool, runId);
@@ -74,7 +74,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       else if (parsed.data.checkType !== run.checkType) problem = 'result is for another check type';
       else {
         const { attestation, ...body } = parsed.data;
-        problem = await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
+        // The Runner's boundary caps the size; a Runner that skips it is refused here too.
+        const bytes = resultBodyBytes(body);
+        problem = bytes > MAX_RESULT_BYTES ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap` : await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
       }
       if (problem || !parsed.success) {
         logger.warn({ runId, problem }, 'result rejected');

@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { attest } from '../../common/attestation';
-import { TaskResultBody, type TaskRequest, type TaskResult } from '../../common/contracts';
+import { MAX_RESULT_BYTES, resultBodyBytes, TaskResultBody, type TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../../common/errors';
 import type { WorkspaceKey } from '../../common/keyring';
 import type { CheckOutcome } from './checks/check';
@@ -14,8 +14,7 @@ import { REDACTED, redactDeep, redactText, secretForms } from './redaction';
 
 export { REDACTED } from './redaction';
 
-/** Largest serialised result that may cross: far below Temporal's 2 MB payload limit. */
-export const MAX_RESULT_BYTES = 256 * 1024;
+export { MAX_RESULT_BYTES } from '../../common/contracts';
 
 /** The Runner's local policy: the ceiling, whatever the Platform asks. */
 export interface BoundaryPolicy {
@@ -70,7 +69,7 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
     // zod's messages name rules and keys, never input values.
     throw rejected(parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
   }
-  const size = Buffer.byteLength(JSON.stringify(parsed.data));
+  const size = resultBodyBytes(parsed.data);
   if (size > MAX_RESULT_BYTES) throw rejected(`${size} bytes exceeds ${MAX_RESULT_BYTES}`);
   return { ...parsed.data, attestation: attest(key, request.workspaceId, request.runId, parsed.data) };
 }

@@ -10,8 +10,12 @@ import {
   AutoscalingV2Api,
   BatchV1Api,
   CoreV1Api,
+  createConfiguration,
   DiscoveryV1Api,
   KubeConfig,
+  ServerConfiguration,
+  setHeaderMiddleware,
+  type Configuration,
 } from '@kubernetes/client-node';
 
 export const PAGE_SIZE = 500;
@@ -34,15 +38,42 @@ export function loadKubeClients(options: { kubeconfig?: string | undefined; env?
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else if ((options.env ?? process.env)['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
   else return undefined;
+  const timeoutMs = options.timeoutMs ?? 15_000;
   return {
-    timeoutMs: options.timeoutMs ?? 15_000,
+    timeoutMs,
     pageSize: options.pageSize ?? PAGE_SIZE,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    discovery: kc.makeApiClient(DiscoveryV1Api),
-    autoscaling: kc.makeApiClient(AutoscalingV2Api),
+    core: makeClient(kc, CoreV1Api, timeoutMs),
+    apps: makeClient(kc, AppsV1Api, timeoutMs),
+    batch: makeClient(kc, BatchV1Api, timeoutMs),
+    discovery: makeClient(kc, DiscoveryV1Api, timeoutMs),
+    autoscaling: makeClient(kc, AutoscalingV2Api, timeoutMs),
   };
+}
+
+/**
+ * `kc.makeApiClient`, plus an abort of every request after `timeoutMs`. Without it a call that
+ * {@link call} gave up on stays open: the library makes a connection pool per request, so an API
+ * server that accepts and never answers would hold one socket of the Runner per timed-out call, for good.
+ */
+function makeClient<T>(kc: KubeConfig, api: new (config: Configuration) => T, timeoutMs: number): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  return new api(
+    createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      middleware: [setHeaderMiddleware('User-Agent', 'lookout-runner')],
+      promiseMiddleware: [
+        {
+          pre: async (context) => {
+            context.setSignal(AbortSignal.timeout(timeoutMs));
+            return context;
+          },
+          post: async (context) => context,
+        },
+      ],
+    }),
+  );
 }
 
 /** A Kubernetes API failure, described without response bodies (which may echo object data). */
@@ -96,6 +127,8 @@ async function call<T>(what: string, fn: () => Promise<T>, { signal, timeoutMs }
   } catch (err) {
     if (err instanceof KubeError || signal.aborted) throw err;
     if (err instanceof ApiException) throw new KubeError(err.code, what);
+    // The request's own abort (makeClient) may win the race against the timer above.
+    if (err instanceof Error && err.name === 'TimeoutError') throw new KubeError('timeout', what);
     throw new KubeError('network', what);
   } finally {
     clearTimeout(timer);

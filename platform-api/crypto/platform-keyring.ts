@@ -36,11 +36,22 @@ export class PlatformKeyring implements Keyring {
     return key;
   }
 
-  /** `db` lets a caller inside a transaction see keys that transaction created. */
+  /**
+   * `db` lets a caller inside a transaction see keys that transaction created. While the database
+   * cannot be read, the last active key known is used (a retired key still decrypts): the codec
+   * encodes every completion of the platform worker, and an encoding error there stops the
+   * worker, so a database restart must not turn into one.
+   */
   async activeKey(workspaceId: string, db: Queryable = this.pool): Promise<WorkspaceKey> {
     const hit = this.#active.get(workspaceId);
     if (hit && Date.now() - hit.at < ACTIVE_TTL_MS) return hit.key;
-    const row = await getActiveKey(db, workspaceId, this.purpose);
+    let row: Awaited<ReturnType<typeof getActiveKey>>;
+    try {
+      row = await getActiveKey(db, workspaceId, this.purpose);
+    } catch (err) {
+      if (hit) return hit.key;
+      throw err;
+    }
     if (!row) throw new Error(`workspace ${workspaceId} has no active ${this.purpose} key`);
     const key = this.#unwrap(workspaceId, row.version, row.wrapped);
     this.#active.set(workspaceId, { key, at: Date.now() });

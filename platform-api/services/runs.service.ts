@@ -12,7 +12,8 @@ import type { runTask } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
-import { appendAudit } from '../repos/audit.repo';
+import { appendAudit, appendAuditInTransaction } from '../repos/audit.repo';
+import { inTransaction } from '../repos/db';
 import { getResult, type StoredResult } from '../repos/results.repo';
 import { getRun, insertRun, listRuns, markRunFinished, markRunRetrying, RETRYABLE_RUN_STATUSES, runErrorBinding, type Run } from '../repos/runs.repo';
 import { getTask } from '../repos/tasks.repo';
@@ -70,8 +71,9 @@ function workflowGone(err: unknown): boolean {
 export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
   return {
     /**
-     * Records a queued run, audits the request and starts `runTask` with id `ws-<ws>/run-<run>`.
-     * If Temporal refuses the start, the run is closed as failed and the caller gets 503.
+     * Records a queued run and audits the request (one transaction), then starts `runTask` with id
+     * `ws-<ws>/run-<run>`. If Temporal refuses the start, the run is closed as failed and the caller
+     * gets 503. A process that dies between the commit and the start leaves the run queued (known).
      */
     async requestRun(auth: WorkspaceAccess, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
       const task = await getTask(pool, sealer, workspaceId, taskId);
@@ -79,17 +81,22 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       const policy = ExecutionPolicy.parse(task.policy);
       const runId = randomUUID();
       const workflowId = runWorkflowId(workspaceId, runId);
-      const run = await insertRun(pool, {
-        id: runId,
-        workspaceId,
-        taskId: task.id,
-        runnerId: task.runnerId,
-        checkType: task.checkType,
-        trigger,
-        requestedBy: auth.actor,
-        workflowId,
+      // The run and its audit row commit together: a database failure between them would leave a
+      // queued run that no workflow will ever finish.
+      const run = await inTransaction(pool, async (tx) => {
+        const inserted = await insertRun(tx, {
+          id: runId,
+          workspaceId,
+          taskId: task.id,
+          runnerId: task.runnerId,
+          checkType: task.checkType,
+          trigger,
+          requestedBy: auth.actor,
+          workflowId,
+        });
+        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'run.requested', target: `run:${runId}`, outcome: 'success', details: { taskId: task.id }, ip });
+        return inserted;
       });
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'run.requested', target: `run:${runId}`, outcome: 'success', details: { taskId: task.id }, ip });
       try {
         await temporal.workflow.start<typeof runTask>('runTask', {
           taskQueue: platformTaskQueue,
