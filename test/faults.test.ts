@@ -131,14 +131,19 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     try {
       const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 });
       const loading = driver.run();
+      let attempt = 0;
       for (let k = 1; k <= profile.kills; k++) {
         await faultPoint(driver, k, profile.kills);
-        // Mid-check: probes are waiting for their answers.
-        await until('checks in flight', () => target.inFlight() >= 2);
-        const victim = stack.runners[(k - 1) % stack.runners.length]!;
-        await victim.kill();
-        await sleep(500);
-        await victim.start();
+        // Mid-check: probes are waiting for their answers. Which Runner holds them is not known from
+        // here, so kill Runners in turn until one kill has cut a check off (bounded).
+        const before = target.cutOff();
+        for (let tries = 0; tries < 3 * stack.runners.length && target.cutOff() === before; tries++) {
+          await until('checks in flight', () => target.inFlight() >= 2);
+          const victim = stack.runners[attempt++ % stack.runners.length]!;
+          await victim.kill();
+          await sleep(500);
+          await victim.start();
+        }
       }
       const load = await loading;
       const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
@@ -150,9 +155,9 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       expect(unexpectedAnswers(load)).toEqual({});
       expect(load.accepted).toHaveLength(profile.runs);
       expect(books.byStatus).toEqual({ succeeded: profile.runs });
-      expect(kills).toBe(profile.kills);
-      // The kills did cut checks off mid-flight, and those checks ran again elsewhere.
-      expect(target.cutOff()).toBeGreaterThan(0);
+      expect(kills).toBeGreaterThanOrEqual(profile.kills);
+      // The kills did cut checks off mid-flight, each fault at least one, and those checks ran again elsewhere.
+      expect(target.cutOff()).toBeGreaterThanOrEqual(profile.kills);
       expect(target.hits()).toBeGreaterThanOrEqual(profile.runs + target.cutOff());
     } finally {
       await stack.stop();
