@@ -289,8 +289,11 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     const proxy = await startTcpProxy(kubeApiServer());
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-faults-kube-'));
     const target = await startDelayTarget(0, 50);
-    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: { ...POLICY, maxAttempts: 1 } });
-    const taskId = await addTask({ pool, crypto }, ws, 'k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 }, { ...POLICY, maxAttempts: 1 });
+    // One attempt, so that every run shows what its one check met; a heartbeat timeout long enough
+    // that a CPU-starved Runner (the full profile on two cores) is not mistaken for a lost one.
+    const policy = { ...POLICY, maxAttempts: 1, heartbeatMs: 15_000 };
+    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy });
+    const taskId = await addTask({ pool, crypto }, ws, 'k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 }, policy);
     const kubeTimeoutMs = 1_000;
     const stack = await startStack({
       label: 'kube-slow',
