@@ -65,6 +65,11 @@ function unexpectedAnswers(load: LoadReport): Record<string, number> {
   return Object.fromEntries(Object.entries(load.answers).filter(([k]) => /^\d+$/.test(k) && k !== '202' && k !== '503'));
 }
 
+/** Requests the API took and never answered: their connection broke mid-request. */
+function cutOffRequests(load: LoadReport): number {
+  return ['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'TimeoutError', 'AbortError'].reduce((n, k) => n + (load.answers[k] ?? 0), 0);
+}
+
 function sumCounts(counts: Record<string, number>[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const c of counts) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v;
@@ -267,10 +272,10 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       expect(books.problems).toEqual([]);
       // KNOWN DEFECT (reported, not fixed here): an API killed between recording a run and starting
       // its workflow leaves that run queued for good. The client got no 202, so it is not an
-      // accepted run, but it is a stuck row; at most one per API kill, and only if the kill lands in
-      // that window. The fix (start first and let the workflow record the run, or a reconciler of
-      // old queued runs without a workflow) changes runs.service and runTask.
-      expect(books.neverStarted.length).toBeLessThanOrEqual(stack.api.kills);
+      // accepted run, but it is a stuck row: at most one per request the kill cut off. The fix
+      // (start first and let the workflow record the run, or a reconciler of old queued runs
+      // without a workflow) changes runs.service and runTask.
+      expect(books.neverStarted.length).toBeLessThanOrEqual(cutOffRequests(load));
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});
       expect(books.byStatus).toEqual({ succeeded: load.accepted.length });
@@ -289,8 +294,11 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     const proxy = await startTcpProxy(kubeApiServer());
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-faults-kube-'));
     const target = await startDelayTarget(0, 50);
-    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: { ...POLICY, maxAttempts: 1 } });
-    const taskId = await addTask({ pool, crypto }, ws, 'k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 }, { ...POLICY, maxAttempts: 1 });
+    // One attempt, so that every run shows what its one check met; a heartbeat timeout long enough
+    // that a CPU-starved Runner (the full profile on two cores) is not mistaken for a lost one.
+    const policy = { ...POLICY, maxAttempts: 1, heartbeatMs: 15_000 };
+    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy });
+    const taskId = await addTask({ pool, crypto }, ws, 'k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 }, policy);
     const kubeTimeoutMs = 1_000;
     const stack = await startStack({
       label: 'kube-slow',

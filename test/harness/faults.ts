@@ -525,7 +525,7 @@ export interface Books {
    * Runs recorded `queued` by an API process killed before it started their workflow: no 202 was
    * sent, but the run stays queued for good (a known defect of requestRun, which records the run
    * and starts the workflow in two steps with nothing that finishes an orphan). Kept apart from
-   * `problems` so that tests can bound them by the API kills they made.
+   * `problems` so that tests can bound them by the requests the API kills cut off.
    */
   neverStarted: string[];
   auditRows: number;
