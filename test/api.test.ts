@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { createToken } from '../platform-api/services/tokens.service';
 import { revokeToken } from '../platform-api/repos/tokens.repo';
 import { insertRun, markRunFinished } from '../platform-api/repos/runs.repo';
+import { closeOrphanRuns } from '../activities/platform/orphans';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
@@ -215,6 +216,22 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
     const res = await api(platform.baseUrl, 'POST', `/v1/runs/${id}/retry`, { token: ws.token });
     expectProblem(res, 409);
     expect(res.body['detail']).toMatch(/retention/);
+  });
+
+  it('closes a queued run whose workflow never started (an API stopped in between), and leaves real runs alone', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: PROBE });
+    const orphan = await orphanRun(ws, 'queued');
+    const real = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    expect(real.status).toBe(202);
+    const closed = await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, 0);
+    expect(closed).toContain(orphan);
+    expect(closed).not.toContain(real.body['id']);
+    const view = await api(platform.baseUrl, 'GET', `/v1/runs/${orphan}`, { token: ws.token });
+    expect(view.body).toMatchObject({ status: 'failed', error: expect.objectContaining({ type: 'NotStarted' }) });
+    const { rows } = await platform.pool.query("select count(*)::int as n from audit_events where workspace_id = $1 and action = 'run.orphan_closed' and target = $2", [ws.workspaceId, `run:${orphan}`]);
+    expect(rows[0].n).toBe(1);
+    // Once closed, it is not closed twice.
+    expect(await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, 0)).not.toContain(orphan);
   });
 
   it('answers 409, not 500, to cancelling a run that has no workflow any more', async () => {

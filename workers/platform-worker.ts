@@ -2,6 +2,7 @@
  * The platform worker: runs the workflows and the PostgreSQL-backed activities on the platform task
  * queue. Composition root: config, logger, pool, Temporal connection, worker.
  */
+import { closeOrphanRuns } from '../activities/platform/orphans';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -52,9 +53,18 @@ async function main(): Promise<void> {
   const temporal = new Client({ connection: clientConnection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, identity: `platform-worker:${process.pid}`, dataConverter: lookoutDataConverter(crypto.payloadKeys) });
   const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto, temporal });
   logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
+  // Orphan runs (recorded by an API that stopped before starting their workflow): checked every minute.
+  const orphans = setInterval(() => {
+    closeOrphanRuns({ pool, temporal, sealer: crypto.sealer }).then(
+      (closed) => closed.length && logger.warn({ runs: closed }, 'closed orphan runs that never started'),
+      (err: unknown) => logger.warn({ err }, 'orphan run check failed; next try in a minute'),
+    );
+  }, 60_000);
+  orphans.unref();
   try {
     await worker.run();
   } finally {
+    clearInterval(orphans);
     await connection.close();
     await clientConnection.close();
     await pool.end();

@@ -169,3 +169,13 @@ export async function runsOfSweep(db: Queryable, sweepId: string): Promise<Run[]
   const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where sweep_id = $1 order by id`, [sweepId]);
   return rows.map(toRun);
 }
+
+/** Runs still `queued` and never started, recorded before `olderThanMs` ago (candidates for orphans). */
+export async function staleQueuedRuns(db: Queryable, olderThanMs: number, limit: number): Promise<Run[]> {
+  const { rows } = await db.query<RunRow>(
+    `select ${COLUMNS} from runs where status = 'queued' and started_at is null
+        and queued_at < now() - ($1 || ' milliseconds')::interval order by queued_at limit $2`,
+    [String(olderThanMs), limit],
+  );
+  return rows.map(toRun);
+}

@@ -1,0 +1,38 @@
+/**
+ * Closes orphan runs: a run is recorded (queued, audited) before its workflow starts, so an API that
+ * dies between the two leaves a queued run that nothing will ever move. The platform worker calls
+ * this every minute: a queued run older than the bound whose workflow Temporal does not know is
+ * closed as `failed` (`NotStarted`), audited. A run whose workflow exists is left to it.
+ */
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { Sealer } from '../../platform-api/crypto/sealer';
+import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
+import { inTransaction } from '../../platform-api/repos/db';
+import { markRunFinished, runErrorBinding, staleQueuedRuns } from '../../platform-api/repos/runs.repo';
+
+export async function closeOrphanRuns(deps: { pool: Pool; temporal: Client; sealer: Sealer }, olderThanMs = 120_000): Promise<string[]> {
+  const closed: string[] = [];
+  for (const run of await staleQueuedRuns(deps.pool, olderThanMs, 100)) {
+    const known = await deps.temporal.workflow
+      .getHandle(run.workflowId)
+      .describe()
+      .then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof Error && (err.name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5)) return false;
+          throw err;
+        },
+      );
+    if (known) continue;
+    const errorSealed = await deps.sealer.seal(run.workspaceId, runErrorBinding(run.id), 'the run was recorded but its workflow never started (the API stopped in between); start it again');
+    await inTransaction(deps.pool, async (tx) => {
+      const { changed } = await markRunFinished(tx, run.id, { status: 'failed', errorType: 'NotStarted', errorSealed });
+      if (changed) {
+        await appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: 'system:platform-worker', action: 'run.orphan_closed', target: `run:${run.id}`, outcome: 'failure', details: { olderThanMs } });
+        closed.push(run.id);
+      }
+    });
+  }
+  return closed;
+}
