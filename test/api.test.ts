@@ -223,7 +223,7 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
     const orphan = await orphanRun(ws, 'queued');
     const real = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
     expect(real.status).toBe(202);
-    const closed = await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, 0);
+    const closed = await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, { olderThanMs: 0, workspaceId: ws.workspaceId });
     expect(closed).toContain(orphan);
     expect(closed).not.toContain(real.body['id']);
     const view = await api(platform.baseUrl, 'GET', `/v1/runs/${orphan}`, { token: ws.token });
@@ -231,7 +231,7 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
     const { rows } = await platform.pool.query("select count(*)::int as n from audit_events where workspace_id = $1 and action = 'run.orphan_closed' and target = $2", [ws.workspaceId, `run:${orphan}`]);
     expect(rows[0].n).toBe(1);
     // Once closed, it is not closed twice.
-    expect(await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, 0)).not.toContain(orphan);
+    expect(await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, { olderThanMs: 0, workspaceId: ws.workspaceId })).not.toContain(orphan);
   });
 
   it('answers 409, not 500, to cancelling a run that has no workflow any more', async () => {

@@ -11,9 +11,12 @@ import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
 import { inTransaction } from '../../platform-api/repos/db';
 import { markRunFinished, runErrorBinding, staleQueuedRuns } from '../../platform-api/repos/runs.repo';
 
-export async function closeOrphanRuns(deps: { pool: Pool; temporal: Client; sealer: Sealer }, olderThanMs = 120_000): Promise<string[]> {
+export async function closeOrphanRuns(
+  deps: { pool: Pool; temporal: Client; sealer: Sealer },
+  { olderThanMs = 120_000, workspaceId }: { olderThanMs?: number; workspaceId?: string } = {},
+): Promise<string[]> {
   const closed: string[] = [];
-  for (const run of await staleQueuedRuns(deps.pool, olderThanMs, 100)) {
+  for (const run of await staleQueuedRuns(deps.pool, olderThanMs, 100, workspaceId)) {
     const known = await deps.temporal.workflow
       .getHandle(run.workflowId)
       .describe()

@@ -171,11 +171,12 @@ export async function runsOfSweep(db: Queryable, sweepId: string): Promise<Run[]
 }
 
 /** Runs still `queued` and never started, recorded before `olderThanMs` ago (candidates for orphans). */
-export async function staleQueuedRuns(db: Queryable, olderThanMs: number, limit: number): Promise<Run[]> {
+export async function staleQueuedRuns(db: Queryable, olderThanMs: number, limit: number, workspaceId?: string): Promise<Run[]> {
   const { rows } = await db.query<RunRow>(
     `select ${COLUMNS} from runs where status = 'queued' and started_at is null
-        and queued_at < now() - ($1 || ' milliseconds')::interval order by queued_at limit $2`,
-    [String(olderThanMs), limit],
+        and queued_at < now() - ($1 || ' milliseconds')::interval and ($3::uuid is null or workspace_id = $3)
+      order by queued_at limit $2`,
+    [String(olderThanMs), limit, workspaceId ?? null],
   );
   return rows.map(toRun);
 }
