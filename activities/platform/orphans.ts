@@ -5,6 +5,7 @@
  * closed as `failed` (`NotStarted`), audited. A run whose workflow exists is left to it.
  */
 import type { Client } from '@temporalio/client';
+import { isWorkflowNotFound } from '../../common/temporal-errors';
 import type { Pool } from 'pg';
 import type { Sealer } from '../../platform-api/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
@@ -23,7 +24,7 @@ export async function closeOrphanRuns(
       .then(
         () => true,
         (err: unknown) => {
-          if (err instanceof Error && (err.name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5)) return false;
+          if (isWorkflowNotFound(err)) return false;
           throw err;
         },
       );

@@ -4,7 +4,8 @@
  * SAML logins. Every attempt, good or bad, is audited; failed password and MFA attempts count
  * towards a per-account lockout (per-address limits sit in front of these routes).
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sha256 } from '../auth/sessions';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { generateSecret, generateURI, verify as verifyTotp } from 'otplib';
 import type { Pool, PoolClient } from 'pg';
@@ -71,10 +72,6 @@ export interface CompletedLogin {
   method: LoginMethod;
   /** Shown once, when MFA is first enrolled. */
   recoveryCodes?: string[];
-}
-
-function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }
 
 function newRecoveryCodes(): string[] {

@@ -12,6 +12,7 @@ import type { runTask } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../crypto/sealer';
 import { ConflictError, NotFoundError, UnavailableError } from '../errors';
+import { isWorkflowNotFound } from '../../common/temporal-errors';
 import { appendAudit, appendAuditInTransaction } from '../repos/audit.repo';
 import { inTransaction } from '../repos/db';
 import { getResult, type StoredResult } from '../repos/results.repo';
@@ -62,10 +63,6 @@ export interface RunsServiceDeps {
   logger: Logger;
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
-}
-
-function workflowGone(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5);
 }
 
 export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
@@ -128,7 +125,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
         .getHandle(run.workflowId)
         .cancel()
         .catch((err: unknown) => {
-          throw workflowGone(err) ? new ConflictError('the run has no workflow to cancel any more (it ended or passed Temporal retention)') : err;
+          throw isWorkflowNotFound(err) ? new ConflictError('the run has no workflow to cancel any more (it ended or passed Temporal retention)') : err;
         });
       await appendAudit(pool, { workspaceId: run.workspaceId, actor: auth.actor, action: 'run.cancel_requested', target: `run:${runId}`, outcome: 'success', ip });
       return toRunView(sealer, run, undefined);
@@ -150,7 +147,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
       clearTimeout(timer);
       const description = await handle.describe().catch((err: unknown) => {
-        throw workflowGone(err) ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run') : err;
+        throw isWorkflowNotFound(err) ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run') : err;
       });
       const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
       const scheduled = [...(history.events ?? [])]

@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { temporalScheduleId } from '../../common/ids';
+import { isWorkflowNotFound } from '../../common/temporal-errors';
 import type { AuthContext, WorkspaceAccess } from '../auth/auth-context';
 import { ROLES, roleAtMost } from '../auth/permissions';
 import type { PlatformCrypto } from '../crypto';
@@ -253,7 +254,7 @@ export function createWorkspacesService(deps: {
           await temporal.workflowService
             .deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } })
             .catch((err: unknown) => {
-              if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND: already gone
+              if (!isWorkflowNotFound(err)) throw err; // already gone
             });
           deleted.add(wf.runId);
         }
