@@ -10,12 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
-import { createBackup, restoreBackup } from '../platform-api/backup/backup';
-import { createPlatformCrypto } from '../platform-api/crypto';
-import { MasterKey } from '../platform-api/crypto/master-key';
-import { startEmbeddedPostgres } from '../platform-api/db/embedded';
-import { migrate } from '../platform-api/db/migrate';
-import { createPool } from '../platform-api/db/pool';
+import { createBackup, restoreBackup } from '../platform/backup/backup';
+import { createPlatformCrypto } from '../platform/crypto';
+import { MasterKey } from '../platform/crypto/master-key';
+import { startEmbeddedPostgres } from '../platform/db/embedded';
+import { migrate } from '../platform/db/migrate';
+import { createPool } from '../platform/db/pool';
 import { bootstrap } from '../platform-api/services/bootstrap.service';
 import type { BenchResult } from './types';
 

@@ -13,12 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
-import { createPlatformCrypto } from '../platform-api/crypto';
-import { MasterKey } from '../platform-api/crypto/master-key';
-import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
-import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
-import { migrate } from '../platform-api/db/migrate';
-import { createPool } from '../platform-api/db/pool';
+import { createPlatformCrypto } from '../platform/crypto';
+import { MasterKey } from '../platform/crypto/master-key';
+import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
+import { migrate } from '../platform/db/migrate';
+import { createPool } from '../platform/db/pool';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { ensureTemporalCli } from '../scripts/tools';
 

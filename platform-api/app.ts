@@ -9,10 +9,11 @@ import helmet from 'helmet';
 import type { Pool } from 'pg';
 import type { Logger } from '../common/logger';
 import { authorize, createAuthenticator, type BearerVerifier } from './auth/auth-context';
-import type { PlatformCrypto } from './crypto';
-import { ApiError, notFoundHandler, problemHandler } from './errors';
+import type { PlatformCrypto } from '../platform/crypto';
+import { ApiError, notFoundHandler, problemHandler } from '../common/problem';
 import { openApiDocument } from './openapi';
-import { AuditBatcher } from './repos/audit.repo';
+import { AuditBatcher } from '../platform/repos/audit.repo';
+import { ping } from '../platform/repos/db';
 import { authRoutes } from './routes/auth.router';
 import { healthRoutes } from './routes/health.router';
 import { defineRoute, mountRoutes, type RouteDef } from './routes/route';
@@ -20,6 +21,7 @@ import { runnersRoutes } from './routes/runners.router';
 import { runsRoutes } from './routes/runs.router';
 import { schedulesRoutes } from './routes/schedules.router';
 import { secretsRoutes } from './routes/secrets.router';
+import { ssoRoutes, type SsoLogins } from './routes/sso.router';
 import { sweepsRoutes } from './routes/sweeps.router';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
@@ -28,10 +30,12 @@ import { createRunnersService } from './services/runners.service';
 import { createRunsService } from './services/runs.service';
 import { createSchedulesService } from './services/schedules.service';
 import { createSecretsService } from './services/secrets.service';
+import { createSessionsService } from './services/sessions.service';
+import { createSsoService } from './services/sso.service';
 import { createSweepsService } from './services/sweeps.service';
 import { createTasksService } from './services/tasks.service';
 import { createWorkspacesService } from './services/workspaces.service';
-import type { VaultClient } from './vault/vault-client';
+import type { VaultClient } from '../platform/vault/vault-client';
 
 export interface AppDeps {
   pool: Pool;
@@ -48,8 +52,8 @@ export interface AppDeps {
   bearer?: BearerVerifier | undefined;
   /** Failed authentication attempts allowed per client address and window (default 20 per 15 minutes). */
   authRateLimit?: { limit: number; windowMs: number };
-  /** Extra routes (external logins), mounted with the same checks. */
-  extraRoutes?: (ctx: { identity: ReturnType<typeof createIdentityService>; pool: Pool; master: PlatformCrypto['master'] }) => RouteDef[];
+  /** External logins (OIDC, SAML), when configured: their routes are mounted with the same checks. */
+  sso?: SsoLogins | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -85,10 +89,11 @@ export function createApp(deps: AppDeps): Express {
 
   const identity = createIdentityService({ pool, master: crypto.master });
   const secrets = createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' });
+  const sessions = createSessionsService({ pool });
   const routes: RouteDef[] = [
-    ...healthRoutes({ pool }),
-    ...authRoutes({ pool, identity }),
-    ...(deps.extraRoutes?.({ identity, pool, master: crypto.master }) ?? []),
+    ...healthRoutes({ ping: () => ping(pool) }),
+    ...authRoutes({ identity, sessions }),
+    ...(deps.sso ? ssoRoutes({ ...deps.sso, sso: createSsoService({ pool, master: crypto.master }), sessions, identity }) : []),
     ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, identity, secrets }) }),
     ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
@@ -112,7 +117,6 @@ export function createApp(deps: AppDeps): Express {
   const router = Router();
   const audit = new AuditBatcher(pool);
   mountRoutes(router, routes, {
-    db: pool,
     authenticate: createAuthenticator({ pool, audit, bearer: deps.bearer }),
     authorize: (auth, workspaceId, permission, req, route) => authorize(pool, audit, auth, workspaceId, permission, req, route),
   });

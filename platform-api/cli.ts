@@ -2,24 +2,24 @@
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
 import { BackupConfig, CliConfig, VaultAdminConfig } from '../common/config';
-import { loadConfigOrExit, runMain } from '../workers/process-utils';
-import { createPool } from './db/pool';
-import { migrate } from './db/migrate';
+import { loadConfigOrExit, runMain } from '../common/process';
+import { createPool } from '../platform/db/pool';
+import { migrate } from '../platform/db/migrate';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bootstrapVault, provisionRunnerAccess } from './vault/vault-bootstrap';
-import { createVaultClient } from './vault/vault-client';
+import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
+import { createVaultClient } from '../platform/vault/vault-client';
 import type { Pool } from 'pg';
-import { createPlatformCrypto, type PlatformCrypto } from './crypto';
-import { exportRunnerKeyFile, rotateWorkspaceKey } from './crypto/platform-keyring';
-import { appendAudit, appendAuditInTransaction, verifyAuditChain } from './repos/audit.repo';
-import { inTransaction } from './repos/db';
+import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
+import { exportRunnerKeyFile, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
+import { appendAudit, appendAuditInTransaction, verifyAuditChain } from '../platform/repos/audit.repo';
+import { inTransaction } from '../platform/repos/db';
 import { bootstrap } from './services/bootstrap.service';
 import { createIdentityService } from './services/identity.service';
-import { findUserByEmail } from './repos/users.repo';
-import { createBackup, restoreBackup } from './backup/backup';
-import { backupKeyId } from './backup/format';
-import { generateBackupKey, resolveBackupKey } from './backup/key';
+import { findUserByEmail } from '../platform/repos/users.repo';
+import { createBackup, restoreBackup } from '../platform/backup/backup';
+import { backupKeyId } from '../platform/backup/format';
+import { generateBackupKey, resolveBackupKey } from '../platform/backup/key';
 
 function uuid(value: string): string {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) throw new InvalidArgumentError('must be a UUID');

@@ -3,16 +3,15 @@ import { Client, Connection } from '@temporalio/client';
 import { ApiConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
-import { loadConfigOrExit, runMain } from '../workers/process-utils';
+import { loadConfigOrExit, runMain } from '../common/process';
 import { createApp } from './app';
-import { createPool } from './db/pool';
-import { createPlatformCrypto } from './crypto';
-import { createVaultClient } from './vault/vault-client';
+import { createPool } from '../platform/db/pool';
+import { createPlatformCrypto } from '../platform/crypto';
+import { createVaultClient } from '../platform/vault/vault-client';
 import { lookoutDataConverter } from '../common/data-converter';
 import { readFileSync } from 'node:fs';
 import { createOidcLogin } from './auth/oidc';
 import { createSamlLogin } from './auth/saml';
-import { ssoRoutes } from './routes/sso.router';
 import { createApiServer } from './server';
 
 async function main(): Promise<void> {
@@ -59,7 +58,7 @@ async function main(): Promise<void> {
       ? { client: createVaultClient({ endpoint: config.LOOKOUT_VAULT_ADDR, ...(config.LOOKOUT_VAULT_TOKEN ? { token: config.LOOKOUT_VAULT_TOKEN } : {}) }), mount: config.LOOKOUT_VAULT_MOUNT }
       : undefined,
     bearer: oidc?.login,
-    extraRoutes: (ctx) => ssoRoutes({ ...ctx, oidc, saml }),
+    sso: { oidc, saml },
   });
   const tls = config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE ? { certFile: config.LOOKOUT_API_TLS_CERT_FILE, keyFile: config.LOOKOUT_API_TLS_KEY_FILE } : undefined;
   const server = createApiServer(app, tls).listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { InputError } from './errors';
+import { InputError } from '../common/problem';
 
 /** Parses untrusted input at the edge; a mismatch is a 400 problem naming each bad field. */
 export function parseInput<S extends z.ZodType>(what: string, schema: S, value: unknown): z.infer<S> {

@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { freePort } from '../platform-api/db/embedded';
+import { freePort } from '../platform/db/embedded';
 import { loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { ensureEtcd, ensureHelm, ensureKubeApiserver, repoRoot } from './tools';
 

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createToken } from '../platform-api/services/tokens.service';
-import { revokeToken } from '../platform-api/repos/tokens.repo';
-import { insertRun, markRunFinished } from '../platform-api/repos/runs.repo';
-import { closeOrphanRuns } from '../activities/platform/orphans';
+import { revokeToken } from '../platform/repos/tokens.repo';
+import { insertRun, markRunFinished } from '../platform/repos/runs.repo';
+import { closeOrphanRuns } from '../platform/orphan-runs';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;

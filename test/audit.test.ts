@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
-import { createPool } from '../platform-api/db/pool';
-import { appendAudit, AuditBatcher, verifyAuditChain } from '../platform-api/repos/audit.repo';
-import { createWorkspace } from '../platform-api/repos/workspaces.repo';
+import { createPool } from '../platform/db/pool';
+import { appendAudit, AuditBatcher, verifyAuditChain } from '../platform/repos/audit.repo';
+import { createWorkspace } from '../platform/repos/workspaces.repo';
 import { env } from './harness/env';
 
 let pool: Pool;

@@ -7,21 +7,17 @@
  * own answer and a refusal can only come from authentication or authorization.
  */
 import { randomUUID } from 'node:crypto';
-import type { Pool } from 'pg';
 import type { AuthContext } from '../platform-api/auth/auth-context';
 import { createOidcLogin } from '../platform-api/auth/oidc';
-import { PERMISSIONS, type Permission, type Role } from '../platform-api/auth/permissions';
+import { PERMISSIONS, type Permission, type Role } from '../platform/permissions';
 import { createSamlLogin } from '../platform-api/auth/saml';
-import { MasterKey } from '../platform-api/crypto/master-key';
-import { createPool } from '../platform-api/db/pool';
 import { routesOf } from '../platform-api/app';
-import { linkIdentity } from '../platform-api/repos/users.repo';
-import { addMembership } from '../platform-api/repos/workspaces.repo';
+import { linkIdentity } from '../platform/repos/users.repo';
+import { addMembership } from '../platform/repos/workspaces.repo';
 import type { RouteDef } from '../platform-api/routes/route';
-import { ssoRoutes } from '../platform-api/routes/sso.router';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { createToken } from '../platform-api/services/tokens.service';
-import { env, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
+import { newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { inviteAndLogIn, send, sessionHeaders, type LoggedInUser, type Session } from './harness/principals';
 import { declaredRoutes, exampleOf, ROUTE_EXAMPLES, routeKey, workspaceFixture, type Caller, type WorkspaceFixture } from './harness/route-examples';
@@ -113,7 +109,6 @@ interface Principal {
 
 let platform: TestPlatform;
 let op: TestOidcProvider;
-let ssoPool: Pool;
 /** The principals' workspace (own), another workspace (other). */
 let own: WorkspaceFixture;
 let other: WorkspaceFixture;
@@ -139,10 +134,8 @@ beforeAll(async () => {
   const oidcLogin = await createOidcLogin({ issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redirectUri: REDIRECT_URI, ca: op.caPem, audiences: [op.clientId, API_AUDIENCE] });
   const idp = createTestSamlIdp();
   const saml = createSamlLogin({ entryPoint: idp.ssoUrl, spEntityId: 'https://lookout.test/saml/metadata', acsUrl: 'https://lookout.test/v1/auth/saml/acs', idpEntityId: idp.entityId, idpCerts: [idp.certPem] });
-  ssoPool = createPool(env.databaseUrl);
-  const master = MasterKey.fromBase64(env.masterKey);
   platform = await startPlatform({
-    app: { bearer: oidcLogin, extraRoutes: ({ identity }) => ssoRoutes({ pool: ssoPool, master, identity, oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml }) },
+    app: { bearer: oidcLogin, sso: { oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml } },
   });
 
   own = await workspaceFixture(platform);
@@ -172,7 +165,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
-  await ssoPool?.end();
   await op?.stop();
 });
 

@@ -14,7 +14,7 @@ import { WorkspaceCodec } from '../common/codec';
 import { StaticKeyring } from '../common/keyring';
 import { ApiConfig, CodecServerConfig, ConfigError, parseConfig } from '../common/config';
 import { runWorkflowId } from '../common/ids';
-import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { findTemporalCli } from '../scripts/tools';
 import { createCodecApp } from '../workers/codec-server';
 import { collectPayloads } from './harness/history';

@@ -13,15 +13,15 @@ import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
-import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypto';
-import { createPool } from '../platform-api/db/pool';
-import { inTransaction } from '../platform-api/repos/db';
+import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
+import { createPool } from '../platform/db/pool';
+import { inTransaction } from '../platform/repos/db';
 import { StaticKeyring } from '../common/keyring';
-import { exportRunnerKeyFile, PlatformKeyring } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile, PlatformKeyring } from '../platform/crypto/platform-keyring';
 import { addTask, api, env, newWorkspace, writeRunnerKeyFile } from './harness/env';
 import * as fx from './harness/kube-fixtures';
-import { migrate } from '../platform-api/db/migrate';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform-api/db/embedded';
+import { migrate } from '../platform/db/migrate';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
 import { ensureTemporalCli } from '../scripts/tools';
 import {
   BAD_RESULT_REASON,
@@ -273,7 +273,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       // An API killed between recording a run and starting its workflow leaves that run queued (the
       // client got no 202, so it is not an accepted run): at most one per request the kill cut off.
       // The platform worker closes such runs as failed/NotStarted once they are two minutes old
-      // (activities/platform/orphans.ts, tested in api.test.ts), later than this test looks.
+      // (platform/orphan-runs.ts, tested in api.test.ts), later than this test looks.
       expect(books.neverStarted.length).toBeLessThanOrEqual(cutOffRequests(load));
       expect(stack.crashes()).toEqual([]);
       expect(unexpectedAnswers(load)).toEqual({});

@@ -10,15 +10,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { z } from 'zod';
-import type { Pool } from 'pg';
 import { createOidcLogin } from '../platform-api/auth/oidc';
 import { createSamlLogin } from '../platform-api/auth/saml';
-import { MasterKey } from '../platform-api/crypto/master-key';
-import { createPool } from '../platform-api/db/pool';
 import { routesOf } from '../platform-api/app';
 import type { RouteDef } from '../platform-api/routes/route';
-import { ssoRoutes } from '../platform-api/routes/sso.router';
-import { env, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
+import { newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { inviteAndLogIn, send, sessionHeaders, type LoggedInUser } from './harness/principals';
 import { declaredRoutes, exampleOf, routeKey, workspaceFixture, type Caller, type RouteCall, type WorkspaceFixture } from './harness/route-examples';
@@ -53,7 +49,6 @@ const fuzzedRoutes = ROUTES.filter((r) => !NOT_FUZZED[routeKey(r)]);
 
 let platform: TestPlatform;
 let op: TestOidcProvider;
-let ssoPool: Pool;
 /** The caller of the routes that need a user (any logged-in principal); owner of no fuzzed workspace. */
 let user: LoggedInUser;
 
@@ -62,17 +57,14 @@ beforeAll(async () => {
   const oidcLogin = await createOidcLogin({ issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redirectUri: REDIRECT_URI, ca: op.caPem });
   const idp = createTestSamlIdp();
   const saml = createSamlLogin({ entryPoint: idp.ssoUrl, spEntityId: 'https://lookout.test/saml/metadata', acsUrl: 'https://lookout.test/v1/auth/saml/acs', idpEntityId: idp.entityId, idpCerts: [idp.certPem] });
-  ssoPool = createPool(env.databaseUrl);
-  const master = MasterKey.fromBase64(env.masterKey);
   platform = await startPlatform({
-    app: { bearer: oidcLogin, extraRoutes: ({ identity }) => ssoRoutes({ pool: ssoPool, master, identity, oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml }) },
+    app: { bearer: oidcLogin, sso: { oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml } },
   });
   user = await inviteAndLogIn(platform.baseUrl, await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' }), 'owner', 'fuzz');
 }, 180_000);
 
 afterAll(async () => {
   await platform?.stop();
-  await ssoPool?.end();
   await op?.stop();
 });
 

@@ -8,7 +8,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
-import { verifyAuditChain } from '../platform-api/repos/audit.repo';
+import { verifyAuditChain } from '../platform/repos/audit.repo';
 import { routesOf } from '../platform-api/app';
 import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import { makePki } from './harness/tls';

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
-import { createPool } from '../platform-api/db/pool';
-import { MIGRATIONS_DIR, loadMigrations, migrate } from '../platform-api/db/migrate';
+import { createPool } from '../platform/db/pool';
+import { MIGRATIONS_DIR, loadMigrations, migrate } from '../platform/db/migrate';
 import { createEmptyDatabase } from './harness/databases';
 
 const CORE_TABLES = ['api_tokens', 'audit_events', 'memberships', 'results', 'runners', 'runs', 'tasks', 'users', 'workspaces'];

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../platform-api/db/embedded';
+import { freePort } from '../platform/db/embedded';
 import { createEmptyDatabase } from './harness/databases';
 import { api, env, newWorkspace, patchTaskParams, startHttpServer, startPlatform, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
 

@@ -11,7 +11,7 @@ import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH, lookoutDataConverter } from '../common/data-converter';
 import { runWorkflowId } from '../common/ids';
 import { StaticKeyring, type KeyFile } from '../common/keyring';
-import { exportRunnerKeyFile } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner } from './harness/env';
 
 const dir = path.join(__dirname, 'fixtures', 'histories');

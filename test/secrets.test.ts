@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createToken } from '../platform-api/services/tokens.service';
-import { provisionRunnerAccess } from '../platform-api/vault/vault-bootstrap';
-import { createVaultClient, kvPaths, vaultStatus } from '../platform-api/vault/vault-client';
+import { provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
+import { createVaultClient, kvPaths, vaultStatus } from '../platform/vault/vault-client';
 import { createVaultProvider } from '../activities/runner/secrets/vault.provider';
 import { addTask, api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import { adminClients, namespace } from './harness/kube-fixtures';

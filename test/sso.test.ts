@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { createOidcLogin, type OidcLogin } from '../platform-api/auth/oidc';
 import { createSamlLogin } from '../platform-api/auth/saml';
-import { ssoRoutes } from '../platform-api/routes/sso.router';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { createTestSamlIdp, type TestSamlIdp } from './harness/saml-idp';
@@ -34,7 +33,7 @@ beforeAll(async () => {
   platform = await startPlatform({
     app: {
       bearer: oidc,
-      extraRoutes: (ctx) => ssoRoutes({ ...ctx, oidc: { login: oidc, redirectUri: REDIRECT_URI }, saml }),
+      sso: { oidc: { login: oidc, redirectUri: REDIRECT_URI }, saml },
     },
   });
 });

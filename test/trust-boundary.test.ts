@@ -12,7 +12,7 @@ import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FileKeyring, keyId, StaticKeyring } from '../common/keyring';
-import { exportRunnerKeyFile, PlatformKeyring, rotateWorkspaceKey } from '../platform-api/crypto/platform-keyring';
+import { exportRunnerKeyFile, PlatformKeyring, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
 import { collectPayloads, metadataText } from './harness/history';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 

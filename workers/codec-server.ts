@@ -18,8 +18,8 @@ import { CodecServerConfig } from '../common/config';
 import { FileKeyring, type Keyring } from '../common/keyring';
 import { createLogger, type Logger } from '../common/logger';
 import { serverTlsOptions } from '../common/tls';
-import { ApiError, AuthenticationError, ForbiddenError, InputError, notFoundHandler, problemHandler } from '../platform-api/errors';
-import { loadConfigOrExit, runMain } from './process-utils';
+import { ApiError, AuthenticationError, ForbiddenError, InputError, notFoundHandler, problemHandler } from '../common/problem';
+import { loadConfigOrExit, runMain } from '../common/process';
 
 const WirePayloads = z.strictObject({
   payloads: z

@@ -2,7 +2,7 @@
  * The platform worker: runs the workflows and the PostgreSQL-backed activities on the platform task
  * queue. Composition root: config, logger, pool, Temporal connection, worker.
  */
-import { closeOrphanRuns } from '../activities/platform/orphans';
+import { closeOrphanRuns } from '../platform/orphan-runs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
@@ -11,10 +11,10 @@ import { lookoutDataConverter } from '../common/data-converter';
 import { PLATFORM_TASK_QUEUE } from '../common/ids';
 import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
-import { createPlatformCrypto, type PlatformCrypto } from '../platform-api/crypto';
-import { createPool } from '../platform-api/db/pool';
+import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
+import { createPool } from '../platform/db/pool';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
-import { loadConfigOrExit, runMain } from './process-utils';
+import { loadConfigOrExit, runMain } from '../common/process';
 import { installTemporalRuntime } from './temporal-runtime';
 
 export interface PlatformWorkerDeps {

@@ -14,7 +14,7 @@ import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
-import { loadConfigOrExit, runMain } from './process-utils';
+import { loadConfigOrExit, runMain } from '../common/process';
 import { installTemporalRuntime } from './temporal-runtime';
 
 export interface RunnerWorkerDeps {

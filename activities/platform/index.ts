@@ -12,12 +12,14 @@ import { ExecutionPolicy, MAX_RESULT_BYTES, resultBodyBytes, TaskResult, type Ru
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
-import type { Sealer } from '../../platform-api/crypto/sealer';
-import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
-import { inTransaction } from '../../platform-api/repos/db';
-import { insertResult } from '../../platform-api/repos/results.repo';
-import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform-api/repos/runs.repo';
-import { getTask } from '../../platform-api/repos/tasks.repo';
+import type { Sealer } from '../../platform/crypto/sealer';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { insertResult } from '../../platform/repos/results.repo';
+import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform/repos/runs.repo';
+import { getTask } from '../../platform/repos/tasks.repo';
+import { recordRunnerInfo } from '../../platform/repos/runners.repo';
+import { countScheduleOutcome, setSchedulePaused } from '../../platform/repos/schedules.repo';
 import { createSweepActivities } from './sweeps';
 
 export interface PlatformActivityDeps {
@@ -122,35 +124,23 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      * `pause_after_failures`. Idempotent per run: a repeated call for the same run counts once.
      */
     async recordScheduleOutcome(input: { scheduleId: string; workspaceId: string; runId: string; failed: boolean }): Promise<{ paused: boolean }> {
-      const { rows } = await pool.query<{ consecutive_failures: number; pause_after_failures: number | null; paused: boolean }>(
-        `update schedules set consecutive_failures = case when $3 then consecutive_failures + 1 else 0 end, updated_at = now()
-          where id = $1 and workspace_id = $2
-            and not exists (select 1 from audit_events where workspace_id = $2 and action = 'schedule.outcome' and target = $4)
-          returning consecutive_failures, pause_after_failures, paused`,
-        [input.scheduleId, input.workspaceId, input.failed, `run:${input.runId}`],
-      );
-      const row = rows[0];
+      const row = await countScheduleOutcome(pool, input);
       if (!row) return { paused: false };
       await inTransaction(pool, (tx) =>
-        appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.outcome', target: `run:${input.runId}`, outcome: input.failed ? 'failure' : 'success', details: { scheduleId: input.scheduleId, consecutiveFailures: row.consecutive_failures } }),
+        appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.outcome', target: `run:${input.runId}`, outcome: input.failed ? 'failure' : 'success', details: { scheduleId: input.scheduleId, consecutiveFailures: row.consecutiveFailures } }),
       );
-      if (!row.pause_after_failures || row.paused || row.consecutive_failures < row.pause_after_failures || !temporal) return { paused: false };
-      await temporal.schedule.getHandle(temporalScheduleId(input.workspaceId, input.scheduleId)).pause(`paused after ${row.consecutive_failures} consecutive failed runs`);
+      if (!row.pauseAfterFailures || row.paused || row.consecutiveFailures < row.pauseAfterFailures || !temporal) return { paused: false };
+      await temporal.schedule.getHandle(temporalScheduleId(input.workspaceId, input.scheduleId)).pause(`paused after ${row.consecutiveFailures} consecutive failed runs`);
       await inTransaction(pool, async (tx) => {
-        await tx.query('update schedules set paused = true, updated_at = now() where id = $1', [input.scheduleId]);
-        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.paused', target: `schedule:${input.scheduleId}`, outcome: 'success', details: { reason: 'consecutive failures', count: row.consecutive_failures } });
+        await setSchedulePaused(tx, input.workspaceId, input.scheduleId, true);
+        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.paused', target: `schedule:${input.scheduleId}`, outcome: 'success', details: { reason: 'consecutive failures', count: row.consecutiveFailures } });
       });
       return { paused: true };
     },
 
     /** Stores what a Runner reported about itself. */
     async recordRunnerInfo(input: { workspaceId: string; runnerId: string; version: string; allowedChecks: string[] }): Promise<void> {
-      await pool.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [
-        input.runnerId,
-        input.workspaceId,
-        input.version.slice(0, 64),
-        input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)),
-      ]);
+      await recordRunnerInfo(pool, input.workspaceId, input.runnerId, { version: input.version.slice(0, 64), enabledChecks: input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)) });
     },
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */

@@ -10,14 +10,14 @@ import { ExecutionPolicy, type Issue, type RunTaskInput } from '../../common/con
 import { FailureType } from '../../common/errors';
 import { runWorkflowId } from '../../common/ids';
 import { scoreOf } from '../../common/score';
-import type { Sealer } from '../../platform-api/crypto/sealer';
-import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
-import { inTransaction } from '../../platform-api/repos/db';
-import { getResult } from '../../platform-api/repos/results.repo';
-import { getRunner } from '../../platform-api/repos/runners.repo';
-import { insertSweepRun, runsOfSweep } from '../../platform-api/repos/runs.repo';
-import { findingsOf, getSweep, insertSweep, previousSweep, sweepNamespacesBinding } from '../../platform-api/repos/sweeps.repo';
-import { getTask, taskIdsOfRunner } from '../../platform-api/repos/tasks.repo';
+import type { Sealer } from '../../platform/crypto/sealer';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { getResult } from '../../platform/repos/results.repo';
+import { getRunner } from '../../platform/repos/runners.repo';
+import { insertSweepRun, runsOfSweep } from '../../platform/repos/runs.repo';
+import { completeSweep, findingsOf, getSweep, insertSweep, insertSweepFindings, previousSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.repo';
+import { getTask, taskIdsOfRunner } from '../../platform/repos/tasks.repo';
 
 /** A UUID-shaped id derived from its parts, so that a repeated activity makes the same run. */
 function derivedId(...parts: string[]): string {
@@ -87,15 +87,8 @@ export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Se
       const summary: SweepSummary = { sweepId, score: scoreOf(issues), runs: runs.length, failedRuns, issuesNew: count('new'), issuesOpen: count('open'), issuesResolved: count('resolved') };
       const sealed = await sealer.seal(sweep.workspaceId, sweepNamespacesBinding(sweepId), namespaces);
       await inTransaction(pool, async (tx) => {
-        const { rowCount } = await tx.query(
-          `update sweeps set status = 'completed', score = $2, namespaces_sealed = $3, issues_new = $4, issues_open = $5, issues_resolved = $6, finished_at = now()
-            where id = $1 and status = 'running'`,
-          [sweepId, summary.score, sealed, summary.issuesNew, summary.issuesOpen, summary.issuesResolved],
-        );
-        if (rowCount !== 1) return;
-        for (const r of rows) {
-          await tx.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [sweepId, r.fp, r.severity, r.state]);
-        }
+        if (!(await completeSweep(tx, sweepId, { ...summary, namespacesSealed: sealed }))) return;
+        await insertSweepFindings(tx, sweepId, rows.map((r) => ({ fingerprint: r.fp, severity: r.severity, state: r.state })));
         await appendAuditInTransaction(tx, { workspaceId: sweep.workspaceId, actor: 'system:platform-worker', action: 'sweep.finished', target: `sweep:${sweepId}`, outcome: 'success', details: { ...summary } });
       });
       return summary;

@@ -5,15 +5,14 @@
  */
 import type { Request } from 'express';
 import type { Pool } from 'pg';
-import { appendAudit, type AuditBatcher } from '../repos/audit.repo';
-import { findTokenByHash, touchToken } from '../repos/tokens.repo';
-import { findSession, touchSession, type LoginMethod } from '../repos/sessions.repo';
-import { findUserByIdentity, findUserByEmail, linkIdentity, getUser } from '../repos/users.repo';
-import { getMembershipRole } from '../repos/workspaces.repo';
-import { AuthenticationError, ForbiddenError, NotFoundError } from '../errors';
-import type { RouteDef } from '../routes/route';
+import { appendAudit, type AuditBatcher } from '../../platform/repos/audit.repo';
+import { findTokenByHash, touchToken } from '../../platform/repos/tokens.repo';
+import { findSession, touchSession, type LoginMethod } from '../../platform/repos/sessions.repo';
+import { findUserByIdentity, findUserByEmail, linkIdentity, getUser } from '../../platform/repos/users.repo';
+import { getMembershipRole } from '../../platform/repos/workspaces.repo';
+import { AuthenticationError, ForbiddenError, NotFoundError } from '../../common/problem';
 import { hashApiToken, looksLikeApiToken } from './api-tokens';
-import { minRole, roleAllows, type Permission, type Role } from './permissions';
+import { minRole, roleAllows, type Permission, type Role } from '../../platform/permissions';
 import { CSRF_HEADER, SESSION_IDLE_MS, readSessionCookie, sameHash, sha256 } from './sessions';
 
 export type AuthContext =
@@ -45,7 +44,12 @@ export interface BearerVerifier {
   verifyBearer(jwt: string): Promise<{ issuer: string; subject: string; email?: string | undefined; emailVerified?: boolean | undefined }>;
 }
 
-export type Authenticator = (req: Request, route: RouteDef) => Promise<AuthContext>;
+/** What authentication and authorization need of the route a request is for: its path, for the audit log. */
+export interface RouteRef {
+  path: string;
+}
+
+export type Authenticator = (req: Request, route: RouteRef) => Promise<AuthContext>;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
@@ -61,7 +65,7 @@ export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit
     return new AuthenticationError(action === 'auth.token' ? 'invalid or expired token' : 'invalid or expired credentials');
   };
 
-  async function viaApiToken(req: Request, route: RouteDef, credential: string): Promise<AuthContext> {
+  async function viaApiToken(req: Request, route: RouteRef, credential: string): Promise<AuthContext> {
     if (!looksLikeApiToken(credential)) throw await fail(req, 'auth.token', 'malformed');
     const token = await findTokenByHash(pool, hashApiToken(credential));
     if (!token) throw await fail(req, 'auth.token', 'unknown');
@@ -136,7 +140,7 @@ export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit
  * not leak; a missing permission answers 403. Both are audited; every user access to a workspace is
  * audited as well (token uses are audited at authentication).
  */
-export async function authorize(pool: Pool, audit: AuditBatcher, auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteDef): Promise<WorkspaceAccess> {
+export async function authorize(pool: Pool, audit: AuditBatcher, auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteRef): Promise<WorkspaceAccess> {
   const details = { method: req.method, route: route.path };
   let role: Role | undefined;
   if (auth.kind === 'api_token') role = auth.workspaceId === workspaceId ? auth.role : undefined;

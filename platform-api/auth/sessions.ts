@@ -8,8 +8,8 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { Request, Response } from 'express';
-import type { Queryable } from '../repos/db';
-import { insertSession, revokeSessionByHash, type LoginMethod } from '../repos/sessions.repo';
+import type { Queryable } from '../../platform/repos/db';
+import { insertSession, revokeSessionByHash, type LoginMethod } from '../../platform/repos/sessions.repo';
 
 /** `__Host-`: Secure, Path=/, no Domain: the cookie cannot be set or shadowed by a sibling host. */
 export const SESSION_COOKIE = '__Host-lookout_session';

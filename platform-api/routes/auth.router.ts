@@ -1,17 +1,12 @@
 import { z } from 'zod';
-import { ForbiddenError, NotFoundError } from '../errors';
-import { clearSessionCookie, issueSession, readSessionCookie, sha256 } from '../auth/sessions';
-import type { Queryable } from '../repos/db';
-import { listSessions, revokeSession, revokeSessionByHash } from '../repos/sessions.repo';
-import { appendAudit } from '../repos/audit.repo';
-import type { Pool } from 'pg';
 import { AcceptInvitationBody, MfaBody, PasswordLoginBody, type IdentityService } from '../services/identity.service';
+import type { SessionsService } from '../services/sessions.service';
 import { defineRoute, type RouteDef } from './route';
 
 const SessionParams = z.strictObject({ id: z.uuid() });
 
 /** Password + MFA logins, invitations and sessions. External logins (OIDC, SAML) are in sso.router.ts. */
-export function authRoutes({ pool, identity }: { pool: Pool & Queryable; identity: IdentityService }): RouteDef[] {
+export function authRoutes({ identity, sessions }: { identity: IdentityService; sessions: SessionsService }): RouteDef[] {
   return [
     defineRoute({
       method: 'post', path: '/v1/auth/password', tag: 'auth', summary: 'First factor: email and password (answers an MFA challenge, never a session)', access: 'public',
@@ -25,7 +20,7 @@ export function authRoutes({ pool, identity }: { pool: Pool & Queryable; identit
       body: MfaBody, success: { status: 200, description: 'the session (cookie) and its CSRF token; recovery codes once, at enrolment' },
       async handle({ req, res, body }) {
         const login = await identity.completeMfa(body, req.ip);
-        const session = await issueSession(pool, req, res, login.userId, login.method);
+        const session = await sessions.issue(req, res, login.userId, login.method);
         res.json({ userId: login.userId, session: { id: session.publicId, expiresAt: session.expiresAt.toISOString() }, csrfToken: session.csrfToken, ...(login.recoveryCodes ? { recoveryCodes: login.recoveryCodes } : {}) });
       },
     }),
@@ -40,11 +35,7 @@ export function authRoutes({ pool, identity }: { pool: Pool & Queryable; identit
       method: 'post', path: '/v1/auth/logout', tag: 'auth', summary: 'End the current browser session (server-side)', access: 'authenticated',
       success: { status: 204, description: 'logged out' },
       async handle({ req, res, auth }) {
-        if (auth.kind !== 'session') throw new ForbiddenError('only a browser session can log out');
-        const cookie = readSessionCookie(req);
-        if (cookie) await revokeSessionByHash(pool, sha256(cookie));
-        await appendAudit(pool, { workspaceId: null, actor: auth.actor, action: 'auth.logout', target: `session:${auth.sessionId}`, outcome: 'success', ip: req.ip });
-        clearSessionCookie(res);
+        await sessions.logout(auth, req, res);
         res.status(204).end();
       },
     }),
@@ -52,25 +43,14 @@ export function authRoutes({ pool, identity }: { pool: Pool & Queryable; identit
       method: 'get', path: '/v1/auth/sessions', tag: 'auth', summary: "The caller's open sessions", access: 'authenticated',
       success: { status: 200, description: 'sessions' },
       async handle({ res, auth }) {
-        if (auth.kind === 'api_token') throw new ForbiddenError('sessions belong to users, not to API tokens');
-        const items = (await listSessions(pool, auth.userId)).map((s) => ({
-          id: s.publicId,
-          method: s.method,
-          createdAt: s.createdAt.toISOString(),
-          lastSeenAt: s.lastSeenAt.toISOString(),
-          expiresAt: s.expiresAt.toISOString(),
-          current: auth.kind === 'session' && auth.sessionId === s.publicId,
-        }));
-        res.json({ items });
+        res.json({ items: await sessions.list(auth) });
       },
     }),
     defineRoute({
       method: 'delete', path: '/v1/auth/sessions/:id', tag: 'auth', summary: 'Revoke one of the caller sessions', access: 'authenticated',
       params: SessionParams, success: { status: 204, description: 'revoked' },
       async handle({ req, res, auth, params }) {
-        if (auth.kind === 'api_token') throw new ForbiddenError('sessions belong to users, not to API tokens');
-        if (!(await revokeSession(pool, auth.userId, params.id))) throw new NotFoundError('session');
-        await appendAudit(pool, { workspaceId: null, actor: auth.actor, action: 'session.revoked', target: `session:${params.id}`, outcome: 'success', ip: req.ip });
+        await sessions.revoke(auth, params.id, req.ip);
         res.status(204).end();
       },
     }),

@@ -1,9 +1,8 @@
-import type { Pool } from 'pg';
-import { UnavailableError } from '../errors';
+import { UnavailableError } from '../../common/problem';
 import { defineRoute, type RouteDef } from './route';
 
 /** `/healthz`: the process is up. `/readyz`: it can reach PostgreSQL. Neither needs authentication nor reveals anything. */
-export function healthRoutes({ pool }: { pool: Pool }): RouteDef[] {
+export function healthRoutes({ ping }: { ping: () => Promise<void> }): RouteDef[] {
   return [
     defineRoute({
       method: 'get', path: '/healthz', tag: 'health', summary: 'Liveness', access: 'public', success: { status: 200, description: 'up' },
@@ -15,7 +14,7 @@ export function healthRoutes({ pool }: { pool: Pool }): RouteDef[] {
       method: 'get', path: '/readyz', tag: 'health', summary: 'Readiness (PostgreSQL reachable)', access: 'public', success: { status: 200, description: 'ready' },
       async handle({ res }) {
         try {
-          await pool.query('select 1');
+          await ping();
         } catch {
           throw new UnavailableError('database unreachable');
         }

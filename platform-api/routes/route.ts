@@ -10,10 +10,9 @@
  */
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
-import type { Permission } from '../auth/permissions';
+import type { Permission } from '../../platform/permissions';
 import type { AuthContext, Authenticator, WorkspaceAccess } from '../auth/auth-context';
-import type { Queryable } from '../repos/db';
-import { NotFoundError } from '../errors';
+import { NotFoundError } from '../../common/problem';
 import { parseInput } from '../validate';
 
 export type RouteAccess = Permission | 'authenticated' | 'public';
@@ -44,7 +43,7 @@ export interface RouteSpec<P extends AnyObject, Q extends AnyObject, B extends z
    * For permission routes without `:ws`: the workspace the addressed resource belongs to, or
    * undefined when it does not exist (404).
    */
-  workspaceOf?: (db: Queryable, params: z.infer<P>) => Promise<string | undefined>;
+  workspaceOf?: (params: z.infer<P>) => Promise<string | undefined>;
   params?: P;
   query?: Q;
   body?: B;
@@ -67,7 +66,6 @@ export function defineRoute<P extends AnyObject = typeof NoParams, Q extends Any
 }
 
 export interface MountDeps {
-  db: Queryable;
   authenticate: Authenticator;
   authorize(auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteDef): Promise<WorkspaceAccess>;
 }
@@ -89,7 +87,7 @@ function handlerFor(route: RouteDef, deps: MountDeps): RequestHandler {
       const params = parseInput('path', paramsSchema, req.params);
       let access: WorkspaceAccess | undefined;
       if (auth && route.access !== 'public' && route.access !== 'authenticated') {
-        const workspaceId = await workspaceFor(route, deps.db, params);
+        const workspaceId = await workspaceFor(route, params);
         access = await deps.authorize(auth, workspaceId, route.access, req, route);
       }
       const query = parseInput('query', querySchema, req.query);
@@ -99,11 +97,11 @@ function handlerFor(route: RouteDef, deps: MountDeps): RequestHandler {
   };
 }
 
-async function workspaceFor(route: RouteDef, db: Queryable, params: Record<string, unknown>): Promise<string> {
+async function workspaceFor(route: RouteDef, params: Record<string, unknown>): Promise<string> {
   const ws = params['ws'];
   if (typeof ws === 'string') return ws;
   if (!route.workspaceOf) throw new Error(`route ${route.method.toUpperCase()} ${route.path} names neither :ws nor workspaceOf`);
-  const found = await route.workspaceOf(db, params);
+  const found = await route.workspaceOf(params);
   // No such resource: the same answer as for a resource of a workspace the caller cannot see.
   if (!found) throw new NotFoundError('resource');
   return found;

@@ -1,15 +1,14 @@
 import { z } from 'zod';
-import { getRun } from '../repos/runs.repo';
 import type { RunsService } from '../services/runs.service';
 import { defineRoute, type RouteDef } from './route';
 import { IdParams, Limit, WorkspaceParams } from './params';
 
 const CreateRunBody = z.strictObject({ taskId: z.uuid() });
 const ListRunsQuery = z.strictObject({ limit: Limit(200, 50) });
-const runWorkspace = async (db: Parameters<typeof getRun>[0], { id }: { id: string }) => (await getRun(db, id))?.workspaceId;
 
 /** Thin routes: each names its permission and schemas and calls the service. */
 export function runsRoutes({ runs }: { runs: RunsService }): RouteDef[] {
+  const runWorkspace = ({ id }: { id: string }) => runs.workspaceOf(id);
   return [
     defineRoute({
       method: 'post', path: '/v1/workspaces/:ws/runs', tag: 'runs', summary: 'Run a task now', access: 'runs.create',

@@ -1,4 +1,3 @@
-import { getSweep } from '../repos/sweeps.repo';
 import { StartSweepBody, type SweepsService } from '../services/sweeps.service';
 import { defineRoute, type RouteDef } from './route';
 import { IdParams, WorkspaceParams } from './params';
@@ -14,7 +13,7 @@ export function sweepsRoutes({ sweeps }: { sweeps: SweepsService }): RouteDef[] 
     }),
     defineRoute({
       method: 'get', path: '/v1/sweeps/:id', tag: 'sweeps', summary: 'A sweep with its scores and changes', access: 'runs.read',
-      params: IdParams, workspaceOf: async (db, { id }) => (await getSweep(db, id))?.workspaceId, success: { status: 200, description: 'the sweep' },
+      params: IdParams, workspaceOf: ({ id }) => sweeps.workspaceOf(id), success: { status: 200, description: 'the sweep' },
       async handle({ res, access, params }) {
         res.json(await sweeps.get(access, params.id));
       },

@@ -8,15 +8,15 @@ import { z } from 'zod';
 import { HttpProbeParams } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
 import { runnerTaskQueue } from '../../common/ids';
-import type { PlatformCrypto } from '../crypto';
-import { createWorkspaceKeys } from '../crypto/platform-keyring';
-import { appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { createRunner } from '../repos/runners.repo';
-import { createTask } from '../repos/tasks.repo';
+import type { PlatformCrypto } from '../../platform/crypto';
+import { createWorkspaceKeys } from '../../platform/crypto/platform-keyring';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { createRunner } from '../../platform/repos/runners.repo';
+import { createTask } from '../../platform/repos/tasks.repo';
 import { createToken } from './tokens.service';
-import { findUserByEmail, createUser } from '../repos/users.repo';
-import { addMembership, createWorkspace } from '../repos/workspaces.repo';
+import { findUserByEmail, createUser } from '../../platform/repos/users.repo';
+import { addMembership, createWorkspace } from '../../platform/repos/workspaces.repo';
 
 export const BootstrapInput = z.strictObject({
   workspaceName: z.string().min(1).max(100),

@@ -10,12 +10,12 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { generateSecret, generateURI, verify as verifyTotp } from 'otplib';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
-import type { MasterKey } from '../crypto/master-key';
-import { ApiError, AuthenticationError, InputError } from '../errors';
-import { appendAudit, appendAuditInTransaction } from '../repos/audit.repo';
-import { countFlowAttempt, consumeFlow, insertFlow, insertInvitation, lockFlow, useInvitation } from '../repos/auth-flows.repo';
-import { inTransaction, type Queryable } from '../repos/db';
-import type { LoginMethod } from '../repos/sessions.repo';
+import type { MasterKey } from '../../platform/crypto/master-key';
+import { ApiError, AuthenticationError, InputError } from '../../common/problem';
+import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { countFlowAttempt, consumeFlow, insertFlow, insertInvitation, lockFlow, useInvitation } from '../../platform/repos/auth-flows.repo';
+import { inTransaction, type Queryable } from '../../platform/repos/db';
+import type { LoginMethod } from '../../platform/repos/sessions.repo';
 import {
   acceptTotpStep,
   clearLoginFailures,
@@ -32,7 +32,7 @@ import {
   useRecoveryCode,
   type IdentityProvider,
   type User,
-} from '../repos/users.repo';
+} from '../../platform/repos/users.repo';
 
 export const PasswordLoginBody = z.strictObject({ email: z.email().max(320), password: z.string().min(1).max(1024) });
 export const MfaBody = z.strictObject({

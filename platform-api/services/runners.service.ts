@@ -11,12 +11,12 @@ import { z } from 'zod';
 import { describeRunnerWorkflowId, PLATFORM_TASK_QUEUE, runnerTaskQueue } from '../../common/ids';
 import type { describeRunner } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import type { PlatformCrypto } from '../crypto';
-import { exportRunnerKeyFile } from '../crypto/platform-keyring';
-import { ConflictError, InputError } from '../errors';
-import { appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { createRunner, listRunners } from '../repos/runners.repo';
+import type { PlatformCrypto } from '../../platform/crypto';
+import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
+import { ConflictError, InputError } from '../../common/problem';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { createRunner, listRunners } from '../../platform/repos/runners.repo';
 
 export const RegisterRunnerBody = z.strictObject({ name: z.string().min(1).max(100).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits and dashes') });
 

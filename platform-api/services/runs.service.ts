@@ -10,14 +10,14 @@ import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
 import type { Logger } from '../../common/logger';
 import type { runTask } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import type { Sealer } from '../crypto/sealer';
-import { ConflictError, NotFoundError, UnavailableError } from '../errors';
+import type { Sealer } from '../../platform/crypto/sealer';
+import { ConflictError, NotFoundError, UnavailableError } from '../../common/problem';
 import { isWorkflowNotFound } from '../../common/temporal-errors';
-import { appendAudit, appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { getResult, type StoredResult } from '../repos/results.repo';
-import { getRun, insertRun, listRuns, markRunFinished, markRunRetrying, RETRYABLE_RUN_STATUSES, runErrorBinding, type Run } from '../repos/runs.repo';
-import { getTask } from '../repos/tasks.repo';
+import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { getResult, type StoredResult } from '../../platform/repos/results.repo';
+import { getRun, insertRun, listRuns, markRunFinished, markRunRetrying, RETRYABLE_RUN_STATUSES, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
+import { getTask } from '../../platform/repos/tasks.repo';
 
 export interface RunView {
   id: string;
@@ -67,6 +67,11 @@ export interface RunsServiceDeps {
 
 export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
   return {
+    /** The workspace a run belongs to, or undefined when there is no such run (routes by run id answer 404). */
+    async workspaceOf(runId: string): Promise<string | undefined> {
+      return (await getRun(pool, runId))?.workspaceId;
+    },
+
     /**
      * Records a queued run and audits the request (one transaction), then starts `runTask` with id
      * `ws-<ws>/run-<run>`. If Temporal refuses the start, the run is closed as failed and the caller

@@ -9,12 +9,12 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from '../../common/ids';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import { ConflictError, InputError, NotFoundError } from '../errors';
-import { appendAudit } from '../repos/audit.repo';
-import { deleteSchedule, getSchedule, insertSchedule, listSchedules, setSchedulePaused, type ScheduleRow } from '../repos/schedules.repo';
-import { getRunner } from '../repos/runners.repo';
-import { getTask } from '../repos/tasks.repo';
-import type { Sealer } from '../crypto/sealer';
+import { ConflictError, InputError, NotFoundError } from '../../common/problem';
+import { appendAudit } from '../../platform/repos/audit.repo';
+import { deleteSchedule, getSchedule, insertSchedule, listSchedules, setSchedulePaused, updateScheduleSettings, type ScheduleRow } from '../../platform/repos/schedules.repo';
+import { getRunner } from '../../platform/repos/runners.repo';
+import { getTask } from '../../platform/repos/tasks.repo';
+import type { Sealer } from '../../platform/crypto/sealer';
 
 const OVERLAP = ['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'] as const;
 
@@ -208,10 +208,7 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         .catch((err: unknown) => {
           throw refusal(err, () => (err instanceof Error ? err : new Error('schedule update failed')));
         });
-      await pool.query(
-        'update schedules set spec = $3, overlap = $4, catchup_seconds = $5, pause_on_failure = $6, pause_after_failures = $7, updated_at = now() where id = $1 and workspace_id = $2',
-        [id, workspaceId, JSON.stringify(next.spec), next.overlap, next.catchupSeconds, next.pauseOnFailure, next.pauseAfterFailures],
-      );
+      await updateScheduleSettings(pool, workspaceId, id, next);
       await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.updated', target: `schedule:${id}`, outcome: 'success', details: { fields: Object.keys(parsed.data) }, ip });
       const updated = await load(workspaceId, id);
       return view(updated, await handleOf(updated).describe());

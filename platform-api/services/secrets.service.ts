@@ -6,10 +6,11 @@
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import { InputError, NotFoundError, UnavailableError } from '../errors';
-import { appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { kvPaths, vaultStatus, type VaultClient } from '../vault/vault-client';
+import { InputError, NotFoundError, UnavailableError } from '../../common/problem';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { deleteSecretRecord, listSecretMeta, recordSecretWrite, secretRecorded } from '../../platform/repos/secrets.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { kvPaths, vaultStatus, type VaultClient } from '../../platform/vault/vault-client';
 
 const SecretName = z.string().regex(/^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits, dot, dash, underscore').max(128);
 export const PutSecretBody = z.strictObject({ value: z.string().min(1).max(64 * 1024) });
@@ -41,14 +42,9 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
       const vault = store();
       await vault.write(kvPaths(mount, workspaceId, name.data).data, { data: { value: parsed.data.value } }).catch(storeError);
       const version = await inTransaction(pool, async (tx) => {
-        const { rows } = await tx.query<{ version: number }>(
-          `insert into secrets (workspace_id, name, updated_by) values ($1, $2, $3)
-           on conflict (workspace_id, name) do update set updated_at = now(), updated_by = excluded.updated_by, version = secrets.version + 1
-           returning version`,
-          [workspaceId, name.data, auth.actor],
-        );
+        const written = await recordSecretWrite(tx, workspaceId, name.data, auth.actor);
         await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.written', target: `secret:${name.data}`, outcome: 'success', ip });
-        return rows[0]!.version;
+        return written;
       });
       return { name: name.data, reference: `vault:${mount}/workspaces/${workspaceId}/${name.data}#value`, version };
     },
@@ -63,18 +59,14 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
       } catch (err) {
         if (vaultStatus(err) !== 404) storeError(err);
       }
-      const { rows } = await pool.query<{ name: string; created_at: Date; updated_at: Date; updated_by: string; version: number }>(
-        'select name, created_at, updated_at, updated_by, version from secrets where workspace_id = $1',
-        [workspaceId],
-      );
-      const meta = new Map(rows.map((r) => [r.name, r]));
+      const meta = new Map((await listSecretMeta(pool, workspaceId)).map((r) => [r.name, r]));
       await inTransaction(pool, (tx) => appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.listed', outcome: 'success', details: { count: names.length }, ip }));
       return names.sort().map((name) => {
         const m = meta.get(name);
         return {
           name,
           reference: `vault:${mount}/workspaces/${workspaceId}/${name}#value`,
-          ...(m ? { createdAt: m.created_at.toISOString(), updatedAt: m.updated_at.toISOString(), updatedBy: m.updated_by, version: m.version } : {}),
+          ...(m ? { createdAt: m.createdAt.toISOString(), updatedAt: m.updatedAt.toISOString(), updatedBy: m.updatedBy, version: m.version } : {}),
         };
       });
     },
@@ -83,11 +75,10 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
       const name = SecretName.safeParse(rawName);
       if (!name.success) throw new NotFoundError('secret');
       const vault = store();
-      const { rowCount } = await pool.query('select 1 from secrets where workspace_id = $1 and name = $2', [workspaceId, name.data]);
-      if (!rowCount) throw new NotFoundError('secret');
+      if (!(await secretRecorded(pool, workspaceId, name.data))) throw new NotFoundError('secret');
       await vault.delete(kvPaths(mount, workspaceId, name.data).metadata).catch(storeError);
       await inTransaction(pool, async (tx) => {
-        await tx.query('delete from secrets where workspace_id = $1 and name = $2', [workspaceId, name.data]);
+        await deleteSecretRecord(tx, workspaceId, name.data);
         await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.deleted', target: `secret:${name.data}`, outcome: 'success', ip });
       });
     },

@@ -6,17 +6,22 @@ import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, sweepWorkflowId } from '../../common/ids';
 import type { healthSweep } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import type { Sealer } from '../crypto/sealer';
-import { InputError, NotFoundError } from '../errors';
-import { appendAudit } from '../repos/audit.repo';
-import { getRunner } from '../repos/runners.repo';
-import { runsOfSweep } from '../repos/runs.repo';
-import { getSweep, sweepNamespacesBinding } from '../repos/sweeps.repo';
+import type { Sealer } from '../../platform/crypto/sealer';
+import { InputError, NotFoundError } from '../../common/problem';
+import { appendAudit } from '../../platform/repos/audit.repo';
+import { getRunner } from '../../platform/repos/runners.repo';
+import { runsOfSweep } from '../../platform/repos/runs.repo';
+import { getSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.repo';
 
 export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
 
 export function createSweepsService({ pool, temporal, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: { pool: Pool; temporal: Client; sealer: Sealer; platformTaskQueue?: string | undefined }) {
   return {
+    /** The workspace a sweep belongs to, or undefined when there is no such sweep. */
+    async workspaceOf(sweepId: string): Promise<string | undefined> {
+      return (await getSweep(pool, sweepId))?.workspaceId;
+    },
+
     async start(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string): Promise<{ id: string; status: string }> {
       const parsed = StartSweepBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('sweep', parsed.error);

@@ -8,12 +8,12 @@ import { z } from 'zod';
 import { CHECK_PARAMS, CHECK_TYPES, isCheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
 import type { WorkspaceAccess } from '../auth/auth-context';
-import type { Sealer } from '../crypto/sealer';
-import { ConflictError, InputError, NotFoundError } from '../errors';
-import { appendAuditInTransaction } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { getRunner } from '../repos/runners.repo';
-import { createTask, deleteTask, getTask, listTasks, type Task } from '../repos/tasks.repo';
+import type { Sealer } from '../../platform/crypto/sealer';
+import { ConflictError, InputError, NotFoundError } from '../../common/problem';
+import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { getRunner } from '../../platform/repos/runners.repo';
+import { createTask, deleteTask, getTask, listTasks, type Task } from '../../platform/repos/tasks.repo';
 
 export const CreateTaskBody = z.strictObject({
   name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash and underscore'),

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { generateApiToken } from '../auth/api-tokens';
-import type { Role } from '../auth/permissions';
-import type { Queryable } from '../repos/db';
-import { insertToken } from '../repos/tokens.repo';
+import type { Role } from '../../platform/permissions';
+import type { Queryable } from '../../platform/repos/db';
+import { insertToken } from '../../platform/repos/tokens.repo';
 
 /** Makes an API token bound to one workspace. The returned `token` is the only copy there will ever be. */
 export async function createToken(

@@ -8,19 +8,20 @@ import { z } from 'zod';
 import { temporalScheduleId } from '../../common/ids';
 import { isWorkflowNotFound } from '../../common/temporal-errors';
 import type { AuthContext, WorkspaceAccess } from '../auth/auth-context';
-import { ROLES, roleAtMost } from '../auth/permissions';
-import type { PlatformCrypto } from '../crypto';
-import { createWorkspaceKeys } from '../crypto/platform-keyring';
-import { ConflictError, ForbiddenError, NotFoundError } from '../errors';
-import { appendAudit, appendAuditInTransaction, listAudit, verifyAuditChain } from '../repos/audit.repo';
-import { inTransaction } from '../repos/db';
-import { getResult } from '../repos/results.repo';
-import { listRunners } from '../repos/runners.repo';
-import { listRuns } from '../repos/runs.repo';
-import { listSchedules } from '../repos/schedules.repo';
-import { getTask, listTasks } from '../repos/tasks.repo';
-import { getToken, listTokens, revokeToken, type ApiTokenRow } from '../repos/tokens.repo';
-import { createUser, findUserByEmail, getCredentials, listIdentities } from '../repos/users.repo';
+import { ROLES, roleAtMost } from '../../platform/permissions';
+import type { PlatformCrypto } from '../../platform/crypto';
+import { createWorkspaceKeys } from '../../platform/crypto/platform-keyring';
+import { ConflictError, ForbiddenError, NotFoundError } from '../../common/problem';
+import { appendAudit, appendAuditInTransaction, listAudit, verifyAuditChain } from '../../platform/repos/audit.repo';
+import { inTransaction } from '../../platform/repos/db';
+import { getResult } from '../../platform/repos/results.repo';
+import { listRunners } from '../../platform/repos/runners.repo';
+import { listRuns } from '../../platform/repos/runs.repo';
+import { listSchedules } from '../../platform/repos/schedules.repo';
+import { exportSweeps } from '../../platform/repos/sweeps.repo';
+import { getTask, listTasks } from '../../platform/repos/tasks.repo';
+import { getToken, listTokens, revokeToken, type ApiTokenRow } from '../../platform/repos/tokens.repo';
+import { createUser, findUserByEmail, getCredentials, listIdentities } from '../../platform/repos/users.repo';
 import {
   addMembership,
   countOwnersForUpdate,
@@ -32,7 +33,7 @@ import {
   removeMembership,
   setMembershipRole,
   workspacesOfUser,
-} from '../repos/workspaces.repo';
+} from '../../platform/repos/workspaces.repo';
 import type { IdentityService } from './identity.service';
 import type { SecretsService } from './secrets.service';
 import { createToken } from './tokens.service';
@@ -223,7 +224,7 @@ export function createWorkspacesService(deps: {
         schedules: await listSchedules(pool, ws),
         runs,
         results,
-        sweeps: (await pool.query('select id, runner_id, status, requested_by, score, issues_new, issues_open, issues_resolved, started_at, finished_at from sweeps where workspace_id = $1 order by started_at', [ws])).rows,
+        sweeps: await exportSweeps(pool, ws),
         secrets: secretNames,
         audit: await listAudit(pool, ws, 10_000_000),
       };

@@ -14,19 +14,19 @@ export { TERMINAL_RUN_STATUSES };
 import { lookoutDataConverter } from '../../common/data-converter';
 import { StaticKeyring, type Keyring } from '../../common/keyring';
 import { createLogger, type Logger } from '../../common/logger';
-import { createPlatformCrypto, type PlatformCrypto } from '../../platform-api/crypto';
-import { exportRunnerKeyFile } from '../../platform-api/crypto/platform-keyring';
-import { createTask, getTask, updateTaskParams } from '../../platform-api/repos/tasks.repo';
+import { createPlatformCrypto, type PlatformCrypto } from '../../platform/crypto';
+import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
+import { createTask, getTask, updateTaskParams } from '../../platform/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
 import { createApp, type AppDeps } from '../../platform-api/app';
 import { createApiServer } from '../../platform-api/server';
-import { createPool } from '../../platform-api/db/pool';
+import { createPool } from '../../platform/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { createSecretProviders } from '../../activities/runner/secrets';
 import { loadKubeClients } from '../../activities/runner/kube';
 import type { VaultProviderOptions } from '../../activities/runner/secrets/vault.provider';
-import { createVaultClient } from '../../platform-api/vault/vault-client';
+import { createVaultClient } from '../../platform/vault/vault-client';
 import { createPlatformWorker } from '../../workers/platform-worker';
 import { createRunnerWorker } from '../../workers/runner';
 
@@ -80,7 +80,7 @@ export interface TestPlatform {
 }
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
-export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'extraRoutes'>>;
+export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso'>>;
 
 /** `databaseUrl`: another (migrated) database on the test server than the shared one, e.g. a restored backup. */
 export async function startPlatform(options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string }; databaseUrl?: string } = {}): Promise<TestPlatform> {

@@ -17,8 +17,8 @@ import type { StaticKeyring, WorkspaceKey } from '../../common/keyring';
 import type { Pool } from 'pg';
 import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '../../common/contracts';
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
-import { freePort } from '../../platform-api/db/embedded';
-import { verifyAuditChain } from '../../platform-api/repos/audit.repo';
+import { freePort } from '../../platform/db/embedded';
+import { verifyAuditChain } from '../../platform/repos/audit.repo';
 import { env } from './env';
 
 const dist = path.resolve(__dirname, '..', '..', 'dist');

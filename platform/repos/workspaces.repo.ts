@@ -1,5 +1,5 @@
 import type { Queryable } from './db';
-import type { Role } from '../auth/permissions';
+import type { Role } from '../permissions';
 
 export interface Workspace {
   id: string;

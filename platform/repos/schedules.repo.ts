@@ -81,6 +81,36 @@ export async function setSchedulePaused(db: Queryable, workspaceId: string, id: 
   await db.query('update schedules set paused = $3, updated_at = now() where id = $1 and workspace_id = $2', [id, workspaceId, paused]);
 }
 
+/** The settings `PATCH …/schedules/{id}` may change. */
+export type ScheduleSettings = Pick<ScheduleRow, 'spec' | 'overlap' | 'catchupSeconds' | 'pauseOnFailure' | 'pauseAfterFailures'>;
+
+export async function updateScheduleSettings(db: Queryable, workspaceId: string, id: string, s: ScheduleSettings): Promise<void> {
+  await db.query(
+    'update schedules set spec = $3, overlap = $4, catchup_seconds = $5, pause_on_failure = $6, pause_after_failures = $7, updated_at = now() where id = $1 and workspace_id = $2',
+    [id, workspaceId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.pauseAfterFailures],
+  );
+}
+
+/**
+ * Counts one run's outcome towards its schedule's consecutive failures (a success resets the count),
+ * once per run: a run whose `schedule.outcome` is already audited is not counted again. Undefined
+ * when the schedule is gone or the run was counted.
+ */
+export async function countScheduleOutcome(
+  db: Queryable,
+  o: { scheduleId: string; workspaceId: string; runId: string; failed: boolean },
+): Promise<{ consecutiveFailures: number; pauseAfterFailures: number | null; paused: boolean } | undefined> {
+  const { rows } = await db.query<{ consecutive_failures: number; pause_after_failures: number | null; paused: boolean }>(
+    `update schedules set consecutive_failures = case when $3 then consecutive_failures + 1 else 0 end, updated_at = now()
+      where id = $1 and workspace_id = $2
+        and not exists (select 1 from audit_events where workspace_id = $2 and action = 'schedule.outcome' and target = $4)
+      returning consecutive_failures, pause_after_failures, paused`,
+    [o.scheduleId, o.workspaceId, o.failed, `run:${o.runId}`],
+  );
+  const row = rows[0];
+  return row && { consecutiveFailures: row.consecutive_failures, pauseAfterFailures: row.pause_after_failures, paused: row.paused };
+}
+
 export async function deleteSchedule(db: Queryable, workspaceId: string, id: string): Promise<void> {
   await db.query('delete from schedules where id = $1 and workspace_id = $2', [id, workspaceId]);
 }

@@ -39,3 +39,8 @@ export async function listRunners(db: Queryable, workspaceId: string): Promise<R
   );
   return rows.map((r) => ({ id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue, createdAt: r.created_at, version: r.version, enabledChecks: r.enabled_checks, lastSeenAt: r.last_seen_at }));
 }
+
+/** Stores what a Runner reported about itself, and when. */
+export async function recordRunnerInfo(db: Queryable, workspaceId: string, runnerId: string, info: { version: string; enabledChecks: string[] }): Promise<void> {
+  await db.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [runnerId, workspaceId, info.version, info.enabledChecks]);
+}

@@ -5,12 +5,12 @@
  * closed as `failed` (`NotStarted`), audited. A run whose workflow exists is left to it.
  */
 import type { Client } from '@temporalio/client';
-import { isWorkflowNotFound } from '../../common/temporal-errors';
+import { isWorkflowNotFound } from '../common/temporal-errors';
 import type { Pool } from 'pg';
-import type { Sealer } from '../../platform-api/crypto/sealer';
-import { appendAuditInTransaction } from '../../platform-api/repos/audit.repo';
-import { inTransaction } from '../../platform-api/repos/db';
-import { markRunFinished, runErrorBinding, staleQueuedRuns } from '../../platform-api/repos/runs.repo';
+import type { Sealer } from './crypto/sealer';
+import { appendAuditInTransaction } from './repos/audit.repo';
+import { inTransaction } from './repos/db';
+import { markRunFinished, runErrorBinding, staleQueuedRuns } from './repos/runs.repo';
 
 export async function closeOrphanRuns(
   deps: { pool: Pool; temporal: Client; sealer: Sealer },

@@ -1,6 +1,6 @@
 /** Helpers shared by every process entry point. */
 import { z } from 'zod';
-import { ConfigError, parseConfig } from '../common/config';
+import { ConfigError, parseConfig } from './config';
 
 /** Parses the environment once; on error prints every bad variable and exits with status 78 (EX_CONFIG). */
 export function loadConfigOrExit<S extends z.ZodObject>(processName: string, schema: S): z.infer<S> {

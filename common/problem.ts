@@ -4,7 +4,7 @@
  * their details never reach the client.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '../common/logger';
+import type { Logger } from './logger';
 import type { z } from 'zod';
 
 export class ApiError extends Error {

@@ -36,3 +36,8 @@ export async function one<T extends QueryResultRow>(db: Queryable, sql: string, 
   const { rows } = await db.query<T>(sql, params);
   return rows[0];
 }
+
+/** One round trip to the database: resolves when it answers, throws when it cannot be reached. */
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('select 1');
+}

@@ -76,4 +76,34 @@ export async function findingsOf(db: Queryable, sweepId: string): Promise<{ fing
 }
 
 /** The binding of a sweep's sealed per-namespace scores. */
+/** Every sweep of a workspace as stored (the summary columns, no sealed data), oldest first: for the GDPR export. */
+export async function exportSweeps(db: Queryable, workspaceId: string): Promise<Record<string, unknown>[]> {
+  const { rows } = await db.query<Record<string, unknown>>(
+    'select id, runner_id, status, requested_by, score, issues_new, issues_open, issues_resolved, started_at, finished_at from sweeps where workspace_id = $1 order by started_at',
+    [workspaceId],
+  );
+  return rows;
+}
+
+/** Closes a running sweep with its summary; false when it was already closed (a repeated activity). */
+export async function completeSweep(
+  db: Queryable,
+  sweepId: string,
+  s: { score: number; namespacesSealed: Buffer; issuesNew: number; issuesOpen: number; issuesResolved: number },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update sweeps set status = 'completed', score = $2, namespaces_sealed = $3, issues_new = $4, issues_open = $5, issues_resolved = $6, finished_at = now()
+      where id = $1 and status = 'running'`,
+    [sweepId, s.score, s.namespacesSealed, s.issuesNew, s.issuesOpen, s.issuesResolved],
+  );
+  return rowCount === 1;
+}
+
+/** Records a sweep's findings; a finding already recorded for the sweep is kept. */
+export async function insertSweepFindings(db: Queryable, sweepId: string, findings: { fingerprint: string; severity: number; state: string }[]): Promise<void> {
+  for (const f of findings) {
+    await db.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [sweepId, f.fingerprint, f.severity, f.state]);
+  }
+}
+
 export const sweepNamespacesBinding = (sweepId: string) => `sweep:${sweepId}:namespaces`;
