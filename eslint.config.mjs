@@ -5,7 +5,27 @@ import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
-const NODE_BUILTINS = ['node:*', 'fs', 'fs/*', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net', 'tls', 'dns', 'stream', 'util', 'worker_threads', 'process', 'buffer', 'events', 'url'];
+const NODE_BUILTINS = [
+  'node:*',
+  'fs',
+  'fs/*',
+  'path',
+  'os',
+  'crypto',
+  'child_process',
+  'http',
+  'https',
+  'net',
+  'tls',
+  'dns',
+  'stream',
+  'util',
+  'worker_threads',
+  'process',
+  'buffer',
+  'events',
+  'url',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'charts/**', 'bench/results/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
@@ -36,9 +56,15 @@ export default tseslint.config(
           patterns: [
             { group: NODE_BUILTINS, message: 'Workflows run in the deterministic sandbox: no Node built-ins.' },
             { group: ['@temporalio/*', '!@temporalio/workflow'], message: 'Workflows import only @temporalio/workflow.' },
-            { group: ['pg', 'express', 'pino', 'zod', '@kubernetes/*', 'node-vault'], message: 'Workflows import only @temporalio/workflow, common/ and activity types.' },
+            {
+              group: ['pg', 'express', 'pino', 'zod', '@kubernetes/*', 'node-vault'],
+              message: 'Workflows import only @temporalio/workflow, common/ and activity types.',
+            },
             { group: ['../activities/*', '../activities/**'], allowTypeImports: true, message: 'Workflows import activity types only.' },
-            { group: ['../platform-api/**', '../workers/**', '../scripts/**'], message: 'Workflows import only @temporalio/workflow, common/ and activity types.' },
+            {
+              group: ['../platform-api/**', '../workers/**', '../scripts/**'],
+              message: 'Workflows import only @temporalio/workflow, common/ and activity types.',
+            },
           ],
         },
       ],
@@ -50,7 +76,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['../workflows/**', '../activities/**', '../platform/**', '../platform-api/**', '../workers/**', '../scripts/**'], message: 'common/ is pure and imports nothing from the other folders.' }] },
+        {
+          patterns: [
+            {
+              group: ['../workflows/**', '../activities/**', '../platform/**', '../platform-api/**', '../workers/**', '../scripts/**'],
+              message: 'common/ is pure and imports nothing from the other folders.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -62,7 +95,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['pg', '**/platform/**', '**/platform-api/**', '**/activities/platform/**', '**/workflows/**', '**/platform-worker'], message: 'Runner-side code never imports Platform code (DESIGN.md §1).' },
+            {
+              group: ['pg', '**/platform/**', '**/platform-api/**', '**/activities/platform/**', '**/workflows/**', '**/platform-worker'],
+              message: 'Runner-side code never imports Platform code (DESIGN.md §1).',
+            },
           ],
         },
       ],
@@ -74,7 +110,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/platform-api/**', '**/workers/**', '**/activities/**', '**/workflows/**', '**/scripts/**', '**/bench/**'], message: 'platform/ is the data layer: it imports only common/ and itself.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/platform-api/**', '**/workers/**', '**/activities/**', '**/workflows/**', '**/scripts/**', '**/bench/**'],
+              message: 'platform/ is the data layer: it imports only common/ and itself.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -83,7 +126,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/platform-api/**', '**/workers/**', '**/activities/runner/**'], message: 'Platform activities use platform/ and common/, never the API or a process entry point.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/platform-api/**', '**/workers/**', '**/activities/runner/**'],
+              message: 'Platform activities use platform/ and common/, never the API or a process entry point.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -95,7 +145,11 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/workers/**', '**/activities/**'], message: 'The API never imports process entry points or activities.' },
-            { group: ['**/workflows', '**/workflows/**'], allowTypeImports: true, message: 'The API starts workflows by name and imports their types only.' },
+            {
+              group: ['**/workflows', '**/workflows/**'],
+              allowTypeImports: true,
+              message: 'The API starts workflows by name and imports their types only.',
+            },
           ],
         },
       ],
@@ -107,7 +161,15 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['pg', '**/platform/**'], allowTypeImports: true, message: 'Routers import services only (types of the data layer may be named).' }] },
+        {
+          patterns: [
+            {
+              group: ['pg', '**/platform/**'],
+              allowTypeImports: true,
+              message: 'Routers import services only (types of the data layer may be named).',
+            },
+          ],
+        },
       ],
     },
   },

@@ -102,7 +102,25 @@ export async function run(): Promise<BenchResult[]> {
   chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
   const port = await freePort();
   // createApp needs a Temporal client; GET /v1/runs/:id itself never calls Temporal.
-  const temporal = spawn(ensureTemporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--metrics-port', String(await freePort()), '--log-level', 'error'], { stdio: 'ignore', detached: true });
+  const temporal = spawn(
+    ensureTemporalCli(),
+    [
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--http-port',
+      String(await freePort()),
+      '--metrics-port',
+      String(await freePort()),
+      '--log-level',
+      'error',
+    ],
+    { stdio: 'ignore', detached: true },
+  );
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
   const servers: Server[] = [];
   try {
@@ -121,11 +139,24 @@ export async function run(): Promise<BenchResult[]> {
     const pool = createPool(pg.url);
     await migrate(pool);
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
-    const ws = await bootstrap(pool, crypto, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: 'http://127.0.0.1:9/healthz' });
+    const ws = await bootstrap(pool, crypto, {
+      workspaceName: 'bench',
+      ownerEmail: 'bench@lookout.localhost',
+      probeUrl: 'http://127.0.0.1:9/healthz',
+    });
 
     // One finished run with a stored result, as a Runner's check would leave it.
     const runId = randomUUID();
-    await insertRun(pool, { id: runId, workspaceId: ws.workspaceId, taskId: ws.taskId, runnerId: ws.runnerId, checkType: 'http.probe', trigger: 'api', requestedBy: `token:${ws.tokenId}`, workflowId: runWorkflowId(ws.workspaceId, runId) });
+    await insertRun(pool, {
+      id: runId,
+      workspaceId: ws.workspaceId,
+      taskId: ws.taskId,
+      runnerId: ws.runnerId,
+      checkType: 'http.probe',
+      trigger: 'api',
+      requestedBy: `token:${ws.tokenId}`,
+      workflowId: runWorkflowId(ws.workspaceId, runId),
+    });
     await markRunStarted(pool, runId);
     const startedAt = new Date(Date.now() - 120).toISOString();
     const finishedAt = new Date().toISOString();
@@ -134,14 +165,30 @@ export async function run(): Promise<BenchResult[]> {
       pool,
       crypto.sealer,
       {
-        runId, workspaceId: ws.workspaceId, checkType: 'http.probe', status: 'ok', summary: 'GET http://127.0.0.1:9/healthz answered 200 in 12 ms',
-        issues: [], metrics: { 'http.status': 200, 'http.latency_ms': 12, 'tls.days_left': 0 }, startedAt, finishedAt, durationMs: 120, exitCode: 0, attestation: 'bench.unattested',
+        runId,
+        workspaceId: ws.workspaceId,
+        checkType: 'http.probe',
+        status: 'ok',
+        summary: 'GET http://127.0.0.1:9/healthz answered 200 in 12 ms',
+        issues: [],
+        metrics: { 'http.status': 200, 'http.latency_ms': 12, 'tls.days_left': 0 },
+        startedAt,
+        finishedAt,
+        durationMs: 120,
+        exitCode: 0,
+        attestation: 'bench.unattested',
       },
       'bench.unattested',
     );
     await markRunFinished(pool, runId, { status: 'succeeded' });
 
-    const app = createApp({ pool, temporal: new Client({ connection }), logger: createLogger('bench', 'silent'), crypto, runnerTemporal: { address, namespace: 'default' } });
+    const app = createApp({
+      pool,
+      temporal: new Client({ connection }),
+      logger: createLogger('bench', 'silent'),
+      crypto,
+      runnerTemporal: { address, namespace: 'default' },
+    });
     const lookout = await listen(app);
     servers.push(lookout.server);
     const headers = { authorization: `Bearer ${ws.token}` };
@@ -159,8 +206,12 @@ export async function run(): Promise<BenchResult[]> {
     // Bare first, then Lookout: the same load client and settings, one after the other.
     const bareReport = await loadFromChild(`${bare.url}/v1/runs/${runId}`, {});
     const lookoutReport = await loadFromChild(`${lookout.url}/v1/runs/${runId}`, headers);
-    for (const [name, r] of [['bare Express', bareReport], ['Lookout', lookoutReport]] as const) {
-      if (r.errors) process.stderr.write(`api bench: ${name}: ${r.errors} of ${r.requests} requests failed (${r.errorSamples.join(', ')})\n`);
+    for (const [name, r] of [
+      ['bare Express', bareReport],
+      ['Lookout', lookoutReport],
+    ] as const) {
+      if (r.errors)
+        process.stderr.write(`api bench: ${name}: ${r.errors} of ${r.requests} requests failed (${r.errorSamples.join(', ')})\n`);
     }
     await connection.close();
     await Promise.all(servers.splice(0).map(close));
@@ -170,9 +221,19 @@ export async function run(): Promise<BenchResult[]> {
       bench: 'api',
       case: label,
       metrics: {
-        rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, maxMs: r.maxMs, requests: r.requests, errors: r.errors,
-        responseBytes: r.responseBytes, serverCpuMsPerReq: r.serverCpuMsPerReq, rssBeforeMiB: r.rssBeforeMiB, rssPeakMiB: r.rssPeakMiB, rssAfterMiB: r.rssAfterMiB,
-        connections: CONNECTIONS, durationS: DURATION_MS / 1000,
+        rps: r.rps,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        maxMs: r.maxMs,
+        requests: r.requests,
+        errors: r.errors,
+        responseBytes: r.responseBytes,
+        serverCpuMsPerReq: r.serverCpuMsPerReq,
+        rssBeforeMiB: r.rssBeforeMiB,
+        rssPeakMiB: r.rssPeakMiB,
+        rssAfterMiB: r.rssAfterMiB,
+        connections: CONNECTIONS,
+        durationS: DURATION_MS / 1000,
       },
       baseline: BASELINE,
     });

@@ -40,7 +40,11 @@ export async function run(): Promise<BenchResult[]> {
     const source = createPool(urlOf('bench_source'));
     const target = createPool(urlOf('bench_target'));
     await migrate(source);
-    const ws = await bootstrap(source, createPlatformCrypto(source, MasterKey.generate()), { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: 'http://127.0.0.1:9/' });
+    const ws = await bootstrap(source, createPlatformCrypto(source, MasterKey.generate()), {
+      workspaceName: 'bench',
+      ownerEmail: 'bench@lookout.localhost',
+      probeUrl: 'http://127.0.0.1:9/',
+    });
     await source.query(
       `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, queued_at, started_at, finished_at)
        select gen_random_uuid(), $1, $2, $3, 'http.probe', 'succeeded', 'api', 'bench', 'bench-run-' || g, now(), now(), now() from generate_series(1, $4) g`,
@@ -87,7 +91,14 @@ export async function run(): Promise<BenchResult[]> {
     if (restored.rows !== created.rows) throw new Error(`restored ${restored.rows} rows of ${created.rows}`);
 
     const baseline = `select * of every table: ${selected} rows in ${round(selectMs / 1000, 2)} s`;
-    const metrics = (ms: number) => ({ rows: created.rows, dbMiB: round(dbMb), fileMiB: round(fileMb, 2), seconds: round(ms / 1000, 2), rowsPerSecond: Math.round(created.rows / (ms / 1000)), dbMiBPerSecond: round(dbMb / (ms / 1000)) });
+    const metrics = (ms: number) => ({
+      rows: created.rows,
+      dbMiB: round(dbMb),
+      fileMiB: round(fileMb, 2),
+      seconds: round(ms / 1000, 2),
+      rowsPerSecond: Math.round(created.rows / (ms / 1000)),
+      dbMiBPerSecond: round(dbMb / (ms / 1000)),
+    });
     return [
       { bench: 'backup', case: 'create', metrics: metrics(createMs), baseline },
       { bench: 'backup', case: 'restore (verify pass + load + sequences)', metrics: metrics(restoreMs), baseline },

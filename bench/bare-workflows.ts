@@ -13,6 +13,9 @@ export async function bareProbe(url: string): Promise<number> {
  * runs on the platform worker and its check on the Runner.
  */
 export async function bareProbeVia(url: string, activityTaskQueue: string): Promise<number> {
-  const remote = proxyActivities<{ ping(url: string): Promise<number> }>({ taskQueue: activityTaskQueue, startToCloseTimeout: '30 seconds' });
+  const remote = proxyActivities<{ ping(url: string): Promise<number> }>({
+    taskQueue: activityTaskQueue,
+    startToCloseTimeout: '30 seconds',
+  });
   return remote.ping(url);
 }

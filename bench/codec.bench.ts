@@ -10,7 +10,12 @@ import type { BenchResult } from './types';
 
 const SIZES = [1024, 64 * 1024, 1024 * 1024];
 
-function measure(label: string, bytes: number, minMs: number, fn: () => Promise<void> | void): Promise<{ opsPerSec: number; mbPerSec: number; iterations: number }> {
+function measure(
+  label: string,
+  bytes: number,
+  minMs: number,
+  fn: () => Promise<void> | void,
+): Promise<{ opsPerSec: number; mbPerSec: number; iterations: number }> {
   return (async () => {
     for (let i = 0; i < 5; i++) await fn(); // warm-up
     let iterations = 0;

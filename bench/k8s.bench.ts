@@ -17,9 +17,11 @@ const NAMESPACES = 50;
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 function rssSampler() {
@@ -33,16 +35,49 @@ async function populate(core: CoreV1Api, namespaces: string[], pods: number, off
   await pool(jobs, 16, async (i) => {
     const namespace = namespaces[i % namespaces.length]!;
     const name = `pod-${i}`;
-    const created = await core.createNamespacedPod({ namespace, body: { metadata: { name, labels: { app: `app-${i % 7}` } }, spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] } } });
+    const created = await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name, labels: { app: `app-${i % 7}` } },
+        spec: { containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+      },
+    });
     const crashing = i % 20 === 0;
     await core.replaceNamespacedPodStatus({
       name,
       namespace,
-      body: { ...created, status: { phase: 'Running', containerStatuses: [{ name: 'app', image: 'registry.example/app:1', imageID: '', ready: !crashing, restartCount: crashing ? 12 : 0, state: crashing ? { waiting: { reason: 'CrashLoopBackOff' } } : { running: { startedAt: new Date() } } }] } },
+      body: {
+        ...created,
+        status: {
+          phase: 'Running',
+          containerStatuses: [
+            {
+              name: 'app',
+              image: 'registry.example/app:1',
+              imageID: '',
+              ready: !crashing,
+              restartCount: crashing ? 12 : 0,
+              state: crashing ? { waiting: { reason: 'CrashLoopBackOff' } } : { running: { startedAt: new Date() } },
+            },
+          ],
+        },
+      },
     });
     if (i % 10 === 0) {
       const now = new Date();
-      await core.createNamespacedEvent({ namespace, body: { metadata: { name: `${name}.ev` }, involvedObject: { kind: 'Pod', name, namespace }, reason: 'BackOff', message: 'Back-off restarting failed container', type: 'Warning', count: 3, firstTimestamp: now, lastTimestamp: now } });
+      await core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { name: `${name}.ev` },
+          involvedObject: { kind: 'Pod', name, namespace },
+          reason: 'BackOff',
+          message: 'Back-off restarting failed container',
+          type: 'Warning',
+          count: 3,
+          firstTimestamp: now,
+          lastTimestamp: now,
+        },
+      });
     }
   });
 }
@@ -68,8 +103,16 @@ export async function run(): Promise<BenchResult[]> {
       let floorRequests = 0;
       let rss = rssSampler();
       let started = performance.now();
-      const listedPods = await listAll('list pods', (cont) => kube.core.listPodForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }), { signal, timeoutMs: 60_000, onPage: () => floorRequests++ });
-      const listedEvents = await listAll('list events', (cont) => kube.core.listEventForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }), { signal, timeoutMs: 60_000, onPage: () => floorRequests++ });
+      const listedPods = await listAll(
+        'list pods',
+        (cont) => kube.core.listPodForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }),
+        { signal, timeoutMs: 60_000, onPage: () => floorRequests++ },
+      );
+      const listedEvents = await listAll(
+        'list events',
+        (cont) => kube.core.listEventForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }),
+        { signal, timeoutMs: 60_000, onPage: () => floorRequests++ },
+      );
       const floorMs = performance.now() - started;
       const floorRss = rss.stop();
 
@@ -79,7 +122,12 @@ export async function run(): Promise<BenchResult[]> {
       rss = rssSampler();
       started = performance.now();
       for (const namespace of namespaces) {
-        const outcome = await namespaceHealth.run(NamespaceHealthParams.parse({ namespace }), { signal, secret: () => Promise.reject(new Error('none')), heartbeat: () => requests++, kube });
+        const outcome = await namespaceHealth.run(NamespaceHealthParams.parse({ namespace }), {
+          signal,
+          secret: () => Promise.reject(new Error('none')),
+          heartbeat: () => requests++,
+          kube,
+        });
         issues += outcome.issues.length;
       }
       const sweepMs = performance.now() - started;

@@ -63,7 +63,10 @@ async function load(spec: LoadRequest, notify: (m: LoadMessage) => void): Promis
   const errorSamples = new Set<string>();
   const from = process.hrtime.bigint() + BigInt(spec.warmupMs) * 1_000_000n;
   const to = from + BigInt(spec.durationMs) * 1_000_000n;
-  const timers = [setTimeout(() => notify({ kind: 'window-start' }), spec.warmupMs), setTimeout(() => notify({ kind: 'window-end' }), spec.warmupMs + spec.durationMs)];
+  const timers = [
+    setTimeout(() => notify({ kind: 'window-start' }), spec.warmupMs),
+    setTimeout(() => notify({ kind: 'window-end' }), spec.warmupMs + spec.durationMs),
+  ];
   await Promise.all(
     Array.from({ length: spec.connections }, async () => {
       for (let start = process.hrtime.bigint(); start < to; start = process.hrtime.bigint()) {

@@ -48,7 +48,10 @@ const load1 = () => Math.round((os.loadavg()[0] ?? 0) * 100) / 100;
 function markdown(file: ResultsFile): string {
   const { machine, results } = file;
   const lines = [`# Benchmarks ${file.date}`, '', `Node ${machine.node}, ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB`, ''];
-  lines.push('The machine is shared (another workload may run beside the benches): the 1-minute load average at the start and end of each bench is given with it.', '');
+  lines.push(
+    'The machine is shared (another workload may run beside the benches): the 1-minute load average at the start and end of each bench is given with it.',
+    '',
+  );
   const order = Object.keys(BENCHES);
   const benches = [...new Set(results.map((r) => r.bench))].sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
   for (const bench of benches) {
@@ -68,7 +71,12 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const unknown = only.filter((name) => !(name in BENCHES));
   if (unknown.length) throw new Error(`unknown bench ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
-  const machine: Machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30) };
+  const machine: Machine = {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+  };
   const results: BenchResult[] = [];
   const runs: Record<string, BenchRun> = {};
   const ranNames = new Set<string>();
@@ -81,7 +89,13 @@ async function main(): Promise<void> {
     results.push(...rows);
     // A bench is replaced under its key and under every name its rows carry.
     ranNames.add(name);
-    const ran: BenchRun = { startedAt: startedAt.toISOString(), durationS: Math.round((Date.now() - startedAt.getTime()) / 1000), loadStart, loadEnd: load1(), machine };
+    const ran: BenchRun = {
+      startedAt: startedAt.toISOString(),
+      durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+      loadStart,
+      loadEnd: load1(),
+      machine,
+    };
     for (const r of rows) {
       ranNames.add(r.bench);
       runs[r.bench] = ran;
@@ -101,7 +115,10 @@ async function main(): Promise<void> {
   process.stdout.write(md);
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

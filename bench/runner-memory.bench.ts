@@ -41,7 +41,10 @@ async function busy(pid: number, one: () => Promise<{ ok: boolean }>): Promise<B
   const driven = await driveAtRate(RATE, BUSY_S * 1000, one);
   const wallS = (performance.now() - started) / 1000;
   const cpu = cpuMs(pid) - cpuBefore;
-  const settled = sampler.stop().filter((s: RssSample) => s.t >= SETTLE_S).map((s) => s.mib['p'] ?? NaN);
+  const settled = sampler
+    .stop()
+    .filter((s: RssSample) => s.t >= SETTLE_S)
+    .map((s) => s.mib['p'] ?? NaN);
   const ok = driven.outcomes.filter((o) => o.ok);
   return {
     meanMiB: Math.round(settled.reduce((a, b) => a + b, 0) / Math.max(1, settled.length)),
@@ -62,7 +65,11 @@ export async function run(): Promise<BenchResult[]> {
   const system = await startSystem();
   let failed = true;
   try {
-    const bare = system.spawnNode('bare-worker', 'bench/bare-worker.js', { PATH: process.env['PATH'], LOOKOUT_TEMPORAL_ADDRESS: system.temporalAddress, LOOKOUT_BENCH_TASK_QUEUE: BARE_ACTIVITY_QUEUE });
+    const bare = system.spawnNode('bare-worker', 'bench/bare-worker.js', {
+      PATH: process.env['PATH'],
+      LOOKOUT_TEMPORAL_ADDRESS: system.temporalAddress,
+      LOOKOUT_BENCH_TASK_QUEUE: BARE_ACTIVITY_QUEUE,
+    });
     const runnerPid = system.pids.runner;
     // The Runner started a few seconds earlier, while the system came up: both are idle by now.
     await new Promise((r) => setTimeout(r, IDLE_S * 1000));
@@ -75,12 +82,20 @@ export async function run(): Promise<BenchResult[]> {
 
     const native = await NativeConnection.connect({ address: system.temporalAddress });
     const connection = await Connection.connect({ address: system.temporalAddress });
-    const workflows = await Worker.create({ connection: native, taskQueue: BARE_WORKFLOW_QUEUE, workflowsPath: require.resolve('./bare-workflows') });
+    const workflows = await Worker.create({
+      connection: native,
+      taskQueue: BARE_WORKFLOW_QUEUE,
+      workflowsPath: require.resolve('./bare-workflows'),
+    });
     const running = workflows.run();
     const client = new Client({ connection });
     let n = 0;
     const baseline = await busy(bare.pid!, async () => {
-      const status = await client.workflow.execute('bareProbeVia', { taskQueue: BARE_WORKFLOW_QUEUE, workflowId: `bare-${process.pid}-${n++}`, args: [system.probeUrl, BARE_ACTIVITY_QUEUE] });
+      const status = await client.workflow.execute('bareProbeVia', {
+        taskQueue: BARE_WORKFLOW_QUEUE,
+        workflowId: `bare-${process.pid}-${n++}`,
+        args: [system.probeUrl, BARE_ACTIVITY_QUEUE],
+      });
       return { ok: status === 200 };
     });
     workflows.shutdown();
@@ -94,8 +109,13 @@ export async function run(): Promise<BenchResult[]> {
       bench: 'runner',
       case: label,
       metrics: {
-        idle_rss_mib: idleMiB, busy_mean_rss_mib: b.meanMiB, busy_max_rss_mib: b.maxMiB, after_rss_mib: b.afterMiB,
-        checks_per_sec: b.checksPerSec, errors: b.errors, cpu_ms_per_check: b.cpuMsPerCheck,
+        idle_rss_mib: idleMiB,
+        busy_mean_rss_mib: b.meanMiB,
+        busy_max_rss_mib: b.maxMiB,
+        after_rss_mib: b.afterMiB,
+        checks_per_sec: b.checksPerSec,
+        errors: b.errors,
+        cpu_ms_per_check: b.cpuMsPerCheck,
       },
       baseline: BASELINE,
     });

@@ -62,7 +62,25 @@ export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-runs-'));
   chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
   const port = await freePort();
-  const temporal = spawn(ensureTemporalCli(), ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--metrics-port', String(await freePort()), '--log-level', 'error'], { stdio: 'ignore', detached: true });
+  const temporal = spawn(
+    ensureTemporalCli(),
+    [
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--http-port',
+      String(await freePort()),
+      '--metrics-port',
+      String(await freePort()),
+      '--log-level',
+      'error',
+    ],
+    { stdio: 'ignore', detached: true },
+  );
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
   const target = http.createServer((_req, res) => res.writeHead(200).end('ok'));
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
@@ -113,7 +131,11 @@ export async function run(): Promise<BenchResult[]> {
     const bareClient = new Client({ connection });
 
     const lookoutOne = async () => {
-      const res = await fetch(`${api}/v1/workspaces/${ws.workspaceId}/runs`, { method: 'POST', headers, body: JSON.stringify({ taskId: ws.taskId }) });
+      const res = await fetch(`${api}/v1/workspaces/${ws.workspaceId}/runs`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ taskId: ws.taskId }),
+      });
       const body = (await res.json()) as { id: string };
       await client.workflow.getHandle(runWorkflowId(ws.workspaceId, body.id)).result();
       const view = (await (await fetch(`${api}/v1/runs/${body.id}`, { headers })).json()) as { status: string; result: unknown };
@@ -121,7 +143,11 @@ export async function run(): Promise<BenchResult[]> {
     };
     let bareN = 0;
     const bareOne = async () => {
-      await bareClient.workflow.execute('bareProbe', { taskQueue: 'bench-bare', workflowId: `bare-${process.pid}-${bareN++}`, args: [url] });
+      await bareClient.workflow.execute('bareProbe', {
+        taskQueue: 'bench-bare',
+        workflowId: `bare-${process.pid}-${bareN++}`,
+        args: [url],
+      });
     };
     await drive(10, 2, lookoutOne); // warm-up
     await drive(10, 2, bareOne);

@@ -11,7 +11,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { driveAtRate, percentile, runThroughApi, sampleRss, slope, startSystem, type LookoutProcess, type RssSample, type System } from './system';
+import {
+  driveAtRate,
+  percentile,
+  runThroughApi,
+  sampleRss,
+  slope,
+  startSystem,
+  type LookoutProcess,
+  type RssSample,
+  type System,
+} from './system';
 
 /**
  * What the soak must stay within, per bounded process, after warm-up (the first minute, or a third
@@ -51,7 +61,13 @@ function memoryOf(name: string, samples: readonly RssSample[], warmupS: number, 
   const warm = after[0]?.y ?? NaN;
   const max = Math.max(...after.map((p) => p.y));
   const r1 = (n: number) => Math.round(n * 10) / 10;
-  const memory: ProcessMemory = { warmMiB: r1(warm), maxMiB: r1(max), lastMiB: r1(after.at(-1)?.y ?? NaN), growthMiB: r1(max - warm), slopeMiBPerMin: Math.round(slope(after) * 100) / 100 };
+  const memory: ProcessMemory = {
+    warmMiB: r1(warm),
+    maxMiB: r1(max),
+    lastMiB: r1(after.at(-1)?.y ?? NaN),
+    growthMiB: r1(max - warm),
+    slopeMiBPerMin: Math.round(slope(after) * 100) / 100,
+  };
   if (bounded) memory.withinBounds = memory.growthMiB <= BOUNDS.growthMiB && memory.slopeMiBPerMin <= BOUNDS.slopeMiBPerMin;
   return memory;
 }
@@ -62,7 +78,12 @@ async function main(): Promise<number> {
   const minutes = option('minutes', DEFAULTS.minutes);
   const rate = option('rate', DEFAULTS.rate);
   const warmupS = Math.min(60, (minutes * 60) / 3);
-  const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30) };
+  const machine = {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+  };
   const loadStart = load1();
   const startedAt = new Date();
   process.stdout.write(`soak: ${minutes} min at ${rate} runs/s; load average ${loadStart}; starting the system…\n`);
@@ -90,7 +111,9 @@ async function main(): Promise<number> {
     const succeeded = byOutcome['succeeded'] ?? 0;
     const errors = driven.started - succeeded + system.exited.length;
     const latencies = driven.outcomes.filter((o) => o.outcome === 'succeeded').map((o) => o.latencyMs);
-    const memory = Object.fromEntries([...BOUNDED, 'temporal'].map((name) => [name, memoryOf(name, samples, warmupS, name !== 'temporal')])) as Record<LookoutProcess | 'temporal', ProcessMemory>;
+    const memory = Object.fromEntries(
+      [...BOUNDED, 'temporal'].map((name) => [name, memoryOf(name, samples, warmupS, name !== 'temporal')]),
+    ) as Record<LookoutProcess | 'temporal', ProcessMemory>;
     passed = errors <= BOUNDS.errors && BOUNDED.every((name) => memory[name].withinBounds);
     const loadEnd = load1();
 
@@ -99,7 +122,14 @@ async function main(): Promise<number> {
       startedAt: startedAt.toISOString(),
       machine,
       loadAverage: { start: loadStart, end: loadEnd },
-      settings: { minutes, ratePerSec: rate, warmupS, sampleEveryS: SAMPLE_MS / 1000, pollMs: 250, check: 'http.probe of a local endpoint, through POST /v1/workspaces/{ws}/runs and GET /v1/runs/{id} with an owner API token' },
+      settings: {
+        minutes,
+        ratePerSec: rate,
+        warmupS,
+        sampleEveryS: SAMPLE_MS / 1000,
+        pollMs: 250,
+        check: 'http.probe of a local endpoint, through POST /v1/workspaces/{ws}/runs and GET /v1/runs/{id} with an owner API token',
+      },
       bounds: BOUNDS,
       runs: {
         started: driven.started,
@@ -123,11 +153,18 @@ async function main(): Promise<number> {
       '',
       `${minutes} min at ${rate} runs/s (open loop) of an \`http.probe\` through the API, each polled to its terminal status; API, platform worker and Runner as separate processes on one Temporal dev server and an embedded PostgreSQL; RSS sampled every ${SAMPLE_MS / 1000} s, warm-up ${warmupS} s.`,
       '',
-      `Runs: ${driven.started} started, ${succeeded} succeeded, ${errors} errors (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ')}${system.exited.length ? `; ${system.exited.join(', ')}` : ''}); ${report.runs.achievedRunsPerSec} runs/s completed; latency p50 ${report.runs.latencyMs.p50} ms, p99 ${report.runs.latencyMs.p99} ms, max ${report.runs.latencyMs.max} ms; at most ${driven.maxInFlight} in flight.`,
+      `Runs: ${driven.started} started, ${succeeded} succeeded, ${errors} errors (${Object.entries(byOutcome)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(
+          ', ',
+        )}${system.exited.length ? `; ${system.exited.join(', ')}` : ''}); ${report.runs.achievedRunsPerSec} runs/s completed; latency p50 ${report.runs.latencyMs.p50} ms, p99 ${report.runs.latencyMs.p99} ms, max ${report.runs.latencyMs.max} ms; at most ${driven.maxInFlight} in flight.`,
       '',
       '| process | RSS at warm-up end MiB | max MiB | last MiB | growth MiB | slope MiB/min | within bounds |',
       '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-      ...Object.entries(memory).map(([name, m]) => `| ${name} | ${m.warmMiB} | ${m.maxMiB} | ${m.lastMiB} | ${m.growthMiB} | ${m.slopeMiBPerMin} | ${m.withinBounds === undefined ? 'not bounded' : m.withinBounds ? 'yes' : '**no**'} |`),
+      ...Object.entries(memory).map(
+        ([name, m]) =>
+          `| ${name} | ${m.warmMiB} | ${m.maxMiB} | ${m.lastMiB} | ${m.growthMiB} | ${m.slopeMiBPerMin} | ${m.withinBounds === undefined ? 'not bounded' : m.withinBounds ? 'yes' : '**no**'} |`,
+      ),
       '',
       `Bounds, per bounded process after warm-up: growth (max − RSS at warm-up end) ≤ ${BOUNDS.growthMiB} MiB, slope ≤ ${BOUNDS.slopeMiBPerMin} MiB/min; errors ≤ ${BOUNDS.errors}. Result: **${passed ? 'passed' : 'FAILED'}**.`,
       '',
@@ -146,7 +183,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`soak: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`soak: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -85,7 +85,8 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     children.push({ name, proc, group: detached });
     return proc;
   };
-  const spawnNode = (name: string, script: string, env: NodeJS.ProcessEnv) => spawnLogged(name, process.execPath, [path.join(dist, script)], env);
+  const spawnNode = (name: string, script: string, env: NodeJS.ProcessEnv) =>
+    spawnLogged(name, process.execPath, [path.join(dist, script)], env);
 
   const stop = async ({ keepDir = false } = {}) => {
     stopping = true;
@@ -99,7 +100,11 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
         // already gone
       }
     }
-    await Promise.all(children.map(({ proc }) => (proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve())));
+    await Promise.all(
+      children.map(({ proc }) =>
+        proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve(),
+      ),
+    );
     await pg?.stop();
     target.close();
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
@@ -110,16 +115,34 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     const temporal = spawnLogged(
       'temporal',
       ensureTemporalCli(),
-      ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--metrics-port', String(await freePort()), '--log-level', 'error'],
+      [
+        'server',
+        'start-dev',
+        '--headless',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--http-port',
+        String(await freePort()),
+        '--metrics-port',
+        String(await freePort()),
+        '--log-level',
+        'error',
+      ],
       process.env,
       true,
     );
     const temporalAddress = `127.0.0.1:${port}`;
     pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
-    await waitFor('the Temporal dev server', async () => {
-      await (await Connection.connect({ address: temporalAddress, connectTimeout: 1_000 })).close();
-      return true;
-    }, 60_000);
+    await waitFor(
+      'the Temporal dev server',
+      async () => {
+        await (await Connection.connect({ address: temporalAddress, connectTimeout: 1_000 })).close();
+        return true;
+      },
+      60_000,
+    );
 
     const masterKey = MasterKey.generate();
     const pool = createPool(pg.url, () => undefined, 2);
@@ -154,11 +177,15 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     };
     await waitFor('the API', async () => alive() && (await fetch(`${apiUrl}/readyz`)).ok, 60_000);
     const headers = { authorization: `Bearer ${workspace.token}` };
-    await waitFor('the Runner', async () => {
-      const res = await fetch(`${apiUrl}/v1/workspaces/${workspace.workspaceId}/runners`, { headers });
-      const body = (await res.json()) as { items: { online: boolean }[] };
-      return alive() && body.items.some((r) => r.online);
-    }, 60_000);
+    await waitFor(
+      'the Runner',
+      async () => {
+        const res = await fetch(`${apiUrl}/v1/workspaces/${workspace.workspaceId}/runners`, { headers });
+        const body = (await res.json()) as { items: { online: boolean }[] };
+        return alive() && body.items.some((r) => r.online);
+      },
+      60_000,
+    );
     return {
       dir,
       temporalAddress,
@@ -212,7 +239,11 @@ export interface RssSample {
 export function sampleRss(pids: Record<string, number>, intervalMs: number): { samples: RssSample[]; stop(): RssSample[] } {
   const started = performance.now();
   const samples: RssSample[] = [];
-  const take = () => samples.push({ t: Math.round((performance.now() - started) / 100) / 10, mib: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, rssMiB(pid)])) });
+  const take = () =>
+    samples.push({
+      t: Math.round((performance.now() - started) / 100) / 10,
+      mib: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, rssMiB(pid)])),
+    });
   take();
   const timer = setInterval(take, intervalMs);
   return {
@@ -259,7 +290,11 @@ export async function runThroughApi(system: System, pollMs = 250, timeoutMs = 12
   const started = performance.now();
   const done = (outcome: string): RunOutcome => ({ outcome, latencyMs: Math.round(performance.now() - started) });
   try {
-    const created = await fetch(`${apiUrl}/v1/workspaces/${workspace.workspaceId}/runs`, { method: 'POST', headers, body: JSON.stringify({ taskId: workspace.taskId }) });
+    const created = await fetch(`${apiUrl}/v1/workspaces/${workspace.workspaceId}/runs`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ taskId: workspace.taskId }),
+    });
     const body = (await created.json()) as { id?: string };
     if (created.status !== 202 || !body.id) return done(`create ${created.status}`);
     while (performance.now() - started < timeoutMs) {
@@ -284,7 +319,11 @@ export async function runThroughApi(system: System, pollMs = 250, timeoutMs = 12
  * then waits for every started call. Returns what each call returned or threw, and the most calls
  * in flight.
  */
-export async function driveAtRate<T>(ratePerSec: number, durationMs: number, one: () => Promise<T>): Promise<{ outcomes: T[]; errors: string[]; maxInFlight: number; started: number }> {
+export async function driveAtRate<T>(
+  ratePerSec: number,
+  durationMs: number,
+  one: () => Promise<T>,
+): Promise<{ outcomes: T[]; errors: string[]; maxInFlight: number; started: number }> {
   const outcomes: T[] = [];
   const errors: string[] = [];
   const pending = new Set<Promise<void>>();

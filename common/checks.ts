@@ -21,20 +21,31 @@ export const HttpProbeParams = z.strictObject({
     .strictObject({
       header: HeaderName.default('Authorization'),
       /** Prefix put before the secret value, e.g. `Bearer `. */
-      scheme: z.string().max(32).regex(/^[A-Za-z0-9 _-]*$/).default(''),
+      scheme: z
+        .string()
+        .max(32)
+        .regex(/^[A-Za-z0-9 _-]*$/)
+        .default(''),
       secretRef: SecretRef,
     })
     .optional(),
 });
 export type HttpProbeParams = z.infer<typeof HttpProbeParams>;
 
-const Namespace = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name').max(63);
+const Namespace = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name')
+  .max(63);
 
 /** Which objects a Kubernetes check looks at. Without `namespaces`, every namespace not excluded. */
 const K8sScope = {
   namespaces: z.array(Namespace).min(1).max(100).optional(),
   excludeNamespaces: z.array(Namespace).max(100).default([]),
-  labelSelector: z.string().max(512).regex(/^[A-Za-z0-9_./!=,()\s-]*$/, 'must be a label selector').optional(),
+  labelSelector: z
+    .string()
+    .max(512)
+    .regex(/^[A-Za-z0-9_./!=,()\s-]*$/, 'must be a label selector')
+    .optional(),
 };
 
 export const PodRestartsParams = z.strictObject({ ...K8sScope, restartThreshold: z.number().int().min(1).max(10_000).default(3) });
@@ -45,7 +56,11 @@ export const ImagePullParams = z.strictObject({ ...K8sScope });
 export type ImagePullParams = z.infer<typeof ImagePullParams>;
 export const WorkloadAvailabilityParams = z.strictObject({ ...K8sScope });
 export type WorkloadAvailabilityParams = z.infer<typeof WorkloadAvailabilityParams>;
-export const WarningEventsParams = z.strictObject({ ...K8sScope, sinceMinutes: z.number().int().min(1).max(10_080).default(60), minCount: z.number().int().min(1).max(100_000).default(1) });
+export const WarningEventsParams = z.strictObject({
+  ...K8sScope,
+  sinceMinutes: z.number().int().min(1).max(10_080).default(60),
+  minCount: z.number().int().min(1).max(100_000).default(1),
+});
 export type WarningEventsParams = z.infer<typeof WarningEventsParams>;
 export const NodeConditionsParams = z.strictObject({ labelSelector: K8sScope.labelSelector });
 export type NodeConditionsParams = z.infer<typeof NodeConditionsParams>;
@@ -55,13 +70,20 @@ export const JobsParams = z.strictObject({ ...K8sScope, cronjobStaleHours: z.num
 export type JobsParams = z.infer<typeof JobsParams>;
 export const ServiceEndpointsParams = z.strictObject({ ...K8sScope });
 export type ServiceEndpointsParams = z.infer<typeof ServiceEndpointsParams>;
-export const TlsExpiryParams = z.strictObject({ ...K8sScope, warnDays: z.number().int().min(1).max(3_650).default(30), criticalDays: z.number().int().min(0).max(3_650).default(7) });
+export const TlsExpiryParams = z.strictObject({
+  ...K8sScope,
+  warnDays: z.number().int().min(1).max(3_650).default(30),
+  criticalDays: z.number().int().min(0).max(3_650).default(7),
+});
 export type TlsExpiryParams = z.infer<typeof TlsExpiryParams>;
 export const HpaLimitsParams = z.strictObject({ ...K8sScope });
 export type HpaLimitsParams = z.infer<typeof HpaLimitsParams>;
 export const QuotaUsageParams = z.strictObject({ ...K8sScope, thresholdPercent: z.number().min(1).max(100).default(90) });
 export type QuotaUsageParams = z.infer<typeof QuotaUsageParams>;
-export const NamespaceHealthParams = z.strictObject({ namespace: Namespace, restartThreshold: z.number().int().min(1).max(10_000).default(3) });
+export const NamespaceHealthParams = z.strictObject({
+  namespace: Namespace,
+  restartThreshold: z.number().int().min(1).max(10_000).default(3),
+});
 export type NamespaceHealthParams = z.infer<typeof NamespaceHealthParams>;
 
 /** Every check type Lookout knows, with its parameter schema. */

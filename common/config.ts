@@ -27,12 +27,18 @@ const postgresUrl = z
 /** 32 random bytes in base64; a secret, so no default and never echoed. */
 const masterKey = z
   .string()
-  .refine((v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)');
+  .refine(
+    (v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32,
+    'must be 32 bytes in base64 (openssl rand -base64 32)',
+  );
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const temporal = {
-  LOOKOUT_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  LOOKOUT_TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+    .default('127.0.0.1:7233'),
   LOOKOUT_TEMPORAL_NAMESPACE: z.string().min(1).max(255).default('default'),
   /** TLS to Temporal; on by default when a CA, a client certificate or an API key is configured. */
   LOOKOUT_TEMPORAL_TLS: bool.optional(),
@@ -47,49 +53,62 @@ const temporal = {
   LOOKOUT_LOG_LEVEL: logLevel,
 };
 
-export const ApiConfig = z.object({
-  ...temporal,
-  DATABASE_URL: postgresUrl,
-  LOOKOUT_MASTER_KEY: masterKey,
-  /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
-  LOOKOUT_VAULT_ADDR: z.url().optional(),
-  /** The Platform's token: its policy may create, update, list and delete, never read. */
-  LOOKOUT_VAULT_TOKEN: z.string().min(1).optional(),
-  LOOKOUT_VAULT_MOUNT: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/).default('lookout'),
-  LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
-  LOOKOUT_API_PORT: port.default(8080),
-  /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
-  LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
-  /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
-  LOOKOUT_PUBLIC_URL: z.url().optional(),
-  /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */
-  LOOKOUT_API_TLS_CERT_FILE: z.string().min(1).optional(),
-  LOOKOUT_API_TLS_KEY_FILE: z.string().min(1).optional(),
-  /** OpenID Connect login and bearer JWTs: the provider's issuer URL (https) and this client. */
-  LOOKOUT_OIDC_ISSUER: z.url({ protocol: /^https$/ }).optional(),
-  LOOKOUT_OIDC_CLIENT_ID: z.string().min(1).optional(),
-  LOOKOUT_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
-  /** Audiences accepted on bearer JWTs, comma-separated; default the client id. */
-  LOOKOUT_OIDC_AUDIENCES: z.string().min(1).optional(),
-  /** A private CA (PEM file) that signs the provider's certificate. */
-  LOOKOUT_OIDC_CA_FILE: z.string().min(1).optional(),
-  /** SAML 2.0 login: the IdP's SSO URL, entity id and signing certificate (PEM file). */
-  LOOKOUT_SAML_ENTRY_POINT: z.url().optional(),
-  LOOKOUT_SAML_IDP_ENTITY_ID: z.string().min(1).optional(),
-  LOOKOUT_SAML_IDP_CERT_FILE: z.string().min(1).optional(),
-  /** This service provider's entity id; default <public URL>/v1/auth/saml/metadata. */
-  LOOKOUT_SAML_SP_ENTITY_ID: z.string().min(1).optional(),
-}).superRefine((c, ctx) => {
-  /** When any of `names` is given, all of `names` and `also` are required. */
-  const together = (names: (keyof typeof c)[], also: (keyof typeof c)[], why: string) => {
-    const given = names.filter((n) => c[n] !== undefined);
-    if (given.length === 0) return;
-    for (const n of [...names, ...also].filter((x) => c[x] === undefined)) ctx.addIssue({ code: 'custom', path: [n], message: `required with ${given.join(', ')} (${why})` });
-  };
-  together(['LOOKOUT_API_TLS_CERT_FILE', 'LOOKOUT_API_TLS_KEY_FILE'], [], 'HTTPS needs both');
-  together(['LOOKOUT_OIDC_ISSUER', 'LOOKOUT_OIDC_CLIENT_ID'], ['LOOKOUT_PUBLIC_URL'], 'OIDC login');
-  together(['LOOKOUT_SAML_ENTRY_POINT', 'LOOKOUT_SAML_IDP_ENTITY_ID', 'LOOKOUT_SAML_IDP_CERT_FILE'], ['LOOKOUT_PUBLIC_URL'], 'SAML login');
-});
+export const ApiConfig = z
+  .object({
+    ...temporal,
+    DATABASE_URL: postgresUrl,
+    LOOKOUT_MASTER_KEY: masterKey,
+    /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
+    LOOKOUT_VAULT_ADDR: z.url().optional(),
+    /** The Platform's token: its policy may create, update, list and delete, never read. */
+    LOOKOUT_VAULT_TOKEN: z.string().min(1).optional(),
+    LOOKOUT_VAULT_MOUNT: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/)
+      .default('lookout'),
+    LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
+    LOOKOUT_API_PORT: port.default(8080),
+    /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
+    LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+      .optional(),
+    /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
+    LOOKOUT_PUBLIC_URL: z.url().optional(),
+    /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */
+    LOOKOUT_API_TLS_CERT_FILE: z.string().min(1).optional(),
+    LOOKOUT_API_TLS_KEY_FILE: z.string().min(1).optional(),
+    /** OpenID Connect login and bearer JWTs: the provider's issuer URL (https) and this client. */
+    LOOKOUT_OIDC_ISSUER: z.url({ protocol: /^https$/ }).optional(),
+    LOOKOUT_OIDC_CLIENT_ID: z.string().min(1).optional(),
+    LOOKOUT_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+    /** Audiences accepted on bearer JWTs, comma-separated; default the client id. */
+    LOOKOUT_OIDC_AUDIENCES: z.string().min(1).optional(),
+    /** A private CA (PEM file) that signs the provider's certificate. */
+    LOOKOUT_OIDC_CA_FILE: z.string().min(1).optional(),
+    /** SAML 2.0 login: the IdP's SSO URL, entity id and signing certificate (PEM file). */
+    LOOKOUT_SAML_ENTRY_POINT: z.url().optional(),
+    LOOKOUT_SAML_IDP_ENTITY_ID: z.string().min(1).optional(),
+    LOOKOUT_SAML_IDP_CERT_FILE: z.string().min(1).optional(),
+    /** This service provider's entity id; default <public URL>/v1/auth/saml/metadata. */
+    LOOKOUT_SAML_SP_ENTITY_ID: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    /** When any of `names` is given, all of `names` and `also` are required. */
+    const together = (names: (keyof typeof c)[], also: (keyof typeof c)[], why: string) => {
+      const given = names.filter((n) => c[n] !== undefined);
+      if (given.length === 0) return;
+      for (const n of [...names, ...also].filter((x) => c[x] === undefined))
+        ctx.addIssue({ code: 'custom', path: [n], message: `required with ${given.join(', ')} (${why})` });
+    };
+    together(['LOOKOUT_API_TLS_CERT_FILE', 'LOOKOUT_API_TLS_KEY_FILE'], [], 'HTTPS needs both');
+    together(['LOOKOUT_OIDC_ISSUER', 'LOOKOUT_OIDC_CLIENT_ID'], ['LOOKOUT_PUBLIC_URL'], 'OIDC login');
+    together(
+      ['LOOKOUT_SAML_ENTRY_POINT', 'LOOKOUT_SAML_IDP_ENTITY_ID', 'LOOKOUT_SAML_IDP_CERT_FILE'],
+      ['LOOKOUT_PUBLIC_URL'],
+      'SAML login',
+    );
+  });
 export type ApiConfig = z.infer<typeof ApiConfig>;
 
 export const PlatformWorkerConfig = z.object({
@@ -103,7 +122,10 @@ const checkList = z
   .string()
   .default(CHECK_TYPES.join(','))
   .transform((v, ctx) => {
-    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const item of items) {
       if (!isCheckType(item)) ctx.addIssue({ code: 'custom', message: `unknown check type "${item}"` });
     }
@@ -182,12 +204,18 @@ export const CodecServerConfig = z
     LOOKOUT_CODEC_ALLOWED_ORIGINS: z
       .string()
       .default('http://127.0.0.1:8233,http://localhost:8233')
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
     LOOKOUT_CODEC_TLS_CERT_FILE: z.string().min(1).optional(),
     LOOKOUT_CODEC_TLS_KEY_FILE: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
-    if (c.LOOKOUT_CODEC_AUTH === 'token' && !c.LOOKOUT_CODEC_TOKEN) ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TOKEN'], message: 'required when LOOKOUT_CODEC_AUTH=token' });
+    if (c.LOOKOUT_CODEC_AUTH === 'token' && !c.LOOKOUT_CODEC_TOKEN)
+      ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TOKEN'], message: 'required when LOOKOUT_CODEC_AUTH=token' });
     if (c.LOOKOUT_CODEC_AUTH === 'none' && !LOOPBACK.test(c.LOOKOUT_CODEC_HOST)) {
       ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_AUTH'], message: 'none is allowed only when listening on loopback' });
     }

@@ -59,7 +59,12 @@ export const KeyFile = z.strictObject({
   workspaceId: z.uuid(),
   activeKeyId: z.string(),
   keys: z
-    .array(z.strictObject({ id: z.string().regex(KEY_ID), key: z.base64().refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes') }))
+    .array(
+      z.strictObject({
+        id: z.string().regex(KEY_ID),
+        key: z.base64().refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes'),
+      }),
+    )
     .min(1),
 });
 export type KeyFile = z.infer<typeof KeyFile>;
@@ -75,7 +80,8 @@ export class StaticKeyring implements Keyring {
     this.soleWorkspaceId = parsed.workspaceId;
     this.#keys = new Map(
       parsed.keys.map((k) => {
-        if (parseKeyId(k.id)?.workspaceId !== parsed.workspaceId) throw new Error(`key ${k.id} belongs to another workspace than the key file`);
+        if (parseKeyId(k.id)?.workspaceId !== parsed.workspaceId)
+          throw new Error(`key ${k.id} belongs to another workspace than the key file`);
         return [k.id, { id: k.id, workspaceId: parsed.workspaceId, root: Buffer.from(k.key, 'base64') }];
       }),
     );
@@ -92,7 +98,8 @@ export class StaticKeyring implements Keyring {
       throw new Error(`cannot read the key file ${path}: ${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'}`);
     }
     const parsed = KeyFile.safeParse(raw);
-    if (!parsed.success) throw new Error(`the key file ${path} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`);
+    if (!parsed.success)
+      throw new Error(`the key file ${path} is invalid: ${parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`);
     return new StaticKeyring(parsed.data);
   }
 

@@ -87,12 +87,26 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     res
       .status(problem.status)
       .type('application/problem+json')
-      .json({ type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message, instance: req.originalUrl, ...problem.extra });
+      .json({
+        type: 'about:blank',
+        title: problem.title,
+        status: problem.status,
+        detail: problem.message,
+        instance: req.originalUrl,
+        ...problem.extra,
+      });
   };
 }
 
 function isBodyParserError(err: unknown): err is { status: number; type: string } {
-  return typeof err === 'object' && err !== null && 'type' in err && 'status' in err && typeof (err as { status: unknown }).status === 'number' && (err as { status: number }).status < 500;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    'type' in err &&
+    'status' in err &&
+    typeof (err as { status: unknown }).status === 'number' &&
+    (err as { status: number }).status < 500
+  );
 }
 
 /**
@@ -112,7 +126,12 @@ function isBackingServiceDown(err: unknown): boolean {
 function isClientHttpError(err: unknown): err is { status: number } {
   const status = typeof err === 'object' && err !== null ? (err as { status?: unknown; expose?: unknown }).status : undefined;
   // http-errors mark theirs `expose`; the router's parameter decoding error is a URIError with status 400.
-  return typeof status === 'number' && status >= 400 && status < 500 && ((err as { expose?: unknown }).expose === true || err instanceof URIError);
+  return (
+    typeof status === 'number' &&
+    status >= 400 &&
+    status < 500 &&
+    ((err as { expose?: unknown }).expose === true || err instanceof URIError)
+  );
 }
 
 function bodyParserMessage(err: { type: string }): string {

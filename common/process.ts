@@ -18,7 +18,8 @@ export function loadConfigOrExit<S extends z.ZodObject>(processName: string, sch
 /** Runs `main`, reporting a start-up failure in one line (no stack for expected failures) and exiting non-zero. */
 export function runMain(name: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
-    const message = err instanceof z.ZodError ? `invalid input:\n${z.prettifyError(err)}` : err instanceof Error ? err.message : String(err);
+    const message =
+      err instanceof z.ZodError ? `invalid input:\n${z.prettifyError(err)}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`${name}: ${message}\n`);
     process.exit(1);
   });

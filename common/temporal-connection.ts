@@ -32,7 +32,8 @@ function read(file: string, what: string): Buffer {
 
 /** Options for `Connection.connect` and `NativeConnection.connect`. */
 export function temporalConnectionOptions(s: TemporalConnectionSettings): TemporalConnectionOptions {
-  const wantsTls = s.LOOKOUT_TEMPORAL_TLS ?? Boolean(s.LOOKOUT_TEMPORAL_API_KEY || s.LOOKOUT_TEMPORAL_TLS_CA_FILE || s.LOOKOUT_TEMPORAL_TLS_CERT_FILE);
+  const wantsTls =
+    s.LOOKOUT_TEMPORAL_TLS ?? Boolean(s.LOOKOUT_TEMPORAL_API_KEY || s.LOOKOUT_TEMPORAL_TLS_CA_FILE || s.LOOKOUT_TEMPORAL_TLS_CERT_FILE);
   const options: TemporalConnectionOptions = { address: s.LOOKOUT_TEMPORAL_ADDRESS };
   if (s.LOOKOUT_TEMPORAL_API_KEY) options.apiKey = s.LOOKOUT_TEMPORAL_API_KEY;
   if (!wantsTls) {
@@ -43,7 +44,10 @@ export function temporalConnectionOptions(s: TemporalConnectionSettings): Tempor
   if (s.LOOKOUT_TEMPORAL_TLS_CA_FILE) tls.serverRootCACertificate = read(s.LOOKOUT_TEMPORAL_TLS_CA_FILE, 'CA');
   if (s.LOOKOUT_TEMPORAL_TLS_SERVER_NAME) tls.serverNameOverride = s.LOOKOUT_TEMPORAL_TLS_SERVER_NAME;
   if (s.LOOKOUT_TEMPORAL_TLS_CERT_FILE && s.LOOKOUT_TEMPORAL_TLS_KEY_FILE) {
-    tls.clientCertPair = { crt: read(s.LOOKOUT_TEMPORAL_TLS_CERT_FILE, 'client certificate'), key: read(s.LOOKOUT_TEMPORAL_TLS_KEY_FILE, 'client key') };
+    tls.clientCertPair = {
+      crt: read(s.LOOKOUT_TEMPORAL_TLS_CERT_FILE, 'client certificate'),
+      key: read(s.LOOKOUT_TEMPORAL_TLS_KEY_FILE, 'client key'),
+    };
   }
   options.tls = tls;
   return options;
@@ -53,11 +57,17 @@ export function temporalConnectionOptions(s: TemporalConnectionSettings): Tempor
  * Connects with `connect` and turns a failure into one clear line that says how it connected, so
  * that a plaintext client at a TLS port (or the reverse) is obvious.
  */
-export async function connectTemporal<T>(options: TemporalConnectionOptions, connect: (o: TemporalConnectionOptions) => Promise<T>): Promise<T> {
+export async function connectTemporal<T>(
+  options: TemporalConnectionOptions,
+  connect: (o: TemporalConnectionOptions) => Promise<T>,
+): Promise<T> {
   try {
     return await connect(options);
   } catch (err) {
-    const how = options.tls === false ? 'plaintext (set LOOKOUT_TEMPORAL_TLS=true if the server requires TLS)' : `TLS${options.tls?.clientCertPair ? ' with a client certificate' : ''}${options.tls?.serverRootCACertificate ? ' trusting only the configured CA' : ''}`;
+    const how =
+      options.tls === false
+        ? 'plaintext (set LOOKOUT_TEMPORAL_TLS=true if the server requires TLS)'
+        : `TLS${options.tls?.clientCertPair ? ' with a client certificate' : ''}${options.tls?.serverRootCACertificate ? ' trusting only the configured CA' : ''}`;
     const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new Error(`cannot connect to Temporal at ${options.address} over ${how}: ${reason}`, { cause: err });
   }

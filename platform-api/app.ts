@@ -83,7 +83,8 @@ export function createApp(deps: AppDeps): Express {
       skipSuccessfulRequests: true,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
-      handler: (_req, _res, next) => next(new ApiError(429, 'Too Many Requests', 'too many failed attempts from this address; try again later')),
+      handler: (_req, _res, next) =>
+        next(new ApiError(429, 'Too Many Requests', 'too many failed attempts from this address; try again later')),
     }),
   );
 
@@ -105,7 +106,11 @@ export function createApp(deps: AppDeps): Express {
   let document: Record<string, unknown> | undefined;
   routes.push(
     defineRoute({
-      method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This API, as an OpenAPI 3.1 document', access: 'public',
+      method: 'get',
+      path: '/openapi.json',
+      tag: 'meta',
+      summary: 'This API, as an OpenAPI 3.1 document',
+      access: 'public',
       success: { status: 200, description: 'the OpenAPI document' },
       async handle({ res }) {
         document ??= openApiDocument(routes);

@@ -67,7 +67,9 @@ function addBackupCommands(program: Command): void {
     });
   backup
     .command('create')
-    .description('write a consistent dump of the database at DATABASE_URL, encrypted under the backup key (LOOKOUT_BACKUP_KEY or --key-file)')
+    .description(
+      'write a consistent dump of the database at DATABASE_URL, encrypted under the backup key (LOOKOUT_BACKUP_KEY or --key-file)',
+    )
     .requiredOption('--out <file>', 'backup file to write (mode 0600)')
     .option('--key-file <file>', 'file holding the backup key, instead of LOOKOUT_BACKUP_KEY')
     .option('--force', 'replace an existing file')
@@ -75,8 +77,17 @@ function addBackupCommands(program: Command): void {
       withBackupKey(opts.keyFile, async (pool, key) => {
         if (!opts.force && existsSync(opts.out)) throw new Error(`${opts.out} exists; pass --force to replace it`);
         const s = await createBackup(pool, { file: opts.out, key });
-        await appendAudit(pool, { workspaceId: null, actor: 'system:cli', action: 'backup.created', target: `backup-key:${s.keyId}`, outcome: 'success', details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows } });
-        process.stdout.write(`wrote ${opts.out}: ${s.rows} rows in ${s.tables} tables, schema version ${s.schemaVersion}, ${s.bytes} bytes, key id ${s.keyId} (${s.durationMs} ms)\n`);
+        await appendAudit(pool, {
+          workspaceId: null,
+          actor: 'system:cli',
+          action: 'backup.created',
+          target: `backup-key:${s.keyId}`,
+          outcome: 'success',
+          details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows },
+        });
+        process.stdout.write(
+          `wrote ${opts.out}: ${s.rows} rows in ${s.tables} tables, schema version ${s.schemaVersion}, ${s.bytes} bytes, key id ${s.keyId} (${s.durationMs} ms)\n`,
+        );
       }),
     );
   backup
@@ -87,9 +98,18 @@ function addBackupCommands(program: Command): void {
     .action((opts: { in: string; keyFile?: string }) =>
       withBackupKey(opts.keyFile, async (pool, key) => {
         const s = await restoreBackup(pool, { file: opts.in, key });
-        await appendAudit(pool, { workspaceId: null, actor: 'system:cli', action: 'backup.restored', target: `backup-key:${s.keyId}`, outcome: 'success', details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows } });
+        await appendAudit(pool, {
+          workspaceId: null,
+          actor: 'system:cli',
+          action: 'backup.restored',
+          target: `backup-key:${s.keyId}`,
+          outcome: 'success',
+          details: { createdAt: s.createdAt, schemaVersion: s.schemaVersion, rows: s.rows },
+        });
         const later = s.migratedAfter.length ? `; then applied migrations ${s.migratedAfter.join(', ')}` : '';
-        process.stdout.write(`restored ${s.rows} rows in ${s.tables} tables from ${opts.in} (made ${s.createdAt}, schema version ${s.schemaVersion}, key id ${s.keyId}) in ${s.durationMs} ms${later}\n`);
+        process.stdout.write(
+          `restored ${s.rows} rows in ${s.tables} tables from ${opts.in} (made ${s.createdAt}, schema version ${s.schemaVersion}, key id ${s.keyId}) in ${s.durationMs} ms${later}\n`,
+        );
       }),
     );
 }
@@ -122,11 +142,23 @@ export function buildCli(): Command {
         }
         const made = await inTransaction(pool, async (tx) => {
           const invitation = await createIdentityService({ pool, master: crypto.master }).invite(tx, user.id, null, 'system:cli');
-          await appendAuditInTransaction(tx, { workspaceId: null, actor: 'system:cli', action: 'user.invited', target: `user:${user.id}`, outcome: 'success' });
+          await appendAuditInTransaction(tx, {
+            workspaceId: null,
+            actor: 'system:cli',
+            action: 'user.invited',
+            target: `user:${user.id}`,
+            outcome: 'success',
+          });
           return invitation;
         });
         process.stdout.write(
-          [`invitation ${made.invitation}`, `expires    ${made.expiresAt}`, '', 'POST it with a password to /v1/auth/invitations/accept; it works once.', ''].join('\n'),
+          [
+            `invitation ${made.invitation}`,
+            `expires    ${made.expiresAt}`,
+            '',
+            'POST it with a password to /v1/auth/invitations/accept; it works once.',
+            '',
+          ].join('\n'),
         );
       }),
     );
@@ -173,7 +205,7 @@ export function buildCli(): Command {
   const keys = program.command('keys').description('workspace keys');
   keys
     .command('rotate')
-    .description("make a new active key for a workspace; retired keys keep decrypting older history")
+    .description('make a new active key for a workspace; retired keys keep decrypting older history')
     .requiredOption('--workspace <id>', 'workspace id', uuid)
     .option('--purpose <purpose>', 'payload (Temporal payloads, shared with the Runner) or data (sealed columns)', 'payload')
     .action((opts: { workspace: string; purpose: string }) =>
@@ -182,10 +214,18 @@ export function buildCli(): Command {
         const purpose = opts.purpose;
         const id = await inTransaction(pool, async (tx) => {
           const newId = await rotateWorkspaceKey(tx, crypto.master, opts.workspace, purpose);
-          await appendAuditInTransaction(tx, { workspaceId: opts.workspace, actor: 'system:cli', action: 'keys.rotated', target: `key:${purpose}:${newId}`, outcome: 'success' });
+          await appendAuditInTransaction(tx, {
+            workspaceId: opts.workspace,
+            actor: 'system:cli',
+            action: 'keys.rotated',
+            target: `key:${purpose}:${newId}`,
+            outcome: 'success',
+          });
           return newId;
         });
-        process.stdout.write(`new active ${purpose} key ${id}${purpose === 'payload' ? '; export the key file again for the Runner and the codec server' : ''}\n`);
+        process.stdout.write(
+          `new active ${purpose} key ${id}${purpose === 'payload' ? '; export the key file again for the Runner and the codec server' : ''}\n`,
+        );
       }),
     );
   keys
@@ -198,7 +238,14 @@ export function buildCli(): Command {
         const file = await exportRunnerKeyFile(pool, crypto.master, opts.workspace);
         writeFileSync(opts.out, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'w' });
         chmodSync(opts.out, 0o600);
-        await appendAudit(pool, { workspaceId: opts.workspace, actor: 'system:cli', action: 'keys.exported', target: `workspace:${opts.workspace}`, outcome: 'success', details: { keys: file.keys.map((k) => k.id) } });
+        await appendAudit(pool, {
+          workspaceId: opts.workspace,
+          actor: 'system:cli',
+          action: 'keys.exported',
+          target: `workspace:${opts.workspace}`,
+          outcome: 'success',
+          details: { keys: file.keys.map((k) => k.id) },
+        });
         process.stdout.write(`wrote ${file.keys.length} key(s) to ${opts.out}; put it in a Kubernetes Secret for the Runner\n`);
       }),
     );
@@ -206,7 +253,9 @@ export function buildCli(): Command {
   const vault = program.command('vault').description('Vault / OpenBao');
   vault
     .command('bootstrap')
-    .description('configure Vault/OpenBao for Lookout (KV v2 mount, the Platform policy without read, AppRole, a workspace Runner role) and write the credentials to files, never to the terminal')
+    .description(
+      'configure Vault/OpenBao for Lookout (KV v2 mount, the Platform policy without read, AppRole, a workspace Runner role) and write the credentials to files, never to the terminal',
+    )
     .requiredOption('--workspace <id>', 'workspace whose Runner gets a read-only role', uuid)
     .requiredOption('--out <dir>', 'directory for platform-token and runner-approle.json (mode 0600)')
     .option('--mount <mount>', 'KV v2 mount', 'lookout')
@@ -217,8 +266,12 @@ export function buildCli(): Command {
       const runner = await provisionRunnerAccess(admin, opts.mount, opts.workspace);
       mkdirSync(opts.out, { recursive: true, mode: 0o700 });
       writeFileSync(path.join(opts.out, 'platform-token'), platformToken, { mode: 0o600 });
-      writeFileSync(path.join(opts.out, 'runner-approle.json'), JSON.stringify({ roleId: runner.roleId, secretId: runner.secretId }), { mode: 0o600 });
-      process.stdout.write(`configured mount ${opts.mount}/, policy lookout-platform and the Runner role of workspace ${opts.workspace}; credentials written to ${opts.out}\n`);
+      writeFileSync(path.join(opts.out, 'runner-approle.json'), JSON.stringify({ roleId: runner.roleId, secretId: runner.secretId }), {
+        mode: 0o600,
+      });
+      process.stdout.write(
+        `configured mount ${opts.mount}/, policy lookout-platform and the Runner role of workspace ${opts.workspace}; credentials written to ${opts.out}\n`,
+      );
     });
 
   const audit = program.command('audit').description('audit log');

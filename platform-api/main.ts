@@ -26,43 +26,66 @@ async function main(): Promise<void> {
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
   });
-  const oidc = config.LOOKOUT_OIDC_ISSUER && config.LOOKOUT_OIDC_CLIENT_ID && config.LOOKOUT_PUBLIC_URL
-    ? {
-        login: await createOidcLogin({
-          issuer: config.LOOKOUT_OIDC_ISSUER,
-          clientId: config.LOOKOUT_OIDC_CLIENT_ID,
-          ...(config.LOOKOUT_OIDC_CLIENT_SECRET ? { clientSecret: config.LOOKOUT_OIDC_CLIENT_SECRET } : {}),
+  const oidc =
+    config.LOOKOUT_OIDC_ISSUER && config.LOOKOUT_OIDC_CLIENT_ID && config.LOOKOUT_PUBLIC_URL
+      ? {
+          login: await createOidcLogin({
+            issuer: config.LOOKOUT_OIDC_ISSUER,
+            clientId: config.LOOKOUT_OIDC_CLIENT_ID,
+            ...(config.LOOKOUT_OIDC_CLIENT_SECRET ? { clientSecret: config.LOOKOUT_OIDC_CLIENT_SECRET } : {}),
+            redirectUri: new URL('/v1/auth/oidc/callback', config.LOOKOUT_PUBLIC_URL).toString(),
+            ...(config.LOOKOUT_OIDC_AUDIENCES
+              ? {
+                  audiences: config.LOOKOUT_OIDC_AUDIENCES.split(',')
+                    .map((a) => a.trim())
+                    .filter(Boolean),
+                }
+              : {}),
+            ...(config.LOOKOUT_OIDC_CA_FILE ? { ca: readFileSync(config.LOOKOUT_OIDC_CA_FILE, 'utf8') } : {}),
+          }),
           redirectUri: new URL('/v1/auth/oidc/callback', config.LOOKOUT_PUBLIC_URL).toString(),
-          ...(config.LOOKOUT_OIDC_AUDIENCES ? { audiences: config.LOOKOUT_OIDC_AUDIENCES.split(',').map((a) => a.trim()).filter(Boolean) } : {}),
-          ...(config.LOOKOUT_OIDC_CA_FILE ? { ca: readFileSync(config.LOOKOUT_OIDC_CA_FILE, 'utf8') } : {}),
-        }),
-        redirectUri: new URL('/v1/auth/oidc/callback', config.LOOKOUT_PUBLIC_URL).toString(),
-      }
-    : undefined;
-  const saml = config.LOOKOUT_SAML_ENTRY_POINT && config.LOOKOUT_SAML_IDP_ENTITY_ID && config.LOOKOUT_SAML_IDP_CERT_FILE && config.LOOKOUT_PUBLIC_URL
-    ? createSamlLogin({
-        entryPoint: config.LOOKOUT_SAML_ENTRY_POINT,
-        idpEntityId: config.LOOKOUT_SAML_IDP_ENTITY_ID,
-        idpCerts: [readFileSync(config.LOOKOUT_SAML_IDP_CERT_FILE, 'utf8')],
-        spEntityId: config.LOOKOUT_SAML_SP_ENTITY_ID ?? new URL('/v1/auth/saml/metadata', config.LOOKOUT_PUBLIC_URL).toString(),
-        acsUrl: new URL('/v1/auth/saml/acs', config.LOOKOUT_PUBLIC_URL).toString(),
-      })
-    : undefined;
+        }
+      : undefined;
+  const saml =
+    config.LOOKOUT_SAML_ENTRY_POINT && config.LOOKOUT_SAML_IDP_ENTITY_ID && config.LOOKOUT_SAML_IDP_CERT_FILE && config.LOOKOUT_PUBLIC_URL
+      ? createSamlLogin({
+          entryPoint: config.LOOKOUT_SAML_ENTRY_POINT,
+          idpEntityId: config.LOOKOUT_SAML_IDP_ENTITY_ID,
+          idpCerts: [readFileSync(config.LOOKOUT_SAML_IDP_CERT_FILE, 'utf8')],
+          spEntityId: config.LOOKOUT_SAML_SP_ENTITY_ID ?? new URL('/v1/auth/saml/metadata', config.LOOKOUT_PUBLIC_URL).toString(),
+          acsUrl: new URL('/v1/auth/saml/acs', config.LOOKOUT_PUBLIC_URL).toString(),
+        })
+      : undefined;
   const app = createApp({
     pool,
     temporal,
     logger,
     crypto,
-    runnerTemporal: { address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE },
+    runnerTemporal: {
+      address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS,
+      namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+    },
     vault: config.LOOKOUT_VAULT_ADDR
-      ? { client: createVaultClient({ endpoint: config.LOOKOUT_VAULT_ADDR, ...(config.LOOKOUT_VAULT_TOKEN ? { token: config.LOOKOUT_VAULT_TOKEN } : {}) }), mount: config.LOOKOUT_VAULT_MOUNT }
+      ? {
+          client: createVaultClient({
+            endpoint: config.LOOKOUT_VAULT_ADDR,
+            ...(config.LOOKOUT_VAULT_TOKEN ? { token: config.LOOKOUT_VAULT_TOKEN } : {}),
+          }),
+          mount: config.LOOKOUT_VAULT_MOUNT,
+        }
       : undefined,
     bearer: oidc?.login,
     sso: { oidc, saml },
   });
-  const tls = config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE ? { certFile: config.LOOKOUT_API_TLS_CERT_FILE, keyFile: config.LOOKOUT_API_TLS_KEY_FILE } : undefined;
+  const tls =
+    config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE
+      ? { certFile: config.LOOKOUT_API_TLS_CERT_FILE, keyFile: config.LOOKOUT_API_TLS_KEY_FILE }
+      : undefined;
   const server = createApiServer(app, tls).listen(config.LOOKOUT_API_PORT, config.LOOKOUT_API_HOST, () => {
-    logger.info({ host: config.LOOKOUT_API_HOST, port: config.LOOKOUT_API_PORT, https: Boolean(tls), oidc: Boolean(oidc), saml: Boolean(saml) }, 'api listening');
+    logger.info(
+      { host: config.LOOKOUT_API_HOST, port: config.LOOKOUT_API_PORT, https: Boolean(tls), oidc: Boolean(oidc), saml: Boolean(saml) },
+      'api listening',
+    );
   });
   server.on('error', (err) => {
     logger.fatal({ err }, 'api could not listen');

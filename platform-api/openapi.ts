@@ -53,10 +53,16 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       responses['401'] = problem('not authenticated');
       responses['403'] = problem('authenticated, but not allowed (or a cookie write without its CSRF token)');
     }
-    if (route.access !== 'public' && route.access !== 'authenticated') responses['404'] = problem('no such resource in a workspace the caller can see');
+    if (route.access !== 'public' && route.access !== 'authenticated')
+      responses['404'] = problem('no such resource in a workspace the caller can see');
     paths[path] ??= {};
     paths[path][route.method] = {
-      operationId: `${route.method}${path.replace(/[{}]/g, '').split(/[/.-]/).filter(Boolean).map((p) => p[0]!.toUpperCase() + p.slice(1)).join('')}`,
+      operationId: `${route.method}${path
+        .replace(/[{}]/g, '')
+        .split(/[/.-]/)
+        .filter(Boolean)
+        .map((p) => p[0]!.toUpperCase() + p.slice(1))
+        .join('')}`,
       summary: route.summary,
       tags: [route.tag],
       'x-lookout-access': route.access,
@@ -68,7 +74,11 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'Lookout Platform API', version: LOOKOUT_VERSION, description: 'Every route names the permission it needs in x-lookout-access.' },
+    info: {
+      title: 'Lookout Platform API',
+      version: LOOKOUT_VERSION,
+      description: 'Every route names the permission it needs in x-lookout-access.',
+    },
     servers: [{ url: '/' }],
     security: [{ apiToken: [] }, { oidcBearer: [] }, { session: [] }],
     components: {
@@ -76,7 +86,12 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       securitySchemes: {
         apiToken: { type: 'http', scheme: 'bearer', description: 'An API token (lk_…), bound to one workspace' },
         oidcBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT from the configured OpenID provider' },
-        session: { type: 'apiKey', in: 'cookie', name: '__Host-lookout_session', description: 'A browser session; writes also need the X-CSRF-Token header' },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: '__Host-lookout_session',
+          description: 'A browser session; writes also need the X-CSRF-Token header',
+        },
       },
     },
     paths,

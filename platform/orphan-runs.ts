@@ -29,11 +29,22 @@ export async function closeOrphanRuns(
         },
       );
     if (known) continue;
-    const errorSealed = await deps.sealer.seal(run.workspaceId, runErrorBinding(run.id), 'the run was recorded but its workflow never started (the API stopped in between); start it again');
+    const errorSealed = await deps.sealer.seal(
+      run.workspaceId,
+      runErrorBinding(run.id),
+      'the run was recorded but its workflow never started (the API stopped in between); start it again',
+    );
     await inTransaction(deps.pool, async (tx) => {
       const { changed } = await markRunFinished(tx, run.id, { status: 'failed', errorType: 'NotStarted', errorSealed });
       if (changed) {
-        await appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: 'system:platform-worker', action: 'run.orphan_closed', target: `run:${run.id}`, outcome: 'failure', details: { olderThanMs } });
+        await appendAuditInTransaction(tx, {
+          workspaceId: run.workspaceId,
+          actor: 'system:platform-worker',
+          action: 'run.orphan_closed',
+          target: `run:${run.id}`,
+          outcome: 'failure',
+          details: { olderThanMs },
+        });
         closed.push(run.id);
       }
     });

@@ -21,7 +21,10 @@ const marker = path.join(root, 'node_modules', '.package-lock.json');
 // A node_modules that is a link (a git worktree sharing another checkout's) belongs to that checkout:
 // `npm ci` would empty it through the link.
 const shared = existsSync(path.join(root, 'node_modules')) && lstatSync(path.join(root, 'node_modules')).isSymbolicLink();
-const stale = !existsSync(marker) || mtime(path.join(root, 'package-lock.json')) > mtime(marker) || !existsSync(path.join(root, 'node_modules', '.bin', 'node'));
+const stale =
+  !existsSync(marker) ||
+  mtime(path.join(root, 'package-lock.json')) > mtime(marker) ||
+  !existsSync(path.join(root, 'node_modules', '.bin', 'node'));
 if (stale && !shared) {
   process.stderr.write('bootstrap: installing dependencies (npm ci)…\n');
   run('npm', ['ci', '--no-audit', '--no-fund']);

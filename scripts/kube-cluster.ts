@@ -35,11 +35,23 @@ function kubeconfig(server: string, caFile: string, user: string, token: string)
   });
 }
 
-function request(server: string, caFile: string, token: string, method: string, urlPath: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+function request(
+  server: string,
+  caFile: string,
+  token: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       `${server}${urlPath}`,
-      { method, ca: readFileSync(caFile), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, timeout: 5_000 },
+      {
+        method,
+        ca: readFileSync(caFile),
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        timeout: 5_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -69,10 +81,23 @@ export function renderRunnerRbac(extraSet: string[] = []): KubernetesObject[] {
   const out = execFileSync(
     ensureHelm(),
     [
-      'template', 'lookout-runner', path.join(repoRoot(), 'charts', 'runner'), '--namespace', RUNNER_NAMESPACE,
-      '--show-only', 'templates/serviceaccount.yaml', '--show-only', 'templates/rbac.yaml',
-      '--set', 'runner.id=00000000-0000-4000-8000-000000000001', '--set', 'runner.workspaceId=00000000-0000-4000-8000-000000000002',
-      '--set', 'temporal.address=temporal.invalid:7233', '--set', 'existingSecret=lookout-runner-keys',
+      'template',
+      'lookout-runner',
+      path.join(repoRoot(), 'charts', 'runner'),
+      '--namespace',
+      RUNNER_NAMESPACE,
+      '--show-only',
+      'templates/serviceaccount.yaml',
+      '--show-only',
+      'templates/rbac.yaml',
+      '--set',
+      'runner.id=00000000-0000-4000-8000-000000000001',
+      '--set',
+      'runner.workspaceId=00000000-0000-4000-8000-000000000002',
+      '--set',
+      'temporal.address=temporal.invalid:7233',
+      '--set',
+      'existingSecret=lookout-runner-keys',
       ...extraSet.flatMap((s) => ['--set', s]),
     ],
     { encoding: 'utf8' },
@@ -87,11 +112,67 @@ export async function startKubeCluster(dir: string): Promise<KubeCluster> {
   const pki = path.join(dir, 'pki');
   mkdirSync(pki, { recursive: true });
   const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: ['ignore', 'ignore', 'pipe'] });
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=lookout-test-kube-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver']);
-  writeFileSync(path.join(pki, 'apiserver.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.pem', '-days', '2', '-extfile', 'apiserver.ext']);
-  const sa = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=lookout-test-kube-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'apiserver.key',
+    '-out',
+    'apiserver.csr',
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
+  writeFileSync(
+    path.join(pki, 'apiserver.ext'),
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1\n',
+  );
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'apiserver.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'apiserver.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'apiserver.ext',
+  ]);
+  const sa = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
   writeFileSync(path.join(pki, 'sa.pub'), sa.publicKey);
   writeFileSync(path.join(pki, 'sa.key'), sa.privateKey, { mode: 0o600 });
   const adminToken = randomBytes(24).toString('hex');
@@ -102,7 +183,27 @@ export async function startKubeCluster(dir: string): Promise<KubeCluster> {
   const etcdPort = await freePort();
   const etcdPeer = await freePort();
   children.push(
-    spawn(etcdBin, ['--data-dir', path.join(dir, 'etcd'), '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`, '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`, '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`, '--unsafe-no-fsync', '--log-level', 'warn'], { stdio: ['ignore', log, log], detached: true }),
+    spawn(
+      etcdBin,
+      [
+        '--data-dir',
+        path.join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${etcdPort}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-cluster',
+        `default=http://127.0.0.1:${etcdPeer}`,
+        '--unsafe-no-fsync',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', log, log], detached: true },
+    ),
   );
   const port = await freePort();
   const server = `https://127.0.0.1:${port}`;
@@ -134,7 +235,10 @@ export async function startKubeCluster(dir: string): Promise<KubeCluster> {
   const caFile = path.join(pki, 'ca.pem');
   const deadline = Date.now() + 90_000;
   for (;;) {
-    const ready = await request(server, caFile, adminToken, 'GET', '/readyz').then((r) => r.status === 200, () => false);
+    const ready = await request(server, caFile, adminToken, 'GET', '/readyz').then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`kube-apiserver did not become ready; see ${path.join(dir, 'kube.log')}`);
     await new Promise((r) => setTimeout(r, 300));

@@ -54,7 +54,13 @@ async function portInUse(port: number): Promise<boolean> {
   });
 }
 
-function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, options: { dropStdout?: boolean } = {}): ChildProcess {
+function start(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { dropStdout?: boolean } = {},
+): ChildProcess {
   mkdirSync(path.join(home, 'logs'), { recursive: true });
   const log = createWriteStream(path.join(home, 'logs', `${name}.log`), { flags: 'a' });
   const proc = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -86,7 +92,9 @@ async function shutdown(code: number): Promise<never> {
   stopping = true;
   for (const { proc } of [...children].reverse()) proc.kill('SIGTERM');
   await Promise.all(
-    children.map(({ proc }) => (proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve())),
+    children.map(({ proc }) =>
+      proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve(),
+    ),
   );
   await embedded?.stop();
   process.exit(code);
@@ -107,23 +115,45 @@ async function main(): Promise<void> {
   if (!temporalAddress) {
     const port = portNumber('LOOKOUT_QUICKSTART_TEMPORAL_PORT', 7233);
     const uiPort = port + 1000;
-    if (await portInUse(port)) throw new Error(`port ${port} is in use: stop what uses it, or set LOOKOUT_TEMPORAL_ADDRESS to a running Temporal, or LOOKOUT_QUICKSTART_TEMPORAL_PORT`);
+    if (await portInUse(port))
+      throw new Error(
+        `port ${port} is in use: stop what uses it, or set LOOKOUT_TEMPORAL_ADDRESS to a running Temporal, or LOOKOUT_QUICKSTART_TEMPORAL_PORT`,
+      );
     const cli = ensureTemporalCli((l) => say(l));
     // The Web UI asks the customer-side codec server (started below) to decrypt what it shows.
     start(
       'temporal',
       cli,
-      ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', path.join(home, 'temporal.db'), '--log-level', 'warn', '--ui-codec-endpoint', codecUrl],
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--ui-port',
+        String(uiPort),
+        '--db-filename',
+        path.join(home, 'temporal.db'),
+        '--log-level',
+        'warn',
+        '--ui-codec-endpoint',
+        codecUrl,
+      ],
       process.env,
     );
     temporalAddress = `127.0.0.1:${port}`;
     uiUrl = `http://127.0.0.1:${uiPort}`;
     const address = temporalAddress;
-    await waitFor('the Temporal dev server', async () => {
-      const c = await Connection.connect({ address, connectTimeout: 1_000 });
-      await c.close();
-      return true;
-    }, 60_000);
+    await waitFor(
+      'the Temporal dev server',
+      async () => {
+        const c = await Connection.connect({ address, connectTimeout: 1_000 });
+        await c.close();
+        return true;
+      },
+      60_000,
+    );
   }
   say(`Temporal      ${temporalAddress}${uiUrl ? `  (Web UI ${uiUrl})` : ''}`);
 
@@ -149,9 +179,16 @@ async function main(): Promise<void> {
   let vaultAdminToken: string | undefined;
   if (!vaultAddr) {
     const baoPort = portNumber('LOOKOUT_QUICKSTART_BAO_PORT', 8200);
-    if (await portInUse(baoPort)) throw new Error(`port ${baoPort} is in use: set LOOKOUT_QUICKSTART_BAO_PORT, or LOOKOUT_VAULT_ADDR to a running Vault`);
+    if (await portInUse(baoPort))
+      throw new Error(`port ${baoPort} is in use: set LOOKOUT_QUICKSTART_BAO_PORT, or LOOKOUT_VAULT_ADDR to a running Vault`);
     vaultAdminToken = randomBytes(16).toString('hex');
-    start('openbao', ensureOpenBao((l) => say(l)), ['server', '-dev', `-dev-root-token-id=${vaultAdminToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'], process.env, { dropStdout: true });
+    start(
+      'openbao',
+      ensureOpenBao((l) => say(l)),
+      ['server', '-dev', `-dev-root-token-id=${vaultAdminToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'],
+      process.env,
+      { dropStdout: true },
+    );
     vaultAddr = `http://127.0.0.1:${baoPort}`;
     const addr = vaultAddr;
     await waitFor('OpenBao', async () => (await fetch(`${addr}/v1/sys/health`)).ok, 30_000);
@@ -176,11 +213,18 @@ async function main(): Promise<void> {
   try {
     await migrate(pool);
     const stateFile = path.join(home, 'quickstart.json');
-    const saved = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as BootstrapOutput & { probeUrl?: string }) : undefined;
+    const saved = existsSync(stateFile)
+      ? (JSON.parse(readFileSync(stateFile, 'utf8')) as BootstrapOutput & { probeUrl?: string })
+      : undefined;
     if (saved && saved.probeUrl === `${apiUrl}/healthz` && (await getWorkspace(pool, saved.workspaceId))) {
       ws = saved;
     } else {
-      ws = await bootstrap(pool, crypto, { workspaceName: 'quickstart', ownerEmail: 'owner@lookout.localhost', probeUrl: `${apiUrl}/healthz`, policy: { scheduleToStartMs: 30_000 } });
+      ws = await bootstrap(pool, crypto, {
+        workspaceName: 'quickstart',
+        ownerEmail: 'owner@lookout.localhost',
+        probeUrl: `${apiUrl}/healthz`,
+        policy: { scheduleToStartMs: 30_000 },
+      });
       // The token stays on this machine, readable by its owner only, so that later starts reuse the workspace.
       writeFileSync(stateFile, JSON.stringify({ ...ws, probeUrl: `${apiUrl}/healthz` }, null, 2), { mode: 0o600 });
     }
@@ -200,16 +244,31 @@ async function main(): Promise<void> {
     const { platformToken } = await bootstrapVault(admin, 'lookout');
     const access = await provisionRunnerAccess(admin, 'lookout', ws.workspaceId);
     vaultPlatformEnv = { LOOKOUT_VAULT_ADDR: vaultAddr, LOOKOUT_VAULT_TOKEN: platformToken };
-    vaultRunnerEnv = { LOOKOUT_VAULT_ADDR: vaultAddr, LOOKOUT_VAULT_AUTH: 'approle', LOOKOUT_VAULT_ROLE_ID: access.roleId, LOOKOUT_VAULT_SECRET_ID: access.secretId };
+    vaultRunnerEnv = {
+      LOOKOUT_VAULT_ADDR: vaultAddr,
+      LOOKOUT_VAULT_AUTH: 'approle',
+      LOOKOUT_VAULT_ROLE_ID: access.roleId,
+      LOOKOUT_VAULT_SECRET_ID: access.secretId,
+    };
   }
 
   // 4. The three Lookout processes.
-  const common = { ...process.env, LOOKOUT_TEMPORAL_ADDRESS: temporalAddress, LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info' };
+  const common = {
+    ...process.env,
+    LOOKOUT_TEMPORAL_ADDRESS: temporalAddress,
+    LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info',
+  };
   const platformEnv = { ...common, ...vaultPlatformEnv, DATABASE_URL: databaseUrl, LOOKOUT_MASTER_KEY: masterKey };
   start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
   start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv);
   // The Runner gets neither the database nor the master key: only its own workspace's key file.
-  const runnerEnv: NodeJS.ProcessEnv = { ...common, ...vaultRunnerEnv, LOOKOUT_RUNNER_ID: ws.runnerId, LOOKOUT_WORKSPACE_ID: ws.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile };
+  const runnerEnv: NodeJS.ProcessEnv = {
+    ...common,
+    ...vaultRunnerEnv,
+    LOOKOUT_RUNNER_ID: ws.runnerId,
+    LOOKOUT_WORKSPACE_ID: ws.workspaceId,
+    LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+  };
   delete runnerEnv['DATABASE_URL'];
   delete runnerEnv['LOOKOUT_MASTER_KEY'];
   start('runner', node, [path.join(dist, 'workers', 'runner.js')], runnerEnv);
@@ -233,11 +292,19 @@ async function main(): Promise<void> {
   // 5. The main job: a health check through the API, end to end.
   say(`POST ${apiUrl}/v1/workspaces/${ws.workspaceId}/runs  (http.probe of ${apiUrl}/healthz)`);
   const headers = { authorization: `Bearer ${ws.token}`, 'content-type': 'application/json' };
-  const created = await fetch(`${apiUrl}/v1/workspaces/${ws.workspaceId}/runs`, { method: 'POST', headers, body: JSON.stringify({ taskId: ws.taskId }) });
+  const created = await fetch(`${apiUrl}/v1/workspaces/${ws.workspaceId}/runs`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ taskId: ws.taskId }),
+  });
   const createdBody = (await created.json()) as { id?: string; detail?: string };
   if (created.status !== 202 || !createdBody.id) throw new Error(`the API refused the run: ${created.status} ${createdBody.detail ?? ''}`);
   const runId = createdBody.id;
-  let run: { status: string; result?: { status: string; summary: string; metrics: Record<string, number> } | null; error?: { type: string; message: string } | null } = { status: 'queued' };
+  let run: {
+    status: string;
+    result?: { status: string; summary: string; metrics: Record<string, number> } | null;
+    error?: { type: string; message: string } | null;
+  } = { status: 'queued' };
   const deadline = Date.now() + 120_000;
   while (!(TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 300));
@@ -248,8 +315,13 @@ async function main(): Promise<void> {
   if (run.error) say(`error: ${run.error.type}: ${run.error.message}`);
   say();
   say('Where to look:');
-  say(`  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`);
-  if (uiUrl) say(`  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`);
+  say(
+    `  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`,
+  );
+  if (uiUrl)
+    say(
+      `  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`,
+    );
   say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
 
   if (once) await shutdown(run.status === 'succeeded' ? 0 : 1);

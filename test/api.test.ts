@@ -59,10 +59,14 @@ describe('API token authentication', () => {
   ])('answers 401 for %s and audits the failure', async (_label, credential) => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const token = credential === 'WRONG' ? `${ws.token.slice(0, -1)}${ws.token.endsWith('A') ? 'B' : 'A'}` : credential;
-    const before = await platform.pool.query<{ n: number }>("select count(*)::int as n from audit_events where action = 'auth.token' and outcome = 'failure'");
+    const before = await platform.pool.query<{ n: number }>(
+      "select count(*)::int as n from audit_events where action = 'auth.token' and outcome = 'failure'",
+    );
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token });
     expectProblem(res, 401);
-    const after = await platform.pool.query<{ n: number }>("select count(*)::int as n from audit_events where action = 'auth.token' and outcome = 'failure'");
+    const after = await platform.pool.query<{ n: number }>(
+      "select count(*)::int as n from audit_events where action = 'auth.token' and outcome = 'failure'",
+    );
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n + 1);
   });
 
@@ -71,19 +75,28 @@ describe('API token authentication', () => {
     expect(await revokeToken(platform.pool, ws.workspaceId, ws.tokenId)).toBe(true);
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token });
     expectProblem(res, 401);
-    const { rows } = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'auth.token' order by id desc limit 1", [ws.workspaceId]);
+    const { rows } = await platform.pool.query(
+      "select details from audit_events where workspace_id = $1 and action = 'auth.token' order by id desc limit 1",
+      [ws.workspaceId],
+    );
     expect(rows[0].details).toEqual({ reason: 'revoked' });
   });
 
   it('answers 401 for an expired token', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const expired = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'old', role: 'owner', expiresAt: new Date(Date.now() - 1_000) });
+    const expired = await createToken(platform.pool, {
+      workspaceId: ws.workspaceId,
+      createdBy: ws.ownerId,
+      name: 'old',
+      role: 'owner',
+      expiresAt: new Date(Date.now() - 1_000),
+    });
     expectProblem(await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: expired.token }), 401);
   });
 
   it('stores only the SHA-256 of a token, never the token', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const { rows } = await platform.pool.query("select row_to_json(t)::text as j from api_tokens t where id = $1", [ws.tokenId]);
+    const { rows } = await platform.pool.query('select row_to_json(t)::text as j from api_tokens t where id = $1', [ws.tokenId]);
     expect(rows[0].j).not.toContain(ws.token.slice(3));
   });
 });
@@ -92,30 +105,60 @@ describe('workspace isolation and roles', () => {
   it('answers 404 for another workspace and for a run of another workspace', async () => {
     const a = await newWorkspace(platform, { probeUrl: PROBE });
     const b = await newWorkspace(platform, { probeUrl: PROBE });
-    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, { token: b.token, body: { taskId: b.taskId } });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, {
+      token: b.token,
+      body: { taskId: b.taskId },
+    });
     expect(created.status).toBe(202);
     expectProblem(await api(platform.baseUrl, 'GET', `/v1/runs/${String(created.body['id'])}`, { token: a.token }), 404);
-    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, { token: a.token, body: { taskId: b.taskId } }), 404);
+    expectProblem(
+      await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, { token: a.token, body: { taskId: b.taskId } }),
+      404,
+    );
     // A's token naming its own workspace but B's task: not found either.
-    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/runs`, { token: a.token, body: { taskId: b.taskId } }), 404);
+    expectProblem(
+      await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/runs`, { token: a.token, body: { taskId: b.taskId } }),
+      404,
+    );
     expect(await runCount(a.workspaceId)).toBe(0);
     await platform.client.workflow.getHandle(`ws-${b.workspaceId}.run-${String(created.body['id'])}`).terminate('test cleanup');
   });
 
   it('lets a viewer read runs but not start one, and audits the refusal', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const viewer = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'viewer', role: 'viewer', expiresAt: null });
+    const viewer = await createToken(platform.pool, {
+      workspaceId: ws.workspaceId,
+      createdBy: ws.ownerId,
+      name: 'viewer',
+      role: 'viewer',
+      expiresAt: null,
+    });
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: viewer.token })).status).toBe(200);
-    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: viewer.token, body: { taskId: ws.taskId } }), 403);
+    expectProblem(
+      await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: viewer.token, body: { taskId: ws.taskId } }),
+      403,
+    );
     expect(await runCount(ws.workspaceId)).toBe(0);
-    const { rows } = await platform.pool.query("select actor, target, outcome from audit_events where workspace_id = $1 and action = 'authz.denied'", [ws.workspaceId]);
+    const { rows } = await platform.pool.query(
+      "select actor, target, outcome from audit_events where workspace_id = $1 and action = 'authz.denied'",
+      [ws.workspaceId],
+    );
     expect(rows).toEqual([{ actor: `token:${viewer.id}`, target: 'runs.create', outcome: 'denied' }]);
   });
 
   it('lets an operator start a run', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const operator = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'op', role: 'operator', expiresAt: null });
-    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: operator.token, body: { taskId: ws.taskId } });
+    const operator = await createToken(platform.pool, {
+      workspaceId: ws.workspaceId,
+      createdBy: ws.ownerId,
+      name: 'op',
+      role: 'operator',
+      expiresAt: null,
+    });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: operator.token,
+      body: { taskId: ws.taskId },
+    });
     expect(res.status).toBe(202);
     await platform.client.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(res.body['id'])}`).terminate('test cleanup');
   });
@@ -161,30 +204,54 @@ describe('POST /v1/workspaces/{ws}/runs with bad input', () => {
 describe('tasks', () => {
   it('creates, lists, reads and deletes a task whose parameters match its check type', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const body = { name: 'payments health', runnerId: ws.runnerId, checkType: 'k8s.namespace-health', params: { namespace: 'payments' }, policy: { maxAttempts: 2 } };
+    const body = {
+      name: 'payments health',
+      runnerId: ws.runnerId,
+      checkType: 'k8s.namespace-health',
+      params: { namespace: 'payments' },
+      policy: { maxAttempts: 2 },
+    };
     const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'payments health', checkType: 'k8s.namespace-health', params: { namespace: 'payments', restartThreshold: 3 }, policy: { maxAttempts: 2, scheduleToStartMs: 60_000 } });
+    expect(created.body).toMatchObject({
+      name: 'payments health',
+      checkType: 'k8s.namespace-health',
+      params: { namespace: 'payments', restartThreshold: 3 },
+      policy: { maxAttempts: 2, scheduleToStartMs: 60_000 },
+    });
     const id = String(created.body['id']);
-    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token })).body).toMatchObject({ id, params: { namespace: 'payments' } });
+    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token })).body).toMatchObject({
+      id,
+      params: { namespace: 'payments' },
+    });
     const list = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token });
     expect((list.body['items'] as { name: string }[]).map((t) => t.name).sort()).toEqual(['api-health', 'payments health']);
     expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body }), 409);
     expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token })).status).toBe(204);
     expectProblem(await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${id}`, { token: ws.token }), 404);
-    const { rows } = await platform.pool.query('select action from audit_events where workspace_id = $1 and target = $2 order by id', [ws.workspaceId, `task:${id}`]);
+    const { rows } = await platform.pool.query('select action from audit_events where workspace_id = $1 and target = $2 order by id', [
+      ws.workspaceId,
+      `task:${id}`,
+    ]);
     expect(rows.map((r: { action: string }) => r.action)).toEqual(['task.created', 'task.deleted']);
   });
 
   it.each([
     ['an unknown check type', { checkType: 'shell.exec', params: {} }, /checkType/],
-    ['parameters of the wrong shape', { checkType: 'k8s.pod-restarts', params: { namespaces: ['Not_A_Namespace'] } }, /params\.namespaces\.0/],
+    [
+      'parameters of the wrong shape',
+      { checkType: 'k8s.pod-restarts', params: { namespaces: ['Not_A_Namespace'] } },
+      /params\.namespaces\.0/,
+    ],
     ['an unknown parameter', { checkType: 'k8s.pod-restarts', params: { command: 'rm -rf /' } }, /params/],
     ['an http.probe without a URL', { checkType: 'http.probe', params: {} }, /params\.url/],
     ['a policy beyond the Platform bounds', { checkType: 'k8s.jobs', params: {}, policy: { maxAttempts: 1000 } }, /policy\.maxAttempts/],
   ])('refuses %s with a problem naming the field, and saves nothing', async (_label, extra, field) => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body: { name: 'bad', runnerId: ws.runnerId, ...extra } });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, {
+      token: ws.token,
+      body: { name: 'bad', runnerId: ws.runnerId, ...extra },
+    });
     expectProblem(res, 400);
     expect(JSON.stringify(res.body['errors'])).toMatch(field);
     const { rows } = await platform.pool.query('select count(*)::int as n from tasks where workspace_id = $1', [ws.workspaceId]);
@@ -196,8 +263,20 @@ describe('tasks', () => {
     const b = await newWorkspace(platform, { probeUrl: PROBE });
     const body = { name: 'x', runnerId: b.runnerId, checkType: 'k8s.jobs', params: {} };
     expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, { token: a.token, body }), 404);
-    const viewer = await createToken(platform.pool, { workspaceId: a.workspaceId, createdBy: a.ownerId, name: 'v', role: 'viewer', expiresAt: null });
-    expectProblem(await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token, body: { ...body, runnerId: a.runnerId } }), 403);
+    const viewer = await createToken(platform.pool, {
+      workspaceId: a.workspaceId,
+      createdBy: a.ownerId,
+      name: 'v',
+      role: 'viewer',
+      expiresAt: null,
+    });
+    expectProblem(
+      await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/tasks`, {
+        token: viewer.token,
+        body: { ...body, runnerId: a.runnerId },
+      }),
+      403,
+    );
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${a.workspaceId}/tasks`, { token: viewer.token })).status).toBe(200);
   });
 });
@@ -205,7 +284,16 @@ describe('tasks', () => {
 describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
   async function orphanRun(ws: Awaited<ReturnType<typeof newWorkspace>>, status: 'queued' | 'failed') {
     const id = randomUUID();
-    await insertRun(platform.pool, { id, workspaceId: ws.workspaceId, taskId: ws.taskId, runnerId: ws.runnerId, checkType: 'http.probe', trigger: 'api', requestedBy: 'test', workflowId: `ws-${ws.workspaceId}.run-${id}` });
+    await insertRun(platform.pool, {
+      id,
+      workspaceId: ws.workspaceId,
+      taskId: ws.taskId,
+      runnerId: ws.runnerId,
+      checkType: 'http.probe',
+      trigger: 'api',
+      requestedBy: 'test',
+      workflowId: `ws-${ws.workspaceId}.run-${id}`,
+    });
     if (status === 'failed') await markRunFinished(platform.pool, id, { status: 'failed', errorType: 'CheckFailed' });
     return id;
   }
@@ -221,17 +309,31 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
   it('closes a queued run whose workflow never started (an API stopped in between), and leaves real runs alone', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const orphan = await orphanRun(ws, 'queued');
-    const real = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    const real = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: ws.token,
+      body: { taskId: ws.taskId },
+    });
     expect(real.status).toBe(202);
-    const closed = await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, { olderThanMs: 0, workspaceId: ws.workspaceId });
+    const closed = await closeOrphanRuns(
+      { pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer },
+      { olderThanMs: 0, workspaceId: ws.workspaceId },
+    );
     expect(closed).toContain(orphan);
     expect(closed).not.toContain(real.body['id']);
     const view = await api(platform.baseUrl, 'GET', `/v1/runs/${orphan}`, { token: ws.token });
     expect(view.body).toMatchObject({ status: 'failed', error: expect.objectContaining({ type: 'NotStarted' }) });
-    const { rows } = await platform.pool.query("select count(*)::int as n from audit_events where workspace_id = $1 and action = 'run.orphan_closed' and target = $2", [ws.workspaceId, `run:${orphan}`]);
+    const { rows } = await platform.pool.query(
+      "select count(*)::int as n from audit_events where workspace_id = $1 and action = 'run.orphan_closed' and target = $2",
+      [ws.workspaceId, `run:${orphan}`],
+    );
     expect(rows[0].n).toBe(1);
     // Once closed, it is not closed twice.
-    expect(await closeOrphanRuns({ pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer }, { olderThanMs: 0, workspaceId: ws.workspaceId })).not.toContain(orphan);
+    expect(
+      await closeOrphanRuns(
+        { pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer },
+        { olderThanMs: 0, workspaceId: ws.workspaceId },
+      ),
+    ).not.toContain(orphan);
   });
 
   it('answers 409, not 500, to cancelling a run that has no workflow any more', async () => {
@@ -242,7 +344,10 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
 
   it.each([['not a cron'], ['* * *'], ['* * * * * * * *']])('answers 400 to the cron expression %j, and creates nothing', async (cron) => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { cron: [cron] } } });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, {
+      token: ws.token,
+      body: { taskId: ws.taskId, spec: { cron: [cron] } },
+    });
     expectProblem(res, 400);
     const { rows } = await platform.pool.query('select count(*)::int as n from schedules where workspace_id = $1', [ws.workspaceId]);
     expect(rows[0].n).toBe(0);

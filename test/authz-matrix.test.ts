@@ -20,7 +20,15 @@ import { createToken } from '../platform-api/services/tokens.service';
 import { newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { inviteAndLogIn, send, sessionHeaders, type LoggedInUser, type Session } from './harness/principals';
-import { declaredRoutes, exampleOf, ROUTE_EXAMPLES, routeKey, workspaceFixture, type Caller, type WorkspaceFixture } from './harness/route-examples';
+import {
+  declaredRoutes,
+  exampleOf,
+  ROUTE_EXAMPLES,
+  routeKey,
+  workspaceFixture,
+  type Caller,
+  type WorkspaceFixture,
+} from './harness/route-examples';
 import { createTestSamlIdp } from './harness/saml-idp';
 
 type Kind = AuthContext['kind'];
@@ -131,9 +139,22 @@ function jwtFor(sub: string): () => Promise<string> {
 
 beforeAll(async () => {
   op = await startOidcProvider({ redirectUris: [REDIRECT_URI] });
-  const oidcLogin = await createOidcLogin({ issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redirectUri: REDIRECT_URI, ca: op.caPem, audiences: [op.clientId, API_AUDIENCE] });
+  const oidcLogin = await createOidcLogin({
+    issuer: op.issuer,
+    clientId: op.clientId,
+    clientSecret: op.clientSecret,
+    redirectUri: REDIRECT_URI,
+    ca: op.caPem,
+    audiences: [op.clientId, API_AUDIENCE],
+  });
   const idp = createTestSamlIdp();
-  const saml = createSamlLogin({ entryPoint: idp.ssoUrl, spEntityId: 'https://lookout.test/saml/metadata', acsUrl: 'https://lookout.test/v1/auth/saml/acs', idpEntityId: idp.entityId, idpCerts: [idp.certPem] });
+  const saml = createSamlLogin({
+    entryPoint: idp.ssoUrl,
+    spEntityId: 'https://lookout.test/saml/metadata',
+    acsUrl: 'https://lookout.test/v1/auth/saml/acs',
+    idpEntityId: idp.entityId,
+    idpCerts: [idp.certPem],
+  });
   platform = await startPlatform({
     app: { bearer: oidcLogin, sso: { oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml } },
   });
@@ -146,10 +167,16 @@ beforeAll(async () => {
 
   for (const kind of KINDS) principals[kind] = {} as Record<RoleOrNone, Principal>;
   for (const role of ROLES_AND_NONE) {
-    const user = role === 'none' ? await inviteAndLogIn(platform.baseUrl, elsewhere, 'owner', 'none') : await inviteAndLogIn(platform.baseUrl, own, role);
+    const user =
+      role === 'none'
+        ? await inviteAndLogIn(platform.baseUrl, elsewhere, 'owner', 'none')
+        : await inviteAndLogIn(platform.baseUrl, own, role);
     let token = elsewhere.token;
     if (role !== 'none') {
-      const made = await send(platform.baseUrl, 'POST', `/v1/workspaces/${own.workspaceId}/tokens`, { headers: { authorization: `Bearer ${own.token}` }, body: { name: `matrix-${role}`, role } });
+      const made = await send(platform.baseUrl, 'POST', `/v1/workspaces/${own.workspaceId}/tokens`, {
+        headers: { authorization: `Bearer ${own.token}` },
+        body: { name: `matrix-${role}`, role },
+      });
       if (made.status !== 201) throw new Error(`token: ${made.status} ${made.text}`);
       token = String(made.json?.['token']);
     }
@@ -168,7 +195,12 @@ afterAll(async () => {
   await op?.stop();
 });
 
-async function headersOf(principal: Principal | undefined, method: string, session?: Session, csrf = true): Promise<Record<string, string>> {
+async function headersOf(
+  principal: Principal | undefined,
+  method: string,
+  session?: Session,
+  csrf = true,
+): Promise<Record<string, string>> {
   if (!principal) return {};
   if (session !== undefined || principal.kind === 'session') return sessionHeaders(session ?? principal.user!.session, method, { csrf });
   if (principal.kind === 'api_token') return { authorization: `Bearer ${principal.token!}` };
@@ -178,7 +210,13 @@ async function headersOf(principal: Principal | undefined, method: string, sessi
 /** The same principal with `role` in a fresh workspace: a membership for a user, a new token for a token. */
 async function grant(principal: Principal, ws: WorkspaceFixture, role: Role): Promise<Principal> {
   if (principal.kind === 'api_token') {
-    const made = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: `matrix-${role}`, role, expiresAt: null });
+    const made = await createToken(platform.pool, {
+      workspaceId: ws.workspaceId,
+      createdBy: ws.ownerId,
+      name: `matrix-${role}`,
+      role,
+      expiresAt: null,
+    });
     return { ...principal, token: made.token };
   }
   await addMembership(platform.pool, { workspaceId: ws.workspaceId, userId: principal.user!.id, role });
@@ -197,8 +235,16 @@ async function call(route: RouteDef, principal: Principal | undefined, where: Wh
   const who: Caller = { kind: principal?.kind ?? 'anonymous', user: principal?.user };
   const request = await example.call({ platform, ws, caller: who, account });
   const method = route.method.toUpperCase();
-  const res = await send(platform.baseUrl, method, request.path, { headers: await headersOf(caller, method, request.session, options.csrf ?? true), body: request.body });
-  return { status: res.status, detail: res.json?.['detail'], body: res.text.slice(0, 400), wwwAuthenticate: res.headers.get('www-authenticate') };
+  const res = await send(platform.baseUrl, method, request.path, {
+    headers: await headersOf(caller, method, request.session, options.csrf ?? true),
+    body: request.body,
+  });
+  return {
+    status: res.status,
+    detail: res.json?.['detail'],
+    body: res.text.slice(0, 400),
+    wwwAuthenticate: res.headers.get('www-authenticate'),
+  };
 }
 
 describe('the route table', () => {
@@ -208,7 +254,9 @@ describe('the route table', () => {
   });
 
   it('gives every route an access the matrix knows', () => {
-    const unknown = ROUTES.filter((r) => !(isPermission(r.access) || r.access === 'authenticated' || r.access === 'public')).map((r) => `${routeKey(r)}: ${String(r.access)}`);
+    const unknown = ROUTES.filter((r) => !(isPermission(r.access) || r.access === 'authenticated' || r.access === 'public')).map(
+      (r) => `${routeKey(r)}: ${String(r.access)}`,
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -224,7 +272,9 @@ describe('the route table', () => {
 
   it('has expectations only for routes of the table, and one for every authenticated route', () => {
     const keys = ROUTES.map(routeKey);
-    const stale = [...Object.keys(ALLOWED_STATUS), ...Object.keys(PUBLIC_STATUS), ...Object.keys(AUTHENTICATED_STATUS)].filter((k) => !keys.includes(k));
+    const stale = [...Object.keys(ALLOWED_STATUS), ...Object.keys(PUBLIC_STATUS), ...Object.keys(AUTHENTICATED_STATUS)].filter(
+      (k) => !keys.includes(k),
+    );
     expect(stale).toEqual([]);
     expect(Object.keys(AUTHENTICATED_STATUS).sort()).toEqual(authenticatedRoutes.map(routeKey).sort());
   });
@@ -241,38 +291,57 @@ function permissionCases(route: RouteDef & { access: Permission }): PermissionCa
   return KINDS.flatMap((kind) =>
     ROLES_AND_NONE.flatMap((role) =>
       WHERE.map((where) => {
-        const expected = role === 'none' || where === 'other' ? 404 : roleAllows(role, route.access) ? (ALLOWED_STATUS[routeKey(route)]?.status ?? route.success.status) : 403;
-        return { title: `${kind} ${role === 'none' ? 'of no member' : role} in ${where === 'own' ? 'its own' : 'another'} workspace → ${expected}`, kind, role, where };
+        const expected =
+          role === 'none' || where === 'other'
+            ? 404
+            : roleAllows(role, route.access)
+              ? (ALLOWED_STATUS[routeKey(route)]?.status ?? route.success.status)
+              : 403;
+        return {
+          title: `${kind} ${role === 'none' ? 'of no member' : role} in ${where === 'own' ? 'its own' : 'another'} workspace → ${expected}`,
+          kind,
+          role,
+          where,
+        };
       }),
     ),
   );
 }
 
-describe.each(permissionRoutes.map((r) => [`${routeKey(r)} (${r.access})`, r as RouteDef & { access: Permission }] as const))('%s', (_name, route) => {
-  it('answers 401 without credentials', async () => {
-    const res = await call(route, undefined, 'own');
-    expect(res).toMatchObject({ status: 401, detail: 'missing credentials', wwwAuthenticate: 'Bearer' });
-  });
+describe.each(permissionRoutes.map((r) => [`${routeKey(r)} (${r.access})`, r as RouteDef & { access: Permission }] as const))(
+  '%s',
+  (_name, route) => {
+    it('answers 401 without credentials', async () => {
+      const res = await call(route, undefined, 'own');
+      expect(res).toMatchObject({ status: 401, detail: 'missing credentials', wwwAuthenticate: 'Bearer' });
+    });
 
-  it.each(permissionCases(route))('$title', async ({ kind, role, where }) => {
-    const res = await call(route, principals[kind][role], where);
-    if (role === 'none' || where === 'other') {
-      // Authorization's answer, not the handler's: the resource exists in the other workspace.
-      expect(res).toMatchObject({ status: 404, detail: route.path.includes(':ws') ? 'workspace not found' : 'resource not found' });
-    } else if (!roleAllows(role, route.access)) {
-      expect(res).toMatchObject({ status: 403, detail: `role ${role} lacks ${route.access}` });
-    } else {
-      expect(res).toMatchObject({ status: ALLOWED_STATUS[routeKey(route)]?.status ?? route.success.status });
-    }
-  });
-});
+    it.each(permissionCases(route))('$title', async ({ kind, role, where }) => {
+      const res = await call(route, principals[kind][role], where);
+      if (role === 'none' || where === 'other') {
+        // Authorization's answer, not the handler's: the resource exists in the other workspace.
+        expect(res).toMatchObject({ status: 404, detail: route.path.includes(':ws') ? 'workspace not found' : 'resource not found' });
+      } else if (!roleAllows(role, route.access)) {
+        expect(res).toMatchObject({ status: 403, detail: `role ${role} lacks ${route.access}` });
+      } else {
+        expect(res).toMatchObject({ status: ALLOWED_STATUS[routeKey(route)]?.status ?? route.success.status });
+      }
+    });
+  },
+);
 
 describe.each(authenticatedRoutes.map((r) => [routeKey(r), r] as const))('%s (any logged-in principal)', (key, route) => {
   it('answers 401 without credentials', async () => {
     expect(await call(route, undefined, 'own')).toMatchObject({ status: 401, detail: 'missing credentials', wwwAuthenticate: 'Bearer' });
   });
 
-  const cases = KINDS.flatMap((kind) => ROLES_AND_NONE.map((role) => ({ kind, role, title: `${kind} ${role === 'none' ? 'of no member' : role} → ${AUTHENTICATED_STATUS[key]?.[kind] ?? '(no expectation)'}` })));
+  const cases = KINDS.flatMap((kind) =>
+    ROLES_AND_NONE.map((role) => ({
+      kind,
+      role,
+      title: `${kind} ${role === 'none' ? 'of no member' : role} → ${AUTHENTICATED_STATUS[key]?.[kind] ?? '(no expectation)'}`,
+    })),
+  );
   it.each(cases)('$title', async ({ kind, role }) => {
     const expected = AUTHENTICATED_STATUS[key]?.[kind];
     if (expected === undefined) throw new Error(`no expected status for ${key} as ${kind}: add it to AUTHENTICATED_STATUS`);
@@ -289,6 +358,9 @@ describe.each(publicRoutes.map((r) => [routeKey(r), r] as const))('%s (public)',
 
 describe.each(writeRoutes.map((r) => [routeKey(r), r] as const))('%s with a session', (_key, route) => {
   it('answers 403 to an owner session without the CSRF header', async () => {
-    expect(await call(route, principals.session.owner, 'own', { csrf: false })).toMatchObject({ status: 403, detail: 'missing or wrong CSRF token' });
+    expect(await call(route, principals.session.owner, 'own', { csrf: false })).toMatchObject({
+      status: 403,
+      detail: 'missing or wrong CSRF token',
+    });
   });
 });

@@ -17,13 +17,22 @@ import { migrate } from '../platform/db/migrate';
 import { createPool } from '../platform/db/pool';
 import { appendAudit, verifyAuditChain } from '../platform/repos/audit.repo';
 import { createEmptyDatabase } from './harness/databases';
-import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import {
+  addTask,
+  api,
+  env,
+  newWorkspace,
+  runTaskViaApi,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  type TestPlatform,
+} from './harness/env';
 import { needles } from './harness/needles';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 const CHUNK = 1024;
 const FRAME = 5 + CHUNK + 16;
-
 
 const contains = (haystack: Buffer, value: string) => needles(value).some((n) => haystack.includes(n));
 
@@ -39,10 +48,14 @@ async function withPool<T>(url: string, fn: (pool: Pool) => Promise<T>): Promise
 /** Every table of the schema (schema_migrations aside) with an md5 of its sorted rows. */
 async function fingerprint(url: string): Promise<Record<string, string>> {
   return withPool(url, async (pool) => {
-    const { rows } = await pool.query<{ tablename: string }>("select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations' order by 1");
+    const { rows } = await pool.query<{ tablename: string }>(
+      "select tablename from pg_tables where schemaname = 'public' and tablename <> 'schema_migrations' order by 1",
+    );
     const out: Record<string, string> = {};
     for (const { tablename } of rows) {
-      const r = await pool.query<{ h: string; n: number }>(`select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as h, count(*)::int as n from "${tablename}" t`);
+      const r = await pool.query<{ h: string; n: number }>(
+        `select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as h, count(*)::int as n from "${tablename}" t`,
+      );
       out[tablename] = `${r.rows[0]!.n}:${r.rows[0]!.h}`;
     }
     return out;
@@ -99,7 +112,11 @@ beforeAll(async () => {
     else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
   });
   try {
-    ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz/${canary.probePath}`, workspaceName: canary.workspaceName, ownerEmail: canary.ownerEmail });
+    ws = await newWorkspace(platform, {
+      probeUrl: `${target.url}/healthz/${canary.probePath}`,
+      workspaceName: canary.workspaceName,
+      ownerEmail: canary.ownerEmail,
+    });
     // A second workspace, so that the dump holds more than one chain and tenant.
     await newWorkspace(platform, { probeUrl: `${target.url}/other` });
     const runner = await startRunner(platform, ws);
@@ -135,7 +152,12 @@ describe('lookout backup create / restore', () => {
       console.log(
         `backup of ${summary.rows} rows in ${summary.tables} tables: ${summary.bytes} bytes, created in ${summary.durationMs} ms, restored in ${restored.durationMs} ms`,
       );
-      expect(restored).toMatchObject({ rows: summary.rows, tables: summary.tables, schemaVersion: summary.schemaVersion, migratedAfter: [] });
+      expect(restored).toMatchObject({
+        rows: summary.rows,
+        tables: summary.tables,
+        schemaVersion: summary.schemaVersion,
+        migratedAfter: [],
+      });
       expect(await fingerprint(fresh.url)).toEqual(sourcePrint);
 
       await withPool(fresh.url, async (pool) => {
@@ -171,8 +193,17 @@ describe('lookout backup create / restore', () => {
     const file = readFileSync(backupFile);
     const summaries = runs.map((r) => String((r['result'] as { summary: string }).summary));
     expect(summaries.some((s) => s.includes(canary.probePath))).toBe(true);
-    const secrets = { ...canary, token: ws.token, workspaceId: ws.workspaceId, ...Object.fromEntries(summaries.map((s, i) => [`summary${i}`, s])) };
-    expect(Object.entries(secrets).filter(([, v]) => contains(file, v)).map(([k]) => k)).toEqual([]);
+    const secrets = {
+      ...canary,
+      token: ws.token,
+      workspaceId: ws.workspaceId,
+      ...Object.fromEntries(summaries.map((s, i) => [`summary${i}`, s])),
+    };
+    expect(
+      Object.entries(secrets)
+        .filter(([, v]) => contains(file, v))
+        .map(([k]) => k),
+    ).toEqual([]);
     expect(statSync(backupFile).mode & 0o777).toBe(0o600);
 
     // The search can fail: the plaintext columns are in the decrypted body.
@@ -205,13 +236,25 @@ describe('lookout backup create / restore', () => {
     const chunks = Math.ceil((full.length - bodyOffset) / FRAME);
     expect(chunks).toBeGreaterThanOrEqual(3);
     const boundaries = Array.from({ length: chunks }, (_, i) => bodyOffset + i * FRAME);
-    const cuts = [0, 7, BACKUP_MAGIC.length + 3, bodyOffset - 1, ...boundaries, bodyOffset + 100, bodyOffset + FRAME + 5, full.length - 16, full.length - 1];
+    const cuts = [
+      0,
+      7,
+      BACKUP_MAGIC.length + 3,
+      bodyOffset - 1,
+      ...boundaries,
+      bodyOffset + 100,
+      bodyOffset + FRAME + 5,
+      full.length - 16,
+      full.length - 1,
+    ];
     const fresh = await createEmptyDatabase();
     try {
       for (const cut of cuts) {
         const file = `${backupFile}.cut-${cut}`;
         writeFileSync(file, full.subarray(0, cut));
-        await expect(withPool(fresh.url, (pool) => restoreBackup(pool, { file, key }))).rejects.toThrow(/^the backup file is truncated or was modified$/);
+        await expect(withPool(fresh.url, (pool) => restoreBackup(pool, { file, key }))).rejects.toThrow(
+          /^the backup file is truncated or was modified$/,
+        );
       }
       expect(await tableCount(fresh.url)).toBe(0);
     } finally {
@@ -243,7 +286,9 @@ describe('lookout backup create / restore', () => {
       for (const [name, bytes] of Object.entries(variants)) {
         const file = `${backupFile}.${name}`;
         writeFileSync(file, bytes);
-        await expect(withPool(fresh.url, (pool) => restoreBackup(pool, { file, key }))).rejects.toThrow(/^the backup file is truncated or was modified$/);
+        await expect(withPool(fresh.url, (pool) => restoreBackup(pool, { file, key }))).rejects.toThrow(
+          /^the backup file is truncated or was modified$/,
+        );
       }
       expect(await tableCount(fresh.url)).toBe(0);
     } finally {
@@ -252,7 +297,9 @@ describe('lookout backup create / restore', () => {
   });
 
   it('refuses to restore into a database that holds rows, and leaves it as it was', async () => {
-    await expect(withPool(source.url, (pool) => restoreBackup(pool, { file: backupFile, key }))).rejects.toThrow(/^the target database is not empty \(rows in .*\): restore into an empty database$/);
+    await expect(withPool(source.url, (pool) => restoreBackup(pool, { file: backupFile, key }))).rejects.toThrow(
+      /^the target database is not empty \(rows in .*\): restore into an empty database$/,
+    );
     expect(await fingerprint(source.url)).toEqual(sourcePrint);
   });
 
@@ -307,10 +354,16 @@ describe('lookout backup create / restore', () => {
     writeFileSync(keyFile, `${cliKey}\n`, { mode: 0o600 });
     const file = path.join(env.dir, `cli-${randomBytes(4).toString('hex')}.lkb`);
 
-    const created = await runCli(['backup', 'create', '--out', file], { DATABASE_URL: source.url, LOOKOUT_BACKUP_KEY: cliKey, LOOKOUT_MASTER_KEY: env.masterKey });
+    const created = await runCli(['backup', 'create', '--out', file], {
+      DATABASE_URL: source.url,
+      LOOKOUT_BACKUP_KEY: cliKey,
+      LOOKOUT_MASTER_KEY: env.masterKey,
+    });
     expect(created.stderr).toBe('');
     expect(created.status).toBe(0);
-    expect(created.stdout).toMatch(new RegExp(`^wrote ${file}: \\d+ rows in \\d+ tables, schema version \\d+, \\d+ bytes, key id [0-9a-f]{16} \\(\\d+ ms\\)\\n$`));
+    expect(created.stdout).toMatch(
+      new RegExp(`^wrote ${file}: \\d+ rows in \\d+ tables, schema version \\d+, \\d+ bytes, key id [0-9a-f]{16} \\(\\d+ ms\\)\\n$`),
+    );
     const again = await runCli(['backup', 'create', '--out', file], { DATABASE_URL: source.url, LOOKOUT_BACKUP_KEY: cliKey });
     expect(again.status).not.toBe(0);
     expect(again.stderr).toMatch(/exists; pass --force/);
@@ -319,7 +372,9 @@ describe('lookout backup create / restore', () => {
     try {
       const wrong = await runCli(['backup', 'restore', '--in', file], { DATABASE_URL: fresh.url, LOOKOUT_BACKUP_KEY: generateBackupKey() });
       expect(wrong.status).toBe(1);
-      expect(wrong.stderr).toMatch(/^lookout: the backup key does not match this backup \(key id [0-9a-f]{16}; the key given has key id [0-9a-f]{16}\)\n$/);
+      expect(wrong.stderr).toMatch(
+        /^lookout: the backup key does not match this backup \(key id [0-9a-f]{16}; the key given has key id [0-9a-f]{16}\)\n$/,
+      );
       expect(await tableCount(fresh.url)).toBe(0);
 
       const other = path.join(env.dir, `not-a-backup-${randomBytes(4).toString('hex')}`);
@@ -328,7 +383,11 @@ describe('lookout backup create / restore', () => {
       expect(notBackup.status).toBe(1);
       expect(notBackup.stderr).toBe(`lookout: ${other} is not a Lookout backup file\n`);
 
-      const reused = await runCli(['backup', 'restore', '--in', file], { DATABASE_URL: fresh.url, LOOKOUT_BACKUP_KEY: env.masterKey, LOOKOUT_MASTER_KEY: env.masterKey });
+      const reused = await runCli(['backup', 'restore', '--in', file], {
+        DATABASE_URL: fresh.url,
+        LOOKOUT_BACKUP_KEY: env.masterKey,
+        LOOKOUT_MASTER_KEY: env.masterKey,
+      });
       expect(reused.status).not.toBe(0);
       expect(reused.stderr).toMatch(/LOOKOUT_BACKUP_KEY must not be LOOKOUT_MASTER_KEY/);
       expect(reused.stderr).not.toContain(env.masterKey);
@@ -341,7 +400,9 @@ describe('lookout backup create / restore', () => {
         expect(await verifyAuditChain(pool, ws.workspaceId)).toMatchObject({ ok: true });
         const system = await verifyAuditChain(pool, null);
         expect(system.ok).toBe(true);
-        const actions = await pool.query<{ action: string }>("select action from audit_events where workspace_id is null and action like 'backup.%' order by id");
+        const actions = await pool.query<{ action: string }>(
+          "select action from audit_events where workspace_id is null and action like 'backup.%' order by id",
+        );
         // The source's `backup.created` was written after its snapshot; the restore adds its own event.
         expect(actions.rows.map((r) => r.action)).toEqual(['backup.restored']);
       });
@@ -357,7 +418,9 @@ describe('backup keys and table order', () => {
     const other = generateBackupKey();
     expect(resolveBackupKey({ envKey: other, masterKey: master })).toEqual(Buffer.from(other, 'base64'));
     expect(() => resolveBackupKey({})).toThrow(/no backup key: set LOOKOUT_BACKUP_KEY or pass --key-file/);
-    expect(() => resolveBackupKey({ envKey: master, masterKey: master })).toThrow('LOOKOUT_BACKUP_KEY must not be LOOKOUT_MASTER_KEY: backups are encrypted under a key of their own');
+    expect(() => resolveBackupKey({ envKey: master, masterKey: master })).toThrow(
+      'LOOKOUT_BACKUP_KEY must not be LOOKOUT_MASTER_KEY: backups are encrypted under a key of their own',
+    );
     const file = path.join(env.dir, `bad-key-${randomBytes(4).toString('hex')}`);
     writeFileSync(file, 'not a key');
     expect(() => resolveBackupKey({ keyFile: file })).toThrow(`the backup key file ${file} must hold 32 bytes in base64`);
@@ -366,14 +429,25 @@ describe('backup keys and table order', () => {
 
   it('orders parents before children and refuses cycles instead of guessing', () => {
     const t = (name: string) => ({ name, columns: [] });
-    const order = dependencyOrder([t('results'), t('runs'), t('workspaces'), t('tasks')], [
-      { from: 'results', to: 'runs' },
-      { from: 'runs', to: 'tasks' },
-      { from: 'tasks', to: 'workspaces' },
-      { from: 'runs', to: 'workspaces' },
-    ]);
+    const order = dependencyOrder(
+      [t('results'), t('runs'), t('workspaces'), t('tasks')],
+      [
+        { from: 'results', to: 'runs' },
+        { from: 'runs', to: 'tasks' },
+        { from: 'tasks', to: 'workspaces' },
+        { from: 'runs', to: 'workspaces' },
+      ],
+    );
     expect(order.map((x) => x.name)).toEqual(['workspaces', 'tasks', 'runs', 'results']);
-    expect(() => dependencyOrder([t('a'), t('b')], [{ from: 'a', to: 'b' }, { from: 'b', to: 'a' }])).toThrow(/cycle among a, b/);
+    expect(() =>
+      dependencyOrder(
+        [t('a'), t('b')],
+        [
+          { from: 'a', to: 'b' },
+          { from: 'b', to: 'a' },
+        ],
+      ),
+    ).toThrow(/cycle among a, b/);
     expect(() => dependencyOrder([t('a')], [{ from: 'a', to: 'a' }])).toThrow(/references itself/);
   });
 });

@@ -42,7 +42,13 @@ describe('boundary', () => {
 
   it('adds run metadata and the duration', () => {
     const result = toBoundaryResult({ request, outcome: outcome('fine'), ...times, secretValues: [] });
-    expect(result).toMatchObject({ runId: request.runId, workspaceId: request.workspaceId, checkType: 'http.probe', durationMs: 1500, exitCode: 0 });
+    expect(result).toMatchObject({
+      runId: request.runId,
+      workspaceId: request.workspaceId,
+      checkType: 'http.probe',
+      durationMs: 1500,
+      exitCode: 0,
+    });
   });
 
   it('lets nothing but the contract fields of an outcome cross', () => {
@@ -54,7 +60,7 @@ describe('boundary', () => {
 
   it('refuses unknown fields inside issues non-retryably, naming the path but not the value', () => {
     const base = outcome('x');
-    const bad = { ...base, issues: [{ ...base.issues[0], rawLogs: "password=hunter2" }] } as unknown as CheckOutcome;
+    const bad = { ...base, issues: [{ ...base.issues[0], rawLogs: 'password=hunter2' }] } as unknown as CheckOutcome;
     let thrown: unknown;
     try {
       toBoundaryResult({ request, outcome: bad, ...times, secretValues: [] });
@@ -71,7 +77,15 @@ describe('boundary', () => {
   it('refuses a result larger than the cap', () => {
     const big: CheckOutcome = {
       ...outcome('x'),
-      issues: Array.from({ length: 200 }, (_, i) => ({ severity: 4 as const, title: `t${i}`, resource: { kind: 'Pod', name: 'p'.repeat(512) }, expected: 'e'.repeat(500), actual: 'a'.repeat(500), nextSteps: ['n'.repeat(500)], details: 'd'.repeat(2000) })),
+      issues: Array.from({ length: 200 }, (_, i) => ({
+        severity: 4 as const,
+        title: `t${i}`,
+        resource: { kind: 'Pod', name: 'p'.repeat(512) },
+        expected: 'e'.repeat(500),
+        actual: 'a'.repeat(500),
+        nextSteps: ['n'.repeat(500)],
+        details: 'd'.repeat(2000),
+      })),
     };
     expect(() => toBoundaryResult({ request, outcome: big, ...times, secretValues: [] })).toThrow(`exceeds ${MAX_RESULT_BYTES}`);
   });
@@ -88,7 +102,10 @@ describe('boundary', () => {
     ['a Lookout API token', `lk_${'a'.repeat(43)}`],
   ])('redacts %s found in check output', (_label, leak) => {
     const result = toBoundaryResult({ request, outcome: outcome(`seen: ${leak}`), ...times, secretValues: [] });
-    const secretPart = leak.includes('Sup3rS3cret') ? 'Sup3rS3cret' : leak.replace(/^(Authorization: Bearer |aws_secret_access_key = )/, '').split('\n')[1] ?? leak.replace(/^(Authorization: Bearer |aws_secret_access_key = )/, '');
+    const secretPart = leak.includes('Sup3rS3cret')
+      ? 'Sup3rS3cret'
+      : (leak.replace(/^(Authorization: Bearer |aws_secret_access_key = )/, '').split('\n')[1] ??
+        leak.replace(/^(Authorization: Bearer |aws_secret_access_key = )/, ''));
     expect(JSON.stringify(result)).not.toContain(secretPart);
     expect(result.summary).toContain(REDACTED);
   });
@@ -103,12 +120,20 @@ describe('boundary', () => {
 
   it('attests the result under the workspace key so that the Platform can verify it, and only for that run', async () => {
     const result = toBoundaryResult({ request, outcome: outcome('fine'), ...times, secretValues: [] });
-    const keyring = new StaticKeyring({ workspaceId: request.workspaceId, activeKeyId: key.id, keys: [{ id: key.id, key: key.root.toString('base64') }] });
+    const keyring = new StaticKeyring({
+      workspaceId: request.workspaceId,
+      activeKeyId: key.id,
+      keys: [{ id: key.id, key: key.root.toString('base64') }],
+    });
     const { attestation, ...body } = result;
     expect(await verifyAttestation(keyring, attestation, request.workspaceId, request.runId, body)).toBeUndefined();
     expect(await verifyAttestation(keyring, attestation, request.workspaceId, randomUUID(), body)).toBe('attestation does not verify');
-    expect(await verifyAttestation(keyring, attestation, request.workspaceId, request.runId, { ...body, summary: 'changed' })).toBe('attestation does not verify');
-    expect(await verifyAttestation(keyring, attestation, randomUUID(), request.runId, body)).toBe('attestation was made with a key of another workspace');
+    expect(await verifyAttestation(keyring, attestation, request.workspaceId, request.runId, { ...body, summary: 'changed' })).toBe(
+      'attestation does not verify',
+    );
+    expect(await verifyAttestation(keyring, attestation, randomUUID(), request.runId, body)).toBe(
+      'attestation was made with a key of another workspace',
+    );
   });
 
   it('scrubs secrets from errors thrown by checks and drops their cause and stack', () => {

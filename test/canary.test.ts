@@ -27,7 +27,6 @@ import { needles } from './harness/needles';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 
-
 function findHits(where: string, haystack: Buffer, canaries: Record<string, string>): string[] {
   const hits: string[] = [];
   for (const [name, canary] of Object.entries(canaries)) {
@@ -67,28 +66,56 @@ describe('canary proof', () => {
     const target = await startHttpServer((req, res) => {
       const seen = `${req.headers['authorization'] ?? ''} ${String(req.headers['x-api-key'] ?? '')}`;
       if (req.url === '/ok') return void res.writeHead(200).end('fine');
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`denied for ${seen} / ${Buffer.from(seen).toString('base64')} / ${encodeURIComponent(seen)}`);
+      res
+        .writeHead(500, { 'content-type': 'text/plain' })
+        .end(`denied for ${seen} / ${Buffer.from(seen).toString('base64')} / ${encodeURIComponent(seen)}`);
     });
     try {
       const ok = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok` });
       await patchTaskParams({ pool, crypto }, ok, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
       // Two more tasks of the same workspace and Runner: an echoing endpoint, and a secret that breaks the request.
-      const echoTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' } });
-      const errorTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } }, { maxAttempts: 2, initialRetryIntervalMs: 100 });
+      const echoTask = await addTask({ pool, crypto }, ok, 'http.probe', {
+        url: `${target.url}/echo`,
+        auth: { header: 'X-Api-Key', scheme: '', secretRef: 'env:API_KEY' },
+      });
+      const errorTask = await addTask(
+        { pool, crypto },
+        ok,
+        'http.probe',
+        { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:BROKEN_TOKEN' } },
+        { maxAttempts: 2, initialRetryIntervalMs: 100 },
+      );
 
       // Secrets stored through the other providers: OpenBao (written as the Platform writes them) and a Kubernetes Secret.
       const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'] ?? '';
       const root = createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_ROOT_TOKEN'] ?? '' });
-      await createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }).write(kvPaths('lookout', ok.workspaceId, 'probe').data, { data: { value: canaries.vaultSecret } });
+      await createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }).write(
+        kvPaths('lookout', ok.workspaceId, 'probe').data,
+        { data: { value: canaries.vaultSecret } },
+      );
       const access = await provisionRunnerAccess(root, 'lookout', ok.workspaceId);
       const admin = adminClients();
       const ns = await namespace(admin, 'canary');
-      await admin.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'probe' }, data: { token: Buffer.from(canaries.k8sSecret).toString('base64') } } });
-      const vaultTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: `vault:lookout/workspaces/${ok.workspaceId}/probe#value` } });
-      const k8sTask = await addTask({ pool, crypto }, ok, 'http.probe', { url: `${target.url}/echo`, auth: { header: 'X-Api-Key', scheme: '', secretRef: `k8s:${ns}/probe#token` } });
+      await admin.core.createNamespacedSecret({
+        namespace: ns,
+        body: { metadata: { name: 'probe' }, data: { token: Buffer.from(canaries.k8sSecret).toString('base64') } },
+      });
+      const vaultTask = await addTask({ pool, crypto }, ok, 'http.probe', {
+        url: `${target.url}/echo`,
+        auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: `vault:lookout/workspaces/${ok.workspaceId}/probe#value` },
+      });
+      const k8sTask = await addTask({ pool, crypto }, ok, 'http.probe', {
+        url: `${target.url}/echo`,
+        auth: { header: 'X-Api-Key', scheme: '', secretRef: `k8s:${ns}/probe#token` },
+      });
 
       const apiPort = await freePort();
-      const base = { PATH: process.env['PATH'] ?? '', HOME: os.homedir(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_LOG_LEVEL: 'trace' };
+      const base = {
+        PATH: process.env['PATH'] ?? '',
+        HOME: os.homedir(),
+        LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+        LOOKOUT_LOG_LEVEL: 'trace',
+      };
       const platformEnv = { ...base, DATABASE_URL: env.databaseUrl, LOOKOUT_MASTER_KEY: env.masterKey };
       startProcess('api', 'platform-api/main.js', { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
       startProcess('platform-worker', 'workers/platform-worker.js', platformEnv);
@@ -111,19 +138,34 @@ describe('canary proof', () => {
       });
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const call = async (method: string, url: string, body?: unknown) => {
-        const res = await fetch(`${apiUrl}${url}`, { method, headers: { authorization: `Bearer ${ok.token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+        const res = await fetch(`${apiUrl}${url}`, {
+          method,
+          headers: { authorization: `Bearer ${ok.token}`, 'content-type': 'application/json' },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
         const bytes = Buffer.from(await res.arrayBuffer());
         responses.push(bytes);
         return { status: res.status, body: JSON.parse(bytes.toString('utf8')) as Record<string, unknown> };
       };
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
-        if (await fetch(`${apiUrl}/readyz`).then((r) => r.ok).catch(() => false)) break;
+        if (
+          await fetch(`${apiUrl}/readyz`)
+            .then((r) => r.ok)
+            .catch(() => false)
+        )
+          break;
         await new Promise((r) => setTimeout(r, 200));
       }
 
       const outcomes: Record<string, Record<string, unknown>> = {};
-      for (const [name, taskId] of [['ok', ok.taskId], ['echo', echoTask], ['error', errorTask], ['vault', vaultTask], ['k8s', k8sTask]] as const) {
+      for (const [name, taskId] of [
+        ['ok', ok.taskId],
+        ['echo', echoTask],
+        ['error', errorTask],
+        ['vault', vaultTask],
+        ['k8s', k8sTask],
+      ] as const) {
         const created = await call('POST', `/v1/workspaces/${ok.workspaceId}/runs`, { taskId });
         expect(created.status).toBe(202);
         let run = created.body;
@@ -162,7 +204,9 @@ describe('canary proof', () => {
       for await (const wf of raw.workflow.list()) {
         const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         histories += 1;
-        hits.push(...findHits(`history of ${wf.workflowId}`, Buffer.from(temporal.api.history.v1.History.encode(history).finish()), canaries));
+        hits.push(
+          ...findHits(`history of ${wf.workflowId}`, Buffer.from(temporal.api.history.v1.History.encode(history).finish()), canaries),
+        );
         // Identities are stored in clear: they must be opaque (no host names).
         JSON.stringify(history, (key, value: unknown) => {
           if (key === 'identity' && typeof value === 'string' && value !== '') identities.add(value);
@@ -174,17 +218,28 @@ describe('canary proof', () => {
             const encoding = metadataText(p, 'encoding');
             // The server itself writes this constant when an activity is cancelled before any worker
             // started it (a run cancelled while queued): no codec ever sees it, and it names nothing.
-            const serverConstant = e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED && Buffer.from(p.data ?? new Uint8Array()).toString('utf8') === '"ACTIVITY_ID_NOT_STARTED"';
+            const serverConstant =
+              e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED &&
+              Buffer.from(p.data ?? new Uint8Array()).toString('utf8') === '"ACTIVITY_ID_NOT_STARTED"';
             if (serverConstant) continue;
             payloadEncodings.add(encoding);
-            if (encoding !== ENCRYPTED_ENCODING) plainPayloads.push(`${encoding ?? '?'} in ${wf.type} event ${String(e.eventType)}: ${Buffer.from(p.data ?? new Uint8Array()).toString('utf8').slice(0, 80)}`);
+            if (encoding !== ENCRYPTED_ENCODING)
+              plainPayloads.push(
+                `${encoding ?? '?'} in ${wf.type} event ${String(e.eventType)}: ${Buffer.from(p.data ?? new Uint8Array())
+                  .toString('utf8')
+                  .slice(0, 80)}`,
+              );
           }
         }
         // Patch markers are written by the SDK's core, not through the codec: they may hold our patch ids only.
         for (const e of history.events ?? []) {
           const marker = e.markerRecordedEventAttributes;
           if (!marker) continue;
-          markers.add(`${marker.markerName ?? ''}:${collectPayloads(marker.details).map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8')).join(',')}`);
+          markers.add(
+            `${marker.markerName ?? ''}:${collectPayloads(marker.details)
+              .map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'))
+              .join(',')}`,
+          );
         }
         JSON.stringify(history, (key, value: unknown) => {
           if (key === 'searchAttributes' && value && typeof value === 'object') {
@@ -197,18 +252,23 @@ describe('canary proof', () => {
       expect(histories).toBeGreaterThanOrEqual(3);
       expect(plainPayloads).toEqual([]);
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
-      for (const name of searchAttributes) expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
+      for (const name of searchAttributes)
+        expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
       for (const marker of markers) expect(marker).toMatch(/^core_patch:.*"schedule-outcome"/);
       expect(identities.size).toBeGreaterThan(0);
       // Ours are opaque by construction; the server's own name a service (timeouts it records) or
       // its scheduler with our opaque schedule id — never a host.
       const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-      const opaque = new RegExp(`^((api|platform-worker|runner)(:${UUID})?:[a-z0-9]+|history-service|matching-service|temporal-scheduler-default-ws-${UUID}\\.schedule-${UUID})$`);
+      const opaque = new RegExp(
+        `^((api|platform-worker|runner)(:${UUID})?:[a-z0-9]+|history-service|matching-service|temporal-scheduler-default-ws-${UUID}\\.schedule-${UUID})$`,
+      );
       for (const identity of identities) expect(identity).toMatch(opaque);
       // 3. Every table of the Platform database.
       const pg = new PgClient({ connectionString: env.databaseUrl });
       await pg.connect();
-      const tables = await pg.query<{ table_name: string }>("select table_name from information_schema.tables where table_schema = 'public'");
+      const tables = await pg.query<{ table_name: string }>(
+        "select table_name from information_schema.tables where table_schema = 'public'",
+      );
       for (const { table_name } of tables.rows) {
         const dump = await pg.query<{ row: string }>(`select t::text as row from "${table_name}" t`);
         hits.push(...findHits(`table ${table_name}`, Buffer.from(dump.rows.map((r) => r.row).join('\n')), canaries));
@@ -218,7 +278,9 @@ describe('canary proof', () => {
       for (const [name, chunks] of Object.entries(logs)) hits.push(...findHits(`${name} log`, Buffer.concat(chunks), canaries));
       hits.push(...findHits('API responses', Buffer.concat(responses), canaries));
       // The scanners themselves find a planted value (a check that cannot fail is no check).
-      expect(findHits('self-test', Buffer.from(`x${Buffer.from(`ab${canaries.envSecret}`).toString('base64')}x`), canaries)).toEqual(['envSecret in self-test']);
+      expect(findHits('self-test', Buffer.from(`x${Buffer.from(`ab${canaries.envSecret}`).toString('base64')}x`), canaries)).toEqual([
+        'envSecret in self-test',
+      ]);
       expect(Object.values(logs).every((chunks) => Buffer.concat(chunks).length > 0)).toBe(true);
 
       expect(hits).toEqual([]);

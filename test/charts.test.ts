@@ -25,7 +25,15 @@ function run(args: string[]): { ok: boolean; out: string } {
 }
 
 function render(chart: string, namespace: string, valuesFile?: string, set: string[] = []): KubernetesObject[] {
-  const r = run(['template', 'lookout', path.join(root, 'charts', chart), '--namespace', namespace, ...(valuesFile ? ['-f', path.join(fixtures, valuesFile)] : []), ...set.flatMap((s) => ['--set', s])]);
+  const r = run([
+    'template',
+    'lookout',
+    path.join(root, 'charts', chart),
+    '--namespace',
+    namespace,
+    ...(valuesFile ? ['-f', path.join(fixtures, valuesFile)] : []),
+    ...set.flatMap((s) => ['--set', s]),
+  ]);
   if (!r.ok) throw new Error(r.out);
   return loadAllYaml(r.out).filter((o): o is KubernetesObject => Boolean(o && typeof o === 'object' && 'kind' in o));
 }
@@ -75,11 +83,16 @@ describe('Helm charts', () => {
     for (const pod of podSpecs(rendered)) {
       expect(pod['securityContext']).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of pod['containers'] as Record<string, any>[]) {
-        expect(c['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c['securityContext']).toEqual({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(c['resources']).toBeDefined();
         // Secrets only by reference: a secret-bearing variable never has an inline value.
         for (const e of (c['env'] ?? []) as { name: string; value?: string }[]) {
-          if (/(API_KEY|MASTER_KEY|TOKEN|DATABASE_URL|PASSWORD)$/.test(e.name)) expect({ name: e.name, inline: e.value !== undefined }).toEqual({ name: e.name, inline: false });
+          if (/(API_KEY|MASTER_KEY|TOKEN|DATABASE_URL|PASSWORD)$/.test(e.name))
+            expect({ name: e.name, inline: e.value !== undefined }).toEqual({ name: e.name, inline: false });
         }
       }
     }
@@ -100,11 +113,12 @@ describe('Helm charts', () => {
     expect(pod.spec.volumes).toContainEqual({ name: 'secret', secret: { secretName: 'lookout-runner', defaultMode: 0o400 } });
   });
 
-  it("grants the Runner exactly the rules of rbac/clusterrole.yaml, and in namespace mode Roles without cluster-scoped resources", () => {
+  it('grants the Runner exactly the rules of rbac/clusterrole.yaml, and in namespace mode Roles without cluster-scoped resources', () => {
     const source = loadYaml<{ rules: unknown[] }>(readFileSync(path.join(root, 'charts', 'runner', 'rbac', 'clusterrole.yaml'), 'utf8'));
     const cluster = render('runner', 'lookout', 'runner-minimal.yaml');
     expect(byKind(cluster, 'ClusterRole')[0]!.rules).toEqual(source.rules);
-    for (const rule of source.rules as { verbs: string[] }[]) expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
+    for (const rule of source.rules as { verbs: string[] }[])
+      expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
     const scoped = render('runner', 'lookout', 'runner-full.yaml');
     expect(byKind(scoped, 'ClusterRole')).toEqual([]);
     expect(byKind(scoped, 'Role').map((r) => r.metadata?.namespace)).toEqual(['payments', 'checkout']);
@@ -114,7 +128,13 @@ describe('Helm charts', () => {
   it('passes HTTPS, OIDC and SAML settings to the API, secrets by reference only', () => {
     const rendered = render('platform', 'lookout', 'platform-full.yaml');
     const api = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-api'))! as unknown as {
-      spec: { template: { spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe: { httpGet: { scheme: string } } }[] } } };
+      spec: {
+        template: {
+          spec: {
+            containers: { env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe: { httpGet: { scheme: string } } }[];
+          };
+        };
+      };
     };
     const container = api.spec.template.spec.containers[0]!;
     const env = Object.fromEntries(container.env.map((e) => [e.name, e.value ?? e.valueFrom]));
@@ -133,16 +153,33 @@ describe('Helm charts', () => {
     ['runner', 'an unknown key', ['runner.bogus=1'], /additional properties 'bogus' not allowed|bogus/],
     ['runner', 'a negative replica count', ['replicaCount=-1'], /replicaCount.*(minimum|must be >= 1)|minimum: got -1/],
     ['runner', 'no existing Secret', ['existingSecret='], /existingSecret is required: create a Secret holding keys\.json/],
-    ['runner', 'a grace period shorter than the Runner\'s', ['runner.shutdownGraceSeconds=120'], /terminationGracePeriodSeconds must be longer than runner\.shutdownGraceSeconds/],
+    [
+      'runner',
+      "a grace period shorter than the Runner's",
+      ['runner.shutdownGraceSeconds=120'],
+      /terminationGracePeriodSeconds must be longer than runner\.shutdownGraceSeconds/,
+    ],
     ['runner', 'namespace mode without namespaces', ['rbac.scope=namespaces'], /rbac\.namespaces must list at least one namespace/],
     ['platform', 'an unknown key', ['apii.replicaCount=2'], /apii/],
     ['platform', 'no existing Secret', ['existingSecret='], /existingSecret is required: a Secret with database-url and master-key/],
     ['platform', 'a codec server without its Secret', ['codecServer.enabled=true'], /codecServer\.existingSecret is required/],
     ['platform', 'OIDC without a client id', ['auth.oidc.issuer=https://login.example'], /auth\.oidc\.clientId is required/],
     ['platform', 'an OIDC issuer over http', ['auth.oidc.issuer=http://login.example', 'auth.oidc.clientId=x'], /issuer/],
-    ['platform', 'SAML without the IdP certificate', ['auth.saml.entryPoint=https://sso.example', 'auth.saml.idpEntityId=x'], /auth\.saml\.idpCertConfigMapName is required/],
+    [
+      'platform',
+      'SAML without the IdP certificate',
+      ['auth.saml.entryPoint=https://sso.example', 'auth.saml.idpEntityId=x'],
+      /auth\.saml\.idpCertConfigMapName is required/,
+    ],
   ])('the %s chart refuses %s with a clear message', (chart, _label, set, message) => {
-    const r = run(['template', 'lookout', path.join(root, 'charts', chart), '-f', path.join(fixtures, `${chart}-minimal.yaml`), ...set.flatMap((s) => ['--set', s])]);
+    const r = run([
+      'template',
+      'lookout',
+      path.join(root, 'charts', chart),
+      '-f',
+      path.join(fixtures, `${chart}-minimal.yaml`),
+      ...set.flatMap((s) => ['--set', s]),
+    ]);
     expect(r.ok).toBe(false);
     expect(r.out).toMatch(message);
   });

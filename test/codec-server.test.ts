@@ -36,7 +36,10 @@ let runIdB: string;
 async function runOnce(ws: typeof wsA): Promise<string> {
   const runner = await startRunner(platform, ws);
   try {
-    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: ws.token,
+      body: { taskId: ws.taskId },
+    });
     expect((await waitForRun(platform.baseUrl, ws.token, String(created.body['id'])))['status']).toBe('succeeded');
     return String(created.body['id']);
   } finally {
@@ -73,7 +76,11 @@ async function rawPayloads(workspaceId: string, runId: string) {
 }
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${codecUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(`${codecUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -88,18 +95,28 @@ describe('codec server', () => {
     expect(encrypted).not.toContain('workspace-a-endpoint');
     const decrypted = await run([...args, '--codec-endpoint', codecUrl, '--codec-auth', `Bearer ${TOKEN}`]);
     // JSON output shows payload data in base64: decode what the codec server returned.
-    const shown = collectPayloads(JSON.parse(decrypted) as unknown).map((p) => Buffer.from(String(p.data as unknown), 'base64').toString('utf8'));
+    const shown = collectPayloads(JSON.parse(decrypted) as unknown).map((p) =>
+      Buffer.from(String(p.data as unknown), 'base64').toString('utf8'),
+    );
     expect(shown.join('\n')).toContain('workspace-a-endpoint');
-    const stored = collectPayloads(JSON.parse(encrypted) as unknown).map((p) => Buffer.from(String(p.data as unknown), 'base64').toString('utf8'));
+    const stored = collectPayloads(JSON.parse(encrypted) as unknown).map((p) =>
+      Buffer.from(String(p.data as unknown), 'base64').toString('utf8'),
+    );
     expect(stored.join('\n')).not.toContain('workspace-a-endpoint');
     expect(auditLines.some((l) => l.includes('"audit":"codec.decode"') && l.includes('"outcome":"success"'))).toBe(true);
   });
 
   it('decodes with a valid token from an allowed origin', async () => {
-    const res = await post('/decode', { payloads: await rawPayloads(wsA.workspaceId, runIdA) }, { authorization: `Bearer ${TOKEN}`, origin: ORIGIN });
+    const res = await post(
+      '/decode',
+      { payloads: await rawPayloads(wsA.workspaceId, runIdA) },
+      { authorization: `Bearer ${TOKEN}`, origin: ORIGIN },
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
-    expect(Buffer.from(String((res.body['payloads'] as { data: string }[])[0]!.data), 'base64').toString()).toContain('workspace-a-endpoint');
+    expect(Buffer.from(String((res.body['payloads'] as { data: string }[])[0]!.data), 'base64').toString()).toContain(
+      'workspace-a-endpoint',
+    );
   });
 
   it.each([
@@ -112,12 +129,22 @@ describe('codec server', () => {
   });
 
   it('refuses a foreign origin, and answers preflights from an allowed one without credentials', async () => {
-    const foreign = await post('/decode', { payloads: await rawPayloads(wsA.workspaceId, runIdA) }, { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' });
+    const foreign = await post(
+      '/decode',
+      { payloads: await rawPayloads(wsA.workspaceId, runIdA) },
+      { authorization: `Bearer ${TOKEN}`, origin: 'https://evil.example' },
+    );
     expect(foreign.status).toBe(403);
-    const preflight = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    const preflight = await fetch(`${codecUrl}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-headers')).toContain('X-Namespace');
-    const badPreflight = await fetch(`${codecUrl}/decode`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const badPreflight = await fetch(`${codecUrl}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(badPreflight.status).toBe(403);
     expect(badPreflight.headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -130,28 +157,49 @@ describe('codec server', () => {
   });
 
   it('refuses plaintext, malformed bodies and other namespaces', async () => {
-    const plain = await post('/decode', { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{}').toString('base64') }] }, { authorization: `Bearer ${TOKEN}` });
+    const plain = await post(
+      '/decode',
+      { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{}').toString('base64') }] },
+      { authorization: `Bearer ${TOKEN}` },
+    );
     expect(plain.status).toBe(400);
     expect((await post('/decode', { nope: 1 }, { authorization: `Bearer ${TOKEN}` })).status).toBe(400);
     expect((await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, 'x-namespace': 'other' })).status).toBe(403);
   });
 
   it('encodes for its own workspace so that the Platform can decode', async () => {
-    const res = await post('/encode', { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') }] }, { authorization: `Bearer ${TOKEN}` });
+    const res = await post(
+      '/encode',
+      {
+        payloads: [
+          { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') },
+        ],
+      },
+      { authorization: `Bearer ${TOKEN}` },
+    );
     expect(res.status).toBe(200);
     const [payload] = res.body['payloads'] as { metadata: Record<string, string>; data: string }[];
     const decoded = await new WorkspaceCodec(platform.crypto.payloadKeys).decode([
-      { metadata: Object.fromEntries(Object.entries(payload!.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])), data: Buffer.from(payload!.data, 'base64') },
+      {
+        metadata: Object.fromEntries(Object.entries(payload!.metadata).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+        data: Buffer.from(payload!.data, 'base64'),
+      },
     ]);
     expect(Buffer.from(decoded[0]!.data!).toString()).toBe('"hello"');
   });
 
   it('accepts no authentication only on loopback', () => {
-    expect(() => parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none', LOOKOUT_CODEC_HOST: '0.0.0.0' })).toThrow(
-      'LOOKOUT_CODEC_AUTH: none is allowed only when listening on loopback',
-    );
+    expect(() =>
+      parseConfig('codec-server', CodecServerConfig, {
+        LOOKOUT_CODEC_KEYS_FILE: '/k',
+        LOOKOUT_CODEC_AUTH: 'none',
+        LOOKOUT_CODEC_HOST: '0.0.0.0',
+      }),
+    ).toThrow('LOOKOUT_CODEC_AUTH: none is allowed only when listening on loopback');
     expect(() => parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k' })).toThrow(ConfigError);
-    expect(parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none' }).LOOKOUT_CODEC_HOST).toBe('127.0.0.1');
+    expect(
+      parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none' }).LOOKOUT_CODEC_HOST,
+    ).toBe('127.0.0.1');
     expect(ApiConfig).toBeDefined();
   });
 });

@@ -15,7 +15,12 @@ describe('configuration', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems;
     expect(problems).toEqual(
-      expect.arrayContaining(['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required', expect.stringMatching(/^LOOKOUT_API_PORT: /), 'LOOKOUT_TEMPORAL_ADDRESS: must be host:port']),
+      expect.arrayContaining([
+        'DATABASE_URL: required',
+        'LOOKOUT_MASTER_KEY: required',
+        expect.stringMatching(/^LOOKOUT_API_PORT: /),
+        'LOOKOUT_TEMPORAL_ADDRESS: must be host:port',
+      ]),
     );
     expect(problems).toHaveLength(4);
   });
@@ -37,8 +42,15 @@ describe('configuration', () => {
   });
 
   it('applies defaults only to non-secret settings', () => {
-    const config = parseConfig('api', ApiConfig, { DATABASE_URL: 'postgres://u:p@localhost/db', LOOKOUT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
-    expect(config).toMatchObject({ LOOKOUT_API_PORT: 8080, LOOKOUT_TEMPORAL_ADDRESS: '127.0.0.1:7233', LOOKOUT_TEMPORAL_NAMESPACE: 'default' });
+    const config = parseConfig('api', ApiConfig, {
+      DATABASE_URL: 'postgres://u:p@localhost/db',
+      LOOKOUT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+    });
+    expect(config).toMatchObject({
+      LOOKOUT_API_PORT: 8080,
+      LOOKOUT_TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      LOOKOUT_TEMPORAL_NAMESPACE: 'default',
+    });
   });
 
   it('rejects an unknown check type in the Runner allowlist', () => {
@@ -55,7 +67,11 @@ describe('configuration', () => {
   it.each([
     ['api', 'platform-api/main.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],
     ['platform-worker', 'workers/platform-worker.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],
-    ['runner', 'workers/runner.js', ['LOOKOUT_RUNNER_ID: required', 'LOOKOUT_WORKSPACE_ID: required', 'LOOKOUT_RUNNER_KEYS_FILE: required']],
+    [
+      'runner',
+      'workers/runner.js',
+      ['LOOKOUT_RUNNER_ID: required', 'LOOKOUT_WORKSPACE_ID: required', 'LOOKOUT_RUNNER_KEYS_FILE: required'],
+    ],
   ])('stops the %s process with status 78 and a message naming each missing variable', (name, file, expected) => {
     const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/' };
     const result = spawnSync(process.execPath, [path.join(dist, file)], { env, encoding: 'utf8', timeout: 30_000 });

@@ -4,7 +4,20 @@
  * made it, since every CI clone is deleted after its run.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stageEmbeddedPostgres, stageIsComplete } from '../platform/db/embedded';
@@ -44,7 +57,12 @@ function startFromStage(entry: string, workDir: string): { status: number | null
     await pg.stop();
     process.stdout.write(String(rows[0].answer));
   `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: workDir, encoding: 'utf8', timeout: 90_000, env: { PATH: process.env['PATH'] ?? '' } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: workDir,
+    encoding: 'utf8',
+    timeout: 90_000,
+    env: { PATH: process.env['PATH'] ?? '' },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -54,7 +54,7 @@ jest.setTimeout(profile.name === 'full' ? 3_600_000 : 600_000);
 const POLICY = { heartbeatMs: 2_000, maxAttempts: 10, initialRetryIntervalMs: 200, scheduleToStartMs: 300_000 };
 
 async function until(what: string, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !probe(); ) {
+  for (const deadline = Date.now() + timeoutMs; !probe();) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
@@ -132,9 +132,25 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
   it('SIGKILLed Runners mid-check: a live or restarted Runner finishes every run, each with one stored result', async () => {
     const target = await startDelayTarget(200, 900);
     const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/slow`, policy: POLICY });
-    const stack = await startStack({ label: 'runner-kill', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: profile.runners });
+    const stack = await startStack({
+      label: 'runner-kill',
+      temporalAddress: env.temporalAddress,
+      databaseUrl: env.databaseUrl,
+      workspaceId: ws.workspaceId,
+      runnerId: ws.runnerId,
+      keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+      runners: profile.runners,
+    });
     try {
-      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 });
+      const driver = new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds: [ws.taskId],
+        runs: profile.runs,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack.crashes().length > 0,
+      });
       const loading = driver.run();
       let attempt = 0;
       for (let k = 1; k <= profile.kills; k++) {
@@ -177,8 +193,24 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
     let stack: Stack | undefined;
     try {
-      stack = await startStack({ label: 'temporal-restart', temporalAddress: temporal.address, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: profile.runners });
-      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack!.crashes().length > 0 });
+      stack = await startStack({
+        label: 'temporal-restart',
+        temporalAddress: temporal.address,
+        databaseUrl: env.databaseUrl,
+        workspaceId: ws.workspaceId,
+        runnerId: ws.runnerId,
+        keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+        runners: profile.runners,
+      });
+      const driver = new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds: [ws.taskId],
+        runs: profile.runs,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack!.crashes().length > 0,
+      });
       const loading = driver.run();
       const downMs: number[] = [];
       for (let k = 1; k <= profile.kills; k++) {
@@ -191,7 +223,12 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       }
       const load = await loading;
       const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: temporal.address });
-      console.log(summary('temporal-restart', profile, load, books, { restarts: temporal.server.kills, downS: downMs.map((ms) => Math.round(ms / 100) / 10) }));
+      console.log(
+        summary('temporal-restart', profile, load, books, {
+          restarts: temporal.server.kills,
+          downS: downMs.map((ms) => Math.round(ms / 100) / 10),
+        }),
+      );
       expect(books.problems).toEqual([]);
       expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
@@ -221,8 +258,24 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       await migrate(ownPool);
       const ownCrypto = createPlatformCrypto(ownPool, env.masterKey);
       const ws = await newWorkspace({ pool: ownPool, crypto: ownCrypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
-      stack = await startStack({ label: 'pg-restart', temporalAddress: env.temporalAddress, databaseUrl: pg.url, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool: ownPool, crypto: ownCrypto }, ws.workspaceId), runners: profile.runners });
-      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack!.crashes().length > 0 });
+      stack = await startStack({
+        label: 'pg-restart',
+        temporalAddress: env.temporalAddress,
+        databaseUrl: pg.url,
+        workspaceId: ws.workspaceId,
+        runnerId: ws.runnerId,
+        keysFile: await writeRunnerKeyFile({ pool: ownPool, crypto: ownCrypto }, ws.workspaceId),
+        runners: profile.runners,
+      });
+      const driver = new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds: [ws.taskId],
+        runs: profile.runs,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack!.crashes().length > 0,
+      });
       const loading = driver.run();
       const downMs: number[] = [];
       for (let k = 1; k <= profile.kills; k++) {
@@ -235,7 +288,12 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       }
       const load = await loading;
       const books = await checkBooks(ownPool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
-      console.log(summary('postgres-restart', profile, load, books, { restarts: profile.kills, downS: downMs.map((ms) => Math.round(ms / 100) / 10) }));
+      console.log(
+        summary('postgres-restart', profile, load, books, {
+          restarts: profile.kills,
+          downS: downMs.map((ms) => Math.round(ms / 100) / 10),
+        }),
+      );
       expect(books.problems).toEqual([]);
       expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
@@ -254,9 +312,25 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
   it('platform worker and API SIGKILLed mid-load: after their restart every accepted run finishes once', async () => {
     const target = await startDelayTarget(100, 500);
     const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
-    const stack = await startStack({ label: 'platform-kill', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: profile.runners });
+    const stack = await startStack({
+      label: 'platform-kill',
+      temporalAddress: env.temporalAddress,
+      databaseUrl: env.databaseUrl,
+      workspaceId: ws.workspaceId,
+      runnerId: ws.runnerId,
+      keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+      runners: profile.runners,
+    });
     try {
-      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 });
+      const driver = new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds: [ws.taskId],
+        runs: profile.runs,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack.crashes().length > 0,
+      });
       const loading = driver.run();
       // Alternately the API and the platform worker; with two faults, one of each.
       for (let k = 1; k <= profile.kills; k++) {
@@ -307,16 +381,29 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       runnerId: ws.runnerId,
       keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
       runners: 1,
-      runnerEnv: { LOOKOUT_KUBECONFIG: writeKubeconfigVia(proxy.port, path.join(dir, 'runner.kubeconfig')), LOOKOUT_KUBE_TIMEOUT_MS: String(kubeTimeoutMs), LOOKOUT_RUNNER_ALLOWED_CHECKS: 'http.probe,k8s.pod-status' },
+      runnerEnv: {
+        LOOKOUT_KUBECONFIG: writeKubeconfigVia(proxy.port, path.join(dir, 'runner.kubeconfig')),
+        LOOKOUT_KUBE_TIMEOUT_MS: String(kubeTimeoutMs),
+        LOOKOUT_RUNNER_ALLOWED_CHECKS: 'http.probe,k8s.pod-status',
+      },
     });
     const perPhase = Math.max(8, Math.floor(profile.runs / 4));
     const phase = async (taskIds: string[]) => {
-      const load = await new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds, runs: perPhase, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 }).run();
+      const load = await new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds,
+        runs: perPhase,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack.crashes().length > 0,
+      }).run();
       const results = await Promise.all(
         load.accepted.map(async (id) => {
           for (let i = 0; i < 600; i++) {
             const run = (await api(stack.apiUrl, 'GET', `/v1/runs/${id}`, { token: ws.token })).body;
-            if (run['status'] !== 'queued' && run['status'] !== 'running') return { status: run['status'], result: run['result'] as { status: string; summary: string } | null };
+            if (run['status'] !== 'queued' && run['status'] !== 'running')
+              return { status: run['status'], result: run['result'] as { status: string; summary: string } | null };
             await sleep(250);
           }
           return { status: 'stuck', result: null };
@@ -345,13 +432,26 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       const healthy = await phase([taskId, ws.taskId]);
       const accepted = [...slow.load.accepted, ...hanging.load.accepted, ...stalled.load.accepted, ...healthy.load.accepted];
       const books = await checkBooks(pool, ws.workspaceId, accepted, { temporalAddress: env.temporalAddress });
-      const load = { accepted, answers: sumCounts([slow.load.answers, hanging.load.answers, stalled.load.answers, healthy.load.answers]), abandoned: 0, durationMs: slow.load.durationMs + hanging.load.durationMs + stalled.load.durationMs + healthy.load.durationMs };
-      console.log(summary('kube-slow', { ...profile, runs: 4 * perPhase }, load, books, { kubeTimeoutMs, proxyConnections: proxy.accepted(), openRightAfterStall: openAfterStall, allClosedAfterS: Math.round(closedAfterMs / 100) / 10 }));
+      const load = {
+        accepted,
+        answers: sumCounts([slow.load.answers, hanging.load.answers, stalled.load.answers, healthy.load.answers]),
+        abandoned: 0,
+        durationMs: slow.load.durationMs + hanging.load.durationMs + stalled.load.durationMs + healthy.load.durationMs,
+      };
+      console.log(
+        summary('kube-slow', { ...profile, runs: 4 * perPhase }, load, books, {
+          kubeTimeoutMs,
+          proxyConnections: proxy.accepted(),
+          openRightAfterStall: openAfterStall,
+          allClosedAfterS: Math.round(closedAfterMs / 100) / 10,
+        }),
+      );
       expect(books.problems).toEqual([]);
       expect(books.neverStarted).toEqual([]);
       expect(stack.crashes()).toEqual([]);
       expect(books.byStatus).toEqual({ succeeded: 4 * perPhase });
-      for (const r of [...slow.results, ...hanging.results, ...stalled.results]) expect(r).toEqual({ status: 'succeeded', result: expect.objectContaining({ status: 'error', summary: stuckCall }) });
+      for (const r of [...slow.results, ...hanging.results, ...stalled.results])
+        expect(r).toEqual({ status: 'succeeded', result: expect.objectContaining({ status: 'error', summary: stuckCall }) });
       for (const r of healthy.results) {
         expect(r.status).toBe('succeeded');
         expect(['ok', 'issues']).toContain(r.result?.status);
@@ -370,15 +470,46 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
     const kinds: BadResultKind[] = ['oversized', 'malformed', 'unattested', 'tampered'];
     // The rogue holds the workspace's keys (a compromised Runner host) but skips the boundary.
-    const rogue = await startRogueRunner({ temporalAddress: env.temporalAddress, runnerId: ws.runnerId, keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), kinds, pollers: 2 });
+    const rogue = await startRogueRunner({
+      temporalAddress: env.temporalAddress,
+      runnerId: ws.runnerId,
+      keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)),
+      kinds,
+      pollers: 2,
+    });
     // The real Runners join once the rogue has answered every kind twice, and share the queue with it.
-    const stack = await startStack({ label: 'bad-results', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: 0 });
+    const stack = await startStack({
+      label: 'bad-results',
+      temporalAddress: env.temporalAddress,
+      databaseUrl: env.databaseUrl,
+      workspaceId: ws.workspaceId,
+      runnerId: ws.runnerId,
+      keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+      runners: 0,
+    });
     let runners: Stack | undefined;
     try {
-      const driver = new LoadDriver({ apiUrl: stack.apiUrl, token: ws.token, workspaceId: ws.workspaceId, taskIds: [ws.taskId], runs: profile.runs, ratePerSecond: profile.ratePerSecond, stopWhen: () => stack.crashes().length > 0 });
+      const driver = new LoadDriver({
+        apiUrl: stack.apiUrl,
+        token: ws.token,
+        workspaceId: ws.workspaceId,
+        taskIds: [ws.taskId],
+        runs: profile.runs,
+        ratePerSecond: profile.ratePerSecond,
+        stopWhen: () => stack.crashes().length > 0,
+      });
       const loading = driver.run();
       await until('the rogue answering every kind', () => rogue.answered.size >= 2 * kinds.length, 60_000);
-      runners = await startStack({ label: 'bad-results-good', temporalAddress: env.temporalAddress, databaseUrl: env.databaseUrl, workspaceId: ws.workspaceId, runnerId: ws.runnerId, keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId), runners: profile.runners, runnersOnly: true });
+      runners = await startStack({
+        label: 'bad-results-good',
+        temporalAddress: env.temporalAddress,
+        databaseUrl: env.databaseUrl,
+        workspaceId: ws.workspaceId,
+        runnerId: ws.runnerId,
+        keysFile: await writeRunnerKeyFile({ pool, crypto }, ws.workspaceId),
+        runners: profile.runners,
+        runnersOnly: true,
+      });
       const load = await loading;
       const books = await checkBooks(pool, ws.workspaceId, load.accepted, { temporalAddress: env.temporalAddress });
       const byKind = Object.fromEntries(kinds.map((k) => [k, [...rogue.answered.values()].filter((v) => v === k).length]));
@@ -389,10 +520,20 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
       expect(load.accepted).toHaveLength(profile.runs);
       // Exactly the rogue's answers are rejected, each for its own reason; the real Runners' runs succeed.
       expect(books.byStatus).toEqual({ rejected: rogue.answered.size, succeeded: profile.runs - rogue.answered.size });
-      const audit = await pool.query<{ target: string; details: { reason: string } }>("select target, details from audit_events where workspace_id = $1 and action = 'run.result_rejected'", [ws.workspaceId]);
+      const audit = await pool.query<{ target: string; details: { reason: string } }>(
+        "select target, details from audit_events where workspace_id = $1 and action = 'run.result_rejected'",
+        [ws.workspaceId],
+      );
       const reasons = new Map(audit.rows.map((r) => [r.target.replace(/^run:/, ''), r.details.reason]));
-      for (const [runId, kind] of rogue.answered) expect({ runId, kind, reason: reasons.get(runId) }).toEqual({ runId, kind, reason: expect.stringMatching(BAD_RESULT_REASON[kind]) });
-      const stored = await pool.query<{ n: number }>('select count(*)::int as n from results where run_id = any($1::uuid[])', [[...rogue.answered.keys()]]);
+      for (const [runId, kind] of rogue.answered)
+        expect({ runId, kind, reason: reasons.get(runId) }).toEqual({
+          runId,
+          kind,
+          reason: expect.stringMatching(BAD_RESULT_REASON[kind]),
+        });
+      const stored = await pool.query<{ n: number }>('select count(*)::int as n from results where run_id = any($1::uuid[])', [
+        [...rogue.answered.keys()],
+      ]);
       expect(stored.rows[0]!.n).toBe(0);
       for (const kind of kinds) expect(byKind[kind]).toBeGreaterThanOrEqual(2);
     } finally {

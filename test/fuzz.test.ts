@@ -17,7 +17,15 @@ import type { RouteDef } from '../platform-api/routes/route';
 import { newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { inviteAndLogIn, send, sessionHeaders, type LoggedInUser } from './harness/principals';
-import { declaredRoutes, exampleOf, routeKey, workspaceFixture, type Caller, type RouteCall, type WorkspaceFixture } from './harness/route-examples';
+import {
+  declaredRoutes,
+  exampleOf,
+  routeKey,
+  workspaceFixture,
+  type Caller,
+  type RouteCall,
+  type WorkspaceFixture,
+} from './harness/route-examples';
 import { createTestSamlIdp } from './harness/saml-idp';
 
 const NUM_RUNS = 50;
@@ -40,7 +48,10 @@ const NOT_FUZZED: Readonly<Record<string, string>> = {
  * a 401 by design. These name no account and no login in progress, so that any write is a bug.
  */
 const SEEDS: Readonly<Record<string, () => RouteCall>> = {
-  'POST /v1/auth/password': () => ({ path: '/v1/auth/password', body: { email: `nobody-${randomUUID()}@example.test`, password: 'not the password' } }),
+  'POST /v1/auth/password': () => ({
+    path: '/v1/auth/password',
+    body: { email: `nobody-${randomUUID()}@example.test`, password: 'not the password' },
+  }),
   'POST /v1/auth/mfa': () => ({ path: '/v1/auth/mfa', body: { challenge: randomBytes(32).toString('base64url'), code: '123456' } }),
 };
 
@@ -54,9 +65,21 @@ let user: LoggedInUser;
 
 beforeAll(async () => {
   op = await startOidcProvider({ redirectUris: [REDIRECT_URI] });
-  const oidcLogin = await createOidcLogin({ issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redirectUri: REDIRECT_URI, ca: op.caPem });
+  const oidcLogin = await createOidcLogin({
+    issuer: op.issuer,
+    clientId: op.clientId,
+    clientSecret: op.clientSecret,
+    redirectUri: REDIRECT_URI,
+    ca: op.caPem,
+  });
   const idp = createTestSamlIdp();
-  const saml = createSamlLogin({ entryPoint: idp.ssoUrl, spEntityId: 'https://lookout.test/saml/metadata', acsUrl: 'https://lookout.test/v1/auth/saml/acs', idpEntityId: idp.entityId, idpCerts: [idp.certPem] });
+  const saml = createSamlLogin({
+    entryPoint: idp.ssoUrl,
+    spEntityId: 'https://lookout.test/saml/metadata',
+    acsUrl: 'https://lookout.test/v1/auth/saml/acs',
+    idpEntityId: idp.entityId,
+    idpCerts: [idp.certPem],
+  });
   platform = await startPlatform({
     app: { bearer: oidcLogin, sso: { oidc: { login: oidcLogin, redirectUri: REDIRECT_URI }, saml } },
   });
@@ -76,7 +99,8 @@ const FINGERPRINTED: Readonly<Record<string, string>> = {
   tasks: 'select * from tasks where workspace_id = $1',
   runs: 'select * from runs where workspace_id = $1 and not id = any($2::uuid[])',
   // Runs the example itself started move on with their workflow: only their identity is compared.
-  live_runs: 'select id, workspace_id, task_id, runner_id, check_type, trigger, requested_by, workflow_id from runs where id = any($2::uuid[])',
+  live_runs:
+    'select id, workspace_id, task_id, runner_id, check_type, trigger, requested_by, workflow_id from runs where id = any($2::uuid[])',
   results: 'select * from results where workspace_id = $1',
   schedules: 'select * from schedules where workspace_id = $1',
   sweeps: 'select * from sweeps where workspace_id = $1',
@@ -85,7 +109,8 @@ const FINGERPRINTED: Readonly<Record<string, string>> = {
   secrets: 'select * from secrets where workspace_id = $1',
   invitations: 'select * from invitations where workspace_id = $1',
   // last_used_at moves on every use of a token, by design.
-  api_tokens: 'select id, workspace_id, created_by, name, token_hash, display_hint, role, expires_at, revoked_at, created_at from api_tokens where workspace_id = $1',
+  api_tokens:
+    'select id, workspace_id, created_by, name, token_hash, display_hint, role, expires_at, revoked_at, created_at from api_tokens where workspace_id = $1',
   workspaces: 'select id, name from workspaces',
   users: 'select * from users',
   // last_seen_at moves on every use of a session, by design.
@@ -106,18 +131,65 @@ async function fingerprint({ ws, liveRuns }: Target): Promise<Record<string, str
 // ---- inputs ---------------------------------------------------------------------------------------
 
 const ODD_STRINGS = [
-  '', ' ', '\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '\u202egnp.exe', 'e\u0301', '🦄'.repeat(40), '\uFEFF', '\r\n\t', '../../etc/passwd', "'; drop table users; --",
-  '%s%n%x', '{{7*7}}', '${jndi:ldap://x}', '<script>alert(1)</script>', 'null', 'true', '-0', '1e309', 'NaN', 'Infinity', '__proto__', 'constructor', ' '.repeat(300), 'A'.repeat(10_000),
+  '',
+  ' ',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '\u202egnp.exe',
+  'e\u0301',
+  '🦄'.repeat(40),
+  '\uFEFF',
+  '\r\n\t',
+  '../../etc/passwd',
+  "'; drop table users; --",
+  '%s%n%x',
+  '{{7*7}}',
+  '${jndi:ldap://x}',
+  '<script>alert(1)</script>',
+  'null',
+  'true',
+  '-0',
+  '1e309',
+  'NaN',
+  'Infinity',
+  '__proto__',
+  'constructor',
+  ' '.repeat(300),
+  'A'.repeat(10_000),
 ];
 const oddString = fc.constantFrom(...ODD_STRINGS);
 /** Characters that a valid string can carry in with it: NUL, lone surrogates, bidi and BOM marks, quotes, escapes. */
-const ODD_CHARS = ['\u0000', '\ud800', '\udfff', '\u202e', '\uFEFF', '\u0301', '\u2028', '\u007f', '\n', '\r', '\t', '%', '%00', '\\', "'", '"', '`', '<', '&', '🦄', ' '];
+const ODD_CHARS = [
+  '\u0000',
+  '\ud800',
+  '\udfff',
+  '\u202e',
+  '\uFEFF',
+  '\u0301',
+  '\u2028',
+  '\u007f',
+  '\n',
+  '\r',
+  '\t',
+  '%',
+  '%00',
+  '\\',
+  "'",
+  '"',
+  '`',
+  '<',
+  '&',
+  '🦄',
+  ' ',
+];
 /** `original` with odd characters put in: a value otherwise valid, so that it gets past the schema. */
 const oddChar = fc.oneof({ weight: 1, arbitrary: fc.constant('\u0000') }, { weight: 3, arbitrary: fc.constantFrom(...ODD_CHARS) });
 const tweaked = (original: string) =>
-  fc.array(fc.tuple(fc.nat({ max: original.length }), oddChar), { minLength: 1, maxLength: 3 }).map((edits) =>
-    edits.reduce((s, [at, c]) => `${s.slice(0, at)}${c}${s.slice(at)}`, original),
-  );
+  fc
+    .array(fc.tuple(fc.nat({ max: original.length }), oddChar), { minLength: 1, maxLength: 3 })
+    .map((edits) => edits.reduce((s, [at, c]) => `${s.slice(0, at)}${c}${s.slice(at)}`, original));
 // Around the 64 kB body limit: some fit, some are refused as too large.
 const hugeString = fc.integer({ min: 1_000, max: 90_000 }).map((n) => 'x'.repeat(n));
 const text = fc.oneof(
@@ -137,16 +209,28 @@ const wild: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** `depth` nested arrays or objects around a value, as JSON text (no recursion on either side). */
-const deepJson = fc.tuple(fc.integer({ min: 20, max: 5_000 }), fc.boolean()).map(([depth, objects]) =>
-  objects ? `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}` : `${'['.repeat(depth)}1${']'.repeat(depth)}`,
-);
+const deepJson = fc
+  .tuple(fc.integer({ min: 20, max: 5_000 }), fc.boolean())
+  .map(([depth, objects]) => (objects ? `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}` : `${'['.repeat(depth)}1${']'.repeat(depth)}`));
 
 type BodyInput = { kind: 'json'; value: unknown } | { kind: 'raw'; text: string; contentType: string } | { kind: 'none' };
 
 const rawBody: fc.Arbitrary<BodyInput> = fc
   .tuple(
-    fc.oneof(fc.string(), oddString, deepJson, fc.constantFrom('{', '{"a":', '[1,]', 'nul', '{"a":1}{"b":2}', '{"__proto__":{"admin":true}}', "{'a':1}", '\u0000{}')),
-    fc.constantFrom('application/json', 'application/merge-patch+json', 'text/plain', 'application/json; charset=utf-16', 'application/xml', 'multipart/form-data; boundary=x'),
+    fc.oneof(
+      fc.string(),
+      oddString,
+      deepJson,
+      fc.constantFrom('{', '{"a":', '[1,]', 'nul', '{"a":1}{"b":2}', '{"__proto__":{"admin":true}}', "{'a':1}", '\u0000{}'),
+    ),
+    fc.constantFrom(
+      'application/json',
+      'application/merge-patch+json',
+      'text/plain',
+      'application/json; charset=utf-16',
+      'application/xml',
+      'multipart/form-data; boundary=x',
+    ),
   )
   .map(([body, contentType]) => ({ kind: 'raw', text: body, contentType }));
 
@@ -189,7 +273,9 @@ function bodyInputs(route: RouteDef, seed: unknown): fc.Arbitrary<BodyInput> {
   const paths = valuePaths(seed);
   const strings = paths.filter((p) => typeof valueAt(seed, p) === 'string');
   const tweakedStrings =
-    strings.length > 0 ? fc.constantFrom(...strings).chain((p) => tweaked(valueAt(seed, p) as string).map((v) => mutate(seed, p, v))) : wild;
+    strings.length > 0
+      ? fc.constantFrom(...strings).chain((p) => tweaked(valueAt(seed, p) as string).map((v) => mutate(seed, p, v)))
+      : wild;
   const mutated =
     paths.length > 0
       ? fc
@@ -215,13 +301,19 @@ const pct = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString
 function queryInputs(route: RouteDef): fc.Arbitrary<string> {
   const keys = [...keysOf(route.query), 'limit', 'after', 'x', 'limit[]', 'a[b]', '__proto__', 'constructor'];
   const key = fc.oneof(fc.constantFrom(...keys), fc.string({ maxLength: 12 }));
-  const value = fc.oneof(fc.constantFrom('', '0', '-1', '5', '1e3', '1.5', '99999999999999999999', 'NaN', 'null', '[]'), text.filter((s) => s.length < 3_000), number.map(String));
+  const value = fc.oneof(
+    fc.constantFrom('', '0', '-1', '5', '1e3', '1.5', '99999999999999999999', 'NaN', 'null', '[]'),
+    text.filter((s) => s.length < 3_000),
+    number.map(String),
+  );
   const pairs = fc
     .array(fc.tuple(key, value), { minLength: 1, maxLength: 5 })
     .map((kv) => kv.map(([k, v]) => `${pct(k)}=${pct(v)}`).join('&'));
   // Bytes that are not UTF-8, and characters left for the client to encode.
   const raw = fc.oneof(
-    fc.uint8Array({ minLength: 1, maxLength: 40 }).map((bytes) => `q=${[...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`),
+    fc
+      .uint8Array({ minLength: 1, maxLength: 40 })
+      .map((bytes) => `q=${[...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')}`),
     fc.string({ minLength: 1, maxLength: 200 }).map((s) => `${s.replace(/#/g, '')}=`),
     fc.constantFrom('%', '%zz=1', 'limit=%', '&&&', '=', 'limit=1&limit=2', 'limit[$gt]=1'),
   );
@@ -238,8 +330,23 @@ function segmentInputs(route: RouteDef, examplePath: string): fc.Arbitrary<{ ind
       .oneof(
         tweaked(decodeURIComponent(segments[index]!)).map(pct),
         text.filter((t) => t.length > 0 && t.length < 3_000).map(pct),
-        fc.uint8Array({ minLength: 1, maxLength: 12 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
-        fc.constantFrom('%', '%zz', '%C0', '%C0%AE', '%E0%80', '%ff%fe', '%00', '%2e%2e', '%2F', segments[index]!.toUpperCase(), `{${segments[index]!}}`, 'a'.repeat(300)),
+        fc
+          .uint8Array({ minLength: 1, maxLength: 12 })
+          .map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
+        fc.constantFrom(
+          '%',
+          '%zz',
+          '%C0',
+          '%C0%AE',
+          '%E0%80',
+          '%ff%fe',
+          '%00',
+          '%2e%2e',
+          '%2F',
+          segments[index]!.toUpperCase(),
+          `{${segments[index]!}}`,
+          'a'.repeat(300),
+        ),
       )
       .map((value) => ({ index, value })),
   );
@@ -265,7 +372,10 @@ async function newTarget(route: RouteDef): Promise<Target> {
   const ws = await workspaceFixture(platform);
   const seed = SEEDS[routeKey(route)];
   const request = seed ? seed() : await exampleOf(route).call({ platform, ws, caller: callerOf(route), account: user });
-  const { rows } = await platform.pool.query<{ id: string }>('select id from runs where workspace_id = $1 and not id = any($2::uuid[])', [ws.workspaceId, [ws.runId, ws.succeededRunId]]);
+  const { rows } = await platform.pool.query<{ id: string }>('select id from runs where workspace_id = $1 and not id = any($2::uuid[])', [
+    ws.workspaceId,
+    [ws.runId, ws.succeededRunId],
+  ]);
   return { ws, request, liveRuns: rows.map((r) => r.id) };
 }
 
@@ -289,7 +399,9 @@ describe('the route table', () => {
     expect(Object.keys(NOT_FUZZED).filter((k) => !keys.includes(k))).toEqual([]);
     expect(Object.keys(SEEDS).filter((k) => !keys.includes(k))).toEqual([]);
     // The public routes that take input (the logins) are fuzzed; a new public route must be placed.
-    expect(ROUTES.filter((r) => r.access === 'public' && !r.path.startsWith('/v1/auth/') && !NOT_FUZZED[routeKey(r)]).map(routeKey)).toEqual([]);
+    expect(
+      ROUTES.filter((r) => r.access === 'public' && !r.path.startsWith('/v1/auth/') && !NOT_FUZZED[routeKey(r)]).map(routeKey),
+    ).toEqual([]);
   });
 });
 
@@ -316,11 +428,19 @@ function describeBody(body: BodyInput): string {
 function bodyExamples(seed: unknown): FuzzInput[] {
   return valuePaths(seed)
     .filter((p) => typeof valueAt(seed, p) === 'string')
-    .flatMap((p) => ['\u0000', '\ud800', '\u202e'].map((c): FuzzInput => ({ body: { kind: 'json', value: mutate(seed, p, `${valueAt(seed, p) as string}${c}`) } })));
+    .flatMap((p) =>
+      ['\u0000', '\ud800', '\u202e'].map((c): FuzzInput => ({
+        body: { kind: 'json', value: mutate(seed, p, `${valueAt(seed, p) as string}${c}`) },
+      })),
+    );
 }
 
 /** Sends `NUM_RUNS` inputs (after `examples`) to `route` and checks each answer; fresh resources after each successful write. */
-async function fuzz(route: RouteDef, inputs: (target: Target) => fc.Arbitrary<FuzzInput>, examples: (target: Target) => FuzzInput[] = () => []): Promise<void> {
+async function fuzz(
+  route: RouteDef,
+  inputs: (target: Target) => fc.Arbitrary<FuzzInput>,
+  examples: (target: Target) => FuzzInput[] = () => [],
+): Promise<void> {
   let target = await newTarget(route);
   const method = route.method.toUpperCase();
   const first = examples(target);
@@ -340,15 +460,24 @@ async function fuzz(route: RouteDef, inputs: (target: Target) => fc.Arbitrary<Fu
       const problems: string[] = [];
       if (res.status >= 500) problems.push('a server error');
       if (res.status >= 400) {
-        if (!/^application\/problem\+json/.test(res.headers.get('content-type') ?? '')) problems.push(`content-type ${res.headers.get('content-type')}, not application/problem+json`);
+        if (!/^application\/problem\+json/.test(res.headers.get('content-type') ?? ''))
+          problems.push(`content-type ${res.headers.get('content-type')}, not application/problem+json`);
         const p = res.json ?? {};
-        if (typeof p['type'] !== 'string' || typeof p['title'] !== 'string' || p['status'] !== res.status || typeof p['detail'] !== 'string') problems.push('not a problem document {type, title, status, detail}');
+        if (
+          typeof p['type'] !== 'string' ||
+          typeof p['title'] !== 'string' ||
+          p['status'] !== res.status ||
+          typeof p['detail'] !== 'string'
+        )
+          problems.push('not a problem document {type, title, status, detail}');
         if (INTERNALS.test(res.text)) problems.push('internals (a stack, a file or a database message) in the answer');
         const written = Object.keys(before).filter((table) => before[table] !== after[table]);
         if (written.length > 0) problems.push(`rows written on a ${res.status}: ${written.join(', ')}`);
       }
       if (problems.length > 0) {
-        throw new Error(`${method} ${path.slice(0, 300)} with ${describeBody(body)}\n  → ${res.status} ${res.text.slice(0, 300)}\n  ${problems.join('; ')}`);
+        throw new Error(
+          `${method} ${path.slice(0, 300)} with ${describeBody(body)}\n  → ${res.status} ${res.text.slice(0, 300)}\n  ${problems.join('; ')}`,
+        );
       }
       if (res.status < 400 && method !== 'GET') {
         // It did what it was asked: the next input gets fresh resources, and no workflow it started
@@ -362,27 +491,44 @@ async function fuzz(route: RouteDef, inputs: (target: Target) => fc.Arbitrary<Fu
 
 describe.each(fuzzedRoutes.map((r) => [`${routeKey(r)} (${r.access})`, r] as const))('%s', (_name, route) => {
   it('answers arbitrary bodies and query strings without a 5xx, with a problem on a 4xx, and writes nothing on a 4xx', async () => {
-    await fuzz(route, (target) =>
-      route.body
-        ? // Mostly the example's query: a bad query is refused before the body is looked at.
-          fc.record({ body: bodyInputs(route, target.request.body), query: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: queryInputs(route) }) })
-        : fc.record({ body: fc.constant<BodyInput>({ kind: 'none' }), query: queryInputs(route) }),
+    await fuzz(
+      route,
+      (target) =>
+        route.body
+          ? // Mostly the example's query: a bad query is refused before the body is looked at.
+            fc.record({
+              body: bodyInputs(route, target.request.body),
+              query: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: queryInputs(route) }),
+            })
+          : fc.record({ body: fc.constant<BodyInput>({ kind: 'none' }), query: queryInputs(route) }),
       (target) => bodyExamples(target.request.body),
     );
   });
 
   if (route.path.includes('/:')) {
     it('answers odd path parameters without a 5xx, with a problem on a 4xx, and writes nothing on a 4xx', async () => {
-      await fuzz(route, (target) =>
-        fc.record({
-          body: fc.constant<BodyInput>(target.request.body === undefined ? { kind: 'none' } : { kind: 'json', value: target.request.body }),
-          segment: segmentInputs(route, target.request.path)!,
-        }),
-      // Each parameter once with a bare `%` (not a valid percent-encoding).
-      (target) =>
-        route.path.split('/').flatMap((s, index) =>
-          s.startsWith(':') ? [{ body: target.request.body === undefined ? { kind: 'none' as const } : { kind: 'json' as const, value: target.request.body }, segment: { index, value: '%' } }] : [],
-        ),
+      await fuzz(
+        route,
+        (target) =>
+          fc.record({
+            body: fc.constant<BodyInput>(
+              target.request.body === undefined ? { kind: 'none' } : { kind: 'json', value: target.request.body },
+            ),
+            segment: segmentInputs(route, target.request.path)!,
+          }),
+        // Each parameter once with a bare `%` (not a valid percent-encoding).
+        (target) =>
+          route.path.split('/').flatMap((s, index) =>
+            s.startsWith(':')
+              ? [
+                  {
+                    body:
+                      target.request.body === undefined ? { kind: 'none' as const } : { kind: 'json' as const, value: target.request.body },
+                    segment: { index, value: '%' },
+                  },
+                ]
+              : [],
+          ),
       );
     });
   }

@@ -24,8 +24,14 @@ afterAll(async () => {
 
 const PROBE = 'http://127.0.0.1:9/healthz';
 
-async function auditActions(workspaceId: string | null, actor: string): Promise<{ action: string; outcome: string; details: Record<string, unknown> }[]> {
-  const { rows } = await platform.pool.query('select action, outcome, details from audit_events where workspace_id is not distinct from $1 and actor = $2 order by id', [workspaceId, actor]);
+async function auditActions(
+  workspaceId: string | null,
+  actor: string,
+): Promise<{ action: string; outcome: string; details: Record<string, unknown> }[]> {
+  const { rows } = await platform.pool.query(
+    'select action, outcome, details from audit_events where workspace_id is not distinct from $1 and actor = $2 order by id',
+    [workspaceId, actor],
+  );
   return rows;
 }
 
@@ -33,12 +39,17 @@ describe('password login with mandatory MFA', () => {
   it('takes an invited user from invitation to a session, with TOTP enrolment before any access', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const email = `new-${randomUUID()}@example.test`;
-    const added = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role: 'operator' } });
+    const added = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
+      token: ws.token,
+      body: { email, role: 'operator' },
+    });
     expect(added.status).toBe(201);
     const invitation = (added.body['invitation'] as { invitation: string }).invitation;
     expect(invitation).toMatch(/^[A-Za-z0-9_-]{43}$/);
 
-    expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password: 'short' } })).status).toBe(400);
+    expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password: 'short' } })).status).toBe(
+      400,
+    );
     const password = 'a long enough passphrase';
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } })).status).toBe(200);
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } })).status).toBe(400);
@@ -65,14 +76,24 @@ describe('password login with mandatory MFA', () => {
 
     const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers: { cookie } });
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ kind: 'session', user: { email, mfaEnrolled: true }, workspaces: [{ id: ws.workspaceId, role: 'operator' }] });
+    expect(me.body).toMatchObject({
+      kind: 'session',
+      user: { email, mfaEnrolled: true },
+      workspaces: [{ id: ws.workspaceId, role: 'operator' }],
+    });
 
     // The challenge is consumed: the same challenge and code cannot make a second session.
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code } })).status).toBe(401);
 
     const userId = String(done.body['userId']);
     const actions = (await auditActions(null, `user:${userId}`)).map((a) => `${a.action}:${a.outcome}`);
-    expect(actions).toEqual(['auth.password:success', 'auth.mfa:failure', 'mfa.enrolled:success', 'auth.login:success', 'auth.mfa:failure']);
+    expect(actions).toEqual([
+      'auth.password:success',
+      'auth.mfa:failure',
+      'mfa.enrolled:success',
+      'auth.login:success',
+      'auth.mfa:failure',
+    ]);
     // Only hashes and the wrapped TOTP secret are stored.
     const { rows } = await platform.pool.query('select password_hash, totp_secret from users where id = $1', [userId]);
     expect(rows[0].password_hash).toMatch(/^\$argon2id\$/);
@@ -83,7 +104,11 @@ describe('password login with mandatory MFA', () => {
     const email = `boot-${randomUUID()}@example.test`;
     const ws = await newWorkspace(platform, { probeUrl: PROBE, ownerEmail: email });
     const cli = spawnSync(process.execPath, ['dist/platform-api/cli.js', 'users', 'invite', '--email', email], {
-      env: { ...process.env, DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'], LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'] },
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'],
+        LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'],
+      },
       encoding: 'utf8',
     });
     expect(cli.status).toBe(0);
@@ -94,7 +119,11 @@ describe('password login with mandatory MFA', () => {
     const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers: { cookie: owner.cookie } });
     expect(me.body).toMatchObject({ workspaces: [{ id: ws.workspaceId, role: 'owner' }] });
     const unknown = spawnSync(process.execPath, ['dist/platform-api/cli.js', 'users', 'invite', '--email', 'nobody@example.test'], {
-      env: { ...process.env, DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'], LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'] },
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'],
+        LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'],
+      },
       encoding: 'utf8',
     });
     expect(unknown.status).toBe(1);
@@ -108,36 +137,56 @@ describe('password login with mandatory MFA', () => {
     // The step used at enrolment: replaying its code fails.
     const { rows } = await platform.pool.query<{ totp_last_step: string }>('select totp_last_step from users where id = $1', [user.userId]);
     const replayed = await generate({ secret: user.totpSecret, epoch: Number(rows[0]!.totp_last_step) * 30 + 1 });
-    expect((await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: replayed } })).status).toBe(401);
+    expect(
+      (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: replayed } })).status,
+    ).toBe(401);
 
     const recovery = user.recoveryCodes[0]!;
-    const ok = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], recoveryCode: recovery } });
+    const ok = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      body: { challenge: login.body['challenge'], recoveryCode: recovery },
+    });
     expect(ok.status).toBe(200);
     const again = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
-    expect((await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: again.body['challenge'], recoveryCode: recovery } })).status).toBe(401);
+    expect(
+      (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: again.body['challenge'], recoveryCode: recovery } }))
+        .status,
+    ).toBe(401);
   });
 
   it('answers the same 401 for an unknown account and a wrong password, and audits both', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
-    const unknown = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: `nobody-${randomUUID()}@example.test`, password: 'whatever it is' } });
+    const unknown = await api(platform.baseUrl, 'POST', '/v1/auth/password', {
+      body: { email: `nobody-${randomUUID()}@example.test`, password: 'whatever it is' },
+    });
     const wrong = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: 'not the password' } });
     expect(unknown.status).toBe(401);
     expect(wrong.status).toBe(401);
     expect(unknown.body['detail']).toBe(wrong.body['detail']);
-    expect((await auditActions(null, `user:${user.userId}`)).at(-1)).toMatchObject({ action: 'auth.password', outcome: 'failure', details: { reason: 'wrong_password' } });
+    expect((await auditActions(null, `user:${user.userId}`)).at(-1)).toMatchObject({
+      action: 'auth.password',
+      outcome: 'failure',
+      details: { reason: 'wrong_password' },
+    });
   });
 
   it('locks an account after five failed attempts, even against the right password, then lets it in after the lock', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: `wrong ${i} password` } })).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push(
+        (await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: `wrong ${i} password` } })).status,
+      );
     expect(statuses).toEqual([401, 401, 401, 401, 429]);
     const locked = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
     expect(locked.status).toBe(429);
     expect(locked.body['retryAfter']).toEqual(expect.any(Number));
-    expect((await auditActions(null, `user:${user.userId}`)).at(-1)).toMatchObject({ action: 'auth.password', outcome: 'failure', details: { reason: 'locked' } });
+    expect((await auditActions(null, `user:${user.userId}`)).at(-1)).toMatchObject({
+      action: 'auth.password',
+      outcome: 'failure',
+      details: { reason: 'locked' },
+    });
     // The lock ends: move it into the past as fifteen minutes would.
     await platform.pool.query("update users set locked_until = now() - interval '1 second' where id = $1", [user.userId]);
     const after = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
@@ -154,7 +203,9 @@ describe('password login with mandatory MFA', () => {
         statuses.push(login.status);
         continue;
       }
-      statuses.push((await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: '123456' } })).status);
+      statuses.push(
+        (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: '123456' } })).status,
+      );
     }
     expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
     expect(statuses[4]).toBe(429);
@@ -164,9 +215,18 @@ describe('password login with mandatory MFA', () => {
     const limited = await startPlatform({ app: { authRateLimit: { limit: 3, windowMs: 60_000 } } });
     try {
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) statuses.push((await api(limited.baseUrl, 'POST', '/v1/auth/password', { body: { email: `x${i}-${randomUUID()}@example.test`, password: 'nothing at all' } })).status);
+      for (let i = 0; i < 5; i++)
+        statuses.push(
+          (
+            await api(limited.baseUrl, 'POST', '/v1/auth/password', {
+              body: { email: `x${i}-${randomUUID()}@example.test`, password: 'nothing at all' },
+            })
+          ).status,
+        );
       expect(statuses).toEqual([401, 401, 401, 429, 429]);
-      const res = await api(limited.baseUrl, 'POST', '/v1/auth/password', { body: { email: 'a@example.test', password: 'again and again' } });
+      const res = await api(limited.baseUrl, 'POST', '/v1/auth/password', {
+        body: { email: 'a@example.test', password: 'again and again' },
+      });
       expect(res.headers.get('content-type')).toMatch(/problem\+json/);
     } finally {
       await limited.stop();
@@ -180,7 +240,10 @@ describe('sessions', () => {
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
     // Logging in again from the same browser (old cookie sent) ends the old session.
     const first = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
-    const second = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code: await freshTotp(user.totpSecret) }, headers: { cookie: user.cookie } });
+    const second = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      body: { challenge: first.body['challenge'], code: await freshTotp(user.totpSecret) },
+      headers: { cookie: user.cookie },
+    });
     expect(second.status).toBe(200);
     const newCookie = `__Host-lookout_session=${cookiesOf(second.headers)['__Host-lookout_session']}`;
     expect(newCookie).not.toBe(user.cookie);
@@ -199,12 +262,17 @@ describe('sessions', () => {
     const without = await api(platform.baseUrl, 'POST', '/v1/workspaces', { body, headers: { cookie: owner.cookie } });
     expect(without.status).toBe(403);
     expect(without.body['detail']).toMatch(/CSRF/);
-    const wrong = await api(platform.baseUrl, 'POST', '/v1/workspaces', { body, headers: { cookie: owner.cookie, 'x-csrf-token': 'x'.repeat(43) } });
+    const wrong = await api(platform.baseUrl, 'POST', '/v1/workspaces', {
+      body,
+      headers: { cookie: owner.cookie, 'x-csrf-token': 'x'.repeat(43) },
+    });
     expect(wrong.status).toBe(403);
     const right = await api(platform.baseUrl, 'POST', '/v1/workspaces', { body, headers: owner.headers });
     expect(right.status).toBe(201);
     // Reads need no token.
-    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${String(right.body['id'])}`, { headers: { cookie: owner.cookie } })).status).toBe(200);
+    expect(
+      (await api(platform.baseUrl, 'GET', `/v1/workspaces/${String(right.body['id'])}`, { headers: { cookie: owner.cookie } })).status,
+    ).toBe(200);
   });
 
   it('lists and revokes sessions, and ends idle ones', async () => {
@@ -224,15 +292,22 @@ describe('sessions', () => {
 describe('API tokens', () => {
   it('shows a new token once, audits every use, and stops it on revocation', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const made = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, { token: ws.token, body: { name: 'ci', role: 'viewer', expiresInDays: 30 } });
+    const made = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, {
+      token: ws.token,
+      body: { name: 'ci', role: 'viewer', expiresInDays: 30 },
+    });
     expect(made.status).toBe(201);
     expect(made.headers.get('cache-control')).toBe('no-store');
     const token = String(made.body['token']);
     expect(token).toMatch(/^lk_[A-Za-z0-9_-]{43}$/);
     const list = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tokens`, { token: ws.token });
     expect(JSON.stringify(list.body)).not.toContain(token);
-    expect(list.body['items']).toEqual(expect.arrayContaining([expect.objectContaining({ id: made.body['id'], role: 'viewer', revokedAt: null })]));
-    const { rows } = await platform.pool.query("select count(*)::int as n from api_tokens where encode(token_hash, 'escape') like $1", [`%${token}%`]);
+    expect(list.body['items']).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: made.body['id'], role: 'viewer', revokedAt: null })]),
+    );
+    const { rows } = await platform.pool.query("select count(*)::int as n from api_tokens where encode(token_hash, 'escape') like $1", [
+      `%${token}%`,
+    ]);
     expect(rows[0].n).toBe(0);
 
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token })).status).toBe(200);
@@ -240,32 +315,60 @@ describe('API tokens', () => {
     const uses = (await auditActions(ws.workspaceId, `token:${String(made.body['id'])}`)).filter((a) => a.action === 'token.used');
     expect(uses.map((u) => u.details['route'])).toEqual(['/v1/workspaces/:ws/runs', '/v1/workspaces/:ws/tasks']);
 
-    expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/tokens/${String(made.body['id'])}`, { token: ws.token })).status).toBe(204);
+    expect(
+      (await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/tokens/${String(made.body['id'])}`, { token: ws.token }))
+        .status,
+    ).toBe(204);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token })).status).toBe(401);
   });
 
   it('never grants a token more than its creator has, now or later', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const owner = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'owner');
-    const viewerToken = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, { token: ws.token, body: { name: 'v', role: 'viewer' } });
+    const viewerToken = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, {
+      token: ws.token,
+      body: { name: 'v', role: 'viewer' },
+    });
     // A viewer token cannot mint anything (tokens.manage is an owner permission)…
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, { token: String(viewerToken.body['token']), body: { name: 'x', role: 'owner' } })).status).toBe(403);
+    expect(
+      (
+        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, {
+          token: String(viewerToken.body['token']),
+          body: { name: 'x', role: 'owner' },
+        })
+      ).status,
+    ).toBe(403);
     // …and an owner's token follows its creator: demoted to operator, the token acts as an operator.
-    const ownerToken = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, { headers: owner.headers, body: { name: 'mine', role: 'owner' } });
+    const ownerToken = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tokens`, {
+      headers: owner.headers,
+      body: { name: 'mine', role: 'owner' },
+    });
     expect(ownerToken.status).toBe(201);
     const t = String(ownerToken.body['token']);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/members`, { token: t })).status).toBe(200);
-    expect((await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/members/${owner.userId}`, { token: ws.token, body: { role: 'operator' } })).status).toBe(200);
+    expect(
+      (
+        await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/members/${owner.userId}`, {
+          token: ws.token,
+          body: { role: 'operator' },
+        })
+      ).status,
+    ).toBe(200);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/members`, { token: t })).status).toBe(403);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: t })).status).toBe(200);
     // Removed from the workspace, the creator's tokens stop working.
-    expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/members/${owner.userId}`, { token: ws.token })).status).toBe(204);
+    expect(
+      (await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/members/${owner.userId}`, { token: ws.token })).status,
+    ).toBe(204);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: t })).status).toBe(401);
   });
 
   it('keeps at least one owner', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const res = await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/members/${ws.ownerId}`, { token: ws.token, body: { role: 'viewer' } });
+    const res = await api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/members/${ws.ownerId}`, {
+      token: ws.token,
+      body: { role: 'viewer' },
+    });
     expect(res.status).toBe(409);
   });
 });
@@ -274,18 +377,27 @@ describe('audit log', () => {
   it('is readable by owners only, verifies, and reports an edited row', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const operator = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'operator');
-    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { headers: { cookie: operator.cookie } })).status).toBe(200);
-    expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/audit`, { headers: { cookie: operator.cookie } })).status).toBe(403);
+    expect(
+      (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { headers: { cookie: operator.cookie } })).status,
+    ).toBe(200);
+    expect(
+      (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/audit`, { headers: { cookie: operator.cookie } })).status,
+    ).toBe(403);
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/audit?limit=1000`, { token: ws.token });
     expect(res.status).toBe(200);
     expect(res.body['chain']).toMatchObject({ ok: true });
     const actions = (res.body['items'] as { action: string }[]).map((i) => i.action);
-    expect(actions).toEqual(expect.arrayContaining(['workspace.created', 'member.added', 'token.created', 'authz.denied', 'workspace.accessed', 'token.used']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['workspace.created', 'member.added', 'token.created', 'authz.denied', 'workspace.accessed', 'token.used']),
+    );
 
     const client = await platform.pool.connect();
     try {
       await client.query("set session_replication_role = 'replica'");
-      await client.query("update audit_events set actor = 'someone-else' where id = (select min(id) from audit_events where workspace_id = $1)", [ws.workspaceId]);
+      await client.query(
+        "update audit_events set actor = 'someone-else' where id = (select min(id) from audit_events where workspace_id = $1)",
+        [ws.workspaceId],
+      );
     } finally {
       await client.query("set session_replication_role = 'origin'");
       client.release();
@@ -294,7 +406,11 @@ describe('audit log', () => {
     expect(after.body['chain']).toMatchObject({ ok: false });
     // `lookout audit verify` finds it too, as a process, and says where.
     const cli = spawnSync(process.execPath, ['dist/platform-api/cli.js', 'audit', 'verify', '--workspace', ws.workspaceId], {
-      env: { ...process.env, DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'], LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'] },
+      env: {
+        ...process.env,
+        DATABASE_URL: process.env['LOOKOUT_TEST_DATABASE_URL'],
+        LOOKOUT_MASTER_KEY: process.env['LOOKOUT_TEST_MASTER_KEY'],
+      },
       encoding: 'utf8',
     });
     expect(cli.status).not.toBe(0);
@@ -317,7 +433,12 @@ describe('HTTPS', () => {
   async function handshake(args: string[]): Promise<{ ok: boolean; out: string }> {
     const port = new URL(secure.baseUrl).port;
     const out = await new Promise<string>((resolve) => {
-      const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.caFile, '-servername', 'localhost', ...args], { encoding: 'utf8', timeout: 15_000 }, (_err, stdout, stderr) => resolve(`${stdout}${stderr}`));
+      const child = execFile(
+        'openssl',
+        ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.caFile, '-servername', 'localhost', ...args],
+        { encoding: 'utf8', timeout: 15_000 },
+        (_err, stdout, stderr) => resolve(`${stdout}${stderr}`),
+      );
       child.stdin?.end('Q\n');
     });
     return { ok: /Cipher is (?!\(NONE\))/.test(out) && !/handshake failure|alert|no protocols available|no cipher/i.test(out), out };
@@ -333,11 +454,17 @@ describe('HTTPS', () => {
 
   it('refuses TLS 1.1 and CBC suites', async () => {
     expect((await handshake(['-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0'])).ok).toBe(false);
-    expect((await handshake(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA'])).ok).toBe(false);
+    expect((await handshake(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA'])).ok).toBe(
+      false,
+    );
   });
 
   it('answers with security headers', async () => {
-    const { stdout: out } = await promisify(execFile)('curl', ['-sS', '-D', '-', '-o', '/dev/null', '--cacert', pki.caFile, `https://localhost:${new URL(secure.baseUrl).port}/healthz`], { encoding: 'utf8' });
+    const { stdout: out } = await promisify(execFile)(
+      'curl',
+      ['-sS', '-D', '-', '-o', '/dev/null', '--cacert', pki.caFile, `https://localhost:${new URL(secure.baseUrl).port}/healthz`],
+      { encoding: 'utf8' },
+    );
     expect(out).toMatch(/strict-transport-security: max-age=\d+/i);
     expect(out).toMatch(/x-content-type-options: nosniff/i);
     expect(out).toMatch(/content-security-policy:/i);
@@ -356,8 +483,12 @@ describe('OpenAPI', () => {
       expect(op!['x-lookout-access']).toBe(route.access);
       expect(Boolean(op!.requestBody)).toBe(Boolean(route.body));
     }
-    const createTask = paths['/v1/workspaces/{ws}/tasks']!['post']!.requestBody as { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } };
-    expect(Object.keys(createTask.content['application/json'].schema.properties)).toEqual(expect.arrayContaining(['name', 'runnerId', 'checkType', 'params']));
+    const createTask = paths['/v1/workspaces/{ws}/tasks']!['post']!.requestBody as {
+      content: { 'application/json': { schema: { properties: Record<string, unknown> } } };
+    };
+    expect(Object.keys(createTask.content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['name', 'runnerId', 'checkType', 'params']),
+    );
   });
 });
 
@@ -374,9 +505,18 @@ describe('GDPR', () => {
         await runner.stop();
       }
       const secretValue = `canary-${randomUUID()}`;
-      expect((await api(platform.baseUrl, 'PUT', `/v1/workspaces/${ws.workspaceId}/secrets/db-password`, { token: ws.token, body: { value: secretValue } })).status).toBe(200);
+      expect(
+        (
+          await api(platform.baseUrl, 'PUT', `/v1/workspaces/${ws.workspaceId}/secrets/db-password`, {
+            token: ws.token,
+            body: { value: secretValue },
+          })
+        ).status,
+      ).toBe(200);
       const operator = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'operator');
-      expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/export`, { headers: { cookie: operator.cookie } })).status).toBe(403);
+      expect(
+        (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/export`, { headers: { cookie: operator.cookie } })).status,
+      ).toBe(403);
 
       const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/export`, { token: ws.token });
       expect(res.status).toBe(200);
@@ -406,17 +546,45 @@ describe('GDPR', () => {
       } finally {
         await runner.stop();
       }
-      const schedule = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { intervalSeconds: 3600 } } });
+      const schedule = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, {
+        token: ws.token,
+        body: { taskId: ws.taskId, spec: { intervalSeconds: 3600 } },
+      });
       expect(schedule.status).toBe(201);
-      expect((await api(platform.baseUrl, 'PUT', `/v1/workspaces/${ws.workspaceId}/secrets/api-key`, { token: ws.token, body: { value: 'erase-me-please' } })).status).toBe(200);
+      expect(
+        (
+          await api(platform.baseUrl, 'PUT', `/v1/workspaces/${ws.workspaceId}/secrets/api-key`, {
+            token: ws.token,
+            body: { value: 'erase-me-please' },
+          })
+        ).status,
+      ).toBe(200);
 
       const viewer = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
       expect((await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}`, { headers: viewer.headers })).status).toBe(403);
       const res = await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}`, { token: ws.token });
       expect(res.status).toBe(200);
-      expect(res.body['counts']).toMatchObject({ runs: 1, tasks: 1, schedules: 1, secretsInStore: 1, workspaces: 1, temporalWorkflows: expect.any(Number) });
+      expect(res.body['counts']).toMatchObject({
+        runs: 1,
+        tasks: 1,
+        schedules: 1,
+        secretsInStore: 1,
+        workspaces: 1,
+        temporalWorkflows: expect.any(Number),
+      });
 
-      for (const table of ['workspaces', 'runs', 'results', 'tasks', 'schedules', 'api_tokens', 'memberships', 'secrets', 'workspace_keys', 'audit_events']) {
+      for (const table of [
+        'workspaces',
+        'runs',
+        'results',
+        'tasks',
+        'schedules',
+        'api_tokens',
+        'memberships',
+        'secrets',
+        'workspace_keys',
+        'audit_events',
+      ]) {
         const column = table === 'workspaces' ? 'id' : 'workspace_id';
         const { rows } = await platform.pool.query(`select count(*)::int as n from ${table} where ${column} = $1`, [ws.workspaceId]);
         expect({ table, n: rows[0].n }).toEqual({ table, n: 0 });
@@ -429,8 +597,13 @@ describe('GDPR', () => {
         if (left !== 0) await new Promise((r) => setTimeout(r, 1_000));
       }
       expect(left).toBe(0);
-      await expect(platform.client.schedule.getHandle(`ws-${ws.workspaceId}.schedule-${String(schedule.body['id'])}`).describe()).rejects.toThrow();
-      const system = await platform.pool.query("select actor, details from audit_events where workspace_id is null and action = 'workspace.erased' and target = $1", [`workspace:${ws.workspaceId}`]);
+      await expect(
+        platform.client.schedule.getHandle(`ws-${ws.workspaceId}.schedule-${String(schedule.body['id'])}`).describe(),
+      ).rejects.toThrow();
+      const system = await platform.pool.query(
+        "select actor, details from audit_events where workspace_id is null and action = 'workspace.erased' and target = $1",
+        [`workspace:${ws.workspaceId}`],
+      );
       expect(system.rows).toHaveLength(1);
       expect(system.rows[0].actor).toBe(`token:${ws.tokenId}`);
       expect(await verifyAuditChain(platform.pool, null)).toMatchObject({ ok: true });

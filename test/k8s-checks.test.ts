@@ -53,19 +53,62 @@ async function check(type: CheckType, params: Record<string, unknown>): Promise<
 
 const byName = (r: Result, name: string) => r.issues.filter((i) => i.resource.name === name);
 
-describe('Kubernetes checks with the Runner\'s restricted identity', () => {
+describe("Kubernetes checks with the Runner's restricted identity", () => {
   it('k8s.pod-restarts tells OOM kills, probe failures and crashes apart', async () => {
     const ns = await fx.namespace(admin, 'restarts');
-    const terminated = (exitCode: number, reason: string) => ({ terminated: { exitCode, reason, startedAt: new Date(), finishedAt: new Date() } });
-    await fx.pod(admin, ns, 'oom', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 7, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: terminated(137, 'OOMKilled') })] }, { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', resources: { limits: { memory: '128Mi' } } }] });
-    await fx.pod(admin, ns, 'probe', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 4, state: { running: { startedAt: new Date() } }, lastState: terminated(137, 'Error') })] }, { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', livenessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] });
-    await fx.pod(admin, ns, 'crash', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: terminated(1, 'Error') })] });
-    await fx.pod(admin, ns, 'fine', { phase: 'Running', containerStatuses: [fx.containerStatus({ ready: true, restartCount: 1, state: { running: { startedAt: new Date() } } })] });
+    const terminated = (exitCode: number, reason: string) => ({
+      terminated: { exitCode, reason, startedAt: new Date(), finishedAt: new Date() },
+    });
+    await fx.pod(
+      admin,
+      ns,
+      'oom',
+      {
+        phase: 'Running',
+        containerStatuses: [
+          fx.containerStatus({
+            restartCount: 7,
+            state: { waiting: { reason: 'CrashLoopBackOff' } },
+            lastState: terminated(137, 'OOMKilled'),
+          }),
+        ],
+      },
+      { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', resources: { limits: { memory: '128Mi' } } }] },
+    );
+    await fx.pod(
+      admin,
+      ns,
+      'probe',
+      {
+        phase: 'Running',
+        containerStatuses: [
+          fx.containerStatus({ restartCount: 4, state: { running: { startedAt: new Date() } }, lastState: terminated(137, 'Error') }),
+        ],
+      },
+      { containers: [{ name: 'app', image: 'registry.example/web:1.2.3', livenessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] },
+    );
+    await fx.pod(admin, ns, 'crash', {
+      phase: 'Running',
+      containerStatuses: [
+        fx.containerStatus({ restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: terminated(1, 'Error') }),
+      ],
+    });
+    await fx.pod(admin, ns, 'fine', {
+      phase: 'Running',
+      containerStatuses: [fx.containerStatus({ ready: true, restartCount: 1, state: { running: { startedAt: new Date() } } })],
+    });
     const r = await check('k8s.pod-restarts', { namespaces: [ns] });
     expect(r.status).toBe('issues');
-    expect(byName(r, 'oom')[0]).toMatchObject({ severity: 2, title: 'Container app is in CrashLoopBackOff', actual: '7 restarts, last killed for using more memory than its limit (128Mi) (OOMKilled)' });
+    expect(byName(r, 'oom')[0]).toMatchObject({
+      severity: 2,
+      title: 'Container app is in CrashLoopBackOff',
+      actual: '7 restarts, last killed for using more memory than its limit (128Mi) (OOMKilled)',
+    });
     expect(byName(r, 'oom')[0]?.nextSteps).toContain(`kubectl top pod oom -n ${ns} --containers`);
-    expect(byName(r, 'probe')[0]).toMatchObject({ severity: 3, actual: '4 restarts, last killed after failing its liveness probe (exit code 137)' });
+    expect(byName(r, 'probe')[0]).toMatchObject({
+      severity: 3,
+      actual: '4 restarts, last killed after failing its liveness probe (exit code 137)',
+    });
     expect(byName(r, 'crash')[0]).toMatchObject({ severity: 2, actual: '5 restarts, last exited with code 1 (Error)' });
     expect(byName(r, 'crash')[0]?.nextSteps[0]).toBe(`kubectl logs crash -n ${ns} -c app --previous`);
     expect(byName(r, 'fine')).toEqual([]);
@@ -74,20 +117,46 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
 
   it('k8s.pod-status reports unschedulable and failed pods with their reasons', async () => {
     const ns = await fx.namespace(admin, 'status');
-    await fx.pod(admin, ns, 'unschedulable', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' }] });
+    await fx.pod(admin, ns, 'unschedulable', {
+      phase: 'Pending',
+      conditions: [
+        { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' },
+      ],
+    });
     await fx.pod(admin, ns, 'evicted', { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' });
     await fx.pod(admin, ns, 'running', { phase: 'Running' });
     const r = await check('k8s.pod-status', { namespaces: [ns], pendingMinutes: 0 });
-    expect(byName(r, 'unschedulable')[0]).toMatchObject({ severity: 2, title: 'Pod cannot be scheduled', actual: 'Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.' });
-    expect(byName(r, 'evicted')[0]).toMatchObject({ severity: 3, title: 'Pod failed', actual: 'Evicted: The node was low on resource: memory.' });
+    expect(byName(r, 'unschedulable')[0]).toMatchObject({
+      severity: 2,
+      title: 'Pod cannot be scheduled',
+      actual: 'Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.',
+    });
+    expect(byName(r, 'evicted')[0]).toMatchObject({
+      severity: 3,
+      title: 'Pod failed',
+      actual: 'Evicted: The node was low on resource: memory.',
+    });
     expect(r.issues).toHaveLength(2);
   });
 
   it('k8s.image-pull reports containers that cannot pull their image', async () => {
     const ns = await fx.namespace(admin, 'pull');
-    await fx.pod(admin, ns, 'backoff', { phase: 'Pending', containerStatuses: [fx.containerStatus({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.example/web:1.2.3"' } } })] });
+    await fx.pod(admin, ns, 'backoff', {
+      phase: 'Pending',
+      containerStatuses: [
+        fx.containerStatus({
+          state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "registry.example/web:1.2.3"' } },
+        }),
+      ],
+    });
     const r = await check('k8s.image-pull', { namespaces: [ns] });
-    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, title: 'Container app cannot pull its image', actual: 'ImagePullBackOff: Back-off pulling image "registry.example/web:1.2.3"' })]);
+    expect(r.issues).toEqual([
+      expect.objectContaining({
+        severity: 2,
+        title: 'Container app cannot pull its image',
+        actual: 'ImagePullBackOff: Back-off pulling image "registry.example/web:1.2.3"',
+      }),
+    ]);
   });
 
   it('k8s.workload-availability compares available with desired replicas', async () => {
@@ -119,11 +188,23 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
 
   it('k8s.node-conditions reports nodes not ready or under pressure', async () => {
     const label = randomBytes(4).toString('hex');
-    await fx.node(admin, `down-${label}`, label, [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'container runtime is down' }]);
-    await fx.node(admin, `pressure-${label}`, label, [{ type: 'Ready', status: 'True' }, { type: 'MemoryPressure', status: 'True', message: 'kubelet has insufficient memory available' }]);
-    await fx.node(admin, `ok-${label}`, label, [{ type: 'Ready', status: 'True' }, { type: 'DiskPressure', status: 'False' }]);
+    await fx.node(admin, `down-${label}`, label, [
+      { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'container runtime is down' },
+    ]);
+    await fx.node(admin, `pressure-${label}`, label, [
+      { type: 'Ready', status: 'True' },
+      { type: 'MemoryPressure', status: 'True', message: 'kubelet has insufficient memory available' },
+    ]);
+    await fx.node(admin, `ok-${label}`, label, [
+      { type: 'Ready', status: 'True' },
+      { type: 'DiskPressure', status: 'False' },
+    ]);
     const r = await check('k8s.node-conditions', { labelSelector: `lookout-test=${label}` });
-    expect(byName(r, `down-${label}`)[0]).toMatchObject({ severity: 1, title: 'Node is not ready', actual: 'Ready=False (KubeletNotReady): container runtime is down' });
+    expect(byName(r, `down-${label}`)[0]).toMatchObject({
+      severity: 1,
+      title: 'Node is not ready',
+      actual: 'Ready=False (KubeletNotReady): container runtime is down',
+    });
     expect(byName(r, `pressure-${label}`)[0]).toMatchObject({ severity: 2, title: 'Node is under memory pressure' });
     expect(byName(r, `ok-${label}`)).toEqual([]);
     expect(r.metrics['nodes.checked']).toBe(3);
@@ -134,7 +215,14 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     await fx.pvc(admin, ns, 'pending', 'Pending');
     await fx.pvc(admin, ns, 'bound', 'Bound');
     const r = await check('k8s.pvc-binding', { namespaces: [ns], pendingMinutes: 0 });
-    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, title: 'Claim is not bound', resource: { kind: 'PersistentVolumeClaim', namespace: ns, name: 'pending' }, actual: 'phase Pending, storage class fast' })]);
+    expect(r.issues).toEqual([
+      expect.objectContaining({
+        severity: 2,
+        title: 'Claim is not bound',
+        resource: { kind: 'PersistentVolumeClaim', namespace: ns, name: 'pending' },
+        actual: 'phase Pending, storage class fast',
+      }),
+    ]);
   });
 
   it('k8s.jobs reports failed jobs and suspended or stale cronjobs', async () => {
@@ -156,7 +244,13 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     await fx.service(admin, ns, 'orphan', 0);
     await fx.service(admin, ns, 'served', 2);
     const r = await check('k8s.service-endpoints', { namespaces: [ns] });
-    expect(r.issues).toEqual([expect.objectContaining({ severity: 2, resource: { kind: 'Service', namespace: ns, name: 'orphan' }, actual: 'no ready pod matches selector app=orphan' })]);
+    expect(r.issues).toEqual([
+      expect.objectContaining({
+        severity: 2,
+        resource: { kind: 'Service', namespace: ns, name: 'orphan' },
+        actual: 'no ready pod matches selector app=orphan',
+      }),
+    ]);
   });
 
   it('k8s.tls-expiry reports certificates near expiry and never returns key or certificate bytes', async () => {
@@ -176,7 +270,11 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     const text = JSON.stringify(r);
     expect(text).not.toContain(canary);
     for (const cert of [soon, later, fine]) {
-      const body = cert.crt.toString('utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+      const body = cert.crt
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----'))
+        .join('');
       for (let i = 0; i + 24 <= body.length; i += 24) expect(text).not.toContain(body.slice(i, i + 24));
       expect(text).not.toContain(cert.key.toString('base64').slice(40, 80));
     }
@@ -187,12 +285,24 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     await fx.hpa(admin, ns, 'pinned', 5, 5);
     await fx.hpa(admin, ns, 'roomy', 2, 5);
     const r = await check('k8s.hpa-limits', { namespaces: [ns] });
-    expect(r.issues).toEqual([expect.objectContaining({ severity: 3, resource: { kind: 'HorizontalPodAutoscaler', namespace: ns, name: 'pinned' }, actual: '5 of at most 5 replicas (desired 5) for Deployment/pinned' })]);
+    expect(r.issues).toEqual([
+      expect.objectContaining({
+        severity: 3,
+        resource: { kind: 'HorizontalPodAutoscaler', namespace: ns, name: 'pinned' },
+        actual: '5 of at most 5 replicas (desired 5) for Deployment/pinned',
+      }),
+    ]);
   });
 
   it('k8s.quota-usage reports quotas near or at their limit', async () => {
     const ns = await fx.namespace(admin, 'quota');
-    await fx.quota(admin, ns, 'compute', { pods: '10', 'requests.cpu': '1', 'requests.memory': '4Gi' }, { pods: '10', 'requests.cpu': '950m', 'requests.memory': '1Gi' });
+    await fx.quota(
+      admin,
+      ns,
+      'compute',
+      { pods: '10', 'requests.cpu': '1', 'requests.memory': '4Gi' },
+      { pods: '10', 'requests.cpu': '950m', 'requests.memory': '1Gi' },
+    );
     const r = await check('k8s.quota-usage', { namespaces: [ns] });
     expect(r.issues).toEqual([
       expect.objectContaining({ severity: 2, title: 'Quota for pods is exhausted', actual: '10 of 10 used (100%)' }),
@@ -203,7 +313,10 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
   it('k8s.namespace-health scores a broken namespace below a healthy one, and a healthy namespace is ok', async () => {
     const broken = await fx.namespace(admin, 'broken');
     await fx.deployment(admin, broken, 'api', 2, 0);
-    await fx.pod(admin, broken, 'api-1', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })] });
+    await fx.pod(admin, broken, 'api-1', {
+      phase: 'Running',
+      containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })],
+    });
     await fx.service(admin, broken, 'api', 0);
     const healthy = await fx.namespace(admin, 'healthy');
     await fx.deployment(admin, healthy, 'api', 2, 2);
@@ -211,17 +324,27 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
     const bad = await check('k8s.namespace-health', { namespace: broken });
     const good = await check('k8s.namespace-health', { namespace: healthy });
     expect(bad.status).toBe('issues');
-    expect(bad.issues.map((i) => `${i.severity} ${i.resource.kind}/${i.resource.name}`).sort()).toEqual(['1 Deployment/api', '2 Pod/api-1', '2 Service/api']);
+    expect(bad.issues.map((i) => `${i.severity} ${i.resource.kind}/${i.resource.name}`).sort()).toEqual([
+      '1 Deployment/api',
+      '2 Pod/api-1',
+      '2 Service/api',
+    ]);
     expect(bad.score).toBeCloseTo(0.2, 5);
     expect(good).toMatchObject({ status: 'ok', score: 1, issues: [], summary: `namespace ${healthy} is healthy` });
   });
 
-  it('answers an error result, not a crash, when the Runner\'s identity is forbidden', async () => {
+  it("answers an error result, not a crash, when the Runner's identity is forbidden", async () => {
     // A ServiceAccount without any role binding: every list is forbidden.
     const ns = await fx.namespace(admin, 'nobody');
     await admin.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'nobody' } } });
-    const token = await admin.core.createNamespacedServiceAccountToken({ name: 'nobody', namespace: ns, body: { spec: { audiences: ['https://kubernetes.default.svc'] } } });
-    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as { users: { user: { token: string } }[] };
+    const token = await admin.core.createNamespacedServiceAccountToken({
+      name: 'nobody',
+      namespace: ns,
+      body: { spec: { audiences: ['https://kubernetes.default.svc'] } },
+    });
+    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as {
+      users: { user: { token: string } }[];
+    };
     kubeconfig.users[0]!.user.token = token.status?.token ?? '';
     const path = `${process.env['LOOKOUT_TEST_DIR'] ?? '/tmp'}/nobody-${ns}.kubeconfig`;
     writeFileSync(path, JSON.stringify(kubeconfig));
@@ -231,7 +354,11 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
       const taskId = await addTask(platform, other, 'k8s.pod-restarts', {});
       const run = await runTaskViaApi(platform, other, taskId);
       expect(run['status']).toBe('succeeded');
-      expect(run['result']).toMatchObject({ status: 'error', issues: [], summary: "cannot list pods: forbidden (403); the Runner's role does not allow it" });
+      expect(run['result']).toMatchObject({
+        status: 'error',
+        issues: [],
+        summary: "cannot list pods: forbidden (403); the Runner's role does not allow it",
+      });
     } finally {
       await forbidden.stop();
     }
@@ -239,18 +366,28 @@ describe('Kubernetes checks with the Runner\'s restricted identity', () => {
 });
 
 describe('Kubernetes access', () => {
-  const context = (kube: ReturnType<typeof loadKubeClients>) => ({ signal: new AbortController().signal, secret: () => Promise.reject(new Error('no secrets')), heartbeat: () => undefined, kube });
+  const context = (kube: ReturnType<typeof loadKubeClients>) => ({
+    signal: new AbortController().signal,
+    secret: () => Promise.reject(new Error('no secrets')),
+    heartbeat: () => undefined,
+    kube,
+  });
 
   it('pages through lists with limit and continue', async () => {
     const ns = await fx.namespace(admin, 'paging');
-    for (let i = 0; i < 7; i++) await fx.pod(admin, ns, `p${i}`, { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 10 })] });
+    for (let i = 0; i < 7; i++)
+      await fx.pod(admin, ns, `p${i}`, { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 10 })] });
     const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', pageSize: 3 })!;
     const pages: number[] = [];
-    const items = await listAll('list pods', async (cont) => {
-      const page = await kube.core.listNamespacedPod({ namespace: ns, limit: kube.pageSize, ...(cont ? { _continue: cont } : {}) });
-      pages.push(page.items.length);
-      return page;
-    }, { signal: new AbortController().signal, timeoutMs: 5_000 });
+    const items = await listAll(
+      'list pods',
+      async (cont) => {
+        const page = await kube.core.listNamespacedPod({ namespace: ns, limit: kube.pageSize, ...(cont ? { _continue: cont } : {}) });
+        pages.push(page.items.length);
+        return page;
+      },
+      { signal: new AbortController().signal, timeoutMs: 5_000 },
+    );
     expect(items).toHaveLength(7);
     expect(pages).toEqual([3, 3, 1]);
     const r = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
@@ -262,7 +399,9 @@ describe('Kubernetes access', () => {
     const sockets: Socket[] = [];
     const hang = createServer((s) => void sockets.push(s));
     await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve));
-    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as {
+      clusters: { cluster: { server: string } }[];
+    };
     kubeconfig.clusters[0]!.cluster.server = `https://127.0.0.1:${(hang.address() as AddressInfo).port}`;
     const file = `${process.env['LOOKOUT_TEST_DIR'] ?? '/tmp'}/hang-${randomBytes(4).toString('hex')}.kubeconfig`;
     writeFileSync(file, JSON.stringify(kubeconfig));
@@ -282,8 +421,11 @@ describe('Kubernetes access', () => {
     // Listing in a namespace that does not exist is an empty list, not an error…
     expect(r.status).toBe('ok');
     // …while a resource the server does not serve is a 404, reported clearly.
-    await expect(listAll('list widgets', () => kube.core.readNamespacedPod({ name: 'nope', namespace: 'default' }).then(() => ({ items: [] })), { signal: new AbortController().signal, timeoutMs: 5_000 })).rejects.toThrow(
-      'cannot list widgets: not found (404); the API or resource does not exist in this cluster',
-    );
+    await expect(
+      listAll('list widgets', () => kube.core.readNamespacedPod({ name: 'nope', namespace: 'default' }).then(() => ({ items: [] })), {
+        signal: new AbortController().signal,
+        timeoutMs: 5_000,
+      }),
+    ).rejects.toThrow('cannot list widgets: not found (404); the API or resource does not exist in this cluster');
   });
 });

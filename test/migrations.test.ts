@@ -33,7 +33,9 @@ describe('migrations', () => {
     const applied = await migrate(pool);
     expect(applied).toEqual(all.map((m) => m.version));
     expect(await tables()).toEqual(expect.arrayContaining([...CORE_TABLES, 'schema_migrations']));
-    const { rows } = await pool.query<{ version: number; checksum: string }>('select version, checksum from schema_migrations order by version');
+    const { rows } = await pool.query<{ version: number; checksum: string }>(
+      'select version, checksum from schema_migrations order by version',
+    );
     expect(rows).toEqual(all.map((m) => ({ version: m.version, checksum: m.checksum })));
   });
 

@@ -16,7 +16,14 @@ beforeAll(async () => {
   op = await startOidcProvider({ redirectUris: [REDIRECT_URI] });
   op.addAccount({ sub: 'alice', email: 'alice@example.com', name: 'Alice Example' });
   op.addAccount({ sub: 'bob', email: 'bob@example.com' });
-  settings = { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret, redirectUri: REDIRECT_URI, ca: op.caPem, audiences: [op.clientId, API_AUDIENCE] };
+  settings = {
+    issuer: op.issuer,
+    clientId: op.clientId,
+    clientSecret: op.clientSecret,
+    redirectUri: REDIRECT_URI,
+    ca: op.caPem,
+    audiences: [op.clientId, API_AUDIENCE],
+  };
   login = await createOidcLogin(settings);
 });
 
@@ -93,7 +100,11 @@ describe('OIDC login (authorization code + PKCE)', () => {
     const { url, pending } = await login.start();
     const { pending: other } = await login.start();
     const callback = await op.authorize(url, 'alice');
-    const err = await refusal(login.finish(callback, { ...pending, codeVerifier: other.codeVerifier }), callback.searchParams.get('code')!, other.codeVerifier);
+    const err = await refusal(
+      login.finish(callback, { ...pending, codeVerifier: other.codeVerifier }),
+      callback.searchParams.get('code')!,
+      other.codeVerifier,
+    );
     expect(err.reason).toBe('provider_error');
     expect(err.message).toContain('invalid_grant');
   });
@@ -123,20 +134,22 @@ describe('OIDC settings and discovery', () => {
     expect(err.message).toContain('issuer must be an https:// URL');
   });
 
-  it.each([['not a URL', 'issuer'], ['an issuer with a query', 'issuer'], ['a redirect URI that is not http(s)', 'redirectUri'], ['scopes without openid', 'scopes']])(
-    'refuses %s (invalid_settings)',
-    async (label, field) => {
-      const bad: Partial<OidcSettings> = {
-        'not a URL': { issuer: 'not a url' },
-        'an issuer with a query': { issuer: `${op.issuer}/?tenant=1` },
-        'a redirect URI that is not http(s)': { redirectUri: 'javascript:alert(1)' },
-        'scopes without openid': { scopes: 'email profile' },
-      }[label]!;
-      const err = await refusal(createOidcLogin({ ...settings, ...bad }), op.clientSecret);
-      expect(err.reason).toBe('invalid_settings');
-      expect(err.message).toContain(`${field}:`);
-    },
-  );
+  it.each([
+    ['not a URL', 'issuer'],
+    ['an issuer with a query', 'issuer'],
+    ['a redirect URI that is not http(s)', 'redirectUri'],
+    ['scopes without openid', 'scopes'],
+  ])('refuses %s (invalid_settings)', async (label, field) => {
+    const bad: Partial<OidcSettings> = {
+      'not a URL': { issuer: 'not a url' },
+      'an issuer with a query': { issuer: `${op.issuer}/?tenant=1` },
+      'a redirect URI that is not http(s)': { redirectUri: 'javascript:alert(1)' },
+      'scopes without openid': { scopes: 'email profile' },
+    }[label]!;
+    const err = await refusal(createOidcLogin({ ...settings, ...bad }), op.clientSecret);
+    expect(err.reason).toBe('invalid_settings');
+    expect(err.message).toContain(`${field}:`);
+  });
 
   it('refuses a provider whose discovery document names a different issuer (issuer_mismatch)', async () => {
     // Same server, reached by another name its certificate also covers: it still says it is 127.0.0.1.
@@ -156,11 +169,20 @@ describe('OIDC bearer JWT verification', () => {
   it('accepts a JWT access token the provider issued for the API audience and returns its subject and email', async () => {
     const token = await op.issueAccessToken('alice', API_AUDIENCE);
     expect(looksLikeJwt(token)).toBe(true);
-    await expect(login.verifyBearer(token)).resolves.toEqual({ issuer: op.issuer, subject: 'alice', email: 'alice@example.com', emailVerified: true, name: 'Alice Example' });
+    await expect(login.verifyBearer(token)).resolves.toEqual({
+      issuer: op.issuer,
+      subject: 'alice',
+      email: 'alice@example.com',
+      emailVerified: true,
+      name: 'Alice Example',
+    });
   });
 
   it('accepts a token signed with the provider’s key whose audience is the client id', async () => {
-    await expect(login.verifyBearer(await op.signWithProviderKey(validClaims({ aud: op.clientId })))).resolves.toMatchObject({ subject: 'alice', email: 'alice@example.com' });
+    await expect(login.verifyBearer(await op.signWithProviderKey(validClaims({ aud: op.clientId })))).resolves.toMatchObject({
+      subject: 'alice',
+      email: 'alice@example.com',
+    });
   });
 
   it('refuses an access token the provider issued for another audience (audience_mismatch)', async () => {
@@ -178,7 +200,9 @@ describe('OIDC bearer JWT verification', () => {
 
   it('accepts a token expired within the clock tolerance', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expect(login.verifyBearer(await op.signWithProviderKey(validClaims({ iat: now - 600, exp: now - 5 })))).resolves.toMatchObject({ subject: 'alice' });
+    await expect(login.verifyBearer(await op.signWithProviderKey(validClaims({ iat: now - 600, exp: now - 5 })))).resolves.toMatchObject({
+      subject: 'alice',
+    });
   });
 
   it('refuses a token that is not valid yet (not_yet_valid)', async () => {
@@ -209,7 +233,9 @@ describe('OIDC bearer JWT verification', () => {
 
   it('refuses an HS256 token, whatever its secret (alg_not_allowed)', async () => {
     const jose = await import('jose');
-    const token = await new jose.SignJWT(validClaims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(op.clientSecret));
+    const token = await new jose.SignJWT(validClaims())
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(op.clientSecret));
     expect((await refusal(login.verifyBearer(token), token)).reason).toBe('alg_not_allowed');
   });
 

@@ -8,7 +8,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../platform/db/embedded';
 import { createEmptyDatabase } from './harness/databases';
-import { api, env, newWorkspace, patchTaskParams, startHttpServer, startPlatform, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import {
+  api,
+  env,
+  newWorkspace,
+  patchTaskParams,
+  startHttpServer,
+  startPlatform,
+  waitForRun,
+  writeRunnerKeyFile,
+  type TestPlatform,
+} from './harness/env';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 const baseEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/', LOOKOUT_LOG_LEVEL: 'warn' });
@@ -18,18 +28,51 @@ describe('lookout CLI', () => {
     const db = await createEmptyDatabase();
     try {
       const cliEnv = { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_MASTER_KEY: env.masterKey };
-      const out = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'acme', '--owner', 'ops@acme.test', '--probe-url', 'http://127.0.0.1:9/', '--json'], { env: cliEnv, encoding: 'utf8' });
+      const out = spawnSync(
+        process.execPath,
+        [
+          path.join(dist, 'platform-api', 'cli.js'),
+          'admin',
+          'bootstrap',
+          '--workspace',
+          'acme',
+          '--owner',
+          'ops@acme.test',
+          '--probe-url',
+          'http://127.0.0.1:9/',
+          '--json',
+        ],
+        { env: cliEnv, encoding: 'utf8' },
+      );
       expect(out.stderr).toBe('');
       expect(out.status).toBe(0);
       const created = JSON.parse(out.stdout) as { workspaceId: string; token: string; taskQueue: string; runnerId: string };
       expect(created.token).toMatch(/^lk_[A-Za-z0-9_-]{43}$/);
       expect(created.taskQueue).toBe(`runner-${created.runnerId}`);
 
-      const verify = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'audit', 'verify', '--workspace', created.workspaceId], { env: cliEnv, encoding: 'utf8' });
+      const verify = spawnSync(
+        process.execPath,
+        [path.join(dist, 'platform-api', 'cli.js'), 'audit', 'verify', '--workspace', created.workspaceId],
+        { env: cliEnv, encoding: 'utf8' },
+      );
       expect(verify.status).toBe(0);
       expect(verify.stdout).toBe('audit chain intact: 6 events\n');
 
-      const bad = spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'admin', 'bootstrap', '--workspace', 'x', '--owner', 'not-an-email', '--probe-url', 'http://127.0.0.1:9/'], { env: cliEnv, encoding: 'utf8' });
+      const bad = spawnSync(
+        process.execPath,
+        [
+          path.join(dist, 'platform-api', 'cli.js'),
+          'admin',
+          'bootstrap',
+          '--workspace',
+          'x',
+          '--owner',
+          'not-an-email',
+          '--probe-url',
+          'http://127.0.0.1:9/',
+        ],
+        { env: cliEnv, encoding: 'utf8' },
+      );
       expect(bad.status).not.toBe(0);
       expect(bad.stderr).toMatch(/ownerEmail/);
     } finally {
@@ -45,7 +88,15 @@ describe('quick start', () => {
     try {
       const apiPort = await freePort();
       const child = spawn(process.execPath, [path.join(dist, 'scripts', 'quickstart.js'), '--once'], {
-        env: { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_API_PORT: String(apiPort), LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()), LOOKOUT_QUICKSTART_BAO_PORT: String(await freePort()), LOOKOUT_HOME: home },
+        env: {
+          ...baseEnv(),
+          DATABASE_URL: db.url,
+          LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+          LOOKOUT_API_PORT: String(apiPort),
+          LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()),
+          LOOKOUT_QUICKSTART_BAO_PORT: String(await freePort()),
+          LOOKOUT_HOME: home,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
@@ -72,7 +123,13 @@ describe('a Runner killed mid-check', () => {
 
   function startRunnerProcess(runnerId: string, workspaceId: string, keysFile: string): ChildProcess {
     return spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-      env: { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress, LOOKOUT_RUNNER_ID: runnerId, LOOKOUT_WORKSPACE_ID: workspaceId, LOOKOUT_RUNNER_KEYS_FILE: keysFile },
+      env: {
+        ...baseEnv(),
+        LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+        LOOKOUT_RUNNER_ID: runnerId,
+        LOOKOUT_WORKSPACE_ID: workspaceId,
+        LOOKOUT_RUNNER_KEYS_FILE: keysFile,
+      },
       stdio: 'ignore',
     });
   }
@@ -85,7 +142,8 @@ describe('a Runner killed mid-check', () => {
       connections += 1;
       waiters.splice(0).forEach((w) => w());
     });
-    const nextConnection = (n: number) => new Promise<void>((resolve) => (connections >= n ? resolve() : waiters.push(() => connections >= n && resolve())));
+    const nextConnection = (n: number) =>
+      new Promise<void>((resolve) => (connections >= n ? resolve() : waiters.push(() => connections >= n && resolve())));
     const ws = await newWorkspace(platform, {
       probeUrl: `${target.url}/hang`,
       policy: { heartbeatMs: 2_000, maxAttempts: 2, initialRetryIntervalMs: 100, scheduleToStartMs: 60_000 },
@@ -94,7 +152,10 @@ describe('a Runner killed mid-check', () => {
     const keysFile = await writeRunnerKeyFile(platform, ws.workspaceId);
     const runners: ChildProcess[] = [];
     try {
-      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       expect(created.status).toBe(202);
       for (const attempt of [1, 2]) {
         const runner = startRunnerProcess(ws.runnerId, ws.workspaceId, keysFile);

@@ -32,14 +32,30 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
     const target = await startHttpServer((req, res) => res.writeHead(req.url === '/down' ? 503 : 200).end('x'));
     try {
       const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok`, policy: { scheduleToStartMs: 1_000 } });
-      writeFileSync(path.join(dir, 'test-keys.json'), `${JSON.stringify(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId), null, 2)}\n`);
+      writeFileSync(
+        path.join(dir, 'test-keys.json'),
+        `${JSON.stringify(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId), null, 2)}\n`,
+      );
       const runs: Record<string, string> = {};
       runs['runner-unavailable'] = String((await runTaskViaApi(platform, ws, ws.taskId))['id']);
       const runner = await startRunner(platform, ws, { env: {} });
       try {
         runs['ok'] = String((await runTaskViaApi(platform, ws, ws.taskId))['id']);
-        runs['issues'] = String((await runTaskViaApi(platform, ws, await addTask(platform, ws, 'http.probe', { url: `${target.url}/down` })))['id']);
-        runs['secret-missing'] = String((await runTaskViaApi(platform, ws, await addTask(platform, ws, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'X-Token', scheme: '', secretRef: 'env:MISSING' } })))['id']);
+        runs['issues'] = String(
+          (await runTaskViaApi(platform, ws, await addTask(platform, ws, 'http.probe', { url: `${target.url}/down` })))['id'],
+        );
+        runs['secret-missing'] = String(
+          (
+            await runTaskViaApi(
+              platform,
+              ws,
+              await addTask(platform, ws, 'http.probe', {
+                url: `${target.url}/ok`,
+                auth: { header: 'X-Token', scheme: '', secretRef: 'env:MISSING' },
+              }),
+            )
+          )['id'],
+        );
       } finally {
         await runner.stop();
       }
@@ -50,11 +66,19 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
       // The schedule path: a schedule triggered once starts scheduledRunTask.
       const schedRunner = await startRunner(platform, ws, { env: {} });
       try {
-        const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token, body: { taskId: ws.taskId, spec: { cron: ['0 3 * * *'] } } });
-        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules/${String(created.body['id'])}/trigger`, { token: ws.token });
+        const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, {
+          token: ws.token,
+          body: { taskId: ws.taskId, spec: { cron: ['0 3 * * *'] } },
+        });
+        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules/${String(created.body['id'])}/trigger`, {
+          token: ws.token,
+        });
         let workflowId: string | undefined;
         for (let i = 0; i < 100 && !workflowId; i++) {
-          const { rows } = await platform.pool.query<{ workflow_id: string; status: string }>('select workflow_id, status from runs where schedule_id = $1', [created.body['id']]);
+          const { rows } = await platform.pool.query<{ workflow_id: string; status: string }>(
+            'select workflow_id, status from runs where schedule_id = $1',
+            [created.body['id']],
+          );
           if (rows[0]?.status === 'succeeded') workflowId = rows[0].workflow_id;
           else await new Promise((r) => setTimeout(r, 200));
         }
@@ -62,7 +86,10 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
         await handle.result();
         writeFileSync(path.join(dir, 'scheduledRunTask-ok.json'), `${historyToJSON(await handle.fetchHistory())}\n`);
         // A health sweep over the Runner's tasks.
-        const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, { token: ws.token, body: { runnerId: ws.runnerId } });
+        const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, {
+          token: ws.token,
+          body: { runnerId: ws.runnerId },
+        });
         const sweepHandle = platform.client.workflow.getHandle(`ws-${ws.workspaceId}.sweep-${String(started.body['id'])}`);
         await sweepHandle.result();
         writeFileSync(path.join(dir, 'healthSweep-ok.json'), `${historyToJSON(await sweepHandle.fetchHistory())}\n`);
@@ -78,9 +105,15 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
   describe('replay of committed histories', () => {
     it('replays every committed runTask history against the current workflow code', async () => {
       const { keyring, histories } = fixtures();
-      expect(histories.map((h) => h.workflowId.split('-')[0]).sort()).toEqual(expect.arrayContaining(['healthSweep', 'runTask', 'scheduledRunTask']));
+      expect(histories.map((h) => h.workflowId.split('-')[0]).sort()).toEqual(
+        expect.arrayContaining(['healthSweep', 'runTask', 'scheduledRunTask']),
+      );
       const results = Worker.runReplayHistories(
-        { workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') }, dataConverter: lookoutDataConverter(keyring), replayName: 'lookout-replay' },
+        {
+          workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
+          dataConverter: lookoutDataConverter(keyring),
+          replayName: 'lookout-replay',
+        },
         histories,
       );
       const errors: string[] = [];
@@ -90,8 +123,15 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
 
     it('fails when runTask is changed incompatibly', async () => {
       const { keyring, histories } = fixtures();
-      const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/incompatible-workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: silent });
-      const results = Worker.runReplayHistories({ workflowBundle: bundle, dataConverter: lookoutDataConverter(keyring), replayName: 'lookout-replay-bad' }, histories.filter((h) => h.workflowId === 'runTask-ok'));
+      const bundle = await bundleWorkflowCode({
+        workflowsPath: require.resolve('./fixtures/incompatible-workflows'),
+        failureConverterPath: FAILURE_CONVERTER_PATH,
+        logger: silent,
+      });
+      const results = Worker.runReplayHistories(
+        { workflowBundle: bundle, dataConverter: lookoutDataConverter(keyring), replayName: 'lookout-replay-bad' },
+        histories.filter((h) => h.workflowId === 'runTask-ok'),
+      );
       const errors: string[] = [];
       for await (const r of results) if (r.error) errors.push(r.error.name);
       expect(errors).toEqual(['DeterminismViolationError']);

@@ -5,7 +5,17 @@
 import type { IncomingMessage } from 'node:http';
 import { runWorkflowId } from '../common/ids';
 import { createToken } from '../platform-api/services/tokens.service';
-import { addTask, api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
+import {
+  addTask,
+  api,
+  newWorkspace,
+  runTaskViaApi,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  waitForRun,
+  type TestPlatform,
+} from './harness/env';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -30,7 +40,10 @@ afterAll(async () => {
 describe('POST /v1/runs/{id}/retry', () => {
   it('resets a failed run to its check; after the fault is fixed it succeeds with exactly one stored result', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
-    const taskId = await addTask(platform, ws, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:FIXED_LATER' } });
+    const taskId = await addTask(platform, ws, 'http.probe', {
+      url: `${target.url}/ok`,
+      auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:FIXED_LATER' },
+    });
     // The fault: the Runner lacks the secret.
     let runner = await startRunner(platform, ws, { env: {} });
     const failed = await runTaskViaApi(platform, ws, taskId);
@@ -57,7 +70,9 @@ describe('POST /v1/runs/{id}/retry', () => {
     const after = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
     expect(after.runId).not.toBe(before.runId);
     expect(after.status.name).toBe('COMPLETED');
-    const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.retry_requested'", [ws.workspaceId]);
+    const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.retry_requested'", [
+      ws.workspaceId,
+    ]);
     expect(audit.rows).toEqual([{ details: { fromTemporalRun: before.runId, toTemporalRun: after.runId, attempt: 2 } }]);
   });
 
@@ -67,7 +82,13 @@ describe('POST /v1/runs/{id}/retry', () => {
     try {
       const run = await runTaskViaApi(platform, ws, ws.taskId);
       expect((await api(platform.baseUrl, 'POST', `/v1/runs/${String(run['id'])}/retry`, { token: ws.token })).status).toBe(409);
-      const viewer = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'v', role: 'viewer', expiresAt: null });
+      const viewer = await createToken(platform.pool, {
+        workspaceId: ws.workspaceId,
+        createdBy: ws.ownerId,
+        name: 'v',
+        role: 'viewer',
+        expiresAt: null,
+      });
       expect((await api(platform.baseUrl, 'POST', `/v1/runs/${String(run['id'])}/retry`, { token: viewer.token })).status).toBe(403);
     } finally {
       await runner.stop();
@@ -103,7 +124,10 @@ describe('POST /v1/runs/{id}/cancel', () => {
 describe('a reset made in the Temporal UI', () => {
   it('runs the next attempt of a failed run and records its outcome', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
-    const taskId = await addTask(platform, ws, 'http.probe', { url: `${target.url}/ok`, auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:UI_FIX' } });
+    const taskId = await addTask(platform, ws, 'http.probe', {
+      url: `${target.url}/ok`,
+      auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:UI_FIX' },
+    });
     let runner = await startRunner(platform, ws, { env: {} });
     const failed = await runTaskViaApi(platform, ws, taskId);
     await runner.stop();

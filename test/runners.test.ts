@@ -10,7 +10,17 @@ import { StaticKeyring, type KeyFile } from '../common/keyring';
 import { LOOKOUT_VERSION } from '../common/version';
 import { createToken } from '../platform-api/services/tokens.service';
 import { ensureHelm } from '../scripts/tools';
-import { addTask, api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import {
+  addTask,
+  api,
+  env,
+  newWorkspace,
+  runTaskViaApi,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  type TestPlatform,
+} from './harness/env';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -26,7 +36,10 @@ afterAll(async () => {
 describe('Runners', () => {
   it('registers a Runner whose Helm values and key file are enough to run checks, and shows it online', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
-    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'prod-eu-1' } });
+    const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, {
+      token: ws.token,
+      body: { name: 'prod-eu-1' },
+    });
     expect(res.status).toBe(201);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const runner = res.body as { id: string; taskQueue: string; keyFile: KeyFile; helmValues: Record<string, any> };
@@ -40,19 +53,38 @@ describe('Runners', () => {
     // The chart renders with exactly these values.
     const values = path.join(env.dir, `values-${runner.id}.json`);
     writeFileSync(values, JSON.stringify(runner.helmValues));
-    const rendered = execFileSync(ensureHelm(), ['template', 'lookout-runner-prod-eu-1', path.resolve(__dirname, '..', 'charts', 'runner'), '-f', values], { encoding: 'utf8' });
+    const rendered = execFileSync(
+      ensureHelm(),
+      ['template', 'lookout-runner-prod-eu-1', path.resolve(__dirname, '..', 'charts', 'runner'), '-f', values],
+      { encoding: 'utf8' },
+    );
     expect(rendered).toContain(`LOOKOUT_RUNNER_ID: "${runner.id}"`);
 
     const before = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
-    expect(before.body['items']).toEqual(expect.arrayContaining([expect.objectContaining({ id: runner.id, online: false, pollers: 0, lastPollAt: null })]));
+    expect(before.body['items']).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: runner.id, online: false, pollers: 0, lastPollAt: null })]),
+    );
 
-    const started = await startRunner(platform, { runnerId: runner.id, workspaceId: ws.workspaceId }, { keyring: new StaticKeyring(runner.keyFile) });
+    const started = await startRunner(
+      platform,
+      { runnerId: runner.id, workspaceId: ws.workspaceId },
+      { keyring: new StaticKeyring(runner.keyFile) },
+    );
     try {
-      const taskId = await addTask(platform, { workspaceId: ws.workspaceId, runnerId: runner.id }, 'http.probe', { url: `${target.url}/via-registered-runner` });
+      const taskId = await addTask(platform, { workspaceId: ws.workspaceId, runnerId: runner.id }, 'http.probe', {
+        url: `${target.url}/via-registered-runner`,
+      });
       const run = await runTaskViaApi(platform, ws, taskId);
       expect(run).toMatchObject({ status: 'succeeded', runnerId: runner.id, result: { status: 'ok' } });
       const after = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
-      const items = after.body['items'] as { id: string; online: boolean; pollers: number; lastPollAt: string | null; version: string | null; enabledChecks: string[] }[];
+      const items = after.body['items'] as {
+        id: string;
+        online: boolean;
+        pollers: number;
+        lastPollAt: string | null;
+        version: string | null;
+        enabledChecks: string[];
+      }[];
       const mine = items.find((i) => i.id === runner.id)!;
       expect(mine.online).toBe(true);
       // The Runner describes itself on request: its version and its own allowlist.
@@ -67,17 +99,38 @@ describe('Runners', () => {
 
   it('refuses a bad name, a duplicate and a viewer, and audits the registration', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/` });
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'Bad Name!' } })).status).toBe(400);
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'edge' } })).status).toBe(201);
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'edge' } })).status).toBe(409);
-    const viewer = await createToken(platform.pool, { workspaceId: ws.workspaceId, createdBy: ws.ownerId, name: 'v', role: 'viewer', expiresAt: null });
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: viewer.token, body: { name: 'other' } })).status).toBe(403);
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'Bad Name!' } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'edge' } })).status,
+    ).toBe(201);
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token, body: { name: 'edge' } })).status,
+    ).toBe(409);
+    const viewer = await createToken(platform.pool, {
+      workspaceId: ws.workspaceId,
+      createdBy: ws.ownerId,
+      name: 'v',
+      role: 'viewer',
+      expiresAt: null,
+    });
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners`, { token: viewer.token, body: { name: 'other' } }))
+        .status,
+    ).toBe(403);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: viewer.token })).status).toBe(200);
-    const { rows } = await platform.pool.query("select action from audit_events where workspace_id = $1 and actor = $2 and action in ('runner.registered', 'keys.exported') order by id", [ws.workspaceId, `token:${ws.tokenId}`]);
+    const { rows } = await platform.pool.query(
+      "select action from audit_events where workspace_id = $1 and actor = $2 and action in ('runner.registered', 'keys.exported') order by id",
+      [ws.workspaceId, `token:${ws.tokenId}`],
+    );
     expect(rows.map((r: { action: string }) => r.action)).toEqual(['runner.registered', 'keys.exported']);
   });
 
   it('reports the version of package.json', () => {
-    expect(LOOKOUT_VERSION).toBe((JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
+    expect(LOOKOUT_VERSION).toBe(
+      (JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version,
+    );
   });
 });

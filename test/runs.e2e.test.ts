@@ -2,7 +2,16 @@
  * The whole run through HTTP with real workers: API → Temporal dev server → runTask → Runner
  * activity → result stored in PostgreSQL → read back through the API.
  */
-import { api, newWorkspace, patchTaskParams, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
+import {
+  api,
+  newWorkspace,
+  patchTaskParams,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  waitForRun,
+  type TestPlatform,
+} from './harness/env';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -34,7 +43,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
     const runner = await startRunner(platform, ws);
     try {
-      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       expect(started.status).toBe(202);
       expect(started.body['status']).toBe('queued');
       const runId = String(started.body['id']);
@@ -54,7 +66,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
 
       const rows = await platform.pool.query('select count(*)::int as n from results where run_id = $1', [runId]);
       expect(rows.rows[0].n).toBe(1);
-      const audit = await platform.pool.query<{ action: string }>('select action from audit_events where workspace_id = $1 and target = $2 order by id', [ws.workspaceId, `run:${runId}`]);
+      const audit = await platform.pool.query<{ action: string }>(
+        'select action from audit_events where workspace_id = $1 and target = $2 order by id',
+        [ws.workspaceId, `run:${runId}`],
+      );
       expect(audit.rows.map((r) => r.action)).toEqual(['run.requested', 'run.started', 'run.result_stored', 'run.finished']);
     } finally {
       await runner.stop();
@@ -65,7 +80,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/broken` });
     const runner = await startRunner(platform, ws);
     try {
-      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       const run = await waitForRun(platform.baseUrl, ws.token, String(started.body['id']));
       expect(run['status']).toBe('succeeded');
       const result = run['result'] as { status: string; score: number; issues: { severity: number; actual: string }[] };
@@ -80,7 +98,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
 
   it('ends runner_unavailable when no Runner polls the task queue', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz`, policy: { scheduleToStartMs: 1_500 } });
-    const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: ws.token,
+      body: { taskId: ws.taskId },
+    });
     expect(started.status).toBe(202);
     const run = await waitForRun(platform.baseUrl, ws.token, String(started.body['id']));
     expect(run['status']).toBe('runner_unavailable');
@@ -94,7 +115,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
     const runner = await startRunner(platform, ws, { env: {} });
     try {
-      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       const run = await waitForRun(platform.baseUrl, ws.token, String(started.body['id']));
       expect(run['status']).toBe('failed');
       expect(run['error']).toEqual({ type: 'SecretUnavailable', message: 'secret env:PROBE_TOKEN: not set in the Runner environment' });
@@ -110,7 +134,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
     const runner = await startRunner(platform, ws, { env: { PROBE_TOKEN: secret } });
     try {
-      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       const runId = String(started.body['id']);
       const run = await waitForRun(platform.baseUrl, ws.token, runId);
       expect(run['status']).toBe('succeeded');
@@ -129,7 +156,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
     const runner = await startRunner(platform, ws, { allowedChecks: [] });
     try {
-      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       const run = await waitForRun(platform.baseUrl, ws.token, String(started.body['id']));
       expect(run['status']).toBe('failed');
       expect(run['error']).toMatchObject({ type: 'CheckNotAllowed' });

@@ -14,7 +14,14 @@ let idp: TestSamlIdp;
 let sp: SamlLogin;
 
 function settings(overrides: Partial<SamlSettings> = {}): SamlSettings {
-  return { entryPoint: idp.ssoUrl, spEntityId: SP_ENTITY_ID, acsUrl: ACS_URL, idpEntityId: idp.entityId, idpCerts: [idp.certPem], ...overrides };
+  return {
+    entryPoint: idp.ssoUrl,
+    spEntityId: SP_ENTITY_ID,
+    acsUrl: ACS_URL,
+    idpEntityId: idp.entityId,
+    idpCerts: [idp.certPem],
+    ...overrides,
+  };
 }
 
 beforeAll(() => {
@@ -95,7 +102,8 @@ describe('validate', () => {
 
   it('refuses a response with a second, unsigned assertion inserted after signing', async () => {
     const wrapped = response({
-      tamper: (xml) => xml.replace('</samlp:Response>', '<saml:Assertion ID="_evil" Version="2.0" IssueInstant="2020-01-01T00:00:00Z"/></samlp:Response>'),
+      tamper: (xml) =>
+        xml.replace('</samlp:Response>', '<saml:Assertion ID="_evil" Version="2.0" IssueInstant="2020-01-01T00:00:00Z"/></samlp:Response>'),
     });
     expect(await refusal(sp.validate(wrapped))).toBe('malformed');
   });
@@ -125,7 +133,9 @@ describe('validate', () => {
   });
 
   it('accepts an assertion expired by less than the clock skew', async () => {
-    await expect(sp.validate(response({ notBefore: minutes(-5), notOnOrAfter: new Date(Date.now() - 10_000) }))).resolves.toMatchObject({ nameId: NAME_ID });
+    await expect(sp.validate(response({ notBefore: minutes(-5), notOnOrAfter: new Date(Date.now() - 10_000) }))).resolves.toMatchObject({
+      nameId: NAME_ID,
+    });
   });
 
   it('refuses an assertion not yet valid', async () => {
@@ -185,6 +195,8 @@ describe('metadata and settings', () => {
   });
 
   it('refuses settings with a non-certificate or a plain-http ACS URL, naming the fields only', () => {
-    expect(() => createSamlLogin(settings({ idpCerts: ['not a certificate'], acsUrl: 'http://lookout.example/acs' }))).toThrow(/^invalid SAML settings: acsUrl, idpCerts\.0$/);
+    expect(() => createSamlLogin(settings({ idpCerts: ['not a certificate'], acsUrl: 'http://lookout.example/acs' }))).toThrow(
+      /^invalid SAML settings: acsUrl, idpCerts\.0$/,
+    );
   });
 });

@@ -27,9 +27,22 @@ let platform: TestPlatform;
 
 beforeAll(async () => {
   provider = await startOidcProvider({ redirectUris: [REDIRECT_URI] });
-  oidc = await createOidcLogin({ issuer: provider.issuer, clientId: provider.clientId, clientSecret: provider.clientSecret, redirectUri: REDIRECT_URI, audiences: [API_AUDIENCE], ca: provider.caPem });
+  oidc = await createOidcLogin({
+    issuer: provider.issuer,
+    clientId: provider.clientId,
+    clientSecret: provider.clientSecret,
+    redirectUri: REDIRECT_URI,
+    audiences: [API_AUDIENCE],
+    ca: provider.caPem,
+  });
   idp = createTestSamlIdp();
-  const saml = createSamlLogin({ entryPoint: idp.ssoUrl, spEntityId: SP_ENTITY_ID, acsUrl: ACS_URL, idpEntityId: idp.entityId, idpCerts: [idp.certPem] });
+  const saml = createSamlLogin({
+    entryPoint: idp.ssoUrl,
+    spEntityId: SP_ENTITY_ID,
+    acsUrl: ACS_URL,
+    idpEntityId: idp.entityId,
+    idpCerts: [idp.certPem],
+  });
   platform = await startPlatform({
     app: {
       bearer: oidc,
@@ -43,7 +56,10 @@ afterAll(async () => {
 });
 
 async function lastFailure(action: string): Promise<Record<string, unknown> | undefined> {
-  const { rows } = await platform.pool.query("select details from audit_events where workspace_id is null and action = $1 and outcome = 'failure' order by id desc limit 1", [action]);
+  const { rows } = await platform.pool.query(
+    "select details from audit_events where workspace_id is null and action = $1 and outcome = 'failure' order by id desc limit 1",
+    [action],
+  );
   return rows[0]?.details;
 }
 
@@ -63,7 +79,14 @@ describe('OIDC login', () => {
     const email = `oidc-${randomUUID()}@example.test`;
     const sub = randomUUID();
     provider.addAccount({ sub, email, name: 'Olive Idc' });
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role: 'operator' } })).status).toBe(201);
+    expect(
+      (
+        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
+          token: ws.token,
+          body: { email, role: 'operator' },
+        })
+      ).status,
+    ).toBe(201);
 
     const start = await fetch(`${platform.baseUrl}/v1/auth/oidc/login`, { redirect: 'manual' });
     const location = new URL(start.headers.get('location')!);
@@ -72,15 +95,26 @@ describe('OIDC login', () => {
     expect(location.searchParams.get('nonce')).toEqual(expect.any(String));
     const flowCookie = cookiesOf(start.headers)['__Host-lookout_oidc']!;
     const callback = await provider.authorize(location.toString(), sub);
-    const done = await fetch(`${platform.baseUrl}${callback.pathname}${callback.search}`, { redirect: 'manual', headers: { cookie: `__Host-lookout_oidc=${flowCookie}` } });
+    const done = await fetch(`${platform.baseUrl}${callback.pathname}${callback.search}`, {
+      redirect: 'manual',
+      headers: { cookie: `__Host-lookout_oidc=${flowCookie}` },
+    });
     expect(done.status).toBe(303);
     const session = cookiesOf(done.headers)['__Host-lookout_session'];
     expect(session).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers: { cookie: `__Host-lookout_session=${session}` } });
-    expect(me.body).toMatchObject({ kind: 'session', session: { method: 'oidc' }, user: { email }, workspaces: [{ id: ws.workspaceId, role: 'operator' }] });
+    expect(me.body).toMatchObject({
+      kind: 'session',
+      session: { method: 'oidc' },
+      user: { email },
+      workspaces: [{ id: ws.workspaceId, role: 'operator' }],
+    });
 
     // The same callback again: the state was consumed.
-    const replay = await fetch(`${platform.baseUrl}${callback.pathname}${callback.search}`, { redirect: 'manual', headers: { cookie: `__Host-lookout_oidc=${flowCookie}` } });
+    const replay = await fetch(`${platform.baseUrl}${callback.pathname}${callback.search}`, {
+      redirect: 'manual',
+      headers: { cookie: `__Host-lookout_oidc=${flowCookie}` },
+    });
     expect(replay.status).toBe(401);
     expect(await lastFailure('auth.oidc')).toEqual({ reason: 'replayed_state' });
   });
@@ -106,7 +140,10 @@ describe('OIDC login', () => {
   });
 
   it('refuses a callback with a state it never issued', async () => {
-    const res = await fetch(`${platform.baseUrl}/v1/auth/oidc/callback?state=forged&code=abc`, { redirect: 'manual', headers: { cookie: '__Host-lookout_oidc=forged' } });
+    const res = await fetch(`${platform.baseUrl}/v1/auth/oidc/callback?state=forged&code=abc`, {
+      redirect: 'manual',
+      headers: { cookie: '__Host-lookout_oidc=forged' },
+    });
     expect(res.status).toBe(401);
     expect(await lastFailure('auth.oidc')).toEqual({ reason: 'unknown_state' });
   });
@@ -118,7 +155,9 @@ describe('OIDC bearer JWTs', () => {
     const email = `bearer-${randomUUID()}@example.test`;
     const sub = randomUUID();
     provider.addAccount({ sub, email });
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role } })).status).toBe(201);
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role } })).status,
+    ).toBe(201);
     return { ws, sub, email };
   }
   const now = () => Math.floor(Date.now() / 1000);
@@ -127,16 +166,36 @@ describe('OIDC bearer JWTs', () => {
     const { ws, sub } = await member('viewer');
     const jwt = await provider.issueAccessToken(sub, API_AUDIENCE);
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: jwt })).status).toBe(200);
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: jwt, body: { taskId: ws.taskId } })).status).toBe(403);
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: jwt, body: { taskId: ws.taskId } })).status,
+    ).toBe(403);
     const other = await newWorkspace(platform, { probeUrl: PROBE });
     expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${other.workspaceId}/runs`, { token: jwt })).status).toBe(404);
   });
 
   it.each([
-    ['another audience', 'audience_mismatch', (sub: string) => provider.signWithProviderKey({ iss: provider.issuer, sub, aud: 'https://elsewhere.example.test', exp: now() + 300, iat: now() })],
-    ['another issuer', 'issuer_mismatch', (sub: string) => provider.signWithProviderKey({ iss: 'https://evil.example.test', sub, aud: API_AUDIENCE, exp: now() + 300, iat: now() })],
-    ['an expired token', 'expired', (sub: string) => provider.signWithProviderKey({ iss: provider.issuer, sub, aud: API_AUDIENCE, exp: now() - 600, iat: now() - 900 })],
-    ['a key the provider does not publish', 'signature', (sub: string) => provider.signWithForeignKey({ iss: provider.issuer, sub, aud: API_AUDIENCE, exp: now() + 300, iat: now() })],
+    [
+      'another audience',
+      'audience_mismatch',
+      (sub: string) =>
+        provider.signWithProviderKey({ iss: provider.issuer, sub, aud: 'https://elsewhere.example.test', exp: now() + 300, iat: now() }),
+    ],
+    [
+      'another issuer',
+      'issuer_mismatch',
+      (sub: string) =>
+        provider.signWithProviderKey({ iss: 'https://evil.example.test', sub, aud: API_AUDIENCE, exp: now() + 300, iat: now() }),
+    ],
+    [
+      'an expired token',
+      'expired',
+      (sub: string) => provider.signWithProviderKey({ iss: provider.issuer, sub, aud: API_AUDIENCE, exp: now() - 600, iat: now() - 900 }),
+    ],
+    [
+      'a key the provider does not publish',
+      'signature',
+      (sub: string) => provider.signWithForeignKey({ iss: provider.issuer, sub, aud: API_AUDIENCE, exp: now() + 300, iat: now() }),
+    ],
   ])('answers 401 for %s and audits why', async (_label, reason, make) => {
     const { ws, sub } = await member('operator');
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: await make(sub) });
@@ -148,7 +207,9 @@ describe('OIDC bearer JWTs', () => {
     const sub = randomUUID();
     provider.addAccount({ sub, email: `stranger-${randomUUID()}@example.test` });
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: await provider.issueAccessToken(sub, API_AUDIENCE) });
+    const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: await provider.issueAccessToken(sub, API_AUDIENCE),
+    });
     expect(res.status).toBe(401);
     expect(await lastFailure('auth.bearer')).toEqual({ reason: 'unknown_user' });
   });
@@ -177,9 +238,23 @@ describe('SAML 2.0 login', () => {
   it('logs a member in with a signed response and refuses the same POST again', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const email = `saml-${randomUUID()}@example.test`;
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role: 'viewer' } })).status).toBe(201);
+    expect(
+      (
+        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
+          token: ws.token,
+          body: { email, role: 'viewer' },
+        })
+      ).status,
+    ).toBe(201);
     const flow = await startSaml();
-    const response = idp.response({ nameId: `name-${randomUUID()}`, email, audience: SP_ENTITY_ID, recipient: ACS_URL, destination: ACS_URL, inResponseTo: flow.requestId });
+    const response = idp.response({
+      nameId: `name-${randomUUID()}`,
+      email,
+      audience: SP_ENTITY_ID,
+      recipient: ACS_URL,
+      destination: ACS_URL,
+      inResponseTo: flow.requestId,
+    });
     const res = await post(flow, response);
     expect(res.status).toBe(303);
     const session = cookiesOf(res.headers)['__Host-lookout_session'];
@@ -193,9 +268,19 @@ describe('SAML 2.0 login', () => {
     const email = `saml-${randomUUID()}@example.test`;
     const assertionId = `_${randomUUID()}`;
     const first = await startSaml();
-    expect((await post(first, idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: first.requestId, assertionId }))).status).toBe(303);
+    expect(
+      (
+        await post(
+          first,
+          idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: first.requestId, assertionId }),
+        )
+      ).status,
+    ).toBe(303);
     const second = await startSaml();
-    const res = await post(second, idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: second.requestId, assertionId }));
+    const res = await post(
+      second,
+      idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: second.requestId, assertionId }),
+    );
     expect(res.status).toBe(401);
     expect(await lastFailure('auth.saml')).toEqual({ reason: 'replayed_assertion' });
   });
@@ -209,7 +294,10 @@ describe('SAML 2.0 login', () => {
   ])('refuses %s without a session', async (_label, reason, overrides) => {
     const flow = await startSaml();
     const email = `saml-${randomUUID()}@example.test`;
-    const res = await post(flow, idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: flow.requestId, ...overrides }));
+    const res = await post(
+      flow,
+      idp.response({ nameId: email, email, audience: SP_ENTITY_ID, recipient: ACS_URL, inResponseTo: flow.requestId, ...overrides }),
+    );
     expect(res.status).toBe(401);
     expect(res.headers.getSetCookie().some((c) => c.startsWith('__Host-lookout_session='))).toBe(false);
     expect(await lastFailure('auth.saml')).toEqual({ reason });

@@ -18,7 +18,10 @@ afterAll(async () => {
 });
 
 async function sweep(ws: { workspaceId: string; token: string; runnerId: string }): Promise<Record<string, any>> {
-  const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, { token: ws.token, body: { runnerId: ws.runnerId } });
+  const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, {
+    token: ws.token,
+    body: { runnerId: ws.runnerId },
+  });
   expect(started.status).toBe(202);
   for (let i = 0; i < 300; i++) {
     const res = await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(started.body['id'])}`, { token: ws.token });
@@ -38,7 +41,10 @@ describe('healthSweep', () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
     await addTask(platform, ws, 'k8s.workload-availability', { namespaces: [broken, healthy] });
     await addTask(platform, ws, 'k8s.pod-restarts', { namespaces: [broken, healthy] });
-    const runner = await startRunner(platform, ws, { kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', allowedChecks: CHECK_TYPES });
+    const runner = await startRunner(platform, ws, {
+      kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
+      allowedChecks: CHECK_TYPES,
+    });
     try {
       const first = await sweep(ws);
       expect(first['runs']).toHaveLength(3);
@@ -49,8 +55,15 @@ describe('healthSweep', () => {
 
       // The deployment recovers; a pod starts crash-looping.
       const dep = await admin.apps.readNamespacedDeployment({ name: 'api', namespace: broken });
-      await admin.apps.replaceNamespacedDeploymentStatus({ name: 'api', namespace: broken, body: { ...dep, status: { ...dep.status, availableReplicas: 2, readyReplicas: 2 } } });
-      await fx.pod(admin, broken, 'api-1', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })] });
+      await admin.apps.replaceNamespacedDeploymentStatus({
+        name: 'api',
+        namespace: broken,
+        body: { ...dep, status: { ...dep.status, availableReplicas: 2, readyReplicas: 2 } },
+      });
+      await fx.pod(admin, broken, 'api-1', {
+        phase: 'Running',
+        containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })],
+      });
 
       const second = await sweep(ws);
       expect(second['issues']).toEqual({ new: 1, open: 0, resolved: 1 });
@@ -66,9 +79,18 @@ describe('healthSweep', () => {
   it("refuses a Runner of another workspace, and hides another workspace's sweep", async () => {
     const a = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
     const b = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
-    expect((await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/sweeps`, { token: a.token, body: { runnerId: b.runnerId } })).status).toBe(404);
-    const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/sweeps`, { token: b.token, body: { runnerId: b.runnerId } });
+    expect(
+      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${a.workspaceId}/sweeps`, { token: a.token, body: { runnerId: b.runnerId } }))
+        .status,
+    ).toBe(404);
+    const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/sweeps`, {
+      token: b.token,
+      body: { runnerId: b.runnerId },
+    });
     expect((await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(started.body['id'])}`, { token: a.token })).status).toBe(404);
-    await platform.client.workflow.getHandle(`ws-${b.workspaceId}.sweep-${String(started.body['id'])}`).terminate('test cleanup').catch(() => undefined);
+    await platform.client.workflow
+      .getHandle(`ws-${b.workspaceId}.sweep-${String(started.body['id'])}`)
+      .terminate('test cleanup')
+      .catch(() => undefined);
   });
 });

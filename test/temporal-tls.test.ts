@@ -39,7 +39,10 @@ async function runThrough(connection: NativeConnection): Promise<string> {
   const ws = await newWorkspace(platform, { probeUrl: `${target.url}/tls` });
   const runner = await startRunner({ ...platform, connection }, ws);
   try {
-    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: ws.token,
+      body: { taskId: ws.taskId },
+    });
     return String((await waitForRun(platform.baseUrl, ws.token, String(created.body['id'])))['status']);
   } finally {
     await runner.stop();
@@ -49,7 +52,11 @@ async function runThrough(connection: NativeConnection): Promise<string> {
 describe('Runner transport to Temporal', () => {
   it('runs a check over TLS with the server CA pinned', async () => {
     const address = await proxy();
-    const options = temporalConnectionOptions({ LOOKOUT_TEMPORAL_ADDRESS: address, LOOKOUT_TEMPORAL_TLS_CA_FILE: serverPki.caFile, LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost' });
+    const options = temporalConnectionOptions({
+      LOOKOUT_TEMPORAL_ADDRESS: address,
+      LOOKOUT_TEMPORAL_TLS_CA_FILE: serverPki.caFile,
+      LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost',
+    });
     expect(options.tls).toMatchObject({ serverNameOverride: 'localhost' });
     const connection = await connectTemporal(options, (o) => NativeConnection.connect(o));
     try {
@@ -61,9 +68,17 @@ describe('Runner transport to Temporal', () => {
 
   it('runs a check over mTLS with a client certificate, and is refused without one', async () => {
     const address = await proxy(clientPki);
-    const settings = { LOOKOUT_TEMPORAL_ADDRESS: address, LOOKOUT_TEMPORAL_TLS_CA_FILE: serverPki.caFile, LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost' };
+    const settings = {
+      LOOKOUT_TEMPORAL_ADDRESS: address,
+      LOOKOUT_TEMPORAL_TLS_CA_FILE: serverPki.caFile,
+      LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost',
+    };
     const connection = await connectTemporal(
-      temporalConnectionOptions({ ...settings, LOOKOUT_TEMPORAL_TLS_CERT_FILE: clientPki.certFile, LOOKOUT_TEMPORAL_TLS_KEY_FILE: clientPki.keyFile }),
+      temporalConnectionOptions({
+        ...settings,
+        LOOKOUT_TEMPORAL_TLS_CERT_FILE: clientPki.certFile,
+        LOOKOUT_TEMPORAL_TLS_KEY_FILE: clientPki.keyFile,
+      }),
       (o) => NativeConnection.connect(o),
     );
     try {
@@ -79,15 +94,22 @@ describe('Runner transport to Temporal', () => {
   it('refuses a server certificate from another CA than the pinned one', async () => {
     const address = await proxy();
     await expect(
-      connectTemporal(temporalConnectionOptions({ LOOKOUT_TEMPORAL_ADDRESS: address, LOOKOUT_TEMPORAL_TLS_CA_FILE: otherPki.caFile, LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost' }), (o) =>
-        NativeConnection.connect(o),
+      connectTemporal(
+        temporalConnectionOptions({
+          LOOKOUT_TEMPORAL_ADDRESS: address,
+          LOOKOUT_TEMPORAL_TLS_CA_FILE: otherPki.caFile,
+          LOOKOUT_TEMPORAL_TLS_SERVER_NAME: 'localhost',
+        }),
+        (o) => NativeConnection.connect(o),
       ),
     ).rejects.toThrow(/over TLS trusting only the configured CA: /);
   });
 
   it('fails with a clear error when a plaintext client dials the TLS port', async () => {
     const address = await proxy();
-    await expect(connectTemporal(temporalConnectionOptions({ LOOKOUT_TEMPORAL_ADDRESS: address }), (o) => NativeConnection.connect(o))).rejects.toThrow(
+    await expect(
+      connectTemporal(temporalConnectionOptions({ LOOKOUT_TEMPORAL_ADDRESS: address }), (o) => NativeConnection.connect(o)),
+    ).rejects.toThrow(
       `cannot connect to Temporal at ${address} over plaintext (set LOOKOUT_TEMPORAL_TLS=true if the server requires TLS): `,
     );
   });

@@ -70,9 +70,9 @@ describe('payload codec', () => {
   });
 
   it('refuses to encrypt for a workflow id that names another workspace than the keyring holds', async () => {
-    await expect(codec.encode([plain], { type: 'workflow', namespace: 'default', workflowId: runWorkflowId(randomUUID(), randomUUID()) })).rejects.toThrow(
-      'this keyring holds no key of that workspace',
-    );
+    await expect(
+      codec.encode([plain], { type: 'workflow', namespace: 'default', workflowId: runWorkflowId(randomUUID(), randomUUID()) }),
+    ).rejects.toThrow('this keyring holds no key of that workspace');
   });
 });
 
@@ -88,13 +88,16 @@ describe('on the real services', () => {
     await platform?.stop();
   });
 
-  it('rejects a result forged by a Runner holding another workspace\'s keys: the run ends rejected and nothing is stored', async () => {
+  it("rejects a result forged by a Runner holding another workspace's keys: the run ends rejected and nothing is stored", async () => {
     const a = await newWorkspace(platform, { probeUrl: `${target.url}/a` });
     const b = await newWorkspace(platform, { probeUrl: `${target.url}/b`, policy: { scheduleToStartMs: 30_000 } });
     const keysOfA = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, a.workspaceId));
     const codecOfA = new WorkspaceCodec(keysOfA);
 
-    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, { token: b.token, body: { taskId: b.taskId } });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${b.workspaceId}/runs`, {
+      token: b.token,
+      body: { taskId: b.taskId },
+    });
     const runId = String(created.body['id']);
     // A task queue is no security boundary: Runner A polls B's queue directly over gRPC.
     const task = await platform.client.connection.withDeadline(Date.now() + 20_000, () =>
@@ -110,27 +113,53 @@ describe('on the real services', () => {
 
     // It forges a clean result for B's run, attested and encrypted under A's keys.
     const now = new Date().toISOString();
-    const body = { runId, workspaceId: b.workspaceId, checkType: 'http.probe', status: 'ok' as const, summary: 'all good (forged)', issues: [], metrics: {}, startedAt: now, finishedAt: now, durationMs: 0, exitCode: 0 };
+    const body = {
+      runId,
+      workspaceId: b.workspaceId,
+      checkType: 'http.probe',
+      status: 'ok' as const,
+      summary: 'all good (forged)',
+      issues: [],
+      metrics: {},
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 0,
+      exitCode: 0,
+    };
     const forged = { ...body, attestation: attest(await keysOfA.activeKey(a.workspaceId), b.workspaceId, runId, body) };
     const payloads = await codecOfA.encode([defaultPayloadConverter.toPayload(forged)]);
-    await platform.client.workflowService.respondActivityTaskCompleted({ namespace: 'default', taskToken: task.taskToken, result: { payloads }, identity: `runner:${a.runnerId}:evil` });
+    await platform.client.workflowService.respondActivityTaskCompleted({
+      namespace: 'default',
+      taskToken: task.taskToken,
+      result: { payloads },
+      identity: `runner:${a.runnerId}:evil`,
+    });
 
     const run = await waitForRun(platform.baseUrl, b.token, runId);
     expect(run['status']).toBe('rejected');
-    expect(run['error']).toEqual({ type: 'ResultRejected', message: 'result rejected: attestation was made with a key of another workspace' });
+    expect(run['error']).toEqual({
+      type: 'ResultRejected',
+      message: 'result rejected: attestation was made with a key of another workspace',
+    });
     expect(run['result']).toBeNull();
     const stored = await platform.pool.query('select count(*)::int as n from results where run_id = $1', [runId]);
     expect(stored.rows[0].n).toBe(0);
-    const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.result_rejected' and target = $2", [b.workspaceId, `run:${runId}`]);
+    const audit = await platform.pool.query(
+      "select details from audit_events where workspace_id = $1 and action = 'run.result_rejected' and target = $2",
+      [b.workspaceId, `run:${runId}`],
+    );
     expect(audit.rows).toEqual([{ details: { reason: 'attestation was made with a key of another workspace' } }]);
   });
 
-  it('destroys a workspace\'s keys with the workspace, so its history can no longer be decrypted', async () => {
+  it("destroys a workspace's keys with the workspace, so its history can no longer be decrypted", async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/deleted` });
     const runner = await startRunner(platform, ws);
     let runId: string;
     try {
-      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+      const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+        token: ws.token,
+        body: { taskId: ws.taskId },
+      });
       runId = String(created.body['id']);
       expect((await waitForRun(platform.baseUrl, ws.token, runId))['status']).toBe('succeeded');
     } finally {
@@ -174,7 +203,10 @@ describe('on the real services', () => {
     const runOnce = async () => {
       const runner = await startRunner(platform, ws);
       try {
-        const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: ws.taskId } });
+        const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+          token: ws.token,
+          body: { taskId: ws.taskId },
+        });
         const run = await waitForRun(platform.baseUrl, ws.token, String(created.body['id']));
         expect(run['status']).toBe('succeeded');
         return String(created.body['id']);

@@ -22,9 +22,7 @@ import { ApiError, AuthenticationError, ForbiddenError, InputError, notFoundHand
 import { loadConfigOrExit, runMain } from '../common/process';
 
 const WirePayloads = z.strictObject({
-  payloads: z
-    .array(z.object({ metadata: z.record(z.string(), z.base64()).optional(), data: z.base64().optional() }))
-    .max(1_000),
+  payloads: z.array(z.object({ metadata: z.record(z.string(), z.base64()).optional(), data: z.base64().optional() })).max(1_000),
 });
 
 export interface CodecAppOptions {
@@ -60,7 +58,8 @@ function authenticate(token: string | undefined): RequestHandler {
   return (req, _res, next) => {
     if (!expected) return next();
     const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-    if (!match?.[1] || !timingSafeEqual(sha256(match[1]), expected)) return next(new AuthenticationError('a valid bearer token is required'));
+    if (!match?.[1] || !timingSafeEqual(sha256(match[1]), expected))
+      return next(new AuthenticationError('a valid bearer token is required'));
     next();
   };
 }
@@ -70,7 +69,9 @@ const toPayload = (p: z.infer<typeof WirePayloads>['payloads'][number]): Payload
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 const toWire = (p: Payload) => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
@@ -91,7 +92,8 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
     return namespace;
   };
 
-  const handle = (direction: 'encode' | 'decode'): RequestHandler =>
+  const handle =
+    (direction: 'encode' | 'decode'): RequestHandler =>
     async (req, res) => {
       const namespace = namespaceOf(req.get('x-namespace'));
       const parsed = WirePayloads.safeParse(req.body);
@@ -102,14 +104,20 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
         out = direction === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
       } catch (err) {
         if (err instanceof CodecError) {
-          logger.warn({ audit: `codec.${direction}`, outcome: 'refused', namespace, origin: req.get('origin'), reason: err.message }, 'codec request refused');
+          logger.warn(
+            { audit: `codec.${direction}`, outcome: 'refused', namespace, origin: req.get('origin'), reason: err.message },
+            'codec request refused',
+          );
           throw new ApiError(/no key/.test(err.message) ? 403 : 400, 'Codec refused', err.message);
         }
         throw err;
       }
       if (direction === 'decode') {
         const keyIds = [...new Set(payloads.map((p) => Buffer.from(p.metadata?.[KEY_ID_METADATA] ?? new Uint8Array()).toString('utf8')))];
-        logger.info({ audit: 'codec.decode', outcome: 'success', namespace, origin: req.get('origin'), payloads: payloads.length, keyIds }, 'payloads decoded');
+        logger.info(
+          { audit: 'codec.decode', outcome: 'success', namespace, origin: req.get('origin'), payloads: payloads.length, keyIds },
+          'payloads decoded',
+        );
       }
       res.json({ payloads: out.map(toWire) });
     };
@@ -123,7 +131,9 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
 async function main(): Promise<void> {
   const config = loadConfigOrExit('codec-server', CodecServerConfig);
   const logger = createLogger('codec-server', config.LOOKOUT_LOG_LEVEL);
-  const keyring = new FileKeyring(config.LOOKOUT_CODEC_KEYS_FILE, 5_000, (e) => (e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored')));
+  const keyring = new FileKeyring(config.LOOKOUT_CODEC_KEYS_FILE, 5_000, (e) =>
+    e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
+  );
   const app = createCodecApp({
     keyring,
     logger,
@@ -132,10 +142,25 @@ async function main(): Promise<void> {
     namespaces: [config.LOOKOUT_TEMPORAL_NAMESPACE],
   });
   const server = config.LOOKOUT_CODEC_TLS_CERT_FILE
-    ? https.createServer(serverTlsOptions({ cert: readFileSync(config.LOOKOUT_CODEC_TLS_CERT_FILE), key: readFileSync(config.LOOKOUT_CODEC_TLS_KEY_FILE ?? '') }), app)
+    ? https.createServer(
+        serverTlsOptions({
+          cert: readFileSync(config.LOOKOUT_CODEC_TLS_CERT_FILE),
+          key: readFileSync(config.LOOKOUT_CODEC_TLS_KEY_FILE ?? ''),
+        }),
+        app,
+      )
     : http.createServer(app);
   server.listen(config.LOOKOUT_CODEC_PORT, config.LOOKOUT_CODEC_HOST, () => {
-    logger.info({ host: config.LOOKOUT_CODEC_HOST, port: config.LOOKOUT_CODEC_PORT, workspaceId: keyring.soleWorkspaceId, auth: config.LOOKOUT_CODEC_AUTH, tls: Boolean(config.LOOKOUT_CODEC_TLS_CERT_FILE) }, 'codec server listening');
+    logger.info(
+      {
+        host: config.LOOKOUT_CODEC_HOST,
+        port: config.LOOKOUT_CODEC_PORT,
+        workspaceId: keyring.soleWorkspaceId,
+        auth: config.LOOKOUT_CODEC_AUTH,
+        tls: Boolean(config.LOOKOUT_CODEC_TLS_CERT_FILE),
+      },
+      'codec server listening',
+    );
   });
   const stop = () => server.close(() => process.exit(0));
   process.once('SIGTERM', stop);

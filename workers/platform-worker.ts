@@ -38,7 +38,13 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
     identity: `platform-worker:${process.pid}`,
     dataConverter: lookoutDataConverter(deps.crypto.payloadKeys),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createPlatformActivities({ pool: deps.pool, logger: deps.logger, keyring: deps.crypto.payloadKeys, sealer: deps.crypto.sealer, temporal: deps.temporal }),
+    activities: createPlatformActivities({
+      pool: deps.pool,
+      logger: deps.logger,
+      keyring: deps.crypto.payloadKeys,
+      sealer: deps.crypto.sealer,
+      temporal: deps.temporal,
+    }),
   });
 }
 
@@ -50,7 +56,12 @@ async function main(): Promise<void> {
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
   const clientConnection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
-  const temporal = new Client({ connection: clientConnection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, identity: `platform-worker:${process.pid}`, dataConverter: lookoutDataConverter(crypto.payloadKeys) });
+  const temporal = new Client({
+    connection: clientConnection,
+    namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+    identity: `platform-worker:${process.pid}`,
+    dataConverter: lookoutDataConverter(crypto.payloadKeys),
+  });
   const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto, temporal });
   logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
   // Orphan runs (recorded by an API that stopped before starting their workflow): checked every minute.

@@ -64,7 +64,8 @@ function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
       if (!config.LOOKOUT_VAULT_K8S_ROLE) throw new Error('LOOKOUT_VAULT_K8S_ROLE is required with LOOKOUT_VAULT_AUTH=kubernetes');
       return { endpoint, auth: { method: 'kubernetes', role: config.LOOKOUT_VAULT_K8S_ROLE } };
     default:
-      if (!config.LOOKOUT_VAULT_ROLE_ID || !config.LOOKOUT_VAULT_SECRET_ID) throw new Error('LOOKOUT_VAULT_ROLE_ID and LOOKOUT_VAULT_SECRET_ID are required with LOOKOUT_VAULT_AUTH=approle');
+      if (!config.LOOKOUT_VAULT_ROLE_ID || !config.LOOKOUT_VAULT_SECRET_ID)
+        throw new Error('LOOKOUT_VAULT_ROLE_ID and LOOKOUT_VAULT_SECRET_ID are required with LOOKOUT_VAULT_AUTH=approle');
       return { endpoint, auth: { method: 'approle', roleId: config.LOOKOUT_VAULT_ROLE_ID, secretId: config.LOOKOUT_VAULT_SECRET_ID } };
   }
 }
@@ -74,8 +75,11 @@ async function main(): Promise<void> {
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
   const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
-  const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) => (e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored')));
-  if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID) throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
+  const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) =>
+    e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
+  );
+  if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID)
+    throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const worker = await createRunnerWorker({
     connection,

@@ -9,7 +9,10 @@ import type { RunnerActivities } from '../activities/runner';
 
 const platform = proxyActivities<PlatformActivities>({ startToCloseTimeout: '30 seconds' });
 
-export async function describeRunner(input: { workspaceId: string; runnerId: string }): Promise<{ version: string; allowedChecks: string[] } | null> {
+export async function describeRunner(input: {
+  workspaceId: string;
+  runnerId: string;
+}): Promise<{ version: string; allowedChecks: string[] } | null> {
   const runner = proxyActivities<RunnerActivities>({
     taskQueue: runnerTaskQueue(input.runnerId),
     scheduleToStartTimeout: '5 seconds',

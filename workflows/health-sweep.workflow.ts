@@ -22,7 +22,12 @@ export interface HealthSweepInput {
 }
 
 export async function healthSweep(input: HealthSweepInput): Promise<SweepSummary> {
-  const runs = await platform.startSweep({ sweepId: input.sweepId, workspaceId: input.workspaceId, runnerId: input.runnerId, requestedBy: input.requestedBy });
+  const runs = await platform.startSweep({
+    sweepId: input.sweepId,
+    workspaceId: input.workspaceId,
+    runnerId: input.runnerId,
+    requestedBy: input.requestedBy,
+  });
   const queue = [...runs];
   const lanes = Math.max(1, Math.min(input.concurrency ?? 4, queue.length));
   await Promise.all(

@@ -85,5 +85,9 @@ function classifyFailure(err: unknown): { status: RunOutcome['status']; errorTyp
   if (cause instanceof ApplicationFailure) {
     return { status: 'failed', errorType: cause.type ?? RunFailureType.CheckFailed, errorMessage: cause.message };
   }
-  return { status: 'failed', errorType: RunFailureType.CheckFailed, errorMessage: cause instanceof Error ? cause.message : 'the check failed' };
+  return {
+    status: 'failed',
+    errorType: RunFailureType.CheckFailed,
+    errorMessage: cause instanceof Error ? cause.message : 'the check failed',
+  };
 }

@@ -26,7 +26,13 @@ export async function scheduledRunTask(input: ScheduledRunInput): Promise<RunOut
     await platform.recordScheduleOutcome({ scheduleId: input.scheduleId, workspaceId: input.workspaceId, runId: run.runId, failed: false });
     return outcome;
   } catch (err) {
-    if (!isCancellation(err)) await platform.recordScheduleOutcome({ scheduleId: input.scheduleId, workspaceId: input.workspaceId, runId: run.runId, failed: true });
+    if (!isCancellation(err))
+      await platform.recordScheduleOutcome({
+        scheduleId: input.scheduleId,
+        workspaceId: input.workspaceId,
+        runId: run.runId,
+        failed: true,
+      });
     throw err;
   }
 }
@@ -39,5 +45,10 @@ export interface ScheduledSweepInput {
 
 /** What a sweep schedule starts: a health sweep of the Runner, requested by the schedule. */
 export async function scheduledHealthSweep(input: ScheduledSweepInput): Promise<SweepSummary> {
-  return healthSweep({ sweepId: uuid4(), workspaceId: input.workspaceId, runnerId: input.runnerId, requestedBy: `schedule:${input.scheduleId}` });
+  return healthSweep({
+    sweepId: uuid4(),
+    workspaceId: input.workspaceId,
+    runnerId: input.runnerId,
+    requestedBy: `schedule:${input.scheduleId}`,
+  });
 }

@@ -54,7 +54,13 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         const { changed, run } = await markRunStarted(tx, runId);
         if (!run) throw runNotFound();
         if (changed) {
-          await appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: SYSTEM_ACTOR, action: 'run.started', target: `run:${runId}`, outcome: 'success' });
+          await appendAuditInTransaction(tx, {
+            workspaceId: run.workspaceId,
+            actor: SYSTEM_ACTOR,
+            action: 'run.started',
+            target: `run:${runId}`,
+            outcome: 'success',
+          });
         }
       });
     },
@@ -71,21 +77,39 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       const parsed = TaskResult.safeParse(result);
       let problem: string | undefined;
       if (run.workspaceId !== workspaceId) problem = 'run belongs to another workspace';
-      else if (!parsed.success) problem = `result does not match the contract at ${parsed.error.issues.slice(0, 5).map((i) => i.path.join('.') || '(root)').join(', ')}`;
+      else if (!parsed.success)
+        problem = `result does not match the contract at ${parsed.error.issues
+          .slice(0, 5)
+          .map((i) => i.path.join('.') || '(root)')
+          .join(', ')}`;
       else if (parsed.data.runId !== runId || parsed.data.workspaceId !== run.workspaceId) problem = 'result is for another run';
       else if (parsed.data.checkType !== run.checkType) problem = 'result is for another check type';
       else {
         const { attestation, ...body } = parsed.data;
         // The Runner's boundary caps the size; a Runner that skips it is refused here too.
         const bytes = resultBodyBytes(body);
-        problem = bytes > MAX_RESULT_BYTES ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap` : await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
+        problem =
+          bytes > MAX_RESULT_BYTES
+            ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap`
+            : await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
       }
       if (problem || !parsed.success) {
         logger.warn({ runId, problem }, 'result rejected');
         await inTransaction(pool, (tx) =>
-          appendAuditInTransaction(tx, { workspaceId: run.workspaceId, actor: SYSTEM_ACTOR, action: 'run.result_rejected', target: `run:${runId}`, outcome: 'failure', details: { reason: problem } }),
+          appendAuditInTransaction(tx, {
+            workspaceId: run.workspaceId,
+            actor: SYSTEM_ACTOR,
+            action: 'run.result_rejected',
+            target: `run:${runId}`,
+            outcome: 'failure',
+            details: { reason: problem },
+          }),
         );
-        throw ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result rejected: ${problem ?? 'invalid'}`, nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: FailureType.ResultRejected,
+          message: `result rejected: ${problem ?? 'invalid'}`,
+          nonRetryable: true,
+        });
       }
       const attestationKeyId = parsed.data.attestation.split('.')[1] ?? '';
       await inTransaction(pool, async (tx) => {
@@ -107,51 +131,116 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      * Creates the run of a schedule firing (idempotent on the run id the workflow made) and returns
      * what runTask needs. A task or schedule deleted meanwhile fails non-retryably.
      */
-    async createScheduledRun(input: { runId: string; workspaceId: string; taskId: string; scheduleId: string; workflowId: string }): Promise<RunTaskInput> {
+    async createScheduledRun(input: {
+      runId: string;
+      workspaceId: string;
+      taskId: string;
+      scheduleId: string;
+      workflowId: string;
+    }): Promise<RunTaskInput> {
       const task = await getTask(pool, sealer, input.workspaceId, input.taskId);
-      if (!task) throw ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message: 'the scheduled task no longer exists', nonRetryable: true });
+      if (!task)
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidConfiguration,
+          message: 'the scheduled task no longer exists',
+          nonRetryable: true,
+        });
       await inTransaction(pool, async (tx) => {
-        const created = await insertScheduledRun(tx, { id: input.runId, workspaceId: input.workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, workflowId: input.workflowId, scheduleId: input.scheduleId });
+        const created = await insertScheduledRun(tx, {
+          id: input.runId,
+          workspaceId: input.workspaceId,
+          taskId: task.id,
+          runnerId: task.runnerId,
+          checkType: task.checkType,
+          workflowId: input.workflowId,
+          scheduleId: input.scheduleId,
+        });
         if (created) {
-          await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: `schedule:${input.scheduleId}`, action: 'run.requested', target: `run:${input.runId}`, outcome: 'success', details: { taskId: task.id } });
+          await appendAuditInTransaction(tx, {
+            workspaceId: input.workspaceId,
+            actor: `schedule:${input.scheduleId}`,
+            action: 'run.requested',
+            target: `run:${input.runId}`,
+            outcome: 'success',
+            details: { taskId: task.id },
+          });
         }
       });
-      return { runId: input.runId, workspaceId: input.workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy: ExecutionPolicy.parse(task.policy) };
+      return {
+        runId: input.runId,
+        workspaceId: input.workspaceId,
+        taskId: task.id,
+        runnerId: task.runnerId,
+        checkType: task.checkType,
+        params: task.params,
+        policy: ExecutionPolicy.parse(task.policy),
+      };
     },
 
     /**
      * Counts consecutive failed runs of a schedule and pauses it when they reach its
      * `pause_after_failures`. Idempotent per run: a repeated call for the same run counts once.
      */
-    async recordScheduleOutcome(input: { scheduleId: string; workspaceId: string; runId: string; failed: boolean }): Promise<{ paused: boolean }> {
+    async recordScheduleOutcome(input: {
+      scheduleId: string;
+      workspaceId: string;
+      runId: string;
+      failed: boolean;
+    }): Promise<{ paused: boolean }> {
       const row = await countScheduleOutcome(pool, input);
       if (!row) return { paused: false };
       await inTransaction(pool, (tx) =>
-        appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.outcome', target: `run:${input.runId}`, outcome: input.failed ? 'failure' : 'success', details: { scheduleId: input.scheduleId, consecutiveFailures: row.consecutiveFailures } }),
+        appendAuditInTransaction(tx, {
+          workspaceId: input.workspaceId,
+          actor: SYSTEM_ACTOR,
+          action: 'schedule.outcome',
+          target: `run:${input.runId}`,
+          outcome: input.failed ? 'failure' : 'success',
+          details: { scheduleId: input.scheduleId, consecutiveFailures: row.consecutiveFailures },
+        }),
       );
       if (!row.pauseAfterFailures || row.paused || row.consecutiveFailures < row.pauseAfterFailures || !temporal) return { paused: false };
-      await temporal.schedule.getHandle(temporalScheduleId(input.workspaceId, input.scheduleId)).pause(`paused after ${row.consecutiveFailures} consecutive failed runs`);
+      await temporal.schedule
+        .getHandle(temporalScheduleId(input.workspaceId, input.scheduleId))
+        .pause(`paused after ${row.consecutiveFailures} consecutive failed runs`);
       await inTransaction(pool, async (tx) => {
         await setSchedulePaused(tx, input.workspaceId, input.scheduleId, true);
-        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: SYSTEM_ACTOR, action: 'schedule.paused', target: `schedule:${input.scheduleId}`, outcome: 'success', details: { reason: 'consecutive failures', count: row.consecutiveFailures } });
+        await appendAuditInTransaction(tx, {
+          workspaceId: input.workspaceId,
+          actor: SYSTEM_ACTOR,
+          action: 'schedule.paused',
+          target: `schedule:${input.scheduleId}`,
+          outcome: 'success',
+          details: { reason: 'consecutive failures', count: row.consecutiveFailures },
+        });
       });
       return { paused: true };
     },
 
     /** Stores what a Runner reported about itself. */
     async recordRunnerInfo(input: { workspaceId: string; runnerId: string; version: string; allowedChecks: string[] }): Promise<void> {
-      await recordRunnerInfo(pool, input.workspaceId, input.runnerId, { version: input.version.slice(0, 64), enabledChecks: input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)) });
+      await recordRunnerInfo(pool, input.workspaceId, input.runnerId, {
+        version: input.version.slice(0, 64),
+        enabledChecks: input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)),
+      });
     },
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */
     async recordRunFinished(input: RecordRunFinishedInput): Promise<void> {
       const current = await getRun(pool, input.runId);
       if (!current) throw runNotFound();
-      const errorSealed = input.errorMessage ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000)) : undefined;
+      const errorSealed = input.errorMessage
+        ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000))
+        : undefined;
       await inTransaction(pool, async (tx) => {
         // The Temporal run tells a reset's finish (a new attempt) from a retried activity's (a duplicate).
         const temporalRunId = Context.current().info.workflowExecution?.runId;
-        const { changed, run } = await markRunFinished(tx, input.runId, { status: input.status, errorType: input.errorType, errorSealed, temporalRunId });
+        const { changed, run } = await markRunFinished(tx, input.runId, {
+          status: input.status,
+          errorType: input.errorType,
+          errorSealed,
+          temporalRunId,
+        });
         if (!run) throw runNotFound();
         if (changed) {
           await appendAuditInTransaction(tx, {

@@ -16,7 +16,15 @@ import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { insertSweepRun, runsOfSweep } from '../../platform/repos/runs.repo';
-import { completeSweep, findingsOf, getSweep, insertSweep, insertSweepFindings, previousSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.repo';
+import {
+  completeSweep,
+  findingsOf,
+  getSweep,
+  insertSweep,
+  insertSweepFindings,
+  previousSweep,
+  sweepNamespacesBinding,
+} from '../../platform/repos/sweeps.repo';
 import { getTask, taskIdsOfRunner } from '../../platform/repos/tasks.repo';
 
 /** A UUID-shaped id derived from its parts, so that a repeated activity makes the same run. */
@@ -24,7 +32,6 @@ function derivedId(...parts: string[]): string {
   const h = createHash('sha256').update(parts.join(':')).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
-
 
 export interface SweepSummary {
   sweepId: string;
@@ -40,19 +47,51 @@ export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Se
   return {
     async startSweep(input: { sweepId: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<RunTaskInput[]> {
       if (!(await getRunner(pool, input.workspaceId, input.runnerId))) {
-        throw ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message: 'the Runner does not exist in this workspace', nonRetryable: true });
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidConfiguration,
+          message: 'the Runner does not exist in this workspace',
+          nonRetryable: true,
+        });
       }
       const runs: RunTaskInput[] = [];
       await inTransaction(pool, async (tx) => {
-        await insertSweep(tx, { id: input.sweepId, workspaceId: input.workspaceId, runnerId: input.runnerId, requestedBy: input.requestedBy });
+        await insertSweep(tx, {
+          id: input.sweepId,
+          workspaceId: input.workspaceId,
+          runnerId: input.runnerId,
+          requestedBy: input.requestedBy,
+        });
         for (const taskId of await taskIdsOfRunner(tx, input.workspaceId, input.runnerId)) {
           const task = await getTask(tx, sealer, input.workspaceId, taskId);
           if (!task) continue;
           const runId = derivedId(input.sweepId, taskId);
-          await insertSweepRun(tx, { id: runId, workspaceId: input.workspaceId, taskId, runnerId: task.runnerId, checkType: task.checkType, workflowId: runWorkflowId(input.workspaceId, runId), sweepId: input.sweepId });
-          runs.push({ runId, workspaceId: input.workspaceId, taskId, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy: ExecutionPolicy.parse(task.policy) });
+          await insertSweepRun(tx, {
+            id: runId,
+            workspaceId: input.workspaceId,
+            taskId,
+            runnerId: task.runnerId,
+            checkType: task.checkType,
+            workflowId: runWorkflowId(input.workspaceId, runId),
+            sweepId: input.sweepId,
+          });
+          runs.push({
+            runId,
+            workspaceId: input.workspaceId,
+            taskId,
+            runnerId: task.runnerId,
+            checkType: task.checkType,
+            params: task.params,
+            policy: ExecutionPolicy.parse(task.policy),
+          });
         }
-        await appendAuditInTransaction(tx, { workspaceId: input.workspaceId, actor: input.requestedBy, action: 'sweep.started', target: `sweep:${input.sweepId}`, outcome: 'success', details: { runs: runs.length } });
+        await appendAuditInTransaction(tx, {
+          workspaceId: input.workspaceId,
+          actor: input.requestedBy,
+          action: 'sweep.started',
+          target: `sweep:${input.sweepId}`,
+          outcome: 'success',
+          details: { runs: runs.length },
+        });
       });
       return runs;
     },
@@ -75,21 +114,45 @@ export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Se
       }
       const namespaces = Object.fromEntries([...byNamespace].map(([ns, list]) => [ns, { score: scoreOf(list), issues: list.length }]));
       const fingerprint = (i: Issue & { checkType: string }) =>
-        createHash('sha256').update([sweep.workspaceId, i.checkType, i.resource.kind, i.resource.namespace ?? '', i.resource.name, i.title].join('\u0000')).digest('hex').slice(0, 32);
+        createHash('sha256')
+          .update([sweep.workspaceId, i.checkType, i.resource.kind, i.resource.namespace ?? '', i.resource.name, i.title].join('\u0000'))
+          .digest('hex')
+          .slice(0, 32);
       const current = new Map(issues.map((i) => [fingerprint(i), i.severity]));
       const previous = await previousSweep(pool, sweep.runnerId, sweepId);
-      const before = new Set(previous ? (await findingsOf(pool, previous.id)).filter((f) => f.state !== 'resolved').map((f) => f.fingerprint) : []);
+      const before = new Set(
+        previous ? (await findingsOf(pool, previous.id)).filter((f) => f.state !== 'resolved').map((f) => f.fingerprint) : [],
+      );
       const rows = [
         ...[...current].map(([fp, severity]) => ({ fp, severity, state: before.has(fp) ? 'open' : 'new' })),
         ...[...before].filter((fp) => !current.has(fp)).map((fp) => ({ fp, severity: 0, state: 'resolved' })),
       ];
       const count = (state: string) => rows.filter((r) => r.state === state).length;
-      const summary: SweepSummary = { sweepId, score: scoreOf(issues), runs: runs.length, failedRuns, issuesNew: count('new'), issuesOpen: count('open'), issuesResolved: count('resolved') };
+      const summary: SweepSummary = {
+        sweepId,
+        score: scoreOf(issues),
+        runs: runs.length,
+        failedRuns,
+        issuesNew: count('new'),
+        issuesOpen: count('open'),
+        issuesResolved: count('resolved'),
+      };
       const sealed = await sealer.seal(sweep.workspaceId, sweepNamespacesBinding(sweepId), namespaces);
       await inTransaction(pool, async (tx) => {
         if (!(await completeSweep(tx, sweepId, { ...summary, namespacesSealed: sealed }))) return;
-        await insertSweepFindings(tx, sweepId, rows.map((r) => ({ fingerprint: r.fp, severity: r.severity, state: r.state })));
-        await appendAuditInTransaction(tx, { workspaceId: sweep.workspaceId, actor: 'system:platform-worker', action: 'sweep.finished', target: `sweep:${sweepId}`, outcome: 'success', details: { ...summary } });
+        await insertSweepFindings(
+          tx,
+          sweepId,
+          rows.map((r) => ({ fingerprint: r.fp, severity: r.severity, state: r.state })),
+        );
+        await appendAuditInTransaction(tx, {
+          workspaceId: sweep.workspaceId,
+          actor: 'system:platform-worker',
+          action: 'sweep.finished',
+          target: `sweep:${sweepId}`,
+          outcome: 'success',
+          details: { ...summary },
+        });
       });
       return summary;
     },

@@ -33,7 +33,11 @@ export interface BoundaryInput {
 }
 
 function rejected(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FailureType.ResultRejected, message: `result refused at the boundary: ${message}`, nonRetryable: true });
+  return ApplicationFailure.create({
+    type: FailureType.ResultRejected,
+    message: `result refused at the boundary: ${message}`,
+    nonRetryable: true,
+  });
 }
 
 /** Builds the one attested `TaskResult` that may leave the Runner, or throws a non-retryable `ResultRejected`. */
@@ -67,7 +71,12 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
   if (!parsed.success) {
     // Paths and rules only: the offending values stay on the Runner.
     // zod's messages name rules and keys, never input values.
-    throw rejected(parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+    throw rejected(
+      parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; '),
+    );
   }
   const size = resultBodyBytes(parsed.data);
   if (size > MAX_RESULT_BYTES) throw rejected(`${size} bytes exceeds ${MAX_RESULT_BYTES}`);
@@ -85,7 +94,11 @@ export function scrubError(err: unknown, secretValues: readonly string[]): Appli
   if (err instanceof ApplicationFailure && NON_RETRYABLE_FAILURE_TYPES.includes(err.type as FailureType)) {
     // Lookout's own failures name references and rules, never values: resolved values are still
     // removed, but secret-shape patterns would mangle words like "PROBE_TOKEN: not set".
-    return ApplicationFailure.create({ type: err.type ?? 'CheckError', message: forms.reduce((m, f) => m.split(f).join(REDACTED), raw).slice(0, 1000), nonRetryable: err.nonRetryable ?? false });
+    return ApplicationFailure.create({
+      type: err.type ?? 'CheckError',
+      message: forms.reduce((m, f) => m.split(f).join(REDACTED), raw).slice(0, 1000),
+      nonRetryable: err.nonRetryable ?? false,
+    });
   }
   const message = redactText(raw, forms).slice(0, 1000);
   if (err instanceof ApplicationFailure) {

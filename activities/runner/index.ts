@@ -31,7 +31,15 @@ function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.InvalidConfiguration, message, nonRetryable: true });
 }
 
-export function createRunnerActivities({ workspaceId, allowedChecks, secretProviders, keyring, policy, kube, version = LOOKOUT_VERSION }: RunnerActivityDeps) {
+export function createRunnerActivities({
+  workspaceId,
+  allowedChecks,
+  secretProviders,
+  keyring,
+  policy,
+  kube,
+  version = LOOKOUT_VERSION,
+}: RunnerActivityDeps) {
   const allowed = new Set(allowedChecks);
   return {
     /** What this Runner is: its version and its local allowlist. Metadata only, nothing of the cluster. */
@@ -59,7 +67,9 @@ export function createRunnerActivities({ workspaceId, allowedChecks, secretProvi
       const check = CHECKS[request.checkType];
       const params = check.params.safeParse(request.params);
       if (!params.success) {
-        throw invalid(`invalid parameters for ${request.checkType}: ${params.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
+        throw invalid(
+          `invalid parameters for ${request.checkType}: ${params.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`,
+        );
       }
 
       const ctx = Context.current();

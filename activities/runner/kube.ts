@@ -33,7 +33,12 @@ export interface KubeClients {
 }
 
 /** Loads the Runner's cluster identity: `kubeconfig` when given, else the pod's service account, else none. */
-export function loadKubeClients(options: { kubeconfig?: string | undefined; env?: NodeJS.ProcessEnv; timeoutMs?: number; pageSize?: number }): KubeClients | undefined {
+export function loadKubeClients(options: {
+  kubeconfig?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  pageSize?: number;
+}): KubeClients | undefined {
   const kc = new KubeConfig();
   if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
   else if ((options.env ?? process.env)['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
@@ -135,7 +140,6 @@ async function call<T>(what: string, fn: () => Promise<T>, { signal, timeoutMs }
   }
 }
 
-
 /** Every item of a paged list, fetched `PAGE_SIZE` at a time. */
 export async function listAll<T>(
   what: string,
@@ -158,6 +162,20 @@ export function parseQuantity(q: string): number {
   const m = /^([+-]?[0-9.]+)([eE][+-]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(q.trim());
   if (!m?.[1]) return Number.NaN;
   const base = Number(m[1] + (m[2] ?? ''));
-  const factor: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+  const factor: Record<string, number> = {
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+  };
   return base * (m[3] ? (factor[m[3]] ?? 1) : 1);
 }

@@ -19,7 +19,10 @@ const PATTERNS: [RegExp, string][] = [
   // user:password@ in any URL or connection string
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, `$1${REDACTED}@`],
   // password=…, secret: …, api_key=…, aws_secret_access_key = …
-  [/\b((?:[a-z_-]*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token))\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)/gi, `$1${REDACTED}`],
+  [
+    /\b((?:[a-z_-]*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token))\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s&;,"']+)/gi,
+    `$1${REDACTED}`,
+  ],
 ];
 
 /** Every form in which a secret value could appear in text, longest first. Values under 4 characters are skipped: they would redact ordinary words. */

@@ -59,9 +59,24 @@ const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * <JWT>` (OIDC, when configured) or the session cookie (with a CSRF token on writes). Every failure
  * answers 401 (403 for a missing CSRF token) and is audited; every API token use is audited.
  */
-export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit: AuditBatcher; bearer?: BearerVerifier | undefined }): Authenticator {
+export function createAuthenticator({
+  pool,
+  audit,
+  bearer,
+}: {
+  pool: Pool;
+  audit: AuditBatcher;
+  bearer?: BearerVerifier | undefined;
+}): Authenticator {
   const fail = async (req: Request, action: string, reason: string, ids: { actor?: string; workspaceId?: string | null } = {}) => {
-    await appendAudit(pool, { workspaceId: ids.workspaceId ?? null, actor: ids.actor ?? 'anonymous', action, outcome: 'failure', details: { reason }, ip: req.ip });
+    await appendAudit(pool, {
+      workspaceId: ids.workspaceId ?? null,
+      actor: ids.actor ?? 'anonymous',
+      action,
+      outcome: 'failure',
+      details: { reason },
+      ip: req.ip,
+    });
     return new AuthenticationError(action === 'auth.token' ? 'invalid or expired token' : 'invalid or expired credentials');
   };
 
@@ -76,7 +91,14 @@ export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit
     const role = token.creatorRole === null ? token.role : minRole(token.role, token.creatorRole);
     await Promise.all([
       touchToken(pool, token.id),
-      audit.append({ workspaceId: token.workspaceId, actor: ids.actor, action: 'token.used', outcome: 'success', details: { method: req.method, route: route.path }, ip: req.ip }),
+      audit.append({
+        workspaceId: token.workspaceId,
+        actor: ids.actor,
+        action: 'token.used',
+        outcome: 'success',
+        details: { method: req.method, route: route.path },
+        ip: req.ip,
+      }),
     ]);
     return { kind: 'api_token', actor: ids.actor, tokenId: token.id, userId: token.createdBy, workspaceId: token.workspaceId, role };
   }
@@ -111,7 +133,14 @@ export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit
     if (!SAFE_METHODS.has(req.method)) {
       const presented = req.get(CSRF_HEADER);
       if (!presented || !sameHash(sha256(presented), session.csrfHash)) {
-        await appendAudit(pool, { workspaceId: null, actor: ids.actor, action: 'auth.csrf', outcome: 'denied', details: { method: req.method, route: req.path.slice(0, 200) }, ip: req.ip });
+        await appendAudit(pool, {
+          workspaceId: null,
+          actor: ids.actor,
+          action: 'auth.csrf',
+          outcome: 'denied',
+          details: { method: req.method, route: req.path.slice(0, 200) },
+          ip: req.ip,
+        });
         throw new ForbiddenError('missing or wrong CSRF token');
       }
     }
@@ -140,7 +169,15 @@ export function createAuthenticator({ pool, audit, bearer }: { pool: Pool; audit
  * not leak; a missing permission answers 403. Both are audited; every user access to a workspace is
  * audited as well (token uses are audited at authentication).
  */
-export async function authorize(pool: Pool, audit: AuditBatcher, auth: AuthContext, workspaceId: string, permission: Permission, req: Request, route: RouteRef): Promise<WorkspaceAccess> {
+export async function authorize(
+  pool: Pool,
+  audit: AuditBatcher,
+  auth: AuthContext,
+  workspaceId: string,
+  permission: Permission,
+  req: Request,
+  route: RouteRef,
+): Promise<WorkspaceAccess> {
   const details = { method: req.method, route: route.path };
   let role: Role | undefined;
   if (auth.kind === 'api_token') role = auth.workspaceId === workspaceId ? auth.role : undefined;
@@ -159,11 +196,26 @@ export async function authorize(pool: Pool, audit: AuditBatcher, auth: AuthConte
     throw new NotFoundError(route.path.includes(':ws') ? 'workspace' : 'resource');
   }
   if (!roleAllows(role, permission)) {
-    await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'authz.denied', target: permission, outcome: 'denied', details, ip: req.ip });
+    await appendAudit(pool, {
+      workspaceId,
+      actor: auth.actor,
+      action: 'authz.denied',
+      target: permission,
+      outcome: 'denied',
+      details,
+      ip: req.ip,
+    });
     throw new ForbiddenError(`role ${role} lacks ${permission}`);
   }
   if (auth.kind !== 'api_token') {
-    await audit.append({ workspaceId, actor: auth.actor, action: 'workspace.accessed', outcome: 'success', details: { ...details, via: auth.kind }, ip: req.ip });
+    await audit.append({
+      workspaceId,
+      actor: auth.actor,
+      action: 'workspace.accessed',
+      outcome: 'success',
+      details: { ...details, via: auth.kind },
+      ip: req.ip,
+    });
   }
   return { workspaceId, role, actor: auth.actor, principal: auth };
 }

@@ -288,7 +288,10 @@ const MESSAGES: Record<string, string> = {
 function toOidcError(err: unknown, phase: 'login' | 'userinfo'): OidcError {
   if (err instanceof OidcError) return err;
   const { reason, cause, detail } = mapClientError(err, phase);
-  const message = reason === 'provider_error' ? `the provider refused the ${phase} request${detail ? ` (${detail})` : ''}` : (MESSAGES[reason] ?? `OIDC ${phase} failed`);
+  const message =
+    reason === 'provider_error'
+      ? `the provider refused the ${phase} request${detail ? ` (${detail})` : ''}`
+      : (MESSAGES[reason] ?? `OIDC ${phase} failed`);
   return new OidcError(reason, message, { cause });
 }
 
@@ -312,13 +315,23 @@ function mapClientError(err: unknown, phase: string): { reason: string; cause: u
       return { reason: 'provider_error', cause: safeCause, detail: oauthError };
     case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED': {
       const claim = innerCause?.claim;
-      const reason = claim === 'iss' ? 'issuer_mismatch' : claim === 'aud' || claim === 'azp' ? 'audience_mismatch' : claim === 'nonce' ? 'nonce_mismatch' : 'malformed';
+      const reason =
+        claim === 'iss'
+          ? 'issuer_mismatch'
+          : claim === 'aud' || claim === 'azp'
+            ? 'audience_mismatch'
+            : claim === 'nonce'
+              ? 'nonce_mismatch'
+              : 'malformed';
       return { reason, cause: safeCause };
     }
     case 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED':
       return { reason: innerCause?.claim === 'nbf' ? 'not_yet_valid' : 'expired', cause: safeCause };
     case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
-      return { reason: innerCause?.attribute === 'issuer' ? 'issuer_mismatch' : phase === 'userinfo' ? 'subject_mismatch' : 'malformed', cause: safeCause };
+      return {
+        reason: innerCause?.attribute === 'issuer' ? 'issuer_mismatch' : phase === 'userinfo' ? 'subject_mismatch' : 'malformed',
+        cause: safeCause,
+      };
     case 'OAUTH_KEY_SELECTION_FAILED':
       return { reason: 'signature', cause: safeCause };
     case 'OAUTH_INVALID_RESPONSE': {
@@ -341,7 +354,9 @@ function mapClientError(err: unknown, phase: string): { reason: string; cause: u
 
 /** Duck-typed: errors from fetch or from another realm (test sandboxes) fail `instanceof Error`. */
 function isError(value: unknown): value is Error {
-  return typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string';
+  return (
+    typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string'
+  );
 }
 
 /**
@@ -367,7 +382,9 @@ function fromJoseError(err: unknown): OidcError {
     case 'ERR_JWT_EXPIRED':
       return fail('expired');
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      return fail(e.claim === 'iss' ? 'issuer_mismatch' : e.claim === 'aud' ? 'audience_mismatch' : e.claim === 'nbf' ? 'not_yet_valid' : 'malformed');
+      return fail(
+        e.claim === 'iss' ? 'issuer_mismatch' : e.claim === 'aud' ? 'audience_mismatch' : e.claim === 'nbf' ? 'not_yet_valid' : 'malformed',
+      );
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':

@@ -137,7 +137,9 @@ interface XmlDocument {
 interface XmlParser {
   parseFromString(xml: string, mimeType: 'text/xml'): XmlDocument | undefined;
 }
-type XmlParserConstructor = new (options: { errorHandler: Record<'warning' | 'error' | 'fatalError', (message: string) => void> }) => XmlParser;
+type XmlParserConstructor = new (options: {
+  errorHandler: Record<'warning' | 'error' | 'fatalError', (message: string) => void>;
+}) => XmlParser;
 
 // The parser node-saml and xml-crypto verify signatures with (a dependency of node-saml, resolved
 // from the project root): reading what they verified with another parser would open the door to
@@ -156,8 +158,18 @@ const CM_BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const MAX_RESPONSE_B64 = 1024 * 1024;
 const MAX_RELAY_STATE_BYTES = 80;
 
-const EMAIL_ATTRIBUTES = ['email', 'mail', 'urn:oid:0.9.2342.19200300.100.1.3', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress'];
-const DISPLAY_NAME_ATTRIBUTES = ['displayName', 'urn:oid:2.16.840.1.113730.3.1.241', 'http://schemas.microsoft.com/identity/claims/displayname', 'name'];
+const EMAIL_ATTRIBUTES = [
+  'email',
+  'mail',
+  'urn:oid:0.9.2342.19200300.100.1.3',
+  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+];
+const DISPLAY_NAME_ATTRIBUTES = [
+  'displayName',
+  'urn:oid:2.16.840.1.113730.3.1.241',
+  'http://schemas.microsoft.com/identity/claims/displayname',
+  'name',
+];
 
 function isWebUrl(value: string): boolean {
   if (!URL.canParse(value)) return false;
@@ -236,7 +248,7 @@ function onlyChild(parent: XmlElement, ns: string, localName: string): XmlElemen
 }
 
 function attribute(element: XmlElement, name: string): string | undefined {
-  return element.hasAttribute(name) ? element.getAttribute(name) ?? undefined : undefined;
+  return element.hasAttribute(name) ? (element.getAttribute(name) ?? undefined) : undefined;
 }
 
 function timeAttribute(element: XmlElement, name: string): number | undefined {
@@ -309,7 +321,8 @@ function checkBearerConfirmation(
   if (notOnOrAfterMs === undefined) throw malformed('the bearer confirmation has no NotOnOrAfter');
   if (expected.nowMs - expected.skewMs >= notOnOrAfterMs) throw new SamlError('expired', 'the assertion has expired');
   const notBeforeMs = timeAttribute(data, 'NotBefore');
-  if (notBeforeMs !== undefined && expected.nowMs + expected.skewMs < notBeforeMs) throw new SamlError('not_yet_valid', 'the assertion is not yet valid');
+  if (notBeforeMs !== undefined && expected.nowMs + expected.skewMs < notBeforeMs)
+    throw new SamlError('not_yet_valid', 'the assertion is not yet valid');
   const inResponseTo = attribute(data, 'InResponseTo');
   if (expected.requestId !== undefined && inResponseTo !== expected.requestId) {
     throw new SamlError('in_response_to', 'the assertion does not answer the expected request');
@@ -355,7 +368,8 @@ export function createSamlLogin(settings: SamlSettings): SamlLogin {
 
   return {
     async loginUrl(relayState) {
-      if (Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES) throw new RangeError(`relayState exceeds ${MAX_RELAY_STATE_BYTES} bytes`);
+      if (Buffer.byteLength(relayState, 'utf8') > MAX_RELAY_STATE_BYTES)
+        throw new RangeError(`relayState exceeds ${MAX_RELAY_STATE_BYTES} bytes`);
       // node-saml does not return the id of the request it builds; an instance per request with a
       // fixed id generator gets it without parsing our own URL back. Construction is cheap (no I/O).
       const requestId = newRequestId();
@@ -364,12 +378,18 @@ export function createSamlLogin(settings: SamlSettings): SamlLogin {
     },
 
     async validate(samlResponseB64, expectedRequestId) {
-      if (typeof samlResponseB64 !== 'string' || samlResponseB64.length === 0 || samlResponseB64.length > MAX_RESPONSE_B64 || !/^[A-Za-z0-9+/=\s]+$/.test(samlResponseB64)) {
+      if (
+        typeof samlResponseB64 !== 'string' ||
+        samlResponseB64.length === 0 ||
+        samlResponseB64.length > MAX_RESPONSE_B64 ||
+        !/^[A-Za-z0-9+/=\s]+$/.test(samlResponseB64)
+      ) {
         throw malformed('SAMLResponse is not base64 of an acceptable size');
       }
       const xml = Buffer.from(samlResponseB64, 'base64').toString('utf8');
       const response = parseXml(xml, 'SAMLResponse');
-      if (response.namespaceURI !== NS.samlp || response.localName !== 'Response') throw malformed('SAMLResponse is not a SAML 2.0 Response');
+      if (response.namespaceURI !== NS.samlp || response.localName !== 'Response')
+        throw malformed('SAMLResponse is not a SAML 2.0 Response');
 
       // Before node-saml, which reports a missing and a bad signature alike: tell them apart.
       if (childElements(response, NS.saml, 'EncryptedAssertion').length > 0) throw malformed('encrypted assertions are not supported');
@@ -394,7 +414,8 @@ export function createSamlLogin(settings: SamlSettings): SamlLogin {
       // element and whose reference resolves to it alone.
       if (issuerOf(response) !== s.idpEntityId) throw new SamlError('issuer', 'the response Issuer is not the configured IdP');
       const destination = attribute(response, 'Destination');
-      if (destination !== undefined && destination !== s.acsUrl) throw new SamlError('destination', 'the response Destination is not this ACS URL');
+      if (destination !== undefined && destination !== s.acsUrl)
+        throw new SamlError('destination', 'the response Destination is not this ACS URL');
       const status = onlyChild(response, NS.samlp, 'Status');
       const statusValue = status && onlyChild(status, NS.samlp, 'StatusCode')?.getAttribute('Value');
       if (statusValue !== STATUS_SUCCESS) throw new SamlError('status', 'the IdP returned a non-success status');
@@ -407,20 +428,29 @@ export function createSamlLogin(settings: SamlSettings): SamlLogin {
       const assertionXml = profile.getAssertionXml?.();
       if (!assertionXml) throw malformed('the verified assertion is unavailable');
       const assertion = parseXml(assertionXml, 'assertion');
-      if (assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion') throw malformed('the signed element is not an Assertion');
+      if (assertion.namespaceURI !== NS.saml || assertion.localName !== 'Assertion')
+        throw malformed('the signed element is not an Assertion');
       const assertionId = attribute(assertion, 'ID');
       if (!assertionId) throw malformed('the assertion has no ID');
       if (issuerOf(assertion) !== s.idpEntityId) throw new SamlError('issuer', 'the assertion Issuer is not the configured IdP');
 
       const subject = onlyChild(assertion, NS.saml, 'Subject');
-      const bearers = subject ? childElements(subject, NS.saml, 'SubjectConfirmation').filter((c) => c.getAttribute('Method') === CM_BEARER) : [];
+      const bearers = subject
+        ? childElements(subject, NS.saml, 'SubjectConfirmation').filter((c) => c.getAttribute('Method') === CM_BEARER)
+        : [];
       if (bearers.length === 0) throw malformed('the assertion has no bearer subject confirmation');
       // One satisfied bearer confirmation suffices; if none is, report why the first one failed.
       let confirmed: ConfirmationResult | undefined;
       let firstFailure: unknown;
       for (const bearer of bearers) {
         try {
-          confirmed = checkBearerConfirmation(bearer, { acsUrl: s.acsUrl, requestId: expectedRequestId, responseInResponseTo, nowMs, skewMs });
+          confirmed = checkBearerConfirmation(bearer, {
+            acsUrl: s.acsUrl,
+            requestId: expectedRequestId,
+            responseInResponseTo,
+            nowMs,
+            skewMs,
+          });
           break;
         } catch (err) {
           firstFailure ??= err;

@@ -50,24 +50,51 @@ export interface IssuedSession {
  * Starts a session for `userId` after a completed login and sets its cookie on `res`. A session
  * cookie the request carried is revoked first, so a fixated or older session never survives a login.
  */
-export async function issueSession(db: Queryable, req: Request, res: Response, userId: string, method: LoginMethod): Promise<IssuedSession> {
+export async function issueSession(
+  db: Queryable,
+  req: Request,
+  res: Response,
+  userId: string,
+  method: LoginMethod,
+): Promise<IssuedSession> {
   const previous = readSessionCookie(req);
   if (previous) await revokeSessionByHash(db, sha256(previous));
   const value = randomBytes(32).toString('base64url');
   const csrfToken = randomBytes(32).toString('base64url');
   const publicId = randomUUID();
   const expiresAt = new Date(Date.now() + SESSION_ABSOLUTE_MS);
-  await insertSession(db, { idHash: sha256(value), publicId, userId, method, csrfHash: sha256(csrfToken), expiresAt, ip: req.ip, userAgent: req.get('user-agent') });
-  res.append('Set-Cookie', stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: expiresAt }));
-  res.append('Set-Cookie', stringifySetCookie({ name: CSRF_COOKIE, value: csrfToken, secure: true, sameSite: 'strict', path: '/', expires: expiresAt }));
+  await insertSession(db, {
+    idHash: sha256(value),
+    publicId,
+    userId,
+    method,
+    csrfHash: sha256(csrfToken),
+    expiresAt,
+    ip: req.ip,
+    userAgent: req.get('user-agent'),
+  });
+  res.append(
+    'Set-Cookie',
+    stringifySetCookie({ name: SESSION_COOKIE, value, httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: expiresAt }),
+  );
+  res.append(
+    'Set-Cookie',
+    stringifySetCookie({ name: CSRF_COOKIE, value: csrfToken, secure: true, sameSite: 'strict', path: '/', expires: expiresAt }),
+  );
   res.setHeader('Cache-Control', 'no-store');
   return { publicId, csrfToken, expiresAt };
 }
 
 /** Tells the browser to drop the session cookie. */
 export function clearSessionCookie(res: Response): void {
-  res.append('Set-Cookie', stringifySetCookie({ name: SESSION_COOKIE, value: '', httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: new Date(0) }));
-  res.append('Set-Cookie', stringifySetCookie({ name: CSRF_COOKIE, value: '', secure: true, sameSite: 'strict', path: '/', expires: new Date(0) }));
+  res.append(
+    'Set-Cookie',
+    stringifySetCookie({ name: SESSION_COOKIE, value: '', httpOnly: true, secure: true, sameSite: 'lax', path: '/', expires: new Date(0) }),
+  );
+  res.append(
+    'Set-Cookie',
+    stringifySetCookie({ name: CSRF_COOKIE, value: '', secure: true, sameSite: 'strict', path: '/', expires: new Date(0) }),
+  );
 }
 
 /** A cookie of the request by name, or undefined. */

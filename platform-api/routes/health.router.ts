@@ -5,13 +5,23 @@ import { defineRoute, type RouteDef } from './route';
 export function healthRoutes({ ping }: { ping: () => Promise<void> }): RouteDef[] {
   return [
     defineRoute({
-      method: 'get', path: '/healthz', tag: 'health', summary: 'Liveness', access: 'public', success: { status: 200, description: 'up' },
+      method: 'get',
+      path: '/healthz',
+      tag: 'health',
+      summary: 'Liveness',
+      access: 'public',
+      success: { status: 200, description: 'up' },
       async handle({ res }) {
         res.json({ status: 'ok' });
       },
     }),
     defineRoute({
-      method: 'get', path: '/readyz', tag: 'health', summary: 'Readiness (PostgreSQL reachable)', access: 'public', success: { status: 200, description: 'ready' },
+      method: 'get',
+      path: '/readyz',
+      tag: 'health',
+      summary: 'Readiness (PostgreSQL reachable)',
+      access: 'public',
+      success: { status: 200, description: 'ready' },
       async handle({ res }) {
         try {
           await ping();

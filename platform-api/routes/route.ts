@@ -59,9 +59,11 @@ const NoParams = z.object({});
 const NoQuery = z.strictObject({});
 
 /** Declares a route; the handler's `params`, `query` and `body` are typed from the schemas. */
-export function defineRoute<P extends AnyObject = typeof NoParams, Q extends AnyObject = typeof NoQuery, B extends z.ZodType = z.ZodUndefined>(
-  spec: RouteSpec<P, Q, B>,
-): RouteDef {
+export function defineRoute<
+  P extends AnyObject = typeof NoParams,
+  Q extends AnyObject = typeof NoQuery,
+  B extends z.ZodType = z.ZodUndefined,
+>(spec: RouteSpec<P, Q, B>): RouteDef {
   return spec;
 }
 

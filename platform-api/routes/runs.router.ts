@@ -11,37 +11,67 @@ export function runsRoutes({ runs }: { runs: RunsService }): RouteDef[] {
   const runWorkspace = ({ id }: { id: string }) => runs.workspaceOf(id);
   return [
     defineRoute({
-      method: 'post', path: '/v1/workspaces/:ws/runs', tag: 'runs', summary: 'Run a task now', access: 'runs.create',
-      params: WorkspaceParams, body: CreateRunBody, success: { status: 202, description: 'the run, queued' },
+      method: 'post',
+      path: '/v1/workspaces/:ws/runs',
+      tag: 'runs',
+      summary: 'Run a task now',
+      access: 'runs.create',
+      params: WorkspaceParams,
+      body: CreateRunBody,
+      success: { status: 202, description: 'the run, queued' },
       async handle({ req, res, access, body }) {
         const run = await runs.requestRun(access, access.workspaceId, body.taskId, 'api', req.ip);
         res.status(202).location(`/v1/runs/${run.id}`).json(run);
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws/runs', tag: 'runs', summary: 'List recent runs', access: 'runs.read',
-      params: WorkspaceParams, query: ListRunsQuery, success: { status: 200, description: 'runs, newest first' },
+      method: 'get',
+      path: '/v1/workspaces/:ws/runs',
+      tag: 'runs',
+      summary: 'List recent runs',
+      access: 'runs.read',
+      params: WorkspaceParams,
+      query: ListRunsQuery,
+      success: { status: 200, description: 'runs, newest first' },
       async handle({ res, access, query }) {
         res.json({ items: await runs.listRunViews(access.workspaceId, query.limit) });
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/runs/:id', tag: 'runs', summary: 'A run with its result', access: 'runs.read',
-      params: IdParams, workspaceOf: runWorkspace, success: { status: 200, description: 'the run' },
+      method: 'get',
+      path: '/v1/runs/:id',
+      tag: 'runs',
+      summary: 'A run with its result',
+      access: 'runs.read',
+      params: IdParams,
+      workspaceOf: runWorkspace,
+      success: { status: 200, description: 'the run' },
       async handle({ res, access, params }) {
         res.json(await runs.getRunView(access, params.id));
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/runs/:id/cancel', tag: 'runs', summary: 'Cancel a run', access: 'runs.cancel',
-      params: IdParams, workspaceOf: runWorkspace, success: { status: 202, description: 'cancellation requested' },
+      method: 'post',
+      path: '/v1/runs/:id/cancel',
+      tag: 'runs',
+      summary: 'Cancel a run',
+      access: 'runs.cancel',
+      params: IdParams,
+      workspaceOf: runWorkspace,
+      success: { status: 202, description: 'cancellation requested' },
       async handle({ req, res, access, params }) {
         res.status(202).json(await runs.cancelRun(access, params.id, req.ip));
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/runs/:id/retry', tag: 'runs', summary: 'Retry a failed run from where it failed', access: 'runs.retry',
-      params: IdParams, workspaceOf: runWorkspace, success: { status: 202, description: 'the retried run' },
+      method: 'post',
+      path: '/v1/runs/:id/retry',
+      tag: 'runs',
+      summary: 'Retry a failed run from where it failed',
+      access: 'runs.retry',
+      params: IdParams,
+      workspaceOf: runWorkspace,
+      success: { status: 202, description: 'the retried run' },
       async handle({ req, res, access, params }) {
         res.status(202).json(await runs.retryRun(access, params.id, req.ip));
       },

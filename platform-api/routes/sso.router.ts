@@ -17,7 +17,9 @@ import { defineRoute, type RouteDef } from './route';
 
 const OIDC_COOKIE = '__Host-lookout_oidc';
 const SAML_COOKIE = '__Host-lookout_saml';
-const OidcCallbackQuery = z.object({ state: z.string().min(1).max(512), code: z.string().max(4096).optional(), error: z.string().max(256).optional() }).catchall(z.string().max(4096));
+const OidcCallbackQuery = z
+  .object({ state: z.string().min(1).max(512), code: z.string().max(4096).optional(), error: z.string().max(256).optional() })
+  .catchall(z.string().max(4096));
 const SamlAcsBody = z.strictObject({ SAMLResponse: z.string().min(1).max(1_400_000), RelayState: z.string().min(1).max(80) });
 
 /** The external logins a deployment has configured. */
@@ -41,7 +43,11 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
   if (oidc) {
     routes.push(
       defineRoute({
-        method: 'get', path: '/v1/auth/oidc/login', tag: 'auth', summary: 'Start an OpenID Connect login (redirects to the provider)', access: 'public',
+        method: 'get',
+        path: '/v1/auth/oidc/login',
+        tag: 'auth',
+        summary: 'Start an OpenID Connect login (redirects to the provider)',
+        access: 'public',
         success: { status: 302, description: 'redirect to the provider' },
         async handle({ res }) {
           const { url, pending } = await oidc.login.start();
@@ -51,8 +57,13 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
         },
       }),
       defineRoute({
-        method: 'get', path: '/v1/auth/oidc/callback', tag: 'auth', summary: 'Where the provider sends the browser back', access: 'public',
-        query: OidcCallbackQuery, success: { status: 303, description: 'logged in; redirect home with the session cookie' },
+        method: 'get',
+        path: '/v1/auth/oidc/callback',
+        tag: 'auth',
+        summary: 'Where the provider sends the browser back',
+        access: 'public',
+        query: OidcCallbackQuery,
+        success: { status: 303, description: 'logged in; redirect home with the session cookie' },
         async handle({ req, res, query }) {
           // Login CSRF: the callback must come back to the browser that started this login.
           if (readCookie(req, OIDC_COOKIE) !== query.state) throw await refuse('auth.oidc', 'state_not_bound_to_browser', req.ip);
@@ -79,7 +90,11 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
   if (saml) {
     routes.push(
       defineRoute({
-        method: 'get', path: '/v1/auth/saml/login', tag: 'auth', summary: 'Start a SAML 2.0 login (redirects to the identity provider)', access: 'public',
+        method: 'get',
+        path: '/v1/auth/saml/login',
+        tag: 'auth',
+        summary: 'Start a SAML 2.0 login (redirects to the identity provider)',
+        access: 'public',
         success: { status: 302, description: 'redirect to the identity provider' },
         async handle({ res }) {
           const relayState = randomBytes(32).toString('base64url');
@@ -91,8 +106,13 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
         },
       }),
       defineRoute({
-        method: 'post', path: '/v1/auth/saml/acs', tag: 'auth', summary: 'Assertion consumer service (HTTP-POST binding)', access: 'public',
-        body: SamlAcsBody, success: { status: 303, description: 'logged in; redirect home with the session cookie' },
+        method: 'post',
+        path: '/v1/auth/saml/acs',
+        tag: 'auth',
+        summary: 'Assertion consumer service (HTTP-POST binding)',
+        access: 'public',
+        body: SamlAcsBody,
+        success: { status: 303, description: 'logged in; redirect home with the session cookie' },
         async handle({ req, res, body }) {
           if (readCookie(req, SAML_COOKIE) !== body.RelayState) throw await refuse('auth.saml', 'relay_state_not_bound_to_browser', req.ip);
           const flow = await sso.takeSaml(body.RelayState);
@@ -103,16 +123,25 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
           } catch (err) {
             throw await refuse('auth.saml', err instanceof SamlError ? err.reason : 'invalid', req.ip);
           }
-          if (!(await sso.rememberAssertion(found.issuer, found.assertionId, found.notOnOrAfter))) throw await refuse('auth.saml', 'replayed_assertion', req.ip);
+          if (!(await sso.rememberAssertion(found.issuer, found.assertionId, found.notOnOrAfter)))
+            throw await refuse('auth.saml', 'replayed_assertion', req.ip);
           // The IdP is trusted by configuration to vouch for the email it asserts.
-          const user = await identity.externalUser('saml', { issuer: found.issuer, subject: found.nameId, email: found.email, emailVerified: true, name: found.displayName }, req.ip);
+          const user = await identity.externalUser(
+            'saml',
+            { issuer: found.issuer, subject: found.nameId, email: found.email, emailVerified: true, name: found.displayName },
+            req.ip,
+          );
           await sessions.issue(req, res, user.id, 'saml');
           setFlowCookie(res, SAML_COOKIE, '', 'none', 0);
           res.redirect(303, homePath);
         },
       }),
       defineRoute({
-        method: 'get', path: '/v1/auth/saml/metadata', tag: 'auth', summary: 'SAML service provider metadata', access: 'public',
+        method: 'get',
+        path: '/v1/auth/saml/metadata',
+        tag: 'auth',
+        summary: 'SAML service provider metadata',
+        access: 'public',
         success: { status: 200, description: 'SP metadata XML' },
         async handle({ res }) {
           res.type('application/samlmetadata+xml').send(saml.metadata());

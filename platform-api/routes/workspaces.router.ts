@@ -10,44 +10,72 @@ const TokenParams = z.strictObject({ ws: z.uuid(), tokenId: z.uuid() });
 export function workspacesRoutes({ workspaces }: { workspaces: WorkspacesService }): RouteDef[] {
   return [
     defineRoute({
-      method: 'get', path: '/v1/me', tag: 'identity', summary: 'Who the caller is and the workspaces they can use', access: 'authenticated',
+      method: 'get',
+      path: '/v1/me',
+      tag: 'identity',
+      summary: 'Who the caller is and the workspaces they can use',
+      access: 'authenticated',
       success: { status: 200, description: 'the caller' },
       async handle({ res, auth }) {
         res.json(await workspaces.me(auth));
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces', tag: 'workspaces', summary: "The caller's workspaces", access: 'authenticated',
+      method: 'get',
+      path: '/v1/workspaces',
+      tag: 'workspaces',
+      summary: "The caller's workspaces",
+      access: 'authenticated',
       success: { status: 200, description: 'workspaces with the caller role in each' },
       async handle({ res, auth }) {
         res.json({ items: (await workspaces.me(auth)).workspaces });
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/workspaces', tag: 'workspaces', summary: 'Create a workspace (the caller becomes its owner)', access: 'authenticated',
-      body: CreateWorkspaceBody, success: { status: 201, description: 'the workspace' },
+      method: 'post',
+      path: '/v1/workspaces',
+      tag: 'workspaces',
+      summary: 'Create a workspace (the caller becomes its owner)',
+      access: 'authenticated',
+      body: CreateWorkspaceBody,
+      success: { status: 201, description: 'the workspace' },
       async handle({ req, res, auth, body }) {
         const ws = await workspaces.create(auth, body, req.ip);
         res.status(201).location(`/v1/workspaces/${ws.id}`).json(ws);
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws', tag: 'workspaces', summary: 'A workspace', access: 'workspace.read',
-      params: WorkspaceParams, success: { status: 200, description: 'the workspace' },
+      method: 'get',
+      path: '/v1/workspaces/:ws',
+      tag: 'workspaces',
+      summary: 'A workspace',
+      access: 'workspace.read',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'the workspace' },
       async handle({ res, access }) {
         res.json(await workspaces.get(access));
       },
     }),
     defineRoute({
-      method: 'delete', path: '/v1/workspaces/:ws', tag: 'workspaces', summary: 'Erase a workspace and everything it holds (GDPR)', access: 'workspace.delete',
-      params: WorkspaceParams, success: { status: 200, description: 'what was erased' },
+      method: 'delete',
+      path: '/v1/workspaces/:ws',
+      tag: 'workspaces',
+      summary: 'Erase a workspace and everything it holds (GDPR)',
+      access: 'workspace.delete',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'what was erased' },
       async handle({ req, res, access }) {
         res.json(await workspaces.erase(access, req.ip));
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws/export', tag: 'workspaces', summary: 'Export everything the workspace holds as JSON (GDPR); secrets by name only', access: 'workspace.export',
-      params: WorkspaceParams, success: { status: 200, description: 'the export' },
+      method: 'get',
+      path: '/v1/workspaces/:ws/export',
+      tag: 'workspaces',
+      summary: 'Export everything the workspace holds as JSON (GDPR); secrets by name only',
+      access: 'workspace.export',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'the export' },
       async handle({ req, res, access }) {
         const data = await workspaces.exportAll(access, req.ip);
         res.setHeader('Cache-Control', 'no-store');
@@ -55,59 +83,109 @@ export function workspacesRoutes({ workspaces }: { workspaces: WorkspacesService
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws/members', tag: 'members', summary: 'List members', access: 'members.manage',
-      params: WorkspaceParams, success: { status: 200, description: 'members' },
+      method: 'get',
+      path: '/v1/workspaces/:ws/members',
+      tag: 'members',
+      summary: 'List members',
+      access: 'members.manage',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'members' },
       async handle({ res, access }) {
         res.json({ items: await workspaces.members(access) });
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/workspaces/:ws/members', tag: 'members', summary: 'Add a member by email (answers an invitation code, once, for a new user)', access: 'members.manage',
-      params: WorkspaceParams, body: AddMemberBody, success: { status: 201, description: 'the member' },
+      method: 'post',
+      path: '/v1/workspaces/:ws/members',
+      tag: 'members',
+      summary: 'Add a member by email (answers an invitation code, once, for a new user)',
+      access: 'members.manage',
+      params: WorkspaceParams,
+      body: AddMemberBody,
+      success: { status: 201, description: 'the member' },
       async handle({ req, res, access, body }) {
-        res.status(201).setHeader('Cache-Control', 'no-store').json(await workspaces.addMember(access, body, req.ip));
+        res
+          .status(201)
+          .setHeader('Cache-Control', 'no-store')
+          .json(await workspaces.addMember(access, body, req.ip));
       },
     }),
     defineRoute({
-      method: 'patch', path: '/v1/workspaces/:ws/members/:userId', tag: 'members', summary: "Change a member's role", access: 'members.manage',
-      params: MemberParams, body: UpdateMemberBody, success: { status: 200, description: 'the member' },
+      method: 'patch',
+      path: '/v1/workspaces/:ws/members/:userId',
+      tag: 'members',
+      summary: "Change a member's role",
+      access: 'members.manage',
+      params: MemberParams,
+      body: UpdateMemberBody,
+      success: { status: 200, description: 'the member' },
       async handle({ req, res, access, params, body }) {
         res.json(await workspaces.updateMember(access, params.userId, body, req.ip));
       },
     }),
     defineRoute({
-      method: 'delete', path: '/v1/workspaces/:ws/members/:userId', tag: 'members', summary: 'Remove a member', access: 'members.manage',
-      params: MemberParams, success: { status: 204, description: 'removed' },
+      method: 'delete',
+      path: '/v1/workspaces/:ws/members/:userId',
+      tag: 'members',
+      summary: 'Remove a member',
+      access: 'members.manage',
+      params: MemberParams,
+      success: { status: 204, description: 'removed' },
       async handle({ req, res, access, params }) {
         await workspaces.removeMember(access, params.userId, req.ip);
         res.status(204).end();
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws/tokens', tag: 'tokens', summary: 'List API tokens (never their values)', access: 'tokens.manage',
-      params: WorkspaceParams, success: { status: 200, description: 'tokens' },
+      method: 'get',
+      path: '/v1/workspaces/:ws/tokens',
+      tag: 'tokens',
+      summary: 'List API tokens (never their values)',
+      access: 'tokens.manage',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'tokens' },
       async handle({ res, access }) {
         res.json({ items: await workspaces.tokens(access) });
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/workspaces/:ws/tokens', tag: 'tokens', summary: 'Create an API token (its value is in this answer only)', access: 'tokens.manage',
-      params: WorkspaceParams, body: CreateTokenBody, success: { status: 201, description: 'the token, with its value' },
+      method: 'post',
+      path: '/v1/workspaces/:ws/tokens',
+      tag: 'tokens',
+      summary: 'Create an API token (its value is in this answer only)',
+      access: 'tokens.manage',
+      params: WorkspaceParams,
+      body: CreateTokenBody,
+      success: { status: 201, description: 'the token, with its value' },
       async handle({ req, res, access, body }) {
-        res.status(201).setHeader('Cache-Control', 'no-store').json(await workspaces.createToken(access, body, req.ip));
+        res
+          .status(201)
+          .setHeader('Cache-Control', 'no-store')
+          .json(await workspaces.createToken(access, body, req.ip));
       },
     }),
     defineRoute({
-      method: 'delete', path: '/v1/workspaces/:ws/tokens/:tokenId', tag: 'tokens', summary: 'Revoke an API token', access: 'tokens.manage',
-      params: TokenParams, success: { status: 204, description: 'revoked' },
+      method: 'delete',
+      path: '/v1/workspaces/:ws/tokens/:tokenId',
+      tag: 'tokens',
+      summary: 'Revoke an API token',
+      access: 'tokens.manage',
+      params: TokenParams,
+      success: { status: 204, description: 'revoked' },
       async handle({ req, res, access, params }) {
         await workspaces.revokeToken(access, params.tokenId, req.ip);
         res.status(204).end();
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/workspaces/:ws/audit', tag: 'audit', summary: 'The audit log, oldest first, with the verification of its hash chain', access: 'audit.read',
-      params: WorkspaceParams, query: AuditQuery, success: { status: 200, description: 'events and chain verification' },
+      method: 'get',
+      path: '/v1/workspaces/:ws/audit',
+      tag: 'audit',
+      summary: 'The audit log, oldest first, with the verification of its hash chain',
+      access: 'audit.read',
+      params: WorkspaceParams,
+      query: AuditQuery,
+      success: { status: 200, description: 'events and chain verification' },
       async handle({ res, access, query }) {
         res.json(await workspaces.audit(access, query));
       },

@@ -56,7 +56,15 @@ export async function bootstrap(pool: Pool, crypto: PlatformCrypto, rawInput: Bo
     const token = await createToken(tx, { workspaceId, createdBy: ownerId, name: 'bootstrap', role: 'owner', expiresAt: null });
     const taskQueue = runnerTaskQueue(runnerId);
     await createRunner(tx, { id: runnerId, workspaceId, name: input.runnerName, taskQueue });
-    await createTask(tx, crypto.sealer, { id: taskId, workspaceId, runnerId, name: input.taskName, checkType: 'http.probe', params, policy });
+    await createTask(tx, crypto.sealer, {
+      id: taskId,
+      workspaceId,
+      runnerId,
+      name: input.taskName,
+      checkType: 'http.probe',
+      params,
+      policy,
+    });
     const actor = 'system:bootstrap';
     for (const [action, target] of [
       ['workspace.created', `workspace:${workspaceId}`],
@@ -71,4 +79,3 @@ export async function bootstrap(pool: Pool, crypto: PlatformCrypto, rawInput: Bo
     return { workspaceId, ownerId, tokenId: token.id, token: token.token, runnerId, taskQueue, taskId };
   });
 }
-

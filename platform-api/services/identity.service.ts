@@ -35,14 +35,25 @@ import {
 } from '../../platform/repos/users.repo';
 
 export const PasswordLoginBody = z.strictObject({ email: z.email().max(320), password: z.string().min(1).max(1024) });
-export const MfaBody = z.strictObject({
-  challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the challenge from the login answer'),
-  code: z.string().regex(/^\d{6}$/, 'six digits').optional(),
-  recoveryCode: z.string().regex(/^[a-z0-9]{5}-[a-z0-9]{5}$/, 'a recovery code as shown, e.g. abcde-12345').optional(),
-}).refine((b) => (b.code === undefined) !== (b.recoveryCode === undefined), { message: 'give exactly one of code and recoveryCode' });
+export const MfaBody = z
+  .strictObject({
+    challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the challenge from the login answer'),
+    code: z
+      .string()
+      .regex(/^\d{6}$/, 'six digits')
+      .optional(),
+    recoveryCode: z
+      .string()
+      .regex(/^[a-z0-9]{5}-[a-z0-9]{5}$/, 'a recovery code as shown, e.g. abcde-12345')
+      .optional(),
+  })
+  .refine((b) => (b.code === undefined) !== (b.recoveryCode === undefined), { message: 'give exactly one of code and recoveryCode' });
 /** NIST SP 800-63B: at least 12 characters, no composition rules, long passphrases welcome. */
 export const NewPassword = z.string().min(12, 'at least 12 characters').max(256);
-export const AcceptInvitationBody = z.strictObject({ invitation: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the invitation code'), password: NewPassword });
+export const AcceptInvitationBody = z.strictObject({
+  invitation: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the invitation code'),
+  password: NewPassword,
+});
 
 /** Argon2id with the OWASP 2024 parameters (19 MiB, 2 passes, 1 lane). */
 const ARGON2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -59,7 +70,9 @@ const DUMMY_HASH = argon2Hash('lookout-dummy-password', ARGON2);
 
 export class LockedError extends ApiError {
   constructor(until: Date) {
-    super(429, 'Too Many Requests', 'too many failed attempts on this account; try again later', { retryAfter: Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000)) });
+    super(429, 'Too Many Requests', 'too many failed attempts on this account; try again later', {
+      retryAfter: Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000)),
+    });
   }
 }
 
@@ -85,12 +98,24 @@ function newRecoveryCodes(): string[] {
 
 export function createIdentityService({ pool, master }: { pool: Pool; master: MasterKey }) {
   const totpLabel = (userId: string) => `user-totp:${userId}`;
-  const audit = (e: { actor: string; action: string; outcome: 'success' | 'failure' | 'denied'; details?: Record<string, unknown>; ip?: string | undefined }) =>
-    appendAudit(pool, { workspaceId: null, ...e });
+  const audit = (e: {
+    actor: string;
+    action: string;
+    outcome: 'success' | 'failure' | 'denied';
+    details?: Record<string, unknown>;
+    ip?: string | undefined;
+  }) => appendAudit(pool, { workspaceId: null, ...e });
 
   async function failAttempt(tx: PoolClient, userId: string, action: string, reason: string, ip: string | undefined): Promise<Date | null> {
     const lockedUntil = await recordLoginFailure(tx, userId, MAX_FAILURES, LOCK_MS);
-    await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${userId}`, action, outcome: 'failure', details: { reason, locked: lockedUntil !== null && lockedUntil.getTime() > Date.now() }, ip });
+    await appendAuditInTransaction(tx, {
+      workspaceId: null,
+      actor: `user:${userId}`,
+      action,
+      outcome: 'failure',
+      details: { reason, locked: lockedUntil !== null && lockedUntil.getTime() > Date.now() },
+      ip,
+    });
     return lockedUntil;
   }
 
@@ -105,7 +130,13 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
       const creds = user && (await getCredentials(pool, user.id));
       if (!creds || !creds.passwordHash || creds.disabledAt) {
         await argon2Verify(await DUMMY_HASH, input.password).catch(() => false);
-        await audit({ actor: 'anonymous', action: 'auth.password', outcome: 'failure', details: { reason: creds ? 'no_password' : 'unknown_user' }, ip });
+        await audit({
+          actor: 'anonymous',
+          action: 'auth.password',
+          outcome: 'failure',
+          details: { reason: creds ? 'no_password' : 'unknown_user' },
+          ip,
+        });
         throw new AuthenticationError('wrong email or password');
       }
       if (creds.lockedUntil && creds.lockedUntil.getTime() > Date.now()) {
@@ -121,7 +152,14 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
       const expiresAt = new Date(Date.now() + MFA_FLOW_MS);
       return inTransaction(pool, async (tx) => {
         await insertFlow(tx, { idHash: sha256(challenge), kind: 'mfa', userId: creds.id, data: null, expiresAt });
-        await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${creds.id}`, action: 'auth.password', outcome: 'success', details: { next: creds.totpConfirmedAt ? 'mfa' : 'mfa_enroll' }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: null,
+          actor: `user:${creds.id}`,
+          action: 'auth.password',
+          outcome: 'success',
+          details: { next: creds.totpConfirmedAt ? 'mfa' : 'mfa_enroll' },
+          ip,
+        });
         if (creds.totpConfirmedAt) return { mfa: 'verify' as const, challenge, expiresAt: expiresAt.toISOString() };
         // Not enrolled yet: a fresh secret each time until the first code confirms one.
         const secret = generateSecret({ length: 20 });
@@ -141,19 +179,32 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
       const outcome = await inTransaction(pool, async (tx) => {
         const flow = await lockFlow(tx, idHash, 'mfa');
         if (!flow || !flow.userId || flow.consumedAt || flow.expiresAt.getTime() <= Date.now() || flow.attempts >= MFA_FLOW_ATTEMPTS) {
-          await appendAuditInTransaction(tx, { workspaceId: null, actor: flow?.userId ? `user:${flow.userId}` : 'anonymous', action: 'auth.mfa', outcome: 'failure', details: { reason: !flow ? 'unknown_challenge' : flow.consumedAt ? 'challenge_used' : 'challenge_expired' }, ip });
+          await appendAuditInTransaction(tx, {
+            workspaceId: null,
+            actor: flow?.userId ? `user:${flow.userId}` : 'anonymous',
+            action: 'auth.mfa',
+            outcome: 'failure',
+            details: { reason: !flow ? 'unknown_challenge' : flow.consumedAt ? 'challenge_used' : 'challenge_expired' },
+            ip,
+          });
           return { error: new AuthenticationError('the login has expired; start again') } as const;
         }
         const userId = flow.userId;
         const creds = await getCredentials(tx, userId);
-        if (!creds?.totpSecret || creds.disabledAt) return { error: new AuthenticationError('the login has expired; start again') } as const;
+        if (!creds?.totpSecret || creds.disabledAt)
+          return { error: new AuthenticationError('the login has expired; start again') } as const;
         if (creds.lockedUntil && creds.lockedUntil.getTime() > Date.now()) return { error: new LockedError(creds.lockedUntil) } as const;
         const enrolling = creds.totpConfirmedAt === null;
         let ok = false;
         let usedRecovery = false;
         if (input.code) {
           const secret = master.unwrap(creds.totpSecret, totpLabel(userId)).toString('utf8');
-          const result = await verifyTotp({ secret, token: input.code, epochTolerance: 30, ...(creds.totpLastStep === null ? {} : { afterTimeStep: creds.totpLastStep }) });
+          const result = await verifyTotp({
+            secret,
+            token: input.code,
+            epochTolerance: 30,
+            ...(creds.totpLastStep === null ? {} : { afterTimeStep: creds.totpLastStep }),
+          });
           ok = result.valid && 'timeStep' in result && (await acceptTotpStep(tx, userId, result.timeStep));
         } else if (input.recoveryCode && !enrolling) {
           ok = await useRecoveryCode(tx, userId, sha256(input.recoveryCode));
@@ -162,7 +213,9 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
         if (!ok) {
           await countFlowAttempt(tx, idHash);
           const lockedUntil = await failAttempt(tx, userId, 'auth.mfa', input.code ? 'wrong_code' : 'wrong_recovery_code', ip);
-          return { error: lockedUntil && lockedUntil.getTime() > Date.now() ? new LockedError(lockedUntil) : new AuthenticationError('wrong code') } as const;
+          return {
+            error: lockedUntil && lockedUntil.getTime() > Date.now() ? new LockedError(lockedUntil) : new AuthenticationError('wrong code'),
+          } as const;
         }
         await consumeFlow(tx, idHash);
         await clearLoginFailures(tx, userId);
@@ -170,14 +223,24 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
         if (enrolling) {
           recoveryCodes = newRecoveryCodes();
           await replaceRecoveryCodes(tx, userId, recoveryCodes.map(sha256));
-          await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${userId}`, action: 'mfa.enrolled', outcome: 'success', ip });
+          await appendAuditInTransaction(tx, {
+            workspaceId: null,
+            actor: `user:${userId}`,
+            action: 'mfa.enrolled',
+            outcome: 'success',
+            ip,
+          });
         }
         await appendAuditInTransaction(tx, {
           workspaceId: null,
           actor: `user:${userId}`,
           action: 'auth.login',
           outcome: 'success',
-          details: { method: 'password', factor: usedRecovery ? 'recovery_code' : 'totp', ...(usedRecovery ? { recoveryCodesLeft: await countUnusedRecoveryCodes(tx, userId) } : {}) },
+          details: {
+            method: 'password',
+            factor: usedRecovery ? 'recovery_code' : 'totp',
+            ...(usedRecovery ? { recoveryCodesLeft: await countUnusedRecoveryCodes(tx, userId) } : {}),
+          },
           ip,
         });
         return { login: { userId, method: 'password' as const, ...(recoveryCodes ? { recoveryCodes } : {}) } } as const;
@@ -193,7 +256,13 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
         const invitation = await useInvitation(tx, sha256(input.invitation));
         if (!invitation) return undefined;
         await setPassword(tx, invitation.userId, passwordHash);
-        await appendAuditInTransaction(tx, { workspaceId: invitation.workspaceId, actor: `user:${invitation.userId}`, action: 'user.password_set', outcome: 'success', ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: invitation.workspaceId,
+          actor: `user:${invitation.userId}`,
+          action: 'user.password_set',
+          outcome: 'success',
+          ip,
+        });
         return (await getCredentials(tx, invitation.userId))?.email;
       });
       if (!result) {
@@ -204,7 +273,12 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
     },
 
     /** Makes a one-use invitation for `userId` to set a password; the code is answered once. */
-    async invite(db: Queryable, userId: string, workspaceId: string | null, createdBy: string): Promise<{ invitation: string; expiresAt: string }> {
+    async invite(
+      db: Queryable,
+      userId: string,
+      workspaceId: string | null,
+      createdBy: string,
+    ): Promise<{ invitation: string; expiresAt: string }> {
       const invitation = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + INVITATION_MS);
       await insertInvitation(db, { tokenHash: sha256(invitation), userId, workspaceId, createdBy, expiresAt });
@@ -216,21 +290,46 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
      * user with the same email when the provider vouches for it (then linked), else a new user.
      * Memberships come from owners adding members by email.
      */
-    async externalUser(provider: IdentityProvider, identity: { issuer: string; subject: string; email?: string | undefined; emailVerified?: boolean | undefined; name?: string | undefined }, ip: string | undefined): Promise<User> {
+    async externalUser(
+      provider: IdentityProvider,
+      identity: {
+        issuer: string;
+        subject: string;
+        email?: string | undefined;
+        emailVerified?: boolean | undefined;
+        name?: string | undefined;
+      },
+      ip: string | undefined,
+    ): Promise<User> {
       return inTransaction(pool, async (tx) => {
         let user = await findUserByIdentity(tx, provider, identity.issuer, identity.subject);
         if (!user && identity.email && identity.emailVerified) user = await findUserByEmail(tx, identity.email);
         if (!user) {
           if (!identity.email) throw new AuthenticationError('the identity provider gave no email address');
-          if (await findUserByEmail(tx, identity.email)) throw new AuthenticationError('an account with this email exists; the provider must verify the email to link it');
+          if (await findUserByEmail(tx, identity.email))
+            throw new AuthenticationError('an account with this email exists; the provider must verify the email to link it');
           const id = randomUUID();
           await createUser(tx, { id, email: identity.email, displayName: identity.name });
-          await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${id}`, action: 'user.created', outcome: 'success', details: { via: provider }, ip });
+          await appendAuditInTransaction(tx, {
+            workspaceId: null,
+            actor: `user:${id}`,
+            action: 'user.created',
+            outcome: 'success',
+            details: { via: provider },
+            ip,
+          });
           user = { id, email: identity.email, displayName: identity.name ?? null, disabledAt: null };
         }
         if (user.disabledAt) throw new AuthenticationError('the account is disabled');
         await linkIdentity(tx, { provider, issuer: identity.issuer, subject: identity.subject, userId: user.id });
-        await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${user.id}`, action: 'auth.login', outcome: 'success', details: { method: provider, issuer: identity.issuer }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: null,
+          actor: `user:${user.id}`,
+          action: 'auth.login',
+          outcome: 'success',
+          details: { method: provider, issuer: identity.issuer },
+          ip,
+        });
         return user;
       });
     },

@@ -18,7 +18,13 @@ import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { createRunner, listRunners } from '../../platform/repos/runners.repo';
 
-export const RegisterRunnerBody = z.strictObject({ name: z.string().min(1).max(100).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits and dashes') });
+export const RegisterRunnerBody = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits and dashes'),
+});
 
 /** A Runner counts as online when it polled its queue within this long. */
 export const ONLINE_WITHIN_MS = 120_000;
@@ -32,7 +38,13 @@ export interface RunnersServiceDeps {
   runnerTemporal: { address: string; namespace: string };
 }
 
-export function createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunnersServiceDeps) {
+export function createRunnersService({
+  pool,
+  crypto,
+  temporal,
+  runnerTemporal,
+  platformTaskQueue = PLATFORM_TASK_QUEUE,
+}: RunnersServiceDeps) {
   return {
     async register(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
@@ -43,8 +55,23 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal, p
         const keyFile = await inTransaction(pool, async (tx) => {
           await createRunner(tx, { id, workspaceId, name: parsed.data.name, taskQueue });
           const file = await exportRunnerKeyFile(tx, crypto.master, workspaceId);
-          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'runner.registered', target: `runner:${id}`, outcome: 'success', ip });
-          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'keys.exported', target: `runner:${id}`, outcome: 'success', details: { keys: file.keys.map((k) => k.id) }, ip });
+          await appendAuditInTransaction(tx, {
+            workspaceId,
+            actor: auth.actor,
+            action: 'runner.registered',
+            target: `runner:${id}`,
+            outcome: 'success',
+            ip,
+          });
+          await appendAuditInTransaction(tx, {
+            workspaceId,
+            actor: auth.actor,
+            action: 'keys.exported',
+            target: `runner:${id}`,
+            outcome: 'success',
+            details: { keys: file.keys.map((k) => k.id) },
+            ip,
+          });
           return file;
         });
         const secretName = `lookout-runner-${parsed.data.name}`;
@@ -66,7 +93,8 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal, p
           ],
         };
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new ConflictError(`a Runner named ${JSON.stringify(parsed.data.name)} already exists`);
+        if ((err as { code?: string }).code === '23505')
+          throw new ConflictError(`a Runner named ${JSON.stringify(parsed.data.name)} already exists`);
         throw err;
       }
     },
@@ -81,10 +109,16 @@ export function createRunnersService({ pool, crypto, temporal, runnerTemporal, p
         runners.map(async (stored) => {
           let r = stored;
           const described = await temporal.workflowService
-            .describeTaskQueue({ namespace: temporal.options.namespace, taskQueue: { name: r.taskQueue }, taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY })
+            .describeTaskQueue({
+              namespace: temporal.options.namespace,
+              taskQueue: { name: r.taskQueue },
+              taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            })
             .catch(() => undefined);
           const polls = (described?.pollers ?? [])
-            .map((p) => (p.lastAccessTime?.seconds ? Number(p.lastAccessTime.seconds) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : 0))
+            .map((p) =>
+              p.lastAccessTime?.seconds ? Number(p.lastAccessTime.seconds) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : 0,
+            )
             .filter((t) => t > 0);
           const last = polls.length ? Math.max(...polls) : undefined;
           const online = last !== undefined && Date.now() - last < ONLINE_WITHIN_MS;

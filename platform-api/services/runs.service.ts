@@ -16,7 +16,16 @@ import { isWorkflowNotFound } from '../../common/temporal-errors';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult, type StoredResult } from '../../platform/repos/results.repo';
-import { getRun, insertRun, listRuns, markRunFinished, markRunRetrying, RETRYABLE_RUN_STATUSES, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
+import {
+  getRun,
+  insertRun,
+  listRuns,
+  markRunFinished,
+  markRunRetrying,
+  RETRYABLE_RUN_STATUSES,
+  runErrorBinding,
+  type Run,
+} from '../../platform/repos/runs.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
 
 export interface RunView {
@@ -96,7 +105,15 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
           requestedBy: auth.actor,
           workflowId,
         });
-        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'run.requested', target: `run:${runId}`, outcome: 'success', details: { taskId: task.id }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'run.requested',
+          target: `run:${runId}`,
+          outcome: 'success',
+          details: { taskId: task.id },
+          ip,
+        });
         return inserted;
       });
       try {
@@ -125,14 +142,24 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
     async cancelRun(auth: WorkspaceAccess, runId: string, ip?: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
-      if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`the run already ended (${run.status})`);
+      if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status))
+        throw new ConflictError(`the run already ended (${run.status})`);
       await temporal.workflow
         .getHandle(run.workflowId)
         .cancel()
         .catch((err: unknown) => {
-          throw isWorkflowNotFound(err) ? new ConflictError('the run has no workflow to cancel any more (it ended or passed Temporal retention)') : err;
+          throw isWorkflowNotFound(err)
+            ? new ConflictError('the run has no workflow to cancel any more (it ended or passed Temporal retention)')
+            : err;
         });
-      await appendAudit(pool, { workspaceId: run.workspaceId, actor: auth.actor, action: 'run.cancel_requested', target: `run:${runId}`, outcome: 'success', ip });
+      await appendAudit(pool, {
+        workspaceId: run.workspaceId,
+        actor: auth.actor,
+        action: 'run.cancel_requested',
+        target: `run:${runId}`,
+        outcome: 'success',
+        ip,
+      });
       return toRunView(sealer, run, undefined);
     },
 
@@ -145,14 +172,17 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
     async retryRun(auth: WorkspaceAccess, runId: string, ip?: string): Promise<RunView> {
       const run = await getRun(pool, runId);
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
-      if (!(RETRYABLE_RUN_STATUSES as readonly string[]).includes(run.status)) throw new ConflictError(`only a failed, rejected or runner_unavailable run can be retried; this one is ${run.status}`);
+      if (!(RETRYABLE_RUN_STATUSES as readonly string[]).includes(run.status))
+        throw new ConflictError(`only a failed, rejected or runner_unavailable run can be retried; this one is ${run.status}`);
       const handle = temporal.workflow.getHandle(run.workflowId);
       // The run is recorded failed just before its workflow closes: let it close first.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
       clearTimeout(timer);
       const description = await handle.describe().catch((err: unknown) => {
-        throw isWorkflowNotFound(err) ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run') : err;
+        throw isWorkflowNotFound(err)
+          ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run')
+          : err;
       });
       const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
       const scheduled = [...(history.events ?? [])]
@@ -181,7 +211,11 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
         });
       } catch (err) {
         logger.error({ err, runId }, 'reset failed');
-        await markRunFinished(pool, runId, { status: run.status, errorType: run.errorType ?? undefined, errorSealed: run.errorSealed ?? undefined });
+        await markRunFinished(pool, runId, {
+          status: run.status,
+          errorType: run.errorType ?? undefined,
+          errorSealed: run.errorSealed ?? undefined,
+        });
         throw new UnavailableError('the workflow engine refused the retry');
       }
       const updated = await getRun(pool, runId);

@@ -11,7 +11,15 @@ import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from 
 import type { WorkspaceAccess } from '../auth/auth-context';
 import { ConflictError, InputError, NotFoundError } from '../../common/problem';
 import { appendAudit } from '../../platform/repos/audit.repo';
-import { deleteSchedule, getSchedule, insertSchedule, listSchedules, setSchedulePaused, updateScheduleSettings, type ScheduleRow } from '../../platform/repos/schedules.repo';
+import {
+  deleteSchedule,
+  getSchedule,
+  insertSchedule,
+  listSchedules,
+  setSchedulePaused,
+  updateScheduleSettings,
+  type ScheduleRow,
+} from '../../platform/repos/schedules.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
 import type { Sealer } from '../../platform/crypto/sealer';
@@ -35,9 +43,35 @@ function refusal(err: unknown, fallback: (message: string) => Error): Error {
 
 const SpecBody = z
   .strictObject({
-    cron: z.array(z.string().min(5).max(100).refine(isCronString, 'a cron expression of 5 to 7 fields, or @hourly, @daily, @weekly, @monthly, @yearly')).min(1).max(10).optional(),
-    intervalSeconds: z.number().int().min(1).max(31 * 86_400).optional(),
-    timezone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone').optional(),
+    cron: z
+      .array(
+        z
+          .string()
+          .min(5)
+          .max(100)
+          .refine(isCronString, 'a cron expression of 5 to 7 fields, or @hourly, @daily, @weekly, @monthly, @yearly'),
+      )
+      .min(1)
+      .max(10)
+      .optional(),
+    intervalSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(31 * 86_400)
+      .optional(),
+    timezone: z
+      .string()
+      .max(64)
+      .refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be an IANA time zone')
+      .optional(),
     jitterSeconds: z.number().int().min(0).max(86_400).optional(),
   })
   .refine((s) => Boolean(s.cron) !== Boolean(s.intervalSeconds), 'give either cron or intervalSeconds');
@@ -59,7 +93,12 @@ export const CreateScheduleBody = z
     runnerId: z.uuid().optional(),
     spec: SpecBody,
     overlap: z.enum(OVERLAP).default('skip'),
-    catchupWindowSeconds: z.number().int().min(1).max(7 * 86_400).default(60),
+    catchupWindowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .default(60),
     pauseOnFailure: z.boolean().default(false),
     /** Pause after this many consecutive failed runs. */
     pauseAfterFailures: z.number().int().min(1).max(100).optional(),
@@ -72,7 +111,12 @@ export const UpdateScheduleBody = z
   .strictObject({
     spec: SpecBody.optional(),
     overlap: z.enum(OVERLAP).optional(),
-    catchupWindowSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+    catchupWindowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .optional(),
     pauseOnFailure: z.boolean().optional(),
     pauseAfterFailures: z.number().int().min(1).max(100).nullable().optional(),
   })
@@ -107,13 +151,26 @@ function view(row: ScheduleRow, description?: ScheduleDescription): ScheduleView
     paused: description?.state.paused ?? row.paused,
     note: row.note,
     nextRuns: (description?.info.nextActionTimes ?? []).slice(0, 5).map((d) => d.toISOString()),
-    recentRuns: (description?.info.recentActions ?? []).slice(-10).map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+    recentRuns: (description?.info.recentActions ?? [])
+      .slice(-10)
+      .map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), workflowId: a.action.workflow.workflowId })),
     createdAt: row.createdAt.toISOString(),
   };
 }
 
-export function createSchedulesService({ pool, temporal, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: { pool: Pool; temporal: Client; sealer: Sealer; platformTaskQueue?: string | undefined }) {
-  const handleOf = (row: Pick<ScheduleRow, 'workspaceId' | 'id'>) => temporal.schedule.getHandle(temporalScheduleId(row.workspaceId, row.id));
+export function createSchedulesService({
+  pool,
+  temporal,
+  sealer,
+  platformTaskQueue = PLATFORM_TASK_QUEUE,
+}: {
+  pool: Pool;
+  temporal: Client;
+  sealer: Sealer;
+  platformTaskQueue?: string | undefined;
+}) {
+  const handleOf = (row: Pick<ScheduleRow, 'workspaceId' | 'id'>) =>
+    temporal.schedule.getHandle(temporalScheduleId(row.workspaceId, row.id));
   const load = async (workspaceId: string, id: string) => {
     const row = await getSchedule(pool, workspaceId, id);
     if (!row) throw new NotFoundError('schedule');
@@ -163,14 +220,26 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
                 taskQueue: platformTaskQueue,
                 args: [{ workspaceId, runnerId: input.runnerId!, scheduleId: id }],
               },
-          policies: { overlap: input.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: input.catchupWindowSeconds * 1000, pauseOnFailure: input.pauseOnFailure },
+          policies: {
+            overlap: input.overlap.toUpperCase() as ScheduleOverlapPolicy,
+            catchupWindow: input.catchupWindowSeconds * 1000,
+            pauseOnFailure: input.pauseOnFailure,
+          },
           state: { paused: input.paused, ...(input.note ? { note: input.note } : {}) },
         });
       } catch (err) {
         await deleteSchedule(pool, workspaceId, id);
         throw refusal(err, (message) => new ConflictError(`the workflow engine refused the schedule: ${message}`));
       }
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.created', target: `schedule:${id}`, outcome: 'success', details: { taskId: input.taskId ?? null, runnerId: input.runnerId ?? null, overlap: input.overlap }, ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: 'schedule.created',
+        target: `schedule:${id}`,
+        outcome: 'success',
+        details: { taskId: input.taskId ?? null, runnerId: input.runnerId ?? null, overlap: input.overlap },
+        ip,
+      });
       const created = await load(workspaceId, id);
       return view(created, await handleOf(created).describe());
     },
@@ -181,7 +250,16 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
     },
 
     async list(workspaceId: string): Promise<ScheduleView[]> {
-      return Promise.all((await listSchedules(pool, workspaceId)).map(async (row) => view(row, await handleOf(row).describe().catch(() => undefined))));
+      return Promise.all(
+        (await listSchedules(pool, workspaceId)).map(async (row) =>
+          view(
+            row,
+            await handleOf(row)
+              .describe()
+              .catch(() => undefined),
+          ),
+        ),
+      );
     },
 
     /**
@@ -203,13 +281,26 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
         .update((previous) => ({
           ...previous,
           spec: temporalSpec(next.spec),
-          policies: { ...previous.policies, overlap: next.overlap.toUpperCase() as ScheduleOverlapPolicy, catchupWindow: next.catchupSeconds * 1000, pauseOnFailure: next.pauseOnFailure },
+          policies: {
+            ...previous.policies,
+            overlap: next.overlap.toUpperCase() as ScheduleOverlapPolicy,
+            catchupWindow: next.catchupSeconds * 1000,
+            pauseOnFailure: next.pauseOnFailure,
+          },
         }))
         .catch((err: unknown) => {
           throw refusal(err, () => (err instanceof Error ? err : new Error('schedule update failed')));
         });
       await updateScheduleSettings(pool, workspaceId, id, next);
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.updated', target: `schedule:${id}`, outcome: 'success', details: { fields: Object.keys(parsed.data) }, ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: 'schedule.updated',
+        target: `schedule:${id}`,
+        outcome: 'success',
+        details: { fields: Object.keys(parsed.data) },
+        ip,
+      });
       const updated = await load(workspaceId, id);
       return view(updated, await handleOf(updated).describe());
     },
@@ -220,7 +311,14 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
       if (paused) await handle.pause(`paused by ${auth.actor}`);
       else await handle.unpause(`resumed by ${auth.actor}`);
       await setSchedulePaused(pool, workspaceId, id, paused);
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: paused ? 'schedule.paused' : 'schedule.resumed', target: `schedule:${id}`, outcome: 'success', ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: paused ? 'schedule.paused' : 'schedule.resumed',
+        target: `schedule:${id}`,
+        outcome: 'success',
+        ip,
+      });
       return view({ ...row, paused }, await handle.describe());
     },
 
@@ -228,16 +326,32 @@ export function createSchedulesService({ pool, temporal, sealer, platformTaskQue
     async trigger(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
       await handleOf(row).trigger(row.overlap.toUpperCase() as ScheduleOverlapPolicy);
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.triggered', target: `schedule:${id}`, outcome: 'success', ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: 'schedule.triggered',
+        target: `schedule:${id}`,
+        outcome: 'success',
+        ip,
+      });
     },
 
     async remove(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
-      await handleOf(row).delete().catch((err: unknown) => {
-        if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
-      });
+      await handleOf(row)
+        .delete()
+        .catch((err: unknown) => {
+          if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+        });
       await deleteSchedule(pool, workspaceId, id);
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'schedule.deleted', target: `schedule:${id}`, outcome: 'success', ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: 'schedule.deleted',
+        target: `schedule:${id}`,
+        outcome: 'success',
+        ip,
+      });
     },
   };
 }

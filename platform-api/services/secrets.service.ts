@@ -12,8 +12,16 @@ import { deleteSecretRecord, listSecretMeta, recordSecretWrite, secretRecorded }
 import { inTransaction } from '../../platform/repos/db';
 import { kvPaths, vaultStatus, type VaultClient } from '../../platform/vault/vault-client';
 
-const SecretName = z.string().regex(/^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits, dot, dash, underscore').max(128);
-export const PutSecretBody = z.strictObject({ value: z.string().min(1).max(64 * 1024) });
+const SecretName = z
+  .string()
+  .regex(/^[a-z0-9]([-_.a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits, dot, dash, underscore')
+  .max(128);
+export const PutSecretBody = z.strictObject({
+  value: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
+});
 
 export interface SecretsServiceDeps {
   pool: Pool;
@@ -33,17 +41,34 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
 
   return {
     /** Writes (creates or replaces) a secret; the reference for tasks is returned, the value never. */
-    async put(auth: WorkspaceAccess, workspaceId: string, rawName: string, body: unknown, ip?: string): Promise<{ name: string; reference: string; version: number }> {
+    async put(
+      auth: WorkspaceAccess,
+      workspaceId: string,
+      rawName: string,
+      body: unknown,
+      ip?: string,
+    ): Promise<{ name: string; reference: string; version: number }> {
       const name = SecretName.safeParse(rawName);
       if (!name.success) throw InputError.fromZod('secret name', name.error);
       const parsed = PutSecretBody.safeParse(body);
       // The body holds the value: report only which field is wrong.
-      if (!parsed.success) throw new InputError('invalid secret', parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+      if (!parsed.success)
+        throw new InputError(
+          'invalid secret',
+          parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+        );
       const vault = store();
       await vault.write(kvPaths(mount, workspaceId, name.data).data, { data: { value: parsed.data.value } }).catch(storeError);
       const version = await inTransaction(pool, async (tx) => {
         const written = await recordSecretWrite(tx, workspaceId, name.data, auth.actor);
-        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.written', target: `secret:${name.data}`, outcome: 'success', ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'secret.written',
+          target: `secret:${name.data}`,
+          outcome: 'success',
+          ip,
+        });
         return written;
       });
       return { name: name.data, reference: `vault:${mount}/workspaces/${workspaceId}/${name.data}#value`, version };
@@ -60,13 +85,24 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
         if (vaultStatus(err) !== 404) storeError(err);
       }
       const meta = new Map((await listSecretMeta(pool, workspaceId)).map((r) => [r.name, r]));
-      await inTransaction(pool, (tx) => appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.listed', outcome: 'success', details: { count: names.length }, ip }));
+      await inTransaction(pool, (tx) =>
+        appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'secret.listed',
+          outcome: 'success',
+          details: { count: names.length },
+          ip,
+        }),
+      );
       return names.sort().map((name) => {
         const m = meta.get(name);
         return {
           name,
           reference: `vault:${mount}/workspaces/${workspaceId}/${name}#value`,
-          ...(m ? { createdAt: m.createdAt.toISOString(), updatedAt: m.updatedAt.toISOString(), updatedBy: m.updatedBy, version: m.version } : {}),
+          ...(m
+            ? { createdAt: m.createdAt.toISOString(), updatedAt: m.updatedAt.toISOString(), updatedBy: m.updatedBy, version: m.version }
+            : {}),
         };
       });
     },
@@ -79,7 +115,14 @@ export function createSecretsService({ pool, vault, mount }: SecretsServiceDeps)
       await vault.delete(kvPaths(mount, workspaceId, name.data).metadata).catch(storeError);
       await inTransaction(pool, async (tx) => {
         await deleteSecretRecord(tx, workspaceId, name.data);
-        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'secret.deleted', target: `secret:${name.data}`, outcome: 'success', ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'secret.deleted',
+          target: `secret:${name.data}`,
+          outcome: 'success',
+          ip,
+        });
       });
     },
   };

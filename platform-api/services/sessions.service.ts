@@ -36,7 +36,14 @@ export function createSessionsService({ pool }: { pool: Pool }) {
       if (auth.kind !== 'session') throw new ForbiddenError('only a browser session can log out');
       const cookie = readSessionCookie(req);
       if (cookie) await revokeSessionByHash(pool, sha256(cookie));
-      await appendAudit(pool, { workspaceId: null, actor: auth.actor, action: 'auth.logout', target: `session:${auth.sessionId}`, outcome: 'success', ip: req.ip });
+      await appendAudit(pool, {
+        workspaceId: null,
+        actor: auth.actor,
+        action: 'auth.logout',
+        target: `session:${auth.sessionId}`,
+        outcome: 'success',
+        ip: req.ip,
+      });
       clearSessionCookie(res);
     },
 
@@ -55,7 +62,14 @@ export function createSessionsService({ pool }: { pool: Pool }) {
     /** Revokes one of the caller's sessions (404 for a session of anyone else). */
     async revoke(auth: AuthContext, sessionId: string, ip: string | undefined): Promise<void> {
       if (!(await revokeSession(pool, userOf(auth), sessionId))) throw new NotFoundError('session');
-      await appendAudit(pool, { workspaceId: null, actor: auth.actor, action: 'session.revoked', target: `session:${sessionId}`, outcome: 'success', ip });
+      await appendAudit(pool, {
+        workspaceId: null,
+        actor: auth.actor,
+        action: 'session.revoked',
+        target: `session:${sessionId}`,
+        outcome: 'success',
+        ip,
+      });
     },
   };
 }

@@ -55,7 +55,13 @@ export function createSsoService({ pool, master }: { pool: Pool; master: MasterK
     },
 
     async beginSaml(relayState: string, requestId: string): Promise<void> {
-      await insertFlow(pool, { idHash: sha256(relayState), kind: 'saml', userId: null, data: Buffer.from(requestId, 'utf8'), expiresAt: new Date(Date.now() + FLOW_MS) });
+      await insertFlow(pool, {
+        idHash: sha256(relayState),
+        kind: 'saml',
+        userId: null,
+        data: Buffer.from(requestId, 'utf8'),
+        expiresAt: new Date(Date.now() + FLOW_MS),
+      });
     },
 
     /** The AuthnRequest id the RelayState was issued with. */

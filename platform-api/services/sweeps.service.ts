@@ -15,7 +15,17 @@ import { getSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.re
 
 export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
 
-export function createSweepsService({ pool, temporal, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: { pool: Pool; temporal: Client; sealer: Sealer; platformTaskQueue?: string | undefined }) {
+export function createSweepsService({
+  pool,
+  temporal,
+  sealer,
+  platformTaskQueue = PLATFORM_TASK_QUEUE,
+}: {
+  pool: Pool;
+  temporal: Client;
+  sealer: Sealer;
+  platformTaskQueue?: string | undefined;
+}) {
   return {
     /** The workspace a sweep belongs to, or undefined when there is no such sweep. */
     async workspaceOf(sweepId: string): Promise<string | undefined> {
@@ -32,14 +42,28 @@ export function createSweepsService({ pool, temporal, sealer, platformTaskQueue 
         workflowId: sweepWorkflowId(workspaceId, id),
         args: [{ sweepId: id, workspaceId, runnerId: parsed.data.runnerId, requestedBy: auth.actor, concurrency: parsed.data.concurrency }],
       });
-      await appendAudit(pool, { workspaceId, actor: auth.actor, action: 'sweep.requested', target: `sweep:${id}`, outcome: 'success', details: { runnerId: parsed.data.runnerId }, ip });
+      await appendAudit(pool, {
+        workspaceId,
+        actor: auth.actor,
+        action: 'sweep.requested',
+        target: `sweep:${id}`,
+        outcome: 'success',
+        details: { runnerId: parsed.data.runnerId },
+        ip,
+      });
       return { id, status: 'running' };
     },
 
     async get(auth: WorkspaceAccess, id: string) {
       const sweep = await getSweep(pool, id);
       if (!sweep || sweep.workspaceId !== auth.workspaceId) throw new NotFoundError('sweep');
-      const namespaces = sweep.namespacesSealed ? await sealer.open<Record<string, { score: number; issues: number }>>(sweep.workspaceId, sweepNamespacesBinding(id), sweep.namespacesSealed) : null;
+      const namespaces = sweep.namespacesSealed
+        ? await sealer.open<Record<string, { score: number; issues: number }>>(
+            sweep.workspaceId,
+            sweepNamespacesBinding(id),
+            sweep.namespacesSealed,
+          )
+        : null;
       const runs = await runsOfSweep(pool, id);
       return {
         id,

@@ -16,7 +16,11 @@ import { getRunner } from '../../platform/repos/runners.repo';
 import { createTask, deleteTask, getTask, listTasks, type Task } from '../../platform/repos/tasks.repo';
 
 export const CreateTaskBody = z.strictObject({
-  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash and underscore'),
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash and underscore'),
   runnerId: z.uuid(),
   checkType: z.string().refine(isCheckType, { message: `must be one of ${CHECK_TYPES.join(', ')}` }),
   params: z.record(z.string(), z.unknown()).default({}),
@@ -32,7 +36,10 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
       if (!isCheckType(input.checkType)) throw new InputError('unknown check type');
       const params = CHECK_PARAMS[input.checkType].safeParse(input.params);
       if (!params.success) {
-        throw new InputError(`invalid parameters for ${input.checkType}`, params.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })));
+        throw new InputError(
+          `invalid parameters for ${input.checkType}`,
+          params.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })),
+        );
       }
       if (!(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
       const task: Task = {
@@ -47,10 +54,19 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
       try {
         await inTransaction(pool, async (tx) => {
           await createTask(tx, sealer, task);
-          await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'task.created', target: `task:${task.id}`, outcome: 'success', details: { checkType: task.checkType }, ip });
+          await appendAuditInTransaction(tx, {
+            workspaceId,
+            actor: auth.actor,
+            action: 'task.created',
+            target: `task:${task.id}`,
+            outcome: 'success',
+            details: { checkType: task.checkType },
+            ip,
+          });
         });
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new ConflictError(`a task named ${JSON.stringify(input.name)} already exists`);
+        if ((err as { code?: string }).code === '23505')
+          throw new ConflictError(`a task named ${JSON.stringify(input.name)} already exists`);
         throw err;
       }
       return task;
@@ -67,7 +83,14 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
     async remove(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       await inTransaction(pool, async (tx) => {
         if (!(await deleteTask(tx, workspaceId, id))) throw new NotFoundError('task');
-        await appendAuditInTransaction(tx, { workspaceId, actor: auth.actor, action: 'task.deleted', target: `task:${id}`, outcome: 'success', ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'task.deleted',
+          target: `task:${id}`,
+          outcome: 'success',
+          ip,
+        });
       });
     },
   };

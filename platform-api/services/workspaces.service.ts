@@ -49,7 +49,10 @@ export const CreateTokenBody = z.strictObject({
   expiresInDays: z.number().int().min(1).max(3650).optional(),
 });
 export const AuditQuery = z.strictObject({
-  after: z.string().regex(/^\d{1,18}$/, 'an event id').default('0'),
+  after: z
+    .string()
+    .regex(/^\d{1,18}$/, 'an event id')
+    .default('0'),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 
@@ -90,7 +93,12 @@ export function createWorkspacesService(deps: {
       const creds = await getCredentials(pool, auth.userId);
       return {
         kind: auth.kind,
-        user: { id: auth.userId, email: creds?.email, displayName: creds?.displayName ?? null, mfaEnrolled: Boolean(creds?.totpConfirmedAt) },
+        user: {
+          id: auth.userId,
+          email: creds?.email,
+          displayName: creds?.displayName ?? null,
+          mfaEnrolled: Boolean(creds?.totpConfirmedAt),
+        },
         ...(auth.kind === 'session' ? { session: { id: auth.sessionId, method: auth.method } } : {}),
         workspaces: (await workspacesOfUser(pool, auth.userId)).map((w) => ({ id: w.id, name: w.name, role: w.role })),
       };
@@ -104,8 +112,23 @@ export function createWorkspacesService(deps: {
         await createWorkspace(tx, { id, name: input.name });
         await createWorkspaceKeys(tx, crypto.master, id);
         await addMembership(tx, { workspaceId: id, userId: auth.userId, role: 'owner' });
-        await appendAuditInTransaction(tx, { workspaceId: id, actor: auth.actor, action: 'workspace.created', target: `workspace:${id}`, outcome: 'success', ip });
-        await appendAuditInTransaction(tx, { workspaceId: id, actor: auth.actor, action: 'member.added', target: `user:${auth.userId}`, outcome: 'success', details: { role: 'owner' }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: id,
+          actor: auth.actor,
+          action: 'workspace.created',
+          target: `workspace:${id}`,
+          outcome: 'success',
+          ip,
+        });
+        await appendAuditInTransaction(tx, {
+          workspaceId: id,
+          actor: auth.actor,
+          action: 'member.added',
+          target: `user:${auth.userId}`,
+          outcome: 'success',
+          details: { role: 'owner' },
+          ip,
+        });
       });
       return { id, name: input.name, role: 'owner' as const };
     },
@@ -131,7 +154,15 @@ export function createWorkspacesService(deps: {
         if (!existing) await createUser(tx, { id: userId, email: input.email });
         if (existing && (await getMembershipRole(tx, access.workspaceId, userId))) throw new ConflictError('already a member');
         await addMembership(tx, { workspaceId: access.workspaceId, userId, role: input.role });
-        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.added', target: `user:${userId}`, outcome: 'success', details: { role: input.role }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: access.workspaceId,
+          actor: access.actor,
+          action: 'member.added',
+          target: `user:${userId}`,
+          outcome: 'success',
+          details: { role: input.role },
+          ip,
+        });
         const creds = await getCredentials(tx, userId);
         const canLogIn = Boolean(creds?.passwordHash) || (await listIdentities(tx, userId)).length > 0;
         const invitation = canLogIn ? undefined : await identity.invite(tx, userId, access.workspaceId, access.actor);
@@ -147,7 +178,15 @@ export function createWorkspacesService(deps: {
         if (!current) throw new NotFoundError('member');
         if (current === 'owner' && input.role !== 'owner' && owners <= 1) throw new ConflictError('a workspace keeps at least one owner');
         await setMembershipRole(tx, access.workspaceId, userId, input.role);
-        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.role_changed', target: `user:${userId}`, outcome: 'success', details: { from: current, to: input.role }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: access.workspaceId,
+          actor: access.actor,
+          action: 'member.role_changed',
+          target: `user:${userId}`,
+          outcome: 'success',
+          details: { from: current, to: input.role },
+          ip,
+        });
       });
       return { userId, role: input.role };
     },
@@ -159,7 +198,15 @@ export function createWorkspacesService(deps: {
         if (!current) throw new NotFoundError('member');
         if (current === 'owner' && owners <= 1) throw new ConflictError('a workspace keeps at least one owner');
         await removeMembership(tx, access.workspaceId, userId);
-        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'member.removed', target: `user:${userId}`, outcome: 'success', details: { role: current }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: access.workspaceId,
+          actor: access.actor,
+          action: 'member.removed',
+          target: `user:${userId}`,
+          outcome: 'success',
+          details: { role: current },
+          ip,
+        });
       });
     },
 
@@ -177,7 +224,15 @@ export function createWorkspacesService(deps: {
       const createdBy = userOf(access.principal);
       return inTransaction(pool, async (tx) => {
         const made = await createToken(tx, { workspaceId: access.workspaceId, createdBy, name: input.name, role: input.role, expiresAt });
-        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'token.created', target: `token:${made.id}`, outcome: 'success', details: { role: input.role, expiresAt: expiresAt?.toISOString() ?? null }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: access.workspaceId,
+          actor: access.actor,
+          action: 'token.created',
+          target: `token:${made.id}`,
+          outcome: 'success',
+          details: { role: input.role, expiresAt: expiresAt?.toISOString() ?? null },
+          ip,
+        });
         const row = await getToken(tx, access.workspaceId, made.id);
         return { ...tokenView(row!), token: made.token };
       });
@@ -187,13 +242,24 @@ export function createWorkspacesService(deps: {
       await inTransaction(pool, async (tx) => {
         if (!(await getToken(tx, access.workspaceId, tokenId))) throw new NotFoundError('token');
         const revoked = await revokeToken(tx, access.workspaceId, tokenId);
-        await appendAuditInTransaction(tx, { workspaceId: access.workspaceId, actor: access.actor, action: 'token.revoked', target: `token:${tokenId}`, outcome: 'success', details: { alreadyRevoked: !revoked }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: access.workspaceId,
+          actor: access.actor,
+          action: 'token.revoked',
+          target: `token:${tokenId}`,
+          outcome: 'success',
+          details: { alreadyRevoked: !revoked },
+          ip,
+        });
       });
     },
 
     /** A page of the workspace's audit log, oldest first, with whether the whole chain verifies. */
     async audit(access: WorkspaceAccess, query: z.infer<typeof AuditQuery>) {
-      const [items, verification] = await Promise.all([listAudit(pool, access.workspaceId, query.limit, query.after), verifyAuditChain(pool, access.workspaceId)]);
+      const [items, verification] = await Promise.all([
+        listAudit(pool, access.workspaceId, query.limit, query.after),
+        verifyAuditChain(pool, access.workspaceId),
+      ]);
       const last = items.at(-1);
       return { items, chain: verification, ...(items.length === query.limit && last ? { next: last.id } : {}) };
     },
@@ -212,7 +278,15 @@ export function createWorkspacesService(deps: {
         if (result) results.push({ runId: run.id, ...result });
       }
       const secretNames = await secrets.list(access, ws, ip);
-      await appendAudit(pool, { workspaceId: ws, actor: access.actor, action: 'workspace.exported', target: `workspace:${ws}`, outcome: 'success', details: { tasks: tasks.length, runs: runs.length }, ip });
+      await appendAudit(pool, {
+        workspaceId: ws,
+        actor: access.actor,
+        action: 'workspace.exported',
+        target: `workspace:${ws}`,
+        outcome: 'success',
+        details: { tasks: tasks.length, runs: runs.length },
+        ip,
+      });
       return {
         format: 'lookout-workspace-export/v1',
         exportedAt: new Date().toISOString(),
@@ -238,9 +312,12 @@ export function createWorkspacesService(deps: {
     async erase(access: WorkspaceAccess, ip: string | undefined) {
       const ws = access.workspaceId;
       for (const schedule of await listSchedules(pool, ws)) {
-        await temporal.schedule.getHandle(temporalScheduleId(ws, schedule.id)).delete().catch((err: unknown) => {
-          if (!(err instanceof Error && err.name === 'ScheduleNotFoundError')) throw err;
-        });
+        await temporal.schedule
+          .getHandle(temporalScheduleId(ws, schedule.id))
+          .delete()
+          .catch((err: unknown) => {
+            if (!(err instanceof Error && err.name === 'ScheduleNotFoundError')) throw err;
+          });
       }
       // Temporal deletes asynchronously (the history goes within seconds to a minute) and its
       // visibility is eventually consistent: list again until a pass finds nothing new (bounded), so
@@ -253,7 +330,10 @@ export function createWorkspacesService(deps: {
           if (deleted.has(wf.runId)) continue;
           fresh++;
           await temporal.workflowService
-            .deleteWorkflowExecution({ namespace: temporal.options.namespace, workflowExecution: { workflowId: wf.workflowId, runId: wf.runId } })
+            .deleteWorkflowExecution({
+              namespace: temporal.options.namespace,
+              workflowExecution: { workflowId: wf.workflowId, runId: wf.runId },
+            })
             .catch((err: unknown) => {
               if (!isWorkflowNotFound(err)) throw err; // already gone
             });
@@ -267,7 +347,15 @@ export function createWorkspacesService(deps: {
       for (const s of secretNames) await secrets.remove(access, ws, s.name, ip);
       const counts = await inTransaction(pool, async (tx) => {
         const erased = await eraseWorkspace(tx, ws);
-        await appendAuditInTransaction(tx, { workspaceId: null, actor: access.actor, action: 'workspace.erased', target: `workspace:${ws}`, outcome: 'success', details: { ...erased, temporalWorkflows: workflows, secretsInStore: secretNames.length }, ip });
+        await appendAuditInTransaction(tx, {
+          workspaceId: null,
+          actor: access.actor,
+          action: 'workspace.erased',
+          target: `workspace:${ws}`,
+          outcome: 'success',
+          details: { ...erased, temporalWorkflows: workflows, secretsInStore: secretNames.length },
+          ip,
+        });
         return erased;
       });
       return { erased: true, workspaceId: ws, counts: { ...counts, temporalWorkflows: workflows, secretsInStore: secretNames.length } };
@@ -276,4 +364,3 @@ export function createWorkspacesService(deps: {
 }
 
 export type WorkspacesService = ReturnType<typeof createWorkspacesService>;
-

@@ -39,10 +39,20 @@ import {
   type TableInfo,
 } from '../repos/backup.repo';
 import { inTransaction } from '../repos/db';
-import { BackupFileError, readBackupBody, readBackupHeader, assertKeyMatches, verifyBackupFile, writeBackupFile, backupKeyId } from './format';
+import {
+  BackupFileError,
+  readBackupBody,
+  readBackupHeader,
+  assertKeyMatches,
+  verifyBackupFile,
+  writeBackupFile,
+  backupKeyId,
+} from './format';
 
 /** Tables deliberately not in a backup, with the reason. Every other table of the schema is dumped. */
-export const EXCLUDED_TABLES: ReadonlyMap<string, string> = new Map([['schema_migrations', 'rebuilt by running the migrations on restore']]);
+export const EXCLUDED_TABLES: ReadonlyMap<string, string> = new Map([
+  ['schema_migrations', 'rebuilt by running the migrations on restore'],
+]);
 
 const Migration = z.strictObject({ version: z.number().int().positive(), name: z.string(), checksum: z.string() });
 const Column = z.strictObject({ name: z.string(), type: z.string() });
@@ -58,7 +68,15 @@ const TableRecord = z.strictObject({ type: z.literal('table'), name: z.string() 
 const TableEndRecord = z.strictObject({ type: z.literal('table-end'), name: z.string(), rows: z.number().int().min(0) });
 const SequencesRecord = z.strictObject({
   type: z.literal('sequences'),
-  values: z.array(z.strictObject({ name: z.string(), lastValue: z.string().regex(/^-?\d+$/).nullable() })),
+  values: z.array(
+    z.strictObject({
+      name: z.string(),
+      lastValue: z
+        .string()
+        .regex(/^-?\d+$/)
+        .nullable(),
+    }),
+  ),
 });
 const EndRecord = z.strictObject({ type: z.literal('end'), tables: z.number().int().min(0), rows: z.number().int().min(0) });
 
@@ -160,7 +178,16 @@ export async function createBackup(pool: Pool, options: { file: string; key: Buf
       yield line({ type: 'end', tables: tables.length, rows });
     }
     const bytes = await writeBackupFile(options.file, options.key, { schemaVersion, createdAt, chunkSize: options.chunkSize }, body());
-    return { file: options.file, bytes, keyId: backupKeyId(options.key), createdAt, schemaVersion, tables: tables.length, rows, durationMs: Math.round(performance.now() - started) };
+    return {
+      file: options.file,
+      bytes,
+      keyId: backupKeyId(options.key),
+      createdAt,
+      schemaVersion,
+      tables: tables.length,
+      rows,
+      durationMs: Math.round(performance.now() - started),
+    };
   });
 }
 
@@ -243,18 +270,24 @@ export async function restoreBackup(pool: Pool, options: { file: string; key: Bu
     const code = await loadMigrations();
     const newest = code.at(-1)?.version ?? 0;
     if (begin.schemaVersion > newest) {
-      throw new RestoreRefusedError(`this backup is at schema version ${begin.schemaVersion}, newer than this Lookout (${newest}): restore it with the Lookout version that made it`);
+      throw new RestoreRefusedError(
+        `this backup is at schema version ${begin.schemaVersion}, newer than this Lookout (${newest}): restore it with the Lookout version that made it`,
+      );
     }
     for (const m of begin.migrations) {
       const mine = code[m.version - 1];
       if (!mine || mine.checksum !== m.checksum) {
-        throw new RestoreRefusedError(`migration ${m.version}_${m.name} of the backup differs from this Lookout's: restore it with the Lookout version that made it`);
+        throw new RestoreRefusedError(
+          `migration ${m.version}_${m.name} of the backup differs from this Lookout's: restore it with the Lookout version that made it`,
+        );
       }
     }
     const applied = await readAppliedMigrations(pool);
     const targetVersion = applied.at(-1)?.version ?? 0;
     if (targetVersion > begin.schemaVersion) {
-      throw new RestoreRefusedError(`the target database is at schema version ${targetVersion}, later than the backup's (${begin.schemaVersion}): restore into an empty database`);
+      throw new RestoreRefusedError(
+        `the target database is at schema version ${targetVersion}, later than the backup's (${begin.schemaVersion}): restore into an empty database`,
+      );
     }
     await refuseIfNotEmpty(pool);
 
@@ -270,7 +303,10 @@ export async function restoreBackup(pool: Pool, options: { file: string; key: Bu
       for (const { name } of begin.tables) {
         const table = target.get(name)!;
         const columns = columnsOf.get(name)!;
-        expectRecord(TableRecord.refine((r) => r.name === name), await next());
+        expectRecord(
+          TableRecord.refine((r) => r.name === name),
+          await next(),
+        );
         let count = 0;
         let batch: unknown[][] = [];
         let batchBytes = 0;
@@ -335,7 +371,8 @@ async function insertInto(tx: Parameters<typeof insertRows>[0], table: TableInfo
 async function refuseIfNotEmpty(db: Parameters<typeof tablesWithRows>[0], tables?: string[]): Promise<void> {
   const names = tables ?? (await readCatalog(db)).tables.map((t) => t.name).filter((n) => !EXCLUDED_TABLES.has(n));
   const nonEmpty = await tablesWithRows(db, names);
-  if (nonEmpty.length) throw new RestoreRefusedError(`the target database is not empty (rows in ${nonEmpty.join(', ')}): restore into an empty database`);
+  if (nonEmpty.length)
+    throw new RestoreRefusedError(`the target database is not empty (rows in ${nonEmpty.join(', ')}): restore into an empty database`);
 }
 
 /**
@@ -344,7 +381,9 @@ async function refuseIfNotEmpty(db: Parameters<typeof tablesWithRows>[0], tables
  */
 function matchCatalog(begin: BeginRecord, target: ReadonlyMap<string, TableInfo>, sequences: readonly string[]): Map<string, ColumnInfo[]> {
   const mismatch = (what: string) =>
-    new RestoreRefusedError(`the target's schema at version ${begin.schemaVersion} does not match the backup (${what}): was the target database changed by hand?`);
+    new RestoreRefusedError(
+      `the target's schema at version ${begin.schemaVersion} does not match the backup (${what}): was the target database changed by hand?`,
+    );
   const dumped = new Set(begin.tables.map((t) => t.name));
   for (const name of target.keys()) if (!dumped.has(name)) throw mismatch(`table ${name} is not in the backup`);
   const out = new Map<string, ColumnInfo[]>();

@@ -209,7 +209,8 @@ class OpenStream extends Transform {
         const frame = this.#pending.peek(FRAME);
         const flags = frame.readUInt8(0);
         const length = frame.readUInt32BE(1);
-        if ((flags & ~FINAL) !== 0 || length > this.#chunkSize || (!(flags & FINAL) && length !== this.#chunkSize)) throw new BackupFileError(TAMPERED);
+        if ((flags & ~FINAL) !== 0 || length > this.#chunkSize || (!(flags & FINAL) && length !== this.#chunkSize))
+          throw new BackupFileError(TAMPERED);
         if (this.#pending.length < FRAME + length + TAG) break;
         this.#pending.take(FRAME);
         const body = this.#pending.take(length + TAG);
@@ -285,7 +286,9 @@ export async function writeBackupFile(file: string, key: Buffer, meta: BackupMet
 }
 
 function isZlibError(err: unknown): boolean {
-  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('Z_');
+  return (
+    err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('Z_')
+  );
 }
 
 /** The header of a backup file and where its chunks start. */

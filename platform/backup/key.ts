@@ -42,7 +42,8 @@ export function resolveBackupKey(source: BackupKeySource): Buffer {
   } else {
     throw new Error('no backup key: set LOOKOUT_BACKUP_KEY or pass --key-file (make one with `lookout backup keygen`)');
   }
-  if (!Base64Key32.safeParse(text).success) throw new Error(`${origin} must hold 32 bytes in base64 (make one with \`lookout backup keygen\`)`);
+  if (!Base64Key32.safeParse(text).success)
+    throw new Error(`${origin} must hold 32 bytes in base64 (make one with \`lookout backup keygen\`)`);
   const key = Buffer.from(text, 'base64');
   if (source.masterKey) {
     const master = Buffer.from(source.masterKey, 'base64');

@@ -13,5 +13,9 @@ export interface PlatformCrypto {
 
 export function createPlatformCrypto(pool: Pool, masterKeyBase64: string): PlatformCrypto {
   const master = MasterKey.fromBase64(masterKeyBase64);
-  return { master, payloadKeys: new PlatformKeyring(pool, master, 'payload'), sealer: new Sealer(new PlatformKeyring(pool, master, 'data')) };
+  return {
+    master,
+    payloadKeys: new PlatformKeyring(pool, master, 'payload'),
+    sealer: new Sealer(new PlatformKeyring(pool, master, 'data')),
+  };
 }

@@ -82,7 +82,12 @@ export async function createWorkspaceKeys(db: Queryable, master: MasterKey, work
 }
 
 /** Retires the active key of `purpose` and makes a new one active; returns the new key id. Call in a transaction. */
-export async function rotateWorkspaceKey(db: Queryable, master: MasterKey, workspaceId: string, purpose: KeyPurposeColumn): Promise<string> {
+export async function rotateWorkspaceKey(
+  db: Queryable,
+  master: MasterKey,
+  workspaceId: string,
+  purpose: KeyPurposeColumn,
+): Promise<string> {
   const version = await retireActiveKey(db, workspaceId, purpose);
   const id = keyId(workspaceId, version);
   await insertKey(db, { workspaceId, purpose, version, wrapped: master.wrap(randomBytes(32), label(purpose, id)) });
@@ -90,7 +95,11 @@ export async function rotateWorkspaceKey(db: Queryable, master: MasterKey, works
 }
 
 /** The key file a workspace's Runner (and codec server) loads: its payload keys, active and retired. */
-export async function exportRunnerKeyFile(db: Queryable, master: MasterKey, workspaceId: string): Promise<{ workspaceId: string; activeKeyId: string; keys: { id: string; key: string }[] }> {
+export async function exportRunnerKeyFile(
+  db: Queryable,
+  master: MasterKey,
+  workspaceId: string,
+): Promise<{ workspaceId: string; activeKeyId: string; keys: { id: string; key: string }[] }> {
   const rows = await listKeys(db, workspaceId, 'payload');
   const active = rows.find((r) => r.state === 'active');
   if (!active) throw new Error('the workspace has no active payload key');

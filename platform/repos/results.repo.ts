@@ -13,12 +13,28 @@ const binding = (runId: string) => `result:${runId}`;
  * returns false.
  */
 export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult, attestationKeyId: string): Promise<boolean> {
-  const body: SealedBody = { summary: r.summary, ...(r.score === undefined ? {} : { score: r.score }), issues: r.issues, metrics: r.metrics };
+  const body: SealedBody = {
+    summary: r.summary,
+    ...(r.score === undefined ? {} : { score: r.score }),
+    issues: r.issues,
+    metrics: r.metrics,
+  };
   const { rowCount } = await db.query(
     `insert into results (run_id, workspace_id, check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, attestation_key_id)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      on conflict (run_id) do nothing`,
-    [r.runId, r.workspaceId, r.checkType, r.status, await sealer.seal(r.workspaceId, binding(r.runId), body), r.startedAt, r.finishedAt, r.durationMs, r.exitCode, attestationKeyId],
+    [
+      r.runId,
+      r.workspaceId,
+      r.checkType,
+      r.status,
+      await sealer.seal(r.workspaceId, binding(r.runId), body),
+      r.startedAt,
+      r.finishedAt,
+      r.durationMs,
+      r.exitCode,
+      attestationKeyId,
+    ],
   );
   return rowCount === 1;
 }

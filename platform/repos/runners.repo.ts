@@ -33,14 +33,42 @@ export interface RunnerInfo extends Runner {
 }
 
 export async function listRunners(db: Queryable, workspaceId: string): Promise<RunnerInfo[]> {
-  const { rows } = await db.query<{ id: string; workspace_id: string; name: string; task_queue: string; created_at: Date; version: string | null; enabled_checks: string[]; last_seen_at: Date | null }>(
+  const { rows } = await db.query<{
+    id: string;
+    workspace_id: string;
+    name: string;
+    task_queue: string;
+    created_at: Date;
+    version: string | null;
+    enabled_checks: string[];
+    last_seen_at: Date | null;
+  }>(
     'select id, workspace_id, name, task_queue, created_at, version, enabled_checks, last_seen_at from runners where workspace_id = $1 order by name',
     [workspaceId],
   );
-  return rows.map((r) => ({ id: r.id, workspaceId: r.workspace_id, name: r.name, taskQueue: r.task_queue, createdAt: r.created_at, version: r.version, enabledChecks: r.enabled_checks, lastSeenAt: r.last_seen_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    workspaceId: r.workspace_id,
+    name: r.name,
+    taskQueue: r.task_queue,
+    createdAt: r.created_at,
+    version: r.version,
+    enabledChecks: r.enabled_checks,
+    lastSeenAt: r.last_seen_at,
+  }));
 }
 
 /** Stores what a Runner reported about itself, and when. */
-export async function recordRunnerInfo(db: Queryable, workspaceId: string, runnerId: string, info: { version: string; enabledChecks: string[] }): Promise<void> {
-  await db.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [runnerId, workspaceId, info.version, info.enabledChecks]);
+export async function recordRunnerInfo(
+  db: Queryable,
+  workspaceId: string,
+  runnerId: string,
+  info: { version: string; enabledChecks: string[] },
+): Promise<void> {
+  await db.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [
+    runnerId,
+    workspaceId,
+    info.version,
+    info.enabledChecks,
+  ]);
 }

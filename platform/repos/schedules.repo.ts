@@ -41,7 +41,8 @@ interface Row {
   updated_at: Date;
 }
 
-const COLUMNS = 'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, pause_after_failures, paused, note, created_by, created_at, updated_at';
+const COLUMNS =
+  'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, pause_after_failures, paused, note, created_by, created_at, updated_at';
 const toRow = (r: Row): ScheduleRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
@@ -63,7 +64,20 @@ export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'create
   await db.query(
     `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, pause_after_failures)
      values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12)`,
-    [s.id, s.workspaceId, s.taskId, JSON.stringify(s.spec), s.overlap, s.catchupSeconds, s.pauseOnFailure, s.paused, s.note, s.createdBy, s.runnerId, s.pauseAfterFailures],
+    [
+      s.id,
+      s.workspaceId,
+      s.taskId,
+      JSON.stringify(s.spec),
+      s.overlap,
+      s.catchupSeconds,
+      s.pauseOnFailure,
+      s.paused,
+      s.note,
+      s.createdBy,
+      s.runnerId,
+      s.pauseAfterFailures,
+    ],
   );
 }
 

@@ -15,7 +15,16 @@ export interface SessionRow {
 
 export async function insertSession(
   db: Queryable,
-  s: { idHash: Buffer; publicId: string; userId: string; method: LoginMethod; csrfHash: Buffer; expiresAt: Date; ip: string | undefined; userAgent: string | undefined },
+  s: {
+    idHash: Buffer;
+    publicId: string;
+    userId: string;
+    method: LoginMethod;
+    csrfHash: Buffer;
+    expiresAt: Date;
+    ip: string | undefined;
+    userAgent: string | undefined;
+  },
 ): Promise<void> {
   await db.query(
     `insert into sessions (id_hash, public_id, user_id, method, csrf_hash, expires_at, ip, user_agent)
@@ -24,7 +33,16 @@ export async function insertSession(
   );
 }
 
-type Row = { public_id: string; user_id: string; method: LoginMethod; csrf_hash: Buffer; created_at: Date; last_seen_at: Date; expires_at: Date; revoked_at: Date | null };
+type Row = {
+  public_id: string;
+  user_id: string;
+  method: LoginMethod;
+  csrf_hash: Buffer;
+  created_at: Date;
+  last_seen_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+};
 const COLUMNS = 'public_id, user_id, method, csrf_hash, created_at, last_seen_at, expires_at, revoked_at';
 const toSession = (r: Row): SessionRow => ({
   publicId: r.public_id,
@@ -61,7 +79,10 @@ export async function revokeSessionByHash(db: Queryable, idHash: Buffer): Promis
 }
 
 export async function revokeSession(db: Queryable, userId: string, publicId: string): Promise<boolean> {
-  const { rowCount } = await db.query('update sessions set revoked_at = now() where public_id = $1 and user_id = $2 and revoked_at is null', [publicId, userId]);
+  const { rowCount } = await db.query(
+    'update sessions set revoked_at = now() where public_id = $1 and user_id = $2 and revoked_at is null',
+    [publicId, userId],
+  );
   return rowCount === 1;
 }
 

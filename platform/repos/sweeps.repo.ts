@@ -30,7 +30,8 @@ interface Row {
   finished_at: Date | null;
 }
 
-const COLUMNS = 'id, workspace_id, runner_id, status, requested_by, score, namespaces_sealed, issues_new, issues_open, issues_resolved, started_at, finished_at';
+const COLUMNS =
+  'id, workspace_id, runner_id, status, requested_by, score, namespaces_sealed, issues_new, issues_open, issues_resolved, started_at, finished_at';
 const toRow = (r: Row): SweepRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
@@ -46,13 +47,14 @@ const toRow = (r: Row): SweepRow => ({
   finishedAt: r.finished_at,
 });
 
-export async function insertSweep(db: Queryable, s: { id: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<void> {
-  await db.query("insert into sweeps (id, workspace_id, runner_id, status, requested_by) values ($1, $2, $3, 'running', $4) on conflict (id) do nothing", [
-    s.id,
-    s.workspaceId,
-    s.runnerId,
-    s.requestedBy,
-  ]);
+export async function insertSweep(
+  db: Queryable,
+  s: { id: string; workspaceId: string; runnerId: string; requestedBy: string },
+): Promise<void> {
+  await db.query(
+    "insert into sweeps (id, workspace_id, runner_id, status, requested_by) values ($1, $2, $3, 'running', $4) on conflict (id) do nothing",
+    [s.id, s.workspaceId, s.runnerId, s.requestedBy],
+  );
 }
 
 export async function getSweep(db: Queryable, id: string): Promise<SweepRow | undefined> {
@@ -71,7 +73,10 @@ export async function previousSweep(db: Queryable, runnerId: string, sweepId: st
 }
 
 export async function findingsOf(db: Queryable, sweepId: string): Promise<{ fingerprint: string; severity: number; state: string }[]> {
-  const { rows } = await db.query<{ fingerprint: string; severity: number; state: string }>('select fingerprint, severity, state from sweep_findings where sweep_id = $1', [sweepId]);
+  const { rows } = await db.query<{ fingerprint: string; severity: number; state: string }>(
+    'select fingerprint, severity, state from sweep_findings where sweep_id = $1',
+    [sweepId],
+  );
   return rows;
 }
 
@@ -100,9 +105,18 @@ export async function completeSweep(
 }
 
 /** Records a sweep's findings; a finding already recorded for the sweep is kept. */
-export async function insertSweepFindings(db: Queryable, sweepId: string, findings: { fingerprint: string; severity: number; state: string }[]): Promise<void> {
+export async function insertSweepFindings(
+  db: Queryable,
+  sweepId: string,
+  findings: { fingerprint: string; severity: number; state: string }[],
+): Promise<void> {
   for (const f of findings) {
-    await db.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [sweepId, f.fingerprint, f.severity, f.state]);
+    await db.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [
+      sweepId,
+      f.fingerprint,
+      f.severity,
+      f.state,
+    ]);
   }
 }
 

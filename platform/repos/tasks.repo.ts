@@ -17,12 +17,26 @@ const binding = (id: string) => `task:${id}:params`;
 export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promise<void> {
   await db.query(
     'insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy) values ($1, $2, $3, $4, $5, $6, $7)',
-    [t.id, t.workspaceId, t.runnerId, t.name, t.checkType, await sealer.seal(t.workspaceId, binding(t.id), t.params, db), JSON.stringify(t.policy)],
+    [
+      t.id,
+      t.workspaceId,
+      t.runnerId,
+      t.name,
+      t.checkType,
+      await sealer.seal(t.workspaceId, binding(t.id), t.params, db),
+      JSON.stringify(t.policy),
+    ],
   );
 }
 
 /** Replaces a task's parameters. */
-export async function updateTaskParams(db: Queryable, sealer: Sealer, workspaceId: string, id: string, params: Record<string, unknown>): Promise<void> {
+export async function updateTaskParams(
+  db: Queryable,
+  sealer: Sealer,
+  workspaceId: string,
+  id: string,
+  params: Record<string, unknown>,
+): Promise<void> {
   await db.query('update tasks set params_sealed = $3, updated_at = now() where id = $1 and workspace_id = $2', [
     id,
     workspaceId,
@@ -82,6 +96,9 @@ export async function deleteTask(db: Queryable, workspaceId: string, id: string)
 
 /** Every task of one Runner: what a health sweep runs. */
 export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and runner_id = $2 order by name', [workspaceId, runnerId]);
+  const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and runner_id = $2 order by name', [
+    workspaceId,
+    runnerId,
+  ]);
   return rows.map((r) => r.id);
 }

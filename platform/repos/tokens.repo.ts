@@ -22,7 +22,16 @@ export interface ApiTokenForAuth extends ApiTokenRow {
 
 export async function insertToken(
   db: Queryable,
-  t: { id: string; workspaceId: string; createdBy: string | null; name: string; hash: Buffer; displayHint: string; role: Role; expiresAt: Date | null },
+  t: {
+    id: string;
+    workspaceId: string;
+    createdBy: string | null;
+    name: string;
+    hash: Buffer;
+    displayHint: string;
+    role: Role;
+    expiresAt: Date | null;
+  },
 ): Promise<void> {
   await db.query(
     `insert into api_tokens (id, workspace_id, created_by, name, token_hash, display_hint, role, expires_at)
@@ -43,7 +52,8 @@ type Row = {
   last_used_at: Date | null;
   created_at: Date;
 };
-const COLUMNS = 't.id, t.workspace_id, t.created_by, t.name, t.role, t.display_hint, t.expires_at, t.revoked_at, t.last_used_at, t.created_at';
+const COLUMNS =
+  't.id, t.workspace_id, t.created_by, t.name, t.role, t.display_hint, t.expires_at, t.revoked_at, t.last_used_at, t.created_at';
 const toToken = (r: Row): ApiTokenRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
@@ -75,7 +85,9 @@ export async function getToken(db: Queryable, workspaceId: string, id: string): 
 }
 
 export async function listTokens(db: Queryable, workspaceId: string): Promise<ApiTokenRow[]> {
-  const { rows } = await db.query<Row>(`select ${COLUMNS} from api_tokens t where t.workspace_id = $1 order by t.created_at, t.id`, [workspaceId]);
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from api_tokens t where t.workspace_id = $1 order by t.created_at, t.id`, [
+    workspaceId,
+  ]);
   return rows.map(toToken);
 }
 

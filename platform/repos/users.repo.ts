@@ -36,7 +36,14 @@ export async function findUserByEmail(db: Queryable, email: string): Promise<Use
 
 export async function getCredentials(db: Queryable, userId: string): Promise<UserCredentials | undefined> {
   const { rows } = await db.query<
-    Row & { password_hash: string | null; totp_secret: Buffer | null; totp_confirmed_at: Date | null; totp_last_step: string | null; failed_logins: number; locked_until: Date | null }
+    Row & {
+      password_hash: string | null;
+      totp_secret: Buffer | null;
+      totp_confirmed_at: Date | null;
+      totp_last_step: string | null;
+      failed_logins: number;
+      locked_until: Date | null;
+    }
   >(
     `select id, email, display_name, disabled_at, password_hash, totp_secret, totp_confirmed_at, totp_last_step, failed_logins, locked_until
        from users where id = $1`,
@@ -57,12 +64,18 @@ export async function getCredentials(db: Queryable, userId: string): Promise<Use
 }
 
 export async function setPassword(db: Queryable, userId: string, passwordHash: string): Promise<void> {
-  await db.query('update users set password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = null where id = $1', [userId, passwordHash]);
+  await db.query('update users set password_hash = $2, password_changed_at = now(), failed_logins = 0, locked_until = null where id = $1', [
+    userId,
+    passwordHash,
+  ]);
 }
 
 /** Stores a new, unconfirmed TOTP secret (wrapped); confirmation happens with the first valid code. */
 export async function setPendingTotp(db: Queryable, userId: string, wrappedSecret: Buffer): Promise<void> {
-  await db.query('update users set totp_secret = $2, totp_confirmed_at = null, totp_last_step = null where id = $1', [userId, wrappedSecret]);
+  await db.query('update users set totp_secret = $2, totp_confirmed_at = null, totp_last_step = null where id = $1', [
+    userId,
+    wrappedSecret,
+  ]);
 }
 
 /**
@@ -90,7 +103,10 @@ export async function recordLoginFailure(db: Queryable, userId: string, max: num
 }
 
 export async function clearLoginFailures(db: Queryable, userId: string): Promise<void> {
-  await db.query('update users set failed_logins = 0, locked_until = null where id = $1 and (failed_logins <> 0 or locked_until is not null)', [userId]);
+  await db.query(
+    'update users set failed_logins = 0, locked_until = null where id = $1 and (failed_logins <> 0 or locked_until is not null)',
+    [userId],
+  );
 }
 
 export async function replaceRecoveryCodes(db: Queryable, userId: string, hashes: Buffer[]): Promise<void> {
@@ -100,18 +116,28 @@ export async function replaceRecoveryCodes(db: Queryable, userId: string, hashes
 
 /** Uses a recovery code once; false when unknown or already used. */
 export async function useRecoveryCode(db: Queryable, userId: string, hash: Buffer): Promise<boolean> {
-  const { rowCount } = await db.query('update recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null', [userId, hash]);
+  const { rowCount } = await db.query(
+    'update recovery_codes set used_at = now() where user_id = $1 and code_hash = $2 and used_at is null',
+    [userId, hash],
+  );
   return rowCount === 1;
 }
 
 export async function countUnusedRecoveryCodes(db: Queryable, userId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null', [userId]);
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from recovery_codes where user_id = $1 and used_at is null', [
+    userId,
+  ]);
   return rows[0]?.n ?? 0;
 }
 
 export type IdentityProvider = 'oidc' | 'saml';
 
-export async function findUserByIdentity(db: Queryable, provider: IdentityProvider, issuer: string, subject: string): Promise<User | undefined> {
+export async function findUserByIdentity(
+  db: Queryable,
+  provider: IdentityProvider,
+  issuer: string,
+  subject: string,
+): Promise<User | undefined> {
   const { rows } = await db.query<Row>(
     `select u.id, u.email, u.display_name, u.disabled_at from user_identities i join users u on u.id = i.user_id
       where i.provider = $1 and i.issuer = $2 and i.subject = $3`,
@@ -120,7 +146,10 @@ export async function findUserByIdentity(db: Queryable, provider: IdentityProvid
   return rows[0] && toUser(rows[0]);
 }
 
-export async function linkIdentity(db: Queryable, i: { provider: IdentityProvider; issuer: string; subject: string; userId: string }): Promise<void> {
+export async function linkIdentity(
+  db: Queryable,
+  i: { provider: IdentityProvider; issuer: string; subject: string; userId: string },
+): Promise<void> {
   await db.query(
     `insert into user_identities (provider, issuer, subject, user_id, last_login_at) values ($1, $2, $3, $4, now())
      on conflict (provider, issuer, subject) do update set last_login_at = now()`,
@@ -128,7 +157,10 @@ export async function linkIdentity(db: Queryable, i: { provider: IdentityProvide
   );
 }
 
-export async function listIdentities(db: Queryable, userId: string): Promise<{ provider: IdentityProvider; issuer: string; subject: string; createdAt: Date }[]> {
+export async function listIdentities(
+  db: Queryable,
+  userId: string,
+): Promise<{ provider: IdentityProvider; issuer: string; subject: string; createdAt: Date }[]> {
   const { rows } = await db.query<{ provider: IdentityProvider; issuer: string; subject: string; created_at: Date }>(
     'select provider, issuer, subject, created_at from user_identities where user_id = $1 order by created_at',
     [userId],

@@ -50,7 +50,11 @@ export async function listMembers(db: Queryable, workspaceId: string): Promise<M
 }
 
 export async function setMembershipRole(db: Queryable, workspaceId: string, userId: string, role: Role): Promise<boolean> {
-  const { rowCount } = await db.query('update memberships set role = $3 where workspace_id = $1 and user_id = $2', [workspaceId, userId, role]);
+  const { rowCount } = await db.query('update memberships set role = $3 where workspace_id = $1 and user_id = $2', [
+    workspaceId,
+    userId,
+    role,
+  ]);
   return rowCount === 1;
 }
 
@@ -80,7 +84,18 @@ export async function workspacesOfUser(db: Queryable, userId: string): Promise<(
  */
 export async function eraseWorkspace(db: Queryable, workspaceId: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (const table of ['runs', 'results', 'tasks', 'runners', 'schedules', 'sweeps', 'api_tokens', 'memberships', 'secrets', 'workspace_keys']) {
+  for (const table of [
+    'runs',
+    'results',
+    'tasks',
+    'runners',
+    'schedules',
+    'sweeps',
+    'api_tokens',
+    'memberships',
+    'secrets',
+    'workspace_keys',
+  ]) {
     const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from ${table} where workspace_id = $1`, [workspaceId]);
     counts[table] = rows[0]?.n ?? 0;
   }

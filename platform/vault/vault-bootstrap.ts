@@ -18,7 +18,10 @@ export function platformPolicy(mount: string): string {
 }
 
 export function runnerPolicy(mount: string, workspaceId: string): string {
-  return [`# The Runner of workspace ${workspaceId} reads that workspace's secrets and nothing else.`, `path "${mount}/data/workspaces/${workspaceId}/*" { capabilities = ["read"] }`].join('\n');
+  return [
+    `# The Runner of workspace ${workspaceId} reads that workspace's secrets and nothing else.`,
+    `path "${mount}/data/workspaces/${workspaceId}/*" { capabilities = ["read"] }`,
+  ].join('\n');
 }
 
 /** Idempotent: mounts and auth methods that exist are kept. Returns a Platform token (periodic, renewable). */
@@ -33,7 +36,12 @@ export async function bootstrapVault(admin: VaultClient, mount: string): Promise
   // node-vault switches a client to any token it creates: keep the administrator's.
   const adminToken = admin.token;
   try {
-    const created = (await admin.tokenCreate({ policies: [PLATFORM_POLICY], no_default_policy: true, period: '24h', display_name: 'lookout-platform' })) as { auth: { client_token: string } };
+    const created = (await admin.tokenCreate({
+      policies: [PLATFORM_POLICY],
+      no_default_policy: true,
+      period: '24h',
+      display_name: 'lookout-platform',
+    })) as { auth: { client_token: string } };
     return { platformToken: created.auth.client_token };
   } finally {
     admin.token = adminToken;
@@ -41,7 +49,11 @@ export async function bootstrapVault(admin: VaultClient, mount: string): Promise
 }
 
 /** A workspace's Runner policy and AppRole; returns the role id and a new secret id for the Runner's Secret. */
-export async function provisionRunnerAccess(admin: VaultClient, mount: string, workspaceId: string): Promise<{ roleId: string; secretId: string }> {
+export async function provisionRunnerAccess(
+  admin: VaultClient,
+  mount: string,
+  workspaceId: string,
+): Promise<{ roleId: string; secretId: string }> {
   const name = runnerPolicyName(workspaceId);
   await admin.addPolicy({ name, rules: runnerPolicy(mount, workspaceId) });
   await admin.write(`auth/approle/role/${name}`, { token_policies: [name], token_ttl: '1h', token_max_ttl: '24h', secret_id_ttl: '0' });

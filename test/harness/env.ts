@@ -83,12 +83,18 @@ export interface TestPlatform {
 export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso'>>;
 
 /** `databaseUrl`: another (migrated) database on the test server than the shared one, e.g. a restored backup. */
-export async function startPlatform(options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string }; databaseUrl?: string } = {}): Promise<TestPlatform> {
+export async function startPlatform(
+  options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string }; databaseUrl?: string } = {},
+): Promise<TestPlatform> {
   const logger = options.logger ?? silentLogger;
   const pool = createPool(options.databaseUrl ?? env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection: clientConnection, identity: 'api:test', dataConverter: lookoutDataConverter(crypto.payloadKeys) });
+  const client = new Client({
+    connection: clientConnection,
+    identity: 'api:test',
+    dataConverter: lookoutDataConverter(crypto.payloadKeys),
+  });
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const taskQueue = `platform-test-${randomUUID()}`;
   const worker = await createPlatformWorker({
@@ -109,7 +115,12 @@ export async function startPlatform(options: { logger?: Logger; app?: TestAppOpt
     logger,
     crypto,
     runnerTemporal: { address: env.temporalAddress, namespace: 'default' },
-    vault: vaultAddr ? { client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }), mount: 'lookout' } : undefined,
+    vault: vaultAddr
+      ? {
+          client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }),
+          mount: 'lookout',
+        }
+      : undefined,
     platformTaskQueue: taskQueue,
     // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test.
     authRateLimit: { limit: 10_000, windowMs: 60_000 },
@@ -142,7 +153,14 @@ export async function startPlatform(options: { logger?: Logger; app?: TestAppOpt
 export async function startRunner(
   platform: TestPlatform,
   ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
-  options: { allowedChecks?: string[]; env?: NodeJS.ProcessEnv; rawLogs?: 'deny' | 'allow'; keyring?: Keyring; kubeconfig?: string; vault?: VaultProviderOptions } = {},
+  options: {
+    allowedChecks?: string[];
+    env?: NodeJS.ProcessEnv;
+    rawLogs?: 'deny' | 'allow';
+    keyring?: Keyring;
+    kubeconfig?: string;
+    vault?: VaultProviderOptions;
+  } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
   const keyring = options.keyring ?? new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
@@ -169,8 +187,15 @@ export async function startRunner(
 }
 
 /** A fresh workspace with an owner token, a Runner and an http.probe task. */
-export function newWorkspace(platform: Pick<TestPlatform, 'pool' | 'crypto'>, input: Partial<BootstrapInput> & { probeUrl: string }): Promise<BootstrapOutput> {
-  return bootstrap(platform.pool, platform.crypto, { workspaceName: `test-${randomUUID().slice(0, 8)}`, ownerEmail: `owner-${randomUUID()}@example.test`, ...input });
+export function newWorkspace(
+  platform: Pick<TestPlatform, 'pool' | 'crypto'>,
+  input: Partial<BootstrapInput> & { probeUrl: string },
+): Promise<BootstrapOutput> {
+  return bootstrap(platform.pool, platform.crypto, {
+    workspaceName: `test-${randomUUID().slice(0, 8)}`,
+    ownerEmail: `owner-${randomUUID()}@example.test`,
+    ...input,
+  });
 }
 
 export interface JsonResponse {
@@ -225,7 +250,11 @@ export async function startHttpServer(handler: http.RequestListener): Promise<{ 
 }
 
 /** Merges `patch` into a task's (sealed) parameters. */
-export async function patchTaskParams(platform: Pick<TestPlatform, 'pool' | 'crypto'>, ws: BootstrapOutput, patch: Record<string, unknown>): Promise<void> {
+export async function patchTaskParams(
+  platform: Pick<TestPlatform, 'pool' | 'crypto'>,
+  ws: BootstrapOutput,
+  patch: Record<string, unknown>,
+): Promise<void> {
   const task = await getTask(platform.pool, platform.crypto.sealer, ws.workspaceId, ws.taskId);
   if (!task) throw new Error('task not found');
   await updateTaskParams(platform.pool, platform.crypto.sealer, ws.workspaceId, ws.taskId, { ...task.params, ...patch });
@@ -260,7 +289,11 @@ export async function addTask(
 }
 
 /** Starts a run of `taskId` through the API and waits for its end. */
-export async function runTaskViaApi(platform: Pick<TestPlatform, 'baseUrl'>, ws: Pick<BootstrapOutput, 'workspaceId' | 'token'>, taskId: string): Promise<Record<string, unknown>> {
+export async function runTaskViaApi(
+  platform: Pick<TestPlatform, 'baseUrl'>,
+  ws: Pick<BootstrapOutput, 'workspaceId' | 'token'>,
+  taskId: string,
+): Promise<Record<string, unknown>> {
   const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId } });
   if (created.status !== 202) throw new Error(`run not accepted: ${created.status} ${JSON.stringify(created.body)}`);
   return waitForRun(platform.baseUrl, ws.token, String(created.body['id']));

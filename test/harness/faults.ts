@@ -104,7 +104,8 @@ export class ManagedProcess {
     proc.stderr?.on('data', onData);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${this.name} exited during start (${proc.signalCode ?? proc.exitCode}): ${this.output.slice(-2000)}`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`${this.name} exited during start (${proc.signalCode ?? proc.exitCode}): ${this.output.slice(-2000)}`);
       if (await Promise.resolve(this.ready(this.output)).catch(() => false)) return;
       if (Date.now() > deadline) throw new Error(`${this.name} was not ready within ${timeoutMs} ms: ${this.output.slice(-2000)}`);
       await sleep(100);
@@ -172,12 +173,47 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const node = process.execPath;
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const platformEnv = { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress, DATABASE_URL: o.databaseUrl, LOOKOUT_MASTER_KEY: env.masterKey };
-  const api = new ManagedProcess(`${o.label}-api`, node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) }, async () => (await fetch(`${apiUrl}/readyz`)).ok);
-  const worker = new ManagedProcess(`${o.label}-platform-worker`, node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv, logged('platform worker polling'));
+  const platformEnv = {
+    ...baseEnv(),
+    LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress,
+    DATABASE_URL: o.databaseUrl,
+    LOOKOUT_MASTER_KEY: env.masterKey,
+  };
+  const api = new ManagedProcess(
+    `${o.label}-api`,
+    node,
+    [path.join(dist, 'platform-api', 'main.js')],
+    { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) },
+    async () => (await fetch(`${apiUrl}/readyz`)).ok,
+  );
+  const worker = new ManagedProcess(
+    `${o.label}-platform-worker`,
+    node,
+    [path.join(dist, 'workers', 'platform-worker.js')],
+    platformEnv,
+    logged('platform worker polling'),
+  );
   // A Runner gets neither the database nor the master key: only its workspace's key file.
-  const runnerEnv = { ...baseEnv(), LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress, LOOKOUT_RUNNER_ID: o.runnerId, LOOKOUT_WORKSPACE_ID: o.workspaceId, LOOKOUT_RUNNER_KEYS_FILE: o.keysFile, LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: '1000', ...o.runnerEnv };
-  const runners = Array.from({ length: o.runners }, (_, i) => new ManagedProcess(`${o.label}-runner-${i + 1}`, node, [path.join(dist, 'workers', 'runner.js')], runnerEnv, logged('runner polling')));
+  const runnerEnv = {
+    ...baseEnv(),
+    LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress,
+    LOOKOUT_RUNNER_ID: o.runnerId,
+    LOOKOUT_WORKSPACE_ID: o.workspaceId,
+    LOOKOUT_RUNNER_KEYS_FILE: o.keysFile,
+    LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: '1000',
+    ...o.runnerEnv,
+  };
+  const runners = Array.from(
+    { length: o.runners },
+    (_, i) =>
+      new ManagedProcess(
+        `${o.label}-runner-${i + 1}`,
+        node,
+        [path.join(dist, 'workers', 'runner.js')],
+        runnerEnv,
+        logged('runner polling'),
+      ),
+  );
   await Promise.all([...(o.runnersOnly ? [] : [api.start(), worker.start()]), ...runners.map((r) => r.start())]);
   return {
     apiUrl,
@@ -198,9 +234,21 @@ export async function ownTemporal(cli: string, dir: string): Promise<{ address: 
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const args = [
-    'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
-    '--http-port', String(await freePort()), '--metrics-port', String(await freePort()),
-    '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'error',
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--http-port',
+    String(await freePort()),
+    '--metrics-port',
+    String(await freePort()),
+    '--db-filename',
+    path.join(dir, 'temporal.db'),
+    '--log-level',
+    'error',
   ];
   const server = new ManagedProcess('temporal', cli, args, baseEnv(), async () => {
     const c = await Connection.connect({ address, connectTimeout: 1_000 });
@@ -310,7 +358,10 @@ export class LoadDriver {
 // Probe targets and a Kubernetes API proxy
 
 /** A probe target answering 200 after a random delay in [minMs, maxMs]; counts requests and those cut off mid-answer. */
-export async function startDelayTarget(minMs: number, maxMs: number): Promise<{ url: string; hits: () => number; inFlight: () => number; cutOff: () => number; stop(): Promise<void> }> {
+export async function startDelayTarget(
+  minMs: number,
+  maxMs: number,
+): Promise<{ url: string; hits: () => number; inFlight: () => number; cutOff: () => number; stop(): Promise<void> }> {
   let hits = 0;
   let inFlight = 0;
   let cutOff = 0;
@@ -350,7 +401,10 @@ export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kin
  * drops what the server sends once the client sent its second flight (TLS 1.3: its Finished). TLS passes through
  * untouched, so the client still verifies the real server's certificate.
  */
-export async function startTcpProxy(target: { host: string; port: number }): Promise<{ port: number; setMode(mode: ProxyMode): void; open(): number; accepted(): number; stop(): Promise<void> }> {
+export async function startTcpProxy(target: {
+  host: string;
+  port: number;
+}): Promise<{ port: number; setMode(mode: ProxyMode): void; open(): number; accepted(): number; stop(): Promise<void> }> {
   let mode: ProxyMode = { kind: 'pass' };
   let accepted = 0;
   const sockets = new Set<net.Socket>();
@@ -380,9 +434,11 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           return;
         }
         // Keep order: each chunk waits for the one before it.
-        chain = chain.then(() => sleep(m.ms)).then(() => {
-          if (!to.destroyed) to.write(chunk);
-        });
+        chain = chain
+          .then(() => sleep(m.ms))
+          .then(() => {
+            if (!to.destroyed) to.write(chunk);
+          });
       });
       from.once('close', () => void chain.then(() => to.destroy()));
     };
@@ -407,7 +463,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
 function runnerKubeconfig(): { clusters: { cluster: { server: string } }[] } {
   const file = process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'];
-  if (!file) throw new Error('LOOKOUT_TEST_KUBECONFIG_RUNNER is not set: run the tests through jest\'s global setup');
+  if (!file) throw new Error("LOOKOUT_TEST_KUBECONFIG_RUNNER is not set: run the tests through jest's global setup");
   return JSON.parse(readFileSync(file, 'utf8')) as { clusters: { cluster: { server: string } }[] };
 }
 
@@ -443,12 +499,32 @@ export const BAD_RESULT_REASON: Record<BadResultKind, RegExp> = {
 
 function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey): Record<string, unknown> {
   const now = new Date().toISOString();
-  const body: TaskResultBody = { runId: request.runId, workspaceId: request.workspaceId, checkType: request.checkType, status: 'ok', summary: 'all good', issues: [], metrics: {}, startedAt: now, finishedAt: now, durationMs: 0, exitCode: 0 };
+  const body: TaskResultBody = {
+    runId: request.runId,
+    workspaceId: request.workspaceId,
+    checkType: request.checkType,
+    status: 'ok',
+    summary: 'all good',
+    issues: [],
+    metrics: {},
+    startedAt: now,
+    finishedAt: now,
+    durationMs: 0,
+    exitCode: 0,
+  };
   const attested = (b: unknown) => attest(key, request.workspaceId, request.runId, b);
   switch (kind) {
     case 'oversized': {
       // Every field within its own cap, properly attested: only the total size is too much.
-      const issue = { severity: 3 as const, title: 't'.repeat(200), resource: { kind: 'Pod', namespace: 'n', name: 'x'.repeat(512) }, expected: 'e'.repeat(500), actual: 'a'.repeat(500), nextSteps: Array.from({ length: 10 }, () => 's'.repeat(500)), details: 'd'.repeat(2000) };
+      const issue = {
+        severity: 3 as const,
+        title: 't'.repeat(200),
+        resource: { kind: 'Pod', namespace: 'n', name: 'x'.repeat(512) },
+        expected: 'e'.repeat(500),
+        actual: 'a'.repeat(500),
+        nextSteps: Array.from({ length: 10 }, () => 's'.repeat(500)),
+        details: 'd'.repeat(2000),
+      };
       const big = { ...body, status: 'issues' as const, issues: Array.from({ length: 120 }, () => issue) };
       return { ...big, attestation: attested(big) };
     }
@@ -470,7 +546,13 @@ function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey)
  * queue over raw gRPC, decrypts the task, and answers with a bad result of each kind in turn,
  * properly encrypted so that the Platform sees exactly what it sent.
  */
-export async function startRogueRunner(o: { temporalAddress: string; runnerId: string; keyring: StaticKeyring; kinds: readonly BadResultKind[]; pollers?: number }): Promise<{ answered: Map<string, BadResultKind>; stop(): Promise<void> }> {
+export async function startRogueRunner(o: {
+  temporalAddress: string;
+  runnerId: string;
+  keyring: StaticKeyring;
+  kinds: readonly BadResultKind[];
+  pollers?: number;
+}): Promise<{ answered: Map<string, BadResultKind>; stop(): Promise<void> }> {
   const connection = await Connection.connect({ address: o.temporalAddress });
   const codec = new WorkspaceCodec(o.keyring);
   const answered = new Map<string, BadResultKind>();
@@ -480,7 +562,13 @@ export async function startRogueRunner(o: { temporalAddress: string; runnerId: s
   const poll = async () => {
     while (!stopped) {
       const task = await connection
-        .withDeadline(Date.now() + 5_000, () => connection.workflowService.pollActivityTaskQueue({ namespace: 'default', taskQueue: { name: runnerTaskQueue(o.runnerId) }, identity }))
+        .withDeadline(Date.now() + 5_000, () =>
+          connection.workflowService.pollActivityTaskQueue({
+            namespace: 'default',
+            taskQueue: { name: runnerTaskQueue(o.runnerId) },
+            identity,
+          }),
+        )
         .catch(() => undefined);
       if (!task?.taskToken?.length) continue;
       const [input] = await codec.decode(task.input?.payloads ?? []);
@@ -489,7 +577,12 @@ export async function startRogueRunner(o: { temporalAddress: string; runnerId: s
       answered.set(request.runId, kind);
       const key = await o.keyring.activeKey(request.workspaceId);
       const payloads = await codec.encode([defaultPayloadConverter.toPayload(badResult(kind, request, key))]);
-      await connection.workflowService.respondActivityTaskCompleted({ namespace: 'default', taskToken: task.taskToken, result: { payloads }, identity });
+      await connection.workflowService.respondActivityTaskCompleted({
+        namespace: 'default',
+        taskToken: task.taskToken,
+        result: { payloads },
+        identity,
+      });
     }
   };
   const pollers = Array.from({ length: o.pollers ?? 2 }, () => poll());
@@ -541,7 +634,13 @@ export interface Books {
 
 const TERMINAL = TERMINAL_RUN_STATUSES as readonly string[];
 /** How each terminal status closes the workflow (runTask fails on purpose for technical faults). */
-const WORKFLOW_CLOSE: Record<string, string> = { succeeded: 'COMPLETED', failed: 'FAILED', rejected: 'FAILED', runner_unavailable: 'FAILED', cancelled: 'CANCELLED' };
+const WORKFLOW_CLOSE: Record<string, string> = {
+  succeeded: 'COMPLETED',
+  failed: 'FAILED',
+  rejected: 'FAILED',
+  runner_unavailable: 'FAILED',
+  cancelled: 'CANCELLED',
+};
 
 /**
  * Checks the books of a workspace after a fault. The invariants, from runTask and the platform
@@ -558,17 +657,28 @@ const WORKFLOW_CLOSE: Record<string, string> = { succeeded: 'COMPLETED', failed:
  * - every accepted run's workflow exists in Temporal and is closed, COMPLETED exactly when it
  *   succeeded.
  */
-export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds: readonly string[], options: BooksOptions): Promise<Books> {
+export async function checkBooks(
+  pool: Pool,
+  workspaceId: string,
+  acceptedRunIds: readonly string[],
+  options: BooksOptions,
+): Promise<Books> {
   const problems: string[] = [];
   const started = Date.now();
   const accepted = new Set(acceptedRunIds);
-  if (accepted.size !== acceptedRunIds.length) problems.push(`the API answered the same run id twice (${acceptedRunIds.length - accepted.size} duplicates)`);
+  if (accepted.size !== acceptedRunIds.length)
+    problems.push(`the API answered the same run id twice (${acceptedRunIds.length - accepted.size} duplicates)`);
 
   // 1. Every run settles within the bound.
   type Row = { id: string; workspace_id: string; status: string };
   let runs: Row[] = [];
-  for (const deadline = Date.now() + (options.settleMs ?? 180_000); ; ) {
-    runs = (await pool.query<Row>('select id, workspace_id, status from runs where workspace_id = $1 or id = any($2::uuid[])', [workspaceId, [...accepted]])).rows;
+  for (const deadline = Date.now() + (options.settleMs ?? 180_000); ;) {
+    runs = (
+      await pool.query<Row>('select id, workspace_id, status from runs where workspace_id = $1 or id = any($2::uuid[])', [
+        workspaceId,
+        [...accepted],
+      ])
+    ).rows;
     if (runs.every((r) => TERMINAL.includes(r.status)) && runs.length >= accepted.size) break;
     if (Date.now() > deadline) break;
     await sleep(500);
@@ -590,7 +700,9 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
     for (const run of runs.filter((r) => !accepted.has(r.id))) {
       notAccepted[run.status] = (notAccepted[run.status] ?? 0) + 1;
       if (TERMINAL.includes(run.status)) continue;
-      const workflow = await connection.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, run.id) } }).catch(() => undefined);
+      const workflow = await connection.workflowService
+        .describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, run.id) } })
+        .catch(() => undefined);
       // The API died between recording the run and starting its workflow (see Books.neverStarted).
       if (run.status === 'queued' && !workflow) neverStarted.push(run.id);
       else problems.push(`run ${run.id}, recorded but never accepted, is stuck ${run.status}`);
@@ -600,20 +712,28 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
   }
 
   // 2. Results: exactly one per succeeded run, none for any other run.
-  const results = (await pool.query<{ run_id: string; workspace_id: string }>('select run_id, workspace_id from results where workspace_id = $1 or run_id = any($2::uuid[])', [workspaceId, runs.map((r) => r.id)])).rows;
+  const results = (
+    await pool.query<{ run_id: string; workspace_id: string }>(
+      'select run_id, workspace_id from results where workspace_id = $1 or run_id = any($2::uuid[])',
+      [workspaceId, runs.map((r) => r.id)],
+    )
+  ).rows;
   const withResult = new Set(results.map((r) => r.run_id));
   for (const r of results) {
     const run = byId.get(r.run_id);
     if (!run || r.workspace_id !== workspaceId) problems.push(`result of run ${r.run_id} belongs to no run of the workspace`);
     else if (run.status !== 'succeeded') problems.push(`run ${r.run_id} is ${run.status} but has a stored result`);
   }
-  for (const run of runs) if (run.status === 'succeeded' && !withResult.has(run.id)) problems.push(`run ${run.id} succeeded without a stored result`);
+  for (const run of runs)
+    if (run.status === 'succeeded' && !withResult.has(run.id)) problems.push(`run ${run.id} succeeded without a stored result`);
 
   // 3. The audit log: one row of each step per run, and an intact chain.
-  const audit = (await pool.query<{ target: string; action: string; n: number }>(
-    "select target, action, count(*)::int as n from audit_events where workspace_id = $1 and target like 'run:%' group by target, action",
-    [workspaceId],
-  )).rows;
+  const audit = (
+    await pool.query<{ target: string; action: string; n: number }>(
+      "select target, action, count(*)::int as n from audit_events where workspace_id = $1 and target like 'run:%' group by target, action",
+      [workspaceId],
+    )
+  ).rows;
   const count = new Map(audit.map((a) => [`${a.target} ${a.action}`, a.n]));
   const n = (id: string, action: string) => count.get(`run:${id} ${action}`) ?? 0;
   for (const id of accepted) {
@@ -657,7 +777,11 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
           if (got !== want) problems.push(`workflow of run ${id} (${byId.get(id)?.status}) is ${got}, expected ${want}`);
           if (got === 'MISSING') return;
           // Retries, from the history: only an activity's last attempt is recorded, with its number.
-          const history = await temporal.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) }, maximumPageSize: 1000 });
+          const history = await temporal.workflowService.getWorkflowExecutionHistory({
+            namespace: 'default',
+            execution: { workflowId: runWorkflowId(workspaceId, id) },
+            maximumPageSize: 1000,
+          });
           const typeOf = new Map<string, string>();
           for (const e of history.history?.events ?? []) {
             const scheduled = e.activityTaskScheduledEventAttributes;
@@ -675,15 +799,47 @@ export async function checkBooks(pool: Pool, workspaceId: string, acceptedRunIds
     await temporal.close();
   }
 
-  const slowest = (await pool.query<{ s: number | null }>('select max(extract(epoch from finished_at - queued_at))::float as s from runs where id = any($1::uuid[])', [[...accepted]])).rows[0]?.s ?? 0;
-  return { accepted: accepted.size, byStatus, results: results.length, notAccepted, neverStarted, auditRows: chain.rows, problems, settleMs, retries, slowestRunS: Math.round(slowest * 10) / 10 };
+  const slowest =
+    (
+      await pool.query<{ s: number | null }>(
+        'select max(extract(epoch from finished_at - queued_at))::float as s from runs where id = any($1::uuid[])',
+        [[...accepted]],
+      )
+    ).rows[0]?.s ?? 0;
+  return {
+    accepted: accepted.size,
+    byStatus,
+    results: results.length,
+    notAccepted,
+    neverStarted,
+    auditRows: chain.rows,
+    problems,
+    settleMs,
+    retries,
+    slowestRunS: Math.round(slowest * 10) / 10,
+  };
 }
 
 /** temporal.api.enums.v1.WorkflowExecutionStatus by number. */
-const WorkflowStatusName: Record<number, string> = { 0: 'UNSPECIFIED', 1: 'RUNNING', 2: 'COMPLETED', 3: 'FAILED', 4: 'CANCELLED', 5: 'TERMINATED', 6: 'CONTINUED_AS_NEW', 7: 'TIMED_OUT' };
+const WorkflowStatusName: Record<number, string> = {
+  0: 'UNSPECIFIED',
+  1: 'RUNNING',
+  2: 'COMPLETED',
+  3: 'FAILED',
+  4: 'CANCELLED',
+  5: 'TERMINATED',
+  6: 'CONTINUED_AS_NEW',
+  7: 'TIMED_OUT',
+};
 
 /** One line for the test output: what was offered, what happened, what the books say. */
-export function summary(fault: string, profile: FaultsProfile, load: LoadReport, books: Books, extra: Record<string, unknown> = {}): string {
+export function summary(
+  fault: string,
+  profile: FaultsProfile,
+  load: LoadReport,
+  books: Books,
+  extra: Record<string, unknown> = {},
+): string {
   const fields = {
     profile: profile.name,
     offered: profile.runs,

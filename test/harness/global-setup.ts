@@ -49,10 +49,23 @@ export default async function globalSetup(): Promise<void> {
   const temporal = spawn(
     cli,
     [
-      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
-      '--http-port', String(await freePort()), '--metrics-port', String(await freePort()),
-      '--db-filename', path.join(dir, 'temporal.db'), '--log-level', 'error',
-      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--http-port',
+      String(await freePort()),
+      '--metrics-port',
+      String(await freePort()),
+      '--db-filename',
+      path.join(dir, 'temporal.db'),
+      '--log-level',
+      'error',
+      '--dynamic-config-value',
+      'frontend.enableUpdateWorkflowExecution=true',
     ],
     { stdio: ['ignore', openSync(path.join(dir, 'temporal.log'), 'a'), openSync(path.join(dir, 'temporal.log'), 'a')], detached: true },
   );
@@ -79,21 +92,42 @@ export default async function globalSetup(): Promise<void> {
   await pool.end();
 
   // Workflow bundle, once for every test file.
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m) => console.error(m),
+    },
+  });
   const bundlePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(bundlePath, bundle.code);
 
   // OpenBao (Vault-compatible) in dev mode, configured for Lookout.
   const baoPort = await freePort();
   const baoRootToken = randomBytes(16).toString('hex');
-  const bao = spawn(ensureOpenBao(), ['server', '-dev', `-dev-root-token-id=${baoRootToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'], {
-    // Dev mode prints its root token on stdout: keep only stderr.
-    stdio: ['ignore', 'ignore', openSync(path.join(dir, 'bao.log'), 'a')],
-    detached: true,
-  });
+  const bao = spawn(
+    ensureOpenBao(),
+    ['server', '-dev', `-dev-root-token-id=${baoRootToken}`, `-dev-listen-address=127.0.0.1:${baoPort}`, '-log-level=warn'],
+    {
+      // Dev mode prints its root token on stdout: keep only stderr.
+      stdio: ['ignore', 'ignore', openSync(path.join(dir, 'bao.log'), 'a')],
+      detached: true,
+    },
+  );
   const baoAddr = `http://127.0.0.1:${baoPort}`;
-  for (const deadline = Date.now() + 30_000; ; ) {
-    if (await fetch(`${baoAddr}/v1/sys/health`).then((r) => r.ok, () => false)) break;
+  for (const deadline = Date.now() + 30_000; ;) {
+    if (
+      await fetch(`${baoAddr}/v1/sys/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) throw new Error('OpenBao did not come up');
     await new Promise((r) => setTimeout(r, 200));
   }

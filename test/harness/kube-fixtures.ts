@@ -33,7 +33,13 @@ export function containerStatus(s: Partial<V1ContainerStatus>): V1ContainerStatu
   return { name: 'app', image: 'registry.example/web:1.2.3', imageID: '', ready: false, restartCount: 0, ...s };
 }
 
-export async function pod(admin: Admin, ns: string, name: string, status: V1Pod['status'], spec: Partial<V1Pod['spec']> = {}): Promise<void> {
+export async function pod(
+  admin: Admin,
+  ns: string,
+  name: string,
+  status: V1Pod['status'],
+  spec: Partial<V1Pod['spec']> = {},
+): Promise<void> {
   const created = await admin.core.createNamespacedPod({ namespace: ns, body: { metadata: { name, labels }, spec: podSpec(spec) } });
   await admin.core.replaceNamespacedPodStatus({ name, namespace: ns, body: { ...created, status } });
 }
@@ -41,28 +47,62 @@ export async function pod(admin: Admin, ns: string, name: string, status: V1Pod[
 export async function deployment(admin: Admin, ns: string, name: string, replicas: number, available: number): Promise<void> {
   const created = await admin.apps.createNamespacedDeployment({
     namespace: ns,
-    body: { metadata: { name }, spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } } },
+    body: {
+      metadata: { name },
+      spec: { replicas, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } },
+    },
   });
-  await admin.apps.replaceNamespacedDeploymentStatus({ name, namespace: ns, body: { ...created, status: { replicas, availableReplicas: available, readyReplicas: available, updatedReplicas: replicas, observedGeneration: 1 } } });
+  await admin.apps.replaceNamespacedDeploymentStatus({
+    name,
+    namespace: ns,
+    body: {
+      ...created,
+      status: { replicas, availableReplicas: available, readyReplicas: available, updatedReplicas: replicas, observedGeneration: 1 },
+    },
+  });
 }
 
 export async function statefulSet(admin: Admin, ns: string, name: string, replicas: number, available: number): Promise<void> {
   const created = await admin.apps.createNamespacedStatefulSet({
     namespace: ns,
-    body: { metadata: { name }, spec: { replicas, serviceName: name, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } } },
+    body: {
+      metadata: { name },
+      spec: {
+        replicas,
+        serviceName: name,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: podSpec() },
+      },
+    },
   });
-  await admin.apps.replaceNamespacedStatefulSetStatus({ name, namespace: ns, body: { ...created, status: { replicas, availableReplicas: available, readyReplicas: available } } });
+  await admin.apps.replaceNamespacedStatefulSetStatus({
+    name,
+    namespace: ns,
+    body: { ...created, status: { replicas, availableReplicas: available, readyReplicas: available } },
+  });
 }
 
 export async function daemonSet(admin: Admin, ns: string, name: string, desired: number, available: number): Promise<void> {
   const created = await admin.apps.createNamespacedDaemonSet({
     namespace: ns,
-    body: { metadata: { name }, spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } } },
+    body: {
+      metadata: { name },
+      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } },
+    },
   });
   await admin.apps.replaceNamespacedDaemonSetStatus({
     name,
     namespace: ns,
-    body: { ...created, status: { desiredNumberScheduled: desired, currentNumberScheduled: desired, numberAvailable: available, numberReady: available, numberMisscheduled: 0 } },
+    body: {
+      ...created,
+      status: {
+        desiredNumberScheduled: desired,
+        currentNumberScheduled: desired,
+        numberAvailable: available,
+        numberReady: available,
+        numberMisscheduled: 0,
+      },
+    },
   });
 }
 
@@ -84,8 +124,16 @@ export async function warningEvent(admin: Admin, ns: string, objectName: string,
   });
 }
 
-export async function node(admin: Admin, name: string, testLabel: string, conditions: { type: string; status: string; reason?: string; message?: string }[], unschedulable = false): Promise<void> {
-  const created = await admin.core.createNode({ body: { metadata: { name, labels: { 'lookout-test': testLabel } }, spec: { unschedulable } } });
+export async function node(
+  admin: Admin,
+  name: string,
+  testLabel: string,
+  conditions: { type: string; status: string; reason?: string; message?: string }[],
+  unschedulable = false,
+): Promise<void> {
+  const created = await admin.core.createNode({
+    body: { metadata: { name, labels: { 'lookout-test': testLabel } }, spec: { unschedulable } },
+  });
   const now = new Date();
   await admin.core.replaceNodeStatus({
     name,
@@ -96,7 +144,10 @@ export async function node(admin: Admin, name: string, testLabel: string, condit
 export async function pvc(admin: Admin, ns: string, name: string, phase: 'Pending' | 'Bound' | 'Lost'): Promise<void> {
   const created = await admin.core.createNamespacedPersistentVolumeClaim({
     namespace: ns,
-    body: { metadata: { name }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'fast' } },
+    body: {
+      metadata: { name },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'fast' },
+    },
   });
   await admin.core.replaceNamespacedPersistentVolumeClaimStatus({ name, namespace: ns, body: { ...created, status: { phase } } });
 }
@@ -117,27 +168,60 @@ export async function failedJob(admin: Admin, ns: string, name: string): Promise
         startTime: start,
         failed: 2,
         conditions: [
-          { type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastTransitionTime: now, lastProbeTime: now },
-          { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastTransitionTime: now, lastProbeTime: now },
+          {
+            type: 'FailureTarget',
+            status: 'True',
+            reason: 'BackoffLimitExceeded',
+            message: 'Job has reached the specified backoff limit',
+            lastTransitionTime: now,
+            lastProbeTime: now,
+          },
+          {
+            type: 'Failed',
+            status: 'True',
+            reason: 'BackoffLimitExceeded',
+            message: 'Job has reached the specified backoff limit',
+            lastTransitionTime: now,
+            lastProbeTime: now,
+          },
         ],
       },
     },
   });
 }
 
-export async function cronJob(admin: Admin, ns: string, name: string, opts: { suspend?: boolean; lastSuccessHoursAgo?: number }): Promise<void> {
+export async function cronJob(
+  admin: Admin,
+  ns: string,
+  name: string,
+  opts: { suspend?: boolean; lastSuccessHoursAgo?: number },
+): Promise<void> {
   const created = await admin.batch.createNamespacedCronJob({
     namespace: ns,
-    body: { metadata: { name }, spec: { schedule: '0 * * * *', suspend: opts.suspend ?? false, jobTemplate: { spec: { template: { spec: { ...podSpec(), restartPolicy: 'OnFailure' } } } } } },
+    body: {
+      metadata: { name },
+      spec: {
+        schedule: '0 * * * *',
+        suspend: opts.suspend ?? false,
+        jobTemplate: { spec: { template: { spec: { ...podSpec(), restartPolicy: 'OnFailure' } } } },
+      },
+    },
   });
   if (opts.lastSuccessHoursAgo !== undefined) {
     const t = new Date(Date.now() - opts.lastSuccessHoursAgo * 3_600_000);
-    await admin.batch.replaceNamespacedCronJobStatus({ name, namespace: ns, body: { ...created, status: { lastScheduleTime: t, lastSuccessfulTime: t } } });
+    await admin.batch.replaceNamespacedCronJobStatus({
+      name,
+      namespace: ns,
+      body: { ...created, status: { lastScheduleTime: t, lastSuccessfulTime: t } },
+    });
   }
 }
 
 export async function service(admin: Admin, ns: string, name: string, readyEndpoints: number): Promise<void> {
-  await admin.core.createNamespacedService({ namespace: ns, body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80 }] } } });
+  await admin.core.createNamespacedService({
+    namespace: ns,
+    body: { metadata: { name }, spec: { selector: { app: name }, ports: [{ port: 80 }] } },
+  });
   if (readyEndpoints > 0) {
     await admin.discovery.createNamespacedEndpointSlice({
       namespace: ns,
@@ -154,26 +238,66 @@ export async function service(admin: Admin, ns: string, name: string, readyEndpo
 /** A self-signed certificate valid for `days`, and its key with `keyCanary` in front of the PEM armor. */
 export function certificate(days: number, cn: string, keyCanary: string): { crt: Buffer; key: Buffer } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-cert-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', String(days), '-subj', `/CN=${cn}`], { cwd: dir, stdio: 'ignore' });
-  return { crt: readFileSync(path.join(dir, 'c.pem')), key: Buffer.concat([Buffer.from(`${keyCanary}\n`), readFileSync(path.join(dir, 'k.pem'))]) };
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'k.pem',
+      '-out',
+      'c.pem',
+      '-days',
+      String(days),
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    { cwd: dir, stdio: 'ignore' },
+  );
+  return {
+    crt: readFileSync(path.join(dir, 'c.pem')),
+    key: Buffer.concat([Buffer.from(`${keyCanary}\n`), readFileSync(path.join(dir, 'k.pem'))]),
+  };
 }
 
 export async function tlsSecret(admin: Admin, ns: string, name: string, cert: { crt: Buffer; key: Buffer }): Promise<void> {
   await admin.core.createNamespacedSecret({
     namespace: ns,
-    body: { metadata: { name }, type: 'kubernetes.io/tls', data: { 'tls.crt': cert.crt.toString('base64'), 'tls.key': cert.key.toString('base64') } },
+    body: {
+      metadata: { name },
+      type: 'kubernetes.io/tls',
+      data: { 'tls.crt': cert.crt.toString('base64'), 'tls.key': cert.key.toString('base64') },
+    },
   });
 }
 
 export async function hpa(admin: Admin, ns: string, name: string, current: number, max: number): Promise<void> {
   const created = await admin.autoscaling.createNamespacedHorizontalPodAutoscaler({
     namespace: ns,
-    body: { metadata: { name }, spec: { minReplicas: 1, maxReplicas: max, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name } } },
+    body: {
+      metadata: { name },
+      spec: { minReplicas: 1, maxReplicas: max, scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name } },
+    },
   });
-  await admin.autoscaling.replaceNamespacedHorizontalPodAutoscalerStatus({ name, namespace: ns, body: { ...created, status: { currentReplicas: current, desiredReplicas: current } } });
+  await admin.autoscaling.replaceNamespacedHorizontalPodAutoscalerStatus({
+    name,
+    namespace: ns,
+    body: { ...created, status: { currentReplicas: current, desiredReplicas: current } },
+  });
 }
 
-export async function quota(admin: Admin, ns: string, name: string, hard: Record<string, string>, used: Record<string, string>): Promise<void> {
+export async function quota(
+  admin: Admin,
+  ns: string,
+  name: string,
+  hard: Record<string, string>,
+  used: Record<string, string>,
+): Promise<void> {
   const created = await admin.core.createNamespacedResourceQuota({ namespace: ns, body: { metadata: { name }, spec: { hard } } });
   await admin.core.replaceNamespacedResourceQuotaStatus({ name, namespace: ns, body: { ...created, status: { hard, used } } });
 }

@@ -186,7 +186,13 @@ export async function startOidcProvider(options: { redirectUris: string[] }): Pr
         authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`,
         'content-type': 'application/x-www-form-urlencoded',
       },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, resource: audience }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: verifier,
+        resource: audience,
+      }),
     });
     const body = (await response.json()) as { access_token?: string; error?: string };
     if (!response.ok || !body.access_token) throw new Error(`issueAccessToken: token endpoint ${response.status} ${body.error ?? ''}`);

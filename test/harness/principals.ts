@@ -77,18 +77,32 @@ function sessionFrom(res: Sent): Session {
     .find((c) => c.startsWith(`${SESSION_COOKIE}=`))
     ?.slice(SESSION_COOKIE.length + 1);
   if (!cookie) throw new Error('MFA: no session cookie in the answer');
-  return { id: String((body['session'] as { id: string }).id), userId: String(body['userId']), cookie, csrfToken: String(body['csrfToken']) };
+  return {
+    id: String((body['session'] as { id: string }).id),
+    userId: String(body['userId']),
+    cookie,
+    csrfToken: String(body['csrfToken']),
+  };
 }
 
 /**
  * Adds a new user to a workspace by email with `role` (as the owner token `ws.token`), accepts the
  * invitation with a password, logs in with it and enrols TOTP with the secret the login answers.
  */
-export async function inviteAndLogIn(baseUrl: string, ws: { workspaceId: string; token: string }, role: Role, label: string = role): Promise<LoggedInUser> {
+export async function inviteAndLogIn(
+  baseUrl: string,
+  ws: { workspaceId: string; token: string },
+  role: Role,
+  label: string = role,
+): Promise<LoggedInUser> {
   const email = `${label}-${randomUUID()}@example.test`;
   const password = `correct horse ${randomUUID()}`;
   const auth = { authorization: `Bearer ${ws.token}` };
-  const added = expectStatus('add member', await send(baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { headers: auth, body: { email, role } }), 201);
+  const added = expectStatus(
+    'add member',
+    await send(baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { headers: auth, body: { email, role } }),
+    201,
+  );
   const invitation = (added['invitation'] as { invitation: string } | undefined)?.invitation;
   if (!invitation) throw new Error('add member: no invitation for a new user');
   expectStatus('accept invitation', await send(baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } }), 200);
@@ -97,13 +111,23 @@ export async function inviteAndLogIn(baseUrl: string, ws: { workspaceId: string;
   const code = await generate({ secret: String(first['secret']) });
   const res = await send(baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first['challenge'], code } });
   const session = sessionFrom(res);
-  return { id: String(added['userId']), email, password, session, recoveryCodes: (res.json?.['recoveryCodes'] as string[] | undefined) ?? [] };
+  return {
+    id: String(added['userId']),
+    email,
+    password,
+    session,
+    recoveryCodes: (res.json?.['recoveryCodes'] as string[] | undefined) ?? [],
+  };
 }
 
 /** Another session of `user`: password, then one of its recovery codes (used up). */
 export async function logInAgain(baseUrl: string, user: LoggedInUser): Promise<Session> {
   const recoveryCode = user.recoveryCodes.shift();
   if (!recoveryCode) throw new Error(`no recovery code left for ${user.email}`);
-  const first = expectStatus('password login', await send(baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } }), 200);
+  const first = expectStatus(
+    'password login',
+    await send(baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } }),
+    200,
+  );
   return sessionFrom(await send(baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first['challenge'], recoveryCode } }));
 }

@@ -54,7 +54,16 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
   const ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
   const run = async () => {
     const id = randomUUID();
-    await insertRun(platform.pool, { id, workspaceId: ws.workspaceId, taskId: ws.taskId, runnerId: ws.runnerId, checkType: 'http.probe', trigger: 'api', requestedBy: 'test:fixture', workflowId: runWorkflowId(ws.workspaceId, id) });
+    await insertRun(platform.pool, {
+      id,
+      workspaceId: ws.workspaceId,
+      taskId: ws.taskId,
+      runnerId: ws.runnerId,
+      checkType: 'http.probe',
+      trigger: 'api',
+      requestedBy: 'test:fixture',
+      workflowId: runWorkflowId(ws.workspaceId, id),
+    });
     return id;
   };
   const runId = await run();
@@ -69,7 +78,11 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
 const short = () => randomUUID().slice(0, 8);
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-async function created(what: string, res: Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>, status: number): Promise<Record<string, unknown>> {
+async function created(
+  what: string,
+  res: Promise<{ status: number; text: string; json: Record<string, unknown> | undefined }>,
+  status: number,
+): Promise<Record<string, unknown>> {
   const r = await res;
   if (r.status !== status) throw new Error(`fixture ${what}: expected ${status}, got ${r.status} ${r.text.slice(0, 300)}`);
   return r.json ?? {};
@@ -79,7 +92,14 @@ async function created(what: string, res: Promise<{ status: number; text: string
 const scheduleBody = (taskId: string) => ({ taskId, spec: { intervalSeconds: 86_400 }, paused: true, note: 'fixture' });
 
 async function createSchedule(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
-  const body = await created('schedule', send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, { headers: bearer(ws.token), body: scheduleBody(ws.taskId) }), 201);
+  const body = await created(
+    'schedule',
+    send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, {
+      headers: bearer(ws.token),
+      body: scheduleBody(ws.taskId),
+    }),
+    201,
+  );
   return String(body['id']);
 }
 
@@ -129,10 +149,16 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /readyz': { call: async () => ({ path: '/readyz' }) },
   'GET /openapi.json': { call: async () => ({ path: '/openapi.json' }) },
 
-  'POST /v1/auth/password': { call: async ({ account }) => ({ path: '/v1/auth/password', body: { email: account.email, password: account.password } }) },
+  'POST /v1/auth/password': {
+    call: async ({ account }) => ({ path: '/v1/auth/password', body: { email: account.email, password: account.password } }),
+  },
   'POST /v1/auth/mfa': {
     async call({ platform, account }) {
-      const first = await created('password login', send(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: account.email, password: account.password } }), 200);
+      const first = await created(
+        'password login',
+        send(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: account.email, password: account.password } }),
+        200,
+      );
       const recoveryCode = account.recoveryCodes.shift();
       if (!recoveryCode) throw new Error('no recovery code left');
       return { path: '/v1/auth/mfa', body: { challenge: first['challenge'], recoveryCode } };
@@ -140,14 +166,26 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   },
   'POST /v1/auth/invitations/accept': {
     async call({ platform, ws }) {
-      const added = await created('member', send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { headers: bearer(ws.token), body: { email: `invited-${randomUUID()}@example.test`, role: 'viewer' } }), 201);
-      return { path: '/v1/auth/invitations/accept', body: { invitation: (added['invitation'] as { invitation: string }).invitation, password: `a long passphrase ${short()}` } };
+      const added = await created(
+        'member',
+        send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
+          headers: bearer(ws.token),
+          body: { email: `invited-${randomUUID()}@example.test`, role: 'viewer' },
+        }),
+        201,
+      );
+      return {
+        path: '/v1/auth/invitations/accept',
+        body: { invitation: (added['invitation'] as { invitation: string }).invitation, password: `a long passphrase ${short()}` },
+      };
     },
   },
   'POST /v1/auth/logout': {
     // A fresh session of the caller's user: the logout ends it, not the caller's usual one.
     async call({ platform, caller }) {
-      return caller.kind === 'session' && caller.user ? { path: '/v1/auth/logout', session: await logInAgain(platform.baseUrl, caller.user) } : { path: '/v1/auth/logout' };
+      return caller.kind === 'session' && caller.user
+        ? { path: '/v1/auth/logout', session: await logInAgain(platform.baseUrl, caller.user) }
+        : { path: '/v1/auth/logout' };
     },
   },
   'GET /v1/auth/sessions': { call: async () => ({ path: '/v1/auth/sessions' }) },
@@ -162,7 +200,12 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /v1/auth/oidc/login': { call: async () => ({ path: '/v1/auth/oidc/login' }) },
   'GET /v1/auth/oidc/callback': { call: async () => ({ path: `/v1/auth/oidc/callback?state=${randomUUID()}&code=${short()}` }) },
   'GET /v1/auth/saml/login': { call: async () => ({ path: '/v1/auth/saml/login' }) },
-  'POST /v1/auth/saml/acs': { call: async () => ({ path: '/v1/auth/saml/acs', body: { SAMLResponse: Buffer.from('<samlp:Response/>').toString('base64'), RelayState: short() } }) },
+  'POST /v1/auth/saml/acs': {
+    call: async () => ({
+      path: '/v1/auth/saml/acs',
+      body: { SAMLResponse: Buffer.from('<samlp:Response/>').toString('base64'), RelayState: short() },
+    }),
+  },
   'GET /v1/auth/saml/metadata': { call: async () => ({ path: '/v1/auth/saml/metadata' }) },
 
   'GET /v1/me': { call: async () => ({ path: '/v1/me' }) },
@@ -173,15 +216,29 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /v1/workspaces/:ws/export': { call: async (ctx) => ({ path: wsPath(ctx, '/export') }) },
 
   'GET /v1/workspaces/:ws/members': { call: async (ctx) => ({ path: wsPath(ctx, '/members') }) },
-  'POST /v1/workspaces/:ws/members': { call: async (ctx) => ({ path: wsPath(ctx, '/members'), body: { email: `new-${randomUUID()}@example.test`, role: 'viewer' } }) },
-  'PATCH /v1/workspaces/:ws/members/:userId': { call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`), body: { role: 'operator' } }) },
-  'DELETE /v1/workspaces/:ws/members/:userId': { call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`) }) },
+  'POST /v1/workspaces/:ws/members': {
+    call: async (ctx) => ({ path: wsPath(ctx, '/members'), body: { email: `new-${randomUUID()}@example.test`, role: 'viewer' } }),
+  },
+  'PATCH /v1/workspaces/:ws/members/:userId': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`), body: { role: 'operator' } }),
+  },
+  'DELETE /v1/workspaces/:ws/members/:userId': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`) }),
+  },
 
   'GET /v1/workspaces/:ws/tokens': { call: async (ctx) => ({ path: wsPath(ctx, '/tokens') }) },
-  'POST /v1/workspaces/:ws/tokens': { call: async (ctx) => ({ path: wsPath(ctx, '/tokens'), body: { name: `t-${short()}`, role: 'viewer', expiresInDays: 1 } }) },
+  'POST /v1/workspaces/:ws/tokens': {
+    call: async (ctx) => ({ path: wsPath(ctx, '/tokens'), body: { name: `t-${short()}`, role: 'viewer', expiresInDays: 1 } }),
+  },
   'DELETE /v1/workspaces/:ws/tokens/:tokenId': {
     async call(ctx) {
-      const token = await createToken(ctx.platform.pool, { workspaceId: ctx.ws.workspaceId, createdBy: ctx.ws.ownerId, name: `t-${short()}`, role: 'viewer', expiresAt: null });
+      const token = await createToken(ctx.platform.pool, {
+        workspaceId: ctx.ws.workspaceId,
+        createdBy: ctx.ws.ownerId,
+        name: `t-${short()}`,
+        role: 'viewer',
+        expiresAt: null,
+      });
       return { path: wsPath(ctx, `/tokens/${token.id}`) };
     },
   },
@@ -193,38 +250,65 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'POST /v1/runs/:id/cancel': {
     // A run in flight (its workflow waits for a Runner that is not there), made through the API.
     async call(ctx) {
-      const run = await created('run', send(ctx.platform.baseUrl, 'POST', wsPath(ctx, '/runs'), { headers: bearer(ctx.ws.token), body: { taskId: ctx.ws.taskId } }), 202);
+      const run = await created(
+        'run',
+        send(ctx.platform.baseUrl, 'POST', wsPath(ctx, '/runs'), { headers: bearer(ctx.ws.token), body: { taskId: ctx.ws.taskId } }),
+        202,
+      );
       return { path: `/v1/runs/${String(run['id'])}/cancel` };
     },
   },
   'POST /v1/runs/:id/retry': { call: async (ctx) => ({ path: `/v1/runs/${ctx.ws.succeededRunId}/retry` }) },
 
   'POST /v1/workspaces/:ws/tasks': {
-    call: async (ctx) => ({ path: wsPath(ctx, '/tasks'), body: { name: `task-${short()}`, runnerId: ctx.ws.runnerId, checkType: 'http.probe', params: { url: 'http://127.0.0.1:9/' } } }),
+    call: async (ctx) => ({
+      path: wsPath(ctx, '/tasks'),
+      body: { name: `task-${short()}`, runnerId: ctx.ws.runnerId, checkType: 'http.probe', params: { url: 'http://127.0.0.1:9/' } },
+    }),
   },
   'GET /v1/workspaces/:ws/tasks': { call: async (ctx) => ({ path: wsPath(ctx, '/tasks?limit=5') }) },
   'GET /v1/workspaces/:ws/tasks/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/tasks/${ctx.ws.taskId}`) }) },
-  'DELETE /v1/workspaces/:ws/tasks/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/tasks/${await addTask(ctx.platform, ctx.ws, 'http.probe', { url: 'http://127.0.0.1:9/' })}`) }) },
+  'DELETE /v1/workspaces/:ws/tasks/:id': {
+    call: async (ctx) => ({
+      path: wsPath(ctx, `/tasks/${await addTask(ctx.platform, ctx.ws, 'http.probe', { url: 'http://127.0.0.1:9/' })}`),
+    }),
+  },
 
-  'POST /v1/workspaces/:ws/sweeps': { call: async (ctx) => ({ path: wsPath(ctx, '/sweeps'), body: { runnerId: ctx.ws.runnerId, concurrency: 1 } }) },
+  'POST /v1/workspaces/:ws/sweeps': {
+    call: async (ctx) => ({ path: wsPath(ctx, '/sweeps'), body: { runnerId: ctx.ws.runnerId, concurrency: 1 } }),
+  },
   'GET /v1/sweeps/:id': { call: async (ctx) => ({ path: `/v1/sweeps/${ctx.ws.sweepId}` }) },
 
   'POST /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules'), body: scheduleBody(ctx.ws.taskId) }) },
   'GET /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules') }) },
   'GET /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}`) }) },
-  'PATCH /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}`), body: { catchupWindowSeconds: 120 } }) },
+  'PATCH /v1/workspaces/:ws/schedules/:id': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}`), body: { catchupWindowSeconds: 120 } }),
+  },
   'POST /v1/workspaces/:ws/schedules/:id/pause': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/pause`) }) },
   // Resumed, the shared schedule still fires only once a day.
-  'POST /v1/workspaces/:ws/schedules/:id/resume': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/resume`) }) },
-  'POST /v1/workspaces/:ws/schedules/:id/trigger': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/trigger`) }) },
-  'DELETE /v1/workspaces/:ws/schedules/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${await createSchedule(ctx.platform, ctx.ws)}`) }) },
+  'POST /v1/workspaces/:ws/schedules/:id/resume': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/resume`) }),
+  },
+  'POST /v1/workspaces/:ws/schedules/:id/trigger': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${ctx.ws.scheduleId}/trigger`) }),
+  },
+  'DELETE /v1/workspaces/:ws/schedules/:id': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/schedules/${await createSchedule(ctx.platform, ctx.ws)}`) }),
+  },
 
-  'PUT /v1/workspaces/:ws/secrets/:name': { call: async (ctx) => ({ path: wsPath(ctx, `/secrets/s-${short()}`), body: { value: 'fixture-value' } }) },
+  'PUT /v1/workspaces/:ws/secrets/:name': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/secrets/s-${short()}`), body: { value: 'fixture-value' } }),
+  },
   'GET /v1/workspaces/:ws/secrets': { call: async (ctx) => ({ path: wsPath(ctx, '/secrets') }) },
   'DELETE /v1/workspaces/:ws/secrets/:name': {
     async call(ctx) {
       const name = `s-${short()}`;
-      await created('secret', send(ctx.platform.baseUrl, 'PUT', wsPath(ctx, `/secrets/${name}`), { headers: bearer(ctx.ws.token), body: { value: 'to delete' } }), 200);
+      await created(
+        'secret',
+        send(ctx.platform.baseUrl, 'PUT', wsPath(ctx, `/secrets/${name}`), { headers: bearer(ctx.ws.token), body: { value: 'to delete' } }),
+        200,
+      );
       return { path: wsPath(ctx, `/secrets/${name}`) };
     },
   },

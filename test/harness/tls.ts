@@ -24,15 +24,71 @@ function openssl(dir: string, args: string[]): void {
 /** A CA and one leaf certificate it signs, for `localhost` / 127.0.0.1, usable as server or client. */
 export function makePki(name: string): Pki {
   const dir = mkdtempSync(path.join(os.tmpdir(), `lookout-pki-${name}-`));
-  openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=Lookout test CA ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost']);
-  writeFileSync(path.join(dir, 'leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(dir, ['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=Lookout test CA ${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  openssl(dir, [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'leaf.key',
+    '-out',
+    'leaf.csr',
+    '-subj',
+    '/CN=localhost',
+  ]);
+  writeFileSync(
+    path.join(dir, 'leaf.ext'),
+    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n',
+  );
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'leaf.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'leaf.ext',
+  ]);
   return { dir, caFile: path.join(dir, 'ca.pem'), certFile: path.join(dir, 'leaf.pem'), keyFile: path.join(dir, 'leaf.key') };
 }
 
 /** Terminates TLS on a free loopback port and forwards to `target` (host:port). */
-export async function startTlsProxy(options: { target: string; server: Pki; clientCa?: Pki }): Promise<{ address: string; stop(): Promise<void> }> {
+export async function startTlsProxy(options: {
+  target: string;
+  server: Pki;
+  clientCa?: Pki;
+}): Promise<{ address: string; stop(): Promise<void> }> {
   const [host, port] = options.target.split(':') as [string, string];
   const sockets = new Set<net.Socket>();
   const server = tls.createServer(

@@ -51,11 +51,18 @@ export function sessionHeaders(cookie: string, csrfToken: string): Record<string
 }
 
 /** Password, then the MFA step (enrolling at the first login). */
-export async function passwordLogin(baseUrl: string, email: string, password: string, totpSecret?: string): Promise<Omit<LoggedIn, 'userId' | 'password'> & { userId: string }> {
+export async function passwordLogin(
+  baseUrl: string,
+  email: string,
+  password: string,
+  totpSecret?: string,
+): Promise<Omit<LoggedIn, 'userId' | 'password'> & { userId: string }> {
   const first = await api(baseUrl, 'POST', '/v1/auth/password', { body: { email, password } });
   if (first.status !== 200) throw new Error(`password step answered ${first.status}: ${JSON.stringify(first.body)}`);
   const secret = totpSecret ?? String(first.body['secret']);
-  const second = await api(baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code: await freshTotp(secret) } });
+  const second = await api(baseUrl, 'POST', '/v1/auth/mfa', {
+    body: { challenge: first.body['challenge'], code: await freshTotp(secret) },
+  });
   if (second.status !== 200) throw new Error(`MFA step answered ${second.status}: ${JSON.stringify(second.body)}`);
   const session = cookiesOf(second.headers)['__Host-lookout_session']!;
   const cookie = `__Host-lookout_session=${session}`;
@@ -72,7 +79,12 @@ export async function passwordLogin(baseUrl: string, email: string, password: st
 }
 
 /** An owner (by API token) adds a member with `role`; the member sets a password and logs in. */
-export async function inviteAndLogIn(baseUrl: string, workspaceId: string, ownerToken: string, role: 'owner' | 'operator' | 'viewer'): Promise<LoggedIn> {
+export async function inviteAndLogIn(
+  baseUrl: string,
+  workspaceId: string,
+  ownerToken: string,
+  role: 'owner' | 'operator' | 'viewer',
+): Promise<LoggedIn> {
   const email = `user-${randomUUID()}@example.test`;
   const added = await api(baseUrl, 'POST', `/v1/workspaces/${workspaceId}/members`, { token: ownerToken, body: { email, role } });
   if (added.status !== 201) throw new Error(`adding a member answered ${added.status}: ${JSON.stringify(added.body)}`);

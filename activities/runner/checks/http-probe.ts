@@ -14,7 +14,7 @@ function displayUrl(raw: string): string {
 
 function describeNetworkError(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
-  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String((cause).code) : undefined;
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : undefined;
   return code ?? (cause instanceof Error ? cause.name : 'network error');
 }
 
@@ -31,7 +31,10 @@ async function readExcerpt(response: Response, limit: number): Promise<string | 
     size += bytes.length;
     if (size >= limit) break;
   }
-  const text = Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\uFFFD+$/, '');
+  const text = Buffer.concat(chunks)
+    .subarray(0, limit)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
   return text.trim() ? text : undefined;
 }
 
@@ -68,9 +71,18 @@ export const httpProbe: Check<HttpProbeParams> = {
         resource,
         expected: timedOut ? `a response within ${params.timeoutMs} ms` : 'an HTTP response',
         actual: timedOut ? `no response after ${latencyMs} ms` : `connection failed (${describeNetworkError(err)})`,
-        nextSteps: ['Check that the service is running and listening', 'Check DNS, network policies and firewalls between the Runner and the endpoint'],
+        nextSteps: [
+          'Check that the service is running and listening',
+          'Check DNS, network policies and firewalls between the Runner and the endpoint',
+        ],
       };
-      return { status: 'issues', summary: `${resource.name}: ${issue.title.toLowerCase()}`, score: 0, issues: [issue], metrics: { 'http.latency_ms': latencyMs, 'http.up': 0 } };
+      return {
+        status: 'issues',
+        summary: `${resource.name}: ${issue.title.toLowerCase()}`,
+        score: 0,
+        issues: [issue],
+        metrics: { 'http.latency_ms': latencyMs, 'http.up': 0 },
+      };
     }
     const latencyMs = Math.round(performance.now() - started);
     const issues: Issue[] = [];
@@ -82,7 +94,10 @@ export const httpProbe: Check<HttpProbeParams> = {
         resource,
         expected: params.expectedStatus ? `status ${params.expectedStatus.join(' or ')}` : 'a 2xx or 3xx status',
         actual: `status ${status}`,
-        nextSteps: status >= 500 ? ['Look at the service logs around the time of the run', 'Check the health of its dependencies'] : ['Check the URL, method and credentials of the probe'],
+        nextSteps:
+          status >= 500
+            ? ['Look at the service logs around the time of the run', 'Check the health of its dependencies']
+            : ['Check the URL, method and credentials of the probe'],
         ...(excerpt ? { details: excerpt } : {}),
       });
     }
@@ -99,7 +114,9 @@ export const httpProbe: Check<HttpProbeParams> = {
     const score = issues.length === 0 ? 1 : statusOk ? 0.5 : 0;
     return {
       status: issues.length ? 'issues' : 'ok',
-      summary: issues.length ? `${resource.name}: ${issues.map((i) => i.title.toLowerCase()).join(', ')}` : `${resource.name} answered ${status} in ${latencyMs} ms`,
+      summary: issues.length
+        ? `${resource.name}: ${issues.map((i) => i.title.toLowerCase()).join(', ')}`
+        : `${resource.name} answered ${status} in ${latencyMs} ms`,
       score,
       issues,
       metrics: { 'http.status_code': status, 'http.latency_ms': latencyMs, 'http.up': statusOk ? 1 : 0 },

@@ -14,7 +14,10 @@ import { SecretError, type SecretProvider } from './secret-provider';
 export { SecretError, type SecretProvider };
 
 /** The Runner's providers: `env:` always; `k8s:` with a cluster identity; `vault:` when a Vault is configured. */
-export function createSecretProviders(env: NodeJS.ProcessEnv = process.env, options: { kube?: KubeClients | undefined; vault?: VaultProviderOptions | undefined } = {}): Map<string, SecretProvider> {
+export function createSecretProviders(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { kube?: KubeClients | undefined; vault?: VaultProviderOptions | undefined } = {},
+): Map<string, SecretProvider> {
   const providers = [createEnvProvider(env)];
   if (options.kube) providers.push(createK8sProvider(options.kube));
   if (options.vault) providers.push(createVaultProvider(options.vault));
@@ -36,7 +39,8 @@ export class RunSecrets {
     const scheme = colon > 0 ? ref.slice(0, colon) : '';
     const provider = this.providers.get(scheme);
     try {
-      if (!provider) throw new SecretError(ref, scheme ? `provider "${scheme}" is not configured on this Runner` : 'not a secret reference');
+      if (!provider)
+        throw new SecretError(ref, scheme ? `provider "${scheme}" is not configured on this Runner` : 'not a secret reference');
       const value = await provider.resolve(ref.slice(colon + 1), this.signal);
       if (value.length > 0) this.#values.add(value);
       return value;

@@ -30,9 +30,15 @@ export function createVaultProvider({ endpoint, auth }: VaultProviderOptions): S
       expiresAt = Number.POSITIVE_INFINITY;
       return;
     }
-    const result = (auth.method === 'approle'
-      ? await client.approleLogin({ role_id: auth.roleId, secret_id: auth.secretId, ...(auth.mount ? { mount_point: auth.mount } : {}) })
-      : await client.kubernetesLogin({ role: auth.role, jwt: readFileSync(auth.jwtFile ?? '/var/run/secrets/kubernetes.io/serviceaccount/token', 'utf8').trim(), ...(auth.mount ? { mount_point: auth.mount } : {}) })) as {
+    const result = (
+      auth.method === 'approle'
+        ? await client.approleLogin({ role_id: auth.roleId, secret_id: auth.secretId, ...(auth.mount ? { mount_point: auth.mount } : {}) })
+        : await client.kubernetesLogin({
+            role: auth.role,
+            jwt: readFileSync(auth.jwtFile ?? '/var/run/secrets/kubernetes.io/serviceaccount/token', 'utf8').trim(),
+            ...(auth.mount ? { mount_point: auth.mount } : {}),
+          })
+    ) as {
       auth: { client_token: string; lease_duration: number; renewable: boolean };
     };
     client.token = result.auth.client_token;

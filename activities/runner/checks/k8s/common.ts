@@ -20,7 +20,6 @@ export interface KubeRun {
   call: CallOptions;
 }
 
-
 export function kubeRun(ctx: CheckContext): KubeRun {
   if (!ctx.kube) {
     throw ApplicationFailure.create({
@@ -48,7 +47,11 @@ export async function listScoped<T extends Namespaced>(
   all: (q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
   inNamespace: (namespace: string, q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
 ): Promise<T[]> {
-  const query = (cont: string | undefined) => ({ limit: run.kube.pageSize, ...(cont ? { _continue: cont } : {}), ...(scope.labelSelector ? { labelSelector: scope.labelSelector } : {}) });
+  const query = (cont: string | undefined) => ({
+    limit: run.kube.pageSize,
+    ...(cont ? { _continue: cont } : {}),
+    ...(scope.labelSelector ? { labelSelector: scope.labelSelector } : {}),
+  });
   const excluded = new Set(scope.excludeNamespaces ?? []);
   if (scope.namespaces) {
     const out: T[] = [];
@@ -82,13 +85,22 @@ export async function guarded(fn: () => Promise<CheckOutcome>): Promise<CheckOut
     return await fn();
   } catch (err) {
     if (err instanceof KubeError) {
-      return { status: 'error', summary: err.message, issues: [], metrics: { 'kube.error_status': typeof err.status === 'number' ? err.status : 0 }, exitCode: 2 };
+      return {
+        status: 'error',
+        summary: err.message,
+        issues: [],
+        metrics: { 'kube.error_status': typeof err.status === 'number' ? err.status : 0 },
+        exitCode: 2,
+      };
     }
     throw err;
   }
 }
 
-export function ref(kind: string, obj: { metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined }): Issue['resource'] {
+export function ref(
+  kind: string,
+  obj: { metadata?: { name?: string | undefined; namespace?: string | undefined } | undefined },
+): Issue['resource'] {
   return { kind, ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}), name: obj.metadata?.name ?? '(unnamed)' };
 }
 

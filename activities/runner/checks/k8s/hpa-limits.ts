@@ -17,7 +17,10 @@ export function hpaIssues(hpas: V2HorizontalPodAutoscaler[]): Issue[] {
         resource,
         expected: `fewer than ${h.spec.maxReplicas} replicas, with room to scale`,
         actual: `${h.status?.currentReplicas ?? 0} of at most ${h.spec.maxReplicas} replicas (desired ${wants}) for ${h.spec.scaleTargetRef.kind}/${h.spec.scaleTargetRef.name}`,
-        nextSteps: [`kubectl describe hpa ${resource.name}${nsFlag(resource)}`, 'Raise maxReplicas if the cluster has room, or find why the load or the per-pod usage grew'],
+        nextSteps: [
+          `kubectl describe hpa ${resource.name}${nsFlag(resource)}`,
+          'Raise maxReplicas if the cluster has room, or find why the load or the per-pod usage grew',
+        ],
       } satisfies Issue;
     });
 }
@@ -29,7 +32,18 @@ export const hpaLimits: Check<HpaLimitsParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const api = run.kube.autoscaling;
-      const hpas = await listScoped(run, 'horizontalpodautoscalers', params, (q) => api.listHorizontalPodAutoscalerForAllNamespaces(q), (namespace, q) => api.listNamespacedHorizontalPodAutoscaler({ namespace, ...q }));
-      return outcome(hpaIssues(hpas), `${hpas.length} autoscalers with room to scale`, { 'hpas.checked': hpas.length }, (n) => `${n} autoscalers at their maximum`);
+      const hpas = await listScoped(
+        run,
+        'horizontalpodautoscalers',
+        params,
+        (q) => api.listHorizontalPodAutoscalerForAllNamespaces(q),
+        (namespace, q) => api.listNamespacedHorizontalPodAutoscaler({ namespace, ...q }),
+      );
+      return outcome(
+        hpaIssues(hpas),
+        `${hpas.length} autoscalers with room to scale`,
+        { 'hpas.checked': hpas.length },
+        (n) => `${n} autoscalers at their maximum`,
+      );
     }),
 };

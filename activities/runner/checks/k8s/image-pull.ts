@@ -38,6 +38,11 @@ export const imagePull: Check<ImagePullParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const pods = await listPods(kubeRun(ctx), params);
-      return outcome(imagePullIssues(pods), `${pods.length} pods, no image pull errors`, { 'pods.checked': pods.length }, (n) => `${n} containers cannot pull their image`);
+      return outcome(
+        imagePullIssues(pods),
+        `${pods.length} pods, no image pull errors`,
+        { 'pods.checked': pods.length },
+        (n) => `${n} containers cannot pull their image`,
+      );
     }),
 };

@@ -23,7 +23,14 @@ export function jobIssues(jobs: V1Job[], cronJobs: V1CronJob[], staleHours: numb
   for (const cj of cronJobs) {
     const resource = ref('CronJob', cj);
     if (cj.spec?.suspend) {
-      issues.push({ severity: 4, title: 'CronJob is suspended', resource, expected: 'scheduled runs', actual: 'spec.suspend=true', nextSteps: [`kubectl patch cronjob ${resource.name}${nsFlag(resource)} -p '{"spec":{"suspend":false}}' if it should run again`] });
+      issues.push({
+        severity: 4,
+        title: 'CronJob is suspended',
+        resource,
+        expected: 'scheduled runs',
+        actual: 'spec.suspend=true',
+        nextSteps: [`kubectl patch cronjob ${resource.name}${nsFlag(resource)} -p '{"spec":{"suspend":false}}' if it should run again`],
+      });
       continue;
     }
     const lastSuccess = cj.status?.lastSuccessfulTime ?? undefined;
@@ -34,8 +41,13 @@ export function jobIssues(jobs: V1Job[], cronJobs: V1CronJob[], staleHours: numb
       title: 'CronJob has not succeeded recently',
       resource,
       expected: `a successful run within ${staleHours} hours (schedule ${cj.spec?.schedule ?? '?'})`,
-      actual: lastSuccess ? `last success ${Math.round(since / 60)} hours ago` : `no success since it was created ${Math.round(since / 60)} hours ago`,
-      nextSteps: [`kubectl get jobs${nsFlag(resource)} --sort-by=.metadata.creationTimestamp`, `kubectl describe cronjob ${resource.name}${nsFlag(resource)}`],
+      actual: lastSuccess
+        ? `last success ${Math.round(since / 60)} hours ago`
+        : `no success since it was created ${Math.round(since / 60)} hours ago`,
+      nextSteps: [
+        `kubectl get jobs${nsFlag(resource)} --sort-by=.metadata.creationTimestamp`,
+        `kubectl describe cronjob ${resource.name}${nsFlag(resource)}`,
+      ],
     });
   }
   return issues;
@@ -48,8 +60,25 @@ export const jobsCheck: Check<JobsParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const batch = run.kube.batch;
-      const jobs = await listScoped(run, 'jobs', params, (q) => batch.listJobForAllNamespaces(q), (namespace, q) => batch.listNamespacedJob({ namespace, ...q }));
-      const cronJobs = await listScoped(run, 'cronjobs', params, (q) => batch.listCronJobForAllNamespaces(q), (namespace, q) => batch.listNamespacedCronJob({ namespace, ...q }));
-      return outcome(jobIssues(jobs, cronJobs, params.cronjobStaleHours), `${jobs.length} jobs and ${cronJobs.length} cronjobs healthy`, { 'jobs.checked': jobs.length, 'cronjobs.checked': cronJobs.length }, (n) => `${n} job problems`);
+      const jobs = await listScoped(
+        run,
+        'jobs',
+        params,
+        (q) => batch.listJobForAllNamespaces(q),
+        (namespace, q) => batch.listNamespacedJob({ namespace, ...q }),
+      );
+      const cronJobs = await listScoped(
+        run,
+        'cronjobs',
+        params,
+        (q) => batch.listCronJobForAllNamespaces(q),
+        (namespace, q) => batch.listNamespacedCronJob({ namespace, ...q }),
+      );
+      return outcome(
+        jobIssues(jobs, cronJobs, params.cronjobStaleHours),
+        `${jobs.length} jobs and ${cronJobs.length} cronjobs healthy`,
+        { 'jobs.checked': jobs.length, 'cronjobs.checked': cronJobs.length },
+        (n) => `${n} job problems`,
+      );
     }),
 };

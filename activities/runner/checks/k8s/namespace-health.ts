@@ -22,7 +22,8 @@ export const namespaceHealth: Check<NamespaceHealthParams> = {
     guarded(async () => {
       const scope = { namespaces: [params.namespace] };
       const parts: [string, Promise<CheckOutcome>][] = [];
-      const add = <P>(check: Check<P>, extra: Record<string, unknown> = {}) => parts.push([check.type, check.run(check.params.parse({ ...scope, ...extra }), ctx)]);
+      const add = <P>(check: Check<P>, extra: Record<string, unknown> = {}) =>
+        parts.push([check.type, check.run(check.params.parse({ ...scope, ...extra }), ctx)]);
       add(podRestarts, { restartThreshold: params.restartThreshold });
       add(podStatus);
       add(imagePull);
@@ -43,8 +44,14 @@ export const namespaceHealth: Check<NamespaceHealthParams> = {
         issues.push(...result.issues);
         metrics[`${type.replace(/^k8s\./, '').replace(/-/g, '_')}.issues`] = result.issues.length;
       }
-      if (errors.length === parts.length) return { status: 'error', summary: errors[0] ?? 'every check failed', issues: [], metrics, exitCode: 2 };
-      const result = outcome(issues, `namespace ${params.namespace} is healthy`, { ...metrics, 'checks.errors': errors.length }, (n) => `namespace ${params.namespace}: ${n} issues`);
+      if (errors.length === parts.length)
+        return { status: 'error', summary: errors[0] ?? 'every check failed', issues: [], metrics, exitCode: 2 };
+      const result = outcome(
+        issues,
+        `namespace ${params.namespace} is healthy`,
+        { ...metrics, 'checks.errors': errors.length },
+        (n) => `namespace ${params.namespace}: ${n} issues`,
+      );
       return errors.length ? { ...result, summary: `${result.summary}; ${errors.length} checks could not run (${errors[0]})` } : result;
     }),
 };

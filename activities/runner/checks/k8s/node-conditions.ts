@@ -20,7 +20,11 @@ export function nodeIssues(nodes: V1Node[]): Issue[] {
           resource,
           expected: 'Ready=True',
           actual: `Ready=${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${clip(c.message)}` : ''}`,
-          nextSteps: [`kubectl describe node ${resource.name}`, 'Check the kubelet and container runtime on the node (journalctl -u kubelet)', `kubectl get pods -A --field-selector spec.nodeName=${resource.name}`],
+          nextSteps: [
+            `kubectl describe node ${resource.name}`,
+            'Check the kubelet and container runtime on the node (journalctl -u kubelet)',
+            `kubectl get pods -A --field-selector spec.nodeName=${resource.name}`,
+          ],
         });
       } else if (PRESSURE[c.type] && c.status === 'True') {
         issues.push({
@@ -29,12 +33,23 @@ export function nodeIssues(nodes: V1Node[]): Issue[] {
           resource,
           expected: `${c.type}=False`,
           actual: `${c.type}=True${c.message ? `: ${clip(c.message)}` : ''}`,
-          nextSteps: [`kubectl describe node ${resource.name}`, `kubectl top pods -A --sort-by=${c.type === 'MemoryPressure' ? 'memory' : 'cpu'}`, 'Evictions may follow: move or shrink the heaviest workloads'],
+          nextSteps: [
+            `kubectl describe node ${resource.name}`,
+            `kubectl top pods -A --sort-by=${c.type === 'MemoryPressure' ? 'memory' : 'cpu'}`,
+            'Evictions may follow: move or shrink the heaviest workloads',
+          ],
         });
       }
     }
     if (node.spec?.unschedulable) {
-      issues.push({ severity: 4, title: 'Node is cordoned', resource, expected: 'schedulable', actual: 'spec.unschedulable=true', nextSteps: [`kubectl uncordon ${resource.name} when its maintenance is over`] });
+      issues.push({
+        severity: 4,
+        title: 'Node is cordoned',
+        resource,
+        expected: 'schedulable',
+        actual: 'spec.unschedulable=true',
+        nextSteps: [`kubectl uncordon ${resource.name} when its maintenance is over`],
+      });
     }
   }
   return issues;
@@ -46,7 +61,21 @@ export const nodeConditions: Check<NodeConditionsParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const nodes = await listAll('list nodes', (cont) => run.kube.core.listNode({ limit: run.kube.pageSize, ...(cont ? { _continue: cont } : {}), ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}) }), run.call);
-      return outcome(nodeIssues(nodes), `${nodes.length} nodes, all ready without pressure`, { 'nodes.checked': nodes.length }, (n) => `${n} node problems`);
+      const nodes = await listAll(
+        'list nodes',
+        (cont) =>
+          run.kube.core.listNode({
+            limit: run.kube.pageSize,
+            ...(cont ? { _continue: cont } : {}),
+            ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}),
+          }),
+        run.call,
+      );
+      return outcome(
+        nodeIssues(nodes),
+        `${nodes.length} nodes, all ready without pressure`,
+        { 'nodes.checked': nodes.length },
+        (n) => `${n} node problems`,
+      );
     }),
 };

@@ -21,10 +21,18 @@ export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
       if (last?.reason === 'OOMKilled') {
         const limit = spec?.resources?.limits?.['memory'];
         cause = `killed for using more memory than its limit${limit ? ` (${limit})` : ''} (OOMKilled)`;
-        nextSteps = [`kubectl top pod ${resource.name}${nsFlag(resource)} --containers`, 'Raise the memory limit of the container or find what grows its memory', logs];
+        nextSteps = [
+          `kubectl top pod ${resource.name}${nsFlag(resource)} --containers`,
+          'Raise the memory limit of the container or find what grows its memory',
+          logs,
+        ];
       } else if (spec?.livenessProbe && (last?.exitCode === 137 || last?.exitCode === 143) && last.reason !== 'Completed') {
         cause = `killed after failing its liveness probe (exit code ${last.exitCode})`;
-        nextSteps = [`kubectl describe pod ${resource.name}${nsFlag(resource)}`, 'Check the liveness probe (path, port, timeouts, initialDelaySeconds) against how long the app takes to answer', logs];
+        nextSteps = [
+          `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
+          'Check the liveness probe (path, port, timeouts, initialDelaySeconds) against how long the app takes to answer',
+          logs,
+        ];
       } else if (last) {
         cause = `exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''}`;
         nextSteps = [logs, `kubectl describe pod ${resource.name}${nsFlag(resource)}`];
@@ -46,7 +54,13 @@ export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
 }
 
 export async function listPods(run: KubeRun, scope: Scope): Promise<V1Pod[]> {
-  return listScoped(run, 'pods', scope, (q) => run.kube.core.listPodForAllNamespaces(q), (namespace, q) => run.kube.core.listNamespacedPod({ namespace, ...q }));
+  return listScoped(
+    run,
+    'pods',
+    scope,
+    (q) => run.kube.core.listPodForAllNamespaces(q),
+    (namespace, q) => run.kube.core.listNamespacedPod({ namespace, ...q }),
+  );
 }
 
 export const podRestarts: Check<PodRestartsParams> = {
@@ -55,6 +69,11 @@ export const podRestarts: Check<PodRestartsParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const pods = await listPods(kubeRun(ctx), params);
-      return outcome(restartIssues(pods, params.restartThreshold), `${pods.length} pods, no container restarting`, { 'pods.checked': pods.length }, (n) => `${n} containers restart or crash-loop`);
+      return outcome(
+        restartIssues(pods, params.restartThreshold),
+        `${pods.length} pods, no container restarting`,
+        { 'pods.checked': pods.length },
+        (n) => `${n} containers restart or crash-loop`,
+      );
     }),
 };

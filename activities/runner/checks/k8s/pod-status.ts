@@ -19,10 +19,18 @@ export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Dat
         title: unschedulable ? 'Pod cannot be scheduled' : 'Pod is stuck pending',
         resource,
         expected: `running within ${pendingMinutes} minutes`,
-        actual: unschedulable ? `${scheduled.reason ?? 'Unschedulable'}: ${clip(scheduled.message)}` : `pending for ${Math.round(minutesSince(pod.metadata?.creationTimestamp, now))} minutes`,
+        actual: unschedulable
+          ? `${scheduled.reason ?? 'Unschedulable'}: ${clip(scheduled.message)}`
+          : `pending for ${Math.round(minutesSince(pod.metadata?.creationTimestamp, now))} minutes`,
         nextSteps: unschedulable
-          ? [`kubectl describe pod ${resource.name}${nsFlag(resource)}`, 'Compare its requests, node selector, affinity and tolerations with the free capacity of the nodes (kubectl describe nodes)']
-          : [`kubectl describe pod ${resource.name}${nsFlag(resource)}`, `kubectl get events${nsFlag(resource)} --field-selector involvedObject.name=${resource.name}`],
+          ? [
+              `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
+              'Compare its requests, node selector, affinity and tolerations with the free capacity of the nodes (kubectl describe nodes)',
+            ]
+          : [
+              `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
+              `kubectl get events${nsFlag(resource)} --field-selector involvedObject.name=${resource.name}`,
+            ],
       });
     } else if (phase === 'Failed') {
       issues.push({
@@ -31,7 +39,10 @@ export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Dat
         resource,
         expected: 'a running or succeeded pod',
         actual: `${pod.status?.reason ?? 'Failed'}${pod.status?.message ? `: ${clip(pod.status.message)}` : ''}`,
-        nextSteps: [`kubectl describe pod ${resource.name}${nsFlag(resource)}`, `kubectl delete pod ${resource.name}${nsFlag(resource)} once understood (its controller replaces it)`],
+        nextSteps: [
+          `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
+          `kubectl delete pod ${resource.name}${nsFlag(resource)} once understood (its controller replaces it)`,
+        ],
       });
     }
   }
@@ -44,6 +55,11 @@ export const podStatus: Check<PodStatusParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const pods = await listPods(kubeRun(ctx), params);
-      return outcome(podStatusIssues(pods, params.pendingMinutes), `${pods.length} pods, none pending or failed`, { 'pods.checked': pods.length }, (n) => `${n} pods pending or failed`);
+      return outcome(
+        podStatusIssues(pods, params.pendingMinutes),
+        `${pods.length} pods, none pending or failed`,
+        { 'pods.checked': pods.length },
+        (n) => `${n} pods pending or failed`,
+      );
     }),
 };

@@ -17,7 +17,11 @@ export function pvcIssues(claims: V1PersistentVolumeClaim[], pendingMinutes: num
         resource,
         expected: 'phase Bound',
         actual: `phase ${c.status?.phase ?? 'Pending'}${c.spec?.storageClassName ? `, storage class ${c.spec.storageClassName}` : ', no storage class'}`,
-        nextSteps: [`kubectl describe pvc ${resource.name}${nsFlag(resource)}`, `kubectl get storageclass${c.spec?.storageClassName ? ` ${c.spec.storageClassName}` : ''}`, 'Check the provisioner can create a volume of the requested size and access mode'],
+        nextSteps: [
+          `kubectl describe pvc ${resource.name}${nsFlag(resource)}`,
+          `kubectl get storageclass${c.spec?.storageClassName ? ` ${c.spec.storageClassName}` : ''}`,
+          'Check the provisioner can create a volume of the requested size and access mode',
+        ],
       } satisfies Issue;
     });
 }
@@ -29,7 +33,18 @@ export const pvcBinding: Check<PvcBindingParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const core = run.kube.core;
-      const claims = await listScoped(run, 'persistentvolumeclaims', params, (q) => core.listPersistentVolumeClaimForAllNamespaces(q), (namespace, q) => core.listNamespacedPersistentVolumeClaim({ namespace, ...q }));
-      return outcome(pvcIssues(claims, params.pendingMinutes), `${claims.length} claims, all bound`, { 'pvcs.checked': claims.length }, (n) => `${n} claims not bound`);
+      const claims = await listScoped(
+        run,
+        'persistentvolumeclaims',
+        params,
+        (q) => core.listPersistentVolumeClaimForAllNamespaces(q),
+        (namespace, q) => core.listNamespacedPersistentVolumeClaim({ namespace, ...q }),
+      );
+      return outcome(
+        pvcIssues(claims, params.pendingMinutes),
+        `${claims.length} claims, all bound`,
+        { 'pvcs.checked': claims.length },
+        (n) => `${n} claims not bound`,
+      );
     }),
 };

@@ -24,7 +24,10 @@ export function quotaIssues(quotas: V1ResourceQuota[], thresholdPercent: number)
         resource,
         expected: `${name} below ${thresholdPercent}% of ${limit}`,
         actual: `${used[name] ?? '0'} of ${limit} used (${Math.round(percent)}%)`,
-        nextSteps: [`kubectl describe resourcequota ${resource.name}${nsFlag(resource)}`, 'Raise the quota, or remove what uses it; new pods or objects are refused once it is exhausted'],
+        nextSteps: [
+          `kubectl describe resourcequota ${resource.name}${nsFlag(resource)}`,
+          'Raise the quota, or remove what uses it; new pods or objects are refused once it is exhausted',
+        ],
       });
     }
   }
@@ -37,7 +40,18 @@ export const quotaUsage: Check<QuotaUsageParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const quotas = await listScoped(run, 'resourcequotas', params, (q) => run.kube.core.listResourceQuotaForAllNamespaces(q), (namespace, q) => run.kube.core.listNamespacedResourceQuota({ namespace, ...q }));
-      return outcome(quotaIssues(quotas, params.thresholdPercent), `${quotas.length} quotas below ${params.thresholdPercent}%`, { 'quotas.checked': quotas.length }, (n) => `${n} quotas near or at their limit`);
+      const quotas = await listScoped(
+        run,
+        'resourcequotas',
+        params,
+        (q) => run.kube.core.listResourceQuotaForAllNamespaces(q),
+        (namespace, q) => run.kube.core.listNamespacedResourceQuota({ namespace, ...q }),
+      );
+      return outcome(
+        quotaIssues(quotas, params.thresholdPercent),
+        `${quotas.length} quotas below ${params.thresholdPercent}%`,
+        { 'quotas.checked': quotas.length },
+        (n) => `${n} quotas near or at their limit`,
+      );
     }),
 };

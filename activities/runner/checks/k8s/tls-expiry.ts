@@ -21,7 +21,14 @@ export function tlsIssues(secrets: V1Secret[], warnDays: number, criticalDays: n
       if (!pem) throw new Error('missing');
       cert = new X509Certificate(Buffer.from(pem, 'base64'));
     } catch {
-      issues.push({ severity: 3, title: 'TLS secret holds no readable certificate', resource, expected: 'a PEM certificate in tls.crt', actual: 'tls.crt is missing or not a certificate', nextSteps: [`kubectl describe secret ${resource.name}${nsFlag(resource)}`] });
+      issues.push({
+        severity: 3,
+        title: 'TLS secret holds no readable certificate',
+        resource,
+        expected: 'a PEM certificate in tls.crt',
+        actual: 'tls.crt is missing or not a certificate',
+        nextSteps: [`kubectl describe secret ${resource.name}${nsFlag(resource)}`],
+      });
       continue;
     }
     const expires = new Date(cert.validTo).getTime();
@@ -51,7 +58,18 @@ export const tlsExpiry: Check<TlsExpiryParams> = {
       const run = kubeRun(ctx);
       const core = run.kube.core;
       const fieldSelector = 'type=kubernetes.io/tls';
-      const secrets = await listScoped(run, 'TLS secrets', params, (q) => core.listSecretForAllNamespaces({ ...q, fieldSelector }), (namespace, q) => core.listNamespacedSecret({ namespace, ...q, fieldSelector }));
-      return outcome(tlsIssues(secrets, params.warnDays, params.criticalDays), `${secrets.length} TLS certificates valid for more than ${params.warnDays} days`, { 'certificates.checked': secrets.length }, (n) => `${n} TLS certificates expire soon or have expired`);
+      const secrets = await listScoped(
+        run,
+        'TLS secrets',
+        params,
+        (q) => core.listSecretForAllNamespaces({ ...q, fieldSelector }),
+        (namespace, q) => core.listNamespacedSecret({ namespace, ...q, fieldSelector }),
+      );
+      return outcome(
+        tlsIssues(secrets, params.warnDays, params.criticalDays),
+        `${secrets.length} TLS certificates valid for more than ${params.warnDays} days`,
+        { 'certificates.checked': secrets.length },
+        (n) => `${n} TLS certificates expire soon or have expired`,
+      );
     }),
 };

@@ -31,7 +31,10 @@ export function warningEventIssues(events: CoreV1Event[], sinceMinutes: number, 
       resource,
       expected: 'no warning events',
       actual: `${count}× ${event.reason ?? 'Warning'} in the last ${sinceMinutes} minutes: ${clip(event.message)}`,
-      nextSteps: [`kubectl get events${resource.namespace ? ` -n ${resource.namespace}` : ''} --field-selector involvedObject.name=${resource.name},type=Warning`, `kubectl describe ${resource.kind.toLowerCase()} ${resource.name}${resource.namespace ? ` -n ${resource.namespace}` : ''}`],
+      nextSteps: [
+        `kubectl get events${resource.namespace ? ` -n ${resource.namespace}` : ''} --field-selector involvedObject.name=${resource.name},type=Warning`,
+        `kubectl describe ${resource.kind.toLowerCase()} ${resource.name}${resource.namespace ? ` -n ${resource.namespace}` : ''}`,
+      ],
     });
   }
   return issues;
@@ -51,6 +54,11 @@ export const warningEvents: Check<WarningEventsParams> = {
         (q) => core.listEventForAllNamespaces({ ...q, fieldSelector: 'type=Warning' }),
         (namespace, q) => core.listNamespacedEvent({ namespace, ...q, fieldSelector: 'type=Warning' }),
       );
-      return outcome(warningEventIssues(events, params.sinceMinutes, params.minCount), 'no recent warning events', { 'events.warning': events.length }, (n) => `${n} kinds of warning events on objects`);
+      return outcome(
+        warningEventIssues(events, params.sinceMinutes, params.minCount),
+        'no recent warning events',
+        { 'events.warning': events.length },
+        (n) => `${n} kinds of warning events on objects`,
+      );
     }),
 };

@@ -5,7 +5,12 @@ import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
 import { guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
 
-function availability(kind: string, obj: V1Deployment | V1StatefulSet | V1DaemonSet, desired: number, available: number): Issue | undefined {
+function availability(
+  kind: string,
+  obj: V1Deployment | V1StatefulSet | V1DaemonSet,
+  desired: number,
+  available: number,
+): Issue | undefined {
   if (available >= desired) return undefined;
   const resource = ref(kind, obj);
   const lower = kind.toLowerCase();
@@ -15,14 +20,20 @@ function availability(kind: string, obj: V1Deployment | V1StatefulSet | V1Daemon
     resource,
     expected: `${desired} available replicas`,
     actual: `${available} available`,
-    nextSteps: [`kubectl rollout status ${lower}/${resource.name}${nsFlag(resource)}`, `kubectl describe ${lower} ${resource.name}${nsFlag(resource)}`, `kubectl get pods${nsFlag(resource)} -l <its selector> and look at the pods that are not ready`],
+    nextSteps: [
+      `kubectl rollout status ${lower}/${resource.name}${nsFlag(resource)}`,
+      `kubectl describe ${lower} ${resource.name}${nsFlag(resource)}`,
+      `kubectl get pods${nsFlag(resource)} -l <its selector> and look at the pods that are not ready`,
+    ],
   };
 }
 
 export function workloadIssues(deployments: V1Deployment[], statefulSets: V1StatefulSet[], daemonSets: V1DaemonSet[]): Issue[] {
   return [
     ...deployments.map((d) => availability('Deployment', d, d.spec?.replicas ?? 1, d.status?.availableReplicas ?? 0)),
-    ...statefulSets.map((s) => availability('StatefulSet', s, s.spec?.replicas ?? 1, s.status?.availableReplicas ?? s.status?.readyReplicas ?? 0)),
+    ...statefulSets.map((s) =>
+      availability('StatefulSet', s, s.spec?.replicas ?? 1, s.status?.availableReplicas ?? s.status?.readyReplicas ?? 0),
+    ),
     ...daemonSets.map((d) => availability('DaemonSet', d, d.status?.desiredNumberScheduled ?? 0, d.status?.numberAvailable ?? 0)),
   ].filter((i): i is Issue => i !== undefined);
 }
@@ -34,10 +45,33 @@ export const workloadAvailability: Check<WorkloadAvailabilityParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const apps = run.kube.apps;
-      const deployments = await listScoped(run, 'deployments', params, (q) => apps.listDeploymentForAllNamespaces(q), (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }));
-      const statefulSets = await listScoped(run, 'statefulsets', params, (q) => apps.listStatefulSetForAllNamespaces(q), (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }));
-      const daemonSets = await listScoped(run, 'daemonsets', params, (q) => apps.listDaemonSetForAllNamespaces(q), (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }));
+      const deployments = await listScoped(
+        run,
+        'deployments',
+        params,
+        (q) => apps.listDeploymentForAllNamespaces(q),
+        (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }),
+      );
+      const statefulSets = await listScoped(
+        run,
+        'statefulsets',
+        params,
+        (q) => apps.listStatefulSetForAllNamespaces(q),
+        (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }),
+      );
+      const daemonSets = await listScoped(
+        run,
+        'daemonsets',
+        params,
+        (q) => apps.listDaemonSetForAllNamespaces(q),
+        (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }),
+      );
       const total = deployments.length + statefulSets.length + daemonSets.length;
-      return outcome(workloadIssues(deployments, statefulSets, daemonSets), `${total} workloads, all available`, { 'workloads.checked': total }, (n) => `${n} workloads below their desired replicas`);
+      return outcome(
+        workloadIssues(deployments, statefulSets, daemonSets),
+        `${total} workloads, all available`,
+        { 'workloads.checked': total },
+        (n) => `${n} workloads below their desired replicas`,
+      );
     }),
 };
