@@ -3,6 +3,8 @@
  * on a real kube-apiserver: wall time, peak RSS and API requests, beside a plain paged `list` of the
  * same objects with @kubernetes/client-node as the floor, in the same run.
  */
+import { RunnerPolicyEnforcer } from '../activities/runner/policy';
+import { RunnerPolicy } from '../common/runner-policy';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,6 +119,7 @@ export async function run(): Promise<BenchResult[]> {
       const floorRss = rss.stop();
 
       // Lookout: namespace-health for each namespace, as a sweep would run it.
+      const noDestinations = new RunnerPolicyEnforcer(RunnerPolicy.parse({ checks: ['k8s.namespace-health'] }));
       let requests = 0;
       let issues = 0;
       rss = rssSampler();
@@ -124,7 +127,8 @@ export async function run(): Promise<BenchResult[]> {
       for (const namespace of namespaces) {
         const outcome = await namespaceHealth.run(NamespaceHealthParams.parse({ namespace }), {
           signal,
-          secret: () => Promise.reject(new Error('none')),
+          policy: noDestinations.gate({ resolve: () => Promise.reject(new Error('none')) }),
+          tlsSecretNamespaces: [],
           heartbeat: () => requests++,
           kube,
         });

@@ -3,6 +3,8 @@
  * Temporal workflow with one activity doing the same GET, on the same dev server in the same run:
  * runs per second and trigger-to-result latency (p50/p99), and the overhead ratio.
  */
+import { RunnerPolicyEnforcer } from '../activities/runner/policy';
+import { RunnerPolicy } from '../common/runner-policy';
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -110,10 +112,15 @@ export async function run(): Promise<BenchResult[]> {
       namespace: 'default',
       runnerId: ws.runnerId,
       workspaceId: ws.workspaceId,
-      allowedChecks: ['http.probe'],
       secretProviders: createSecretProviders({}),
       keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)),
-      policy: { rawLogs: 'deny' },
+      // The probed target is on loopback, which the policy refuses unless a destination names it.
+      policy: new RunnerPolicyEnforcer(
+        RunnerPolicy.parse({
+          checks: ['http.probe'],
+          destinations: [{ name: 'target', scheme: 'http', host: '127.0.0.1', port: '*', allowAddresses: ['127.0.0.0/8'] }],
+        }),
+      ),
       maxConcurrent: 32,
     });
     const bareWorker = await Worker.create({

@@ -147,6 +147,15 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     const masterKey = MasterKey.generate();
     const pool = createPool(pg.url, () => undefined, 2);
     const runnerKeysFile = path.join(dir, 'runner-keys.json');
+    // The probed target listens on loopback, which a Runner policy refuses unless a destination names it.
+    const runnerPolicyFile = path.join(dir, 'runner-policy.json');
+    writeFileSync(
+      runnerPolicyFile,
+      JSON.stringify({
+        checks: ['http.probe'],
+        destinations: [{ name: 'target', scheme: 'http', host: '127.0.0.1', port: '*', allowAddresses: ['127.0.0.0/8'] }],
+      }),
+    );
     let workspace: BootstrapOutput;
     try {
       await migrate(pool);
@@ -169,6 +178,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
       LOOKOUT_RUNNER_ID: workspace.runnerId,
       LOOKOUT_WORKSPACE_ID: workspace.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+      LOOKOUT_RUNNER_POLICY_FILE: runnerPolicyFile,
       ...options.runnerEnv,
     });
     const alive = () => {

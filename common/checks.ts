@@ -16,18 +16,28 @@ export const HttpProbeParams = z.strictObject({
   maxLatencyMs: z.number().int().positive().max(600_000).default(1_000),
   /** Give up waiting for a response after this long: the endpoint counts as unavailable. */
   timeoutMs: z.number().int().positive().max(600_000).default(10_000),
-  /** An optional header whose value the Runner resolves from a local secret. */
+  /**
+   * A header whose value the Runner resolves from a local secret, through a secret binding of its
+   * policy: `binding` names it (the binding fixes header and scheme), or `secretRef` names a
+   * reference that exactly one binding holds. The Runner refuses any other.
+   */
   auth: z
     .strictObject({
-      header: HeaderName.default('Authorization'),
-      /** Prefix put before the secret value, e.g. `Bearer `. */
+      binding: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be the name of a secret binding')
+        .max(63)
+        .optional(),
+      secretRef: SecretRef.optional(),
+      header: HeaderName.optional(),
+      /** Prefix put before the secret value, e.g. `Bearer `; must equal the binding's. */
       scheme: z
         .string()
         .max(32)
         .regex(/^[A-Za-z0-9 _-]*$/)
-        .default(''),
-      secretRef: SecretRef,
+        .optional(),
     })
+    .refine((a) => a.binding !== undefined || a.secretRef !== undefined, 'name a secret binding (or a secretRef a binding holds)')
     .optional(),
 });
 export type HttpProbeParams = z.infer<typeof HttpProbeParams>;

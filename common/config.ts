@@ -149,9 +149,15 @@ export const RunnerConfig = z.object({
   LOOKOUT_KUBECONFIG: z.string().min(1).optional(),
   /** Longest wait for one Kubernetes API call; a check that hits it reports an `error` result. */
   LOOKOUT_KUBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
-  /** Whether raw excerpts (logs, response bodies) may leave this Runner; the Platform cannot override it. */
+  /**
+   * The Runner policy file (YAML): check types, destinations, secret bindings, raw-data rules. The
+   * ceiling of everything the Runner does; without it, the Runner runs the checks of
+   * LOOKOUT_RUNNER_ALLOWED_CHECKS and contacts no destination.
+   */
+  LOOKOUT_RUNNER_POLICY_FILE: z.string().min(1).optional(),
+  /** Without a policy file: whether raw excerpts (logs, response bodies) may leave this Runner. */
   LOOKOUT_RUNNER_RAW_LOGS: z.enum(['deny', 'allow']).default('deny'),
-  /** The Runner's local allowlist: the ceiling of what the Platform can ask it to run. */
+  /** The Runner's local allowlist; with a policy file, it can only narrow the file's `checks`. */
   LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
   /** Simultaneous checks on this Runner. */
   LOOKOUT_RUNNER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),

@@ -7,6 +7,8 @@ export const FailureType = {
   InvalidConfiguration: 'InvalidConfiguration',
   /** The Runner's local policy does not allow this check type. */
   CheckNotAllowed: 'CheckNotAllowed',
+  /** The Runner's policy file refuses what the task asks: a destination, a secret, an address. */
+  PolicyDenied: 'PolicyDenied',
   /** A secret reference could not be resolved (unknown provider, missing, denied). */
   SecretUnavailable: 'SecretUnavailable',
   /** A result broke the boundary's contract (schema, caps). */

@@ -22,6 +22,7 @@ import { getWorkspace } from '../platform/repos/workspaces.repo';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
+import { CHECK_TYPES } from '../common/checks';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
 import { ensureOpenBao, ensureTemporalCli } from './tools';
@@ -33,6 +34,29 @@ const home = path.resolve(process.env['LOOKOUT_HOME'] ?? path.join(root, '.looko
 const once = process.argv.includes('--once');
 const children: { name: string; proc: ChildProcess }[] = [];
 let embedded: EmbeddedPostgresHandle | undefined;
+
+/**
+ * The Runner policy the quick start's Runner runs under (the Runner operator's file in production):
+ * every built-in check, and one destination, the API's own `/healthz` on loopback, which a policy
+ * refuses unless a destination names it. Rewritten on every start (the port may change).
+ */
+function writeRunnerPolicy(apiPort: number): string {
+  const file = path.join(home, 'runner-policy.yaml');
+  const policy = [
+    '# The quick start Runner policy: the ceiling of what this Runner does, whoever asks (README: Runner policy).',
+    `checks: [${CHECK_TYPES.join(', ')}]`,
+    'destinations:',
+    '  - name: lookout-api',
+    '    scheme: http',
+    '    host: 127.0.0.1',
+    `    port: ${apiPort}`,
+    '    pathPrefix: /healthz',
+    '    allowAddresses: [127.0.0.0/8]',
+    '',
+  ].join('\n');
+  writeFileSync(file, policy, { mode: 0o644 });
+  return file;
+}
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -268,6 +292,7 @@ async function main(): Promise<void> {
     LOOKOUT_RUNNER_ID: ws.runnerId,
     LOOKOUT_WORKSPACE_ID: ws.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+    LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(apiPort),
   };
   delete runnerEnv['DATABASE_URL'];
   delete runnerEnv['LOOKOUT_MASTER_KEY'];

@@ -5,6 +5,7 @@
  * history fetched raw over gRPC without the codec, every PostgreSQL table, every process's log and
  * every API response are searched byte for byte for each canary and its encoded forms.
  */
+import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -125,7 +126,30 @@ describe('canary proof', () => {
         LOOKOUT_WORKSPACE_ID: ok.workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile({ pool, crypto }, ok.workspaceId),
         // Raw excerpts allowed, so that redaction, not the policy, is what keeps the echo out.
-        LOOKOUT_RUNNER_RAW_LOGS: 'allow',
+        LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(
+          loopbackPolicyInput(['http.probe'], {
+            rawData: { allow: ['http.probe'] },
+            secretBindings: [
+              { name: 'probe-token', ref: 'env:PROBE_TOKEN', destinations: ['loopback-http'], header: 'Authorization', scheme: 'Bearer ' },
+              { name: 'api-key', ref: 'env:API_KEY', destinations: ['loopback-http'], header: 'X-Api-Key' },
+              {
+                name: 'broken-token',
+                ref: 'env:BROKEN_TOKEN',
+                destinations: ['loopback-http'],
+                header: 'Authorization',
+                scheme: 'Bearer ',
+              },
+              {
+                name: 'vault-probe',
+                ref: `vault:lookout/workspaces/${ok.workspaceId}/probe#value`,
+                destinations: ['loopback-http'],
+                header: 'Authorization',
+                scheme: 'Bearer ',
+              },
+              { name: 'k8s-probe', ref: `k8s:${ns}/probe#token`, destinations: ['loopback-http'], header: 'X-Api-Key' },
+            ],
+          }),
+        ),
         LOOKOUT_KUBECONFIG: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
         LOOKOUT_VAULT_ADDR: vaultAddr,
         LOOKOUT_VAULT_AUTH: 'approle',
@@ -134,7 +158,8 @@ describe('canary proof', () => {
         PROBE_TOKEN: canaries.envSecret,
         API_KEY: canaries.echoedSecret,
         // Not a valid header value: fetch throws an error whose message contains it.
-        BROKEN_TOKEN: `${canaries.errorSecret}\r\nx`,
+        // As `kubectl create secret --from-file` leaves it: inner and trailing line breaks.
+        BROKEN_TOKEN: `${canaries.errorSecret}\n${canaries.errorSecret}-line2\n`,
       });
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const call = async (method: string, url: string, body?: unknown) => {
@@ -180,8 +205,9 @@ describe('canary proof', () => {
       expect(outcomes['ok']).toMatchObject({ status: 'succeeded', result: { status: 'ok' } });
       expect(outcomes['echo']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
       expect(JSON.stringify(outcomes['echo'])).toContain('[redacted]');
-      expect(outcomes['error']).toMatchObject({ status: 'failed', error: { type: 'CheckError' } });
-      expect(String((outcomes['error']!['error'] as { message: string }).message)).toContain('invalid header value');
+      // A value with line breaks is refused before it becomes a header, in a fixed message.
+      expect(outcomes['error']).toMatchObject({ status: 'failed', error: { type: 'PolicyDenied' } });
+      expect(String((outcomes['error']!['error'] as { message: string }).message)).toContain('not a valid header value');
       // The echoing endpoint saw the vault: and k8s: values, so the results had them to leak.
       expect(outcomes['vault']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
       expect(outcomes['k8s']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });

@@ -3,6 +3,7 @@
  * through the API, Temporal and a real Runner that uses the restricted ServiceAccount bound to the
  * chart's ClusterRole, and asserts the issues, severities and next steps.
  */
+import { loopbackPolicy } from './harness/policy';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -368,7 +369,8 @@ describe("Kubernetes checks with the Runner's restricted identity", () => {
 describe('Kubernetes access', () => {
   const context = (kube: ReturnType<typeof loadKubeClients>) => ({
     signal: new AbortController().signal,
-    secret: () => Promise.reject(new Error('no secrets')),
+    policy: loopbackPolicy([]).gate({ resolve: () => Promise.reject(new Error('no secrets')) }),
+    tlsSecretNamespaces: [],
     heartbeat: () => undefined,
     kube,
   });

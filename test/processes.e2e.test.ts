@@ -2,6 +2,7 @@
  * The real entry points as separate processes: the CLI, the quick start (API, platform worker and
  * Runner processes), and a Runner killed mid-check whose work is retried and then fails.
  */
+import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -129,6 +130,7 @@ describe('a Runner killed mid-check', () => {
         LOOKOUT_RUNNER_ID: runnerId,
         LOOKOUT_WORKSPACE_ID: workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: keysFile,
+        LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(loopbackPolicyInput(['http.probe'])),
       },
       stdio: 'ignore',
     });

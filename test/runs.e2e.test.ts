@@ -2,6 +2,7 @@
  * The whole run through HTTP with real workers: API → Temporal dev server → runTask → Runner
  * activity → result stored in PostgreSQL → read back through the API.
  */
+import { loopbackBinding } from './harness/policy';
 import {
   api,
   newWorkspace,
@@ -113,7 +114,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
   it('fails a run without retrying when a secret reference cannot be resolved, naming the reference only', async () => {
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/healthz` });
     await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
-    const runner = await startRunner(platform, ws, { env: {} });
+    const runner = await startRunner(platform, ws, {
+      env: {},
+      policy: { secretBindings: [loopbackBinding('probe-token', 'env:PROBE_TOKEN')] },
+    });
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
         token: ws.token,
@@ -132,7 +136,10 @@ describe('POST /v1/workspaces/{ws}/runs', () => {
     const secret = 'probe-secret-value-1234';
     const ws = await newWorkspace(platform, { probeUrl: `${target.url}/broken/${secret}` });
     await patchTaskParams(platform, ws, { auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:PROBE_TOKEN' } });
-    const runner = await startRunner(platform, ws, { env: { PROBE_TOKEN: secret } });
+    const runner = await startRunner(platform, ws, {
+      env: { PROBE_TOKEN: secret },
+      policy: { secretBindings: [loopbackBinding('probe-token', 'env:PROBE_TOKEN')] },
+    });
     try {
       const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
         token: ws.token,

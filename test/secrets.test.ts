@@ -150,6 +150,19 @@ describe('workspace secrets', () => {
     const runner = await startRunner(platform, ws, {
       kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
       vault: { endpoint: vaultAddr(), auth: { method: 'approle', roleId: access.roleId, secretId: access.secretId } },
+      policy: {
+        secretBindings: [
+          // Every secret the Platform writes for this workspace, sent only to the loopback target.
+          {
+            name: 'platform-secrets',
+            ref: `vault:lookout/workspaces/${ws.workspaceId}/*#value`,
+            destinations: ['loopback-http'],
+            scheme: 'Bearer ',
+          },
+          { name: 'probe', ref: `k8s:${ns}/probe#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
+          { name: 'missing', ref: `k8s:${ns}/nope#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
+        ],
+      },
     });
     try {
       const viaVault = await addTask(platform, ws, 'http.probe', {
@@ -212,6 +225,7 @@ describe('workspace secrets', () => {
     // An unreachable OpenBao, through a real run: the run fails and says what to fix.
     const runner = await startRunner(platform, ws, {
       vault: { endpoint: 'http://127.0.0.1:9', auth: { method: 'token', token: 'unused' } },
+      policy: { secretBindings: [{ name: 'token', ref: `vault:${ref}`, destinations: ['loopback-http'], scheme: 'Bearer ' }] },
     });
     try {
       const taskId = await addTask(platform, ws, 'http.probe', {

@@ -8,7 +8,7 @@ import type { VaultProviderOptions } from '../activities/runner/secrets/vault.pr
 import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
 import { FileKeyring, type Keyring } from '../common/keyring';
-import type { BoundaryPolicy } from '../activities/runner/boundary';
+import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
 import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities } from '../activities/runner';
@@ -22,11 +22,11 @@ export interface RunnerWorkerDeps {
   namespace: string;
   runnerId: string;
   workspaceId: string;
-  allowedChecks: readonly string[];
+  /** The Runner policy: the ceiling of everything this Runner does. */
+  policy: RunnerPolicyEnforcer;
   secretProviders: ReadonlyMap<string, SecretProvider>;
   /** This workspace's keys only. */
   keyring: Keyring;
-  policy: BoundaryPolicy;
   kube?: KubeClients | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
@@ -42,10 +42,9 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
     dataConverter: lookoutDataConverter(deps.keyring),
     activities: createRunnerActivities({
       workspaceId: deps.workspaceId,
-      allowedChecks: deps.allowedChecks,
+      policy: deps.policy,
       secretProviders: deps.secretProviders,
       keyring: deps.keyring,
-      policy: deps.policy,
       kube: deps.kube,
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
@@ -70,6 +69,26 @@ function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
   }
 }
 
+/** The Runner policy of this configuration; a bad policy file stops the Runner with status 78, naming every bad field. */
+function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
+  try {
+    return new RunnerPolicyEnforcer(
+      resolveRunnerPolicy({
+        file: config.LOOKOUT_RUNNER_POLICY_FILE,
+        allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
+        allowedChecksSet: Boolean(process.env['LOOKOUT_RUNNER_ALLOWED_CHECKS']),
+        rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS,
+      }),
+    );
+  } catch (err) {
+    if (err instanceof PolicyFileError) {
+      process.stderr.write(`runner: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
@@ -80,24 +99,25 @@ async function main(): Promise<void> {
   );
   if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID)
     throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
+  const policy = loadPolicyOrExit(config);
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const worker = await createRunnerWorker({
     connection,
     namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
     runnerId: config.LOOKOUT_RUNNER_ID,
     workspaceId: config.LOOKOUT_WORKSPACE_ID,
-    allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
     secretProviders: createSecretProviders(process.env, { kube, vault: vaultOptions(config) }),
     keyring,
-    policy: { rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS },
+    policy,
     kube,
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
   });
-  logger.info({ runnerId: config.LOOKOUT_RUNNER_ID, allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS }, 'runner polling');
+  logger.info({ runnerId: config.LOOKOUT_RUNNER_ID, policy: policy.digest, checks: policy.summary.checks }, 'runner polling');
   try {
     await worker.run();
   } finally {
+    await policy.close();
     await connection.close();
     logger.info('runner stopped');
   }

@@ -18,7 +18,8 @@ import { inTransaction } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform/repos/runs.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
-import { recordRunnerInfo } from '../../platform/repos/runners.repo';
+import { recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import { PolicySummary } from '../../common/runner-policy';
 import { countScheduleOutcome, setSchedulePaused } from '../../platform/repos/schedules.repo';
 import { createSweepActivities } from './sweeps';
 
@@ -218,10 +219,20 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     },
 
     /** Stores what a Runner reported about itself. */
-    async recordRunnerInfo(input: { workspaceId: string; runnerId: string; version: string; allowedChecks: string[] }): Promise<void> {
+    async recordRunnerInfo(input: {
+      workspaceId: string;
+      runnerId: string;
+      version: string;
+      allowedChecks: string[];
+      policy?: unknown;
+    }): Promise<void> {
+      // What a Runner says of itself is input like any other: a summary that breaks the schema is not kept.
+      const summary = PolicySummary.safeParse(input.policy);
       await recordRunnerInfo(pool, input.workspaceId, input.runnerId, {
         version: input.version.slice(0, 64),
         enabledChecks: input.allowedChecks.slice(0, 100).map((c) => c.slice(0, 64)),
+        policyDigest: summary.success ? summary.data.digest : null,
+        policySealed: summary.success ? await sealer.seal(input.workspaceId, runnerPolicyBinding(input.runnerId), summary.data) : null,
       });
     },
 

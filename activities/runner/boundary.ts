@@ -86,7 +86,8 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
 /**
  * Turns anything a check threw into an `ApplicationFailure` whose message is redacted like a result
  * and which carries no cause or foreign stack (both can hold secret values). Type and
- * retryability are kept; unexpected errors stay retryable as `CheckError`.
+ * retryability are kept; unexpected errors stay retryable as `CheckError`, with a fixed message
+ * naming only their class and code: third-party exception text never leaves.
  */
 export function scrubError(err: unknown, secretValues: readonly string[]): ApplicationFailure {
   const forms = secretForms(secretValues);
@@ -100,10 +101,17 @@ export function scrubError(err: unknown, secretValues: readonly string[]): Appli
       nonRetryable: err.nonRetryable ?? false,
     });
   }
-  const message = redactText(raw, forms).slice(0, 1000);
   if (err instanceof ApplicationFailure) {
-    return ApplicationFailure.create({ type: err.type ?? 'CheckError', message, nonRetryable: err.nonRetryable ?? false });
+    return ApplicationFailure.create({
+      type: err.type ?? 'CheckError',
+      message: redactText(raw, forms).slice(0, 1000),
+      nonRetryable: err.nonRetryable ?? false,
+    });
   }
+  // Anything else was thrown by a library (fetch, a client, a parser): its text can quote the input
+  // it choked on, a secret included. Only its class and error code leave, in Lookout's own words.
   const name = err instanceof Error && /^[A-Za-z]{1,40}$/.test(err.name) ? err.name : 'Error';
-  return ApplicationFailure.create({ type: 'CheckError', message: `${name}: ${message}`, nonRetryable: false });
+  const rawCode = (err as { code?: unknown } | null)?.code;
+  const code = typeof rawCode === 'string' && /^[A-Z0-9_]{1,40}$/.test(rawCode) ? ` ${rawCode}` : '';
+  return ApplicationFailure.create({ type: 'CheckError', message: `the check failed unexpectedly (${name}${code})`, nonRetryable: false });
 }

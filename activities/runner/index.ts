@@ -10,18 +10,19 @@ import { FailureType } from '../../common/errors';
 import { LOOKOUT_VERSION } from '../../common/version';
 import type { Keyring } from '../../common/keyring';
 import type { KubeClients } from './kube';
-import { scrubError, toBoundaryResult, type BoundaryPolicy } from './boundary';
+import type { PolicySummary } from '../../common/runner-policy';
+import { scrubError, toBoundaryResult } from './boundary';
 import { CHECKS } from './checks';
+import type { RunnerPolicyEnforcer } from './policy';
 import { RunSecrets, type SecretProvider } from './secrets';
 
 export interface RunnerActivityDeps {
   workspaceId: string;
-  /** The Runner's local allowlist: the ceiling of what the Platform may ask for. */
-  allowedChecks: readonly string[];
+  /** The Runner's policy: the ceiling of what the Platform may ask for (check types, destinations, secrets, raw data). */
+  policy: RunnerPolicyEnforcer;
   secretProviders: ReadonlyMap<string, SecretProvider>;
   /** This workspace's keys only: results are attested under its active key. */
   keyring: Keyring;
-  policy: BoundaryPolicy;
   /** The Runner's own cluster identity, if it has one. */
   kube?: KubeClients | undefined;
   version?: string;
@@ -33,18 +34,19 @@ function invalid(message: string): ApplicationFailure {
 
 export function createRunnerActivities({
   workspaceId,
-  allowedChecks,
+  policy,
   secretProviders,
   keyring,
-  policy,
   kube,
   version = LOOKOUT_VERSION,
 }: RunnerActivityDeps) {
-  const allowed = new Set(allowedChecks);
   return {
-    /** What this Runner is: its version and its local allowlist. Metadata only, nothing of the cluster. */
-    async describeRunner(): Promise<{ version: string; allowedChecks: string[]; kubernetes: boolean }> {
-      return { version, allowedChecks: [...allowed].sort(), kubernetes: Boolean(kube) };
+    /**
+     * What this Runner is: its version, its allowlist and its policy's digest and summary (check
+     * types, destinations, binding names; never a secret reference). Nothing of the cluster.
+     */
+    async describeRunner(): Promise<{ version: string; allowedChecks: string[]; kubernetes: boolean; policy: PolicySummary }> {
+      return { version, allowedChecks: policy.summary.checks, kubernetes: Boolean(kube), policy: policy.summary };
     },
 
     /**
@@ -57,7 +59,7 @@ export function createRunnerActivities({
       if (!parsed.success) throw invalid('malformed task request');
       const request = parsed.data;
       if (request.workspaceId !== workspaceId) throw invalid('the task belongs to another workspace than this Runner');
-      if (!isCheckType(request.checkType) || !allowed.has(request.checkType)) {
+      if (!isCheckType(request.checkType) || !policy.allowsCheck(request.checkType)) {
         throw ApplicationFailure.create({
           type: FailureType.CheckNotAllowed,
           message: `check type ${JSON.stringify(request.checkType.slice(0, 64))} is not in this Runner's allowlist`,
@@ -79,12 +81,22 @@ export function createRunnerActivities({
       try {
         const outcome = await check.run(params.data, {
           signal: ctx.cancellationSignal,
-          secret: (ref) => secrets.resolve(ref),
+          policy: policy.gate(secrets),
+          tlsSecretNamespaces: policy.tlsSecretNamespaces,
           heartbeat: (details) => ctx.heartbeat(details),
           kube,
         });
         const key = await keyring.activeKey(workspaceId);
-        return toBoundaryResult({ request, outcome, startedAt, finishedAt: new Date(), secretValues: secrets.values(), policy, key });
+        const rawLogs = policy.allowsRawData(request.checkType) ? 'allow' : 'deny';
+        return toBoundaryResult({
+          request,
+          outcome,
+          startedAt,
+          finishedAt: new Date(),
+          secretValues: secrets.values(),
+          policy: { rawLogs },
+          key,
+        });
       } catch (err) {
         // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.
         if (ctx.cancellationSignal.aborted) throw err;

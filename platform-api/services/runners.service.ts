@@ -16,7 +16,8 @@ import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { ConflictError, InputError } from '../../common/problem';
 import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
-import { createRunner, listRunners } from '../../platform/repos/runners.repo';
+import { createRunner, listRunners, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import type { PolicySummary } from '../../common/runner-policy';
 
 export const RegisterRunnerBody = z.strictObject({
   name: z
@@ -45,6 +46,7 @@ export function createRunnersService({
   runnerTemporal,
   platformTaskQueue = PLATFORM_TASK_QUEUE,
 }: RunnersServiceDeps) {
+  const { sealer } = crypto;
   return {
     async register(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
@@ -132,8 +134,9 @@ export function createRunnersService({
                 workflowExecutionTimeout: '20 seconds',
               })
               .catch(() => null);
-            if (refreshed) r = { ...r, version: refreshed.version, enabledChecks: refreshed.allowedChecks, lastSeenAt: new Date() };
+            if (refreshed) r = (await listRunners(pool, workspaceId)).find((x) => x.id === r.id) ?? r;
           }
+          const policy = r.policySealed ? await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null;
           return {
             id: r.id,
             name: r.name,
@@ -144,6 +147,8 @@ export function createRunnersService({
             online,
             version: r.version,
             enabledChecks: r.enabledChecks,
+            /** The Runner's policy as it reported it: digest, check types, destinations, binding names. */
+            policy,
           };
         }),
       );

@@ -2,6 +2,7 @@
  * Tasks: what a Runner runs. Parameters are validated with the check type's own schema when a task is
  * saved (the Runner validates them again: its checks are the ceiling), and sealed at rest.
  */
+import { policyRefusal, type PolicySummary } from '../../common/runner-policy';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -12,7 +13,7 @@ import type { Sealer } from '../../platform/crypto/sealer';
 import { ConflictError, InputError, NotFoundError } from '../../common/problem';
 import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
-import { getRunner } from '../../platform/repos/runners.repo';
+import { getRunner, runnerPolicyBinding, runnerPolicySealed } from '../../platform/repos/runners.repo';
 import { createTask, deleteTask, getTask, listTasks, type Task } from '../../platform/repos/tasks.repo';
 
 export const CreateTaskBody = z.strictObject({
@@ -42,6 +43,13 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
         );
       }
       if (!(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
+      // What the Runner's policy will refuse is refused now, when the Runner has reported its policy.
+      const sealedPolicy = await runnerPolicySealed(pool, workspaceId, input.runnerId);
+      if (sealedPolicy) {
+        const summary = await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(input.runnerId), sealedPolicy);
+        const refusal = policyRefusal(summary, input.checkType, params.data);
+        if (refusal) throw new InputError("the Runner's policy refuses this task", [refusal]);
+      }
       const task: Task = {
         id: randomUUID(),
         workspaceId,

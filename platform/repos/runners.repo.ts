@@ -30,7 +30,13 @@ export interface RunnerInfo extends Runner {
   version: string | null;
   enabledChecks: string[];
   lastSeenAt: Date | null;
+  policyDigest: string | null;
+  /** The policy summary the Runner reported, sealed under `runnerPolicyBinding(id)`. */
+  policySealed: Buffer | null;
 }
+
+/** The sealing binding of a Runner's reported policy summary. */
+export const runnerPolicyBinding = (runnerId: string) => `runner:${runnerId}:policy`;
 
 export async function listRunners(db: Queryable, workspaceId: string): Promise<RunnerInfo[]> {
   const { rows } = await db.query<{
@@ -42,8 +48,11 @@ export async function listRunners(db: Queryable, workspaceId: string): Promise<R
     version: string | null;
     enabled_checks: string[];
     last_seen_at: Date | null;
+    policy_digest: string | null;
+    policy_sealed: Buffer | null;
   }>(
-    'select id, workspace_id, name, task_queue, created_at, version, enabled_checks, last_seen_at from runners where workspace_id = $1 order by name',
+    `select id, workspace_id, name, task_queue, created_at, version, enabled_checks, last_seen_at, policy_digest, policy_sealed
+       from runners where workspace_id = $1 order by name`,
     [workspaceId],
   );
   return rows.map((r) => ({
@@ -55,6 +64,8 @@ export async function listRunners(db: Queryable, workspaceId: string): Promise<R
     version: r.version,
     enabledChecks: r.enabled_checks,
     lastSeenAt: r.last_seen_at,
+    policyDigest: r.policy_digest,
+    policySealed: r.policy_sealed,
   }));
 }
 
@@ -63,12 +74,19 @@ export async function recordRunnerInfo(
   db: Queryable,
   workspaceId: string,
   runnerId: string,
-  info: { version: string; enabledChecks: string[] },
+  info: { version: string; enabledChecks: string[]; policyDigest: string | null; policySealed: Buffer | null },
 ): Promise<void> {
-  await db.query('update runners set version = $3, enabled_checks = $4, last_seen_at = now() where id = $1 and workspace_id = $2', [
-    runnerId,
-    workspaceId,
-    info.version,
-    info.enabledChecks,
-  ]);
+  await db.query(
+    'update runners set version = $3, enabled_checks = $4, policy_digest = $5, policy_sealed = $6, last_seen_at = now() where id = $1 and workspace_id = $2',
+    [runnerId, workspaceId, info.version, info.enabledChecks, info.policyDigest, info.policySealed],
+  );
+}
+
+/** The sealed policy summary a Runner last reported, if any. */
+export async function runnerPolicySealed(db: Queryable, workspaceId: string, runnerId: string): Promise<Buffer | undefined> {
+  const { rows } = await db.query<{ policy_sealed: Buffer | null }>(
+    'select policy_sealed from runners where id = $1 and workspace_id = $2',
+    [runnerId, workspaceId],
+  );
+  return rows[0]?.policy_sealed ?? undefined;
 }

@@ -29,6 +29,7 @@ import type { VaultProviderOptions } from '../../activities/runner/secrets/vault
 import { createVaultClient } from '../../platform/vault/vault-client';
 import { createPlatformWorker } from '../../workers/platform-worker';
 import { createRunnerWorker } from '../../workers/runner';
+import { loopbackPolicy } from './policy';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -157,6 +158,8 @@ export async function startRunner(
     allowedChecks?: string[];
     env?: NodeJS.ProcessEnv;
     rawLogs?: 'deny' | 'allow';
+    /** The Runner policy beyond `allowedChecks` (and loopback destinations): bindings, destinations, … */
+    policy?: Record<string, unknown>;
     keyring?: Keyring;
     kubeconfig?: string;
     vault?: VaultProviderOptions;
@@ -169,10 +172,12 @@ export async function startRunner(
     namespace: 'default',
     runnerId: ws.runnerId,
     workspaceId: ws.workspaceId,
-    allowedChecks: options.allowedChecks ?? ['http.probe'],
     secretProviders: createSecretProviders(options.env ?? {}, { kube, vault: options.vault }),
     keyring,
-    policy: { rawLogs: options.rawLogs ?? 'deny' },
+    policy: loopbackPolicy(options.allowedChecks ?? ['http.probe'], {
+      ...(options.rawLogs === 'allow' ? { rawData: { allow: options.allowedChecks ?? ['http.probe'] } } : {}),
+      ...options.policy,
+    }),
     kube,
     shutdownGraceMs: 1_000,
   });

@@ -20,6 +20,8 @@ import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform/db/embedded';
 import { verifyAuditChain } from '../../platform/repos/audit.repo';
 import { env } from './env';
+import { loopbackPolicyInput, writePolicyFile } from './policy';
+import { CHECK_TYPES } from '../../common/checks';
 
 const dist = path.resolve(__dirname, '..', '..', 'dist');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -201,6 +203,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     LOOKOUT_WORKSPACE_ID: o.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: o.keysFile,
     LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: '1000',
+    // Every check type, loopback targets only (LOOKOUT_RUNNER_ALLOWED_CHECKS in runnerEnv narrows it).
+    LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(loopbackPolicyInput(CHECK_TYPES)),
     ...o.runnerEnv,
   };
   const runners = Array.from(

@@ -1,13 +1,20 @@
 import type { z } from 'zod';
 import type { TaskResult } from '../../../common/contracts';
 import type { KubeClients } from '../kube';
+import type { PolicyGate } from '../policy';
 
 /** What a check may use while it runs. */
 export interface CheckContext {
   /** Aborted when the run is cancelled or the Runner shuts down: pass it to every I/O call. */
   signal: AbortSignal;
-  /** Resolves a secret reference locally; the value is redacted from the result by the boundary. */
-  secret(ref: string): Promise<string>;
+  /**
+   * The Runner policy, the only way to a destination or a secret: URLs under its destinations,
+   * addresses its network rules allow, secrets through its bindings. Resolved values are redacted
+   * from the result by the boundary.
+   */
+  policy: PolicyGate;
+  /** Namespaces whose TLS Secrets the policy lets `k8s.tls-expiry` read. */
+  tlsSecretNamespaces: readonly string[];
   /** Tells Temporal the check is alive (throttled by the SDK); call it while paging or waiting. */
   heartbeat(details?: unknown): void;
   /** The Runner's own cluster identity, when it has one. */

@@ -4,7 +4,11 @@
  */
 import { HttpProbeParams } from '../../../common/checks';
 import type { Issue } from '../../../common/contracts';
+import { FailureType } from '../../../common/errors';
 import type { Check, CheckOutcome } from './check';
+import { ApplicationFailure } from '@temporalio/activity';
+
+const isPolicyDenied = (err: unknown) => err instanceof ApplicationFailure && err.type === FailureType.PolicyDenied;
 
 /** The URL as shown in results: no credentials, no query string (it may carry tokens). */
 function displayUrl(raw: string): string {
@@ -20,7 +24,7 @@ function describeNetworkError(err: unknown): string {
 
 const EXCERPT_BYTES = 512;
 
-async function readExcerpt(response: Response, limit: number): Promise<string | undefined> {
+async function readExcerpt(response: { body: AsyncIterable<unknown> | null }, limit: number): Promise<string | undefined> {
   if (!response.body) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -43,10 +47,14 @@ export const httpProbe: Check<HttpProbeParams> = {
   params: HttpProbeParams,
   async run(params, ctx): Promise<CheckOutcome> {
     const resource = { kind: 'Endpoint', name: displayUrl(params.url) };
-    // Built before the request, so that a bad header value is a fault of the Runner's
-    // configuration (thrown, scrubbed at the boundary), not an unreachable endpoint.
-    const headers = new Headers({ 'user-agent': 'lookout-runner' });
-    if (params.auth) headers.set(params.auth.header, `${params.auth.scheme}${await ctx.secret(params.auth.secretRef)}`);
+    const url = new URL(params.url);
+    // The policy decides before anything is resolved or contacted; a refusal fails the run (PolicyDenied).
+    const destination = ctx.policy.destination(url);
+    const headers: Record<string, string> = { 'user-agent': 'lookout-runner' };
+    if (params.auth) {
+      const header = await ctx.policy.boundHeader(params.auth, destination);
+      headers[header.name.toLowerCase()] = header.value;
+    }
 
     const timeout = AbortSignal.timeout(params.timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
@@ -54,7 +62,8 @@ export const httpProbe: Check<HttpProbeParams> = {
     let status: number;
     let excerpt: string | undefined;
     try {
-      const response = await fetch(params.url, { method: params.method, headers, redirect: 'manual', signal });
+      // Redirects are not followed, and where they point is not reported.
+      const response = await ctx.policy.fetch(url, destination, { method: params.method, headers, signal });
       status = response.status;
       const healthy = params.expectedStatus ? params.expectedStatus.includes(status) : status >= 200 && status < 400;
       // The body is read only for an unexpected status, and only its start: a raw excerpt, which
@@ -62,7 +71,7 @@ export const httpProbe: Check<HttpProbeParams> = {
       excerpt = healthy ? undefined : await readExcerpt(response, EXCERPT_BYTES);
       await response.body?.cancel().catch(() => undefined);
     } catch (err) {
-      if (ctx.signal.aborted) throw err;
+      if (ctx.signal.aborted || isPolicyDenied(err)) throw err;
       const latencyMs = Math.round(performance.now() - started);
       const timedOut = timeout.aborted;
       const issue: Issue = {

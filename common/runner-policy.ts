@@ -1,0 +1,237 @@
+/**
+ * The Runner policy: the Runner operator's own file and the one ceiling of what the Runner does,
+ * whoever commands it. It names the check types the Runner runs, the destinations `http.probe` may
+ * contact, the secret bindings (a secret reference plus where its value may go), which checks may
+ * return raw excerpts, and the namespaces whose TLS Secrets `k8s.tls-expiry` may read.
+ *
+ * The schema and the matching rules live here because the Platform uses the same rules on the
+ * summary a Runner reports (`describeRunner`), to refuse at task creation what the Runner will
+ * refuse. The Platform never sees a secret reference of a binding, only the binding's name.
+ */
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { canonicalJson } from './canonical-json';
+import { CHECK_TYPES, type CheckType } from './checks';
+import { SecretRef } from './contracts';
+
+const Name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case name (letters, digits, -)')
+  .max(63);
+
+/** `api.example.com` or `*.example.com` (any name below, not the suffix itself); an IP literal is exact. */
+const HostPattern = z
+  .string()
+  .max(253)
+  .transform((h) => h.toLowerCase())
+  .refine(
+    (h) => /^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(h) || /^\[[0-9a-f:.]+\]$/.test(h),
+    'must be a host name, *.suffix or an IP address',
+  );
+
+/** An IPv4 or IPv6 range in CIDR notation. */
+const Cidr = z
+  .string()
+  .max(64)
+  .regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, 'must be a CIDR range such as 10.0.0.0/8');
+
+export const Destination = z.strictObject({
+  name: Name,
+  scheme: z.enum(['https', 'http']).default('https'),
+  host: HostPattern,
+  /** The port; default the scheme's (443, 80); `*` any port. */
+  port: z.union([z.number().int().min(1).max(65535), z.literal('*')]).optional(),
+  /** Only paths under this prefix; default `/` (any). */
+  pathPrefix: z.string().startsWith('/').max(512).default('/'),
+  /**
+   * Ranges outside the public internet (loopback, private, link-local, unique-local, …) that this
+   * destination may resolve to. Without them such addresses are refused at connect time.
+   */
+  allowAddresses: z.array(Cidr).max(32).default([]),
+});
+export type Destination = z.infer<typeof Destination>;
+
+/** A header value prefix: printable ASCII only, so that no CR, LF or NUL can split a header. */
+const HeaderScheme = z
+  .string()
+  .max(32)
+  .regex(/^[A-Za-z0-9 _-]*$/, 'may hold letters, digits, spaces, _ and - only');
+const HeaderName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, 'must be an HTTP header name');
+
+/** Environment variables that hold the Runner's own credentials: never resolvable, whatever a binding says. */
+export const RESERVED_ENV = /^(LOOKOUT_|TEMPORAL_|VAULT_|BAO_|KUBERNETES_|AWS_|GOOGLE_|AZURE_)/;
+
+/** A secret reference a binding may hold: `vault:` may end its path in `/*` (any secret below). */
+const BindingRef = z
+  .string()
+  .max(512)
+  .refine(
+    (r) => SecretRef.safeParse(r.replace(/\/\*#/, '/any#')).success,
+    'must be env:NAME, k8s:<namespace>/<secret>#<key> or vault:<mount>/<path>#<field>',
+  )
+  .refine((r) => !r.split(/[/#]/).includes('..'), 'may not contain ".."')
+  .refine(
+    (r) => !r.startsWith('env:') || !RESERVED_ENV.test(r.slice(4)),
+    "names one of the Runner's own credentials (LOOKOUT_*, TEMPORAL_*, …)",
+  )
+  .refine((r) => r.startsWith('vault:') || !r.includes('*'), 'only vault: references may end in /*');
+
+export const SecretBinding = z.strictObject({
+  name: Name,
+  ref: BindingRef,
+  /** Names of destinations the value may be sent to. */
+  destinations: z.array(Name).min(1).max(32),
+  header: HeaderName.default('Authorization'),
+  /** What the header value starts with, before the secret (e.g. `Bearer `). */
+  scheme: HeaderScheme.default(''),
+});
+export type SecretBinding = z.infer<typeof SecretBinding>;
+
+const CheckTypeName = z.enum(CHECK_TYPES as unknown as [CheckType, ...CheckType[]], {
+  error: (i) => `unknown check type ${JSON.stringify(i.input)}`,
+});
+
+export const RunnerPolicy = z
+  .strictObject({
+    /** The check types this Runner runs; anything else is refused. */
+    checks: z.array(CheckTypeName).max(CHECK_TYPES.length).default([]),
+    /** Check types whose raw excerpts (issue `details`: messages, log lines, response bodies) may leave. */
+    rawData: z.strictObject({ allow: z.array(CheckTypeName).default([]) }).default({ allow: [] }),
+    destinations: z.array(Destination).max(256).default([]),
+    secretBindings: z.array(SecretBinding).max(256).default([]),
+    /** Namespaces whose `kubernetes.io/tls` Secrets `k8s.tls-expiry` may read (certificates only). */
+    tlsSecrets: z.strictObject({ namespaces: z.array(Name).max(256).default([]) }).default({ namespaces: [] }),
+  })
+  .superRefine((p, ctx) => {
+    const names = new Set<string>();
+    p.destinations.forEach((d, i) => {
+      if (names.has(d.name))
+        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'name'], message: `duplicate destination ${d.name}` });
+      names.add(d.name);
+    });
+    const bindings = new Set<string>();
+    p.secretBindings.forEach((b, i) => {
+      if (bindings.has(b.name))
+        ctx.addIssue({ code: 'custom', path: ['secretBindings', i, 'name'], message: `duplicate binding ${b.name}` });
+      bindings.add(b.name);
+      b.destinations.forEach((d, j) => {
+        if (!names.has(d))
+          ctx.addIssue({ code: 'custom', path: ['secretBindings', i, 'destinations', j], message: `no destination named ${d}` });
+      });
+    });
+  });
+export type RunnerPolicy = z.infer<typeof RunnerPolicy>;
+
+/** What a Runner tells the Platform about its policy: names and shapes, never a secret reference. */
+export const PolicySummary = z.strictObject({
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  checks: z.array(z.string().max(64)).max(100),
+  rawData: z.array(z.string().max(64)).max(100),
+  destinations: z.array(Destination.omit({ allowAddresses: true }).extend({ privateAddresses: z.boolean() })).max(256),
+  secretBindings: z
+    .array(
+      z.strictObject({ name: Name, destinations: z.array(Name).max(32), header: HeaderName, provider: z.enum(['env', 'k8s', 'vault']) }),
+    )
+    .max(256),
+  tlsSecretNamespaces: z.array(Name).max(256),
+});
+export type PolicySummary = z.infer<typeof PolicySummary>;
+
+/** `sha256:<hex>` of the policy's canonical JSON: the same policy always has the same digest. */
+export function policyDigest(policy: RunnerPolicy): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(policy)).digest('hex')}`;
+}
+
+export function summarizePolicy(policy: RunnerPolicy): PolicySummary {
+  return {
+    digest: policyDigest(policy),
+    checks: [...policy.checks].sort(),
+    rawData: [...policy.rawData.allow].sort(),
+    destinations: policy.destinations.map(({ allowAddresses, ...d }) => ({ ...d, privateAddresses: allowAddresses.length > 0 })),
+    secretBindings: policy.secretBindings.map((b) => ({
+      name: b.name,
+      destinations: b.destinations,
+      header: b.header,
+      provider: b.ref.slice(0, b.ref.indexOf(':')) as 'env' | 'k8s' | 'vault',
+    })),
+    tlsSecretNamespaces: [...policy.tlsSecrets.namespaces].sort(),
+  };
+}
+
+const DEFAULT_PORTS: Record<string, number> = { 'https:': 443, 'http:': 80 };
+
+/** True when `host` (lower case, from a parsed URL) matches `pattern` (exact, or `*.suffix` for any name below it). */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern.startsWith('*.')) return host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1;
+  return host === pattern;
+}
+
+/**
+ * The destination a URL falls under, or undefined: scheme, host, port and path prefix must all
+ * match. The URL is the WHATWG-parsed one, so decimal, hex and octal IPv4 forms are already
+ * normalised (`http://2130706433/` is `127.0.0.1`).
+ */
+export function destinationFor<D extends Pick<Destination, 'scheme' | 'host' | 'port' | 'pathPrefix'>>(
+  destinations: readonly D[],
+  url: URL,
+): D | undefined {
+  const port = url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol];
+  const path = decodeURIComponent(url.pathname);
+  return destinations.find(
+    (d) =>
+      `${d.scheme}:` === url.protocol &&
+      hostMatches(d.host, url.hostname.toLowerCase()) &&
+      (d.port === '*' || (d.port ?? DEFAULT_PORTS[`${d.scheme}:`]) === port) &&
+      !path.split('/').includes('..') &&
+      (d.pathPrefix === '/' || path === d.pathPrefix || path.startsWith(d.pathPrefix.endsWith('/') ? d.pathPrefix : `${d.pathPrefix}/`)),
+  );
+}
+
+/** True when a binding's reference covers the task's reference (exact, or `vault:` under a `/*` prefix). */
+export function bindingCovers(bindingRef: string, ref: string): boolean {
+  if (ref.split(/[/#]/).includes('..')) return false;
+  if (bindingRef === ref) return true;
+  const wildcard = /^(vault:.+\/)\*(#.+)$/.exec(bindingRef);
+  if (!wildcard) return false;
+  const [, prefix, field] = wildcard as unknown as [string, string, string];
+  return ref.startsWith(prefix) && ref.endsWith(field) && !ref.slice(prefix.length, ref.length - field.length).includes('#');
+}
+
+/**
+ * Why a Runner with this policy will refuse a task, or undefined when it will run it: the
+ * Platform's early answer at task creation (the Runner decides again, on its own policy, at run time).
+ * `params` are already parsed by the check type's schema.
+ */
+export function policyRefusal(
+  summary: PolicySummary,
+  checkType: string,
+  params: Record<string, unknown>,
+): { path: string; message: string } | undefined {
+  if (!summary.checks.includes(checkType)) return { path: 'checkType', message: `the Runner's policy does not allow ${checkType}` };
+  if (checkType !== 'http.probe') return undefined;
+  let url: URL;
+  try {
+    url = new URL(String(params['url']));
+  } catch {
+    return { path: 'params.url', message: 'not a URL' };
+  }
+  const destination = destinationFor(summary.destinations, url);
+  if (!destination) return { path: 'params.url', message: `${url.protocol}//${url.host} is not a destination of the Runner's policy` };
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!destination.privateAddresses && ipaddr.isValid(literal) && ipaddr.process(literal).range() !== 'unicast') {
+    return { path: 'params.url', message: `${url.host} is not a public address, and destination ${destination.name} allows no other` };
+  }
+  const auth = params['auth'] as { binding?: string; header?: string } | undefined;
+  if (!auth) return undefined;
+  if (auth.binding === undefined) return undefined; // a bare secretRef: only the Runner knows which binding holds it
+  const binding = summary.secretBindings.find((b) => b.name === auth.binding);
+  if (!binding) return { path: 'params.auth.binding', message: `the Runner's policy has no secret binding named ${auth.binding}` };
+  if (!binding.destinations.includes(destination.name)) {
+    return { path: 'params.auth.binding', message: `secret binding ${binding.name} may not be sent to destination ${destination.name}` };
+  }
+  if (auth.header !== undefined && auth.header.toLowerCase() !== binding.header.toLowerCase()) {
+    return { path: 'params.auth.header', message: `secret binding ${binding.name} may be sent only in the ${binding.header} header` };
+  }
+  return undefined;
+}
