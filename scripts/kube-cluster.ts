@@ -75,9 +75,10 @@ function request(
 
 /**
  * The Runner chart's ServiceAccount and RBAC (rendered by helm from charts/runner, whose rules come
- * from rbac/clusterrole.yaml), for release `lookout-runner` in RUNNER_NAMESPACE.
+ * from rbac/clusterrole.yaml), for release `lookout-runner` in RUNNER_NAMESPACE. `extraArgs` are
+ * more helm arguments, e.g. `--set-json policy.secretBindings=[…]` for the Roles a policy adds.
  */
-export function renderRunnerRbac(extraSet: string[] = []): KubernetesObject[] {
+export function renderRunnerRbac(extraArgs: string[] = []): KubernetesObject[] {
   const out = execFileSync(
     ensureHelm(),
     [
@@ -98,7 +99,7 @@ export function renderRunnerRbac(extraSet: string[] = []): KubernetesObject[] {
       'temporal.address=temporal.invalid:7233',
       '--set',
       'existingSecret=lookout-runner-keys',
-      ...extraSet.flatMap((s) => ['--set', s]),
+      ...extraArgs,
     ],
     { encoding: 'utf8' },
   );

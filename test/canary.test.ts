@@ -20,7 +20,7 @@ import { freePort } from '../platform/db/embedded';
 import { collectPayloads, metadataText } from './harness/history';
 import { provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient, kvPaths } from '../platform/vault/vault-client';
-import { adminClients, namespace } from './harness/kube-fixtures';
+import { adminClients, grantPolicyRbac, namespace } from './harness/kube-fixtures';
 import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
 import { createPlatformCrypto } from '../platform/crypto';
 import { createPool } from '../platform/db/pool';
@@ -101,6 +101,7 @@ describe('canary proof', () => {
         namespace: ns,
         body: { metadata: { name: 'probe' }, data: { token: Buffer.from(canaries.k8sSecret).toString('base64') } },
       });
+      await grantPolicyRbac({ secretBindings: [{ name: 'k8s-probe', ref: `k8s:${ns}/probe#token`, destinations: ['loopback-http'] }] });
       const vaultTask = await addTask({ pool, crypto }, ok, 'http.probe', {
         url: `${target.url}/echo`,
         auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: `vault:lookout/workspaces/${ok.workspaceId}/probe#value` },

@@ -4,6 +4,7 @@
  * clear message. (The Runner chart's RBAC is also applied for real by the test harness and is the
  * identity every Kubernetes check test runs with.)
  */
+import { parsePolicy } from '../activities/runner/policy';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -121,8 +122,47 @@ describe('Helm charts', () => {
       expect(rule.verbs.every((v) => ['get', 'list', 'watch'].includes(v))).toBe(true);
     const scoped = render('runner', 'lookout', 'runner-full.yaml');
     expect(byKind(scoped, 'ClusterRole')).toEqual([]);
-    expect(byKind(scoped, 'Role').map((r) => r.metadata?.namespace)).toEqual(['payments', 'checkout']);
-    expect(JSON.stringify(byKind(scoped, 'Role'))).not.toMatch(/"nodes"|"namespaces"/);
+    const roles = byKind(scoped, 'Role');
+    const readRoles = roles.filter((r) => !r.metadata?.name?.endsWith('-secrets'));
+    expect(readRoles.map((r) => r.metadata?.namespace)).toEqual(['payments', 'checkout']);
+    expect(JSON.stringify(readRoles)).not.toMatch(/"nodes"|"namespaces"/);
+    expect(JSON.stringify(readRoles)).not.toMatch(/"secrets"/);
+  });
+
+  it('renders no cluster-wide Secret rule, and from the policy get on exactly the bound Secrets and list of TLS Secrets where opted in', () => {
+    for (const fixture of ['runner-minimal.yaml', 'runner-full.yaml']) {
+      const rendered = render('runner', 'lookout', fixture);
+      for (const role of byKind(rendered, 'ClusterRole')) expect(JSON.stringify(role.rules)).not.toMatch(/secrets/);
+    }
+    const rendered = render('runner', 'lookout', 'runner-full.yaml');
+    const secretRoles = byKind(rendered, 'Role').filter((r) => r.metadata?.name?.endsWith('-secrets'));
+    expect(secretRoles.map((r) => [r.metadata?.namespace, r.rules])).toEqual([
+      ['ingress-nginx', [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }]],
+      ['payments', [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['payments-api-token'], verbs: ['get'] }]],
+    ]);
+    expect(byKind(rendered, 'RoleBinding').filter((b) => b.metadata?.name?.endsWith('-secrets'))).toHaveLength(2);
+    // The policy reaches the Runner as a file, mounted from its own ConfigMap, and rolls the pod when it changes.
+    const policyMap = byKind(rendered, 'ConfigMap').find((c) => c.metadata?.name?.endsWith('-policy')) as unknown as {
+      data: Record<string, string>;
+    };
+    // The Runner accepts what the chart renders, the default values' policy included.
+    expect(parsePolicy(policyMap.data['policy.yaml']!).checks).toContain('k8s.tls-expiry');
+    const defaults = byKind(render('runner', 'lookout', 'runner-minimal.yaml'), 'ConfigMap').find((c) =>
+      c.metadata?.name?.endsWith('-policy'),
+    ) as unknown as {
+      data: Record<string, string>;
+    };
+    expect(parsePolicy(defaults.data['policy.yaml']!)).toMatchObject({ destinations: [], secretBindings: [] });
+    expect(loadYaml<Record<string, unknown>>(policyMap.data['policy.yaml']!)).toMatchObject({
+      secretBindings: [{ name: 'payments-token' }],
+      tlsSecrets: { namespaces: ['ingress-nginx'] },
+    });
+    const pod = byKind(rendered, 'Deployment')[0]!.spec!['template'];
+    expect(pod.spec.containers[0].volumeMounts).toContainEqual({ name: 'policy', mountPath: '/etc/lookout/policy', readOnly: true });
+    const config = byKind(rendered, 'ConfigMap').find((c) => !c.metadata?.name?.endsWith('-policy')) as unknown as {
+      data: Record<string, string>;
+    };
+    expect(config.data['LOOKOUT_RUNNER_POLICY_FILE']).toBe('/etc/lookout/policy/policy.yaml');
   });
 
   it('passes HTTPS, OIDC and SAML settings to the API, secrets by reference only', () => {

@@ -254,6 +254,21 @@ describe("Kubernetes checks with the Runner's restricted identity", () => {
     ]);
   });
 
+  it('k8s.tls-expiry reads no Secret in a namespace the Runner policy does not opt into', async () => {
+    const ns = await fx.namespace(admin, 'tls-closed');
+    await fx.tlsSecret(admin, ns, 'closed', fx.certificate(3, 'closed.example', 'x'));
+    const r = await check('k8s.tls-expiry', { namespaces: [ns] });
+    expect(r).toMatchObject({ status: 'error', issues: [], summary: expect.stringMatching(/none of these namespaces/) });
+  });
+
+  it('renders no cluster-wide Secret access: the Runner cannot read a Secret no binding names', async () => {
+    const ns = await fx.namespace(admin, 'no-secrets');
+    await admin.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'db' }, stringData: { password: 'x' } } });
+    const runnerIdentity = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '' })!;
+    await expect(runnerIdentity.core.readNamespacedSecret({ namespace: ns, name: 'db' })).rejects.toMatchObject({ code: 403 });
+    await expect(runnerIdentity.core.listSecretForAllNamespaces({})).rejects.toMatchObject({ code: 403 });
+  });
+
   it('k8s.tls-expiry reports certificates near expiry and never returns key or certificate bytes', async () => {
     const ns = await fx.namespace(admin, 'tls');
     const canary = `cnryK${randomBytes(12).toString('hex')}`;
@@ -263,7 +278,22 @@ describe("Kubernetes checks with the Runner's restricted identity", () => {
     await fx.tlsSecret(admin, ns, 'soon', soon);
     await fx.tlsSecret(admin, ns, 'later', later);
     await fx.tlsSecret(admin, ns, 'fine', fine);
-    const r = await check('k8s.tls-expiry', { namespaces: [ns] });
+    // Only a namespace the Runner policy opts into, with the Role the chart renders for it, is read.
+    await fx.grantPolicyRbac({ tlsSecrets: { namespaces: [ns] } });
+    const tlsWs = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const tlsRunner = await startRunner(platform, tlsWs, {
+      kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
+      allowedChecks: ['k8s.tls-expiry'],
+      policy: { tlsSecrets: { namespaces: [ns] } },
+    });
+    let r: Result;
+    try {
+      const run = await runTaskViaApi(platform, tlsWs, await addTask(platform, tlsWs, 'k8s.tls-expiry', { namespaces: [ns] }));
+      expect(run['status']).toBe('succeeded');
+      r = run['result'] as Result;
+    } finally {
+      await tlsRunner.stop();
+    }
     expect(byName(r, 'soon')[0]).toMatchObject({ severity: 2, title: 'TLS certificate expires soon' });
     expect(byName(r, 'soon')[0]?.actual).toMatch(/in [23] days\); subject CN=soon\.example; issuer CN=soon\.example$/);
     expect(byName(r, 'later')[0]).toMatchObject({ severity: 3 });

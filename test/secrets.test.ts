@@ -9,7 +9,7 @@ import { provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient, kvPaths, vaultStatus } from '../platform/vault/vault-client';
 import { createVaultProvider } from '../activities/runner/secrets/vault.provider';
 import { addTask, api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
-import { adminClients, namespace } from './harness/kube-fixtures';
+import { adminClients, grantPolicyRbac, namespace } from './harness/kube-fixtures';
 
 const vaultAddr = () => process.env['LOOKOUT_TEST_VAULT_ADDR'] ?? '';
 const rootVault = () => createVaultClient({ endpoint: vaultAddr(), token: process.env['LOOKOUT_TEST_VAULT_ROOT_TOKEN'] ?? '' });
@@ -147,22 +147,23 @@ describe('workspace secrets', () => {
       body: { metadata: { name: 'probe' }, data: { token: Buffer.from(k8sValue).toString('base64') } },
     });
     const access = await provisionRunnerAccess(rootVault(), 'lookout', ws.workspaceId);
+    const bindings = [
+      // Every secret the Platform writes for this workspace, sent only to the loopback target.
+      {
+        name: 'platform-secrets',
+        ref: `vault:lookout/workspaces/${ws.workspaceId}/*#value`,
+        destinations: ['loopback-http'],
+        scheme: 'Bearer ',
+      },
+      { name: 'probe', ref: `k8s:${ns}/probe#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
+      { name: 'missing', ref: `k8s:${ns}/nope#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
+    ];
+    // The Roles the chart renders for these bindings: get on exactly those Secrets, nothing else.
+    await grantPolicyRbac({ secretBindings: bindings });
     const runner = await startRunner(platform, ws, {
       kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
       vault: { endpoint: vaultAddr(), auth: { method: 'approle', roleId: access.roleId, secretId: access.secretId } },
-      policy: {
-        secretBindings: [
-          // Every secret the Platform writes for this workspace, sent only to the loopback target.
-          {
-            name: 'platform-secrets',
-            ref: `vault:lookout/workspaces/${ws.workspaceId}/*#value`,
-            destinations: ['loopback-http'],
-            scheme: 'Bearer ',
-          },
-          { name: 'probe', ref: `k8s:${ns}/probe#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
-          { name: 'missing', ref: `k8s:${ns}/nope#token`, destinations: ['loopback-http'], scheme: 'Bearer ' },
-        ],
-      },
+      policy: { secretBindings: bindings },
     });
     try {
       const viaVault = await addTask(platform, ws, 'http.probe', {

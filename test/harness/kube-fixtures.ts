@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { loadKubeClients, type KubeClients } from '../../activities/runner/kube';
+import { renderRunnerRbac } from '../../scripts/kube-cluster';
 
 /** Clients with the test cluster's administrator identity (fixtures only; checks run as the Runner). */
 export function adminClients(): KubeClients {
@@ -19,6 +20,24 @@ export function adminClients(): KubeClients {
 }
 
 export type Admin = ReturnType<typeof adminClients>;
+
+/**
+ * Applies, for real, the Roles the Runner chart renders from a policy's `secretBindings` and
+ * `tlsSecrets` (the Runner has no other access to Secrets): the same template production uses.
+ */
+export async function grantPolicyRbac(policy: { secretBindings?: unknown[]; tlsSecrets?: { namespaces: string[] } }): Promise<void> {
+  const args = [
+    ...(policy.secretBindings ? ['--set-json', `policy.secretBindings=${JSON.stringify(policy.secretBindings)}`] : []),
+    ...(policy.tlsSecrets ? ['--set-json', `policy.tlsSecrets=${JSON.stringify(policy.tlsSecrets)}`] : []),
+  ];
+  const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  for (const manifest of renderRunnerRbac(args)) {
+    if (manifest.metadata?.name?.endsWith('-secrets')) await objects.create(manifest);
+  }
+}
 
 export async function namespace(admin: Admin, prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;

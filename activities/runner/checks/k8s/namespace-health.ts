@@ -32,7 +32,8 @@ export const namespaceHealth: Check<NamespaceHealthParams> = {
       add(pvcBinding);
       add(jobsCheck);
       add(serviceEndpoints);
-      add(tlsExpiry);
+      // TLS Secrets are read only where the Runner policy opts in; elsewhere this part is left out.
+      if (ctx.tlsSecretNamespaces.includes(params.namespace)) add(tlsExpiry);
       add(hpaLimits);
       add(quotaUsage);
       const issues: Issue[] = [];

@@ -1,6 +1,9 @@
 /**
- * `k8s.tls-expiry`: certificates in `kubernetes.io/tls` secrets that expire soon or have expired. The
- * certificate is parsed inside the Runner; only subject, issuer and expiry leave it. The key is never read.
+ * `k8s.tls-expiry`: certificates in `kubernetes.io/tls` secrets that expire soon or have expired.
+ * Secrets are listed only in the namespaces the Runner policy opts into (`tlsSecrets.namespaces`,
+ * which is also all the chart's RBAC grants); of each Secret only `tls.crt` is kept, the rest (the
+ * private key) is dropped as each page arrives. The certificate is parsed inside the Runner; only
+ * subject, issuer and expiry leave it.
  */
 import { X509Certificate } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -58,12 +61,30 @@ export const tlsExpiry: Check<TlsExpiryParams> = {
       const run = kubeRun(ctx);
       const core = run.kube.core;
       const fieldSelector = 'type=kubernetes.io/tls';
+      const opted = new Set(ctx.tlsSecretNamespaces);
+      const namespaces = (params.namespaces ?? [...opted]).filter((ns) => opted.has(ns) && !params.excludeNamespaces.includes(ns));
+      if (!namespaces.length) {
+        return {
+          status: 'error',
+          summary: 'the Runner policy lets k8s.tls-expiry read TLS Secrets in none of these namespaces (its tlsSecrets.namespaces)',
+          issues: [],
+          metrics: { 'certificates.checked': 0 },
+          exitCode: 2,
+        };
+      }
+      const onlyCertificate = (page: { items: V1Secret[] }) => ({
+        ...page,
+        items: page.items.map((s): V1Secret => {
+          const crt = s.data?.['tls.crt'];
+          return { metadata: s.metadata, type: s.type, data: crt ? { 'tls.crt': crt } : {} };
+        }),
+      });
       const secrets = await listScoped(
         run,
         'TLS secrets',
-        params,
-        (q) => core.listSecretForAllNamespaces({ ...q, fieldSelector }),
-        (namespace, q) => core.listNamespacedSecret({ namespace, ...q, fieldSelector }),
+        { ...params, namespaces },
+        () => Promise.reject(new Error('TLS Secrets are never listed cluster-wide')),
+        async (namespace, q) => onlyCertificate(await core.listNamespacedSecret({ namespace, ...q, fieldSelector })),
       );
       return outcome(
         tlsIssues(secrets, params.warnDays, params.criticalDays),
