@@ -118,3 +118,19 @@ export function minutesSince(date: Date | string | undefined, now = Date.now()):
   if (!date) return 0;
   return (now - new Date(date).getTime()) / 60_000;
 }
+
+/**
+ * Free text copied from the cluster (event, condition and waiting messages) is raw data: it can carry
+ * exec-probe output and whatever anyone who may create an Event writes. It goes into `details`, which
+ * leaves the Runner only where its policy allows raw data for the check (the boundary drops it
+ * otherwise); `actual` keeps the reason and Lookout's own words.
+ */
+export function rawMessage(message: string | undefined): { details?: string } {
+  return message?.trim() ? { details: clip(message, 1000) } : {};
+}
+
+/** A Kubernetes reason (`CrashLoopBackOff`, `FailedScheduling`): an identifier, or `Other` when it is not one. */
+export function reasonOf(reason: string | undefined, fallback: string): string {
+  if (!reason) return fallback;
+  return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(reason) ? reason : 'Other';
+}

@@ -3,7 +3,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { ImagePullParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, nsFlag, outcome, ref } from './common';
+import { clip, guarded, kubeRun, nsFlag, outcome, ref, rawMessage } from './common';
 import { listPods } from './pod-restarts';
 
 const PULL_ERRORS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
@@ -20,7 +20,8 @@ export function imagePullIssues(pods: V1Pod[]): Issue[] {
         title: `Container ${cs.name} cannot pull its image`,
         resource,
         expected: `image ${clip(cs.image, 200)} pulled`,
-        actual: `${waiting.reason}${waiting.message ? `: ${clip(waiting.message)}` : ''}`,
+        actual: waiting.reason,
+        ...rawMessage(waiting.message),
         nextSteps: [
           `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
           'Check the image name and tag exist in the registry',

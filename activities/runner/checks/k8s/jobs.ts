@@ -3,7 +3,7 @@ import type { V1CronJob, V1Job } from '@kubernetes/client-node';
 import { JobsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, listScoped, minutesSince, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, listScoped, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf } from './common';
 
 export function jobIssues(jobs: V1Job[], cronJobs: V1CronJob[], staleHours: number, now = Date.now()): Issue[] {
   const issues: Issue[] = [];
@@ -16,7 +16,8 @@ export function jobIssues(jobs: V1Job[], cronJobs: V1CronJob[], staleHours: numb
       title: 'Job failed',
       resource,
       expected: 'the job completes',
-      actual: `${failed.reason ?? 'Failed'}${failed.message ? `: ${clip(failed.message)}` : ''}; ${job.status?.failed ?? 0} failed pods`,
+      actual: `${reasonOf(failed.reason, 'Failed')}; ${job.status?.failed ?? 0} failed pods`,
+      ...rawMessage(failed.message),
       nextSteps: [`kubectl describe job ${resource.name}${nsFlag(resource)}`, `kubectl logs job/${resource.name}${nsFlag(resource)}`],
     });
   }

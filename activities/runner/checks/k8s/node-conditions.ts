@@ -4,7 +4,7 @@ import { NodeConditionsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import { listAll } from '../../kube';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, outcome, ref } from './common';
+import { guarded, kubeRun, outcome, ref, rawMessage, reasonOf } from './common';
 
 const PRESSURE: Record<string, string> = { MemoryPressure: 'memory', DiskPressure: 'disk', PIDPressure: 'process id' };
 
@@ -19,7 +19,8 @@ export function nodeIssues(nodes: V1Node[]): Issue[] {
           title: 'Node is not ready',
           resource,
           expected: 'Ready=True',
-          actual: `Ready=${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${clip(c.message)}` : ''}`,
+          actual: `Ready=${c.status}${c.reason ? ` (${reasonOf(c.reason, 'Other')})` : ''}`,
+          ...rawMessage(c.message),
           nextSteps: [
             `kubectl describe node ${resource.name}`,
             'Check the kubelet and container runtime on the node (journalctl -u kubelet)',
@@ -32,7 +33,8 @@ export function nodeIssues(nodes: V1Node[]): Issue[] {
           title: `Node is under ${PRESSURE[c.type]} pressure`,
           resource,
           expected: `${c.type}=False`,
-          actual: `${c.type}=True${c.message ? `: ${clip(c.message)}` : ''}`,
+          actual: `${c.type}=True`,
+          ...rawMessage(c.message),
           nextSteps: [
             `kubectl describe node ${resource.name}`,
             `kubectl top pods -A --sort-by=${c.type === 'MemoryPressure' ? 'memory' : 'cpu'}`,

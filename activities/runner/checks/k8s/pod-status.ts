@@ -3,7 +3,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { PodStatusParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, minutesSince, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf } from './common';
 import { listPods } from './pod-restarts';
 
 export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Date.now()): Issue[] {
@@ -20,8 +20,9 @@ export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Dat
         resource,
         expected: `running within ${pendingMinutes} minutes`,
         actual: unschedulable
-          ? `${scheduled.reason ?? 'Unschedulable'}: ${clip(scheduled.message)}`
+          ? `${reasonOf(scheduled.reason, 'Unschedulable')} for ${Math.round(minutesSince(pod.metadata?.creationTimestamp, now))} minutes`
           : `pending for ${Math.round(minutesSince(pod.metadata?.creationTimestamp, now))} minutes`,
+        ...(unschedulable ? rawMessage(scheduled.message) : {}),
         nextSteps: unschedulable
           ? [
               `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
@@ -38,7 +39,8 @@ export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Dat
         title: 'Pod failed',
         resource,
         expected: 'a running or succeeded pod',
-        actual: `${pod.status?.reason ?? 'Failed'}${pod.status?.message ? `: ${clip(pod.status.message)}` : ''}`,
+        actual: reasonOf(pod.status?.reason, 'Failed'),
+        ...rawMessage(pod.status?.message),
         nextSteps: [
           `kubectl describe pod ${resource.name}${nsFlag(resource)}`,
           `kubectl delete pod ${resource.name}${nsFlag(resource)} once understood (its controller replaces it)`,

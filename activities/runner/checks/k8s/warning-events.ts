@@ -3,7 +3,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { WarningEventsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, listScoped, outcome } from './common';
+import { guarded, kubeRun, listScoped, outcome, rawMessage, reasonOf } from './common';
 
 export function warningEventIssues(events: CoreV1Event[], sinceMinutes: number, minCount: number, now = Date.now()): Issue[] {
   const groups = new Map<string, { count: number; event: CoreV1Event; last: number }>();
@@ -27,10 +27,11 @@ export function warningEventIssues(events: CoreV1Event[], sinceMinutes: number, 
     const resource = { kind: o.kind ?? 'Object', ...(o.namespace ? { namespace: o.namespace } : {}), name: o.name ?? '(unnamed)' };
     issues.push({
       severity: count >= 10 ? 2 : 3,
-      title: `Warning ${event.reason ?? 'event'} on ${resource.kind}`,
+      title: `Warning ${reasonOf(event.reason, 'event')} on ${resource.kind}`,
       resource,
       expected: 'no warning events',
-      actual: `${count}× ${event.reason ?? 'Warning'} in the last ${sinceMinutes} minutes: ${clip(event.message)}`,
+      actual: `${count}× ${reasonOf(event.reason, 'Warning')} in the last ${sinceMinutes} minutes`,
+      ...rawMessage(event.message),
       nextSteps: [
         `kubectl get events${resource.namespace ? ` -n ${resource.namespace}` : ''} --field-selector involvedObject.name=${resource.name},type=Warning`,
         `kubectl describe ${resource.kind.toLowerCase()} ${resource.name}${resource.namespace ? ` -n ${resource.namespace}` : ''}`,
