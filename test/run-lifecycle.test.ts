@@ -2,6 +2,7 @@
  * Retrying a failed run (a workflow reset to the failed step, as the Temporal UI does it) and
  * cancelling a running one, through the API, on the real services.
  */
+import { loopbackBinding } from './harness/policy';
 import type { IncomingMessage } from 'node:http';
 import { runWorkflowId } from '../common/ids';
 import { createToken } from '../platform-api/services/tokens.service';
@@ -45,7 +46,7 @@ describe('POST /v1/runs/{id}/retry', () => {
       auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:FIXED_LATER' },
     });
     // The fault: the Runner lacks the secret.
-    let runner = await startRunner(platform, ws, { env: {} });
+    let runner = await startRunner(platform, ws, { env: {}, policy: { secretBindings: [loopbackBinding('token', 'env:FIXED_LATER')] } });
     const failed = await runTaskViaApi(platform, ws, taskId);
     await runner.stop();
     expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: { type: 'SecretUnavailable' } });
@@ -53,7 +54,10 @@ describe('POST /v1/runs/{id}/retry', () => {
     const before = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
 
     // The fix, then the retry.
-    runner = await startRunner(platform, ws, { env: { FIXED_LATER: 'now-present' } });
+    runner = await startRunner(platform, ws, {
+      env: { FIXED_LATER: 'now-present' },
+      policy: { secretBindings: [loopbackBinding('token', 'env:FIXED_LATER')] },
+    });
     try {
       const retried = await api(platform.baseUrl, 'POST', `/v1/runs/${runId}/retry`, { token: ws.token });
       expect(retried.status).toBe(202);
@@ -128,7 +132,7 @@ describe('a reset made in the Temporal UI', () => {
       url: `${target.url}/ok`,
       auth: { header: 'Authorization', scheme: 'Bearer ', secretRef: 'env:UI_FIX' },
     });
-    let runner = await startRunner(platform, ws, { env: {} });
+    let runner = await startRunner(platform, ws, { env: {}, policy: { secretBindings: [loopbackBinding('token', 'env:UI_FIX')] } });
     const failed = await runTaskViaApi(platform, ws, taskId);
     await runner.stop();
     expect(failed['status']).toBe('failed');
@@ -136,7 +140,10 @@ describe('a reset made in the Temporal UI', () => {
     await handle.result().catch(() => undefined);
     const history = await handle.fetchHistory();
     const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck')!;
-    runner = await startRunner(platform, ws, { env: { UI_FIX: 'present' } });
+    runner = await startRunner(platform, ws, {
+      env: { UI_FIX: 'present' },
+      policy: { secretBindings: [loopbackBinding('token', 'env:UI_FIX')] },
+    });
     try {
       // Exactly the call the Web UI's Reset makes, without the API's bookkeeping.
       await platform.client.workflowService.resetWorkflowExecution({
