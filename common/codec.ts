@@ -1,7 +1,14 @@
 /**
  * The payload codec: every payload Temporal stores is AES-256-GCM ciphertext under the active key of
- * the workspace it belongs to. A 96-bit random nonce per payload; the key id travels in metadata
- * and is bound as additional authenticated data, so a payload cannot be relabelled to another key.
+ * the workspace it belongs to. A 96-bit random nonce per payload; the key id travels in metadata.
+ *
+ * Format v2 (written since issue 15) binds each payload to the workflow it was written for: the
+ * workflow id (in clear in Temporal anyway) travels in metadata and both it and the key id are the
+ * additional authenticated data, so a payload can be neither relabelled to another key nor copied
+ * into another workflow. Decoding with a serialization context refuses a payload whose key belongs
+ * to another workspace than the context's workflow id, or whose binding names another workflow
+ * (a schedule's runs, `<id>-<start time>`, accept the schedule's `<id>`). Format v1 (key id only)
+ * still decodes, for histories written before, but only under a key of the context's workspace.
  * Nothing passes through: a plaintext payload, an unknown key or tampered bytes fail loudly.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -12,6 +19,8 @@ import { subkey, type Keyring } from './keyring';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
+/** Format v2: the workflow id the payload is bound to. */
+export const BINDING_METADATA = 'encryption-binding';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -24,7 +33,22 @@ export class CodecError extends Error {
 }
 
 const text = (s: string) => Buffer.from(s, 'utf8');
-const aad = (keyId: string) => text(`lookout-payload/v1:${keyId}`);
+const aadV1 = (keyId: string) => text(`lookout-payload/v1:${keyId}`);
+const aadV2 = (keyId: string, workflowId: string) => text(`lookout-payload/v2\u0000${keyId}\u0000${workflowId}`);
+
+/** A schedule's runs get `<schedule action workflow id>-<RFC 3339 start time>`. */
+const SCHEDULED_SUFFIX = /^-\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** True when a payload bound to `binding` may be read in workflow `workflowId`. */
+export function bindingMatches(binding: string, workflowId: string): boolean {
+  return binding === workflowId || (workflowId.startsWith(binding) && SCHEDULED_SUFFIX.test(workflowId.slice(binding.length)));
+}
+
+/** Why a payload was refused, for the operator's log and audit (never payload data). */
+export interface CodecRefusal {
+  workflowId: string;
+  reason: string;
+}
 
 function metadataString(payload: Payload, key: string): string | undefined {
   const value = payload.metadata?.[key];
@@ -37,25 +61,45 @@ export function workspaceOfContext(context: SerializationContext | undefined): s
 }
 
 export class WorkspaceCodec implements PayloadCodec {
-  constructor(private readonly keyring: Keyring) {}
+  constructor(
+    private readonly keyring: Keyring,
+    /** Told of every payload refused for its serialization context (another workspace, another workflow). */
+    private readonly onRefusal?: (refusal: CodecRefusal) => void,
+  ) {}
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     if (payloads.length === 0) return payloads;
     const workspaceId = workspaceOfContext(context) ?? this.keyring.soleWorkspaceId;
-    if (!workspaceId) throw new CodecError('cannot choose an encryption key: the workflow id names no workspace');
-    const key = await this.keyring.activeKey(workspaceId);
+    let key;
+    if (workspaceId) key = await this.keyring.activeKey(workspaceId);
+    else if (this.keyring.internalKey) key = await this.keyring.internalKey();
+    else throw new CodecError('cannot choose an encryption key: the workflow id names no workspace');
     const cipherKey = subkey(key.root, 'payload');
     return payloads.map((payload) => {
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', cipherKey, nonce);
-      cipher.setAAD(aad(key.id));
+      const workflowId = context?.workflowId;
+      cipher.setAAD(workflowId ? aadV2(key.id, workflowId) : aadV1(key.id));
       const plain = temporal.api.common.v1.Payload.encode(payload).finish();
       const sealed = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { encoding: text(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: text(key.id) }, data: sealed };
+      return {
+        metadata: {
+          encoding: text(ENCRYPTED_ENCODING),
+          [KEY_ID_METADATA]: text(key.id),
+          ...(workflowId ? { [BINDING_METADATA]: text(workflowId) } : {}),
+        },
+        data: sealed,
+      };
     });
   }
 
-  async decode(payloads: Payload[]): Promise<Payload[]> {
+  async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
+    const workflowId = context?.workflowId;
+    const contextWorkspace = workflowId ? workspaceOfWorkflowId(workflowId) : undefined;
+    const refuse = (reason: string): never => {
+      if (workflowId) this.onRefusal?.({ workflowId, reason });
+      throw new CodecError(reason);
+    };
     return Promise.all(
       payloads.map(async (payload) => {
         const encoding = metadataString(payload, 'encoding');
@@ -66,10 +110,16 @@ export class WorkspaceCodec implements PayloadCodec {
         if (!keyId) throw new CodecError('encrypted payload without a key id');
         const key = await this.keyring.keyById(keyId);
         if (!key) throw new CodecError(`no key ${keyId} in this keyring`);
+        // A payload of another workspace never decodes in this workflow, whatever key it names.
+        if (contextWorkspace && key.workspaceId !== contextWorkspace)
+          refuse(`payload under key ${keyId} belongs to another workspace than workflow ${workflowId}`);
+        const binding = metadataString(payload, BINDING_METADATA);
+        if (binding !== undefined && workflowId && !bindingMatches(binding, workflowId))
+          refuse(`payload bound to another workflow than ${workflowId}`);
         const data = Buffer.from(payload.data ?? new Uint8Array());
         if (data.length < NONCE_BYTES + TAG_BYTES) throw new CodecError('encrypted payload is truncated');
         const decipher = createDecipheriv('aes-256-gcm', subkey(key.root, 'payload'), data.subarray(0, NONCE_BYTES));
-        decipher.setAAD(aad(key.id));
+        decipher.setAAD(binding !== undefined ? aadV2(key.id, binding) : aadV1(key.id));
         decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
         let plain: Buffer;
         try {

@@ -13,6 +13,8 @@ export const FailureType = {
   SecretUnavailable: 'SecretUnavailable',
   /** A result broke the boundary's contract (schema, caps). */
   ResultRejected: 'ResultRejected',
+  /** A workflow asked to act for a run recorded for another workflow (a forged or copied start). */
+  RunMismatch: 'RunMismatch',
   /** The run referenced by an activity does not exist (deleted workspace, bad id). */
   RunNotFound: 'RunNotFound',
 } as const;

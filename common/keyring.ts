@@ -23,7 +23,16 @@ export interface Keyring {
   keyById(keyId: string): Promise<WorkspaceKey | undefined>;
   /** The one workspace this keyring serves, when it serves exactly one (Runner, codec server). */
   readonly soleWorkspaceId?: string | undefined;
+  /**
+   * The key for payloads that belong to no workflow of a workspace: the Platform's own reports of a
+   * failed workflow task, which the SDK encodes without a serialization context. Only the Platform
+   * holds it; without it such an encode fails (and a worker whose completion cannot be encoded stops).
+   */
+  internalKey?(): Promise<WorkspaceKey>;
 }
+
+/** The workspace id of the Platform's internal key (no workspace has it). */
+export const INTERNAL_KEY_WORKSPACE = '00000000-0000-0000-0000-000000000000';
 
 const KEY_ID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):v([1-9][0-9]{0,8})$/;
 

@@ -276,14 +276,30 @@ describe('the Runner policy against a hostile Platform', () => {
   });
 
   it('refuses a task started straight on Temporal by a hostile Platform with the workspace keys', async () => {
-    // The hostile Platform records a run in its own database and starts runTask itself, with
-    // parameters no API ever validated: an unbound reference sent to its collector.
+    // The hostile Platform writes a task into its own database, records a run of it and starts
+    // runTask itself, with parameters no API ever validated: an unbound reference to its collector.
+    const taskId = randomUUID();
+    await createTask(platform.pool, platform.crypto.sealer, {
+      id: taskId,
+      workspaceId: ws.workspaceId,
+      runnerId: ws.runnerId,
+      name: `hostile-${taskId.slice(0, 8)}`,
+      checkType: 'http.probe',
+      params: {
+        url: attackerUrl(),
+        method: 'GET',
+        maxLatencyMs: 1000,
+        timeoutMs: 1000,
+        auth: { secretRef: 'env:TARGET_TOKEN', header: 'Authorization', scheme: 'Bearer ' },
+      },
+      policy: ExecutionPolicy.parse({ maxAttempts: 1 }),
+    });
     const runId = randomUUID();
     const workflowId = runWorkflowId(ws.workspaceId, runId);
     await insertRun(platform.pool, {
       id: runId,
       workspaceId: ws.workspaceId,
-      taskId: ws.taskId,
+      taskId,
       runnerId: ws.runnerId,
       checkType: 'http.probe',
       trigger: 'api',
@@ -297,16 +313,10 @@ describe('the Runner policy against a hostile Platform', () => {
         {
           runId,
           workspaceId: ws.workspaceId,
-          taskId: ws.taskId,
+          taskId,
           runnerId: ws.runnerId,
           checkType: 'http.probe',
-          params: {
-            url: attackerUrl(),
-            method: 'GET',
-            maxLatencyMs: 1000,
-            timeoutMs: 1000,
-            auth: { secretRef: 'env:TARGET_TOKEN', header: 'Authorization', scheme: 'Bearer ' },
-          },
+          params: {},
           policy: ExecutionPolicy.parse({ maxAttempts: 1 }),
         },
       ],

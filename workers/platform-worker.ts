@@ -8,7 +8,9 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
 import { lookoutDataConverter } from '../common/data-converter';
-import { PLATFORM_TASK_QUEUE } from '../common/ids';
+import { PLATFORM_TASK_QUEUE, workspaceOfWorkflowId } from '../common/ids';
+import type { CodecRefusal } from '../common/codec';
+import { appendAudit } from '../platform/repos/audit.repo';
 import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
@@ -30,13 +32,41 @@ export interface PlatformWorkerDeps {
   taskQueue?: string;
 }
 
+/**
+ * Logs and audits, in the workspace the workflow id names, a payload the codec refused for its
+ * workflow (another workspace's key, another workflow's binding): someone wrote into that workflow
+ * what its workspace did not. A refused workflow task is retried by Temporal, so each (workflow,
+ * reason) is recorded once per ten minutes.
+ */
+function payloadRefusalAuditor(pool: Pool, logger: Logger): (refusal: CodecRefusal) => void {
+  const seen = new Map<string, number>();
+  return ({ workflowId, reason }) => {
+    const key = `${workflowId}\u0000${reason}`;
+    const now = Date.now();
+    if ((seen.get(key) ?? 0) > now - 600_000) return;
+    seen.set(key, now);
+    if (seen.size > 10_000) seen.clear();
+    logger.warn({ workflowId, reason }, 'payload refused for its workflow');
+    const workspaceId = workspaceOfWorkflowId(workflowId);
+    if (!workspaceId) return;
+    appendAudit(pool, {
+      workspaceId,
+      actor: 'system:platform-worker',
+      action: 'payload.refused',
+      target: `workflow:${workflowId}`,
+      outcome: 'denied',
+      details: { reason },
+    }).catch((err: unknown) => logger.warn({ err }, 'could not audit a refused payload'));
+  };
+}
+
 export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Worker> {
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? PLATFORM_TASK_QUEUE,
     identity: `platform-worker:${process.pid}`,
-    dataConverter: lookoutDataConverter(deps.crypto.payloadKeys),
+    dataConverter: lookoutDataConverter(deps.crypto.payloadKeys, payloadRefusalAuditor(deps.pool, deps.logger)),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: createPlatformActivities({
       pool: deps.pool,

@@ -11,12 +11,14 @@ import {
   CancellationScope,
   TimeoutFailure,
   isCancellation,
+  patched,
   proxyActivities,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { platformActivities } from './platform-activities';
 import type { RunOutcome, RunTaskInput } from '../common/contracts';
 import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
-import { runnerTaskQueue } from '../common/ids';
+import { parseRunWorkflowId, runnerTaskQueue, workspaceOfWorkflowId } from '../common/ids';
 import type { RunnerActivities } from '../activities/runner';
 
 /** Failure types the workflow itself reports, beside those of common/errors. */
@@ -29,9 +31,26 @@ export const RunFailureType = {
 const platform = platformActivities();
 
 export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
-  const { runId, workspaceId, taskId, checkType, params, policy } = input;
+  const { runId } = input;
+  // Since issue 15 the input must name this workflow's own workspace and run, and the check is what
+  // PostgreSQL says, not what the input says; histories recorded before replay as they ran.
+  const fromDatabase = patched('run-from-database');
+  if (fromDatabase) {
+    // A run's workflow id names its workspace (and, but for scheduled runs, the run itself).
+    const own = workflowInfo().workflowId;
+    const ownRun = parseRunWorkflowId(own);
+    if (workspaceOfWorkflowId(own) !== input.workspaceId || (ownRun && ownRun.runId !== runId)) {
+      throw ApplicationFailure.create({
+        type: FailureType.RunMismatch,
+        message: 'the input names another run than this workflow',
+        nonRetryable: true,
+      });
+    }
+  }
+  const started = await platform.recordRunStarted({ runId });
+  const { workspaceId, taskId, checkType, params, policy, runnerId } = fromDatabase && started ? started : input;
   const runner = proxyActivities<RunnerActivities>({
-    taskQueue: runnerTaskQueue(input.runnerId),
+    taskQueue: runnerTaskQueue(runnerId),
     scheduleToStartTimeout: policy.scheduleToStartMs,
     startToCloseTimeout: policy.startToCloseMs,
     heartbeatTimeout: policy.heartbeatMs,
@@ -43,7 +62,6 @@ export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
     },
   });
 
-  await platform.recordRunStarted({ runId });
   let failure: { status: RunOutcome['status']; errorType: string; errorMessage: string } | undefined;
   try {
     const result = await runner.executeCheck({ runId, workspaceId, taskId, checkType, params });

@@ -6,14 +6,14 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { temporalScheduleId } from '../../common/ids';
+import { temporalScheduleId, workspaceOfWorkflowId } from '../../common/ids';
 import { verifyAttestation } from '../../common/attestation';
 import { ExecutionPolicy, MAX_RESULT_BYTES, resultBodyBytes, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
 import type { Sealer } from '../../platform/crypto/sealer';
-import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform/repos/runs.repo';
@@ -49,8 +49,40 @@ function runNotFound(): ApplicationFailure {
 export function createPlatformActivities({ pool, logger, keyring, sealer, temporal }: PlatformActivityDeps) {
   return {
     ...createSweepActivities({ pool, sealer }),
-    /** queued → running, audited once. Fails non-retryably if the run does not exist. */
-    async recordRunStarted({ runId }: { runId: string }): Promise<void> {
+    /**
+     * queued → running, audited once, and answers what the run is to do, from PostgreSQL: its
+     * workspace, Runner, check type, parameters and execution policy, so that `runTask` never trusts
+     * its own input for them. Fails non-retryably if the run does not exist, if the calling workflow
+     * is not the one the run was recorded for (someone started a workflow for another's run: audited
+     * as `run.start_refused`), or if its task is gone.
+     */
+    async recordRunStarted({ runId }: { runId: string }): Promise<RunTaskInput> {
+      const caller = Context.current().info.workflowExecution?.workflowId ?? '';
+      const recorded = await getRun(pool, runId);
+      if (!recorded) throw runNotFound();
+      if (recorded.workflowId !== caller) {
+        const callerWorkspace = workspaceOfWorkflowId(caller);
+        await appendAudit(pool, {
+          workspaceId: recorded.workspaceId,
+          actor: SYSTEM_ACTOR,
+          action: 'run.start_refused',
+          target: `run:${runId}`,
+          outcome: 'denied',
+          details: { reason: 'workflow_mismatch', sameWorkspace: callerWorkspace === recorded.workspaceId },
+        });
+        throw ApplicationFailure.create({
+          type: FailureType.RunMismatch,
+          message: 'this workflow is not the one the run was recorded for',
+          nonRetryable: true,
+        });
+      }
+      const task = recorded.taskId ? await getTask(pool, sealer, recorded.workspaceId, recorded.taskId) : undefined;
+      if (!task)
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidConfiguration,
+          message: 'the task of this run no longer exists',
+          nonRetryable: true,
+        });
       await inTransaction(pool, async (tx) => {
         const { changed, run } = await markRunStarted(tx, runId);
         if (!run) throw runNotFound();
@@ -64,6 +96,15 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
           });
         }
       });
+      return {
+        runId,
+        workspaceId: recorded.workspaceId,
+        taskId: task.id,
+        runnerId: recorded.runnerId,
+        checkType: recorded.checkType,
+        params: task.params,
+        policy: ExecutionPolicy.parse(task.policy),
+      };
     },
 
     /**

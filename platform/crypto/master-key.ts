@@ -2,7 +2,7 @@
  * The master key wraps every workspace key (envelope encryption). It comes from the Platform's
  * configuration (`LOOKOUT_MASTER_KEY`, 32 bytes in base64) and is never stored in PostgreSQL.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 const NONCE = 12;
 const TAG = 16;
@@ -29,6 +29,11 @@ export class MasterKey {
     const cipher = createCipheriv('aes-256-gcm', this.#key, nonce);
     cipher.setAAD(Buffer.from(`lookout-key/v1:${label}`));
     return Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  }
+
+  /** A 32-byte key derived for one purpose (HKDF-SHA256); the master key itself never leaves this object. */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `lookout-derived/v1:${purpose}`, 32));
   }
 
   unwrap(wrapped: Buffer, label: string): Buffer {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { keyId, parseKeyId, type Keyring, type WorkspaceKey } from '../../common/keyring';
+import { INTERNAL_KEY_WORKSPACE, keyId, parseKeyId, type Keyring, type WorkspaceKey } from '../../common/keyring';
 import type { Queryable } from '../repos/db';
 import { getActiveKey, getKey, insertKey, listKeys, retireActiveKey, type KeyPurposeColumn } from '../repos/keys.repo';
 import type { MasterKey } from './master-key';
@@ -19,6 +19,7 @@ function label(purpose: KeyPurposeColumn, id: string): string {
 export class PlatformKeyring implements Keyring {
   readonly soleWorkspaceId = undefined;
   readonly #cache = new Map<string, WorkspaceKey>();
+  #internal: WorkspaceKey | undefined;
   readonly #active = new Map<string, { key: WorkspaceKey; at: number }>();
 
   constructor(
@@ -58,7 +59,18 @@ export class PlatformKeyring implements Keyring {
     return key;
   }
 
+  /** Derived from the master key, never stored: for the platform worker's own failure reports. */
+  async internalKey(): Promise<WorkspaceKey> {
+    this.#internal ??= {
+      id: keyId(INTERNAL_KEY_WORKSPACE, 1),
+      workspaceId: INTERNAL_KEY_WORKSPACE,
+      root: this.master.derive(`internal-${this.purpose}-key`),
+    };
+    return this.#internal;
+  }
+
   async keyById(id: string): Promise<WorkspaceKey | undefined> {
+    if (id === keyId(INTERNAL_KEY_WORKSPACE, 1)) return this.internalKey();
     const cached = this.#cache.get(id);
     if (cached) return cached;
     const parsed = parseKeyId(id);
