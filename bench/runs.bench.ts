@@ -119,6 +119,7 @@ export async function run(): Promise<BenchResult[]> {
         RunnerPolicy.parse({
           checks: ['http.probe'],
           destinations: [{ name: 'target', scheme: 'http', host: '127.0.0.1', port: '*', allowAddresses: ['127.0.0.0/8'] }],
+          platformKeys: [crypto.signing.publicKey],
         }),
       ),
       maxConcurrent: 32,

@@ -15,6 +15,7 @@ import { Connection } from '@temporalio/client';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
+import { platformSigningKey } from '../platform/crypto/signing-key';
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
 import { migrate } from '../platform/db/migrate';
@@ -154,6 +155,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
       JSON.stringify({
         checks: ['http.probe'],
         destinations: [{ name: 'target', scheme: 'http', host: '127.0.0.1', port: '*', allowAddresses: ['127.0.0.0/8'] }],
+        platformKeys: [platformSigningKey(MasterKey.fromBase64(masterKey)).publicKey],
       }),
     );
     let workspace: BootstrapOutput;

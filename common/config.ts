@@ -25,6 +25,12 @@ const postgresUrl = z
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
 
 /** 32 random bytes in base64; a secret, so no default and never echoed. */
+/** The Platform's Ed25519 task-signing key: base64 of 32 bytes (`lookout keys signing-keygen`); default derived from the master key. */
+const signingKey = z
+  .string()
+  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes in base64 (lookout keys signing-keygen)')
+  .optional();
+
 const masterKey = z
   .string()
   .refine(
@@ -58,6 +64,8 @@ export const ApiConfig = z
     ...temporal,
     DATABASE_URL: postgresUrl,
     LOOKOUT_MASTER_KEY: masterKey,
+    /** The task-signing key, when not the one derived from the master key: its public key goes into Runner registrations. */
+    LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
     /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
     LOOKOUT_VAULT_ADDR: z.url().optional(),
     /** The Platform's token: its policy may create, update, list and delete, never read. */
@@ -115,6 +123,7 @@ export const PlatformWorkerConfig = z.object({
   ...temporal,
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
+  LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
 });
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
 
@@ -157,6 +166,8 @@ export const RunnerConfig = z.object({
   LOOKOUT_RUNNER_POLICY_FILE: z.string().min(1).optional(),
   /** Without a policy file: whether raw excerpts (logs, response bodies) may leave this Runner. */
   LOOKOUT_RUNNER_RAW_LOGS: z.enum(['deny', 'allow']).default('deny'),
+  /** Without a policy file: the Platform public keys (base64, comma-separated) whose signed tasks this Runner runs. */
+  LOOKOUT_RUNNER_PLATFORM_KEYS: z.string().max(4096).optional(),
   /** The Runner's local allowlist; with a policy file, it can only narrow the file's `checks`. */
   LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
   /** Simultaneous checks on this Runner. */

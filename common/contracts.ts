@@ -93,6 +93,8 @@ export const TaskRequest = z.strictObject({
   taskId: z.uuid(),
   checkType: z.string().min(1).max(64),
   params: z.record(z.string(), z.unknown()),
+  /** The Platform's signature over what to run (common/task-envelope.ts); the Runner refuses a task without one. */
+  envelope: z.unknown().optional(),
 });
 export type TaskRequest = z.infer<typeof TaskRequest>;
 

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
 import { CHECK_TYPES, type CheckType } from './checks';
 import { SecretRef } from './contracts';
+import { signingKeyId } from './task-envelope';
 
 const Name = z
   .string()
@@ -100,6 +101,14 @@ export const RunnerPolicy = z
     rawData: z.strictObject({ allow: z.array(CheckTypeName).default([]) }).default({ allow: [] }),
     destinations: z.array(Destination).max(256).default([]),
     secretBindings: z.array(SecretBinding).max(256).default([]),
+    /**
+     * The Platform's task-signing public keys (base64 of the raw 32-byte Ed25519 key), several during
+     * a rotation. A task not signed by one of them is refused; with none, every task is.
+     */
+    platformKeys: z
+      .array(z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 Ed25519 public key (32 bytes)'))
+      .max(16)
+      .default([]),
     /** Namespaces whose `kubernetes.io/tls` Secrets `k8s.tls-expiry` may read (certificates only). */
     tlsSecrets: z.strictObject({ namespaces: z.array(Name).max(256).default([]) }).default({ namespaces: [] }),
   })
@@ -135,6 +144,8 @@ export const PolicySummary = z.strictObject({
     )
     .max(256),
   tlsSecretNamespaces: z.array(Name).max(256),
+  /** Ids of the pinned Platform keys (`signingKeyId`). */
+  platformKeyIds: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(16),
 });
 export type PolicySummary = z.infer<typeof PolicySummary>;
 
@@ -156,6 +167,7 @@ export function summarizePolicy(policy: RunnerPolicy): PolicySummary {
       provider: b.ref.slice(0, b.ref.indexOf(':')) as 'env' | 'k8s' | 'vault',
     })),
     tlsSecretNamespaces: [...policy.tlsSecrets.namespaces].sort(),
+    platformKeyIds: policy.platformKeys.map((k) => signingKeyId(Buffer.from(k, 'base64'))),
   };
 }
 

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
-  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
+  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
   const temporal = new Client({
     connection,
     namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,

@@ -21,6 +21,7 @@ import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootst
 import { getWorkspace } from '../platform/repos/workspaces.repo';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
+import { platformSigningKey } from '../platform/crypto/signing-key';
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { CHECK_TYPES } from '../common/checks';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
@@ -40,11 +41,13 @@ let embedded: EmbeddedPostgresHandle | undefined;
  * every built-in check, and one destination, the API's own `/healthz` on loopback, which a policy
  * refuses unless a destination names it. Rewritten on every start (the port may change).
  */
-function writeRunnerPolicy(apiPort: number): string {
+function writeRunnerPolicy(apiPort: number, platformKey: string): string {
   const file = path.join(home, 'runner-policy.yaml');
   const policy = [
     '# The quick start Runner policy: the ceiling of what this Runner does, whoever asks (README: Runner policy).',
     `checks: [${CHECK_TYPES.join(', ')}]`,
+    '# The Platform key whose signed tasks this Runner runs (derived from the quick start master key).',
+    `platformKeys: ["${platformKey}"]`,
     'destinations:',
     '  - name: lookout-api',
     '    scheme: http',
@@ -292,7 +295,10 @@ async function main(): Promise<void> {
     LOOKOUT_RUNNER_ID: ws.runnerId,
     LOOKOUT_WORKSPACE_ID: ws.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
-    LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(apiPort),
+    LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(
+      apiPort,
+      platformSigningKey(MasterKey.fromBase64(masterKey), process.env['LOOKOUT_PLATFORM_SIGNING_KEY']).publicKey,
+    ),
   };
   delete runnerEnv['DATABASE_URL'];
   delete runnerEnv['LOOKOUT_MASTER_KEY'];

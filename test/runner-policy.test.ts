@@ -15,7 +15,7 @@ import { runWorkflowId } from '../common/ids';
 import { insertRun } from '../platform/repos/runs.repo';
 import { createTask } from '../platform/repos/tasks.repo';
 import { api, env, newWorkspace, startHttpServer, startPlatform, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
-import { writePolicyFile } from './harness/policy';
+import { testPlatformPublicKey, writePolicyFile } from './harness/policy';
 import { parsePolicy } from '../activities/runner/policy';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
 
@@ -69,6 +69,7 @@ beforeAll(async () => {
   ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
   const policyFile = writePolicyFile({
     checks: ['http.probe'],
+    platformKeys: [testPlatformPublicKey()],
     destinations: [
       { name: 'target', scheme: 'http', host: '127.0.0.1', port: targetPort, pathPrefix: '/', allowAddresses: ['127.0.0.1/32'] },
       // A name the operator allows, but which resolves to loopback: refused when connecting.

@@ -73,6 +73,7 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
       logger: deps.logger,
       keyring: deps.crypto.payloadKeys,
       sealer: deps.crypto.sealer,
+      signing: deps.crypto.signing,
       temporal: deps.temporal,
     }),
   });
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
-  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY);
+  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
   const clientConnection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
   const temporal = new Client({
     connection: clientConnection,

@@ -11,7 +11,7 @@ import { FileKeyring, type Keyring } from '../common/keyring';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
 import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
 import { createLogger } from '../common/logger';
-import { createRunnerActivities } from '../activities/runner';
+import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../common/process';
@@ -24,6 +24,8 @@ export interface RunnerWorkerDeps {
   workspaceId: string;
   /** The Runner policy: the ceiling of everything this Runner does. */
   policy: RunnerPolicyEnforcer;
+  /** The Runner's own audit trail of every task it accepted or refused (stdout, structured JSON). */
+  audit?: RunnerAudit | undefined;
   secretProviders: ReadonlyMap<string, SecretProvider>;
   /** This workspace's keys only. */
   keyring: Keyring;
@@ -42,6 +44,8 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
     dataConverter: lookoutDataConverter(deps.keyring),
     activities: createRunnerActivities({
       workspaceId: deps.workspaceId,
+      runnerId: deps.runnerId,
+      audit: deps.audit,
       policy: deps.policy,
       secretProviders: deps.secretProviders,
       keyring: deps.keyring,
@@ -78,6 +82,7 @@ function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
         allowedChecks: config.LOOKOUT_RUNNER_ALLOWED_CHECKS,
         allowedChecksSet: Boolean(process.env['LOOKOUT_RUNNER_ALLOWED_CHECKS']),
         rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS,
+        platformKeys: config.LOOKOUT_RUNNER_PLATFORM_KEYS,
       }),
     );
   } catch (err) {
@@ -109,6 +114,7 @@ async function main(): Promise<void> {
     secretProviders: createSecretProviders(process.env, { kube, vault: vaultOptions(config) }),
     keyring,
     policy,
+    audit: (entry) => logger.info({ audit: entry }, `task ${entry.decision}`),
     kube,
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,

@@ -62,9 +62,13 @@ export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
     },
   });
 
+  // Since issue 15 the Runner gets the check signed by the Platform (an activity: the workflow never
+  // holds the key); a retry resets to the step that signs, so every attempt window is signed afresh.
+  const signed = patched('signed-envelope');
   let failure: { status: RunOutcome['status']; errorType: string; errorMessage: string } | undefined;
   try {
-    const result = await runner.executeCheck({ runId, workspaceId, taskId, checkType, params });
+    const request = signed ? await platform.signTask({ runId }) : { runId, workspaceId, taskId, checkType, params };
+    const result = await runner.executeCheck(request);
     await platform.storeResult({ runId, workspaceId, result });
   } catch (err) {
     if (isCancellation(err)) {

@@ -8,11 +8,21 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { temporalScheduleId, workspaceOfWorkflowId } from '../../common/ids';
 import { verifyAttestation } from '../../common/attestation';
-import { ExecutionPolicy, MAX_RESULT_BYTES, resultBodyBytes, TaskResult, type RunStatus, type RunTaskInput } from '../../common/contracts';
+import {
+  ExecutionPolicy,
+  MAX_RESULT_BYTES,
+  resultBodyBytes,
+  TaskResult,
+  type RunStatus,
+  type RunTaskInput,
+  type TaskRequest,
+} from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import type { Keyring } from '../../common/keyring';
 import type { Logger } from '../../common/logger';
 import type { Sealer } from '../../platform/crypto/sealer';
+import type { SigningKey } from '../../platform/crypto/signing-key';
+import { paramsDigest, signTaskEnvelope } from '../../common/task-envelope';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
@@ -31,6 +41,8 @@ export interface PlatformActivityDeps {
   /** Workspace payload keys: results must be attested under a key of the run's own workspace. */
   keyring: Keyring;
   sealer: Sealer;
+  /** Signs the task envelopes Runners verify. */
+  signing: SigningKey;
 }
 
 export interface RecordRunFinishedInput {
@@ -46,7 +58,7 @@ function runNotFound(): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
 }
 
-export function createPlatformActivities({ pool, logger, keyring, sealer, temporal }: PlatformActivityDeps) {
+export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing }: PlatformActivityDeps) {
   return {
     ...createSweepActivities({ pool, sealer }),
     /**
@@ -105,6 +117,53 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         params: task.params,
         policy: ExecutionPolicy.parse(task.policy),
       };
+    },
+
+    /**
+     * Signs what a run is to do, as PostgreSQL says it (never what the workflow passes in: a hostile
+     * Temporal could forge a workflow's state, not the Platform's key): the check request and its
+     * envelope over workspace, Runner, run, workflow, task, check type and a digest of the parameters,
+     * valid for as long as the task's execution policy lets the check run. Refused, like
+     * recordRunStarted, for a workflow the run was not recorded for.
+     */
+    async signTask({ runId }: { runId: string }): Promise<TaskRequest> {
+      const caller = Context.current().info.workflowExecution?.workflowId ?? '';
+      const run = await getRun(pool, runId);
+      if (!run) throw runNotFound();
+      if (run.workflowId !== caller) {
+        throw ApplicationFailure.create({
+          type: FailureType.RunMismatch,
+          message: 'this workflow is not the one the run was recorded for',
+          nonRetryable: true,
+        });
+      }
+      const task = run.taskId ? await getTask(pool, sealer, run.workspaceId, run.taskId) : undefined;
+      if (!task)
+        throw ApplicationFailure.create({
+          type: FailureType.InvalidConfiguration,
+          message: 'the task of this run no longer exists',
+          nonRetryable: true,
+        });
+      const policy = ExecutionPolicy.parse(task.policy);
+      const issued = Date.now();
+      // Long enough for every attempt with its backoff, plus a margin for the Runner's clock.
+      const backoffMs = Array.from({ length: policy.maxAttempts - 1 }, (_, i) =>
+        Math.min(policy.initialRetryIntervalMs * 2 ** i, 100 * policy.initialRetryIntervalMs),
+      ).reduce((a, b) => a + b, 0);
+      const lifetimeMs = policy.scheduleToStartMs + policy.maxAttempts * policy.startToCloseMs + backoffMs + 5 * 60_000;
+      const envelope = signTaskEnvelope(signing.privateKey, {
+        v: 1,
+        workspaceId: run.workspaceId,
+        runnerId: run.runnerId,
+        runId,
+        workflowId: caller,
+        taskId: task.id,
+        checkType: run.checkType,
+        paramsDigest: paramsDigest(task.params),
+        issuedAt: new Date(issued).toISOString(),
+        expiresAt: new Date(issued + lifetimeMs).toISOString(),
+      });
+      return { runId, workspaceId: run.workspaceId, taskId: task.id, checkType: run.checkType, params: task.params, envelope };
     },
 
     /**

@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isCheckType } from '../../common/checks';
+import { envelopeDigest } from '../../common/task-envelope';
 import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import { LOOKOUT_VERSION } from '../../common/version';
@@ -13,11 +14,28 @@ import type { KubeClients } from './kube';
 import type { PolicySummary } from '../../common/runner-policy';
 import { scrubError, toBoundaryResult } from './boundary';
 import { CHECKS } from './checks';
-import type { RunnerPolicyEnforcer } from './policy';
+import { policyDenied, type RunnerPolicyEnforcer } from './policy';
 import { RunSecrets, type SecretProvider } from './secrets';
+
+/** One line of the Runner's own audit trail: what was asked of the cluster and what the Runner decided. */
+export interface RunnerAuditEntry {
+  decision: 'accepted' | 'refused';
+  runId: string;
+  workflowId: string;
+  checkType: string;
+  /** `sha256:` of the envelope as received (signed or not). */
+  envelopeDigest: string;
+  /** The policy the decision was made under. */
+  policyDigest: string;
+  reason?: string;
+}
+export type RunnerAudit = (entry: RunnerAuditEntry) => void;
 
 export interface RunnerActivityDeps {
   workspaceId: string;
+  runnerId: string;
+  /** The Runner's own audit trail; the Runner process writes it to stdout. */
+  audit?: RunnerAudit | undefined;
   /** The Runner's policy: the ceiling of what the Platform may ask for (check types, destinations, secrets, raw data). */
   policy: RunnerPolicyEnforcer;
   secretProviders: ReadonlyMap<string, SecretProvider>;
@@ -34,6 +52,8 @@ function invalid(message: string): ApplicationFailure {
 
 export function createRunnerActivities({
   workspaceId,
+  runnerId,
+  audit = () => undefined,
   policy,
   secretProviders,
   keyring,
@@ -55,26 +75,51 @@ export function createRunnerActivities({
      * retryable so that Temporal retries it within the task's policy.
      */
     async executeCheck(input: TaskRequest): Promise<TaskResult> {
+      const ctx = Context.current();
+      const workflowId = ctx.info.workflowExecution?.workflowId ?? '';
       const parsed = TaskRequest.safeParse(input);
-      if (!parsed.success) throw invalid('malformed task request');
-      const request = parsed.data;
-      if (request.workspaceId !== workspaceId) throw invalid('the task belongs to another workspace than this Runner');
-      if (!isCheckType(request.checkType) || !policy.allowsCheck(request.checkType)) {
-        throw ApplicationFailure.create({
-          type: FailureType.CheckNotAllowed,
-          message: `check type ${JSON.stringify(request.checkType.slice(0, 64))} is not in this Runner's allowlist`,
-          nonRetryable: true,
+      const raw = (input ?? {}) as Partial<TaskRequest>;
+      const decide = (decision: 'accepted' | 'refused', reason?: string) =>
+        audit({
+          decision,
+          runId: typeof raw.runId === 'string' ? raw.runId.slice(0, 64) : '',
+          workflowId: workflowId.slice(0, 256),
+          checkType: typeof raw.checkType === 'string' ? raw.checkType.slice(0, 64) : '',
+          envelopeDigest: envelopeDigest(raw.envelope),
+          policyDigest: policy.digest,
+          ...(reason ? { reason } : {}),
         });
+      /** Records the refusal in the Runner's own audit trail; the caller throws it. */
+      const refuse = (failure: ApplicationFailure): ApplicationFailure => {
+        decide('refused', failure.message);
+        return failure;
+      };
+      if (!parsed.success) throw refuse(invalid('malformed task request'));
+      const request = parsed.data;
+      if (request.workspaceId !== workspaceId) throw refuse(invalid('the task belongs to another workspace than this Runner'));
+      // Nothing is resolved or contacted for a task the Platform did not sign for this Runner and workflow.
+      const verified = policy.verifyEnvelope(request, runnerId, workflowId);
+      if ('refused' in verified) throw refuse(policyDenied(verified.refused));
+      if (!isCheckType(request.checkType) || !policy.allowsCheck(request.checkType)) {
+        throw refuse(
+          ApplicationFailure.create({
+            type: FailureType.CheckNotAllowed,
+            message: `check type ${JSON.stringify(request.checkType.slice(0, 64))} is not in this Runner's allowlist`,
+            nonRetryable: true,
+          }),
+        );
       }
       const check = CHECKS[request.checkType];
       const params = check.params.safeParse(request.params);
       if (!params.success) {
-        throw invalid(
-          `invalid parameters for ${request.checkType}: ${params.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`,
+        throw refuse(
+          invalid(
+            `invalid parameters for ${request.checkType}: ${params.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`,
+          ),
         );
       }
+      decide('accepted');
 
-      const ctx = Context.current();
       const secrets = new RunSecrets(secretProviders, ctx.cancellationSignal);
       const beat = setInterval(() => ctx.heartbeat(), Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
       const startedAt = new Date();

@@ -20,6 +20,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import ipaddr from 'ipaddr.js';
 import { Agent, fetch as undiciFetch, type Response } from 'undici';
 import { parseDocument } from 'yaml';
+import type { KeyObject } from 'node:crypto';
+import type { TaskRequest } from '../../common/contracts';
+import { publicKeyFromRaw, signingKeyId, verifyTaskEnvelope, type TaskClaims } from '../../common/task-envelope';
 import { FailureType } from '../../common/errors';
 import {
   bindingCovers,
@@ -88,6 +91,7 @@ export function resolveRunnerPolicy(options: {
   allowedChecks: readonly string[];
   allowedChecksSet: boolean;
   rawLogs: 'deny' | 'allow';
+  platformKeys?: string | undefined;
 }): RunnerPolicy {
   if (options.file) {
     const policy = loadPolicyFile(options.file);
@@ -173,11 +177,30 @@ export class RunnerPolicyEnforcer {
   readonly #checks: ReadonlySet<string>;
   readonly #raw: ReadonlySet<string>;
   readonly #agents = new Map<string, Agent>();
+  readonly #platformKeys: ReadonlyMap<string, KeyObject>;
 
   constructor(readonly policy: RunnerPolicy) {
     this.summary = summarizePolicy(policy);
     this.#checks = new Set(policy.checks);
     this.#raw = new Set(policy.rawData.allow);
+    this.#platformKeys = new Map(policy.platformKeys.map((k) => [signingKeyId(Buffer.from(k, 'base64')), publicKeyFromRaw(k)]));
+  }
+
+  /**
+   * Checks that the Platform signed exactly this task for this Runner and workflow, and that the
+   * signature is current; answers the refusal otherwise (before anything is resolved).
+   */
+  verifyEnvelope(request: TaskRequest, runnerId: string, workflowId: string): { claims: TaskClaims } | { refused: string } {
+    if (this.#platformKeys.size === 0) return { refused: 'this Runner pins no Platform key (policy platformKeys)' };
+    return verifyTaskEnvelope(request.envelope, this.#platformKeys, {
+      workspaceId: request.workspaceId,
+      runnerId,
+      runId: request.runId,
+      workflowId,
+      taskId: request.taskId,
+      checkType: request.checkType,
+      params: request.params,
+    });
   }
 
   get digest(): string {

@@ -87,6 +87,8 @@ export function createRunnersService({
             runner: { id, workspaceId },
             temporal: { address: runnerTemporal.address, namespace: runnerTemporal.namespace },
             existingSecret: secretName,
+            // The Platform's task-signing key: the Runner runs only tasks it signed.
+            policy: { platformKeys: [crypto.signing.publicKey] },
           },
           install: [
             `kubectl create namespace lookout --dry-run=client -o yaml | kubectl apply -f -`,

@@ -185,9 +185,11 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
           : err;
       });
       const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
-      const scheduled = [...(history.events ?? [])]
-        .reverse()
-        .find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck');
+      // The step that signs the check when there is one (a fresh envelope for the new attempt), else
+      // the one that scheduled it (runs recorded before signed envelopes).
+      const events = [...(history.events ?? [])].reverse();
+      const scheduledOf = (name: string) => events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
+      const scheduled = scheduledOf('signTask') ?? scheduledOf('executeCheck');
       const resetPoint = scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId;
       if (!resetPoint) throw new ConflictError('the run never reached its check; start a new run instead');
       if (!(await markRunRetrying(pool, runId))) throw new ConflictError('the run is being retried already');

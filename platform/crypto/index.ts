@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { MasterKey } from './master-key';
 import { PlatformKeyring } from './platform-keyring';
 import { Sealer } from './sealer';
+import { platformSigningKey, type SigningKey } from './signing-key';
 
 export interface PlatformCrypto {
   master: MasterKey;
@@ -9,13 +10,17 @@ export interface PlatformCrypto {
   payloadKeys: PlatformKeyring;
   /** Sealed columns in PostgreSQL. */
   sealer: Sealer;
+  /** Signs the task envelopes Runners verify (see common/task-envelope.ts). */
+  signing: SigningKey;
 }
 
-export function createPlatformCrypto(pool: Pool, masterKeyBase64: string): PlatformCrypto {
+/** `signingKey`: LOOKOUT_PLATFORM_SIGNING_KEY when configured; else the key derived from the master key. */
+export function createPlatformCrypto(pool: Pool, masterKeyBase64: string, signingKey?: string): PlatformCrypto {
   const master = MasterKey.fromBase64(masterKeyBase64);
   return {
     master,
     payloadKeys: new PlatformKeyring(pool, master, 'payload'),
     sealer: new Sealer(new PlatformKeyring(pool, master, 'data')),
+    signing: platformSigningKey(master, signingKey),
   };
 }

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { RunnerPolicy } from '../../common/runner-policy';
 import { RunnerPolicyEnforcer } from '../../activities/runner/policy';
+import { MasterKey } from '../../platform/crypto/master-key';
+import { platformSigningKey } from '../../platform/crypto/signing-key';
 
 /** Destinations for a test target on 127.0.0.1 (any port, http and https). */
 export const LOOPBACK_DESTINATIONS = [
@@ -15,9 +17,16 @@ export const LOOPBACK_DESTINATIONS = [
   { name: 'loopback-https', scheme: 'https', host: '127.0.0.1', port: '*', allowAddresses: ['127.0.0.0/8'] },
 ] as const;
 
-/** A policy input: the loopback destinations plus whatever `extra` adds or overrides. */
+/** The public task-signing key of the test Platform (derived from the test master key, as by default). */
+export function testPlatformPublicKey(): string {
+  const master = process.env['LOOKOUT_TEST_MASTER_KEY'];
+  if (!master) throw new Error('LOOKOUT_TEST_MASTER_KEY is not set');
+  return platformSigningKey(MasterKey.fromBase64(master)).publicKey;
+}
+
+/** A policy input: the test Platform's key pinned, the loopback destinations, and whatever `extra` adds or overrides. */
 export function loopbackPolicyInput(checks: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { checks, destinations: [...LOOPBACK_DESTINATIONS], ...extra };
+  return { checks, destinations: [...LOOPBACK_DESTINATIONS], platformKeys: [testPlatformPublicKey()], ...extra };
 }
 
 export function loopbackPolicy(checks: readonly string[], extra: Record<string, unknown> = {}): RunnerPolicyEnforcer {

@@ -32,7 +32,7 @@ export function declaredRoutes(): readonly RouteDef[] {
     pool: none,
     temporal: none,
     logger: silentLogger,
-    crypto: { master: none, sealer: none, payloadKeys: none },
+    crypto: { master: none, sealer: none, payloadKeys: none, signing: none },
     runnerTemporal: { address: 'unused:7233', namespace: 'default' },
     sso: { oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none },
   };
