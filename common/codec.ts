@@ -37,11 +37,15 @@ const aadV1 = (keyId: string) => text(`lookout-payload/v1:${keyId}`);
 const aadV2 = (keyId: string, workflowId: string) => text(`lookout-payload/v2\u0000${keyId}\u0000${workflowId}`);
 
 /** A schedule's runs get `<schedule action workflow id>-<RFC 3339 start time>`. */
-const SCHEDULED_SUFFIX = /^-\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const SCHEDULED_SUFFIX = /-\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+const scheduleBase = (workflowId: string) => workflowId.replace(SCHEDULED_SUFFIX, '');
 
-/** True when a payload bound to `binding` may be read in workflow `workflowId`. */
+/**
+ * True when a payload bound to `binding` may be read in workflow `workflowId`: the same workflow, or
+ * runs of one schedule (the schedule's arguments, and the previous run's result each run is given).
+ */
 export function bindingMatches(binding: string, workflowId: string): boolean {
-  return binding === workflowId || (workflowId.startsWith(binding) && SCHEDULED_SUFFIX.test(workflowId.slice(binding.length)));
+  return binding === workflowId || (SCHEDULED_SUFFIX.test(workflowId) && scheduleBase(binding) === scheduleBase(workflowId));
 }
 
 /** Why a payload was refused, for the operator's log and audit (never payload data). */
@@ -94,7 +98,13 @@ export class WorkspaceCodec implements PayloadCodec {
   }
 
   async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
-    const workflowId = context?.workflowId;
+    // Workflow-owned payloads (inputs, signals, child workflows, results a client reads) are held
+    // to their workflow, and so are activity inputs a Runner reads (its keyring is one workspace's).
+    // Activity results the Platform reads are not: a Runner's result is judged by its attestation
+    // (storeResult), which ends the run `rejected`, whereas a refusal here would fail the workflow
+    // task forever and leave the run hanging.
+    const strict = context?.type === 'workflow' || (context?.type === 'activity' && this.keyring.soleWorkspaceId !== undefined);
+    const workflowId = strict ? context.workflowId : undefined;
     const contextWorkspace = workflowId ? workspaceOfWorkflowId(workflowId) : undefined;
     const refuse = (reason: string): never => {
       if (workflowId) this.onRefusal?.({ workflowId, reason });
@@ -115,7 +125,7 @@ export class WorkspaceCodec implements PayloadCodec {
           refuse(`payload under key ${keyId} belongs to another workspace than workflow ${workflowId}`);
         const binding = metadataString(payload, BINDING_METADATA);
         if (binding !== undefined && workflowId && !bindingMatches(binding, workflowId))
-          refuse(`payload bound to another workflow than ${workflowId}`);
+          refuse(`payload bound to workflow ${binding}, not to ${workflowId}`);
         const data = Buffer.from(payload.data ?? new Uint8Array());
         if (data.length < NONCE_BYTES + TAG_BYTES) throw new CodecError('encrypted payload is truncated');
         const decipher = createDecipheriv('aes-256-gcm', subkey(key.root, 'payload'), data.subarray(0, NONCE_BYTES));

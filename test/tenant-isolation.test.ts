@@ -56,7 +56,7 @@ describe('payloads bound to their workspace and workflow', () => {
     const [sealed] = await codec.encode([payload({ url: 'https://old.example/' })], ctx(w1));
     expect(Buffer.from(sealed!.metadata![BINDING_METADATA]!).toString()).toBe(w1);
     expect(defaultPayloadConverter.fromPayload((await codec.decode([sealed!], ctx(w1)))[0]!)).toEqual({ url: 'https://old.example/' });
-    await expect(codec.decode([sealed!], ctx(w2))).rejects.toThrow(new CodecError(`payload bound to another workflow than ${w2}`));
+    await expect(codec.decode([sealed!], ctx(w2))).rejects.toThrow(new CodecError(`payload bound to workflow ${w1}, not to ${w2}`));
     // Relabelling the binding does not help: it is authenticated with the ciphertext.
     const relabelled = { ...sealed!, metadata: { ...sealed!.metadata, [BINDING_METADATA]: Buffer.from(w2) } };
     await expect(codec.decode([relabelled], ctx(w2))).rejects.toThrow(/failed authentication/);
@@ -82,7 +82,7 @@ describe('payloads bound to their workspace and workflow', () => {
     const base = `ws-${b.workspaceId}.sched-${randomUUID()}`;
     const [sealed] = await codec.encode([payload({ taskId: 't' })], ctx(base));
     await expect(codec.decode([sealed!], ctx(`${base}-2026-12-02T06:50:30Z`))).resolves.toHaveLength(1);
-    await expect(codec.decode([sealed!], ctx(`${base}-other`))).rejects.toThrow(/bound to another workflow/);
+    await expect(codec.decode([sealed!], ctx(`${base}-other`))).rejects.toThrow(/bound to workflow .*, not to/);
   });
 
   it('still decodes the former format (key id only) for histories written before, but only in its own workspace', async () => {
@@ -117,6 +117,8 @@ describe('a hostile tenant with its own Runner credentials', () => {
       const legit = await runTaskViaApi(platform, wb, wb.taskId);
       expect(legit['status']).toBe('succeeded');
       const runId = String(legit['id']);
+      // Its workflow closes right after the run is recorded finished.
+      await platform.client.workflow.getHandle(runWorkflowId(wb.workspaceId, runId)).result();
       const before = await getRun(platform.pool, runId);
 
       // Tenant A: A's key file and the Temporal address, nothing else.

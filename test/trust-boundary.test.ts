@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { attest } from '../common/attestation';
-import { CodecError, ENCRYPTED_ENCODING, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
+import { BINDING_METADATA, CodecError, ENCRYPTED_ENCODING, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
 import { runnerTaskQueue, runWorkflowId } from '../common/ids';
 import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +35,9 @@ describe('payload codec', () => {
     expect(text(sealed!.metadata!['encoding'])).toBe(ENCRYPTED_ENCODING);
     expect(text(sealed!.metadata![KEY_ID_METADATA])).toBe(keyId(ws, 2));
     expect(Buffer.from(sealed!.data!).toString('latin1')).not.toContain('billing.internal');
-    expect(Object.keys(sealed!.metadata!).sort()).toEqual(['encoding', KEY_ID_METADATA].sort());
+    // Format v2: the workflow id (in clear in Temporal anyway) is bound too (tenant-isolation.test.ts).
+    expect(Object.keys(sealed!.metadata!).sort()).toEqual(['encoding', BINDING_METADATA, KEY_ID_METADATA].sort());
+    expect(text(sealed!.metadata![BINDING_METADATA])).toBe(context.workflowId);
     const [back] = await codec.decode([sealed!]);
     expect(defaultPayloadConverter.fromPayload(back!)).toEqual({ url: 'https://billing.internal/health', token: 'canary-xyz' });
   });

@@ -64,6 +64,24 @@ function authenticate(token: string | undefined): RequestHandler {
   };
 }
 
+/** The details of a workflow patch marker, which the SDK's core writes unencoded. */
+function isPatchMarker(p: Payload): boolean {
+  if (Buffer.from(p.metadata?.['encoding'] ?? new Uint8Array()).toString() !== 'json/plain') return false;
+  try {
+    const value = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as unknown;
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      Object.keys(value).sort().join(',') === 'deprecated,id' &&
+      typeof (value as { id: unknown }).id === 'string' &&
+      /^[a-z0-9-]{1,64}$/.test((value as { id: string }).id) &&
+      typeof (value as { deprecated: unknown }).deprecated === 'boolean'
+    );
+  } catch {
+    return false;
+  }
+}
+
 const toPayload = (p: z.infer<typeof WirePayloads>['payloads'][number]): Payload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
   data: Buffer.from(p.data ?? '', 'base64'),
@@ -92,6 +110,17 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
     return namespace;
   };
 
+  /**
+   * Decodes what the UI or CLI shows. The one payload Temporal itself writes in clear, the SDK's
+   * patch marker (`json/plain` `{"id":…,"deprecated":…}`, naming a code version), is handed back as
+   * it is: refusing it would hide the whole history. Anything else must be ciphertext.
+   */
+  const decodeForDisplay = async (payloads: Payload[]): Promise<Payload[]> => {
+    const decoded = await codec.decode(payloads.filter((p) => !isPatchMarker(p)));
+    let next = 0;
+    return payloads.map((p) => (isPatchMarker(p) ? p : decoded[next++]!));
+  };
+
   const handle =
     (direction: 'encode' | 'decode'): RequestHandler =>
     async (req, res) => {
@@ -101,7 +130,7 @@ export function createCodecApp({ keyring, logger, token, allowedOrigins, namespa
       const payloads = parsed.data.payloads.map(toPayload);
       let out: Payload[];
       try {
-        out = direction === 'encode' ? await codec.encode(payloads) : await codec.decode(payloads);
+        out = direction === 'encode' ? await codec.encode(payloads) : await decodeForDisplay(payloads);
       } catch (err) {
         if (err instanceof CodecError) {
           logger.warn(
