@@ -127,6 +127,9 @@ export const PlatformWorkerConfig = z.object({
 });
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
 
+/** What `lookout keys signing-public` needs: the master key, and the configured signing key if any. */
+export const SigningConfig = z.object({ LOOKOUT_MASTER_KEY: masterKey, LOOKOUT_PLATFORM_SIGNING_KEY: signingKey });
+
 const checkList = z
   .string()
   .default(CHECK_TYPES.join(','))

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import { BackupConfig, CliConfig, VaultAdminConfig } from '../common/config';
+import { BackupConfig, CliConfig, SigningConfig, VaultAdminConfig } from '../common/config';
+import { MasterKey } from '../platform/crypto/master-key';
+import { generateSigningSeed, platformSigningKey, signingKeyFromSeed } from '../platform/crypto/signing-key';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { createPool } from '../platform/db/pool';
 import { migrate } from '../platform/db/migrate';
@@ -249,6 +251,27 @@ export function buildCli(): Command {
         process.stdout.write(`wrote ${file.keys.length} key(s) to ${opts.out}; put it in a Kubernetes Secret for the Runner\n`);
       }),
     );
+
+  keys
+    .command('signing-keygen')
+    .description("a new task-signing key for the Platform (rotation: pin its public key in every Runner policy's platformKeys first)")
+    .requiredOption('--out <file>', 'file for the private key, base64 (created with mode 0600): LOOKOUT_PLATFORM_SIGNING_KEY')
+    .action((opts: { out: string }) => {
+      const seed = generateSigningSeed();
+      writeFileSync(opts.out, `${seed}\n`, { mode: 0o600, flag: 'wx' });
+      const key = signingKeyFromSeed(Buffer.from(seed, 'base64'));
+      process.stdout.write(
+        `wrote the private key to ${opts.out}\npublic key (pin it in Runner policies' platformKeys): ${key.publicKey}\nkey id: ${key.keyId}\n`,
+      );
+    });
+  keys
+    .command('signing-public')
+    .description('the public task-signing key the Platform uses now (LOOKOUT_PLATFORM_SIGNING_KEY, else derived from the master key)')
+    .action(() => {
+      const config = loadConfigOrExit('lookout', SigningConfig);
+      const key = platformSigningKey(MasterKey.fromBase64(config.LOOKOUT_MASTER_KEY), config.LOOKOUT_PLATFORM_SIGNING_KEY);
+      process.stdout.write(`${key.publicKey}\n`);
+    });
 
   const vault = program.command('vault').description('Vault / OpenBao');
   vault

@@ -2,9 +2,9 @@
  * The real entry points as separate processes: the CLI, the quick start (API, platform worker and
  * Runner processes), and a Runner killed mid-check whose work is retried and then fails.
  */
-import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
+import { loopbackPolicyInput, testPlatformPublicKey, writePolicyFile } from './harness/policy';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../platform/db/embedded';
@@ -25,6 +25,27 @@ const dist = path.resolve(__dirname, '..', 'dist');
 const baseEnv = () => ({ PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/', LOOKOUT_LOG_LEVEL: 'warn' });
 
 describe('lookout CLI', () => {
+  it('makes a task-signing key and tells the public key the Platform signs with', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-signing-'));
+    const cli = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'keys', ...args], {
+        env: { ...baseEnv(), ...extra },
+        encoding: 'utf8',
+      });
+    const made = cli(['signing-keygen', '--out', path.join(dir, 'signing.key')]);
+    expect(made.status).toBe(0);
+    const publicKey = /public key \(pin it in Runner policies' platformKeys\): (\S+)/.exec(made.stdout)?.[1];
+    expect(publicKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(made.stdout).not.toContain(readFileSync(path.join(dir, 'signing.key'), 'utf8').trim());
+    const configured = cli(['signing-public'], {
+      LOOKOUT_MASTER_KEY: env.masterKey,
+      LOOKOUT_PLATFORM_SIGNING_KEY: readFileSync(path.join(dir, 'signing.key'), 'utf8').trim(),
+    });
+    expect(configured.stdout.trim()).toBe(publicKey);
+    // Without one configured, the key derived from the master key: the one the test Platform signs with.
+    expect(cli(['signing-public'], { LOOKOUT_MASTER_KEY: env.masterKey }).stdout.trim()).toBe(testPlatformPublicKey());
+  });
+
   it('bootstraps a workspace with a working owner token and verifies the audit chain', async () => {
     const db = await createEmptyDatabase();
     try {
