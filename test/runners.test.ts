@@ -10,6 +10,7 @@ import { StaticKeyring, type KeyFile } from '../common/keyring';
 import { LOOKOUT_VERSION } from '../common/version';
 import { createToken } from '../platform-api/services/tokens.service';
 import { ensureHelm } from '../scripts/tools';
+import { testPlatformPublicKey } from './harness/policy';
 import {
   addTask,
   api,
@@ -48,6 +49,8 @@ describe('Runners', () => {
       runner: { id: runner.id, workspaceId: ws.workspaceId },
       temporal: { address: env.temporalAddress, namespace: 'default' },
       existingSecret: 'lookout-runner-prod-eu-1',
+      // The Platform's task-signing key: the Runner runs only what it signs.
+      policy: { platformKeys: [testPlatformPublicKey()] },
     });
 
     // The chart renders with exactly these values.
@@ -59,6 +62,8 @@ describe('Runners', () => {
       { encoding: 'utf8' },
     );
     expect(rendered).toContain(`LOOKOUT_RUNNER_ID: "${runner.id}"`);
+    // …the policy it mounts pins the Platform's key, beside the chart's default checks.
+    expect(rendered).toMatch(new RegExp(`platformKeys:\\s*- ${testPlatformPublicKey().replace(/[+/=]/g, '\\$&')}`));
 
     const before = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
     expect(before.body['items']).toEqual(
