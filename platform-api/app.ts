@@ -58,6 +58,23 @@ export interface AppDeps {
 
 const ROUTES = Symbol('lookout.routes');
 
+/** Where the SAML IdP posts its assertion (HTTP-POST binding): a form by design, bound to the browser by RelayState. */
+const SAML_ACS_PATH = '/v1/auth/saml/acs';
+
+/**
+ * 415 for a request whose body is not JSON (a form, `text/plain`, `multipart/form-data`: what a
+ * cross-site page can post without a preflight), except on `formPath`.
+ */
+function refuseNonJsonBodies(formPath: string): express.RequestHandler {
+  return (req, _res, next) => {
+    const type = req.get('content-type');
+    if (!type || req.path === formPath) return next();
+    const media = type.split(';')[0]!.trim().toLowerCase();
+    if (media === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(media)) return next();
+    next(new ApiError(415, 'Unsupported Media Type', 'request bodies are application/json'));
+  };
+}
+
 /** The route table an app was built with (the authorization-matrix and fuzzing tests walk it). */
 export function routesOf(app: Express): readonly RouteDef[] {
   return (app as unknown as { [ROUTES]: readonly RouteDef[] })[ROUTES];
@@ -70,8 +87,11 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet());
+  // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
+  // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
+  app.use(refuseNonJsonBodies(SAML_ACS_PATH));
   app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
-  app.use(express.urlencoded({ extended: false, limit: '256kb', type: 'application/x-www-form-urlencoded' }));
+  app.use(SAML_ACS_PATH, express.urlencoded({ extended: false, limit: '256kb', type: 'application/x-www-form-urlencoded' }));
 
   // Per-address limit on failed logins (per-account lockout is in the identity service).
   const { limit, windowMs } = deps.authRateLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 };
