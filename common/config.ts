@@ -221,6 +221,8 @@ export const CodecServerConfig = z
     LOOKOUT_CODEC_AUTH: z.enum(['token', 'none']).default('token'),
     /** The bearer token the UI or CLI sends (`--codec-auth`); required with LOOKOUT_CODEC_AUTH=token. */
     LOOKOUT_CODEC_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** A token of its own for `/encode`; without it the codec server does not encode at all. */
+    LOOKOUT_CODEC_ENCODE_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     LOOKOUT_CODEC_ALLOWED_ORIGINS: z
       .string()
       .default('http://127.0.0.1:8233,http://localhost:8233')
@@ -234,6 +236,8 @@ export const CodecServerConfig = z
     LOOKOUT_CODEC_TLS_KEY_FILE: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.LOOKOUT_CODEC_ENCODE_TOKEN && c.LOOKOUT_CODEC_ENCODE_TOKEN === c.LOOKOUT_CODEC_TOKEN)
+      ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_ENCODE_TOKEN'], message: 'must differ from LOOKOUT_CODEC_TOKEN' });
     if (c.LOOKOUT_CODEC_AUTH === 'token' && !c.LOOKOUT_CODEC_TOKEN)
       ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TOKEN'], message: 'required when LOOKOUT_CODEC_AUTH=token' });
     if (c.LOOKOUT_CODEC_AUTH === 'none' && !LOOPBACK.test(c.LOOKOUT_CODEC_HOST)) {

@@ -22,6 +22,7 @@ import { api, env, newWorkspace, startHttpServer, startPlatform, startRunner, wa
 
 const ORIGIN = 'http://127.0.0.1:8233';
 const TOKEN = randomBytes(24).toString('base64url');
+const ENCODE_TOKEN = randomBytes(24).toString('base64url');
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -56,7 +57,9 @@ beforeAll(async () => {
   runIdB = await runOnce(wsB);
   const keyring = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId));
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, cb) => (auditLines.push(chunk.toString()), cb()) }));
-  server = http.createServer(createCodecApp({ keyring, logger, token: TOKEN, allowedOrigins: [ORIGIN], namespaces: ['default'] }));
+  server = http.createServer(
+    createCodecApp({ keyring, logger, token: TOKEN, encodeToken: ENCODE_TOKEN, allowedOrigins: [ORIGIN], namespaces: ['default'] }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   codecUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -176,6 +179,35 @@ describe('codec server', () => {
     expect((await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, 'x-namespace': 'other' })).status).toBe(403);
   });
 
+  it('does not encode unless configured with an encode token of its own, and never with the decode token', async () => {
+    const hello = {
+      payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') }],
+    };
+    // A codec server without an encode token: /encode is off, whatever token comes.
+    const off = http.createServer(
+      createCodecApp({
+        keyring: new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId)),
+        logger: pino({ level: 'silent' }),
+        token: TOKEN,
+        allowedOrigins: [ORIGIN],
+        namespaces: ['default'],
+      }),
+    );
+    await new Promise<void>((resolve) => off.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(off.address() as AddressInfo).port}/encode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(hello),
+      });
+      expect(res.status).toBe(403);
+    } finally {
+      off.close();
+    }
+    // Configured: the decode token does not encode.
+    expect((await post('/encode', hello, { authorization: `Bearer ${TOKEN}` })).status).toBe(401);
+  });
+
   it('encodes for its own workspace so that the Platform can decode', async () => {
     const res = await post(
       '/encode',
@@ -184,7 +216,7 @@ describe('codec server', () => {
           { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hello"').toString('base64') },
         ],
       },
-      { authorization: `Bearer ${TOKEN}` },
+      { authorization: `Bearer ${ENCODE_TOKEN}` },
     );
     expect(res.status).toBe(200);
     const [payload] = res.body['payloads'] as { metadata: Record<string, string>; data: string }[];

@@ -30,6 +30,12 @@ export interface CodecAppOptions {
   logger: Logger;
   /** Bearer token accepted, or `undefined` for no authentication (loopback only). */
   token: string | undefined;
+  /**
+   * The token `/encode` requires, distinct from the decode token; without it `/encode` is off. An
+   * encoding codec server lets whoever holds its token write payloads Temporal will accept as the
+   * workspace's, outside the API's authorization and audit.
+   */
+  encodeToken?: string | undefined;
   allowedOrigins: readonly string[];
   namespaces: readonly string[];
 }
@@ -93,14 +99,23 @@ const toWire = (p: Payload) => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
-export function createCodecApp({ keyring, logger, token, allowedOrigins, namespaces }: CodecAppOptions): Express {
+export function createCodecApp({ keyring, logger, token, encodeToken, allowedOrigins, namespaces }: CodecAppOptions): Express {
   const codec = new WorkspaceCodec(keyring);
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet({ crossOriginResourcePolicy: false }));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.use(cors(new Set(allowedOrigins)));
-  app.use(authenticate(token));
+  const decodeAuth = authenticate(token);
+  const encodeAuth = encodeToken ? authenticate(encodeToken) : undefined;
+  app.use((req, res, next) => {
+    if (req.path !== '/encode') return decodeAuth(req, res, next);
+    if (!encodeAuth) {
+      logger.warn({ audit: 'codec.encode', outcome: 'refused', origin: req.get('origin'), reason: 'encode_off' }, 'codec request refused');
+      return next(new ForbiddenError('encoding is off on this codec server (LOOKOUT_CODEC_ENCODE_TOKEN)'));
+    }
+    return encodeAuth(req, res, next);
+  });
   app.use(express.json({ limit: '8mb' }));
 
   const namespaceOf = (ns: string | undefined) => {
@@ -167,6 +182,7 @@ async function main(): Promise<void> {
     keyring,
     logger,
     token: config.LOOKOUT_CODEC_AUTH === 'token' ? config.LOOKOUT_CODEC_TOKEN : undefined,
+    encodeToken: config.LOOKOUT_CODEC_ENCODE_TOKEN,
     allowedOrigins: config.LOOKOUT_CODEC_ALLOWED_ORIGINS,
     namespaces: [config.LOOKOUT_TEMPORAL_NAMESPACE],
   });
