@@ -15,7 +15,9 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { lookoutDataConverter } from '../common/data-converter';
+import { createWorkspaceTemporal } from '../platform/workspace-temporal';
 import express from 'express';
 import { runWorkflowId } from '../common/ids';
 import { createLogger } from '../common/logger';
@@ -139,7 +141,15 @@ export async function run(): Promise<BenchResult[]> {
     const pool = createPool(pg.url);
     await migrate(pool);
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
-    const ws = await bootstrap(pool, crypto, {
+    const temporal = createWorkspaceTemporal({
+      connection,
+      db: pool,
+      identity: 'bench',
+      dataConverter: lookoutDataConverter(crypto.payloadKeys),
+      sharedNamespace: 'default',
+      mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+    });
+    const ws = await bootstrap(pool, crypto, temporal, {
       workspaceName: 'bench',
       ownerEmail: 'bench@lookout.localhost',
       probeUrl: 'http://127.0.0.1:9/healthz',
@@ -184,10 +194,10 @@ export async function run(): Promise<BenchResult[]> {
 
     const app = createApp({
       pool,
-      temporal: new Client({ connection }),
+      temporal,
       logger: createLogger('bench', 'silent'),
       crypto,
-      runnerTemporal: { address, namespace: 'default' },
+      runnerTemporal: { address },
     });
     const lookout = await listen(app);
     servers.push(lookout.server);

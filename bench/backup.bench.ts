@@ -40,11 +40,17 @@ export async function run(): Promise<BenchResult[]> {
     const source = createPool(urlOf('bench_source'));
     const target = createPool(urlOf('bench_target'));
     await migrate(source);
-    const ws = await bootstrap(source, createPlatformCrypto(source, MasterKey.generate()), {
-      workspaceName: 'bench',
-      ownerEmail: 'bench@lookout.localhost',
-      probeUrl: 'http://127.0.0.1:9/',
-    });
+    // No Temporal here: the workspace stays in the shared namespace (backups cover PostgreSQL only).
+    const ws = await bootstrap(
+      source,
+      createPlatformCrypto(source, MasterKey.generate()),
+      { provision: async () => undefined },
+      {
+        workspaceName: 'bench',
+        ownerEmail: 'bench@lookout.localhost',
+        probeUrl: 'http://127.0.0.1:9/',
+      },
+    );
     await source.query(
       `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, queued_at, started_at, finished_at)
        select gen_random_uuid(), $1, $2, $3, 'http.probe', 'succeeded', 'api', 'bench', 'bench-run-' || g, now(), now(), now() from generate_series(1, $4) g`,

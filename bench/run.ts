@@ -12,11 +12,12 @@ import * as api from './api.bench';
 import * as backup from './backup.bench';
 import * as codec from './codec.bench';
 import * as k8s from './k8s.bench';
+import * as namespaces from './namespaces.bench';
 import * as runnerMemory from './runner-memory.bench';
 import * as runs from './runs.bench';
 import type { BenchResult } from './types';
 
-const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, runs, k8s, api, backup, runner: runnerMemory };
+const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, runs, k8s, api, backup, runner: runnerMemory, namespaces };
 
 interface Machine {
   node: string;

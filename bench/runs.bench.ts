@@ -28,6 +28,7 @@ import { createPool } from '../platform/db/pool';
 import { bootstrap } from '../platform-api/services/bootstrap.service';
 import { ensureTemporalCli } from '../scripts/tools';
 import { createPlatformWorker } from '../workers/platform-worker';
+import { createWorkspaceTemporal } from '../platform/workspace-temporal';
 import { createRunnerWorker } from '../workers/runner';
 import type { BenchResult } from './types';
 
@@ -102,14 +103,29 @@ export async function run(): Promise<BenchResult[]> {
     const pool = createPool(pg.url, () => undefined, 20);
     await migrate(pool);
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
-    const ws = await bootstrap(pool, crypto, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: url });
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
-    const client = new Client({ connection, dataConverter: lookoutDataConverter(crypto.payloadKeys) });
-    const platformWorker = await createPlatformWorker({ connection: native, namespace: 'default', pool, logger, crypto });
+    const temporal = createWorkspaceTemporal({
+      connection,
+      db: pool,
+      identity: 'bench',
+      dataConverter: lookoutDataConverter(crypto.payloadKeys),
+      sharedNamespace: 'default',
+      mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+    });
+    const ws = await bootstrap(pool, crypto, temporal, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: url });
+    const client = temporal.forNamespace(ws.temporalNamespace!);
+    const platformWorker = await createPlatformWorker({
+      connection: native,
+      namespace: ws.temporalNamespace!,
+      pool,
+      logger,
+      crypto,
+      temporal,
+    });
     const runnerWorker = await createRunnerWorker({
       connection: native,
-      namespace: 'default',
+      namespace: ws.temporalNamespace!,
       runnerId: ws.runnerId,
       workspaceId: ws.workspaceId,
       secretProviders: createSecretProviders({}),
@@ -131,7 +147,7 @@ export async function run(): Promise<BenchResult[]> {
       activities: { ping: async (u: string) => (await fetch(u)).status },
     });
     const running = [platformWorker.run(), runnerWorker.run(), bareWorker.run()];
-    const app = createApp({ pool, temporal: client, logger, crypto, runnerTemporal: { address, namespace: 'default' } });
+    const app = createApp({ pool, temporal, logger, crypto, runnerTemporal: { address } });
     const server = http.createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -22,6 +22,8 @@ import { migrate } from '../platform/db/migrate';
 import { createPool } from '../platform/db/pool';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { ensureTemporalCli } from '../scripts/tools';
+import { lookoutDataConverter } from '../common/data-converter';
+import { createWorkspaceTemporal } from '../platform/workspace-temporal';
 
 const dist = path.resolve(__dirname, '..');
 
@@ -162,7 +164,19 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     try {
       await migrate(pool);
       const crypto = createPlatformCrypto(pool, masterKey);
-      workspace = await bootstrap(pool, crypto, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl });
+      const temporal = createWorkspaceTemporal({
+        connection: await Connection.connect({ address: temporalAddress }),
+        db: pool,
+        identity: 'bench',
+        dataConverter: lookoutDataConverter(crypto.payloadKeys),
+        sharedNamespace: 'default',
+        mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+      });
+      workspace = await bootstrap(pool, crypto, temporal, {
+        workspaceName: 'bench',
+        ownerEmail: 'bench@lookout.localhost',
+        probeUrl,
+      }).finally(() => temporal.connection.close());
       writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, workspace.workspaceId)), { mode: 0o600 });
     } finally {
       await pool.end();
@@ -177,6 +191,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     // The Runner gets neither the database nor the master key: only its workspace's key file.
     const runner = spawnNode('runner', 'workers/runner.js', {
       ...common,
+      LOOKOUT_TEMPORAL_NAMESPACE: workspace.temporalNamespace,
       LOOKOUT_RUNNER_ID: workspace.runnerId,
       LOOKOUT_WORKSPACE_ID: workspace.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,

@@ -59,9 +59,29 @@ const temporal = {
   LOOKOUT_LOG_LEVEL: logLevel,
 };
 
+/**
+ * Where the Platform keeps each workspace in Temporal: `per-workspace` (default) registers a
+ * namespace `<prefix><workspace id>` with each new workspace and deletes it on erasure; `shared`
+ * keeps every workspace in LOOKOUT_TEMPORAL_NAMESPACE (a Temporal service where Lookout may not
+ * create namespaces). Workspaces made before namespaces per workspace stay in the shared one until
+ * moved (`lookout workspaces move-namespace`).
+ */
+const namespaces = {
+  LOOKOUT_TEMPORAL_NAMESPACES: z.enum(['per-workspace', 'shared']).default('per-workspace'),
+  LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9._-]{0,63}$/, 'must start with a letter and hold only a-z, 0-9, ".", "_" and "-" (at most 64)')
+    .default('lookout-'),
+  LOOKOUT_TEMPORAL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+};
+export type NamespaceSettings = { [K in keyof typeof namespaces]: z.infer<(typeof namespaces)[K]> } & {
+  LOOKOUT_TEMPORAL_NAMESPACE: string;
+};
+
 export const ApiConfig = z
   .object({
     ...temporal,
+    ...namespaces,
     DATABASE_URL: postgresUrl,
     LOOKOUT_MASTER_KEY: masterKey,
     /** The task-signing key, when not the one derived from the master key: its public key goes into Runner registrations. */
@@ -121,6 +141,27 @@ export type ApiConfig = z.infer<typeof ApiConfig>;
 
 export const PlatformWorkerConfig = z.object({
   ...temporal,
+  ...namespaces,
+  /**
+   * `i/n`: this replica serves the namespaces whose hash modulo n is i (workspaces spread over n
+   * platform worker replicas); unset, it serves all.
+   */
+  LOOKOUT_WORKER_SHARD: z
+    .string()
+    .regex(/^\d+\/\d+$/, 'must be i/n, e.g. 0/3')
+    .transform((v) => v.split('/').map(Number) as [number, number])
+    .refine(([i, n]) => n >= 1 && i < n, 'i must be below n')
+    .optional(),
+  /** Comma-separated: serve only these namespaces (of those workspaces live in), e.g. a replica for one large workspace. */
+  LOOKOUT_WORKER_NAMESPACES: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .optional(),
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
   LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
@@ -202,6 +243,8 @@ export function parseConfig<S extends z.ZodObject>(
 }
 
 export const CliConfig = z.object({
+  ...temporal,
+  ...namespaces,
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
   LOOKOUT_LOG_LEVEL: logLevel,

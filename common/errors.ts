@@ -15,6 +15,8 @@ export const FailureType = {
   ResultRejected: 'ResultRejected',
   /** A workflow asked to act for a run recorded for another workflow (a forged or copied start). */
   RunMismatch: 'RunMismatch',
+  /** A workflow of one Temporal namespace acted for a workspace that lives in another. */
+  NamespaceMismatch: 'NamespaceMismatch',
   /** The run referenced by an activity does not exist (deleted workspace, bad id). */
   RunNotFound: 'RunNotFound',
 } as const;

@@ -2,7 +2,7 @@
  * The Express application, built from declared dependencies so that tests run the same app with the
  * real middleware against real services. Every route comes from one table (routes/route.ts).
  */
-import type { Client } from '@temporalio/client';
+import type { WorkspaceTemporal } from '../platform/workspace-temporal';
 import express, { Router, type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
@@ -39,11 +39,12 @@ import type { VaultClient } from '../platform/vault/vault-client';
 
 export interface AppDeps {
   pool: Pool;
-  temporal: Client;
+  /** Temporal, per workspace namespace. */
+  temporal: WorkspaceTemporal;
   logger: Logger;
   crypto: PlatformCrypto;
   /** The Temporal endpoint Runners dial, given to them at registration. */
-  runnerTemporal: { address: string; namespace: string };
+  runnerTemporal: { address: string };
   /** Where workspace secrets are written (the Platform's token cannot read them). */
   vault?: { client: VaultClient; mount: string } | undefined;
   /** The queue runs are started on; tests give each platform worker its own. */

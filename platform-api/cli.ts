@@ -17,8 +17,12 @@ import { exportRunnerKeyFile, rotateWorkspaceKey } from '../platform/crypto/plat
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from '../platform/repos/audit.repo';
 import { inTransaction } from '../platform/repos/db';
 import { bootstrap } from './services/bootstrap.service';
+import { moveToOwnNamespace } from './services/namespace-move.service';
+import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
+import { lookoutDataConverter } from '../common/data-converter';
 import { createIdentityService } from './services/identity.service';
 import { findUserByEmail } from '../platform/repos/users.repo';
+import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
 import { createBackup, restoreBackup } from '../platform/backup/backup';
 import { backupKeyId } from '../platform/backup/format';
 import { generateBackupKey, resolveBackupKey } from '../platform/backup/key';
@@ -178,13 +182,18 @@ export function buildCli(): Command {
     .action((opts: { workspace: string; owner: string; probeUrl: string; runner: string; task: string; json?: boolean }) =>
       withPool(async (pool, crypto) => {
         await migrate(pool);
-        const out = await bootstrap(pool, crypto, {
+        const temporal = await connectWorkspaceTemporal(loadConfigOrExit('lookout', CliConfig), {
+          db: pool,
+          identity: `lookout-cli:${process.pid}`,
+          dataConverter: lookoutDataConverter(crypto.payloadKeys),
+        });
+        const out = await bootstrap(pool, crypto, temporal, {
           workspaceName: opts.workspace,
           ownerEmail: opts.owner,
           probeUrl: opts.probeUrl,
           runnerName: opts.runner,
           taskName: opts.task,
-        });
+        }).finally(() => temporal.connection.close());
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(out)}\n`);
           return;
@@ -195,12 +204,45 @@ export function buildCli(): Command {
             `owner      ${out.ownerId}`,
             `runner     ${out.runnerId} (task queue ${out.taskQueue})`,
             `task       ${out.taskId}`,
+            `namespace  ${out.temporalNamespace ?? '(the shared namespace)'}`,
             `API token  ${out.token}`,
             '',
             'The token is shown only now; store it in a secret manager.',
             '',
           ].join('\n'),
         );
+      }),
+    );
+
+  program
+    .command('workspaces')
+    .description('workspaces')
+    .command('move-namespace')
+    .description("move workspaces from the shared Temporal namespace into namespaces of their own (then point each one's Runners at it)")
+    .option('--workspace <id>', 'one workspace', uuid)
+    .option('--all', 'every workspace still in the shared namespace')
+    .action((opts: { workspace?: string; all?: boolean }) =>
+      withPool(async (pool, crypto) => {
+        if (!opts.workspace === !opts.all) throw new InvalidArgumentError('give --workspace <id> or --all');
+        const config = loadConfigOrExit('lookout', CliConfig);
+        const temporal = await connectWorkspaceTemporal(config, {
+          db: pool,
+          identity: `lookout-cli:${process.pid}`,
+          dataConverter: lookoutDataConverter(crypto.payloadKeys),
+        });
+        try {
+          const ids = opts.workspace ? [opts.workspace] : await workspacesInSharedNamespace(pool);
+          for (const id of ids) {
+            const moved = await moveToOwnNamespace({ pool, temporal }, id, 'system:cli');
+            process.stdout.write(
+              moved.alreadyMoved
+                ? `workspace ${id}: already in ${moved.to}\n`
+                : `workspace ${id}: ${moved.from} -> ${moved.to} (${moved.schedules} schedules); set temporal.namespace=${moved.to} on its Runners\n`,
+            );
+          }
+        } finally {
+          await temporal.connection.close();
+        }
       }),
     );
 

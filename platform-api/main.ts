@@ -1,8 +1,7 @@
 /** The API process. Composition root: config, logger, pool, Temporal client, HTTP server. */
-import { Client, Connection } from '@temporalio/client';
 import { ApiConfig } from '../common/config';
 import { createLogger } from '../common/logger';
-import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
+import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { createApp } from './app';
 import { createPool } from '../platform/db/pool';
@@ -18,14 +17,13 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
-  const connection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
-  const temporal = new Client({
-    connection,
-    namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+  const temporal = await connectWorkspaceTemporal(config, {
+    db: pool,
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
   });
+  const { connection } = temporal;
   const oidc =
     config.LOOKOUT_OIDC_ISSUER && config.LOOKOUT_OIDC_CLIENT_ID && config.LOOKOUT_PUBLIC_URL
       ? {
@@ -61,10 +59,7 @@ async function main(): Promise<void> {
     temporal,
     logger,
     crypto,
-    runnerTemporal: {
-      address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS,
-      namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
-    },
+    runnerTemporal: { address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS },
     vault: config.LOOKOUT_VAULT_ADDR
       ? {
           client: createVaultClient({

@@ -4,7 +4,7 @@
  * this every minute: a queued run older than the bound whose workflow Temporal does not know is
  * closed as `failed` (`NotStarted`), audited. A run whose workflow exists is left to it.
  */
-import type { Client } from '@temporalio/client';
+import type { WorkspaceTemporal } from './workspace-temporal';
 import { isWorkflowNotFound } from '../common/temporal-errors';
 import type { Pool } from 'pg';
 import type { Sealer } from './crypto/sealer';
@@ -13,13 +13,14 @@ import { inTransaction } from './repos/db';
 import { markRunFinished, runErrorBinding, staleQueuedRuns } from './repos/runs.repo';
 
 export async function closeOrphanRuns(
-  deps: { pool: Pool; temporal: Client; sealer: Sealer },
+  deps: { pool: Pool; temporal: Pick<WorkspaceTemporal, 'forNamespace' | 'sharedNamespace'>; sealer: Sealer },
   { olderThanMs = 120_000, workspaceId }: { olderThanMs?: number; workspaceId?: string } = {},
 ): Promise<string[]> {
   const closed: string[] = [];
   for (const run of await staleQueuedRuns(deps.pool, olderThanMs, 100, workspaceId)) {
-    const known = await deps.temporal.workflow
-      .getHandle(run.workflowId)
+    const known = await deps.temporal
+      .forNamespace(run.temporalNamespace ?? deps.temporal.sharedNamespace)
+      .workflow.getHandle(run.workflowId)
       .describe()
       .then(
         () => true,

@@ -19,6 +19,8 @@ import { migrate } from '../platform/db/migrate';
 import { reachableByOthers, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { getWorkspace } from '../platform/repos/workspaces.repo';
+import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { lookoutDataConverter } from '../common/data-converter';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
 import { platformSigningKey } from '../platform/crypto/signing-key';
@@ -236,6 +238,15 @@ async function main(): Promise<void> {
   const runnerKeysFile = path.join(home, 'runner-keys.json');
   const pool = createPool(databaseUrl, () => undefined, 2);
   const crypto = createPlatformCrypto(pool, masterKey);
+  // Each workspace in its own Temporal namespace, as in production.
+  const temporal = createWorkspaceTemporal({
+    connection: await Connection.connect({ address: temporalAddress }),
+    db: pool,
+    identity: 'quickstart',
+    dataConverter: lookoutDataConverter(crypto.payloadKeys),
+    sharedNamespace: 'default',
+    mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+  });
   let ws: BootstrapOutput;
   try {
     await migrate(pool);
@@ -243,10 +254,12 @@ async function main(): Promise<void> {
     const saved = existsSync(stateFile)
       ? (JSON.parse(readFileSync(stateFile, 'utf8')) as BootstrapOutput & { probeUrl?: string })
       : undefined;
-    if (saved && saved.probeUrl === `${apiUrl}/healthz` && (await getWorkspace(pool, saved.workspaceId))) {
+    if (saved && saved.probeUrl === `${apiUrl}/healthz` && saved.temporalNamespace && (await getWorkspace(pool, saved.workspaceId))) {
       ws = saved;
+      // A Temporal started afresh (or its file removed) knows nothing of the saved namespace.
+      await temporal.provision(ws.workspaceId);
     } else {
-      ws = await bootstrap(pool, crypto, {
+      ws = await bootstrap(pool, crypto, temporal, {
         workspaceName: 'quickstart',
         ownerEmail: 'owner@lookout.localhost',
         probeUrl: `${apiUrl}/healthz`,
@@ -258,9 +271,10 @@ async function main(): Promise<void> {
     // The Runner's own copy of its workspace's payload keys, as `lookout keys export` writes it.
     writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), { mode: 0o600 });
   } finally {
+    await temporal.connection.close();
     await pool.end();
   }
-  say(`Workspace     ${ws.workspaceId}`);
+  say(`Workspace     ${ws.workspaceId}  (Temporal namespace ${ws.temporalNamespace})`);
 
   // Vault access: the Platform's write-and-list token and the Runner's read-only AppRole. Their
   // credentials go straight into the child processes' environments, never to the terminal.
@@ -292,6 +306,7 @@ async function main(): Promise<void> {
   const runnerEnv: NodeJS.ProcessEnv = {
     ...common,
     ...vaultRunnerEnv,
+    LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
     LOOKOUT_RUNNER_ID: ws.runnerId,
     LOOKOUT_WORKSPACE_ID: ws.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
@@ -308,6 +323,7 @@ async function main(): Promise<void> {
   const uiOrigins = uiUrl ? [uiUrl, uiUrl.replace('127.0.0.1', 'localhost')] : [];
   start('codec-server', node, [path.join(dist, 'workers', 'codec-server.js')], {
     ...common,
+    LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
     LOOKOUT_CODEC_KEYS_FILE: runnerKeysFile,
     LOOKOUT_CODEC_PORT: String(codecPort),
     LOOKOUT_CODEC_AUTH: 'none',
@@ -351,7 +367,7 @@ async function main(): Promise<void> {
   );
   if (uiUrl)
     say(
-      `  Temporal Web UI  ${uiUrl}/namespaces/default/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`,
+      `  Temporal Web UI  ${uiUrl}/namespaces/${ws.temporalNamespace}/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`,
     );
   say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
 

@@ -291,6 +291,37 @@ export function ensureKubeApiserver(log: (line: string) => void = (l) => process
   });
 }
 
+/**
+ * The authorizing Temporal server of the tests (scripts/temporal-authz: Temporal's own server with its
+ * JWT claim mapper and authorizer on), built from its source and the Go module proxy, cached by a
+ * digest of its source.
+ */
+export function ensureTemporalAuthz(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (process.env['LOOKOUT_TEMPORAL_AUTHZ']) return process.env['LOOKOUT_TEMPORAL_AUTHZ'];
+  const source = path.join(repoRoot(), 'scripts', 'temporal-authz');
+  const digest = createHash('sha256');
+  for (const f of ['main.go', 'go.mod', 'go.sum']) digest.update(readFileSync(path.join(source, f)));
+  const target = cachedTool('temporal-authz', digest.digest('hex').slice(0, 16));
+  if (isExecutable(target)) return target;
+  if (spawnSync('go', ['version'], { encoding: 'utf8' }).status !== 0)
+    throw new Error('the authorizing Temporal server is missing and Go is not installed to build it: install Go >= 1.25');
+  mkdirSync(path.dirname(target), { recursive: true });
+  const staging = mkdtempSync(path.join(path.dirname(target), '.build-'));
+  log(`building the authorizing Temporal server (scripts/temporal-authz) into ${path.dirname(target)} (a few minutes, once)…`);
+  const build = spawnSync('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', path.join(staging, 'temporal-authz'), '.'], {
+    cwd: source,
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false -mod=mod' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (build.status !== 0 || !existsSync(path.join(staging, 'temporal-authz'))) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`building scripts/temporal-authz failed (go build exit ${build.status ?? build.signal}); see the Go output above`);
+  }
+  renameSync(path.join(staging, 'temporal-authz'), target);
+  rmSync(staging, { recursive: true, force: true });
+  return target;
+}
+
 if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
@@ -298,7 +329,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\n`,
       );
     }
   } catch (err) {

@@ -24,8 +24,8 @@ async function runCount(workspaceId: string): Promise<number> {
   return rows[0]!.n;
 }
 
-async function runTaskWorkflowCount(): Promise<number> {
-  return (await platform.client.workflow.count('WorkflowType = "runTask"')).count;
+async function runTaskWorkflowCount(workspaceId: string): Promise<number> {
+  return (await (await platform.clientFor(workspaceId)).workflow.count('WorkflowType = "runTask"')).count;
 }
 
 function expectProblem(res: { status: number; headers: Headers; body: Record<string, unknown> }, status: number) {
@@ -121,7 +121,11 @@ describe('workspace isolation and roles', () => {
       404,
     );
     expect(await runCount(a.workspaceId)).toBe(0);
-    await platform.client.workflow.getHandle(`ws-${b.workspaceId}.run-${String(created.body['id'])}`).terminate('test cleanup');
+    await (
+      await platform.clientFor(b.workspaceId)
+    ).workflow
+      .getHandle(`ws-${b.workspaceId}.run-${String(created.body['id'])}`)
+      .terminate('test cleanup');
   });
 
   it('lets a viewer read runs but not start one, and audits the refusal', async () => {
@@ -160,7 +164,11 @@ describe('workspace isolation and roles', () => {
       body: { taskId: ws.taskId },
     });
     expect(res.status).toBe(202);
-    await platform.client.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(res.body['id'])}`).terminate('test cleanup');
+    await (
+      await platform.clientFor(ws.workspaceId)
+    ).workflow
+      .getHandle(`ws-${ws.workspaceId}.run-${String(res.body['id'])}`)
+      .terminate('test cleanup');
   });
 });
 
@@ -177,12 +185,12 @@ describe('POST /v1/workspaces/{ws}/runs with bad input', () => {
 
   it.each(cases)('answers a problem for %s and starts nothing', async (_label, request, status, detail) => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
-    const before = await runTaskWorkflowCount();
+    const before = await runTaskWorkflowCount(ws.workspaceId);
     const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, ...request });
     expectProblem(res, status);
     expect(JSON.stringify(res.body)).toMatch(detail);
     expect(await runCount(ws.workspaceId)).toBe(0);
-    expect(await runTaskWorkflowCount()).toBe(before);
+    expect(await runTaskWorkflowCount(ws.workspaceId)).toBe(before);
   });
 
   it('names the offending field in the problem body', async () => {
@@ -315,7 +323,7 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
     });
     expect(real.status).toBe(202);
     const closed = await closeOrphanRuns(
-      { pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer },
+      { pool: platform.pool, temporal: platform.temporal, sealer: platform.crypto.sealer },
       { olderThanMs: 0, workspaceId: ws.workspaceId },
     );
     expect(closed).toContain(orphan);
@@ -330,7 +338,7 @@ describe('runs whose workflow is gone, and specs Temporal cannot parse', () => {
     // Once closed, it is not closed twice.
     expect(
       await closeOrphanRuns(
-        { pool: platform.pool, temporal: platform.client, sealer: platform.crypto.sealer },
+        { pool: platform.pool, temporal: platform.temporal, sealer: platform.crypto.sealer },
         { olderThanMs: 0, workspaceId: ws.workspaceId },
       ),
     ).not.toContain(orphan);

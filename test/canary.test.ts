@@ -118,11 +118,18 @@ describe('canary proof', () => {
         LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
         LOOKOUT_LOG_LEVEL: 'trace',
       };
-      const platformEnv = { ...base, DATABASE_URL: env.databaseUrl, LOOKOUT_MASTER_KEY: env.masterKey };
+      const platformEnv = {
+        ...base,
+        DATABASE_URL: env.databaseUrl,
+        LOOKOUT_MASTER_KEY: env.masterKey,
+        // The shared test database holds every test file's workspaces: serve this one's namespace.
+        LOOKOUT_WORKER_NAMESPACES: ok.temporalNamespace!,
+      };
       startProcess('api', 'platform-api/main.js', { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
       startProcess('platform-worker', 'workers/platform-worker.js', platformEnv);
       startProcess('runner', 'workers/runner.js', {
         ...base,
+        LOOKOUT_TEMPORAL_NAMESPACE: ok.temporalNamespace,
         LOOKOUT_RUNNER_ID: ok.runnerId,
         LOOKOUT_WORKSPACE_ID: ok.workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile({ pool, crypto }, ok.workspaceId),
@@ -229,7 +236,7 @@ describe('canary proof', () => {
       }
       // 2. Every history, fetched raw over gRPC with no codec.
       const connection = await Connection.connect({ address: env.temporalAddress });
-      const raw = new Client({ connection });
+      const raw = new Client({ connection, namespace: ok.temporalNamespace! });
       let histories = 0;
       const payloadEncodings = new Set<string | undefined>();
       const plainPayloads: string[] = [];

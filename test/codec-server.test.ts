@@ -71,7 +71,7 @@ afterAll(async () => {
 });
 
 async function rawPayloads(workspaceId: string, runId: string) {
-  const history = await platform.client.workflow.getHandle(runWorkflowId(workspaceId, runId)).fetchHistory();
+  const history = await (await platform.clientFor(workspaceId)).workflow.getHandle(runWorkflowId(workspaceId, runId)).fetchHistory();
   // Search attributes are never encoded (the SDK's change versions among them): the UI sends the codec only payloads.
   return collectPayloads(history, [], new Set(), new Set(['searchAttributes'])).map((p) => ({
     metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),

@@ -190,7 +190,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-faults-temporal-'));
     const temporal = await ownTemporal(ensureTemporalCli(), dir);
     const target = await startDelayTarget(100, 500);
-    const ws = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok`, policy: POLICY });
+    const ws = await newWorkspace({ pool, crypto, temporalAddress: temporal.address }, { probeUrl: `${target.url}/ok`, policy: POLICY });
     let stack: Stack | undefined;
     try {
       stack = await startStack({
@@ -472,6 +472,7 @@ describe(`faults under load (profile ${profile.name}: ${profile.runs} runs per f
     // The rogue holds the workspace's keys (a compromised Runner host) but skips the boundary.
     const rogue = await startRogueRunner({
       temporalAddress: env.temporalAddress,
+      namespace: ws.temporalNamespace!,
       runnerId: ws.runnerId,
       keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)),
       kinds,

@@ -49,7 +49,12 @@ describe('lookout CLI', () => {
   it('bootstraps a workspace with a working owner token and verifies the audit chain', async () => {
     const db = await createEmptyDatabase();
     try {
-      const cliEnv = { ...baseEnv(), DATABASE_URL: db.url, LOOKOUT_MASTER_KEY: env.masterKey };
+      const cliEnv = {
+        ...baseEnv(),
+        DATABASE_URL: db.url,
+        LOOKOUT_MASTER_KEY: env.masterKey,
+        LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+      };
       const out = spawnSync(
         process.execPath,
         [
@@ -143,11 +148,12 @@ describe('a Runner killed mid-check', () => {
     await platform?.stop();
   });
 
-  function startRunnerProcess(runnerId: string, workspaceId: string, keysFile: string): ChildProcess {
+  function startRunnerProcess(runnerId: string, workspaceId: string, keysFile: string, namespace: string): ChildProcess {
     return spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
       env: {
         ...baseEnv(),
         LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+        LOOKOUT_TEMPORAL_NAMESPACE: namespace,
         LOOKOUT_RUNNER_ID: runnerId,
         LOOKOUT_WORKSPACE_ID: workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: keysFile,
@@ -181,7 +187,7 @@ describe('a Runner killed mid-check', () => {
       });
       expect(created.status).toBe(202);
       for (const attempt of [1, 2]) {
-        const runner = startRunnerProcess(ws.runnerId, ws.workspaceId, keysFile);
+        const runner = startRunnerProcess(ws.runnerId, ws.workspaceId, keysFile, ws.temporalNamespace!);
         runners.push(runner);
         await nextConnection(attempt);
         runner.kill('SIGKILL');

@@ -60,7 +60,11 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
         await runner.stop();
       }
       for (const [name, runId] of Object.entries(runs)) {
-        const history = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).fetchHistory();
+        const history = await (
+          await platform.clientFor(ws.workspaceId)
+        ).workflow
+          .getHandle(runWorkflowId(ws.workspaceId, runId))
+          .fetchHistory();
         writeFileSync(path.join(dir, `runTask-${name}.json`), `${historyToJSON(history)}\n`);
       }
       // The schedule path: a schedule triggered once starts scheduledRunTask.
@@ -82,7 +86,7 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
           if (rows[0]?.status === 'succeeded') workflowId = rows[0].workflow_id;
           else await new Promise((r) => setTimeout(r, 200));
         }
-        const handle = platform.client.workflow.getHandle(workflowId!);
+        const handle = (await platform.clientFor(ws.workspaceId)).workflow.getHandle(workflowId!);
         await handle.result();
         writeFileSync(path.join(dir, 'scheduledRunTask-ok.json'), `${historyToJSON(await handle.fetchHistory())}\n`);
         // A health sweep over the Runner's tasks.
@@ -90,7 +94,9 @@ if (process.env['LOOKOUT_RECORD_HISTORIES'] === '1') {
           token: ws.token,
           body: { runnerId: ws.runnerId },
         });
-        const sweepHandle = platform.client.workflow.getHandle(`ws-${ws.workspaceId}.sweep-${String(started.body['id'])}`);
+        const sweepHandle = (await platform.clientFor(ws.workspaceId)).workflow.getHandle(
+          `ws-${ws.workspaceId}.sweep-${String(started.body['id'])}`,
+        );
         await sweepHandle.result();
         writeFileSync(path.join(dir, 'healthSweep-ok.json'), `${historyToJSON(await sweepHandle.fetchHistory())}\n`);
       } finally {

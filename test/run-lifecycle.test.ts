@@ -51,7 +51,7 @@ describe('POST /v1/runs/{id}/retry', () => {
     await runner.stop();
     expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: { type: 'SecretUnavailable' } });
     const runId = String(failed['id']);
-    const before = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
+    const before = await (await platform.clientFor(ws.workspaceId)).workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
 
     // The fix, then the retry.
     runner = await startRunner(platform, ws, {
@@ -70,8 +70,8 @@ describe('POST /v1/runs/{id}/retry', () => {
     const { rows } = await platform.pool.query<{ n: number }>('select count(*)::int as n from results where run_id = $1', [runId]);
     expect(rows[0]!.n).toBe(1);
     // The finish is recorded just before the workflow closes.
-    await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).result();
-    const after = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
+    await (await platform.clientFor(ws.workspaceId)).workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).result();
+    const after = await (await platform.clientFor(ws.workspaceId)).workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).describe();
     expect(after.runId).not.toBe(before.runId);
     expect(after.status.name).toBe('COMPLETED');
     const audit = await platform.pool.query("select details from audit_events where workspace_id = $1 and action = 'run.retry_requested'", [
@@ -136,7 +136,7 @@ describe('a reset made in the Temporal UI', () => {
     const failed = await runTaskViaApi(platform, ws, taskId);
     await runner.stop();
     expect(failed['status']).toBe('failed');
-    const handle = platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, String(failed['id'])));
+    const handle = (await platform.clientFor(ws.workspaceId)).workflow.getHandle(runWorkflowId(ws.workspaceId, String(failed['id'])));
     await handle.result().catch(() => undefined);
     const history = await handle.fetchHistory();
     const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck')!;
@@ -147,7 +147,7 @@ describe('a reset made in the Temporal UI', () => {
     try {
       // Exactly the call the Web UI's Reset makes, without the API's bookkeeping.
       await platform.client.workflowService.resetWorkflowExecution({
-        namespace: 'default',
+        namespace: ws.temporalNamespace!,
         workflowExecution: { workflowId: handle.workflowId },
         reason: 'reset from the UI',
         workflowTaskFinishEventId: scheduled.activityTaskScheduledEventAttributes!.workflowTaskCompletedEventId,

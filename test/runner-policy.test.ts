@@ -89,6 +89,7 @@ beforeAll(async () => {
       PATH: process.env['PATH'] ?? '',
       LOOKOUT_LOG_LEVEL: 'info',
       LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
       LOOKOUT_RUNNER_ID: ws.runnerId,
       LOOKOUT_WORKSPACE_ID: ws.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
@@ -306,8 +307,11 @@ describe('the Runner policy against a hostile Platform', () => {
       trigger: 'api',
       requestedBy: 'hostile',
       workflowId,
+      temporalNamespace: ws.temporalNamespace,
     });
-    const handle = await platform.client.workflow.start('runTask', {
+    const handle = await (
+      await platform.clientFor(ws.workspaceId)
+    ).workflow.start('runTask', {
       taskQueue: platform.taskQueue,
       workflowId,
       args: [

@@ -47,7 +47,7 @@ describe('Runners', () => {
     expect(runner.taskQueue).toBe(`runner-${runner.id}`);
     expect(runner.helmValues).toEqual({
       runner: { id: runner.id, workspaceId: ws.workspaceId },
-      temporal: { address: env.temporalAddress, namespace: 'default' },
+      temporal: { address: env.temporalAddress, namespace: ws.temporalNamespace },
       existingSecret: 'lookout-runner-prod-eu-1',
       // The Platform's task-signing key: the Runner runs only what it signs.
       policy: { platformKeys: [testPlatformPublicKey()] },

@@ -207,7 +207,11 @@ describe('schedules', () => {
       catchupWindowSeconds: 120,
       paused: true,
     });
-    const description = await platform.client.schedule.getHandle(`ws-${ws.workspaceId}.schedule-${id}`).describe();
+    const description = await (
+      await platform.clientFor(ws.workspaceId)
+    ).schedule
+      .getHandle(`ws-${ws.workspaceId}.schedule-${id}`)
+      .describe();
     expect(description.policies).toMatchObject({ overlap: 'BUFFER_ONE', catchupWindow: 120_000 });
     expect(description.spec.calendars?.length ?? 0).toBeGreaterThan(0);
     expect(

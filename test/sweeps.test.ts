@@ -88,7 +88,9 @@ describe('healthSweep', () => {
       body: { runnerId: b.runnerId },
     });
     expect((await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(started.body['id'])}`, { token: a.token })).status).toBe(404);
-    await platform.client.workflow
+    await (
+      await platform.clientFor(b.workspaceId)
+    ).workflow
       .getHandle(`ws-${b.workspaceId}.sweep-${String(started.body['id'])}`)
       .terminate('test cleanup')
       .catch(() => undefined);

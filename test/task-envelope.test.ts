@@ -49,6 +49,7 @@ beforeAll(async () => {
       PATH: process.env['PATH'] ?? '',
       LOOKOUT_LOG_LEVEL: 'info',
       LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
       LOOKOUT_RUNNER_ID: ws.runnerId,
       LOOKOUT_WORKSPACE_ID: ws.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
@@ -69,14 +70,16 @@ beforeAll(async () => {
   const keys = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
+  // It writes into the workspace's own namespace (a hostile Temporal service can).
   const worker = await Worker.create({
     connection,
+    namespace: ws.temporalNamespace!,
     taskQueue: HOSTILE_QUEUE,
     workflowsPath: require.resolve('./harness/hostile/workflows'),
     dataConverter: lookoutDataConverter(keys),
   });
   hostile = {
-    client: new Client({ connection: clientConnection, dataConverter: lookoutDataConverter(keys) }),
+    client: new Client({ connection: clientConnection, namespace: ws.temporalNamespace!, dataConverter: lookoutDataConverter(keys) }),
     worker,
     running: worker.run(),
     connection,

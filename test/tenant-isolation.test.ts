@@ -14,7 +14,7 @@ import { lookoutDataConverter } from '../common/data-converter';
 import { runWorkflowId } from '../common/ids';
 import { StaticKeyring, type Keyring } from '../common/keyring';
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
-import { getRun } from '../platform/repos/runs.repo';
+import { getRun, insertRun } from '../platform/repos/runs.repo';
 import { api, env, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import { loopbackBinding } from './harness/policy';
 
@@ -118,12 +118,17 @@ describe('a hostile tenant with its own Runner credentials', () => {
       expect(legit['status']).toBe('succeeded');
       const runId = String(legit['id']);
       // Its workflow closes right after the run is recorded finished.
-      await platform.client.workflow.getHandle(runWorkflowId(wb.workspaceId, runId)).result();
+      await (await platform.clientFor(wb.workspaceId)).workflow.getHandle(runWorkflowId(wb.workspaceId, runId)).result();
       const before = await getRun(platform.pool, runId);
 
       // Tenant A: A's key file and the Temporal address, nothing else.
       const aKeys = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wa.workspaceId));
-      const tenantA = new Client({ connection, dataConverter: lookoutDataConverter(forgingKeyring(aKeys, wa.workspaceId)) });
+      // The dev server has no authorizer: the address alone opens B's namespace (the authorizing server's matrix shows it does not there).
+      const tenantA = new Client({
+        connection,
+        namespace: wb.temporalNamespace!,
+        dataConverter: lookoutDataConverter(forgingKeyring(aKeys, wa.workspaceId)),
+      });
       const workflowId = runWorkflowId(wb.workspaceId, runId);
       const forged = await tenantA.workflow.start('runTask', {
         taskQueue: platform.taskQueue,
@@ -153,7 +158,7 @@ describe('a hostile tenant with its own Runner credentials', () => {
       expect((await audit())[0]?.details.reason).toMatch(/belongs to another workspace than workflow/);
       await new Promise((r) => setTimeout(r, 1_000));
       expect(collected).toBe(0);
-      const history = await platform.client.workflow.getHandle(workflowId, forged.firstExecutionRunId).fetchHistory();
+      const history = await tenantA.workflow.getHandle(workflowId, forged.firstExecutionRunId).fetchHistory();
       expect(history.events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
       // B's run is as it was.
       expect(await getRun(platform.pool, runId)).toEqual(before);
@@ -178,7 +183,9 @@ describe('a hostile tenant with its own Runner credentials', () => {
       const runId = String(legit['id']);
       // Even with B's own keys (a copied key file), a workflow under another id is refused by the Platform.
       const other = `ws-${wb.workspaceId}.run-${randomUUID()}`;
-      const handle = await platform.client.workflow.start('runTask', {
+      const handle = await (
+        await platform.clientFor(wb.workspaceId)
+      ).workflow.start('runTask', {
         taskQueue: platform.taskQueue,
         workflowId: other,
         args: [
@@ -206,7 +213,9 @@ describe('a hostile tenant with its own Runner credentials', () => {
         [runId, `${same}.moved`],
       );
       expect(rows[0]?.workflow_id).toBe(`${same}.moved`);
-      const again = await platform.client.workflow.start('runTask', {
+      const again = await (
+        await platform.clientFor(wb.workspaceId)
+      ).workflow.start('runTask', {
         taskQueue: platform.taskQueue,
         workflowId: same,
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
@@ -230,6 +239,69 @@ describe('a hostile tenant with its own Runner credentials', () => {
       expect(audited.rows[0]?.details).toEqual({ reason: 'workflow_mismatch', sameWorkspace: true });
     } finally {
       await runnerB.stop();
+    }
+  });
+
+  it("cannot act for another workspace from its own namespace, even with that workspace's keys: the platform worker refuses it", async () => {
+    let collected = 0;
+    const collector = net.createServer((c) => {
+      collected += 1;
+      c.destroy();
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const collectorUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/steal`;
+    const wa = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const wb = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    expect(wa.temporalNamespace).toMatch(/^lookout-/);
+    expect(wb.temporalNamespace).not.toBe(wa.temporalNamespace);
+    const runnerB = await startRunner(platform, wb, {});
+    try {
+      // B's run, recorded as the API records it, and B's keys (a copied key file): only the namespace is A's.
+      const runId = randomUUID();
+      const workflowId = runWorkflowId(wb.workspaceId, runId);
+      await insertRun(platform.pool, {
+        id: runId,
+        workspaceId: wb.workspaceId,
+        taskId: wb.taskId,
+        runnerId: wb.runnerId,
+        checkType: 'http.probe',
+        trigger: 'api',
+        requestedBy: 'test',
+        workflowId,
+        temporalNamespace: wb.temporalNamespace,
+      });
+      const inA = platform.temporal.forNamespace(wa.temporalNamespace!);
+      const forged = await inA.workflow.start('runTask', {
+        taskQueue: platform.taskQueue,
+        workflowId,
+        args: [
+          {
+            runId,
+            workspaceId: wb.workspaceId,
+            taskId: wb.taskId,
+            runnerId: wb.runnerId,
+            checkType: 'http.probe',
+            params: { url: collectorUrl },
+            policy: ExecutionPolicy.parse({ maxAttempts: 1 }),
+          },
+        ],
+      });
+      await expect(forged.result()).rejects.toThrow();
+      const history = await forged.fetchHistory();
+      const failures = (history.events ?? []).flatMap((e) => e.activityTaskFailedEventAttributes?.failure ?? []);
+      expect(failures[0]?.applicationFailureInfo?.type).toBe('NamespaceMismatch');
+      expect((history.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck')).toBe(false);
+      expect(collected).toBe(0);
+      // B's run was never touched, and B's audit chain names the attempt.
+      expect((await getRun(platform.pool, runId))?.status).toBe('queued');
+      const audited = await platform.pool.query<{ details: Record<string, unknown> }>(
+        "select details from audit_events where workspace_id = $1 and action = 'workflow.namespace_refused'",
+        [wb.workspaceId],
+      );
+      expect(audited.rows[0]?.details).toEqual({ namespace: wa.temporalNamespace, activity: 'recordRunStarted' });
+    } finally {
+      await runnerB.stop();
+      collector.close();
     }
   });
 });

@@ -101,10 +101,11 @@ describe('on the real services', () => {
       body: { taskId: b.taskId },
     });
     const runId = String(created.body['id']);
-    // A task queue is no security boundary: Runner A polls B's queue directly over gRPC.
+    // A task queue is no security boundary, and the dev server no authorizer: Runner A polls B's
+    // queue in B's namespace directly over gRPC (the authorizing server refuses that: temporal-authz.test.ts).
     const task = await platform.client.connection.withDeadline(Date.now() + 20_000, () =>
       platform.client.workflowService.pollActivityTaskQueue({
-        namespace: 'default',
+        namespace: b.temporalNamespace!,
         taskQueue: { name: runnerTaskQueue(b.runnerId) },
         identity: `runner:${a.runnerId}:evil`,
       }),
@@ -131,7 +132,7 @@ describe('on the real services', () => {
     const forged = { ...body, attestation: attest(await keysOfA.activeKey(a.workspaceId), b.workspaceId, runId, body) };
     const payloads = await codecOfA.encode([defaultPayloadConverter.toPayload(forged)]);
     await platform.client.workflowService.respondActivityTaskCompleted({
-      namespace: 'default',
+      namespace: b.temporalNamespace!,
       taskToken: task.taskToken,
       result: { payloads },
       identity: `runner:${a.runnerId}:evil`,
@@ -167,7 +168,11 @@ describe('on the real services', () => {
     } finally {
       await runner.stop();
     }
-    const history = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).fetchHistory();
+    const history = await (
+      await platform.clientFor(ws.workspaceId)
+    ).workflow
+      .getHandle(runWorkflowId(ws.workspaceId, runId))
+      .fetchHistory();
     const sealed = collectPayloads(history);
     // A fresh Platform keyring (as after a restart) decrypts the history while the workspace exists…
     const fresh = () => new WorkspaceCodec(new PlatformKeyring(platform.pool, platform.crypto.master, 'payload'));
@@ -225,7 +230,11 @@ describe('on the real services', () => {
     const after = await runOnce();
 
     const keyIdsOf = async (runId: string) => {
-      const history = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).fetchHistory();
+      const history = await (
+        await platform.clientFor(ws.workspaceId)
+      ).workflow
+        .getHandle(runWorkflowId(ws.workspaceId, runId))
+        .fetchHistory();
       return new Set(collectPayloads(history).map((p) => metadataText(p, KEY_ID_METADATA)));
     };
     expect([...(await keyIdsOf(before))]).toEqual([keyId(ws.workspaceId, 1)]);
@@ -235,7 +244,7 @@ describe('on the real services', () => {
       expect(res.body['status']).toBe('succeeded');
       expect((res.body['result'] as { status: string }).status).toBe('ok');
       // The whole history of the old run still decodes through the codec.
-      const result = await platform.client.workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).result();
+      const result = await (await platform.clientFor(ws.workspaceId)).workflow.getHandle(runWorkflowId(ws.workspaceId, runId)).result();
       expect(result).toEqual({ status: 'succeeded' });
     }
   });

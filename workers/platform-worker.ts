@@ -3,7 +3,7 @@
  * queue. Composition root: config, logger, pool, Temporal connection, worker.
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
-import { Client, Connection } from '@temporalio/client';
+import { createHash } from 'node:crypto';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
@@ -13,6 +13,10 @@ import type { CodecRefusal } from '../common/codec';
 import { appendAudit } from '../platform/repos/audit.repo';
 import { createLogger, type Logger } from '../common/logger';
 import { createPlatformActivities } from '../activities/platform';
+import { namespaceGuard, type NamespaceGuardDeps } from '../activities/platform/namespace-guard';
+import { workspaceNamespaces } from '../platform/repos/workspaces.repo';
+import { connectWorkspaceTemporal, type WorkspaceTemporal } from '../platform/workspace-temporal';
+import { NAMESPACE_POLLERS, NamespaceWorkers } from './namespace-workers';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
 import { createPool } from '../platform/db/pool';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
@@ -21,15 +25,19 @@ import { installTemporalRuntime } from './temporal-runtime';
 
 export interface PlatformWorkerDeps {
   connection: NativeConnection;
-  namespace: string;
   pool: Pool;
   logger: Logger;
   crypto: PlatformCrypto;
-  /** A client for activities that act on Temporal itself (pausing a failing schedule). */
-  temporal?: Client | undefined;
+  /** Temporal per workspace namespace: the namespace guard, and activities that act on Temporal (pausing a failing schedule). */
+  temporal: WorkspaceTemporal;
   /** A prebuilt bundle (built with the same failure converter) (tests, images); without it the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
   taskQueue?: string;
+  /** Which namespaces to serve; by default every namespace a workspace lives in. */
+  listNamespaces?: () => Promise<string[]>;
+  /** LISTEN for workspaces made or erased (default true). */
+  listen?: boolean;
+  reconcileEveryMs?: number;
 }
 
 /**
@@ -38,36 +46,64 @@ export interface PlatformWorkerDeps {
  * what its workspace did not. A refused workflow task is retried by Temporal, so each (workflow,
  * reason) is recorded once per ten minutes.
  */
-function payloadRefusalAuditor(pool: Pool, logger: Logger): (refusal: CodecRefusal) => void {
+interface PlatformRefusals {
+  payload: (refusal: CodecRefusal) => void;
+  namespace: NamespaceGuardDeps['refused'];
+}
+
+function platformRefusals(pool: Pool, logger: Logger): PlatformRefusals {
   const seen = new Map<string, number>();
-  return ({ workflowId, reason }) => {
-    const key = `${workflowId}\u0000${reason}`;
+  const record = (workflowId: string, key: string, action: string, details: Record<string, string>) => {
     const now = Date.now();
     if ((seen.get(key) ?? 0) > now - 600_000) return;
     seen.set(key, now);
     if (seen.size > 10_000) seen.clear();
-    logger.warn({ workflowId, reason }, 'payload refused for its workflow');
+    logger.warn(
+      { workflowId, ...details },
+      action === 'payload.refused' ? 'payload refused for its workflow' : 'workflow refused in a namespace its workspace does not live in',
+    );
     const workspaceId = workspaceOfWorkflowId(workflowId);
     if (!workspaceId) return;
     appendAudit(pool, {
       workspaceId,
       actor: 'system:platform-worker',
-      action: 'payload.refused',
+      action,
       target: `workflow:${workflowId}`,
       outcome: 'denied',
-      details: { reason },
-    }).catch((err: unknown) => logger.warn({ err }, 'could not audit a refused payload'));
+      details,
+    }).catch((err: unknown) => logger.warn({ err }, 'could not audit a refusal'));
+  };
+  return {
+    payload: ({ workflowId, reason }) => record(workflowId, `${workflowId}\u0000${reason}`, 'payload.refused', { reason }),
+    // The workspace the workflow id names gets the record (it is the one someone acted for).
+    namespace: ({ workflowId, namespace, activity }) =>
+      record(workflowId, `${workflowId}\u0000ns\u0000${namespace}`, 'workflow.namespace_refused', { namespace, activity }),
   };
 }
 
-export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Worker> {
-  return Worker.create({
+/** The worker of one namespace. */
+export async function createPlatformWorker(
+  deps: PlatformWorkerDeps & { namespace: string; workerClass?: typeof Worker; refusals?: PlatformRefusals },
+): Promise<Worker> {
+  const refusals = deps.refusals ?? platformRefusals(deps.pool, deps.logger);
+  const WorkerClass = deps.workerClass ?? Worker;
+  return WorkerClass.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? PLATFORM_TASK_QUEUE,
     identity: `platform-worker:${process.pid}`,
-    dataConverter: lookoutDataConverter(deps.crypto.payloadKeys, payloadRefusalAuditor(deps.pool, deps.logger)),
+    ...NAMESPACE_POLLERS,
+    dataConverter: lookoutDataConverter(deps.crypto.payloadKeys, refusals.payload),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    interceptors: {
+      activity: [
+        namespaceGuard({
+          sharedNamespace: deps.temporal.sharedNamespace,
+          namespaceOf: (ws) => deps.temporal.namespaceOf(ws),
+          refused: refusals.namespace,
+        }),
+      ],
+    },
     activities: createPlatformActivities({
       pool: deps.pool,
       logger: deps.logger,
@@ -79,6 +115,26 @@ export async function createPlatformWorker(deps: PlatformWorkerDeps): Promise<Wo
   });
 }
 
+/**
+ * Every namespace workspaces live in (or those `listNamespaces` names), one worker each, kept in
+ * step with the workspaces as they are made and erased.
+ */
+export function createPlatformWorkers(deps: PlatformWorkerDeps): NamespaceWorkers {
+  const refusals = platformRefusals(deps.pool, deps.logger);
+  return new NamespaceWorkers({
+    listNamespaces: deps.listNamespaces ?? (() => workspaceNamespaces(deps.pool, deps.temporal.sharedNamespace)),
+    createWorker: (namespace, workerClass) => createPlatformWorker({ ...deps, namespace, workerClass, refusals }),
+    logger: deps.logger,
+    pool: deps.listen === false ? undefined : deps.pool,
+    ...(deps.reconcileEveryMs ? { reconcileEveryMs: deps.reconcileEveryMs } : {}),
+  });
+}
+
+/** Whether a namespace falls in shard `i` of `n` (a stable hash of its name). */
+export function inShard(namespace: string, [i, n]: [number, number]): boolean {
+  return createHash('sha256').update(namespace).digest().readUInt32BE(0) % n === i;
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('platform-worker', PlatformWorkerConfig);
   const logger = createLogger('platform-worker', config.LOOKOUT_LOG_LEVEL);
@@ -86,15 +142,22 @@ async function main(): Promise<void> {
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
-  const clientConnection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
-  const temporal = new Client({
-    connection: clientConnection,
-    namespace: config.LOOKOUT_TEMPORAL_NAMESPACE,
+  const temporal = await connectWorkspaceTemporal(config, {
+    db: pool,
     identity: `platform-worker:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
   });
-  const worker = await createPlatformWorker({ connection, namespace: config.LOOKOUT_TEMPORAL_NAMESPACE, pool, logger, crypto, temporal });
-  logger.info({ taskQueue: PLATFORM_TASK_QUEUE }, 'platform worker polling');
+  const shard = config.LOOKOUT_WORKER_SHARD;
+  const only = config.LOOKOUT_WORKER_NAMESPACES && new Set(config.LOOKOUT_WORKER_NAMESPACES);
+  const workers = createPlatformWorkers({
+    connection,
+    pool,
+    logger,
+    crypto,
+    temporal,
+    listNamespaces: async () =>
+      (await workspaceNamespaces(pool, temporal.sharedNamespace)).filter((ns) => (!shard || inShard(ns, shard)) && (!only || only.has(ns))),
+  });
   // Orphan runs (recorded by an API that stopped before starting their workflow): checked every minute.
   const orphans = setInterval(() => {
     closeOrphanRuns({ pool, temporal, sealer: crypto.sealer }).then(
@@ -103,12 +166,24 @@ async function main(): Promise<void> {
     );
   }, 60_000);
   orphans.unref();
+  const stop = () => {
+    logger.info('platform worker stopping');
+    void workers.shutdown();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
   try {
-    await worker.run();
+    const running = workers.run();
+    await workers.reconcile();
+    logger.info(
+      { taskQueue: PLATFORM_TASK_QUEUE, namespaces: workers.namespaces().length, shard: shard?.join('/') },
+      'platform worker polling',
+    );
+    await running;
   } finally {
     clearInterval(orphans);
     await connection.close();
-    await clientConnection.close();
+    await temporal.connection.close();
     await pool.end();
     logger.info('platform worker stopped');
   }

@@ -4,7 +4,7 @@
  * change and its audit row commit in one transaction.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import type { Pool } from 'pg';
 import { temporalScheduleId, workspaceOfWorkflowId } from '../../common/ids';
 import { verifyAttestation } from '../../common/attestation';
@@ -36,8 +36,8 @@ import { createSweepActivities } from './sweeps';
 export interface PlatformActivityDeps {
   pool: Pool;
   logger: Logger;
-  /** For pausing a schedule after repeated failures. */
-  temporal?: Client | undefined;
+  /** For pausing a schedule after repeated failures (in the namespace the schedule's run is in). */
+  temporal?: Pick<WorkspaceTemporal, 'forNamespace' | 'sharedNamespace'> | undefined;
   /** Workspace payload keys: results must be attested under a key of the run's own workspace. */
   keyring: Keyring;
   sealer: Sealer;
@@ -59,8 +59,13 @@ function runNotFound(): ApplicationFailure {
 }
 
 export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing }: PlatformActivityDeps) {
+  /** The namespace the calling workflow runs in, as a run row records it (null: the shared one). */
+  const ownNamespace = (): string | null => {
+    const namespace = Context.current().info.activityNamespace;
+    return namespace === (temporal?.sharedNamespace ?? namespace) ? null : namespace;
+  };
   return {
-    ...createSweepActivities({ pool, sealer }),
+    ...createSweepActivities({ pool, sealer, ownNamespace }),
     /**
      * queued → running, audited once, and answers what the run is to do, from PostgreSQL: its
      * workspace, Runner, check type, parameters and execution policy, so that `runTask` never trusts
@@ -255,6 +260,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
           checkType: task.checkType,
           workflowId: input.workflowId,
           scheduleId: input.scheduleId,
+          temporalNamespace: ownNamespace(),
         });
         if (created) {
           await appendAuditInTransaction(tx, {
@@ -301,8 +307,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         }),
       );
       if (!row.pauseAfterFailures || row.paused || row.consecutiveFailures < row.pauseAfterFailures || !temporal) return { paused: false };
-      await temporal.schedule
-        .getHandle(temporalScheduleId(input.workspaceId, input.scheduleId))
+      await temporal
+        .forNamespace(Context.current().info.activityNamespace)
+        .schedule.getHandle(temporalScheduleId(input.workspaceId, input.scheduleId))
         .pause(`paused after ${row.consecutiveFailures} consecutive failed runs`);
       await inTransaction(pool, async (tx) => {
         await setSchedulePaused(tx, input.workspaceId, input.scheduleId, true);

@@ -43,7 +43,8 @@ export interface SweepSummary {
   issuesResolved: number;
 }
 
-export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Sealer }) {
+/** `ownNamespace`: the calling workflow's namespace as run rows record it (its child runs run there too). */
+export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Pool; sealer: Sealer; ownNamespace: () => string | null }) {
   return {
     async startSweep(input: { sweepId: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<RunTaskInput[]> {
       if (!(await getRunner(pool, input.workspaceId, input.runnerId))) {
@@ -73,6 +74,7 @@ export function createSweepActivities({ pool, sealer }: { pool: Pool; sealer: Se
             checkType: task.checkType,
             workflowId: runWorkflowId(input.workspaceId, runId),
             sweepId: input.sweepId,
+            temporalNamespace: ownNamespace(),
           });
           runs.push({
             runId,

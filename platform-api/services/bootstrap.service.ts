@@ -17,6 +17,7 @@ import { createTask } from '../../platform/repos/tasks.repo';
 import { createToken } from './tokens.service';
 import { findUserByEmail, createUser } from '../../platform/repos/users.repo';
 import { addMembership, createWorkspace } from '../../platform/repos/workspaces.repo';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
 export const BootstrapInput = z.strictObject({
   workspaceName: z.string().min(1).max(100),
@@ -37,17 +38,26 @@ export interface BootstrapOutput {
   runnerId: string;
   taskQueue: string;
   taskId: string;
+  /** Where its workflows and its Runner's task queue live. */
+  temporalNamespace: string | undefined;
 }
 
-export async function bootstrap(pool: Pool, crypto: PlatformCrypto, rawInput: BootstrapInput): Promise<BootstrapOutput> {
+/** `temporal` registers the workspace's own Temporal namespace first (none in shared mode). */
+export async function bootstrap(
+  pool: Pool,
+  crypto: PlatformCrypto,
+  temporal: Pick<WorkspaceTemporal, 'provision'>,
+  rawInput: BootstrapInput,
+): Promise<BootstrapOutput> {
   const input = BootstrapInput.parse(rawInput);
   const params = HttpProbeParams.parse({ url: input.probeUrl });
   const policy = ExecutionPolicy.parse(input.policy);
   const workspaceId = randomUUID();
   const runnerId = randomUUID();
   const taskId = randomUUID();
+  const temporalNamespace = await temporal.provision(workspaceId);
   return inTransaction(pool, async (tx) => {
-    await createWorkspace(tx, { id: workspaceId, name: input.workspaceName });
+    await createWorkspace(tx, { id: workspaceId, name: input.workspaceName, temporalNamespace });
     await createWorkspaceKeys(tx, crypto.master, workspaceId);
     const existing = await findUserByEmail(tx, input.ownerEmail);
     const ownerId = existing?.id ?? randomUUID();
@@ -76,6 +86,6 @@ export async function bootstrap(pool: Pool, crypto: PlatformCrypto, rawInput: Bo
     ] as const) {
       await appendAuditInTransaction(tx, { workspaceId, actor, action, target, outcome: 'success' });
     }
-    return { workspaceId, ownerId, tokenId: token.id, token: token.token, runnerId, taskQueue, taskId };
+    return { workspaceId, ownerId, tokenId: token.id, token: token.token, runnerId, taskQueue, taskId, temporalNamespace };
   });
 }

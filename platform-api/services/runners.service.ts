@@ -4,7 +4,7 @@
  * poller information for the Runner's task queue.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { temporal as proto } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -34,9 +34,9 @@ export interface RunnersServiceDeps {
   platformTaskQueue?: string | undefined;
   pool: Pool;
   crypto: PlatformCrypto;
-  temporal: Client;
+  temporal: WorkspaceTemporal;
   /** The Temporal endpoint Runners dial (often not the Platform's own internal address). */
-  runnerTemporal: { address: string; namespace: string };
+  runnerTemporal: { address: string };
 }
 
 export function createRunnersService({
@@ -77,6 +77,7 @@ export function createRunnersService({
           return file;
         });
         const secretName = `lookout-runner-${parsed.data.name}`;
+        const namespace = await temporal.namespaceOf(workspaceId);
         return {
           id,
           name: parsed.data.name,
@@ -85,7 +86,8 @@ export function createRunnersService({
           keyFile,
           helmValues: {
             runner: { id, workspaceId },
-            temporal: { address: runnerTemporal.address, namespace: runnerTemporal.namespace },
+            // The workspace's own namespace: the Runner's Temporal credentials are scoped to it.
+            temporal: { address: runnerTemporal.address, namespace },
             existingSecret: secretName,
             // The Platform's task-signing key: the Runner runs only tasks it signed.
             policy: { platformKeys: [crypto.signing.publicKey] },
@@ -109,12 +111,13 @@ export function createRunnersService({
      */
     async list(workspaceId: string) {
       const runners = await listRunners(pool, workspaceId);
+      const client = await temporal.forWorkspace(workspaceId);
       return Promise.all(
         runners.map(async (stored) => {
           let r = stored;
-          const described = await temporal.workflowService
+          const described = await client.workflowService
             .describeTaskQueue({
-              namespace: temporal.options.namespace,
+              namespace: client.options.namespace,
               taskQueue: { name: r.taskQueue },
               taskQueueType: proto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
             })
@@ -127,7 +130,7 @@ export function createRunnersService({
           const last = polls.length ? Math.max(...polls) : undefined;
           const online = last !== undefined && Date.now() - last < ONLINE_WITHIN_MS;
           if (online && (!r.lastSeenAt || Date.now() - r.lastSeenAt.getTime() > 60_000)) {
-            const refreshed = await temporal.workflow
+            const refreshed = await client.workflow
               .execute<typeof describeRunner>('describeRunner', {
                 taskQueue: platformTaskQueue,
                 workflowId: describeRunnerWorkflowId(workspaceId, r.id),

@@ -3,7 +3,7 @@
  * workflows by name with the workflow's type.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import type { Pool } from 'pg';
 import { ExecutionPolicy, TERMINAL_RUN_STATUSES, type RunTrigger } from '../../common/contracts';
 import { PLATFORM_TASK_QUEUE, runWorkflowId } from '../../common/ids';
@@ -68,7 +68,7 @@ export async function toRunView(sealer: Sealer, run: Run, result: StoredResult |
 
 export interface RunsServiceDeps {
   pool: Pool;
-  temporal: Client;
+  temporal: WorkspaceTemporal;
   logger: Logger;
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
@@ -92,6 +92,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       const policy = ExecutionPolicy.parse(task.policy);
       const runId = randomUUID();
       const workflowId = runWorkflowId(workspaceId, runId);
+      const namespace = await temporal.namespaceOf(workspaceId);
       // The run and its audit row commit together: a database failure between them would leave a
       // queued run that no workflow will ever finish.
       const run = await inTransaction(pool, async (tx) => {
@@ -104,6 +105,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
           trigger,
           requestedBy: auth.actor,
           workflowId,
+          temporalNamespace: namespace === temporal.sharedNamespace ? null : namespace,
         });
         await appendAuditInTransaction(tx, {
           workspaceId,
@@ -117,7 +119,8 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
         return inserted;
       });
       try {
-        await temporal.workflow.start<typeof runTask>('runTask', {
+        const client = temporal.forNamespace(namespace);
+        await client.workflow.start<typeof runTask>('runTask', {
           taskQueue: platformTaskQueue,
           workflowId,
           args: [{ runId, workspaceId, taskId: task.id, runnerId: task.runnerId, checkType: task.checkType, params: task.params, policy }],
@@ -144,7 +147,8 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       if ((TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status))
         throw new ConflictError(`the run already ended (${run.status})`);
-      await temporal.workflow
+      const client = temporal.forNamespace(run.temporalNamespace ?? temporal.sharedNamespace);
+      await client.workflow
         .getHandle(run.workflowId)
         .cancel()
         .catch((err: unknown) => {
@@ -174,7 +178,8 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
       if (!(RETRYABLE_RUN_STATUSES as readonly string[]).includes(run.status))
         throw new ConflictError(`only a failed, rejected or runner_unavailable run can be retried; this one is ${run.status}`);
-      const handle = temporal.workflow.getHandle(run.workflowId);
+      const client = temporal.forNamespace(run.temporalNamespace ?? temporal.sharedNamespace);
+      const handle = client.workflow.getHandle(run.workflowId);
       // The run is recorded failed just before its workflow closes: let it close first.
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 10_000)))]);
@@ -184,7 +189,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
           ? new ConflictError('the run can no longer be retried: its workflow history is gone (Temporal retention); start a new run')
           : err;
       });
-      const history = await temporal.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
+      const history = await client.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
       // The step that signs the check when there is one (a fresh envelope for the new attempt), else
       // the one that scheduled it (runs recorded before signed envelopes).
       const events = [...(history.events ?? [])].reverse();
@@ -194,8 +199,8 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       if (!resetPoint) throw new ConflictError('the run never reached its check; start a new run instead');
       if (!(await markRunRetrying(pool, runId))) throw new ConflictError('the run is being retried already');
       try {
-        const reset = await temporal.workflowService.resetWorkflowExecution({
-          namespace: temporal.options.namespace,
+        const reset = await client.workflowService.resetWorkflowExecution({
+          namespace: client.options.namespace,
           workflowExecution: { workflowId: run.workflowId, runId: description.runId },
           reason: `retry requested through the API by ${auth.actor}`,
           workflowTaskFinishEventId: resetPoint,

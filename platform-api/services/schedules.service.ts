@@ -4,7 +4,8 @@
  * hand, which Temporal would otherwise run with ALLOW_ALL — and the catch-up window is explicit.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client, ScheduleDescription, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { ScheduleDescription, ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from '../../common/ids';
@@ -158,6 +159,39 @@ function view(row: ScheduleRow, description?: ScheduleDescription): ScheduleView
   };
 }
 
+/** The Temporal Schedule of a Lookout schedule, from PostgreSQL's row (creation, and a move to another namespace). */
+export function temporalScheduleOptions(
+  row: Omit<ScheduleRow, 'createdAt' | 'updatedAt'>,
+  platformTaskQueue: string = PLATFORM_TASK_QUEUE,
+): ScheduleOptions {
+  const { workspaceId, id } = row;
+  return {
+    scheduleId: temporalScheduleId(workspaceId, id),
+    spec: temporalSpec(row.spec),
+    action: row.taskId
+      ? {
+          type: 'startWorkflow',
+          workflowType: 'scheduledRunTask',
+          workflowId: scheduledRunWorkflowId(workspaceId, id),
+          taskQueue: platformTaskQueue,
+          args: [{ workspaceId, taskId: row.taskId, scheduleId: id }],
+        }
+      : {
+          type: 'startWorkflow',
+          workflowType: 'scheduledHealthSweep',
+          workflowId: scheduledRunWorkflowId(workspaceId, id),
+          taskQueue: platformTaskQueue,
+          args: [{ workspaceId, runnerId: row.runnerId!, scheduleId: id }],
+        },
+    policies: {
+      overlap: row.overlap.toUpperCase() as ScheduleOverlapPolicy,
+      catchupWindow: row.catchupSeconds * 1000,
+      pauseOnFailure: row.pauseOnFailure,
+    },
+    state: { paused: row.paused, ...(row.note ? { note: row.note } : {}) },
+  };
+}
+
 export function createSchedulesService({
   pool,
   temporal,
@@ -165,12 +199,12 @@ export function createSchedulesService({
   platformTaskQueue = PLATFORM_TASK_QUEUE,
 }: {
   pool: Pool;
-  temporal: Client;
+  temporal: WorkspaceTemporal;
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
 }) {
-  const handleOf = (row: Pick<ScheduleRow, 'workspaceId' | 'id'>) =>
-    temporal.schedule.getHandle(temporalScheduleId(row.workspaceId, row.id));
+  const handleOf = async (row: Pick<ScheduleRow, 'workspaceId' | 'id'>) =>
+    (await temporal.forWorkspace(row.workspaceId)).schedule.getHandle(temporalScheduleId(row.workspaceId, row.id));
   const load = async (workspaceId: string, id: string) => {
     const row = await getSchedule(pool, workspaceId, id);
     if (!row) throw new NotFoundError('schedule');
@@ -202,31 +236,7 @@ export function createSchedulesService({
       };
       await insertSchedule(pool, row);
       try {
-        await temporal.schedule.create({
-          scheduleId: temporalScheduleId(workspaceId, id),
-          spec: temporalSpec(input.spec),
-          action: input.taskId
-            ? {
-                type: 'startWorkflow',
-                workflowType: 'scheduledRunTask',
-                workflowId: scheduledRunWorkflowId(workspaceId, id),
-                taskQueue: platformTaskQueue,
-                args: [{ workspaceId, taskId: input.taskId, scheduleId: id }],
-              }
-            : {
-                type: 'startWorkflow',
-                workflowType: 'scheduledHealthSweep',
-                workflowId: scheduledRunWorkflowId(workspaceId, id),
-                taskQueue: platformTaskQueue,
-                args: [{ workspaceId, runnerId: input.runnerId!, scheduleId: id }],
-              },
-          policies: {
-            overlap: input.overlap.toUpperCase() as ScheduleOverlapPolicy,
-            catchupWindow: input.catchupWindowSeconds * 1000,
-            pauseOnFailure: input.pauseOnFailure,
-          },
-          state: { paused: input.paused, ...(input.note ? { note: input.note } : {}) },
-        });
+        await (await temporal.forWorkspace(workspaceId)).schedule.create(temporalScheduleOptions(row, platformTaskQueue));
       } catch (err) {
         await deleteSchedule(pool, workspaceId, id);
         throw refusal(err, (message) => new ConflictError(`the workflow engine refused the schedule: ${message}`));
@@ -241,23 +251,18 @@ export function createSchedulesService({
         ip,
       });
       const created = await load(workspaceId, id);
-      return view(created, await handleOf(created).describe());
+      return view(created, await (await handleOf(created)).describe());
     },
 
     async get(workspaceId: string, id: string): Promise<ScheduleView> {
       const row = await load(workspaceId, id);
-      return view(row, await handleOf(row).describe());
+      return view(row, await (await handleOf(row)).describe());
     },
 
     async list(workspaceId: string): Promise<ScheduleView[]> {
       return Promise.all(
         (await listSchedules(pool, workspaceId)).map(async (row) =>
-          view(
-            row,
-            await handleOf(row)
-              .describe()
-              .catch(() => undefined),
-          ),
+          view(row, await (await handleOf(row)).describe().catch(() => undefined)),
         ),
       );
     },
@@ -277,7 +282,9 @@ export function createSchedulesService({
         pauseOnFailure: parsed.data.pauseOnFailure ?? row.pauseOnFailure,
         pauseAfterFailures: parsed.data.pauseAfterFailures === undefined ? row.pauseAfterFailures : parsed.data.pauseAfterFailures,
       };
-      await handleOf(row)
+      await (
+        await handleOf(row)
+      )
         .update((previous) => ({
           ...previous,
           spec: temporalSpec(next.spec),
@@ -302,12 +309,12 @@ export function createSchedulesService({
         ip,
       });
       const updated = await load(workspaceId, id);
-      return view(updated, await handleOf(updated).describe());
+      return view(updated, await (await handleOf(updated)).describe());
     },
 
     async setPaused(auth: WorkspaceAccess, workspaceId: string, id: string, paused: boolean, ip?: string): Promise<ScheduleView> {
       const row = await load(workspaceId, id);
-      const handle = handleOf(row);
+      const handle = await handleOf(row);
       if (paused) await handle.pause(`paused by ${auth.actor}`);
       else await handle.unpause(`resumed by ${auth.actor}`);
       await setSchedulePaused(pool, workspaceId, id, paused);
@@ -325,7 +332,7 @@ export function createSchedulesService({
     /** Runs the schedule now, under its own overlap policy (Temporal's trigger would otherwise allow all). */
     async trigger(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
-      await handleOf(row).trigger(row.overlap.toUpperCase() as ScheduleOverlapPolicy);
+      await (await handleOf(row)).trigger(row.overlap.toUpperCase() as ScheduleOverlapPolicy);
       await appendAudit(pool, {
         workspaceId,
         actor: auth.actor,
@@ -338,11 +345,9 @@ export function createSchedulesService({
 
     async remove(auth: WorkspaceAccess, workspaceId: string, id: string, ip?: string): Promise<void> {
       const row = await load(workspaceId, id);
-      await handleOf(row)
-        .delete()
-        .catch((err: unknown) => {
-          if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
-        });
+      await (await handleOf(row)).delete().catch((err: unknown) => {
+        if (!(err instanceof Error && /not found/i.test(err.message))) throw err;
+      });
       await deleteSchedule(pool, workspaceId, id);
       await appendAudit(pool, {
         workspaceId,

@@ -1,6 +1,5 @@
 /** Health sweeps: start one for a Runner, read its scores and how its findings changed. */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { PLATFORM_TASK_QUEUE, sweepWorkflowId } from '../../common/ids';
@@ -12,6 +11,7 @@ import { appendAudit } from '../../platform/repos/audit.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { runsOfSweep } from '../../platform/repos/runs.repo';
 import { getSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.repo';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
 export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
 
@@ -22,7 +22,7 @@ export function createSweepsService({
   platformTaskQueue = PLATFORM_TASK_QUEUE,
 }: {
   pool: Pool;
-  temporal: Client;
+  temporal: WorkspaceTemporal;
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
 }) {
@@ -37,7 +37,8 @@ export function createSweepsService({
       if (!parsed.success) throw InputError.fromZod('sweep', parsed.error);
       if (!(await getRunner(pool, workspaceId, parsed.data.runnerId))) throw new NotFoundError('runner');
       const id = randomUUID();
-      await temporal.workflow.start<typeof healthSweep>('healthSweep', {
+      const client = await temporal.forWorkspace(workspaceId);
+      await client.workflow.start<typeof healthSweep>('healthSweep', {
         taskQueue: platformTaskQueue,
         workflowId: sweepWorkflowId(workspaceId, id),
         args: [{ sweepId: id, workspaceId, runnerId: parsed.data.runnerId, requestedBy: auth.actor, concurrency: parsed.data.concurrency }],

@@ -2,7 +2,6 @@
  * Workspaces, their members and API tokens, the audit log, and GDPR export and erasure.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { temporalScheduleId } from '../../common/ids';
@@ -11,7 +10,7 @@ import type { AuthContext, WorkspaceAccess } from '../auth/auth-context';
 import { ROLES, roleAtMost } from '../../platform/permissions';
 import type { PlatformCrypto } from '../../platform/crypto';
 import { createWorkspaceKeys } from '../../platform/crypto/platform-keyring';
-import { ConflictError, ForbiddenError, NotFoundError } from '../../common/problem';
+import { ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../../common/problem';
 import { appendAudit, appendAuditInTransaction, listAudit, verifyAuditChain } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
@@ -36,6 +35,7 @@ import {
 } from '../../platform/repos/workspaces.repo';
 import type { IdentityService } from './identity.service';
 import type { SecretsService } from './secrets.service';
+import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createToken } from './tokens.service';
 
 export const CreateWorkspaceBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
@@ -78,7 +78,7 @@ function userOf(auth: AuthContext): string | null {
 export function createWorkspacesService(deps: {
   pool: Pool;
   crypto: PlatformCrypto;
-  temporal: Client;
+  temporal: WorkspaceTemporal;
   identity: IdentityService;
   secrets: SecretsService;
 }) {
@@ -108,8 +108,15 @@ export function createWorkspacesService(deps: {
     async create(auth: AuthContext, input: z.infer<typeof CreateWorkspaceBody>, ip: string | undefined) {
       if (auth.kind === 'api_token') throw new ForbiddenError('API tokens are bound to one workspace and cannot create workspaces');
       const id = randomUUID();
+      // Its Temporal namespace first: a namespace without a workspace (the insert failed) holds
+      // nothing and is named by an id nobody has; a workspace without its namespace could not run.
+      const temporalNamespace = await temporal.provision(id).catch((err: unknown) => {
+        throw new UnavailableError(
+          `the workflow engine did not create the workspace's namespace: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown error'}`,
+        );
+      });
       await inTransaction(pool, async (tx) => {
-        await createWorkspace(tx, { id, name: input.name });
+        await createWorkspace(tx, { id, name: input.name, temporalNamespace });
         await createWorkspaceKeys(tx, crypto.master, id);
         await addMembership(tx, { workspaceId: id, userId: auth.userId, role: 'owner' });
         await appendAuditInTransaction(tx, {
@@ -311,8 +318,10 @@ export function createWorkspacesService(deps: {
      */
     async erase(access: WorkspaceAccess, ip: string | undefined) {
       const ws = access.workspaceId;
+      const namespace = await temporal.namespaceOf(ws);
+      const client = temporal.forNamespace(namespace);
       for (const schedule of await listSchedules(pool, ws)) {
-        await temporal.schedule
+        await client.schedule
           .getHandle(temporalScheduleId(ws, schedule.id))
           .delete()
           .catch((err: unknown) => {
@@ -326,12 +335,12 @@ export function createWorkspacesService(deps: {
       const deleted = new Set<string>();
       for (let pass = 0; pass < 5; pass++) {
         let fresh = 0;
-        for await (const wf of temporal.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
+        for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "ws-${ws}."` })) {
           if (deleted.has(wf.runId)) continue;
           fresh++;
-          await temporal.workflowService
+          await client.workflowService
             .deleteWorkflowExecution({
-              namespace: temporal.options.namespace,
+              namespace,
               workflowExecution: { workflowId: wf.workflowId, runId: wf.runId },
             })
             .catch((err: unknown) => {
@@ -343,6 +352,9 @@ export function createWorkspacesService(deps: {
         await new Promise((r) => setTimeout(r, 250));
       }
       const workflows = deleted.size;
+      // The workspace's own namespace goes too (Temporal removes what is left in it asynchronously);
+      // the shared one stays.
+      await temporal.remove(namespace);
       const secretNames = await secrets.list(access, ws, ip);
       for (const s of secretNames) await secrets.remove(access, ws, s.name, ip);
       const counts = await inTransaction(pool, async (tx) => {
@@ -353,12 +365,26 @@ export function createWorkspacesService(deps: {
           action: 'workspace.erased',
           target: `workspace:${ws}`,
           outcome: 'success',
-          details: { ...erased, temporalWorkflows: workflows, secretsInStore: secretNames.length },
+          details: {
+            ...erased,
+            temporalWorkflows: workflows,
+            temporalNamespaceDeleted: namespace !== temporal.sharedNamespace,
+            secretsInStore: secretNames.length,
+          },
           ip,
         });
         return erased;
       });
-      return { erased: true, workspaceId: ws, counts: { ...counts, temporalWorkflows: workflows, secretsInStore: secretNames.length } };
+      return {
+        erased: true,
+        workspaceId: ws,
+        counts: {
+          ...counts,
+          temporalWorkflows: workflows,
+          temporalNamespaceDeleted: namespace !== temporal.sharedNamespace,
+          secretsInStore: secretNames.length,
+        },
+      };
     },
   };
 }

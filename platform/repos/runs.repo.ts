@@ -11,6 +11,8 @@ export interface Run {
   trigger: RunTrigger;
   requestedBy: string;
   workflowId: string;
+  /** The Temporal namespace its workflow was started in; null: the deployment's shared namespace. */
+  temporalNamespace: string | null;
   errorType: string | null;
   /** The error message, sealed under the workspace's data key (it may name customer resources). */
   errorSealed: Buffer | null;
@@ -30,6 +32,7 @@ interface RunRow {
   trigger: RunTrigger;
   requested_by: string;
   workflow_id: string;
+  temporal_namespace: string | null;
   error_type: string | null;
   error_sealed: Buffer | null;
   attempt: number;
@@ -39,7 +42,7 @@ interface RunRow {
 }
 
 const COLUMNS =
-  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, error_type, error_sealed, attempt, queued_at, started_at, finished_at';
+  'id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, temporal_namespace, error_type, error_sealed, attempt, queued_at, started_at, finished_at';
 
 function toRun(r: RunRow): Run {
   return {
@@ -52,6 +55,7 @@ function toRun(r: RunRow): Run {
     trigger: r.trigger,
     requestedBy: r.requested_by,
     workflowId: r.workflow_id,
+    temporalNamespace: r.temporal_namespace,
     errorType: r.error_type,
     errorSealed: r.error_sealed,
     attempt: r.attempt,
@@ -63,12 +67,14 @@ function toRun(r: RunRow): Run {
 
 export async function insertRun(
   db: Queryable,
-  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'trigger' | 'requestedBy' | 'workflowId'>,
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'trigger' | 'requestedBy' | 'workflowId'> & {
+    temporalNamespace?: string | null | undefined;
+  },
 ): Promise<Run> {
   const { rows } = await db.query<RunRow>(
-    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id)
-     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8) returning ${COLUMNS}`,
-    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, r.trigger, r.requestedBy, r.workflowId],
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, temporal_namespace)
+     values ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) returning ${COLUMNS}`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, r.trigger, r.requestedBy, r.workflowId, r.temporalNamespace ?? null],
   );
   return toRun(rows[0]!);
 }
@@ -143,12 +149,12 @@ export async function listRuns(db: Queryable, workspaceId: string, limit: number
 /** Inserts a run started by a schedule; idempotent on its id (the workflow makes the id, activities may repeat). */
 export async function insertScheduledRun(
   db: Queryable,
-  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId'> & { scheduleId: string },
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId' | 'temporalNamespace'> & { scheduleId: string },
 ): Promise<boolean> {
   const { rowCount } = await db.query(
-    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, schedule_id)
-     values ($1, $2, $3, $4, $5, 'queued', 'schedule', $6, $7, $8) on conflict (id) do nothing`,
-    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `schedule:${r.scheduleId}`, r.workflowId, r.scheduleId],
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, schedule_id, temporal_namespace)
+     values ($1, $2, $3, $4, $5, 'queued', 'schedule', $6, $7, $8, $9) on conflict (id) do nothing`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `schedule:${r.scheduleId}`, r.workflowId, r.scheduleId, r.temporalNamespace],
   );
   return rowCount === 1;
 }
@@ -156,12 +162,12 @@ export async function insertScheduledRun(
 /** Inserts a run of a sweep; idempotent on its id. */
 export async function insertSweepRun(
   db: Queryable,
-  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId'> & { sweepId: string },
+  r: Pick<Run, 'id' | 'workspaceId' | 'taskId' | 'runnerId' | 'checkType' | 'workflowId' | 'temporalNamespace'> & { sweepId: string },
 ): Promise<void> {
   await db.query(
-    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, sweep_id)
-     values ($1, $2, $3, $4, $5, 'queued', 'sweep', $6, $7, $8) on conflict (id) do nothing`,
-    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `sweep:${r.sweepId}`, r.workflowId, r.sweepId],
+    `insert into runs (id, workspace_id, task_id, runner_id, check_type, status, trigger, requested_by, workflow_id, sweep_id, temporal_namespace)
+     values ($1, $2, $3, $4, $5, 'queued', 'sweep', $6, $7, $8, $9) on conflict (id) do nothing`,
+    [r.id, r.workspaceId, r.taskId, r.runnerId, r.checkType, `sweep:${r.sweepId}`, r.workflowId, r.sweepId, r.temporalNamespace],
   );
 }
 

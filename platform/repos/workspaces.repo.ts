@@ -7,8 +7,38 @@ export interface Workspace {
   createdAt: Date;
 }
 
-export async function createWorkspace(db: Queryable, w: { id: string; name: string }): Promise<void> {
-  await db.query('insert into workspaces (id, name) values ($1, $2)', [w.id, w.name]);
+/** `temporalNamespace`: the workspace's own namespace; without it, the deployment's shared one. */
+export async function createWorkspace(
+  db: Queryable,
+  w: { id: string; name: string; temporalNamespace?: string | undefined },
+): Promise<void> {
+  await db.query('insert into workspaces (id, name, temporal_namespace) values ($1, $2, $3)', [w.id, w.name, w.temporalNamespace ?? null]);
+}
+
+/** The workspace's own Temporal namespace: null for the shared one, undefined for no such workspace. */
+export async function workspaceNamespace(db: Queryable, id: string): Promise<string | null | undefined> {
+  const { rows } = await db.query<{ temporal_namespace: string | null }>('select temporal_namespace from workspaces where id = $1', [id]);
+  return rows[0] ? rows[0].temporal_namespace : undefined;
+}
+
+/**
+ * Every namespace workspaces live in, and every namespace a run not yet finished was started in (a
+ * moved workspace's older runs finish where they started); `shared` stands for null.
+ */
+export async function workspaceNamespaces(db: Queryable, shared: string): Promise<string[]> {
+  const { rows } = await db.query<{ ns: string }>(
+    `select coalesce(temporal_namespace, $1) as ns from workspaces
+     union
+     select coalesce(temporal_namespace, $1) from runs where finished_at is null
+     order by 1`,
+    [shared],
+  );
+  return rows.map((r) => r.ns);
+}
+
+export async function setWorkspaceNamespace(db: Queryable, id: string, namespace: string | null): Promise<boolean> {
+  const { rowCount } = await db.query('update workspaces set temporal_namespace = $2 where id = $1', [id, namespace]);
+  return rowCount === 1;
 }
 
 export async function getWorkspace(db: Queryable, id: string): Promise<Workspace | undefined> {
@@ -107,4 +137,10 @@ export async function eraseWorkspace(db: Queryable, workspaceId: string): Promis
   const { rowCount } = await db.query('delete from workspaces where id = $1', [workspaceId]);
   counts['workspaces'] = rowCount ?? 0;
   return counts;
+}
+
+/** Workspaces still in the deployment's shared namespace, oldest first. */
+export async function workspacesInSharedNamespace(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>('select id from workspaces where temporal_namespace is null order by created_at');
+  return rows.map((r) => r.id);
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import path from 'node:path';
@@ -27,7 +27,9 @@ import { createSecretProviders } from '../../activities/runner/secrets';
 import { loadKubeClients } from '../../activities/runner/kube';
 import type { VaultProviderOptions } from '../../activities/runner/secrets/vault.provider';
 import { createVaultClient } from '../../platform/vault/vault-client';
-import { createPlatformWorker } from '../../workers/platform-worker';
+import { createPlatformWorkers } from '../../workers/platform-worker';
+import type { NamespaceWorkers } from '../../workers/namespace-workers';
+import { createWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createRunnerWorker } from '../../workers/runner';
 import { loopbackPolicy } from './policy';
 
@@ -74,8 +76,15 @@ export interface TestPlatform {
   app: Express;
   pool: Pool;
   crypto: PlatformCrypto;
+  /** A client of the shared namespace ('default'), where workspaces without their own live. */
   client: Client;
+  /** Temporal per workspace namespace, as the API and the platform worker have it. */
+  temporal: WorkspaceTemporal;
+  /** A client of the workspace's own namespace. */
+  clientFor(workspaceId: string): Promise<Client>;
   connection: NativeConnection;
+  /** The namespaces the platform worker polls now. */
+  workers: NamespaceWorkers;
   taskQueue: string;
   stop(): Promise<void>;
 }
@@ -83,39 +92,68 @@ export interface TestPlatform {
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
 export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso'>>;
 
+/** When this test file started its first platform (each test file has its own module registry). */
+let fileStarted: Date | undefined;
+
 /** `databaseUrl`: another (migrated) database on the test server than the shared one, e.g. a restored backup. */
 export async function startPlatform(
-  options: { logger?: Logger; app?: TestAppOptions; tls?: { certFile: string; keyFile: string }; databaseUrl?: string } = {},
+  options: {
+    logger?: Logger;
+    app?: TestAppOptions;
+    tls?: { certFile: string; keyFile: string };
+    databaseUrl?: string;
+    /** Another Temporal server than the shared test one, with the Platform's credentials for it. */
+    temporal?: { address: string; apiKey?: string };
+  } = {},
 ): Promise<TestPlatform> {
+  const temporalConnection = options.temporal
+    ? { address: options.temporal.address, ...(options.temporal.apiKey ? { apiKey: options.temporal.apiKey, tls: false as const } : {}) }
+    : { address: env.temporalAddress };
   const logger = options.logger ?? silentLogger;
   const pool = createPool(options.databaseUrl ?? env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
-  const clientConnection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({
+  const clientConnection = await Connection.connect(temporalConnection);
+  const temporal = createWorkspaceTemporal({
     connection: clientConnection,
+    db: pool,
     identity: 'api:test',
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
+    sharedNamespace: 'default',
+    mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
   });
-  const connection = await NativeConnection.connect({ address: env.temporalAddress });
+  const client = temporal.forNamespace('default');
+  const connection = await NativeConnection.connect(temporalConnection);
   const taskQueue = `platform-test-${randomUUID()}`;
-  const worker = await createPlatformWorker({
+  // This platform serves the shared namespace and the namespaces of the workspaces this test file
+  // made (the test database holds every earlier test file's workspaces too).
+  fileStarted ??= (await pool.query<{ now: Date }>('select now() as now')).rows[0]!.now;
+  const since = fileStarted;
+  const workers = createPlatformWorkers({
     connection,
-    namespace: 'default',
     pool,
     logger,
     crypto,
-    temporal: client,
+    temporal,
     taskQueue,
     workflowBundle: { code: readFileSync(env.bundlePath, 'utf8') },
+    listNamespaces: async () => {
+      const { rows } = await pool.query<{ ns: string }>(
+        'select distinct temporal_namespace as ns from workspaces where temporal_namespace is not null and created_at >= $1',
+        [since],
+      );
+      return ['default', ...rows.map((r) => r.ns)];
+    },
+    reconcileEveryMs: 5_000,
   });
-  const running = worker.run();
+  const running = workers.run();
+  await workers.reconcile();
   const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'];
   const app = createApp({
     pool,
-    temporal: client,
+    temporal,
     logger,
     crypto,
-    runnerTemporal: { address: env.temporalAddress, namespace: 'default' },
+    runnerTemporal: { address: temporalConnection.address },
     vault: vaultAddr
       ? {
           client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }),
@@ -136,12 +174,15 @@ export async function startPlatform(
     pool,
     crypto,
     client,
+    temporal,
+    clientFor: (workspaceId) => temporal.forWorkspace(workspaceId),
     connection,
+    workers,
     taskQueue,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      worker.shutdown();
+      await workers.shutdown();
       await running;
       await connection.close();
       await clientConnection.close();
@@ -163,13 +204,15 @@ export async function startRunner(
     keyring?: Keyring;
     kubeconfig?: string;
     vault?: VaultProviderOptions;
+    /** The Runner's own Temporal connection (its own credentials); by default the platform's. */
+    connection?: NativeConnection;
   } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
   const keyring = options.keyring ?? new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, ws.workspaceId));
   const worker = await createRunnerWorker({
-    connection: platform.connection,
-    namespace: 'default',
+    connection: options.connection ?? platform.connection,
+    namespace: await platform.temporal.namespaceOf(ws.workspaceId),
     runnerId: ws.runnerId,
     workspaceId: ws.workspaceId,
     secretProviders: createSecretProviders(options.env ?? {}, { kube, vault: options.vault }),
@@ -192,15 +235,32 @@ export async function startRunner(
 }
 
 /** A fresh workspace with an owner token, a Runner and an http.probe task. */
-export function newWorkspace(
-  platform: Pick<TestPlatform, 'pool' | 'crypto'>,
+export async function newWorkspace(
+  platform: Pick<TestPlatform, 'pool' | 'crypto'> &
+    Partial<Pick<TestPlatform, 'temporal' | 'workers'>> & {
+      /** Without `temporal`: the Temporal server to register the workspace's namespace on (default: the shared test server). */
+      temporalAddress?: string;
+    },
   input: Partial<BootstrapInput> & { probeUrl: string },
 ): Promise<BootstrapOutput> {
-  return bootstrap(platform.pool, platform.crypto, {
+  const own = platform.temporal
+    ? undefined
+    : createWorkspaceTemporal({
+        connection: await Connection.connect({ address: platform.temporalAddress ?? env.temporalAddress }),
+        db: platform.pool,
+        identity: 'test',
+        dataConverter: lookoutDataConverter(platform.crypto.payloadKeys),
+        sharedNamespace: 'default',
+        mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+      });
+  const ws = await bootstrap(platform.pool, platform.crypto, platform.temporal ?? own!, {
     workspaceName: `test-${randomUUID().slice(0, 8)}`,
     ownerEmail: `owner-${randomUUID()}@example.test`,
     ...input,
-  });
+  }).finally(() => own?.connection.close());
+  // The notification reaches the platform worker at once; tests want its poller up before they go on.
+  await platform.workers?.reconcile();
+  return ws;
 }
 
 export interface JsonResponse {

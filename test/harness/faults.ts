@@ -14,7 +14,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { attest } from '../../common/attestation';
 import { WorkspaceCodec } from '../../common/codec';
 import type { StaticKeyring, WorkspaceKey } from '../../common/keyring';
-import type { Pool } from 'pg';
+import { Pool as PgPool, type Pool } from 'pg';
 import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '../../common/contracts';
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform/db/embedded';
@@ -171,8 +171,22 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** The Temporal namespace a workspace lives in, as the Platform records it. */
+export async function namespaceOfWorkspace(db: Pick<Pool, 'query'> | string, workspaceId: string): Promise<string> {
+  const pool = typeof db === 'string' ? new PgPool({ connectionString: db, max: 1 }) : db;
+  try {
+    const { rows } = await pool.query<{ ns: string | null }>('select temporal_namespace as ns from workspaces where id = $1', [
+      workspaceId,
+    ]);
+    return rows[0]?.ns ?? 'default';
+  } finally {
+    if (typeof db === 'string') await (pool as PgPool).end();
+  }
+}
+
 export async function startStack(o: StackOptions): Promise<Stack> {
   const node = process.execPath;
+  const namespace = await namespaceOfWorkspace(o.databaseUrl, o.workspaceId);
   const apiPort = await freePort();
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const platformEnv = {
@@ -180,6 +194,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress,
     DATABASE_URL: o.databaseUrl,
     LOOKOUT_MASTER_KEY: env.masterKey,
+    // The shared test database holds every test file's workspaces: serve this one's namespace only.
+    LOOKOUT_WORKER_NAMESPACES: namespace,
   };
   const api = new ManagedProcess(
     `${o.label}-api`,
@@ -199,6 +215,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const runnerEnv = {
     ...baseEnv(),
     LOOKOUT_TEMPORAL_ADDRESS: o.temporalAddress,
+    LOOKOUT_TEMPORAL_NAMESPACE: namespace,
     LOOKOUT_RUNNER_ID: o.runnerId,
     LOOKOUT_WORKSPACE_ID: o.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: o.keysFile,
@@ -552,6 +569,8 @@ function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey)
  */
 export async function startRogueRunner(o: {
   temporalAddress: string;
+  /** The workspace's namespace. */
+  namespace: string;
   runnerId: string;
   keyring: StaticKeyring;
   kinds: readonly BadResultKind[];
@@ -568,7 +587,7 @@ export async function startRogueRunner(o: {
       const task = await connection
         .withDeadline(Date.now() + 5_000, () =>
           connection.workflowService.pollActivityTaskQueue({
-            namespace: 'default',
+            namespace: o.namespace,
             taskQueue: { name: runnerTaskQueue(o.runnerId) },
             identity,
           }),
@@ -582,7 +601,7 @@ export async function startRogueRunner(o: {
       const key = await o.keyring.activeKey(request.workspaceId);
       const payloads = await codec.encode([defaultPayloadConverter.toPayload(badResult(kind, request, key))]);
       await connection.workflowService.respondActivityTaskCompleted({
-        namespace: 'default',
+        namespace: o.namespace,
         taskToken: task.taskToken,
         result: { payloads },
         identity,
@@ -699,13 +718,14 @@ export async function checkBooks(
     if (run) byStatus[run.status] = (byStatus[run.status] ?? 0) + 1;
   }
   const neverStarted: string[] = [];
+  const namespace = await namespaceOfWorkspace(pool, workspaceId);
   const connection = await Connection.connect({ address: options.temporalAddress });
   try {
     for (const run of runs.filter((r) => !accepted.has(r.id))) {
       notAccepted[run.status] = (notAccepted[run.status] ?? 0) + 1;
       if (TERMINAL.includes(run.status)) continue;
       const workflow = await connection.workflowService
-        .describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, run.id) } })
+        .describeWorkflowExecution({ namespace, execution: { workflowId: runWorkflowId(workspaceId, run.id) } })
         .catch(() => undefined);
       // The API died between recording the run and starting its workflow (see Books.neverStarted).
       if (run.status === 'queued' && !workflow) neverStarted.push(run.id);
@@ -759,6 +779,7 @@ export async function checkBooks(
 
   // 4. Temporal: every accepted run's workflow exists and closed the way its status says.
   const retries: Record<string, number> = {};
+  const workspaceNamespace = await namespaceOfWorkspace(pool, workspaceId);
   const temporal = await Connection.connect({ address: options.temporalAddress });
   try {
     const ids = [...accepted];
@@ -771,7 +792,7 @@ export async function checkBooks(
           const attempts = TERMINAL.includes(byId.get(id)?.status ?? '') ? 40 : 1;
           for (let attempt = 0; attempt < attempts; attempt++) {
             const res = await temporal.workflowService
-              .describeWorkflowExecution({ namespace: 'default', execution: { workflowId: runWorkflowId(workspaceId, id) } })
+              .describeWorkflowExecution({ namespace: workspaceNamespace, execution: { workflowId: runWorkflowId(workspaceId, id) } })
               .catch(() => undefined);
             const status = res?.workflowExecutionInfo?.status;
             got = status === undefined || status === null ? 'MISSING' : String(WorkflowStatusName[status] ?? status);
@@ -782,7 +803,7 @@ export async function checkBooks(
           if (got === 'MISSING') return;
           // Retries, from the history: only an activity's last attempt is recorded, with its number.
           const history = await temporal.workflowService.getWorkflowExecutionHistory({
-            namespace: 'default',
+            namespace: workspaceNamespace,
             execution: { workflowId: runWorkflowId(workspaceId, id) },
             maximumPageSize: 1000,
           });

@@ -33,7 +33,7 @@ export function declaredRoutes(): readonly RouteDef[] {
     temporal: none,
     logger: silentLogger,
     crypto: { master: none, sealer: none, payloadKeys: none, signing: none },
-    runnerTemporal: { address: 'unused:7233', namespace: 'default' },
+    runnerTemporal: { address: 'unused:7233' },
     sso: { oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none },
   };
   return routesOf(createApp(deps));
