@@ -25,7 +25,7 @@ import { ensureTemporalCli } from '../scripts/tools';
 import { cpuMs, rssMiB } from './system';
 import type { BenchResult } from './types';
 
-const COUNTS = [1, 50, 200];
+const COUNTS = (process.env['LOOKOUT_BENCH_NAMESPACE_COUNTS'] ?? '1,50,200').split(',').map(Number);
 const SETTLE_MS = 15_000;
 const WINDOW_MS = 30_000;
 const BASELINE = 'one plain SDK Worker per namespace in one process (own workflow thread each, default pollers), same dev server, same run';

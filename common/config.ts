@@ -101,6 +101,13 @@ export const ApiConfig = z
       .string()
       .regex(/^[^\s:]+:\d+$/, 'must be host:port')
       .optional(),
+    /**
+     * A P-256 private key (PEM, `lookout temporal-keygen`): registrations then answer each Runner a
+     * Temporal token for its workspace's namespace with the worker role, and the API publishes the
+     * public key at /.well-known/lookout/temporal-jwks.json for the Temporal server to trust.
+     */
+    LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: z.string().min(1).optional(),
+    LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(825).default(90),
     /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
     LOOKOUT_PUBLIC_URL: z.url().optional(),
     /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */
@@ -241,6 +248,12 @@ export function parseConfig<S extends z.ZodObject>(
   });
   throw new ConfigError(processName, [...new Set(problems)]);
 }
+
+/** `lookout temporal-token`: the token key only. */
+export const TemporalTokenConfig = z.object({
+  LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: z.string().min(1),
+  LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(825).default(90),
+});
 
 export const CliConfig = z.object({
   ...temporal,

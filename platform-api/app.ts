@@ -3,6 +3,7 @@
  * real middleware against real services. Every route comes from one table (routes/route.ts).
  */
 import type { WorkspaceTemporal } from '../platform/workspace-temporal';
+import type { TemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
 import express, { Router, type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
@@ -45,6 +46,8 @@ export interface AppDeps {
   crypto: PlatformCrypto;
   /** The Temporal endpoint Runners dial, given to them at registration. */
   runnerTemporal: { address: string };
+  /** Issues Runners' Temporal tokens (LOOKOUT_TEMPORAL_TOKEN_KEY_FILE). */
+  temporalTokens?: TemporalTokenIssuer | undefined;
   /** Where workspace secrets are written (the Platform's token cannot read them). */
   vault?: { client: VaultClient; mount: string } | undefined;
   /** The queue runs are started on; tests give each platform worker its own. */
@@ -122,7 +125,9 @@ export function createApp(deps: AppDeps): Express {
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...secretsRoutes({ secrets }),
-    ...runnersRoutes({ runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, platformTaskQueue }) }),
+    ...runnersRoutes({
+      runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, temporalTokens: deps.temporalTokens, platformTaskQueue }),
+    }),
   ];
   let document: Record<string, unknown> | undefined;
   routes.push(

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import { BackupConfig, CliConfig, SigningConfig, VaultAdminConfig } from '../common/config';
+import { BackupConfig, CliConfig, SigningConfig, TemporalTokenConfig, VaultAdminConfig } from '../common/config';
 import { MasterKey } from '../platform/crypto/master-key';
 import { generateSigningSeed, platformSigningKey, signingKeyFromSeed } from '../platform/crypto/signing-key';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { createPool } from '../platform/db/pool';
 import { migrate } from '../platform/db/migrate';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient } from '../platform/vault/vault-client';
@@ -20,6 +20,7 @@ import { bootstrap } from './services/bootstrap.service';
 import { moveToOwnNamespace } from './services/namespace-move.service';
 import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
 import { lookoutDataConverter } from '../common/data-converter';
+import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../platform/crypto/temporal-tokens';
 import { createIdentityService } from './services/identity.service';
 import { findUserByEmail } from '../platform/repos/users.repo';
 import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
@@ -313,6 +314,38 @@ export function buildCli(): Command {
       const config = loadConfigOrExit('lookout', SigningConfig);
       const key = platformSigningKey(MasterKey.fromBase64(config.LOOKOUT_MASTER_KEY), config.LOOKOUT_PLATFORM_SIGNING_KEY);
       process.stdout.write(`${key.publicKey}\n`);
+    });
+
+  const temporalCmd = program.command('temporal').description("Temporal credentials issued with the Platform's token key");
+  temporalCmd
+    .command('keygen')
+    .description(
+      'a new P-256 key for Temporal tokens (LOOKOUT_TEMPORAL_TOKEN_KEY_FILE); its JWKS is served at /.well-known/lookout/temporal-jwks.json',
+    )
+    .requiredOption('--out <file>', 'file for the private key, PEM (created with mode 0600)')
+    .action((opts: { out: string }) => {
+      const pem = generateTemporalTokenKey();
+      writeFileSync(opts.out, pem, { mode: 0o600, flag: 'wx' });
+      process.stdout.write(`wrote the key to ${opts.out}; key id ${createTemporalTokenIssuer(pem).kid}\n`);
+    });
+  temporalCmd
+    .command('token')
+    .description("a token for the Platform's own Temporal connection (temporal-system:admin) or any other permission, to a file")
+    .requiredOption('--out <file>', 'file for the token (created with mode 0600): e.g. LOOKOUT_TEMPORAL_API_KEY')
+    .option('--subject <sub>', 'the sub claim', 'lookout-platform')
+    .option('--permission <p...>', 'permissions, "<namespace>:<read|write|worker|admin>"', ['temporal-system:admin'])
+    .option('--ttl-days <n>', 'validity in days')
+    .action((opts: { out: string; subject: string; permission: string[]; ttlDays?: string }) => {
+      const config = loadConfigOrExit('lookout temporal token', TemporalTokenConfig);
+      for (const p of opts.permission)
+        if (!/^[A-Za-z0-9._-]+:(read|write|worker|admin)$/.test(p)) throw new InvalidArgumentError(`bad permission ${JSON.stringify(p)}`);
+      const issuer = createTemporalTokenIssuer(
+        readFileSync(config.LOOKOUT_TEMPORAL_TOKEN_KEY_FILE, 'utf8'),
+        config.LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS,
+      );
+      const issued = issuer.issue(opts.subject, opts.permission, opts.ttlDays ? Number(opts.ttlDays) : undefined);
+      writeFileSync(opts.out, `${issued.token}\n`, { mode: 0o600, flag: 'wx' });
+      process.stdout.write(`wrote a token for ${opts.permission.join(', ')} to ${opts.out}; expires ${issued.expiresAt}\n`);
     });
 
   const vault = program.command('vault').description('Vault / OpenBao');

@@ -2,6 +2,7 @@
 import { ApiConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
+import { createTemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { createApp } from './app';
 import { createPool } from '../platform/db/pool';
@@ -60,6 +61,9 @@ async function main(): Promise<void> {
     logger,
     crypto,
     runnerTemporal: { address: config.LOOKOUT_RUNNER_TEMPORAL_ADDRESS ?? config.LOOKOUT_TEMPORAL_ADDRESS },
+    temporalTokens: config.LOOKOUT_TEMPORAL_TOKEN_KEY_FILE
+      ? createTemporalTokenIssuer(readFileSync(config.LOOKOUT_TEMPORAL_TOKEN_KEY_FILE, 'utf8'), config.LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS)
+      : undefined,
     vault: config.LOOKOUT_VAULT_ADDR
       ? {
           client: createVaultClient({

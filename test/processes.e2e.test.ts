@@ -7,7 +7,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import { freePort } from '../platform/db/embedded';
+import { createTemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
 import { createEmptyDatabase } from './harness/databases';
 import {
   api,
@@ -44,6 +46,43 @@ describe('lookout CLI', () => {
     expect(configured.stdout.trim()).toBe(publicKey);
     // Without one configured, the key derived from the master key: the one the test Platform signs with.
     expect(cli(['signing-public'], { LOOKOUT_MASTER_KEY: env.masterKey }).stdout.trim()).toBe(testPlatformPublicKey());
+  });
+
+  it('makes a Temporal token key and mints tokens that verify against the JWKS the API publishes for it', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-temporal-token-'));
+    const cli = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [path.join(dist, 'platform-api', 'cli.js'), 'temporal', ...args], {
+        env: { ...baseEnv(), ...extra },
+        encoding: 'utf8',
+      });
+    const keyFile = path.join(dir, 'temporal-token.pem');
+    expect(cli(['keygen', '--out', keyFile]).status).toBe(0);
+    const made = cli(['token', '--out', path.join(dir, 'platform.token')], { LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: keyFile });
+    expect(made.stderr).toBe('');
+    expect(made.status).toBe(0);
+    const token = readFileSync(path.join(dir, 'platform.token'), 'utf8').trim();
+    expect(made.stdout).not.toContain(token);
+    const [header, claims, signature] = token.split('.') as [string, string, string];
+    expect(JSON.parse(Buffer.from(claims, 'base64url').toString())).toMatchObject({
+      sub: 'lookout-platform',
+      permissions: ['temporal-system:admin'],
+    });
+    const [jwk] = createTemporalTokenIssuer(readFileSync(keyFile, 'utf8')).jwks().keys;
+    expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toEqual({ alg: 'ES256', typ: 'JWT', kid: jwk!['kid'] });
+    const publicKey = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    expect(
+      verify(
+        'sha256',
+        Buffer.from(`${header}.${claims}`),
+        { key: publicKey, dsaEncoding: 'ieee-p1363' },
+        Buffer.from(signature, 'base64url'),
+      ),
+    ).toBe(true);
+    // A permission that is not "<namespace>:<role>" is refused, and nothing is written.
+    const bad = cli(['token', '--out', path.join(dir, 'bad.token'), '--permission', 'everything'], {
+      LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: keyFile,
+    });
+    expect(bad.status).not.toBe(0);
   });
 
   it('bootstraps a workspace with a working owner token and verifies the audit chain', async () => {

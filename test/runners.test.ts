@@ -21,6 +21,7 @@ import {
   startPlatform,
   startRunner,
   type TestPlatform,
+  testTemporalTokens,
 } from './harness/env';
 
 let platform: TestPlatform;
@@ -43,11 +44,36 @@ describe('Runners', () => {
     });
     expect(res.status).toBe(201);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const runner = res.body as { id: string; taskQueue: string; keyFile: KeyFile; helmValues: Record<string, any> };
+    const runner = res.body as {
+      id: string;
+      taskQueue: string;
+      keyFile: KeyFile;
+      helmValues: Record<string, any>;
+      temporalApiKey: string;
+      temporalApiKeyExpiresAt: string;
+      install: string[];
+    };
     expect(runner.taskQueue).toBe(`runner-${runner.id}`);
+    // Its Temporal credential: its workspace's namespace, the worker role, nothing else.
+    const [, claims] = runner.temporalApiKey.split('.');
+    expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toMatchObject({
+      sub: `lookout-runner:${runner.id}`,
+      permissions: [`${ws.temporalNamespace}:worker`],
+    });
+    expect(Date.parse(runner.temporalApiKeyExpiresAt)).toBeGreaterThan(Date.now() + 89 * 86_400_000);
+    expect(runner.install.join('\n')).toContain('--from-file=temporal-api-key=./temporal-api-key');
+    const audited = await platform.pool.query<{ details: Record<string, unknown> }>(
+      "select details from audit_events where workspace_id = $1 and action = 'runner.temporal_token_issued' and target = $2",
+      [ws.workspaceId, `runner:${runner.id}`],
+    );
+    expect(audited.rows[0]?.details).toMatchObject({ namespace: ws.temporalNamespace, role: 'worker' });
+    expect(JSON.stringify(audited.rows)).not.toContain(runner.temporalApiKey);
+    // The JWKS the Temporal server trusts holds the public key that verifies it.
+    const jwks = await api(platform.baseUrl, 'GET', '/.well-known/lookout/temporal-jwks.json');
+    expect(jwks.body).toEqual(testTemporalTokens.jwks());
     expect(runner.helmValues).toEqual({
       runner: { id: runner.id, workspaceId: ws.workspaceId },
-      temporal: { address: env.temporalAddress, namespace: ws.temporalNamespace },
+      temporal: { address: env.temporalAddress, namespace: ws.temporalNamespace, apiKey: true },
       existingSecret: 'lookout-runner-prod-eu-1',
       // The Platform's task-signing key: the Runner runs only what it signs.
       policy: { platformKeys: [testPlatformPublicKey()] },
@@ -62,6 +88,10 @@ describe('Runners', () => {
       { encoding: 'utf8' },
     );
     expect(rendered).toContain(`LOOKOUT_RUNNER_ID: "${runner.id}"`);
+    expect(rendered).toContain(`LOOKOUT_TEMPORAL_NAMESPACE: "${ws.temporalNamespace}"`);
+    expect(rendered).toMatch(
+      /name: LOOKOUT_TEMPORAL_API_KEY\s+valueFrom:\s+secretKeyRef:\s+name: lookout-runner-prod-eu-1\s+key: temporal-api-key/,
+    );
     // …the policy it mounts pins the Platform's key, beside the chart's default checks.
     expect(rendered).toMatch(new RegExp(`platformKeys:\\s*- ${testPlatformPublicKey().replace(/[+/=]/g, '\\$&')}`));
 

@@ -10,14 +10,22 @@
  * under the default authorizer alone), and none.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { msToTs } from '@temporalio/common/lib/time';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { exportJWK, SignJWT } from 'jose';
 import { ensureTemporalAuthz } from '../scripts/tools';
 import { freePort } from '../platform/db/embedded';
-import { newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import {
+  api,
+  newWorkspace,
+  runTaskViaApi,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  testTemporalTokens,
+  type TestPlatform,
+} from './harness/env';
 
 const NS_A = 'lookout-authz-a';
 const NS_B = 'lookout-authz-b';
@@ -29,14 +37,9 @@ let address = '';
 const tokens: Record<string, string> = {};
 const fixtures: Record<string, string> = {};
 
-const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+/** Tokens from the Platform's own issuer (platform/crypto/temporal-tokens.ts), as the API issues them. */
 async function token(permissions: string[], sub: string): Promise<string> {
-  return new SignJWT({ permissions })
-    .setProtectedHeader({ alg: 'ES256', kid: 'lookout-test' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
+  return testTemporalTokens.issue(sub, permissions, 1).token;
 }
 
 async function connect(credential: string): Promise<Connection> {
@@ -44,9 +47,10 @@ async function connect(credential: string): Promise<Connection> {
 }
 
 beforeAll(async () => {
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'lookout-test', alg: 'ES256', use: 'sig' };
+  // The JWKS the API publishes (/.well-known/lookout/temporal-jwks.json) for the same key; the
+  // server reads it once at start, before any Platform is up, so it is served from here.
   jwks = await startHttpServer((_req, res) =>
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })),
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(testTemporalTokens.jwks())),
   );
   const port = await freePort();
   address = `127.0.0.1:${port}`;
@@ -195,13 +199,17 @@ describe('Lookout on the authorizing server', () => {
     await platform?.stop();
   });
 
-  it('creates each workspace its namespace and runs a check through a Runner that holds only its worker token', async () => {
+  it('creates each workspace its namespace and runs a check through a Runner that holds only the token its registration gave', async () => {
     platform = await startPlatform({ temporal: { address, apiKey: tokens['platform']! } });
     const target = await startHttpServer((_req, res) => res.writeHead(200).end('ok'));
     try {
       const ws = await newWorkspace(platform, { probeUrl: `${target.url}/ok` });
       expect(ws.temporalNamespace).toBe(`lookout-${ws.workspaceId}`);
-      const runnerToken = await token([`${ws.temporalNamespace}:worker`], `runner-${ws.runnerId}`);
+      const issued = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners/${ws.runnerId}/temporal-token`, {
+        token: ws.token,
+      });
+      expect(issued.status).toBe(201);
+      const runnerToken = String(issued.body['temporalApiKey']);
       const connection = await NativeConnection.connect({ address, apiKey: runnerToken, tls: false });
       // The same token cannot touch another workspace's namespace, nor start anything in its own.
       tokens['scoped'] = runnerToken;

@@ -1,9 +1,36 @@
+import { z } from 'zod';
 import { RegisterRunnerBody, type RunnersService } from '../services/runners.service';
 import { defineRoute, type RouteDef } from './route';
 import { WorkspaceParams } from './params';
 
+const RunnerParams = WorkspaceParams.extend({ runnerId: z.uuid() });
+
 export function runnersRoutes({ runners }: { runners: RunnersService }): RouteDef[] {
   return [
+    defineRoute({
+      method: 'get',
+      path: '/.well-known/lookout/temporal-jwks.json',
+      tag: 'runners',
+      summary: "The public key of the Runners' Temporal tokens, as a JWKS for the Temporal server's JWT key provider",
+      access: 'public',
+      success: { status: 200, description: 'JWKS (empty when the Platform issues no Temporal tokens)' },
+      async handle({ res }) {
+        res.setHeader('Cache-Control', 'public, max-age=300').json(runners.temporalJwks());
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/workspaces/:ws/runners/:runnerId/temporal-token',
+      tag: 'runners',
+      summary: "A new Temporal token for a Runner (its workspace's namespace, worker role), once",
+      access: 'runners.manage',
+      params: RunnerParams,
+      success: { status: 201, description: 'the token and its expiry' },
+      async handle({ req, res, access, params }) {
+        const issued = await runners.issueTemporalToken(access, access.workspaceId, params.runnerId, req.ip);
+        res.status(201).setHeader('Cache-Control', 'no-store').json(issued);
+      },
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/workspaces/:ws/runners',

@@ -13,10 +13,11 @@ import type { describeRunner } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
 import type { PlatformCrypto } from '../../platform/crypto';
 import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
-import { ConflictError, InputError } from '../../common/problem';
-import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { ConflictError, InputError, NotFoundError } from '../../common/problem';
+import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
-import { createRunner, listRunners, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import { createRunner, getRunner, listRunners, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import type { TemporalTokenIssuer } from '../../platform/crypto/temporal-tokens';
 import type { PolicySummary } from '../../common/runner-policy';
 
 export const RegisterRunnerBody = z.strictObject({
@@ -37,6 +38,8 @@ export interface RunnersServiceDeps {
   temporal: WorkspaceTemporal;
   /** The Temporal endpoint Runners dial (often not the Platform's own internal address). */
   runnerTemporal: { address: string };
+  /** Issues Runners' Temporal tokens (their namespace, worker role); without it Runners get none. */
+  temporalTokens?: TemporalTokenIssuer | undefined;
 }
 
 export function createRunnersService({
@@ -44,10 +47,37 @@ export function createRunnersService({
   crypto,
   temporal,
   runnerTemporal,
+  temporalTokens,
   platformTaskQueue = PLATFORM_TASK_QUEUE,
 }: RunnersServiceDeps) {
   const { sealer } = crypto;
+  /** A Runner's Temporal token, audited (its expiry, never the token). */
+  const issueToken = async (workspaceId: string, runnerId: string, actor: string, ip: string | undefined) => {
+    if (!temporalTokens) return undefined;
+    const namespace = await temporal.namespaceOf(workspaceId);
+    const issued = temporalTokens.issueRunner(runnerId, namespace);
+    await appendAudit(pool, {
+      workspaceId,
+      actor,
+      action: 'runner.temporal_token_issued',
+      target: `runner:${runnerId}`,
+      outcome: 'success',
+      details: { namespace, role: 'worker', expiresAt: issued.expiresAt, kid: temporalTokens.kid },
+      ip,
+    });
+    return { ...issued, namespace };
+  };
   return {
+    temporalJwks: () => temporalTokens?.jwks() ?? { keys: [] },
+
+    /** A fresh Temporal token for a Runner of the workspace (rotation before expiry, or after a leak: rotate the key too). */
+    async issueTemporalToken(auth: WorkspaceAccess, workspaceId: string, runnerId: string, ip?: string) {
+      if (!(await getRunner(pool, workspaceId, runnerId))) throw new NotFoundError('runner');
+      if (!temporalTokens) throw new ConflictError('this Platform issues no Temporal tokens (LOOKOUT_TEMPORAL_TOKEN_KEY_FILE is not set)');
+      const issued = (await issueToken(workspaceId, runnerId, auth.actor, ip))!;
+      return { runnerId, temporalApiKey: issued.token, expiresAt: issued.expiresAt, namespace: issued.namespace };
+    },
+
     async register(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('runner', parsed.error);
@@ -78,23 +108,26 @@ export function createRunnersService({
         });
         const secretName = `lookout-runner-${parsed.data.name}`;
         const namespace = await temporal.namespaceOf(workspaceId);
+        const token = await issueToken(workspaceId, id, auth.actor, ip);
         return {
           id,
           name: parsed.data.name,
           taskQueue,
           /** Shown once: store it only in the Runner's Kubernetes Secret. */
           keyFile,
+          /** Shown once, with an issuer configured: the Runner's Temporal credential (its namespace, worker role). */
+          ...(token ? { temporalApiKey: token.token, temporalApiKeyExpiresAt: token.expiresAt } : {}),
           helmValues: {
             runner: { id, workspaceId },
             // The workspace's own namespace: the Runner's Temporal credentials are scoped to it.
-            temporal: { address: runnerTemporal.address, namespace },
+            temporal: { address: runnerTemporal.address, namespace, ...(token ? { apiKey: true } : {}) },
             existingSecret: secretName,
             // The Platform's task-signing key: the Runner runs only tasks it signed.
             policy: { platformKeys: [crypto.signing.publicKey] },
           },
           install: [
             `kubectl create namespace lookout --dry-run=client -o yaml | kubectl apply -f -`,
-            `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json`,
+            `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json${token ? ' --from-file=temporal-api-key=./temporal-api-key' : ''}`,
             `helm install ${secretName} charts/runner -n lookout -f ./values.json`,
           ],
         };

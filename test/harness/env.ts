@@ -30,6 +30,7 @@ import { createVaultClient } from '../../platform/vault/vault-client';
 import { createPlatformWorkers } from '../../workers/platform-worker';
 import type { NamespaceWorkers } from '../../workers/namespace-workers';
 import { createWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
+import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../../platform/crypto/temporal-tokens';
 import { createRunnerWorker } from '../../workers/runner';
 import { loopbackPolicy } from './policy';
 
@@ -91,6 +92,9 @@ export interface TestPlatform {
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
 export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso'>>;
+
+/** The test Platform's Temporal token key (one per test file): Runner registrations carry tokens. */
+export const testTemporalTokens = createTemporalTokenIssuer(generateTemporalTokenKey());
 
 /** When this test file started its first platform (each test file has its own module registry). */
 let fileStarted: Date | undefined;
@@ -154,6 +158,7 @@ export async function startPlatform(
     logger,
     crypto,
     runnerTemporal: { address: temporalConnection.address },
+    temporalTokens: testTemporalTokens,
     vault: vaultAddr
       ? {
           client: createVaultClient({ endpoint: vaultAddr, token: process.env['LOOKOUT_TEST_VAULT_PLATFORM_TOKEN'] ?? '' }),

@@ -315,6 +315,10 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
 
   'POST /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners'), body: { name: `r-${short()}` } }) },
   'GET /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners') }) },
+  'POST /v1/workspaces/:ws/runners/:runnerId/temporal-token': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/runners/${ctx.ws.runnerId}/temporal-token`) }),
+  },
+  'GET /.well-known/lookout/temporal-jwks.json': { call: async () => ({ path: '/.well-known/lookout/temporal-jwks.json' }) },
 };
 
 /** The example of `route`; throws (failing the case) when the route has none. */
