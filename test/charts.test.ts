@@ -185,8 +185,18 @@ describe('Helm charts', () => {
       LOOKOUT_OIDC_CLIENT_SECRET: { secretKeyRef: { name: 'lookout-platform', key: 'oidc-client-secret' } },
       LOOKOUT_OIDC_CA_FILE: '/etc/lookout/oidc-ca/ca.crt',
       LOOKOUT_SAML_IDP_CERT_FILE: '/etc/lookout/saml-idp/idp.crt',
+      // A namespace per workspace, and Runner tokens signed with a key mounted from the Secret.
+      LOOKOUT_TEMPORAL_NAMESPACES: 'per-workspace',
+      LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: 'acme-',
+      LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: '/etc/lookout/temporal-token/key.pem',
     });
     expect(container.readinessProbe.httpGet.scheme).toBe('HTTPS');
+    expect(JSON.stringify((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes)).toContain(
+      JSON.stringify({
+        name: 'temporal-token',
+        secret: { secretName: 'lookout-platform', defaultMode: 256, items: [{ key: 'temporal-token-key', path: 'key.pem' }] },
+      }),
+    );
   });
 
   it.each([

@@ -58,7 +58,7 @@ beforeAll(async () => {
   const keyring = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId));
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, cb) => (auditLines.push(chunk.toString()), cb()) }));
   server = http.createServer(
-    createCodecApp({ keyring, logger, token: TOKEN, encodeToken: ENCODE_TOKEN, allowedOrigins: [ORIGIN], namespaces: ['default'] }),
+    createCodecApp({ keyring, logger, token: TOKEN, encodeToken: ENCODE_TOKEN, allowedOrigins: [ORIGIN], namespaces: [wsA.temporalNamespace!] }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   codecUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -82,7 +82,7 @@ async function rawPayloads(workspaceId: string, runId: string) {
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${codecUrl}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-namespace': 'default', ...headers },
+    headers: { 'content-type': 'application/json', 'x-namespace': wsA.temporalNamespace!, ...headers },
     body: JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
@@ -94,7 +94,18 @@ describe('codec server', () => {
     if (!cli) throw new Error('no Temporal CLI');
     // Asynchronously: the codec server answers from this very process.
     const run = async (args: string[]) => (await promisify(execFile)(cli, args, { encoding: 'utf8', timeout: 30_000 })).stdout;
-    const args = ['workflow', 'show', '--address', env.temporalAddress, '-w', runWorkflowId(wsA.workspaceId, runIdA), '--output', 'json'];
+    const args = [
+      'workflow',
+      'show',
+      '--address',
+      env.temporalAddress,
+      '--namespace',
+      wsA.temporalNamespace!,
+      '-w',
+      runWorkflowId(wsA.workspaceId, runIdA),
+      '--output',
+      'json',
+    ];
     const encrypted = await run(args);
     expect(encrypted).not.toContain('workspace-a-endpoint');
     const decrypted = await run([...args, '--codec-endpoint', codecUrl, '--codec-auth', `Bearer ${TOKEN}`]);
@@ -190,7 +201,7 @@ describe('codec server', () => {
         logger: pino({ level: 'silent' }),
         token: TOKEN,
         allowedOrigins: [ORIGIN],
-        namespaces: ['default'],
+        namespaces: [wsA.temporalNamespace!],
       }),
     );
     await new Promise<void>((resolve) => off.listen(0, '127.0.0.1', resolve));

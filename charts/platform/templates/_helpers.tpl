@@ -70,6 +70,10 @@ capabilities:
   value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
 - name: LOOKOUT_TEMPORAL_NAMESPACE
   value: {{ .Values.temporal.namespace | quote }}
+- name: LOOKOUT_TEMPORAL_NAMESPACES
+  value: {{ .Values.temporal.namespaces | quote }}
+- name: LOOKOUT_TEMPORAL_NAMESPACE_PREFIX
+  value: {{ .Values.temporal.namespacePrefix | quote }}
 - name: LOOKOUT_TEMPORAL_TLS
   value: {{ .Values.temporal.tls.enabled | quote }}
 {{- with .Values.temporal.tls.serverName }}
