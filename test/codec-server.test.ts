@@ -58,7 +58,14 @@ beforeAll(async () => {
   const keyring = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId));
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, cb) => (auditLines.push(chunk.toString()), cb()) }));
   server = http.createServer(
-    createCodecApp({ keyring, logger, token: TOKEN, encodeToken: ENCODE_TOKEN, allowedOrigins: [ORIGIN], namespaces: [wsA.temporalNamespace!] }),
+    createCodecApp({
+      keyring,
+      logger,
+      token: TOKEN,
+      encodeToken: ENCODE_TOKEN,
+      allowedOrigins: [ORIGIN],
+      namespaces: [wsA.temporalNamespace!],
+    }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   codecUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
