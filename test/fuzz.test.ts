@@ -40,6 +40,7 @@ const NOT_FUZZED: Readonly<Record<string, string>> = {
   'GET /healthz': 'a public probe that reads no input and writes nothing',
   'GET /readyz': 'a public probe that reads no input and writes nothing',
   'GET /openapi.json': 'a public document that reads no input and writes nothing',
+  'GET /.well-known/lookout/temporal-jwks.json': 'a public key set that reads no input and writes nothing',
 };
 
 /**

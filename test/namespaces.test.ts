@@ -111,9 +111,10 @@ describe('a workspace of the shared namespace', () => {
       }
     })();
     expect(before['status']).toBe('succeeded');
-    expect((await platform.client.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(before['id'])}`).describe()).status.name).toBe(
-      'COMPLETED',
-    );
+    // The run is recorded finished just before its workflow closes: wait for the close, in the shared namespace.
+    const beforeHandle = platform.client.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(before['id'])}`);
+    await beforeHandle.result();
+    expect((await beforeHandle.describe()).status.name).toBe('COMPLETED');
     const schedule = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/schedules`, {
       token: ws.token,
       body: { taskId: ws.taskId, spec: { cron: ['0 3 * * *'] }, paused: true },
@@ -153,7 +154,9 @@ describe('a workspace of the shared namespace', () => {
     try {
       const after = await runTaskViaApi(platform, ws, ws.taskId);
       expect(after['status']).toBe('succeeded');
-      expect((await own.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(after['id'])}`).describe()).status.name).toBe('COMPLETED');
+      const afterHandle = own.workflow.getHandle(`ws-${ws.workspaceId}.run-${String(after['id'])}`);
+      await afterHandle.result();
+      expect((await afterHandle.describe()).status.name).toBe('COMPLETED');
     } finally {
       await runner.stop();
     }

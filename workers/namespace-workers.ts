@@ -10,6 +10,7 @@
  * server refused it) is logged and started again at the next reconciliation if still wanted; it
  * never stops the others.
  */
+import v8 from 'node:v8';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 import type { WorkflowCreator } from '@temporalio/worker/lib/workflow/interface';
 import type { Pool, PoolClient } from 'pg';
@@ -55,10 +56,22 @@ export const NAMESPACE_POLLERS: Pick<WorkerOptions, 'workflowTaskPollerBehavior'
   activityTaskPollerBehavior: { type: 'autoscaling', minimum: 1, maximum: 10, initial: 1 },
 };
 
+/**
+ * The workflows one namespace's worker keeps cached: the SDK sizes its default for a whole process
+ * (600 per GiB of heap); the namespaces share that, each at least 10.
+ */
+export function cachedWorkflowsPerNamespace(namespaces: number): number {
+  const heapMiB = v8.getHeapStatistics().heap_size_limit / 1_048_576;
+  return Math.max(10, Math.floor((Math.max(heapMiB - 200, 0) * 600) / 1024 / Math.max(1, namespaces)));
+}
+
 export interface NamespaceWorkersOptions {
   listNamespaces: () => Promise<string[]>;
-  /** Makes the worker of one namespace (with NAMESPACE_POLLERS and a shared-sandbox class). */
-  createWorker: (namespace: string, workerClass: typeof Worker) => Promise<Worker>;
+  /**
+   * Makes the worker of one namespace (with NAMESPACE_POLLERS and a shared-sandbox class);
+   * `namespaces`: how many are served now, to share the sandbox's cache of workflows among them.
+   */
+  createWorker: (namespace: string, workerClass: typeof Worker, namespaces: number) => Promise<Worker>;
   logger: Logger;
   /** LISTENs for workspaces made or erased; without it, only the interval reconciles. */
   pool?: Pool | undefined;
@@ -121,14 +134,14 @@ export class NamespaceWorkers {
     const missing = [...wanted].filter((n) => !this.running.has(n));
     // A few at a time: creating a worker validates its namespace with the server.
     for (let i = 0; i < missing.length; i += 8) {
-      await Promise.all(missing.slice(i, i + 8).map((n) => this.start(n)));
+      await Promise.all(missing.slice(i, i + 8).map((n) => this.start(n, wanted.size)));
     }
   }
 
-  private async start(namespace: string): Promise<void> {
+  private async start(namespace: string, namespaces: number): Promise<void> {
     let worker: Worker;
     try {
-      worker = await this.options.createWorker(namespace, this.workerClass);
+      worker = await this.options.createWorker(namespace, this.workerClass, namespaces);
     } catch (err) {
       this.options.logger.warn({ err, namespace }, 'could not start the worker of a namespace; next try at the next reconciliation');
       return;

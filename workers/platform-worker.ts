@@ -16,7 +16,7 @@ import { createPlatformActivities } from '../activities/platform';
 import { namespaceGuard, type NamespaceGuardDeps } from '../activities/platform/namespace-guard';
 import { workspaceNamespaces } from '../platform/repos/workspaces.repo';
 import { connectWorkspaceTemporal, type WorkspaceTemporal } from '../platform/workspace-temporal';
-import { NAMESPACE_POLLERS, NamespaceWorkers } from './namespace-workers';
+import { cachedWorkflowsPerNamespace, NAMESPACE_POLLERS, NamespaceWorkers } from './namespace-workers';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
 import { createPool } from '../platform/db/pool';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
@@ -83,7 +83,7 @@ function platformRefusals(pool: Pool, logger: Logger): PlatformRefusals {
 
 /** The worker of one namespace. */
 export async function createPlatformWorker(
-  deps: PlatformWorkerDeps & { namespace: string; workerClass?: typeof Worker; refusals?: PlatformRefusals },
+  deps: PlatformWorkerDeps & { namespace: string; workerClass?: typeof Worker; refusals?: PlatformRefusals; maxCachedWorkflows?: number },
 ): Promise<Worker> {
   const refusals = deps.refusals ?? platformRefusals(deps.pool, deps.logger);
   const WorkerClass = deps.workerClass ?? Worker;
@@ -93,6 +93,7 @@ export async function createPlatformWorker(
     taskQueue: deps.taskQueue ?? PLATFORM_TASK_QUEUE,
     identity: `platform-worker:${process.pid}`,
     ...NAMESPACE_POLLERS,
+    ...(deps.maxCachedWorkflows ? { maxCachedWorkflows: deps.maxCachedWorkflows } : {}),
     dataConverter: lookoutDataConverter(deps.crypto.payloadKeys, refusals.payload),
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     interceptors: {
@@ -123,7 +124,8 @@ export function createPlatformWorkers(deps: PlatformWorkerDeps): NamespaceWorker
   const refusals = platformRefusals(deps.pool, deps.logger);
   return new NamespaceWorkers({
     listNamespaces: deps.listNamespaces ?? (() => workspaceNamespaces(deps.pool, deps.temporal.sharedNamespace)),
-    createWorker: (namespace, workerClass) => createPlatformWorker({ ...deps, namespace, workerClass, refusals }),
+    createWorker: (namespace, workerClass, namespaces) =>
+      createPlatformWorker({ ...deps, namespace, workerClass, refusals, maxCachedWorkflows: cachedWorkflowsPerNamespace(namespaces) }),
     logger: deps.logger,
     pool: deps.listen === false ? undefined : deps.pool,
     ...(deps.reconcileEveryMs ? { reconcileEveryMs: deps.reconcileEveryMs } : {}),
