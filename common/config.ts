@@ -4,7 +4,18 @@
  * defaults, and their values never appear in an error.
  */
 import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
 import { CHECK_TYPES, isCheckType } from './checks';
+
+function isIpOrCidr(v: string): boolean {
+  try {
+    if (v.includes('/')) ipaddr.parseCIDR(v);
+    else ipaddr.parse(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Raised by {@link parseConfig}; `message` lists every bad variable, one per line. */
 export class ConfigError extends Error {
@@ -108,6 +119,26 @@ export const ApiConfig = z
      */
     LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: z.string().min(1).optional(),
     LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(825).default(90),
+    /**
+     * The proxies in front of the API whose X-Forwarded-For is believed (client addresses in the
+     * audit log and the per-address login delays): a hop count (`1` behind one Ingress), or
+     * addresses and CIDRs (and `loopback`, `linklocal`, `uniquelocal`), comma-separated. Unset:
+     * none, the socket's peer is the client.
+     */
+    LOOKOUT_TRUST_PROXY: z
+      .string()
+      .transform((v, ctx) => {
+        if (/^\d+$/.test(v.trim())) return Number(v.trim());
+        const entries = v
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean);
+        for (const e of entries)
+          if (!['loopback', 'linklocal', 'uniquelocal'].includes(e) && !isIpOrCidr(e))
+            ctx.addIssue({ code: 'custom', message: `"${e}" is not a hop count, an address, a CIDR or loopback/linklocal/uniquelocal` });
+        return entries;
+      })
+      .optional(),
     /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
     LOOKOUT_PUBLIC_URL: z.url().optional(),
     /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */

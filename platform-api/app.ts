@@ -26,7 +26,7 @@ import { ssoRoutes, type SsoLogins } from './routes/sso.router';
 import { sweepsRoutes } from './routes/sweeps.router';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
-import { createIdentityService } from './services/identity.service';
+import { createIdentityService, type LoginDelays } from './services/identity.service';
 import { createRunnersService } from './services/runners.service';
 import { createRunsService } from './services/runs.service';
 import { createSchedulesService } from './services/schedules.service';
@@ -56,6 +56,10 @@ export interface AppDeps {
   bearer?: BearerVerifier | undefined;
   /** Failed authentication attempts allowed per client address and window (default 20 per 15 minutes). */
   authRateLimit?: { limit: number; windowMs: number };
+  /** The delays after failed logins (per account, per address); LOGIN_DELAYS by default. */
+  loginDelays?: LoginDelays | undefined;
+  /** LOOKOUT_TRUST_PROXY: a hop count or trusted proxy addresses/CIDRs; none by default. */
+  trustProxy?: number | string[] | undefined;
   /** External logins (OIDC, SAML), when configured: their routes are mounted with the same checks. */
   sso?: SsoLogins | undefined;
 }
@@ -89,7 +93,7 @@ export function createApp(deps: AppDeps): Express {
   const { sealer } = crypto;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(helmet());
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
@@ -112,7 +116,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
-  const identity = createIdentityService({ pool, master: crypto.master });
+  const identity = createIdentityService({ pool, master: crypto.master, ...(deps.loginDelays ? { delays: deps.loginDelays } : {}) });
   const secrets = createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' });
   const sessions = createSessionsService({ pool });
   const routes: RouteDef[] = [

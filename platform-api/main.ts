@@ -74,6 +74,7 @@ async function main(): Promise<void> {
         }
       : undefined,
     bearer: oidc?.login,
+    trustProxy: config.LOOKOUT_TRUST_PROXY,
     sso: { oidc, saml },
   });
   const tls =

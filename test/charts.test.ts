@@ -189,14 +189,13 @@ describe('Helm charts', () => {
       LOOKOUT_TEMPORAL_NAMESPACES: 'per-workspace',
       LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: 'acme-',
       LOOKOUT_TEMPORAL_TOKEN_KEY_FILE: '/etc/lookout/temporal-token/key.pem',
+      LOOKOUT_TRUST_PROXY: '1',
     });
     expect(container.readinessProbe.httpGet.scheme).toBe('HTTPS');
-    expect(JSON.stringify((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes)).toContain(
-      JSON.stringify({
-        name: 'temporal-token',
-        secret: { secretName: 'lookout-platform', defaultMode: 256, items: [{ key: 'temporal-token-key', path: 'key.pem' }] },
-      }),
-    );
+    expect((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes).toContainEqual({
+      name: 'temporal-token',
+      secret: { secretName: 'lookout-platform', defaultMode: 256, items: [{ key: 'temporal-token-key', path: 'key.pem' }] },
+    });
   });
 
   it.each([

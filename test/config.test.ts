@@ -53,6 +53,24 @@ describe('configuration', () => {
     });
   });
 
+  it('reads the trusted proxies as a hop count or a list of addresses, CIDRs and names, and the namespace settings', () => {
+    const base = { DATABASE_URL: 'postgres://u:p@localhost/db', LOOKOUT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') };
+    expect(parseConfig('api', ApiConfig, { ...base, LOOKOUT_TRUST_PROXY: '1' }).LOOKOUT_TRUST_PROXY).toBe(1);
+    expect(parseConfig('api', ApiConfig, { ...base, LOOKOUT_TRUST_PROXY: '10.0.0.0/8, loopback,fd00::1' }).LOOKOUT_TRUST_PROXY).toEqual([
+      '10.0.0.0/8',
+      'loopback',
+      'fd00::1',
+    ]);
+    expect(() => parseConfig('api', ApiConfig, { ...base, LOOKOUT_TRUST_PROXY: 'everyone' })).toThrow(/"everyone" is not a hop count/);
+    expect(parseConfig('api', ApiConfig, base)).toMatchObject({
+      LOOKOUT_TEMPORAL_NAMESPACES: 'per-workspace',
+      LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: 'lookout-',
+    });
+    expect(() => parseConfig('api', ApiConfig, { ...base, LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: 'Bad Prefix' })).toThrow(
+      /LOOKOUT_TEMPORAL_NAMESPACE_PREFIX/,
+    );
+  });
+
   it('rejects an unknown check type in the Runner allowlist', () => {
     expect(() =>
       parseConfig('runner', RunnerConfig, {

@@ -6,13 +6,14 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { verifyAuditChain } from '../platform/repos/audit.repo';
 import { routesOf } from '../platform-api/app';
 import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import { makePki } from './harness/tls';
 import { cookiesOf, freshTotp, inviteAndLogIn, passwordLogin, sessionHeaders } from './harness/users';
+import { LOGIN_DELAYS } from '../platform-api/services/identity.service';
 
 let platform: TestPlatform;
 beforeAll(async () => {
@@ -170,45 +171,99 @@ describe('password login with mandatory MFA', () => {
     });
   });
 
-  it('locks an account after five failed attempts, even against the right password, then lets it in after the lock', async () => {
+  const login = (baseUrl: string, email: string, password: string, headers?: Record<string, string>) =>
+    api(baseUrl, 'POST', '/v1/auth/password', { body: { email, password }, ...(headers ? { headers } : {}) });
+  /** Ends the delays of an account (as the wait would), keeping its count. */
+  const waitOver = (email: string) =>
+    platform.pool.query("update auth_throttle set next_attempt_at = now() - interval '1 ms' where key = $1", [
+      `account:${createHash('sha256').update(email.trim().toLowerCase()).digest('hex')}`,
+    ]);
+
+  it('slows an account with growing delays after three failures, never locks it, and slows an email without an account alike', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
-    const statuses: number[] = [];
-    for (let i = 0; i < 5; i++)
-      statuses.push(
-        (await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: `wrong ${i} password` } })).status,
-      );
-    expect(statuses).toEqual([401, 401, 401, 401, 429]);
-    const locked = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
-    expect(locked.status).toBe(429);
-    expect(locked.body['retryAfter']).toEqual(expect.any(Number));
-    expect((await auditActions(null, `user:${user.userId}`)).at(-1)).toMatchObject({
-      action: 'auth.password',
-      outcome: 'failure',
-      details: { reason: 'locked' },
-    });
-    // The lock ends: move it into the past as fifteen minutes would.
-    await platform.pool.query("update users set locked_until = now() - interval '1 second' where id = $1", [user.userId]);
-    const after = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
+    const nobody = `nobody-${randomUUID()}@example.test`;
+    for (const email of [user.email, nobody]) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(platform.baseUrl, email, `wrong ${i} password`)).status);
+      expect(statuses).toEqual([401, 401, 401, 401]);
+      // The fourth failure set a delay of 1 s: an attempt before it ends is refused unheard, even with the right password.
+      const early = await login(platform.baseUrl, email, email === user.email ? user.password : 'any');
+      expect(early.status).toBe(429);
+      expect(early.body['retryAfter']).toBe(1);
+      expect(early.body['detail']).toBe('too many failed attempts; wait before trying again');
+    }
+    // The next failure doubles it; the answers are the same for the account and the address without one.
+    await waitOver(user.email);
+    expect((await login(platform.baseUrl, user.email, 'wrong again')).status).toBe(401);
+    const doubled = await login(platform.baseUrl, user.email, user.password);
+    expect(doubled.status).toBe(429);
+    expect(doubled.body['retryAfter']).toBe(2);
+    expect((await auditActions(null, 'anonymous')).at(-1)).toMatchObject({ action: 'auth.password', details: { reason: 'throttled' } });
+    // Once the delay is over, the right password works: nobody can lock the owner out.
+    await waitOver(user.email);
+    const after = await login(platform.baseUrl, user.email, user.password);
     expect(after.status).toBe(200);
+    // A completed login starts the count again.
+    const mfa = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      body: { challenge: after.body['challenge'], code: await freshTotp(user.totpSecret) },
+    });
+    expect(mfa.status).toBe(200);
+    expect((await login(platform.baseUrl, user.email, 'one wrong')).status).toBe(401);
+    expect((await login(platform.baseUrl, user.email, user.password)).status).toBe(200);
   });
 
-  it('counts wrong MFA codes towards the lockout', async () => {
+  it('counts wrong MFA codes towards the delays', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const user = await inviteAndLogIn(platform.baseUrl, ws.workspaceId, ws.token, 'viewer');
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const login = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
-      if (login.status !== 200) {
-        statuses.push(login.status);
+    for (let i = 0; i < 4; i++) {
+      const first = await login(platform.baseUrl, user.email, user.password);
+      if (first.status !== 200) {
+        statuses.push(first.status);
         continue;
       }
       statuses.push(
-        (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: '123456' } })).status,
+        (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code: '000000' } })).status,
       );
     }
-    expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
-    expect(statuses[4]).toBe(429);
+    expect(statuses).toEqual([401, 401, 401, 401]);
+    expect((await login(platform.baseUrl, user.email, user.password)).status).toBe(429);
+  });
+
+  it('slows a client address that fails with many accounts', async () => {
+    const strict = await startPlatform({ app: { loginDelays: { ...LOGIN_DELAYS, address: { ...LOGIN_DELAYS.address, free: 3 } } } });
+    const address = 'address:127.0.0.1';
+    await platform.pool.query('delete from auth_throttle where key = $1', [address]);
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await login(strict.baseUrl, `n${i}-${randomUUID()}@example.test`, 'wrong')).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 429]);
+    } finally {
+      // Every test calls from 127.0.0.1: end this address's delay for the others.
+      await platform.pool.query('delete from auth_throttle where key = $1', [address]);
+      await strict.stop();
+    }
+  });
+
+  it('shares the delays among API replicas (PostgreSQL), and believes X-Forwarded-For only from a trusted proxy', async () => {
+    const other = await startPlatform({ app: { trustProxy: 1 } });
+    try {
+      const email = `nobody-${randomUUID()}@example.test`;
+      for (let i = 0; i < 4; i++) expect((await login(i % 2 ? other.baseUrl : platform.baseUrl, email, 'wrong')).status).toBe(401);
+      expect((await login(other.baseUrl, email, 'wrong')).status).toBe(429);
+      expect((await login(platform.baseUrl, email, 'wrong')).status).toBe(429);
+      // Behind one trusted hop, the client address is the forwarded one; without trust, the peer's.
+      const forwarded = { 'x-forwarded-for': '203.0.113.7' };
+      await login(other.baseUrl, `x-${randomUUID()}@example.test`, 'wrong', forwarded);
+      await login(platform.baseUrl, `y-${randomUUID()}@example.test`, 'wrong', forwarded);
+      const { rows } = await platform.pool.query<{ ip: string }>(
+        "select ip from audit_events where workspace_id is null and action = 'auth.password' order by id desc limit 2",
+      );
+      expect(rows.map((r) => r.ip)).toEqual(['127.0.0.1', '203.0.113.7']);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('limits failed logins per client address', async () => {

@@ -15,17 +15,16 @@ import { ApiError, AuthenticationError, InputError } from '../../common/problem'
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { countFlowAttempt, consumeFlow, insertFlow, insertInvitation, lockFlow, useInvitation } from '../../platform/repos/auth-flows.repo';
 import { inTransaction, type Queryable } from '../../platform/repos/db';
+import { clearThrottle, recordThrottledFailure, throttleWaitMs } from '../../platform/repos/auth-throttle.repo';
 import type { LoginMethod } from '../../platform/repos/sessions.repo';
 import {
   acceptTotpStep,
-  clearLoginFailures,
   countUnusedRecoveryCodes,
   createUser,
   findUserByEmail,
   findUserByIdentity,
   getCredentials,
   linkIdentity,
-  recordLoginFailure,
   replaceRecoveryCodes,
   setPassword,
   setPendingTotp,
@@ -57,8 +56,23 @@ export const AcceptInvitationBody = z.strictObject({
 
 /** Argon2id with the OWASP 2024 parameters (19 MiB, 2 passes, 1 lane). */
 const ARGON2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
-const MAX_FAILURES = 5;
-const LOCK_MS = 15 * 60 * 1000;
+/**
+ * Failed logins slow the next attempt instead of locking: per account after 3 failures in a row,
+ * 1 s, 2 s, 4 s … at most a minute; per client address after 30 (offices share addresses). Anyone can still make a victim
+ * wait up to a minute, never lock them out; a guesser gets about one try a minute, against argon2id
+ * and a mandatory second factor. An email without an account is slowed alike, so no answer tells
+ * which emails have accounts.
+ */
+export interface LoginDelays {
+  account: { free: number; baseMs: number; capMs: number; forgetMs: number };
+  address: { free: number; baseMs: number; capMs: number; forgetMs: number };
+}
+export const LOGIN_DELAYS: LoginDelays = {
+  account: { free: 3, baseMs: 1_000, capMs: 60_000, forgetMs: 3_600_000 },
+  address: { free: 30, baseMs: 1_000, capMs: 60_000, forgetMs: 3_600_000 },
+};
+const accountKey = (email: string) => `account:${sha256(email.trim().toLowerCase()).toString('hex')}`;
+const throttleKeys = (email: string, ip: string | undefined) => [accountKey(email), ...(ip ? [`address:${ip}`] : [])];
 const MFA_FLOW_MS = 5 * 60 * 1000;
 const MFA_FLOW_ATTEMPTS = 5;
 const INVITATION_MS = 7 * 24 * 60 * 60 * 1000;
@@ -68,10 +82,10 @@ const TOTP_ISSUER = 'Lookout';
 // Verified against when the account does not exist, so that the answer takes as long either way.
 const DUMMY_HASH = argon2Hash('lookout-dummy-password', ARGON2);
 
-export class LockedError extends ApiError {
-  constructor(until: Date) {
-    super(429, 'Too Many Requests', 'too many failed attempts on this account; try again later', {
-      retryAfter: Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000)),
+export class ThrottledError extends ApiError {
+  constructor(waitMs: number) {
+    super(429, 'Too Many Requests', 'too many failed attempts; wait before trying again', {
+      retryAfter: Math.max(1, Math.ceil(waitMs / 1000)),
     });
   }
 }
@@ -96,7 +110,7 @@ function newRecoveryCodes(): string[] {
   });
 }
 
-export function createIdentityService({ pool, master }: { pool: Pool; master: MasterKey }) {
+export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: { pool: Pool; master: MasterKey; delays?: LoginDelays }) {
   const totpLabel = (userId: string) => `user-totp:${userId}`;
   const audit = (e: {
     actor: string;
@@ -106,26 +120,30 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
     ip?: string | undefined;
   }) => appendAudit(pool, { workspaceId: null, ...e });
 
-  async function failAttempt(tx: PoolClient, userId: string, action: string, reason: string, ip: string | undefined): Promise<Date | null> {
-    const lockedUntil = await recordLoginFailure(tx, userId, MAX_FAILURES, LOCK_MS);
-    await appendAuditInTransaction(tx, {
-      workspaceId: null,
-      actor: `user:${userId}`,
-      action,
-      outcome: 'failure',
-      details: { reason, locked: lockedUntil !== null && lockedUntil.getTime() > Date.now() },
-      ip,
-    });
-    return lockedUntil;
+  /** Counts a failure against the account's and the address's delays. */
+  async function slowDown(db: Queryable, email: string, ip: string | undefined): Promise<void> {
+    const [account, address] = throttleKeys(email, ip);
+    await recordThrottledFailure(db, account!, delays.account);
+    if (address) await recordThrottledFailure(db, address, delays.address);
+  }
+
+  async function failAttempt(tx: PoolClient, userId: string, email: string, action: string, reason: string, ip: string | undefined) {
+    await slowDown(tx, email, ip);
+    await appendAuditInTransaction(tx, { workspaceId: null, actor: `user:${userId}`, action, outcome: 'failure', details: { reason }, ip });
   }
 
   return {
     /**
      * First factor. A right password answers an MFA challenge (enrolment on the first login), never
      * a session. A wrong one, an unknown account and an account without a password all answer the
-     * same 401; a locked account answers 429.
+     * same 401, and count alike towards the delays; an attempt before its delay is over answers 429.
      */
     async passwordLogin(input: z.infer<typeof PasswordLoginBody>, ip: string | undefined): Promise<PasswordLoginAnswer> {
+      const wait = await throttleWaitMs(pool, throttleKeys(input.email, ip));
+      if (wait > 0) {
+        await audit({ actor: 'anonymous', action: 'auth.password', outcome: 'failure', details: { reason: 'throttled' }, ip });
+        throw new ThrottledError(wait);
+      }
       const user = await findUserByEmail(pool, input.email);
       const creds = user && (await getCredentials(pool, user.id));
       if (!creds || !creds.passwordHash || creds.disabledAt) {
@@ -137,15 +155,11 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
           details: { reason: creds ? 'no_password' : 'unknown_user' },
           ip,
         });
+        await slowDown(pool, input.email, ip);
         throw new AuthenticationError('wrong email or password');
       }
-      if (creds.lockedUntil && creds.lockedUntil.getTime() > Date.now()) {
-        await audit({ actor: `user:${creds.id}`, action: 'auth.password', outcome: 'failure', details: { reason: 'locked' }, ip });
-        throw new LockedError(creds.lockedUntil);
-      }
       if (!(await argon2Verify(creds.passwordHash, input.password).catch(() => false))) {
-        const lockedUntil = await inTransaction(pool, (tx) => failAttempt(tx, creds.id, 'auth.password', 'wrong_password', ip));
-        if (lockedUntil && lockedUntil.getTime() > Date.now()) throw new LockedError(lockedUntil);
+        await inTransaction(pool, (tx) => failAttempt(tx, creds.id, input.email, 'auth.password', 'wrong_password', ip));
         throw new AuthenticationError('wrong email or password');
       }
       const challenge = randomBytes(32).toString('base64url');
@@ -193,7 +207,8 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
         const creds = await getCredentials(tx, userId);
         if (!creds?.totpSecret || creds.disabledAt)
           return { error: new AuthenticationError('the login has expired; start again') } as const;
-        if (creds.lockedUntil && creds.lockedUntil.getTime() > Date.now()) return { error: new LockedError(creds.lockedUntil) } as const;
+        const wait = await throttleWaitMs(tx, throttleKeys(creds.email, ip));
+        if (wait > 0) return { error: new ThrottledError(wait) } as const;
         const enrolling = creds.totpConfirmedAt === null;
         let ok = false;
         let usedRecovery = false;
@@ -212,13 +227,11 @@ export function createIdentityService({ pool, master }: { pool: Pool; master: Ma
         }
         if (!ok) {
           await countFlowAttempt(tx, idHash);
-          const lockedUntil = await failAttempt(tx, userId, 'auth.mfa', input.code ? 'wrong_code' : 'wrong_recovery_code', ip);
-          return {
-            error: lockedUntil && lockedUntil.getTime() > Date.now() ? new LockedError(lockedUntil) : new AuthenticationError('wrong code'),
-          } as const;
+          await failAttempt(tx, userId, creds.email, 'auth.mfa', input.code ? 'wrong_code' : 'wrong_recovery_code', ip);
+          return { error: new AuthenticationError('wrong code') } as const;
         }
         await consumeFlow(tx, idHash);
-        await clearLoginFailures(tx, userId);
+        await clearThrottle(tx, accountKey(creds.email));
         let recoveryCodes: string[] | undefined;
         if (enrolling) {
           recoveryCodes = newRecoveryCodes();

@@ -91,24 +91,6 @@ export async function acceptTotpStep(db: Queryable, userId: string, step: number
   return rowCount === 1;
 }
 
-/** Counts a failed attempt; locks the account for `lockMs` once `max` failures are reached. Returns the new lock end, if any. */
-export async function recordLoginFailure(db: Queryable, userId: string, max: number, lockMs: number): Promise<Date | null> {
-  const { rows } = await db.query<{ locked_until: Date | null }>(
-    `update users set failed_logins = failed_logins + 1,
-            locked_until = case when failed_logins + 1 >= $2 then now() + ($3 || ' milliseconds')::interval else locked_until end
-      where id = $1 returning locked_until`,
-    [userId, max, String(lockMs)],
-  );
-  return rows[0]?.locked_until ?? null;
-}
-
-export async function clearLoginFailures(db: Queryable, userId: string): Promise<void> {
-  await db.query(
-    'update users set failed_logins = 0, locked_until = null where id = $1 and (failed_logins <> 0 or locked_until is not null)',
-    [userId],
-  );
-}
-
 export async function replaceRecoveryCodes(db: Queryable, userId: string, hashes: Buffer[]): Promise<void> {
   await db.query('delete from recovery_codes where user_id = $1', [userId]);
   for (const h of hashes) await db.query('insert into recovery_codes (user_id, code_hash) values ($1, $2)', [userId, h]);

@@ -20,6 +20,7 @@ import { createTask, getTask, updateTaskParams } from '../../platform/repos/task
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
 import { createApp, type AppDeps } from '../../platform-api/app';
+import { LOGIN_DELAYS } from '../../platform-api/services/identity.service';
 import { createApiServer } from '../../platform-api/server';
 import { createPool } from '../../platform/db/pool';
 import { bootstrap, type BootstrapInput, type BootstrapOutput } from '../../platform-api/services/bootstrap.service';
@@ -91,7 +92,7 @@ export interface TestPlatform {
 }
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
-export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso'>>;
+export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso' | 'trustProxy' | 'loginDelays'>>;
 
 /** The test Platform's Temporal token key (one per test file): Runner registrations carry tokens. */
 export const testTemporalTokens = createTemporalTokenIssuer(generateTemporalTokenKey());
@@ -166,8 +167,10 @@ export async function startPlatform(
         }
       : undefined,
     platformTaskQueue: taskQueue,
-    // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test.
+    // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test,
+    // and so does the per-address delay (the per-account one stays as in production).
     authRateLimit: { limit: 10_000, windowMs: 60_000 },
+    loginDelays: { ...LOGIN_DELAYS, address: { ...LOGIN_DELAYS.address, free: 1_000_000 } },
     ...options.app,
   });
   const server = createApiServer(app, options.tls);
