@@ -7,7 +7,7 @@
  * count of poll requests (`service_requests` of the Poll* operations) over the window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -82,7 +82,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-ns-'));
-  const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port: await freePort() });
+  chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
+  const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
   const port = await freePort();
   const metricsPort = await freePort();
   const address = `127.0.0.1:${port}`;
