@@ -17,7 +17,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { lookoutDataConverter } from '../common/data-converter';
-import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import express from 'express';
 import { runWorkflowId } from '../common/ids';
 import { createLogger } from '../common/logger';
@@ -141,13 +141,11 @@ export async function run(): Promise<BenchResult[]> {
     const pool = createPool(pg.url);
     await migrate(pool);
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
-    const temporal = createWorkspaceTemporal({
+    const temporal = devWorkspaceTemporal({
       connection,
       db: pool,
       identity: 'bench',
       dataConverter: lookoutDataConverter(crypto.payloadKeys),
-      sharedNamespace: 'default',
-      mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
     });
     const ws = await bootstrap(pool, crypto, temporal, {
       workspaceName: 'bench',

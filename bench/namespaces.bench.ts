@@ -20,7 +20,7 @@ import { migrate } from '../platform/db/migrate';
 import { createPool } from '../platform/db/pool';
 import { createWorkspaceKeys } from '../platform/crypto/platform-keyring';
 import { createWorkspace } from '../platform/repos/workspaces.repo';
-import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { ensureTemporalCli } from '../scripts/tools';
 import { cpuMs, rssMiB } from './system';
 import type { BenchResult } from './types';
@@ -119,13 +119,11 @@ export async function run(): Promise<BenchResult[]> {
     await migrate(pool);
     const masterKey = MasterKey.generate();
     const crypto = createPlatformCrypto(pool, masterKey);
-    const temporal = createWorkspaceTemporal({
+    const temporal = devWorkspaceTemporal({
       connection,
       db: pool,
       identity: 'bench',
       dataConverter: lookoutDataConverter(crypto.payloadKeys),
-      sharedNamespace: 'default',
-      mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
     });
     const bundle = path.join(dir, 'bare-workflows.js');
     writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve('./bare-workflows') })).code);

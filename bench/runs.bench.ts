@@ -28,7 +28,7 @@ import { createPool } from '../platform/db/pool';
 import { bootstrap } from '../platform-api/services/bootstrap.service';
 import { ensureTemporalCli } from '../scripts/tools';
 import { createPlatformWorker } from '../workers/platform-worker';
-import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { createRunnerWorker } from '../workers/runner';
 import type { BenchResult } from './types';
 
@@ -105,13 +105,11 @@ export async function run(): Promise<BenchResult[]> {
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
-    const temporal = createWorkspaceTemporal({
+    const temporal = devWorkspaceTemporal({
       connection,
       db: pool,
       identity: 'bench',
       dataConverter: lookoutDataConverter(crypto.payloadKeys),
-      sharedNamespace: 'default',
-      mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
     });
     const ws = await bootstrap(pool, crypto, temporal, { workspaceName: 'bench', ownerEmail: 'bench@lookout.localhost', probeUrl: url });
     const client = temporal.forNamespace(ws.temporalNamespace!);

@@ -23,7 +23,7 @@ import { createPool } from '../platform/db/pool';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { ensureTemporalCli } from '../scripts/tools';
 import { lookoutDataConverter } from '../common/data-converter';
-import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 
 const dist = path.resolve(__dirname, '..');
 
@@ -164,13 +164,11 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     try {
       await migrate(pool);
       const crypto = createPlatformCrypto(pool, masterKey);
-      const temporal = createWorkspaceTemporal({
+      const temporal = devWorkspaceTemporal({
         connection: await Connection.connect({ address: temporalAddress }),
         db: pool,
         identity: 'bench',
         dataConverter: lookoutDataConverter(crypto.payloadKeys),
-        sharedNamespace: 'default',
-        mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
       });
       workspace = await bootstrap(pool, crypto, temporal, {
         workspaceName: 'bench',

@@ -156,6 +156,20 @@ export function createWorkspaceTemporal(options: WorkspaceTemporalOptions): Work
   };
 }
 
+/**
+ * Namespaces per workspace on a development server (the quick start, tests, benches): the shared
+ * namespace is `default`, each workspace's is kept a day.
+ */
+export function devWorkspaceTemporal(
+  options: Pick<WorkspaceTemporalOptions, 'connection' | 'db' | 'dataConverter' | 'identity'>,
+): WorkspaceTemporal {
+  return createWorkspaceTemporal({
+    ...options,
+    sharedNamespace: 'default',
+    mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
+  });
+}
+
 /** Connects as configured (one connection for every namespace). */
 export async function connectWorkspaceTemporal(
   config: TemporalConnectionSettings & NamespaceSettings,

@@ -19,7 +19,7 @@ import { migrate } from '../platform/db/migrate';
 import { reachableByOthers, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { getWorkspace } from '../platform/repos/workspaces.repo';
-import { createWorkspaceTemporal } from '../platform/workspace-temporal';
+import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { lookoutDataConverter } from '../common/data-converter';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
@@ -239,13 +239,11 @@ async function main(): Promise<void> {
   const pool = createPool(databaseUrl, () => undefined, 2);
   const crypto = createPlatformCrypto(pool, masterKey);
   // Each workspace in its own Temporal namespace, as in production.
-  const temporal = createWorkspaceTemporal({
+  const temporal = devWorkspaceTemporal({
     connection: await Connection.connect({ address: temporalAddress }),
     db: pool,
     identity: 'quickstart',
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
-    sharedNamespace: 'default',
-    mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
   });
   let ws: BootstrapOutput;
   try {

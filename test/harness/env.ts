@@ -30,7 +30,7 @@ import type { VaultProviderOptions } from '../../activities/runner/secrets/vault
 import { createVaultClient } from '../../platform/vault/vault-client';
 import { createPlatformWorkers } from '../../workers/platform-worker';
 import type { NamespaceWorkers } from '../../workers/namespace-workers';
-import { createWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
+import { devWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../../platform/crypto/temporal-tokens';
 import { createRunnerWorker } from '../../workers/runner';
 import { loopbackPolicy } from './policy';
@@ -118,13 +118,11 @@ export async function startPlatform(
   const pool = createPool(options.databaseUrl ?? env.databaseUrl);
   const crypto = createPlatformCrypto(pool, env.masterKey);
   const clientConnection = await Connection.connect(temporalConnection);
-  const temporal = createWorkspaceTemporal({
+  const temporal = devWorkspaceTemporal({
     connection: clientConnection,
     db: pool,
     identity: 'api:test',
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
-    sharedNamespace: 'default',
-    mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
   });
   const client = temporal.forNamespace('default');
   const connection = await NativeConnection.connect(temporalConnection);
@@ -253,13 +251,11 @@ export async function newWorkspace(
 ): Promise<BootstrapOutput> {
   const own = platform.temporal
     ? undefined
-    : createWorkspaceTemporal({
+    : devWorkspaceTemporal({
         connection: await Connection.connect({ address: platform.temporalAddress ?? env.temporalAddress }),
         db: platform.pool,
         identity: 'test',
         dataConverter: lookoutDataConverter(platform.crypto.payloadKeys),
-        sharedNamespace: 'default',
-        mode: { kind: 'per-workspace', prefix: 'lookout-', retentionDays: 1 },
       });
   const ws = await bootstrap(platform.pool, platform.crypto, platform.temporal ?? own!, {
     workspaceName: `test-${randomUUID().slice(0, 8)}`,
