@@ -158,6 +158,16 @@ export const ApiConfig = z
     LOOKOUT_SAML_IDP_CERT_FILE: z.string().min(1).optional(),
     /** This service provider's entity id; default <public URL>/v1/auth/saml/metadata. */
     LOOKOUT_SAML_SP_ENTITY_ID: z.string().min(1).optional(),
+    /** The SAML IdP verifies the emails it asserts: SAML logins may then link to the account with that email. */
+    LOOKOUT_SAML_EMAIL_VERIFIED: bool.default(false),
+    /**
+     * Where invitation mail goes out: smtps://[user:pass@]host[:465] or smtp://… (STARTTLS
+     * required unless the host is loopback). Without it, members are invited with `lookout users invite`.
+     */
+    LOOKOUT_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    LOOKOUT_SMTP_FROM: z.string().min(3).max(320).default('Lookout <lookout@localhost>'),
+    /** A private CA (PEM file) that signs the SMTP server's certificate. */
+    LOOKOUT_SMTP_CA_FILE: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
     /** When any of `names` is given, all of `names` and `also` are required. */
@@ -296,6 +306,16 @@ export const CliConfig = z.object({
 export type CliConfig = z.infer<typeof CliConfig>;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+/** A comma-separated list of non-empty entries. */
+const list = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean),
+  )
+  .refine((v) => v.length > 0, 'must name at least one entry');
 
 export const CodecServerConfig = z
   .object({
@@ -305,7 +325,21 @@ export const CodecServerConfig = z
     LOOKOUT_CODEC_KEYS_FILE: z.string().min(1),
     LOOKOUT_CODEC_HOST: z.string().min(1).default('127.0.0.1'),
     LOOKOUT_CODEC_PORT: port.default(8089),
-    LOOKOUT_CODEC_AUTH: z.enum(['token', 'none']).default('token'),
+    /**
+     * `token`: one shared bearer token (the Temporal CLI's `--codec-auth`); `oidc`: the signed-in
+     * user's access token, which the Temporal Web UI passes on, verified against the provider and
+     * audited by user; `none`: loopback only (the quick start).
+     */
+    LOOKOUT_CODEC_AUTH: z.enum(['token', 'oidc', 'none']).default('token'),
+    /** With LOOKOUT_CODEC_AUTH=oidc: the provider (https), the audiences its tokens must carry, a private CA (PEM file). */
+    LOOKOUT_CODEC_OIDC_ISSUER: z.url({ protocol: /^https$/ }).optional(),
+    LOOKOUT_CODEC_OIDC_AUDIENCES: list.optional(),
+    LOOKOUT_CODEC_OIDC_CA_FILE: z.string().min(1).optional(),
+    /**
+     * With LOOKOUT_CODEC_AUTH=oidc, who may decode, comma-separated: verified email addresses, or
+     * `sub:<subject>`. Unset: every user the provider issues a token for these audiences.
+     */
+    LOOKOUT_CODEC_ALLOWED_USERS: list.optional(),
     /** The bearer token the UI or CLI sends (`--codec-auth`); required with LOOKOUT_CODEC_AUTH=token. */
     LOOKOUT_CODEC_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     /** A token of its own for `/encode`; without it the codec server does not encode at all. */
@@ -325,6 +359,9 @@ export const CodecServerConfig = z
   .superRefine((c, ctx) => {
     if (c.LOOKOUT_CODEC_ENCODE_TOKEN && c.LOOKOUT_CODEC_ENCODE_TOKEN === c.LOOKOUT_CODEC_TOKEN)
       ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_ENCODE_TOKEN'], message: 'must differ from LOOKOUT_CODEC_TOKEN' });
+    if (c.LOOKOUT_CODEC_AUTH === 'oidc')
+      for (const name of ['LOOKOUT_CODEC_OIDC_ISSUER', 'LOOKOUT_CODEC_OIDC_AUDIENCES'] as const)
+        if (!c[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when LOOKOUT_CODEC_AUTH=oidc' });
     if (c.LOOKOUT_CODEC_AUTH === 'token' && !c.LOOKOUT_CODEC_TOKEN)
       ctx.addIssue({ code: 'custom', path: ['LOOKOUT_CODEC_TOKEN'], message: 'required when LOOKOUT_CODEC_AUTH=token' });
     if (c.LOOKOUT_CODEC_AUTH === 'none' && !LOOPBACK.test(c.LOOKOUT_CODEC_HOST)) {

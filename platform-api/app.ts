@@ -23,6 +23,9 @@ import { runsRoutes } from './routes/runs.router';
 import { schedulesRoutes } from './routes/schedules.router';
 import { secretsRoutes } from './routes/secrets.router';
 import { ssoRoutes, type SsoLogins } from './routes/sso.router';
+import { invitationsRoutes } from './routes/invitations.router';
+import { createInvitationsService } from './services/invitations.service';
+import type { Mailer } from '../platform/mail';
 import { sweepsRoutes } from './routes/sweeps.router';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
@@ -62,6 +65,10 @@ export interface AppDeps {
   trustProxy?: number | string[] | undefined;
   /** External logins (OIDC, SAML), when configured: their routes are mounted with the same checks. */
   sso?: SsoLogins | undefined;
+  /** Sends invitation mail (LOOKOUT_SMTP_URL); without it, members are invited with `lookout users invite`. */
+  mailer?: Mailer | undefined;
+  /** LOOKOUT_PUBLIC_URL: the address invitation mail points to. */
+  publicUrl?: string | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -123,7 +130,8 @@ export function createApp(deps: AppDeps): Express {
     ...healthRoutes({ ping: () => ping(pool) }),
     ...authRoutes({ identity, sessions }),
     ...(deps.sso ? ssoRoutes({ ...deps.sso, sso: createSsoService({ pool, master: crypto.master }), sessions, identity }) : []),
-    ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, identity, secrets }) }),
+    ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, secrets }) }),
+    ...invitationsRoutes({ invitations: createInvitationsService({ pool, mailer: deps.mailer, publicUrl: deps.publicUrl }) }),
     ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),

@@ -21,7 +21,7 @@ import { moveToOwnNamespace } from './services/namespace-move.service';
 import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
 import { lookoutDataConverter } from '../common/data-converter';
 import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../platform/crypto/temporal-tokens';
-import { createIdentityService } from './services/identity.service';
+import { createInvitationsService } from './services/invitations.service';
 import { findUserByEmail } from '../platform/repos/users.repo';
 import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
 import { createBackup, restoreBackup } from '../platform/backup/backup';
@@ -137,18 +137,20 @@ export function buildCli(): Command {
   const users = program.command('users').description('user accounts');
   users
     .command('invite')
-    .description('print a one-use invitation code with which an existing user sets a password (MFA enrolment follows at the first login)')
+    .description(
+      'print a one-use code with which the owner of an account claims it and sets a password (MFA enrolment follows at the first login); give it to them yourself',
+    )
     .requiredOption('--email <email>', 'the user, e.g. the owner made by `admin bootstrap`')
     .action((opts: { email: string }) =>
-      withPool(async (pool, crypto) => {
+      withPool(async (pool) => {
         const user = await findUserByEmail(pool, opts.email);
         if (!user) {
-          process.stderr.write('no user with that email; add them as a member of a workspace first\n');
+          process.stderr.write('no user with that email; invite them to a workspace instead\n');
           process.exitCode = 1;
           return;
         }
         const made = await inTransaction(pool, async (tx) => {
-          const invitation = await createIdentityService({ pool, master: crypto.master }).invite(tx, user.id, null, 'system:cli');
+          const code = await createInvitationsService({ pool }).claimCode(tx, user.email, 'system:cli');
           await appendAuditInTransaction(tx, {
             workspaceId: null,
             actor: 'system:cli',
@@ -156,14 +158,15 @@ export function buildCli(): Command {
             target: `user:${user.id}`,
             outcome: 'success',
           });
-          return invitation;
+          return code;
         });
         process.stdout.write(
           [
             `invitation ${made.invitation}`,
             `expires    ${made.expiresAt}`,
             '',
-            'POST it with a password to /v1/auth/invitations/accept; it works once.',
+            'POST it with a password to /v1/auth/invitations/accept; it works once. Claiming an account',
+            'revokes any password, second factor and sessions it had unless its owner had claimed it before.',
             '',
           ].join('\n'),
         );

@@ -12,6 +12,7 @@ import { lookoutDataConverter } from '../common/data-converter';
 import { readFileSync } from 'node:fs';
 import { createOidcLogin } from './auth/oidc';
 import { createSamlLogin } from './auth/saml';
+import { createSmtpMailer } from '../platform/mail';
 import { createApiServer } from './server';
 
 async function main(): Promise<void> {
@@ -75,7 +76,15 @@ async function main(): Promise<void> {
       : undefined,
     bearer: oidc?.login,
     trustProxy: config.LOOKOUT_TRUST_PROXY,
-    sso: { oidc, saml },
+    sso: { oidc, saml, samlEmailVerified: config.LOOKOUT_SAML_EMAIL_VERIFIED },
+    mailer: config.LOOKOUT_SMTP_URL
+      ? createSmtpMailer({
+          url: config.LOOKOUT_SMTP_URL,
+          from: config.LOOKOUT_SMTP_FROM,
+          caPem: config.LOOKOUT_SMTP_CA_FILE ? readFileSync(config.LOOKOUT_SMTP_CA_FILE, 'utf8') : undefined,
+        })
+      : undefined,
+    publicUrl: config.LOOKOUT_PUBLIC_URL,
   });
   const tls =
     config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE

@@ -8,6 +8,7 @@
  * running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { DevMailbox } from '../platform/dev-mailbox';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -297,7 +298,26 @@ async function main(): Promise<void> {
     LOOKOUT_TEMPORAL_ADDRESS: temporalAddress,
     LOOKOUT_LOG_LEVEL: process.env['LOOKOUT_LOG_LEVEL'] ?? 'info',
   };
-  const platformEnv = { ...common, ...vaultPlatformEnv, DATABASE_URL: databaseUrl, LOOKOUT_MASTER_KEY: masterKey };
+  // Invitation mail: to LOOKOUT_SMTP_URL when given, else to a real SMTP server in this process
+  // that writes each message into the quick start's mail folder.
+  let smtpUrl = process.env['LOOKOUT_SMTP_URL'];
+  if (!smtpUrl) {
+    const mailDir = path.join(home, 'mail');
+    const mailbox = await DevMailbox.start({
+      dir: mailDir,
+      onMail: (m) => say(`Mail          to ${m.to.join(', ')}: "${m.subject}" (in ${path.relative(process.cwd(), mailDir) || mailDir})`),
+    });
+    smtpUrl = mailbox.url;
+    say(`Mailbox       ${mailbox.url} (development SMTP server; invitation mail is written to ${mailDir})`);
+  }
+  const platformEnv = {
+    ...common,
+    ...vaultPlatformEnv,
+    DATABASE_URL: databaseUrl,
+    LOOKOUT_MASTER_KEY: masterKey,
+    LOOKOUT_SMTP_URL: smtpUrl,
+    LOOKOUT_PUBLIC_URL: process.env['LOOKOUT_PUBLIC_URL'] ?? apiUrl,
+  };
   start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
   start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv);
   // The Runner gets neither the database nor the master key: only its own workspace's key file.

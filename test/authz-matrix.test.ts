@@ -28,6 +28,7 @@ import {
   workspaceFixture,
   type Caller,
   type WorkspaceFixture,
+  withCallHeaders,
 } from './harness/route-examples';
 import { createTestSamlIdp } from './harness/saml-idp';
 
@@ -96,6 +97,9 @@ const AUTHENTICATED_STATUS: Readonly<Record<string, Record<Kind, number>>> = {
   // Sessions belong to users, not to API tokens.
   'GET /v1/auth/sessions': { api_token: 403, session: 200, oidc_bearer: 200 },
   'DELETE /v1/auth/sessions/:id': { api_token: 403, session: 204, oidc_bearer: 204 },
+  // Invitations are addressed to people: a token has none to list or accept.
+  'GET /v1/me/invitations': { api_token: 200, session: 200, oidc_bearer: 200 },
+  'POST /v1/me/invitations/:invitationId/accept': { api_token: 404, session: 200, oidc_bearer: 200 },
 };
 
 // Generated before the platform starts (jest collects cases synchronously); checked below to be the
@@ -236,7 +240,7 @@ async function call(route: RouteDef, principal: Principal | undefined, where: Wh
   const request = await example.call({ platform, ws, caller: who, account });
   const method = route.method.toUpperCase();
   const res = await send(platform.baseUrl, method, request.path, {
-    headers: await headersOf(caller, method, request.session, options.csrf ?? true),
+    headers: withCallHeaders(await headersOf(caller, method, request.session, options.csrf ?? true), request),
     body: request.body,
   });
   return {

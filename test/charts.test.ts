@@ -165,7 +165,7 @@ describe('Helm charts', () => {
     expect(config.data['LOOKOUT_RUNNER_POLICY_FILE']).toBe('/etc/lookout/policy/policy.yaml');
   });
 
-  it('passes HTTPS, OIDC and SAML settings to the API, secrets by reference only', () => {
+  it('passes HTTPS, OIDC, SAML and mail settings to the API, secrets by reference only', () => {
     const rendered = render('platform', 'lookout', 'platform-full.yaml');
     const api = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-api'))! as unknown as {
       spec: {
@@ -185,6 +185,11 @@ describe('Helm charts', () => {
       LOOKOUT_OIDC_CLIENT_SECRET: { secretKeyRef: { name: 'lookout-platform', key: 'oidc-client-secret' } },
       LOOKOUT_OIDC_CA_FILE: '/etc/lookout/oidc-ca/ca.crt',
       LOOKOUT_SAML_IDP_CERT_FILE: '/etc/lookout/saml-idp/idp.crt',
+      LOOKOUT_SAML_EMAIL_VERIFIED: 'true',
+      // Invitation mail: the SMTP URL (it may hold credentials) from the Secret only.
+      LOOKOUT_SMTP_URL: { secretKeyRef: { name: 'lookout-platform', key: 'smtp-url' } },
+      LOOKOUT_SMTP_FROM: 'Lookout <lookout@acme.example>',
+      LOOKOUT_SMTP_CA_FILE: '/etc/lookout/smtp-ca/ca.crt',
       // A namespace per workspace, and Runner tokens signed with a key mounted from the Secret.
       LOOKOUT_TEMPORAL_NAMESPACES: 'per-workspace',
       LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: 'acme-',
@@ -195,6 +200,10 @@ describe('Helm charts', () => {
     expect((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes).toContainEqual({
       name: 'temporal-token',
       secret: { secretName: 'lookout-platform', defaultMode: 256, items: [{ key: 'temporal-token-key', path: 'key.pem' }] },
+    });
+    expect((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes).toContainEqual({
+      name: 'smtp-ca',
+      configMap: { name: 'acme-ca' },
     });
   });
 

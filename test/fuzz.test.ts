@@ -25,6 +25,7 @@ import {
   type Caller,
   type RouteCall,
   type WorkspaceFixture,
+  withCallHeaders,
 } from './harness/route-examples';
 import { createTestSamlIdp } from './harness/saml-idp';
 
@@ -454,7 +455,7 @@ async function fuzz(
       const path = `${segments.join('/')}${q === undefined ? '' : `?${q}`}`;
       const before = await fingerprint(target);
       const res = await send(platform.baseUrl, method, path, {
-        headers: headersOf(route, target),
+        headers: withCallHeaders(headersOf(route, target), target.request),
         ...(body.kind === 'json' ? { body: body.value } : body.kind === 'raw' ? { rawBody: body.text, contentType: body.contentType } : {}),
       });
       const after = await fingerprint(target);

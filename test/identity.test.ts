@@ -10,9 +10,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { verifyAuditChain } from '../platform/repos/audit.repo';
 import { routesOf } from '../platform-api/app';
-import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import {
+  api,
+  invitationCodeFor,
+  newWorkspace,
+  runTaskViaApi,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  type TestPlatform,
+} from './harness/env';
 import { makePki } from './harness/tls';
-import { cookiesOf, freshTotp, inviteAndLogIn, passwordLogin, sessionHeaders } from './harness/users';
+import { cookiesOf, freshTotp, inviteAndLogIn, mfaCookie, passwordLogin, sessionHeaders } from './harness/users';
 import { LOGIN_DELAYS } from '../platform-api/services/identity.service';
 
 let platform: TestPlatform;
@@ -40,17 +49,35 @@ describe('password login with mandatory MFA', () => {
   it('takes an invited user from invitation to a session, with TOTP enrolment before any access', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const email = `new-${randomUUID()}@example.test`;
+    const since = Date.now();
     const added = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
       token: ws.token,
       body: { email, role: 'operator' },
     });
-    expect(added.status).toBe(201);
-    const invitation = (added.body['invitation'] as { invitation: string }).invitation;
+    expect(added.status).toBe(202);
+    // The inviter learns no code: it went to the mailbox, and only there.
+    expect(added.body).toEqual({
+      id: expect.any(String),
+      workspaceId: ws.workspaceId,
+      email,
+      role: 'operator',
+      status: 'pending',
+      expiresAt: expect.any(String),
+    });
+    const invitation = await invitationCodeFor(platform.baseUrl, email, since);
     expect(invitation).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(JSON.stringify(added.body)).not.toContain(invitation);
+    // Pending until accepted: listed as an invitation, not a member.
+    const pending = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/invitations`, { token: ws.token });
+    expect(pending.body['items']).toEqual([expect.objectContaining({ id: added.body['id'], email, role: 'operator', status: 'pending' })]);
+    const members = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token });
+    expect(JSON.stringify(members.body)).not.toContain(email);
 
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password: 'short' } })).status).toBe(
       400,
     );
+    // A new account must choose a password.
+    expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation } })).status).toBe(400);
     const password = 'a long enough passphrase';
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } })).status).toBe(200);
     expect((await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } })).status).toBe(400);
@@ -59,12 +86,22 @@ describe('password login with mandatory MFA', () => {
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ mfa: 'enroll', challenge: expect.any(String), secret: expect.any(String) });
     expect(String(first.body['otpauthUri'])).toMatch(/^otpauth:\/\/totp\/Lookout:/);
-    expect(first.headers.getSetCookie()).toEqual([]);
+    // No session yet: only the pre-auth cookie that binds the MFA step to this browser.
+    const preauth = first.headers.getSetCookie();
+    expect(preauth).toEqual([
+      expect.stringMatching(/^__Host-lookout_mfa=[A-Za-z0-9_-]{43}; Max-Age=300; Path=\/; HttpOnly; Secure; SameSite=Strict$/),
+    ]);
 
-    const wrong = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code: '000000' } });
+    const wrong = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      headers: mfaCookie(first.headers),
+      body: { challenge: first.body['challenge'], code: '000000' },
+    });
     expect(wrong.status).toBe(401);
     const code = await freshTotp(String(first.body['secret']));
-    const done = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code } });
+    const done = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      headers: mfaCookie(first.headers),
+      body: { challenge: first.body['challenge'], code },
+    });
     expect(done.status).toBe(200);
     expect(done.body['recoveryCodes']).toHaveLength(10);
     const setCookies = done.headers.getSetCookie();
@@ -84,11 +121,19 @@ describe('password login with mandatory MFA', () => {
     });
 
     // The challenge is consumed: the same challenge and code cannot make a second session.
-    expect((await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code } })).status).toBe(401);
+    expect(
+      (
+        await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+          headers: mfaCookie(first.headers),
+          body: { challenge: first.body['challenge'], code },
+        })
+      ).status,
+    ).toBe(401);
 
     const userId = String(done.body['userId']);
     const actions = (await auditActions(null, `user:${userId}`)).map((a) => `${a.action}:${a.outcome}`);
     expect(actions).toEqual([
+      'user.created:success',
       'auth.password:success',
       'auth.mfa:failure',
       'mfa.enrolled:success',
@@ -139,18 +184,28 @@ describe('password login with mandatory MFA', () => {
     const { rows } = await platform.pool.query<{ totp_last_step: string }>('select totp_last_step from users where id = $1', [user.userId]);
     const replayed = await generate({ secret: user.totpSecret, epoch: Number(rows[0]!.totp_last_step) * 30 + 1 });
     expect(
-      (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: login.body['challenge'], code: replayed } })).status,
+      (
+        await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+          headers: mfaCookie(login.headers),
+          body: { challenge: login.body['challenge'], code: replayed },
+        })
+      ).status,
     ).toBe(401);
 
     const recovery = user.recoveryCodes[0]!;
     const ok = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      headers: mfaCookie(login.headers),
       body: { challenge: login.body['challenge'], recoveryCode: recovery },
     });
     expect(ok.status).toBe(200);
     const again = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
     expect(
-      (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: again.body['challenge'], recoveryCode: recovery } }))
-        .status,
+      (
+        await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+          headers: mfaCookie(again.headers),
+          body: { challenge: again.body['challenge'], recoveryCode: recovery },
+        })
+      ).status,
     ).toBe(401);
   });
 
@@ -206,6 +261,7 @@ describe('password login with mandatory MFA', () => {
     expect(after.status).toBe(200);
     // A completed login starts the count again.
     const mfa = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      headers: mfaCookie(after.headers),
       body: { challenge: after.body['challenge'], code: await freshTotp(user.totpSecret) },
     });
     expect(mfa.status).toBe(200);
@@ -224,7 +280,12 @@ describe('password login with mandatory MFA', () => {
         continue;
       }
       statuses.push(
-        (await api(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first.body['challenge'], code: '000000' } })).status,
+        (
+          await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+            headers: mfaCookie(first.headers),
+            body: { challenge: first.body['challenge'], code: '000000' },
+          })
+        ).status,
       );
     }
     expect(statuses).toEqual([401, 401, 401, 401]);
@@ -297,7 +358,7 @@ describe('sessions', () => {
     const first = await api(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
     const second = await api(platform.baseUrl, 'POST', '/v1/auth/mfa', {
       body: { challenge: first.body['challenge'], code: await freshTotp(user.totpSecret) },
-      headers: { cookie: user.cookie },
+      headers: { cookie: `${user.cookie}; ${mfaCookie(first.headers).cookie}` },
     });
     expect(second.status).toBe(200);
     const newCookie = `__Host-lookout_session=${cookiesOf(second.headers)['__Host-lookout_session']}`;

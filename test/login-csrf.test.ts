@@ -6,7 +6,7 @@
  */
 import { declaredRoutes } from './harness/route-examples';
 import { send } from './harness/principals';
-import { freshTotp, inviteAndLogIn } from './harness/users';
+import { freshTotp, inviteAndLogIn, mfaCookie } from './harness/users';
 import { newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
@@ -77,8 +77,31 @@ describe('auth routes take JSON only', () => {
       expect(res.status).toBe(415);
       expect(res.headers.get('set-cookie')).toBeNull();
     }
-    // The same challenge and code as JSON (which a cross-site page cannot send without a preflight) still work.
-    const json = await send(platform.baseUrl, 'POST', '/v1/auth/mfa', { body });
+    // As JSON from a browser without the attacker's pre-auth cookie (the victim's: a cross-site
+    // page can neither read nor set a __Host- cookie of the API), the challenge is refused too.
+    const elsewhere = await send(platform.baseUrl, 'POST', '/v1/auth/mfa', { body });
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.headers.getSetCookie().some((c) => c.startsWith('__Host-lookout_session='))).toBe(false);
+    const { rows } = await platform.pool.query<{ details: Record<string, unknown> }>(
+      "select details from audit_events where action = 'auth.mfa' and actor = $1 order by id desc limit 1",
+      [`user:${attacker.userId}`],
+    );
+    expect(rows[0]?.details).toEqual({ reason: 'other_browser' });
+    // A pre-auth cookie of another login does not fit either.
+    const other = await send(platform.baseUrl, 'POST', '/v1/auth/password', {
+      body: { email: attacker.email, password: attacker.password },
+    });
+    const fresh = { challenge: String(other.json?.['challenge']), code: body.code };
+    expect((await send(platform.baseUrl, 'POST', '/v1/auth/mfa', { body: fresh, headers: mfaCookie(first.headers) })).status).toBe(401);
+    // Only the browser that passed the password step, with its cookie, completes the login.
+    const again = await send(platform.baseUrl, 'POST', '/v1/auth/password', {
+      body: { email: attacker.email, password: attacker.password },
+    });
+    const json = await send(platform.baseUrl, 'POST', '/v1/auth/mfa', {
+      // The code was never checked above (every attempt was refused before it): it is still unused.
+      body: { challenge: String(again.json?.['challenge']), code: body.code },
+      headers: mfaCookie(again.headers),
+    });
     expect(json.status).toBe(200);
     expect(json.headers.get('set-cookie')).toMatch(/__Host-lookout_session=/);
   });

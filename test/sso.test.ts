@@ -11,7 +11,7 @@ import { createSamlLogin } from '../platform-api/auth/saml';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
 import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { createTestSamlIdp, type TestSamlIdp } from './harness/saml-idp';
-import { cookiesOf } from './harness/users';
+import { cookiesOf, inviteAndAccept } from './harness/users';
 
 const PUBLIC_URL = 'https://lookout.example.test';
 const REDIRECT_URI = `${PUBLIC_URL}/v1/auth/oidc/callback`;
@@ -46,7 +46,7 @@ beforeAll(async () => {
   platform = await startPlatform({
     app: {
       bearer: oidc,
-      sso: { oidc: { login: oidc, redirectUri: REDIRECT_URI }, saml },
+      sso: { oidc: { login: oidc, redirectUri: REDIRECT_URI }, saml, samlEmailVerified: true },
     },
   });
 });
@@ -86,7 +86,7 @@ describe('OIDC login', () => {
           body: { email, role: 'operator' },
         })
       ).status,
-    ).toBe(201);
+    ).toBe(202);
 
     const start = await fetch(`${platform.baseUrl}/v1/auth/oidc/login`, { redirect: 'manual' });
     const location = new URL(start.headers.get('location')!);
@@ -102,7 +102,15 @@ describe('OIDC login', () => {
     expect(done.status).toBe(303);
     const session = cookiesOf(done.headers)['__Host-lookout_session'];
     expect(session).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers: { cookie: `__Host-lookout_session=${session}` } });
+    const headers = { cookie: `__Host-lookout_session=${session}`, 'x-csrf-token': cookiesOf(done.headers)['__Host-lookout_csrf']! };
+    // A new account: no membership until the pending invitation to its verified address is accepted.
+    expect((await api(platform.baseUrl, 'GET', '/v1/me', { headers })).body).toMatchObject({ user: { email }, workspaces: [] });
+    const mine = await api(platform.baseUrl, 'GET', '/v1/me/invitations', { headers });
+    expect(mine.body['items']).toEqual([expect.objectContaining({ workspaceId: ws.workspaceId, email, role: 'operator' })]);
+    const invitationId = String((mine.body['items'] as { id: string }[])[0]!.id);
+    expect((await api(platform.baseUrl, 'POST', `/v1/me/invitations/${invitationId}/accept`, { headers })).status).toBe(200);
+    expect((await api(platform.baseUrl, 'POST', `/v1/me/invitations/${invitationId}/accept`, { headers })).status).toBe(404);
+    const me = await api(platform.baseUrl, 'GET', '/v1/me', { headers });
     expect(me.body).toMatchObject({
       kind: 'session',
       session: { method: 'oidc' },
@@ -155,9 +163,8 @@ describe('OIDC bearer JWTs', () => {
     const email = `bearer-${randomUUID()}@example.test`;
     const sub = randomUUID();
     provider.addAccount({ sub, email });
-    expect(
-      (await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { token: ws.token, body: { email, role } })).status,
-    ).toBe(201);
+    // The member joined from their mailbox before; the provider's verified email links the JWT to them.
+    await inviteAndAccept(platform.baseUrl, ws.workspaceId, ws.token, email, role, `correct horse ${randomUUID()}`);
     return { ws, sub, email };
   }
   const now = () => Math.floor(Date.now() / 1000);
@@ -238,14 +245,8 @@ describe('SAML 2.0 login', () => {
   it('logs a member in with a signed response and refuses the same POST again', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const email = `saml-${randomUUID()}@example.test`;
-    expect(
-      (
-        await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
-          token: ws.token,
-          body: { email, role: 'viewer' },
-        })
-      ).status,
-    ).toBe(201);
+    // The member joined from their mailbox; this IdP is configured as verifying emails, so it links.
+    await inviteAndAccept(platform.baseUrl, ws.workspaceId, ws.token, email, 'viewer', `correct horse ${randomUUID()}`);
     const flow = await startSaml();
     const response = idp.response({
       nameId: `name-${randomUUID()}`,

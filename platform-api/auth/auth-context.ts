@@ -8,7 +8,8 @@ import type { Pool } from 'pg';
 import { appendAudit, type AuditBatcher } from '../../platform/repos/audit.repo';
 import { findTokenByHash, touchToken } from '../../platform/repos/tokens.repo';
 import { findSession, touchSession, type LoginMethod } from '../../platform/repos/sessions.repo';
-import { findUserByIdentity, findUserByEmail, linkIdentity, getUser } from '../../platform/repos/users.repo';
+import { findUserByIdentity, getUser, linkByVerifiedEmail } from '../../platform/repos/users.repo';
+import { inTransaction } from '../../platform/repos/db';
 import { getMembershipRole } from '../../platform/repos/workspaces.repo';
 import { AuthenticationError, ForbiddenError, NotFoundError } from '../../common/problem';
 import { hashApiToken, looksLikeApiToken } from './api-tokens';
@@ -113,8 +114,20 @@ export function createAuthenticator({
     }
     let user = await findUserByIdentity(pool, 'oidc', identity.issuer, identity.subject);
     if (!user && identity.email && identity.emailVerified) {
-      user = await findUserByEmail(pool, identity.email);
-      if (user) await linkIdentity(pool, { provider: 'oidc', issuer: identity.issuer, subject: identity.subject, userId: user.id });
+      const email = identity.email;
+      const linked = await inTransaction(pool, (tx) =>
+        linkByVerifiedEmail(tx, { provider: 'oidc', issuer: identity.issuer, subject: identity.subject, email }),
+      );
+      user = linked?.user;
+      if (linked?.revoked)
+        await audit.append({
+          workspaceId: null,
+          actor: `user:${linked.user.id}`,
+          action: 'user.claimed',
+          outcome: 'success',
+          details: { via: 'oidc_bearer', issuer: identity.issuer, revoked: linked.revoked },
+          ip: req.ip,
+        });
     }
     if (!user || user.disabledAt) throw await fail(req, 'auth.bearer', 'unknown_user');
     return { kind: 'oidc_bearer', actor: `user:${user.id}`, userId: user.id };

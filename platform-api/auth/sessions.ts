@@ -103,7 +103,13 @@ export function readCookie(req: Request, name: string): string | undefined {
   return header ? parseCookie(header)[name] : undefined;
 }
 
-/** A short-lived cookie that binds a login in progress (OIDC, SAML) to the browser that started it. */
-export function setFlowCookie(res: Response, name: string, value: string, sameSite: 'lax' | 'none', maxAgeSeconds: number): void {
+/** A short-lived cookie that binds a login in progress (password + MFA, OIDC, SAML) to the browser that started it. */
+export function setFlowCookie(
+  res: Response,
+  name: string,
+  value: string,
+  sameSite: 'strict' | 'lax' | 'none',
+  maxAgeSeconds: number,
+): void {
   res.append('Set-Cookie', stringifySetCookie({ name, value, httpOnly: true, secure: true, sameSite, path: '/', maxAge: maxAgeSeconds }));
 }

@@ -1,11 +1,16 @@
 import { z } from 'zod';
-import { AcceptInvitationBody, MfaBody, PasswordLoginBody, type IdentityService } from '../services/identity.service';
+import { MfaBody, PasswordLoginBody, type IdentityService } from '../services/identity.service';
 import type { SessionsService } from '../services/sessions.service';
 import { defineRoute, type RouteDef } from './route';
+import { readCookie, setFlowCookie } from '../auth/sessions';
+
+/** Binds the MFA step to the browser that passed the password step. */
+export const MFA_COOKIE = '__Host-lookout_mfa';
+const MFA_FLOW_SECONDS = 5 * 60;
 
 const SessionParams = z.strictObject({ id: z.uuid() });
 
-/** Password + MFA logins, invitations and sessions. External logins (OIDC, SAML) are in sso.router.ts. */
+/** Password + MFA logins and sessions (invitations: invitations.router.ts). External logins (OIDC, SAML) are in sso.router.ts. */
 export function authRoutes({ identity, sessions }: { identity: IdentityService; sessions: SessionsService }): RouteDef[] {
   return [
     defineRoute({
@@ -17,7 +22,10 @@ export function authRoutes({ identity, sessions }: { identity: IdentityService; 
       body: PasswordLoginBody,
       success: { status: 200, description: 'an MFA challenge; with a TOTP secret to enroll at the first login' },
       async handle({ req, res, body }) {
-        res.setHeader('Cache-Control', 'no-store').json(await identity.passwordLogin(body, req.ip));
+        const { answer, browser } = await identity.passwordLogin(body, req.ip);
+        // The MFA step must come with this cookie: another site's form cannot carry it (login CSRF).
+        setFlowCookie(res, MFA_COOKIE, browser, 'strict', MFA_FLOW_SECONDS);
+        res.setHeader('Cache-Control', 'no-store').json(answer);
       },
     }),
     defineRoute({
@@ -29,7 +37,8 @@ export function authRoutes({ identity, sessions }: { identity: IdentityService; 
       body: MfaBody,
       success: { status: 200, description: 'the session (cookie) and its CSRF token; recovery codes once, at enrolment' },
       async handle({ req, res, body }) {
-        const login = await identity.completeMfa(body, req.ip);
+        const login = await identity.completeMfa(body, readCookie(req, MFA_COOKIE), req.ip);
+        setFlowCookie(res, MFA_COOKIE, '', 'strict', 0);
         const session = await sessions.issue(req, res, login.userId, login.method);
         res.json({
           userId: login.userId,
@@ -37,18 +46,6 @@ export function authRoutes({ identity, sessions }: { identity: IdentityService; 
           csrfToken: session.csrfToken,
           ...(login.recoveryCodes ? { recoveryCodes: login.recoveryCodes } : {}),
         });
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/v1/auth/invitations/accept',
-      tag: 'auth',
-      summary: 'Set the password of an invited account',
-      access: 'public',
-      body: AcceptInvitationBody,
-      success: { status: 200, description: 'the account email; log in next (MFA enrolment follows)' },
-      async handle({ req, res, body }) {
-        res.json(await identity.acceptInvitation(body, req.ip));
       },
     }),
     defineRoute({

@@ -26,6 +26,12 @@ const SamlAcsBody = z.strictObject({ SAMLResponse: z.string().min(1).max(1_400_0
 export interface SsoLogins {
   oidc?: { login: OidcLogin; redirectUri: string } | undefined;
   saml?: SamlLogin | undefined;
+  /**
+   * LOOKOUT_SAML_EMAIL_VERIFIED: the IdP verifies the email addresses it asserts, so a SAML login
+   * may link to (and claim) the account with that email. Off by default: a SAML identity then
+   * links only to an account it made itself.
+   */
+  samlEmailVerified?: boolean | undefined;
 }
 
 export interface SsoDeps extends SsoLogins {
@@ -36,7 +42,7 @@ export interface SsoDeps extends SsoLogins {
   homePath?: string;
 }
 
-export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' }: SsoDeps): RouteDef[] {
+export function ssoRoutes({ sso, sessions, identity, oidc, saml, samlEmailVerified = false, homePath = '/' }: SsoDeps): RouteDef[] {
   const routes: RouteDef[] = [];
   const refuse = (action: 'auth.oidc' | 'auth.saml', reason: string, ip: string | undefined) => sso.refuse(action, reason, ip);
 
@@ -125,10 +131,10 @@ export function ssoRoutes({ sso, sessions, identity, oidc, saml, homePath = '/' 
           }
           if (!(await sso.rememberAssertion(found.issuer, found.assertionId, found.notOnOrAfter)))
             throw await refuse('auth.saml', 'replayed_assertion', req.ip);
-          // The IdP is trusted by configuration to vouch for the email it asserts.
+          // The IdP vouches for the email it asserts only when configured so (LOOKOUT_SAML_EMAIL_VERIFIED).
           const user = await identity.externalUser(
             'saml',
-            { issuer: found.issuer, subject: found.nameId, email: found.email, emailVerified: true, name: found.displayName },
+            { issuer: found.issuer, subject: found.nameId, email: found.email, emailVerified: samlEmailVerified, name: found.displayName },
             req.ip,
           );
           await sessions.issue(req, res, user.id, 'saml');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { WorkspacesService } from '../services/workspaces.service';
-import { AddMemberBody, AuditQuery, CreateTokenBody, CreateWorkspaceBody, UpdateMemberBody } from '../services/workspaces.service';
+import { AuditQuery, CreateTokenBody, CreateWorkspaceBody, UpdateMemberBody } from '../services/workspaces.service';
 import { defineRoute, type RouteDef } from './route';
 import { WorkspaceParams } from './params';
 
@@ -92,22 +92,6 @@ export function workspacesRoutes({ workspaces }: { workspaces: WorkspacesService
       success: { status: 200, description: 'members' },
       async handle({ res, access }) {
         res.json({ items: await workspaces.members(access) });
-      },
-    }),
-    defineRoute({
-      method: 'post',
-      path: '/v1/workspaces/:ws/members',
-      tag: 'members',
-      summary: 'Add a member by email (answers an invitation code, once, for a new user)',
-      access: 'members.manage',
-      params: WorkspaceParams,
-      body: AddMemberBody,
-      success: { status: 201, description: 'the member' },
-      async handle({ req, res, access, body }) {
-        res
-          .status(201)
-          .setHeader('Cache-Control', 'no-store')
-          .json(await workspaces.addMember(access, body, req.ip));
       },
     }),
     defineRoute({

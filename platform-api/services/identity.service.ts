@@ -1,19 +1,18 @@
 /**
  * Logins: username and password with mandatory TOTP (enrolled at the first login, before any access),
- * recovery codes, invitations that let a new member set a password, and the users behind OIDC and
- * SAML logins. Every attempt, good or bad, is audited; failed password and MFA attempts count
+ * recovery codes, and the users behind OIDC and SAML logins (invitations: invitations.service.ts). Every attempt, good or bad, is audited; failed password and MFA attempts count
  * towards a per-account lockout (per-address limits sit in front of these routes).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { sha256 } from '../auth/sessions';
+import { sameHash, sha256 } from '../auth/sessions';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { generateSecret, generateURI, verify as verifyTotp } from 'otplib';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import type { MasterKey } from '../../platform/crypto/master-key';
-import { ApiError, AuthenticationError, InputError } from '../../common/problem';
+import { ApiError, AuthenticationError } from '../../common/problem';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
-import { countFlowAttempt, consumeFlow, insertFlow, insertInvitation, lockFlow, useInvitation } from '../../platform/repos/auth-flows.repo';
+import { countFlowAttempt, consumeFlow, insertFlow, lockFlow } from '../../platform/repos/auth-flows.repo';
 import { inTransaction, type Queryable } from '../../platform/repos/db';
 import { clearThrottle, recordThrottledFailure, throttleWaitMs } from '../../platform/repos/auth-throttle.repo';
 import type { LoginMethod } from '../../platform/repos/sessions.repo';
@@ -24,9 +23,10 @@ import {
   findUserByEmail,
   findUserByIdentity,
   getCredentials,
+  linkByVerifiedEmail,
   linkIdentity,
+  markEmailVerified,
   replaceRecoveryCodes,
-  setPassword,
   setPendingTotp,
   useRecoveryCode,
   type IdentityProvider,
@@ -49,11 +49,6 @@ export const MfaBody = z
   .refine((b) => (b.code === undefined) !== (b.recoveryCode === undefined), { message: 'give exactly one of code and recoveryCode' });
 /** NIST SP 800-63B: at least 12 characters, no composition rules, long passphrases welcome. */
 export const NewPassword = z.string().min(12, 'at least 12 characters').max(256);
-export const AcceptInvitationBody = z.strictObject({
-  invitation: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the invitation code'),
-  password: NewPassword,
-});
-
 /** Argon2id with the OWASP 2024 parameters (19 MiB, 2 passes, 1 lane). */
 const ARGON2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 /**
@@ -75,9 +70,13 @@ const accountKey = (email: string) => `account:${sha256(email.trim().toLowerCase
 const throttleKeys = (email: string, ip: string | undefined) => [accountKey(email), ...(ip ? [`address:${ip}`] : [])];
 const MFA_FLOW_MS = 5 * 60 * 1000;
 const MFA_FLOW_ATTEMPTS = 5;
-const INVITATION_MS = 7 * 24 * 60 * 60 * 1000;
 const RECOVERY_CODES = 10;
 const TOTP_ISSUER = 'Lookout';
+
+/** An argon2id hash of a new password. */
+export function hashPassword(password: string): Promise<string> {
+  return argon2Hash(password, ARGON2);
+}
 
 // Verified against when the account does not exist, so that the answer takes as long either way.
 const DUMMY_HASH = argon2Hash('lookout-dummy-password', ARGON2);
@@ -138,7 +137,10 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
      * a session. A wrong one, an unknown account and an account without a password all answer the
      * same 401, and count alike towards the delays; an attempt before its delay is over answers 429.
      */
-    async passwordLogin(input: z.infer<typeof PasswordLoginBody>, ip: string | undefined): Promise<PasswordLoginAnswer> {
+    async passwordLogin(
+      input: z.infer<typeof PasswordLoginBody>,
+      ip: string | undefined,
+    ): Promise<{ answer: PasswordLoginAnswer; browser: string }> {
       const wait = await throttleWaitMs(pool, throttleKeys(input.email, ip));
       if (wait > 0) {
         await audit({ actor: 'anonymous', action: 'auth.password', outcome: 'failure', details: { reason: 'throttled' }, ip });
@@ -163,9 +165,18 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
         throw new AuthenticationError('wrong email or password');
       }
       const challenge = randomBytes(32).toString('base64url');
+      // The MFA step must come from the browser that passed this one (its pre-auth cookie).
+      const browser = randomBytes(32).toString('base64url');
       const expiresAt = new Date(Date.now() + MFA_FLOW_MS);
-      return inTransaction(pool, async (tx) => {
-        await insertFlow(tx, { idHash: sha256(challenge), kind: 'mfa', userId: creds.id, data: null, expiresAt });
+      const answer = await inTransaction(pool, async (tx): Promise<PasswordLoginAnswer> => {
+        await insertFlow(tx, {
+          idHash: sha256(challenge),
+          kind: 'mfa',
+          userId: creds.id,
+          data: null,
+          expiresAt,
+          browserHash: sha256(browser),
+        });
         await appendAuditInTransaction(tx, {
           workspaceId: null,
           actor: `user:${creds.id}`,
@@ -181,6 +192,7 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
         const otpauthUri = generateURI({ issuer: TOTP_ISSUER, label: creds.email, secret });
         return { mfa: 'enroll' as const, challenge, otpauthUri, secret, expiresAt: expiresAt.toISOString() };
       });
+      return { answer, browser };
     },
 
     /**
@@ -188,17 +200,33 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
      * first code after enrolment confirms it and answers the recovery codes, once. The challenge is
      * consumed on success and dies after a few wrong codes or five minutes.
      */
-    async completeMfa(input: z.infer<typeof MfaBody>, ip: string | undefined): Promise<CompletedLogin> {
+    async completeMfa(input: z.infer<typeof MfaBody>, browser: string | undefined, ip: string | undefined): Promise<CompletedLogin> {
       const idHash = sha256(input.challenge);
       const outcome = await inTransaction(pool, async (tx) => {
         const flow = await lockFlow(tx, idHash, 'mfa');
-        if (!flow || !flow.userId || flow.consumedAt || flow.expiresAt.getTime() <= Date.now() || flow.attempts >= MFA_FLOW_ATTEMPTS) {
+        const otherBrowser = Boolean(flow?.browserHash) && !(browser && sameHash(sha256(browser), flow!.browserHash!));
+        if (
+          !flow ||
+          !flow.userId ||
+          flow.consumedAt ||
+          flow.expiresAt.getTime() <= Date.now() ||
+          flow.attempts >= MFA_FLOW_ATTEMPTS ||
+          otherBrowser
+        ) {
           await appendAuditInTransaction(tx, {
             workspaceId: null,
             actor: flow?.userId ? `user:${flow.userId}` : 'anonymous',
             action: 'auth.mfa',
             outcome: 'failure',
-            details: { reason: !flow ? 'unknown_challenge' : flow.consumedAt ? 'challenge_used' : 'challenge_expired' },
+            details: {
+              reason: !flow
+                ? 'unknown_challenge'
+                : flow.consumedAt
+                  ? 'challenge_used'
+                  : otherBrowser
+                    ? 'other_browser'
+                    : 'challenge_expired',
+            },
             ip,
           });
           return { error: new AuthenticationError('the login has expired; start again') } as const;
@@ -262,46 +290,12 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
       return outcome.login;
     },
 
-    /** Sets the password of an invited user, once per invitation. MFA enrolment follows at the first login. */
-    async acceptInvitation(input: z.infer<typeof AcceptInvitationBody>, ip: string | undefined): Promise<{ email: string }> {
-      const passwordHash = await argon2Hash(input.password, ARGON2);
-      const result = await inTransaction(pool, async (tx) => {
-        const invitation = await useInvitation(tx, sha256(input.invitation));
-        if (!invitation) return undefined;
-        await setPassword(tx, invitation.userId, passwordHash);
-        await appendAuditInTransaction(tx, {
-          workspaceId: invitation.workspaceId,
-          actor: `user:${invitation.userId}`,
-          action: 'user.password_set',
-          outcome: 'success',
-          ip,
-        });
-        return (await getCredentials(tx, invitation.userId))?.email;
-      });
-      if (!result) {
-        await audit({ actor: 'anonymous', action: 'user.password_set', outcome: 'failure', details: { reason: 'invalid_invitation' }, ip });
-        throw new InputError('the invitation is unknown, used or expired');
-      }
-      return { email: result };
-    },
-
-    /** Makes a one-use invitation for `userId` to set a password; the code is answered once. */
-    async invite(
-      db: Queryable,
-      userId: string,
-      workspaceId: string | null,
-      createdBy: string,
-    ): Promise<{ invitation: string; expiresAt: string }> {
-      const invitation = randomBytes(32).toString('base64url');
-      const expiresAt = new Date(Date.now() + INVITATION_MS);
-      await insertInvitation(db, { tokenHash: sha256(invitation), userId, workspaceId, createdBy, expiresAt });
-      return { invitation, expiresAt: expiresAt.toISOString() };
-    },
-
     /**
-     * The user behind an external login: the one linked to (provider, issuer, subject), else the
-     * user with the same email when the provider vouches for it (then linked), else a new user.
-     * Memberships come from owners adding members by email.
+     * The user behind an external login: the one linked to (provider, issuer, subject); else, when
+     * the provider verified the email, the user with that email (linked, and claimed for the
+     * mailbox owner if nobody had proved the mailbox: what someone else attached is revoked); else
+     * a new user. An unverified email never links to an existing account. Memberships come from
+     * invitations.
      */
     async externalUser(
       provider: IdentityProvider,
@@ -315,26 +309,40 @@ export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: {
       ip: string | undefined,
     ): Promise<User> {
       return inTransaction(pool, async (tx) => {
+        const key = { provider, issuer: identity.issuer, subject: identity.subject };
         let user = await findUserByIdentity(tx, provider, identity.issuer, identity.subject);
-        if (!user && identity.email && identity.emailVerified) user = await findUserByEmail(tx, identity.email);
+        if (!user && identity.email && identity.emailVerified) {
+          const linked = await linkByVerifiedEmail(tx, { ...key, email: identity.email });
+          user = linked?.user;
+          if (linked?.revoked)
+            await appendAuditInTransaction(tx, {
+              workspaceId: null,
+              actor: `user:${linked.user.id}`,
+              action: 'user.claimed',
+              outcome: 'success',
+              details: { via: provider, issuer: identity.issuer, revoked: linked.revoked },
+              ip,
+            });
+        }
         if (!user) {
           if (!identity.email) throw new AuthenticationError('the identity provider gave no email address');
           if (await findUserByEmail(tx, identity.email))
             throw new AuthenticationError('an account with this email exists; the provider must verify the email to link it');
           const id = randomUUID();
           await createUser(tx, { id, email: identity.email, displayName: identity.name });
+          if (identity.emailVerified) await markEmailVerified(tx, id);
           await appendAuditInTransaction(tx, {
             workspaceId: null,
             actor: `user:${id}`,
             action: 'user.created',
             outcome: 'success',
-            details: { via: provider },
+            details: { via: provider, emailVerified: Boolean(identity.emailVerified) },
             ip,
           });
           user = { id, email: identity.email, displayName: identity.name ?? null, disabledAt: null };
         }
         if (user.disabledAt) throw new AuthenticationError('the account is disabled');
-        await linkIdentity(tx, { provider, issuer: identity.issuer, subject: identity.subject, userId: user.id });
+        await linkIdentity(tx, { ...key, userId: user.id });
         await appendAuditInTransaction(tx, {
           workspaceId: null,
           actor: `user:${user.id}`,

@@ -20,7 +20,9 @@ import { listSchedules } from '../../platform/repos/schedules.repo';
 import { exportSweeps } from '../../platform/repos/sweeps.repo';
 import { getTask, listTasks } from '../../platform/repos/tasks.repo';
 import { getToken, listTokens, revokeToken, type ApiTokenRow } from '../../platform/repos/tokens.repo';
-import { createUser, findUserByEmail, getCredentials, listIdentities } from '../../platform/repos/users.repo';
+import { getCredentials } from '../../platform/repos/users.repo';
+import { listOpenInvitations } from '../../platform/repos/invitations.repo';
+import { invitationView } from './invitations.service';
 import {
   addMembership,
   countOwnersForUpdate,
@@ -33,14 +35,12 @@ import {
   setMembershipRole,
   workspacesOfUser,
 } from '../../platform/repos/workspaces.repo';
-import type { IdentityService } from './identity.service';
 import type { SecretsService } from './secrets.service';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createToken } from './tokens.service';
 
 export const CreateWorkspaceBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
 const RoleSchema = z.enum(ROLES);
-export const AddMemberBody = z.strictObject({ email: z.email().max(320), role: RoleSchema });
 export const UpdateMemberBody = z.strictObject({ role: RoleSchema });
 export const CreateTokenBody = z.strictObject({
   name: z.string().trim().min(1).max(100),
@@ -79,10 +79,9 @@ export function createWorkspacesService(deps: {
   pool: Pool;
   crypto: PlatformCrypto;
   temporal: WorkspaceTemporal;
-  identity: IdentityService;
   secrets: SecretsService;
 }) {
-  const { pool, crypto, temporal, identity, secrets } = deps;
+  const { pool, crypto, temporal, secrets } = deps;
 
   return {
     async me(auth: AuthContext) {
@@ -148,33 +147,6 @@ export function createWorkspacesService(deps: {
 
     async members(access: WorkspaceAccess) {
       return (await listMembers(pool, access.workspaceId)).map((m) => ({ ...m, createdAt: m.createdAt.toISOString() }));
-    },
-
-    /**
-     * Adds a member by email, making the user if there is none. A user who cannot log in yet (no
-     * password, no external identity) gets an invitation code, answered once, to set a password.
-     */
-    async addMember(access: WorkspaceAccess, input: z.infer<typeof AddMemberBody>, ip: string | undefined) {
-      return inTransaction(pool, async (tx) => {
-        const existing = await findUserByEmail(tx, input.email);
-        const userId = existing?.id ?? randomUUID();
-        if (!existing) await createUser(tx, { id: userId, email: input.email });
-        if (existing && (await getMembershipRole(tx, access.workspaceId, userId))) throw new ConflictError('already a member');
-        await addMembership(tx, { workspaceId: access.workspaceId, userId, role: input.role });
-        await appendAuditInTransaction(tx, {
-          workspaceId: access.workspaceId,
-          actor: access.actor,
-          action: 'member.added',
-          target: `user:${userId}`,
-          outcome: 'success',
-          details: { role: input.role },
-          ip,
-        });
-        const creds = await getCredentials(tx, userId);
-        const canLogIn = Boolean(creds?.passwordHash) || (await listIdentities(tx, userId)).length > 0;
-        const invitation = canLogIn ? undefined : await identity.invite(tx, userId, access.workspaceId, access.actor);
-        return { userId, email: input.email, role: input.role, ...(invitation ? { invitation } : {}) };
-      });
     },
 
     /** Changes a member's role; the last owner cannot be demoted. */
@@ -299,6 +271,7 @@ export function createWorkspacesService(deps: {
         exportedAt: new Date().toISOString(),
         workspace: { id: workspace.id, name: workspace.name, createdAt: workspace.createdAt.toISOString() },
         members: await this.members(access),
+        invitations: (await listOpenInvitations(pool, ws)).map(invitationView),
         apiTokens: await this.tokens(access),
         runners: await listRunners(pool, ws),
         tasks,

@@ -9,18 +9,21 @@ export interface AuthFlow {
   attempts: number;
   expiresAt: Date;
   consumedAt: Date | null;
+  /** SHA-256 of the cookie of the browser the flow is bound to (the MFA step). */
+  browserHash: Buffer | null;
 }
 
 export async function insertFlow(
   db: Queryable,
-  f: { idHash: Buffer; kind: FlowKind; userId: string | null; data: Buffer | null; expiresAt: Date },
+  f: { idHash: Buffer; kind: FlowKind; userId: string | null; data: Buffer | null; expiresAt: Date; browserHash?: Buffer },
 ): Promise<void> {
-  await db.query('insert into auth_flows (id_hash, kind, user_id, data, expires_at) values ($1, $2, $3, $4, $5)', [
+  await db.query('insert into auth_flows (id_hash, kind, user_id, data, expires_at, browser_hash) values ($1, $2, $3, $4, $5, $6)', [
     f.idHash,
     f.kind,
     f.userId,
     f.data,
     f.expiresAt,
+    f.browserHash ?? null,
   ]);
   // Expired flows are of no use to anyone; sweep a few on every insert so the table stays small.
   await db.query(
@@ -37,12 +40,23 @@ export async function lockFlow(db: Queryable, idHash: Buffer, kind: FlowKind): P
     attempts: number;
     expires_at: Date;
     consumed_at: Date | null;
-  }>('select kind, user_id, data, attempts, expires_at, consumed_at from auth_flows where id_hash = $1 and kind = $2 for update', [
-    idHash,
-    kind,
-  ]);
+    browser_hash: Buffer | null;
+  }>(
+    'select kind, user_id, data, attempts, expires_at, consumed_at, browser_hash from auth_flows where id_hash = $1 and kind = $2 for update',
+    [idHash, kind],
+  );
   const r = rows[0];
-  return r && { kind: r.kind, userId: r.user_id, data: r.data, attempts: r.attempts, expiresAt: r.expires_at, consumedAt: r.consumed_at };
+  return (
+    r && {
+      kind: r.kind,
+      userId: r.user_id,
+      data: r.data,
+      attempts: r.attempts,
+      expiresAt: r.expires_at,
+      consumedAt: r.consumed_at,
+      browserHash: r.browser_hash,
+    }
+  );
 }
 
 export async function countFlowAttempt(db: Queryable, idHash: Buffer): Promise<void> {
@@ -53,29 +67,6 @@ export async function countFlowAttempt(db: Queryable, idHash: Buffer): Promise<v
 export async function consumeFlow(db: Queryable, idHash: Buffer): Promise<boolean> {
   const { rowCount } = await db.query('update auth_flows set consumed_at = now() where id_hash = $1 and consumed_at is null', [idHash]);
   return rowCount === 1;
-}
-
-export async function insertInvitation(
-  db: Queryable,
-  i: { tokenHash: Buffer; userId: string; workspaceId: string | null; createdBy: string; expiresAt: Date },
-): Promise<void> {
-  await db.query('insert into invitations (token_hash, user_id, workspace_id, created_by, expires_at) values ($1, $2, $3, $4, $5)', [
-    i.tokenHash,
-    i.userId,
-    i.workspaceId,
-    i.createdBy,
-    i.expiresAt,
-  ]);
-}
-
-/** Uses an invitation once; answers its user, or undefined when unknown, used or expired. */
-export async function useInvitation(db: Queryable, tokenHash: Buffer): Promise<{ userId: string; workspaceId: string | null } | undefined> {
-  const { rows } = await db.query<{ user_id: string; workspace_id: string | null }>(
-    'update invitations set used_at = now() where token_hash = $1 and used_at is null and expires_at > now() returning user_id, workspace_id',
-    [tokenHash],
-  );
-  const r = rows[0];
-  return r && { userId: r.user_id, workspaceId: r.workspace_id };
 }
 
 export async function rememberSamlAssertion(db: Queryable, issuer: string, assertionId: string, expiresAt: Date): Promise<boolean> {

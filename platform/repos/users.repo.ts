@@ -149,3 +149,67 @@ export async function listIdentities(
   );
   return rows.map((r) => ({ provider: r.provider, issuer: r.issuer, subject: r.subject, createdAt: r.created_at }));
 }
+
+/** Whether the owner of the account's mailbox has proved it (see migration 0013). */
+export async function emailVerifiedAt(db: Queryable, userId: string): Promise<Date | null> {
+  const { rows } = await db.query<{ email_verified_at: Date | null }>('select email_verified_at from users where id = $1', [userId]);
+  return rows[0]?.email_verified_at ?? null;
+}
+
+/**
+ * The owner of the mailbox claims the account for the first time: whatever someone else attached
+ * before (a password, a TOTP secret and its recovery codes, sessions, external identities other
+ * than `keepIdentity`) is removed, and the address is marked verified. Answers what was removed.
+ */
+export async function claimAccount(
+  db: Queryable,
+  userId: string,
+  keepIdentity?: { provider: IdentityProvider; issuer: string; subject: string },
+): Promise<{ password: boolean; totp: boolean; recoveryCodes: number; sessions: number; identities: number }> {
+  const { rows } = await db.query<{ had_password: boolean; had_totp: boolean }>(
+    `update users u set password_hash = null, password_changed_at = null, totp_secret = null, totp_confirmed_at = null,
+            totp_last_step = null, email_verified_at = now()
+       from (select id, password_hash is not null as had_password, totp_secret is not null as had_totp from users where id = $1 for update) old
+      where u.id = old.id
+      returning old.had_password, old.had_totp`,
+    [userId],
+  );
+  const codes = await db.query('delete from recovery_codes where user_id = $1', [userId]);
+  const sessions = await db.query('update sessions set revoked_at = now() where user_id = $1 and revoked_at is null', [userId]);
+  const identities = keepIdentity
+    ? await db.query('delete from user_identities where user_id = $1 and not (provider = $2 and issuer = $3 and subject = $4)', [
+        userId,
+        keepIdentity.provider,
+        keepIdentity.issuer,
+        keepIdentity.subject,
+      ])
+    : await db.query('delete from user_identities where user_id = $1', [userId]);
+  return {
+    password: rows[0]?.had_password ?? false,
+    totp: rows[0]?.had_totp ?? false,
+    recoveryCodes: codes.rowCount ?? 0,
+    sessions: sessions.rowCount ?? 0,
+    identities: identities.rowCount ?? 0,
+  };
+}
+
+/** Marks the address verified (an account made by its mailbox owner, or claimed already). */
+export async function markEmailVerified(db: Queryable, userId: string): Promise<void> {
+  await db.query('update users set email_verified_at = coalesce(email_verified_at, now()) where id = $1', [userId]);
+}
+
+/**
+ * The user an external identity with a *verified* email links to, if any: the user with that
+ * email, claimed for the mailbox owner when nobody had proved it (then `revoked` says what someone
+ * else had attached and is now gone), and linked to the identity.
+ */
+export async function linkByVerifiedEmail(
+  db: Queryable,
+  identity: { provider: IdentityProvider; issuer: string; subject: string; email: string },
+): Promise<{ user: User; revoked?: Awaited<ReturnType<typeof claimAccount>> } | undefined> {
+  const user = await findUserByEmail(db, identity.email);
+  if (!user || user.disabledAt) return user && { user };
+  const revoked = (await emailVerifiedAt(db, user.id)) ? undefined : await claimAccount(db, user.id, identity);
+  await linkIdentity(db, { provider: identity.provider, issuer: identity.issuer, subject: identity.subject, userId: user.id });
+  return { user, ...(revoked ? { revoked } : {}) };
+}

@@ -19,6 +19,8 @@ import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { createTask, getTask, updateTaskParams } from '../../platform/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
+import { DevMailbox } from '../../platform/dev-mailbox';
+import { createSmtpMailer } from '../../platform/mail';
 import { createApp, type AppDeps } from '../../platform-api/app';
 import { LOGIN_DELAYS } from '../../platform-api/services/identity.service';
 import { createApiServer } from '../../platform-api/server';
@@ -88,7 +90,21 @@ export interface TestPlatform {
   /** The namespaces the platform worker polls now. */
   workers: NamespaceWorkers;
   taskQueue: string;
+  /** The real SMTP server the API mails invitations to (in-process, smtp-server). */
+  mailbox: DevMailbox;
   stop(): Promise<void>;
+}
+
+const mailboxes = new Map<string, DevMailbox>();
+
+/** The invitation code in the latest invitation mail to `email` sent by the platform at `baseUrl`. */
+export async function invitationCodeFor(baseUrl: string, email: string, since = 0): Promise<string> {
+  const mailbox = mailboxes.get(baseUrl);
+  if (!mailbox) throw new Error(`no test platform at ${baseUrl}`);
+  const mail = await mailbox.waitFor(email, { since, match: (m) => /^Invitation to/.test(m.subject) });
+  const code = /^ {4}([A-Za-z0-9_-]{43})$/m.exec(mail.text)?.[1];
+  if (!code) throw new Error(`no invitation code in the mail to ${email}`);
+  return code;
 }
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
@@ -151,7 +167,10 @@ export async function startPlatform(
   const running = workers.run();
   await workers.reconcile();
   const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'];
+  const mailbox = await DevMailbox.start();
+  const mailer = createSmtpMailer({ url: mailbox.url, from: 'Lookout test <lookout@example.test>' });
   const app = createApp({
+    mailer,
     pool,
     temporal,
     logger,
@@ -174,8 +193,11 @@ export async function startPlatform(
   const server = createApiServer(app, options.tls);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const baseUrl = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  mailboxes.set(baseUrl, mailbox);
   return {
-    baseUrl: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    baseUrl,
+    mailbox,
     app,
     pool,
     crypto,
@@ -193,6 +215,9 @@ export async function startPlatform(
       await connection.close();
       await clientConnection.close();
       await pool.end();
+      mailer.close();
+      await mailbox.stop();
+      mailboxes.delete(baseUrl);
     },
   };
 }

@@ -15,6 +15,8 @@ export interface TestOidcAccount {
   sub: string;
   email: string;
   name?: string;
+  /** What the provider says in `email_verified` (default true). */
+  emailVerified?: boolean;
 }
 
 export interface TestOidcProvider {
@@ -88,7 +90,10 @@ export async function startOidcProvider(options: { redirectUris: string[] }): Pr
     findAccount: async (_ctx: unknown, sub: string) => {
       const account = accounts.get(sub);
       if (!account) return undefined;
-      return { accountId: sub, claims: async () => ({ sub, email: account.email, email_verified: true, name: account.name }) };
+      return {
+        accountId: sub,
+        claims: async () => ({ sub, email: account.email, email_verified: account.emailVerified ?? true, name: account.name }),
+      };
     },
     features: {
       devInteractions: { enabled: true },
@@ -109,7 +114,7 @@ export async function startOidcProvider(options: { redirectUris: string[] }): Pr
     extraTokenClaims: async (_ctx: unknown, token: { kind: string; accountId?: string; resourceServer?: unknown }) => {
       const account = token.accountId ? accounts.get(token.accountId) : undefined;
       if (token.kind !== 'AccessToken' || !token.resourceServer || !account) return undefined;
-      return { email: account.email, email_verified: true, name: account.name };
+      return { email: account.email, email_verified: account.emailVerified ?? true, name: account.name };
     },
   });
   server.on('request', provider.callback());

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
 import { CSRF_HEADER, SESSION_COOKIE } from '../../platform-api/auth/sessions';
 import type { Role } from '../../platform/permissions';
+import { inviteAndAccept, mfaCookie } from './users';
 
 export interface Sent {
   status: number;
@@ -97,22 +98,18 @@ export async function inviteAndLogIn(
 ): Promise<LoggedInUser> {
   const email = `${label}-${randomUUID()}@example.test`;
   const password = `correct horse ${randomUUID()}`;
-  const auth = { authorization: `Bearer ${ws.token}` };
-  const added = expectStatus(
-    'add member',
-    await send(baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, { headers: auth, body: { email, role } }),
-    201,
-  );
-  const invitation = (added['invitation'] as { invitation: string } | undefined)?.invitation;
-  if (!invitation) throw new Error('add member: no invitation for a new user');
-  expectStatus('accept invitation', await send(baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } }), 200);
-  const first = expectStatus('password login', await send(baseUrl, 'POST', '/v1/auth/password', { body: { email, password } }), 200);
+  await inviteAndAccept(baseUrl, ws.workspaceId, ws.token, email, role, password);
+  const firstRes = await send(baseUrl, 'POST', '/v1/auth/password', { body: { email, password } });
+  const first = expectStatus('password login', firstRes, 200);
   if (first['mfa'] !== 'enroll') throw new Error(`password login: expected MFA enrolment, got ${String(first['mfa'])}`);
   const code = await generate({ secret: String(first['secret']) });
-  const res = await send(baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first['challenge'], code } });
+  const res = await send(baseUrl, 'POST', '/v1/auth/mfa', {
+    body: { challenge: first['challenge'], code },
+    headers: mfaCookie(firstRes.headers),
+  });
   const session = sessionFrom(res);
   return {
-    id: String(added['userId']),
+    id: session.userId,
     email,
     password,
     session,
@@ -124,10 +121,12 @@ export async function inviteAndLogIn(
 export async function logInAgain(baseUrl: string, user: LoggedInUser): Promise<Session> {
   const recoveryCode = user.recoveryCodes.shift();
   if (!recoveryCode) throw new Error(`no recovery code left for ${user.email}`);
-  const first = expectStatus(
-    'password login',
-    await send(baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } }),
-    200,
+  const firstRes = await send(baseUrl, 'POST', '/v1/auth/password', { body: { email: user.email, password: user.password } });
+  const first = expectStatus('password login', firstRes, 200);
+  return sessionFrom(
+    await send(baseUrl, 'POST', '/v1/auth/mfa', {
+      body: { challenge: first['challenge'], recoveryCode },
+      headers: mfaCookie(firstRes.headers),
+    }),
   );
-  return sessionFrom(await send(baseUrl, 'POST', '/v1/auth/mfa', { body: { challenge: first['challenge'], recoveryCode } }));
 }

@@ -4,7 +4,8 @@
  * a new route cannot ship without being exercised. Destructive routes make a fresh resource on each
  * call, so that every call has something to act on and no call takes another's fixture away.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { insertInvitation } from '../../platform/repos/invitations.repo';
 import { routesOf, createApp, type AppDeps } from '../../platform-api/app';
 import type { RouteDef } from '../../platform-api/routes/route';
 import { insertRun, markRunFinished } from '../../platform/repos/runs.repo';
@@ -14,7 +15,8 @@ import { addMembership } from '../../platform/repos/workspaces.repo';
 import { createToken } from '../../platform-api/services/tokens.service';
 import type { BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { runWorkflowId } from '../../common/ids';
-import { addTask, newWorkspace, silentLogger, type TestPlatform } from './env';
+import { addTask, invitationCodeFor, newWorkspace, silentLogger, type TestPlatform } from './env';
+import { mfaCookie } from './users';
 import { logInAgain, send, type LoggedInUser, type Session } from './principals';
 
 /** `POST /v1/workspaces/:ws/runs`: how routes are named in the tables. */
@@ -104,6 +106,21 @@ async function createSchedule(platform: TestPlatform, ws: BootstrapOutput): Prom
 }
 
 /** A member with no login of their own, to change or remove. */
+/** An open invitation of `email` to the workspace, made in the database (its code is of no use here). */
+async function openInvitation(platform: TestPlatform, workspaceId: string, email: string): Promise<string> {
+  const id = randomUUID();
+  await insertInvitation(platform.pool, {
+    id,
+    tokenHash: randomBytes(32),
+    workspaceId,
+    email,
+    role: 'viewer',
+    createdBy: 'test:fixture',
+    expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  return id;
+}
+
 async function freshMember(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
   const id = randomUUID();
   await createUser(platform.pool, { id, email: `member-${id}@example.test` });
@@ -133,6 +150,15 @@ export interface RouteCall {
   body?: unknown;
   /** Make the call with this session instead of the caller's usual one (a logout ends it). */
   session?: Session;
+  /** Headers the call needs besides the caller's (a login's pre-auth cookie); cookies are joined with the caller's. */
+  headers?: Record<string, string>;
+}
+
+/** The caller's headers with the call's own; a `cookie` in both is joined, as a browser would send both. */
+export function withCallHeaders(caller: Record<string, string>, call: RouteCall): Record<string, string> {
+  const out = { ...caller, ...call.headers };
+  if (caller['cookie'] && call.headers?.['cookie']) out['cookie'] = `${caller['cookie']}; ${call.headers['cookie']}`;
+  return out;
 }
 
 export interface RouteExample {
@@ -154,29 +180,28 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   },
   'POST /v1/auth/mfa': {
     async call({ platform, account }) {
-      const first = await created(
-        'password login',
-        send(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: account.email, password: account.password } }),
-        200,
-      );
+      const login = send(platform.baseUrl, 'POST', '/v1/auth/password', { body: { email: account.email, password: account.password } });
+      const first = await created('password login', login, 200);
       const recoveryCode = account.recoveryCodes.shift();
       if (!recoveryCode) throw new Error('no recovery code left');
-      return { path: '/v1/auth/mfa', body: { challenge: first['challenge'], recoveryCode } };
+      return { path: '/v1/auth/mfa', body: { challenge: first['challenge'], recoveryCode }, headers: mfaCookie((await login).headers) };
     },
   },
   'POST /v1/auth/invitations/accept': {
     async call({ platform, ws }) {
-      const added = await created(
-        'member',
+      const email = `invited-${randomUUID()}@example.test`;
+      const since = Date.now();
+      await created(
+        'invitation',
         send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/members`, {
           headers: bearer(ws.token),
-          body: { email: `invited-${randomUUID()}@example.test`, role: 'viewer' },
+          body: { email, role: 'viewer' },
         }),
-        201,
+        202,
       );
       return {
         path: '/v1/auth/invitations/accept',
-        body: { invitation: (added['invitation'] as { invitation: string }).invitation, password: `a long passphrase ${short()}` },
+        body: { invitation: await invitationCodeFor(platform.baseUrl, email, since), password: `a long passphrase ${short()}` },
       };
     },
   },
@@ -218,6 +243,20 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /v1/workspaces/:ws/members': { call: async (ctx) => ({ path: wsPath(ctx, '/members') }) },
   'POST /v1/workspaces/:ws/members': {
     call: async (ctx) => ({ path: wsPath(ctx, '/members'), body: { email: `new-${randomUUID()}@example.test`, role: 'viewer' } }),
+  },
+  'GET /v1/workspaces/:ws/invitations': { call: async (ctx) => ({ path: wsPath(ctx, '/invitations') }) },
+  'DELETE /v1/workspaces/:ws/invitations/:invitationId': {
+    call: async (ctx) => ({
+      path: wsPath(ctx, `/invitations/${await openInvitation(ctx.platform, ctx.ws.workspaceId, `new-${short()}@example.test`)}`),
+    }),
+  },
+  'GET /v1/me/invitations': { call: async () => ({ path: '/v1/me/invitations' }) },
+  'POST /v1/me/invitations/:invitationId/accept': {
+    // An invitation to the caller's own (verified) address; callers without a user get an unknown id.
+    async call({ platform, ws, caller }) {
+      const id = caller.user ? await openInvitation(platform, ws.workspaceId, caller.user.email) : randomUUID();
+      return { path: `/v1/me/invitations/${id}/accept` };
+    },
   },
   'PATCH /v1/workspaces/:ws/members/:userId': {
     call: async (ctx) => ({ path: wsPath(ctx, `/members/${await freshMember(ctx.platform, ctx.ws)}`), body: { role: 'operator' } }),

@@ -1,7 +1,7 @@
 /** Users for tests: invited by an owner, with a password, logged in with TOTP like a browser would. */
 import { randomUUID } from 'node:crypto';
 import { generate } from 'otplib';
-import { api } from './env';
+import { api, invitationCodeFor } from './env';
 
 export interface LoggedIn {
   userId: string;
@@ -46,6 +46,13 @@ export function cookiesOf(headers: Headers): Record<string, string> {
   return out;
 }
 
+/** The pre-auth cookie the password step set, for the MFA step of the same login (as a browser sends it back). */
+export function mfaCookie(headers: Headers): { cookie: string } {
+  const value = cookiesOf(headers)['__Host-lookout_mfa'];
+  if (!value) throw new Error('the password step set no pre-auth cookie');
+  return { cookie: `__Host-lookout_mfa=${value}` };
+}
+
 export function sessionHeaders(cookie: string, csrfToken: string): Record<string, string> {
   return { cookie, 'x-csrf-token': csrfToken };
 }
@@ -62,6 +69,7 @@ export async function passwordLogin(
   const secret = totpSecret ?? String(first.body['secret']);
   const second = await api(baseUrl, 'POST', '/v1/auth/mfa', {
     body: { challenge: first.body['challenge'], code: await freshTotp(secret) },
+    headers: mfaCookie(first.headers),
   });
   if (second.status !== 200) throw new Error(`MFA step answered ${second.status}: ${JSON.stringify(second.body)}`);
   const session = cookiesOf(second.headers)['__Host-lookout_session']!;
@@ -78,19 +86,39 @@ export async function passwordLogin(
   };
 }
 
-/** An owner (by API token) adds a member with `role`; the member sets a password and logs in. */
+/**
+ * An owner (by API token) invites `email` with `role`; the invitation mail reaches the test
+ * mailbox, and its code is accepted with `password`, as the owner of that mailbox would.
+ */
+export async function inviteAndAccept(
+  baseUrl: string,
+  workspaceId: string,
+  ownerToken: string,
+  email: string,
+  role: 'owner' | 'operator' | 'viewer',
+  password: string | undefined,
+): Promise<{ invitationId: string; accepted: Record<string, unknown> }> {
+  const since = Date.now();
+  const added = await api(baseUrl, 'POST', `/v1/workspaces/${workspaceId}/members`, { token: ownerToken, body: { email, role } });
+  if (added.status !== 202) throw new Error(`inviting a member answered ${added.status}: ${JSON.stringify(added.body)}`);
+  const invitation = await invitationCodeFor(baseUrl, email, since);
+  const accepted = await api(baseUrl, 'POST', '/v1/auth/invitations/accept', {
+    body: { invitation, ...(password === undefined ? {} : { password }) },
+  });
+  if (accepted.status !== 200) throw new Error(`accepting the invitation answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  return { invitationId: String(added.body['id']), accepted: accepted.body };
+}
+
+/** An owner (by API token) invites a new user with `role`; they accept from their mailbox, set a password and log in. */
 export async function inviteAndLogIn(
   baseUrl: string,
   workspaceId: string,
   ownerToken: string,
   role: 'owner' | 'operator' | 'viewer',
+  label = 'user',
 ): Promise<LoggedIn> {
-  const email = `user-${randomUUID()}@example.test`;
-  const added = await api(baseUrl, 'POST', `/v1/workspaces/${workspaceId}/members`, { token: ownerToken, body: { email, role } });
-  if (added.status !== 201) throw new Error(`adding a member answered ${added.status}: ${JSON.stringify(added.body)}`);
-  const invitation = (added.body['invitation'] as { invitation: string }).invitation;
+  const email = `${label}-${randomUUID()}@example.test`;
   const password = `correct horse ${randomUUID()}`;
-  const accepted = await api(baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password } });
-  if (accepted.status !== 200) throw new Error(`accepting the invitation answered ${accepted.status}`);
+  await inviteAndAccept(baseUrl, workspaceId, ownerToken, email, role, password);
   return { ...(await passwordLogin(baseUrl, email, password)), password };
 }
