@@ -207,6 +207,44 @@ describe('Helm charts', () => {
     });
   });
 
+  it("serves the codec server over HTTPS only, to users with their provider's tokens, behind an Ingress of its own", () => {
+    const rendered = render('platform', 'lookout', 'platform-full.yaml');
+    const codec = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-codec'))! as unknown as {
+      spec: { template: { spec: { containers: Record<string, any>[]; volumes: unknown[] } } };
+    };
+    const container = codec.spec.template.spec.containers[0]!;
+    const env = Object.fromEntries(
+      (container['env'] as { name: string; value?: string; valueFrom?: unknown }[]).map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env).toMatchObject({
+      LOOKOUT_CODEC_TLS_CERT_FILE: '/etc/lookout/codec-tls/tls.crt',
+      LOOKOUT_CODEC_TLS_KEY_FILE: '/etc/lookout/codec-tls/tls.key',
+      LOOKOUT_CODEC_AUTH: 'oidc',
+      LOOKOUT_CODEC_OIDC_ISSUER: 'https://login.acme.example/realms/acme',
+      LOOKOUT_CODEC_OIDC_AUDIENCES: 'https://temporal-ui.acme.example',
+      LOOKOUT_CODEC_ALLOWED_USERS: 'oncall@acme.example,sub:5f0c',
+      LOOKOUT_CODEC_OIDC_CA_FILE: '/etc/lookout/codec-oidc-ca/ca.crt',
+    });
+    expect(env).not.toHaveProperty('LOOKOUT_CODEC_TOKEN');
+    expect(container['readinessProbe']).toEqual({ httpGet: { path: '/healthz', port: 'http', scheme: 'HTTPS' } });
+    expect(codec.spec.template.spec.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'lookout-codec-tls', defaultMode: 256 } });
+    const ingress = byKind(rendered, 'Ingress').find((i) => i.metadata?.name?.endsWith('-codec'))! as unknown as {
+      metadata: { annotations: Record<string, string> };
+      spec: { tls: unknown[]; rules: { host: string }[] };
+    };
+    expect(ingress.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/backend-protocol': 'HTTPS' });
+    expect(ingress.spec.tls).toEqual([{ hosts: ['codec.acme.example'], secretName: 'lookout-codec-ingress-tls' }]);
+    expect(ingress.spec.rules.map((r) => r.host)).toEqual(['codec.acme.example']);
+    // With the shared token instead, the token comes from the Secret.
+    const tokenCodec = byKind(render('platform', 'lookout', 'platform-full.yaml', ['codecServer.auth=token']), 'Deployment').find((d) =>
+      d.metadata?.name?.endsWith('-codec'),
+    )! as unknown as { spec: { template: { spec: { containers: Record<string, any>[] } } } };
+    expect(tokenCodec.spec.template.spec.containers[0]!['env']).toContainEqual({
+      name: 'LOOKOUT_CODEC_TOKEN',
+      valueFrom: { secretKeyRef: { name: 'lookout-codec', key: 'token' } },
+    });
+  });
+
   it.each([
     ['runner', 'an unknown key', ['runner.bogus=1'], /additional properties 'bogus' not allowed|bogus/],
     ['runner', 'a negative replica count', ['replicaCount=-1'], /replicaCount.*(minimum|must be >= 1)|minimum: got -1/],
@@ -221,6 +259,18 @@ describe('Helm charts', () => {
     ['platform', 'an unknown key', ['apii.replicaCount=2'], /apii/],
     ['platform', 'no existing Secret', ['existingSecret='], /existingSecret is required: a Secret with database-url and master-key/],
     ['platform', 'a codec server without its Secret', ['codecServer.enabled=true'], /codecServer\.existingSecret is required/],
+    [
+      'platform',
+      'a codec server without TLS',
+      ['codecServer.enabled=true', 'codecServer.existingSecret=c'],
+      /codecServer\.tlsSecretName is required when codecServer\.enabled/,
+    ],
+    [
+      'platform',
+      'a codec server for users without their provider',
+      ['codecServer.enabled=true', 'codecServer.existingSecret=c', 'codecServer.tlsSecretName=t', 'codecServer.auth=oidc'],
+      /codecServer\.oidc\.issuer and codecServer\.oidc\.audiences are required/,
+    ],
     ['platform', 'OIDC without a client id', ['auth.oidc.issuer=https://login.example'], /auth\.oidc\.clientId is required/],
     ['platform', 'an OIDC issuer over http', ['auth.oidc.issuer=http://login.example', 'auth.oidc.clientId=x'], /issuer/],
     [

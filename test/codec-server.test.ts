@@ -18,6 +18,8 @@ import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { findTemporalCli } from '../scripts/tools';
 import { createCodecApp } from '../workers/codec-server';
 import { collectPayloads } from './harness/history';
+import { discoverBearerVerifier } from '../common/oidc-bearer';
+import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
 import { api, env, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 
 const ORIGIN = 'http://127.0.0.1:8233';
@@ -260,5 +262,161 @@ describe('codec server', () => {
       parseConfig('codec-server', CodecServerConfig, { LOOKOUT_CODEC_KEYS_FILE: '/k', LOOKOUT_CODEC_AUTH: 'none' }).LOOKOUT_CODEC_HOST,
     ).toBe('127.0.0.1');
     expect(ApiConfig).toBeDefined();
+  });
+});
+
+describe('codec server: the payload decides the workspace, not the header', () => {
+  const wire = (p: { metadata?: Record<string, Uint8Array | null | undefined> | null; data?: Uint8Array | null }) => ({
+    metadata: Object.fromEntries(
+      Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+    ),
+    data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
+  });
+  const plain = (text: string) => ({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(text)) });
+
+  it("refuses a payload bound to another workspace's workflow, whatever X-Namespace says", async () => {
+    const aKeys = new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId));
+    const aCodec = new WorkspaceCodec(aKeys);
+    // Someone with A's key writes a payload under it for a workflow of B (e.g. into B's namespace).
+    const hostile = new WorkspaceCodec({ activeKey: () => aKeys.activeKey(wsA.workspaceId), keyById: (id) => aKeys.keyById(id) });
+    const forB = await hostile.encode([plain('written by A for B')], {
+      type: 'workflow',
+      namespace: wsB.temporalNamespace!,
+      workflowId: runWorkflowId(wsB.workspaceId, runIdB),
+    });
+    for (const namespace of [wsA.temporalNamespace!, '']) {
+      const res = await post('/decode', { payloads: forB.map(wire) }, { authorization: `Bearer ${TOKEN}`, 'x-namespace': namespace });
+      expect(res.status).toBe(403);
+      expect(JSON.stringify(res.body)).not.toContain('written by A');
+    }
+    // A genuine payload of A relabelled to B's workflow: refused the same (and its AAD would not verify).
+    const genuine = await rawPayloads(wsA.workspaceId, runIdA);
+    const relabelled = genuine.map((p) => ({
+      ...p,
+      metadata: { ...p.metadata, 'encryption-binding': Buffer.from(runWorkflowId(wsB.workspaceId, runIdB)).toString('base64') },
+    }));
+    expect((await post('/decode', { payloads: relabelled }, { authorization: `Bearer ${TOKEN}` })).status).toBe(403);
+    // Bound to A's own workflow, with or without the header, it decodes.
+    const forA = await aCodec.encode([plain('written by A for A')], {
+      type: 'workflow',
+      namespace: wsA.temporalNamespace!,
+      workflowId: runWorkflowId(wsA.workspaceId, runIdA),
+    });
+    const ok = await post('/decode', { payloads: forA.map(wire) }, { authorization: `Bearer ${TOKEN}`, 'x-namespace': '' });
+    expect(ok.status).toBe(200);
+    expect(Buffer.from((ok.body['payloads'] as { data: string }[])[0]!.data, 'base64').toString()).toBe('"written by A for A"');
+    expect(auditLines.filter((l) => l.includes('another workspace')).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("codec server: per-user access with the signed-in user's OIDC token", () => {
+  const AUDIENCE = 'https://temporal-ui.acme.example';
+  let provider: TestOidcProvider;
+  let userServer: http.Server;
+  let userUrl: string;
+  const userAudit: Record<string, unknown>[] = [];
+  const alice = { sub: `alice-${randomBytes(4).toString('hex')}`, email: `alice-${randomBytes(4).toString('hex')}@acme.example` };
+  const mallory = { sub: `mallory-${randomBytes(4).toString('hex')}`, email: `mallory-${randomBytes(4).toString('hex')}@acme.example` };
+  const bob = { sub: `bob-${randomBytes(4).toString('hex')}`, email: `bob-${randomBytes(4).toString('hex')}@acme.example` };
+
+  beforeAll(async () => {
+    provider = await startOidcProvider({ redirectUris: ['https://lookout.example.test/cb'] });
+    for (const account of [alice, mallory, bob]) provider.addAccount(account);
+    const verifier = await discoverBearerVerifier({ issuer: provider.issuer, audiences: [AUDIENCE], ca: provider.caPem });
+    const logger = pino(
+      { level: 'info' },
+      new Writable({ write: (chunk: Buffer, _enc, cb) => (userAudit.push(JSON.parse(chunk.toString()) as Record<string, unknown>), cb()) }),
+    );
+    userServer = http.createServer(
+      createCodecApp({
+        keyring: new StaticKeyring(await exportRunnerKeyFile(platform.pool, platform.crypto.master, wsA.workspaceId)),
+        logger,
+        token: undefined,
+        users: { verifier, allowed: [alice.email.toUpperCase(), `sub:${bob.sub}`] },
+        allowedOrigins: [ORIGIN],
+        namespaces: [wsA.temporalNamespace!],
+      }),
+    );
+    await new Promise<void>((resolve) => userServer.listen(0, '127.0.0.1', resolve));
+    userUrl = `http://127.0.0.1:${(userServer.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    userServer?.close();
+    await provider?.stop();
+  });
+
+  const decode = async (authorization: string | undefined) => {
+    const res = await fetch(`${userUrl}/decode`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-namespace': wsA.temporalNamespace!,
+        origin: ORIGIN,
+        ...(authorization ? { authorization } : {}),
+      },
+      body: JSON.stringify({ payloads: await rawPayloads(wsA.workspaceId, runIdA) }),
+    });
+    return { status: res.status, text: await res.text() };
+  };
+
+  it('decodes for an allowed user and audits the decode under that user', async () => {
+    for (const who of [alice, bob]) {
+      const res = await decode(`Bearer ${await provider.issueAccessToken(who.sub, AUDIENCE)}`);
+      expect(res.status).toBe(200);
+      const shown = (JSON.parse(res.text) as { payloads: { data: string }[] }).payloads.map((p) =>
+        Buffer.from(p.data, 'base64').toString(),
+      );
+      expect(shown.join('\n')).toContain('workspace-a-endpoint');
+      expect(userAudit).toContainEqual(
+        expect.objectContaining({ audit: 'codec.decode', outcome: 'success', user: `${provider.issuer}#${who.sub}`, email: who.email }),
+      );
+    }
+  });
+
+  it('refuses a user the codec server does not list, the shared token, another audience and a forged token', async () => {
+    const refused = await decode(`Bearer ${await provider.issueAccessToken(mallory.sub, AUDIENCE)}`);
+    expect(refused.status).toBe(403);
+    expect(userAudit).toContainEqual(
+      expect.objectContaining({
+        audit: 'codec.decode',
+        outcome: 'refused',
+        user: `${provider.issuer}#${mallory.sub}`,
+        reason: 'user_not_allowed',
+      }),
+    );
+    expect((await decode(`Bearer ${TOKEN}`)).status).toBe(401);
+    expect((await decode(undefined)).status).toBe(401);
+    expect((await decode(`Bearer ${await provider.issueAccessToken(alice.sub, 'https://another.example')}`)).status).toBe(401);
+    const forged = await provider.signWithForeignKey({
+      iss: provider.issuer,
+      sub: alice.sub,
+      aud: AUDIENCE,
+      exp: Math.floor(Date.now() / 1000) + 300,
+      email: alice.email,
+      email_verified: true,
+    });
+    const res = await decode(`Bearer ${forged}`);
+    expect(res.status).toBe(401);
+    expect(res.text).not.toContain('workspace-a-endpoint');
+    expect(userAudit).toContainEqual(expect.objectContaining({ outcome: 'refused', reason: 'signature' }));
+  });
+
+  it('requires the issuer and audiences with LOOKOUT_CODEC_AUTH=oidc', () => {
+    expect(() =>
+      parseConfig('codec-server', CodecServerConfig, {
+        LOOKOUT_CODEC_KEYS_FILE: '/k',
+        LOOKOUT_CODEC_AUTH: 'oidc',
+        LOOKOUT_CODEC_HOST: '0.0.0.0',
+      }),
+    ).toThrow(/LOOKOUT_CODEC_OIDC_ISSUER: required when LOOKOUT_CODEC_AUTH=oidc/);
+    const parsed = parseConfig('codec-server', CodecServerConfig, {
+      LOOKOUT_CODEC_KEYS_FILE: '/k',
+      LOOKOUT_CODEC_AUTH: 'oidc',
+      LOOKOUT_CODEC_OIDC_ISSUER: 'https://login.acme.example',
+      LOOKOUT_CODEC_OIDC_AUDIENCES: 'a, b',
+      LOOKOUT_CODEC_ALLOWED_USERS: 'alice@acme.example,sub:123',
+    });
+    expect(parsed.LOOKOUT_CODEC_OIDC_AUDIENCES).toEqual(['a', 'b']);
+    expect(parsed.LOOKOUT_CODEC_ALLOWED_USERS).toEqual(['alice@acme.example', 'sub:123']);
   });
 });

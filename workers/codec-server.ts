@@ -1,9 +1,11 @@
 /**
  * The codec server, hosted by the customer beside the Runner: `/encode` and `/decode` for the
  * Temporal Web UI and CLI, holding only its own workspace's keys. A codec server with keys is a
- * decryption oracle, so every request is authenticated (bearer token; `none` is accepted only on
- * loopback, for the quick start), CORS admits only the configured UI origins, and every decode is
- * written to its audit log.
+ * decryption oracle, so every request is authenticated (a shared bearer token, or the signed-in
+ * user's own access token from the OIDC provider, which the Web UI passes on; `none` is accepted only
+ * on loopback, for the quick start), CORS admits only the configured UI origins, a payload is decoded
+ * only when the workflow it is bound to belongs to this workspace (whatever `X-Namespace` says), and
+ * every decode is written to its audit log with who asked.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +15,9 @@ import type { Payload } from '@temporalio/common';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { z } from 'zod';
-import { CodecError, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
+import { BINDING_METADATA, CodecError, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
+import { workspaceOfWorkflowId } from '../common/ids';
+import { discoverBearerVerifier, looksLikeJwt, OidcError, type BearerVerifier } from '../common/oidc-bearer';
 import { CodecServerConfig } from '../common/config';
 import { FileKeyring, type Keyring } from '../common/keyring';
 import { createLogger, type Logger } from '../common/logger';
@@ -28,8 +32,14 @@ const WirePayloads = z.strictObject({
 export interface CodecAppOptions {
   keyring: Keyring;
   logger: Logger;
-  /** Bearer token accepted, or `undefined` for no authentication (loopback only). */
+  /** Bearer token accepted, or `undefined` for no authentication (loopback only); ignored with `users`. */
   token: string | undefined;
+  /**
+   * Per-user access instead of the shared token: the bearer must be an access token of this OIDC
+   * provider (verified as the API verifies OIDC bearers); `allowed` names who may decode (verified
+   * emails, or `sub:<subject>`), everyone the provider vouches for when empty.
+   */
+  users?: { verifier: BearerVerifier; allowed: readonly string[] } | undefined;
   /**
    * The token `/encode` requires, distinct from the decode token; without it `/encode` is off. An
    * encoding codec server lets whoever holds its token write payloads Temporal will accept as the
@@ -59,14 +69,54 @@ function cors(allowed: ReadonlySet<string>): RequestHandler {
   };
 }
 
+/** Who made a request, for the audit log: a user of the OIDC provider, the shared token, or nobody (loopback). */
+type Caller = { user: string; email?: string | undefined } | { user: 'token' } | { user: 'anonymous' };
+
+function bearerOf(req: express.Request): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '')?.[1];
+}
+
 function authenticate(token: string | undefined): RequestHandler {
   const expected = token === undefined ? undefined : sha256(token);
-  return (req, _res, next) => {
-    if (!expected) return next();
-    const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
-    if (!match?.[1] || !timingSafeEqual(sha256(match[1]), expected))
+  return (req, res, next) => {
+    if (!expected) {
+      res.locals['caller'] = { user: 'anonymous' } satisfies Caller;
+      return next();
+    }
+    const presented = bearerOf(req);
+    if (!presented || !timingSafeEqual(sha256(presented), expected))
       return next(new AuthenticationError('a valid bearer token is required'));
+    res.locals['caller'] = { user: 'token' } satisfies Caller;
     next();
+  };
+}
+
+/** The signed-in user's access token, verified against the provider; only `allowed` users, when listed. */
+function authenticateUser({ verifier, allowed }: NonNullable<CodecAppOptions['users']>, logger: Logger): RequestHandler {
+  const allowedSet = new Set(allowed.map((a) => (a.startsWith('sub:') ? a : a.toLowerCase())));
+  return (req, res, next) => {
+    const presented = bearerOf(req);
+    if (!presented || !looksLikeJwt(presented)) return next(new AuthenticationError("the signed-in user's access token is required"));
+    verifier.verify(presented).then(
+      (identity) => {
+        const user = `${identity.issuer}#${identity.subject}`;
+        const email = identity.email && identity.emailVerified ? identity.email.toLowerCase() : undefined;
+        if (allowedSet.size > 0 && !allowedSet.has(`sub:${identity.subject}`) && !(email && allowedSet.has(email))) {
+          logger.warn(
+            { audit: `codec${req.path.replace('/', '.')}`, outcome: 'refused', user, email, reason: 'user_not_allowed' },
+            'codec request refused',
+          );
+          return next(new ForbiddenError('this user may not use this codec server'));
+        }
+        res.locals['caller'] = { user, email } satisfies Caller;
+        next();
+      },
+      (err: unknown) => {
+        const reason = err instanceof OidcError ? err.reason : 'invalid_token';
+        logger.warn({ audit: `codec${req.path.replace('/', '.')}`, outcome: 'refused', reason }, 'codec request refused');
+        next(new AuthenticationError('the access token was refused'));
+      },
+    );
   };
 }
 
@@ -99,14 +149,14 @@ const toWire = (p: Payload) => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
-export function createCodecApp({ keyring, logger, token, encodeToken, allowedOrigins, namespaces }: CodecAppOptions): Express {
+export function createCodecApp({ keyring, logger, token, users, encodeToken, allowedOrigins, namespaces }: CodecAppOptions): Express {
   const codec = new WorkspaceCodec(keyring);
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet({ crossOriginResourcePolicy: false }));
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   app.use(cors(new Set(allowedOrigins)));
-  const decodeAuth = authenticate(token);
+  const decodeAuth = users ? authenticateUser(users, logger) : authenticate(token);
   const encodeAuth = encodeToken ? authenticate(encodeToken) : undefined;
   app.use((req, res, next) => {
     if (req.path !== '/encode') return decodeAuth(req, res, next);
@@ -130,11 +180,23 @@ export function createCodecApp({ keyring, logger, token, encodeToken, allowedOri
    * patch marker (`json/plain` `{"id":…,"deprecated":…}`, naming a code version), is handed back as
    * it is: refusing it would hide the whole history. Anything else must be ciphertext.
    */
-  const decodeForDisplay = async (payloads: Payload[]): Promise<Payload[]> => {
-    const decoded = await codec.decode(payloads.filter((p) => !isPatchMarker(p)));
-    let next = 0;
-    return payloads.map((p) => (isPatchMarker(p) ? p : decoded[next++]!));
+  const decodeForDisplay = async (payloads: Payload[], namespace: string): Promise<Payload[]> =>
+    Promise.all(payloads.map(async (p) => (isPatchMarker(p) ? p : await decodeBound(p, namespace))));
+
+  /**
+   * One payload, held to the workflow it is bound to (format v2): that workflow must be of this
+   * workspace, and the codec then refuses a key of another workspace or a relabelled binding. The
+   * namespace the caller names is not trusted for this.
+   */
+  const decodeBound = async (payload: Payload, namespace: string): Promise<Payload> => {
+    const binding = payload.metadata?.[BINDING_METADATA] ? Buffer.from(payload.metadata[BINDING_METADATA]).toString('utf8') : undefined;
+    if (binding !== undefined && workspaceOfWorkflowId(binding) !== keyring.soleWorkspaceId)
+      throw new CodecError('payload bound to a workflow of another workspace');
+    const [decoded] = await codec.decode([payload], binding ? { type: 'workflow', namespace, workflowId: binding } : undefined);
+    return decoded!;
   };
+
+  const caller = (res: express.Response): Caller => (res.locals['caller'] as Caller | undefined) ?? { user: 'anonymous' };
 
   const handle =
     (direction: 'encode' | 'decode'): RequestHandler =>
@@ -145,21 +207,29 @@ export function createCodecApp({ keyring, logger, token, encodeToken, allowedOri
       const payloads = parsed.data.payloads.map(toPayload);
       let out: Payload[];
       try {
-        out = direction === 'encode' ? await codec.encode(payloads) : await decodeForDisplay(payloads);
+        out = direction === 'encode' ? await codec.encode(payloads) : await decodeForDisplay(payloads, namespace);
       } catch (err) {
         if (err instanceof CodecError) {
           logger.warn(
-            { audit: `codec.${direction}`, outcome: 'refused', namespace, origin: req.get('origin'), reason: err.message },
+            { audit: `codec.${direction}`, outcome: 'refused', ...caller(res), namespace, origin: req.get('origin'), reason: err.message },
             'codec request refused',
           );
-          throw new ApiError(/no key/.test(err.message) ? 403 : 400, 'Codec refused', err.message);
+          throw new ApiError(/no key|another workspace/.test(err.message) ? 403 : 400, 'Codec refused', err.message);
         }
         throw err;
       }
       if (direction === 'decode') {
         const keyIds = [...new Set(payloads.map((p) => Buffer.from(p.metadata?.[KEY_ID_METADATA] ?? new Uint8Array()).toString('utf8')))];
         logger.info(
-          { audit: 'codec.decode', outcome: 'success', namespace, origin: req.get('origin'), payloads: payloads.length, keyIds },
+          {
+            audit: 'codec.decode',
+            outcome: 'success',
+            ...caller(res),
+            namespace,
+            origin: req.get('origin'),
+            payloads: payloads.length,
+            keyIds,
+          },
           'payloads decoded',
         );
       }
@@ -178,10 +248,22 @@ async function main(): Promise<void> {
   const keyring = new FileKeyring(config.LOOKOUT_CODEC_KEYS_FILE, 5_000, (e) =>
     e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
   );
+  const users =
+    config.LOOKOUT_CODEC_AUTH === 'oidc'
+      ? {
+          verifier: await discoverBearerVerifier({
+            issuer: config.LOOKOUT_CODEC_OIDC_ISSUER!,
+            audiences: config.LOOKOUT_CODEC_OIDC_AUDIENCES!,
+            ca: config.LOOKOUT_CODEC_OIDC_CA_FILE ? readFileSync(config.LOOKOUT_CODEC_OIDC_CA_FILE, 'utf8') : undefined,
+          }),
+          allowed: config.LOOKOUT_CODEC_ALLOWED_USERS ?? [],
+        }
+      : undefined;
   const app = createCodecApp({
     keyring,
     logger,
     token: config.LOOKOUT_CODEC_AUTH === 'token' ? config.LOOKOUT_CODEC_TOKEN : undefined,
+    users,
     encodeToken: config.LOOKOUT_CODEC_ENCODE_TOKEN,
     allowedOrigins: config.LOOKOUT_CODEC_ALLOWED_ORIGINS,
     namespaces: [config.LOOKOUT_TEMPORAL_NAMESPACE],

@@ -3,12 +3,24 @@
  * nonce) and verification of bearer JWTs issued by the same provider. No routes and no storage here:
  * the caller keeps the pending login server-side and maps {@link OidcError} to a 401.
  *
+ * Bearer JWTs are verified by common/oidc-bearer.ts (the codec server verifies users' tokens there too).
  * openid-client, jose and undici are loaded with dynamic `import()` because the first two are
  * ESM-only and this project compiles to CommonJS.
  */
 import { z } from 'zod';
 import type * as OpenIdClient from 'openid-client';
-import type * as Jose from 'jose';
+import {
+  caFetch,
+  createBearerVerifier,
+  identityFrom,
+  isError,
+  MESSAGES,
+  networkFailure,
+  OidcError,
+  type OidcIdentity,
+} from '../../common/oidc-bearer';
+
+export { looksLikeJwt, OidcError, type OidcIdentity } from '../../common/oidc-bearer';
 
 /** Provider and client settings; validated by {@link createOidcLogin}. */
 export interface OidcSettings {
@@ -39,34 +51,6 @@ export interface OidcPendingLogin {
   codeVerifier: string;
 }
 
-/** The authenticated end user as the provider names them. `issuer` + `subject` is the stable key. */
-export interface OidcIdentity {
-  issuer: string;
-  subject: string;
-  email?: string;
-  emailVerified?: boolean;
-  name?: string;
-}
-
-/**
- * Why a login or a bearer token was refused. `reason` is a short machine word, one of:
- * `invalid_settings`, `discovery_failed`, `provider_unreachable`, `provider_error` (the provider
- * answered with an OAuth error, e.g. a reused code), `state_mismatch`, `nonce_mismatch`,
- * `issuer_mismatch`, `audience_mismatch`, `subject_mismatch`, `expired`, `not_yet_valid`,
- * `signature`, `alg_not_allowed`, `jwks_unavailable`, `malformed`.
- * The message and `cause` never contain a token, a code, a secret or a claim value.
- */
-export class OidcError extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'OidcError';
-  }
-}
-
 /** One configured provider. Safe to share between requests. */
 export interface OidcLogin {
   /**
@@ -94,10 +78,6 @@ export interface OidcLogin {
   verifyBearer(jwt: string): Promise<OidcIdentity>;
 }
 
-const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
-// The signature may be empty (an unsecured `alg: none` JWT): still a JWT, refused by verifyBearer.
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
-
 const settingsSchema = z.object({
   issuer: z
     .url({ protocol: /^https$/, message: 'issuer must be an https:// URL' })
@@ -118,11 +98,6 @@ const settingsSchema = z.object({
   clockToleranceSeconds: z.number().int().min(0).max(300).optional(),
 });
 
-/** Cheap shape check (three base64url segments, the last possibly empty) to tell a JWT from an API token (`lk_…`). Verifies nothing. */
-export function looksLikeJwt(value: string): boolean {
-  return value.length <= 16_384 && JWT_SHAPE.test(value);
-}
-
 /**
  * Validates `settings`, discovers the provider (`/.well-known/openid-configuration`, 30 s timeout;
  * the discovered issuer must equal `settings.issuer`) and returns a ready {@link OidcLogin}.
@@ -137,7 +112,6 @@ export async function createOidcLogin(settings: OidcSettings): Promise<OidcLogin
   }
   const s = parsed.data;
   const client = await import('openid-client');
-  const jose = await import('jose');
   const fetchImpl = s.ca ? await caFetch(s.ca) : undefined;
 
   let config: OpenIdClient.Configuration;
@@ -169,11 +143,14 @@ export async function createOidcLogin(settings: OidcSettings): Promise<OidcLogin
   const issuer = metadata.issuer;
   const scopes = s.scopes ?? 'openid email profile';
   const audiences = s.audiences ?? [s.clientId];
-  const clockTolerance = s.clockToleranceSeconds ?? 30;
   const redirectUri = new URL(s.redirectUri);
-  const jwks = metadata.jwks_uri
-    ? jose.createRemoteJWKSet(new URL(metadata.jwks_uri), fetchImpl ? { [jose.customFetch]: fetchImpl } : {})
-    : undefined;
+  const bearer = await createBearerVerifier({
+    issuer,
+    jwksUri: metadata.jwks_uri,
+    audiences,
+    clockToleranceSeconds: s.clockToleranceSeconds,
+    fetchImpl,
+  });
 
   return {
     async start() {
@@ -225,65 +202,13 @@ export async function createOidcLogin(settings: OidcSettings): Promise<OidcLogin
       return identity;
     },
 
-    async verifyBearer(jwt) {
-      if (!looksLikeJwt(jwt)) throw new OidcError('malformed', 'the bearer token is not a JWT');
-      if (!jwks) throw new OidcError('jwks_unavailable', 'the provider publishes no jwks_uri');
-      let payload: Jose.JWTPayload;
-      try {
-        ({ payload } = await jose.jwtVerify(jwt, jwks, {
-          issuer,
-          audience: audiences,
-          algorithms: ASYMMETRIC_ALGS,
-          clockTolerance,
-          requiredClaims: ['sub', 'exp'],
-        }));
-      } catch (err) {
-        throw fromJoseError(err);
-      }
-      return identityFrom(payload, issuer);
-    },
-  };
-}
-
-/** undici's own fetch with an Agent that trusts only `ca` (undici's fetch and Agent must match versions). */
-async function caFetch(ca: string): Promise<(url: string, options: object) => Promise<Response>> {
-  const undici = await import('undici');
-  const dispatcher = new undici.Agent({ connect: { ca } });
-  // openid-client and jose only read status, headers and body; undici's Response has the same shape.
-  return async (url, options) => await undici.fetch(url, { ...(options as Parameters<typeof undici.fetch>[1]), dispatcher });
-}
-
-function identityFrom(claims: Record<string, unknown>, issuer: string): OidcIdentity {
-  if (typeof claims.sub !== 'string' || claims.sub === '') throw new OidcError('malformed', 'the token has no subject');
-  const verified = claims.email_verified;
-  return {
-    issuer,
-    subject: claims.sub,
-    email: typeof claims.email === 'string' ? claims.email : undefined,
-    // Some providers (Cognito) send the boolean as a string.
-    emailVerified: typeof verified === 'boolean' ? verified : verified === 'true' ? true : verified === 'false' ? false : undefined,
-    name: typeof claims.name === 'string' ? claims.name : undefined,
+    verifyBearer: (jwt) => bearer.verify(jwt),
   };
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
-const MESSAGES: Record<string, string> = {
-  state_mismatch: 'the login state does not match this login',
-  nonce_mismatch: 'the ID token nonce does not match this login',
-  issuer_mismatch: 'the token or response comes from a different issuer',
-  audience_mismatch: 'the token is not meant for this client',
-  subject_mismatch: 'the userinfo subject differs from the ID token subject',
-  expired: 'the token has expired',
-  not_yet_valid: 'the token is not valid yet',
-  signature: 'the token signature does not verify against the provider’s keys',
-  alg_not_allowed: 'the token uses a signing algorithm that is not allowed',
-  jwks_unavailable: 'the provider’s signing keys could not be fetched',
-  provider_unreachable: 'the provider could not be reached',
-  malformed: 'the provider’s response or the token is malformed',
-};
 
 function toOidcError(err: unknown, phase: 'login' | 'userinfo'): OidcError {
   if (err instanceof OidcError) return err;
@@ -350,58 +275,4 @@ function mapClientError(err: unknown, phase: string): { reason: string; cause: u
   const network = networkFailure(err);
   if (network) return { reason: 'provider_unreachable', cause: network };
   return { reason: 'provider_error', cause: safeCause };
-}
-
-/** Duck-typed: errors from fetch or from another realm (test sandboxes) fail `instanceof Error`. */
-function isError(value: unknown): value is Error {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as Error).message === 'string' && typeof (value as Error).name === 'string'
-  );
-}
-
-/**
- * fetch() failures (DNS, refused, TLS) are TypeErrors "fetch failed" whose cause names the network
- * error; timeouts are TimeoutError/AbortError. openid-client passes them on as they are, or wraps
- * them ("something went wrong") when they come from another realm, so the chain is searched by name.
- */
-function networkFailure(err: unknown): Error | undefined {
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && isError(current); depth++) {
-    const e = current as { name?: unknown; message?: unknown; cause?: unknown };
-    if ((e.name === 'TypeError' && e.message === 'fetch failed') || e.name === 'TimeoutError' || e.name === 'AbortError') return current;
-    current = e.cause;
-  }
-  return undefined;
-}
-
-function fromJoseError(err: unknown): OidcError {
-  const e = err as { code?: unknown; claim?: unknown; message?: unknown };
-  const cause = new Error(`${String(e.code)}: ${String(e.message)}`);
-  const fail = (reason: string) => new OidcError(reason, MESSAGES[reason] ?? 'the bearer token was refused', { cause });
-  switch (e.code) {
-    case 'ERR_JWT_EXPIRED':
-      return fail('expired');
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      return fail(
-        e.claim === 'iss' ? 'issuer_mismatch' : e.claim === 'aud' ? 'audience_mismatch' : e.claim === 'nbf' ? 'not_yet_valid' : 'malformed',
-      );
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-    case 'ERR_JWKS_NO_MATCHING_KEY':
-    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
-      return fail('signature');
-    case 'ERR_JOSE_ALG_NOT_ALLOWED':
-    case 'ERR_JOSE_NOT_SUPPORTED':
-      return fail('alg_not_allowed');
-    case 'ERR_JWKS_TIMEOUT':
-    case 'ERR_JWKS_INVALID':
-      return fail('jwks_unavailable');
-    case 'ERR_JWS_INVALID':
-    case 'ERR_JWT_INVALID':
-    case 'ERR_JWT_CLAIM_INVALID':
-      return fail('malformed');
-  }
-  // A JWKS fetch that fails at the network level surfaces as the fetch's own error.
-  const network = networkFailure(err);
-  if (network) return new OidcError('jwks_unavailable', MESSAGES.jwks_unavailable!, { cause: network });
-  return fail('malformed');
 }

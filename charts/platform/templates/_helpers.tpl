@@ -35,6 +35,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and .Values.codecServer.enabled (not .Values.codecServer.existingSecret) }}
 {{- fail "codecServer.existingSecret is required when codecServer.enabled: a Secret with keys.json and token" }}
 {{- end }}
+{{- if and .Values.codecServer.enabled (not .Values.codecServer.tlsSecretName) }}
+{{- fail "codecServer.tlsSecretName is required when codecServer.enabled: the codec server decrypts payloads and serves HTTPS only" }}
+{{- end }}
+{{- if and .Values.codecServer.enabled (eq .Values.codecServer.auth "oidc") (not (and .Values.codecServer.oidc.issuer .Values.codecServer.oidc.audiences)) }}
+{{- fail "codecServer.oidc.issuer and codecServer.oidc.audiences are required with codecServer.auth=oidc" }}
+{{- end }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.host) }}
 {{- fail "ingress.host is required when ingress.enabled" }}
 {{- end }}
