@@ -2,7 +2,8 @@
  * Result attestation: an HMAC-SHA256, under the attestation subkey of the workspace's active key,
  * over the workspace id, the run id and the canonical result. The Platform stores a result only if
  * its attestation verifies under a key of the workspace that owns the run, so a Runner holding
- * another workspace's keys can neither forge nor replay a result across workspaces.
+ * another workspace's keys can neither forge nor replay a result across workspaces. Only the
+ * active key attests: a retired key only decrypts history, and a revoked key is refused.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from './canonical-json';
@@ -36,7 +37,8 @@ export async function verifyAttestation(
   if (!m?.[1] || !m[2]) return 'attestation is malformed';
   if (parseKeyId(m[1])?.workspaceId !== workspaceId) return 'attestation was made with a key of another workspace';
   const key = await keyring.keyById(m[1]);
-  if (!key) return 'attestation names an unknown key';
+  if (!key) return 'attestation names an unknown or revoked key';
+  if (key.state === 'retired') return 'attestation was made with a retired key';
   const expected = mac(key, workspaceId, runId, body);
   const given = Buffer.from(m[2], 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'attestation does not verify';

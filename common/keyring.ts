@@ -12,6 +12,11 @@ export interface WorkspaceKey {
   /** `<workspaceId>:v<version>` */
   id: string;
   workspaceId: string;
+  /**
+   * `retired`: decrypts history, attests nothing. Absent means active (or a key file from before
+   * key states). A revoked key is never handed out by a keyring.
+   */
+  state?: 'active' | 'retired' | undefined;
   /** 32 random bytes; never leaves the process except wrapped or in a Runner's key file. */
   root: Buffer;
 }
@@ -63,7 +68,11 @@ export function subkey(root: Buffer, purpose: KeyPurpose): Buffer {
   return key;
 }
 
-/** The key file a Runner or codec server loads: one workspace's keys, nothing else. */
+/**
+ * The key file a Runner or codec server loads: one workspace's keys, nothing else. Each key carries
+ * its state (a file from before key states has none: all held keys count as usable); revoked keys
+ * are listed by id only, never with their material, and refused even if an older file held them.
+ */
 export const KeyFile = z.strictObject({
   workspaceId: z.uuid(),
   activeKeyId: z.string(),
@@ -72,9 +81,11 @@ export const KeyFile = z.strictObject({
       z.strictObject({
         id: z.string().regex(KEY_ID),
         key: z.base64().refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 bytes'),
+        state: z.enum(['active', 'retired']).optional(),
       }),
     )
     .min(1),
+  revoked: z.array(z.string().regex(KEY_ID)).max(10_000).optional(),
 });
 export type KeyFile = z.infer<typeof KeyFile>;
 
@@ -87,15 +98,19 @@ export class StaticKeyring implements Keyring {
   constructor(file: KeyFile) {
     const parsed = KeyFile.parse(file);
     this.soleWorkspaceId = parsed.workspaceId;
+    const revoked = new Set(parsed.revoked ?? []);
     this.#keys = new Map(
-      parsed.keys.map((k) => {
-        if (parseKeyId(k.id)?.workspaceId !== parsed.workspaceId)
-          throw new Error(`key ${k.id} belongs to another workspace than the key file`);
-        return [k.id, { id: k.id, workspaceId: parsed.workspaceId, root: Buffer.from(k.key, 'base64') }];
-      }),
+      parsed.keys
+        .filter((k) => !revoked.has(k.id))
+        .map((k) => {
+          if (parseKeyId(k.id)?.workspaceId !== parsed.workspaceId)
+            throw new Error(`key ${k.id} belongs to another workspace than the key file`);
+          const state = k.id === parsed.activeKeyId ? 'active' : k.state;
+          return [k.id, { id: k.id, workspaceId: parsed.workspaceId, root: Buffer.from(k.key, 'base64'), state }];
+        }),
     );
     const active = this.#keys.get(parsed.activeKeyId);
-    if (!active) throw new Error('the key file names an active key it does not hold');
+    if (!active) throw new Error('the key file names an active key it does not hold (or revoked)');
     this.#active = active;
   }
 

@@ -13,7 +13,8 @@ import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-b
 import { createVaultClient } from '../platform/vault/vault-client';
 import type { Pool } from 'pg';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
-import { exportRunnerKeyFile, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
+import { exportRunnerKeyFile, revokeWorkspaceKey, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
+import { parseKeyId } from '../common/keyring';
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from '../platform/repos/audit.repo';
 import { inTransaction } from '../platform/repos/db';
 import { bootstrap } from './services/bootstrap.service';
@@ -273,6 +274,41 @@ export function buildCli(): Command {
         });
         process.stdout.write(
           `new active ${purpose} key ${id}${purpose === 'payload' ? '; export the key file again for the Runner and the codec server' : ''}\n`,
+        );
+      }),
+    );
+  keys
+    .command('revoke')
+    .description(
+      'revoke a key (a leaked Runner key file): refused from then on by the Platform, the codec and in attestations; an active key is replaced first',
+    )
+    .requiredOption('--key <id>', 'the key id, <workspace id>:v<n> (payload metadata and key files name it)')
+    .option(
+      '--purpose <purpose>',
+      'payload (shared with the Runner) or data (sealed columns: revoking one makes what it sealed unreadable)',
+      'payload',
+    )
+    .action((opts: { key: string; purpose: string }) =>
+      withPool(async (pool, crypto) => {
+        if (opts.purpose !== 'payload' && opts.purpose !== 'data') throw new InvalidArgumentError('--purpose must be payload or data');
+        const purpose = opts.purpose;
+        const workspaceId = parseKeyId(opts.key)?.workspaceId;
+        if (!workspaceId) throw new InvalidArgumentError('--key must be a key id, <workspace id>:v<n>');
+        const { rotatedTo } = await inTransaction(pool, async (tx) => {
+          const done = await revokeWorkspaceKey(tx, crypto.master, opts.key, purpose);
+          await appendAuditInTransaction(tx, {
+            workspaceId,
+            actor: 'system:cli',
+            action: 'keys.revoked',
+            target: `key:${purpose}:${opts.key}`,
+            outcome: 'success',
+            details: done.rotatedTo ? { rotatedTo: done.rotatedTo } : {},
+          });
+          return done;
+        });
+        process.stdout.write(
+          `revoked ${purpose} key ${opts.key}${rotatedTo ? `; new active key ${rotatedTo}` : ''}` +
+            (purpose === 'payload' ? '; export the key file again for the Runner and the codec server\n' : '\n'),
         );
       }),
     );

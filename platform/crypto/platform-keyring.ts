@@ -1,16 +1,27 @@
 /**
  * The Platform's keyrings: every workspace's keys, wrapped under the master key in PostgreSQL and
- * unwrapped on demand into a process cache. The active key is re-read after a short TTL, so a
- * rotation by another process takes effect without a restart; retired keys keep decrypting.
+ * unwrapped on demand into a process cache. The active key and every key's state are re-read after
+ * a short TTL (15 s), so a rotation or a revocation by another process takes effect without a
+ * restart: retired keys keep decrypting and attest nothing, revoked keys are refused.
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { INTERNAL_KEY_WORKSPACE, keyId, parseKeyId, type Keyring, type WorkspaceKey } from '../../common/keyring';
+import { INTERNAL_KEY_WORKSPACE, keyId, parseKeyId, type KeyFile, type Keyring, type WorkspaceKey } from '../../common/keyring';
 import type { Queryable } from '../repos/db';
-import { getActiveKey, getKey, insertKey, listKeys, retireActiveKey, type KeyPurposeColumn } from '../repos/keys.repo';
+import {
+  getActiveKey,
+  getKey,
+  insertKey,
+  listKeys,
+  retireActiveKey,
+  revokeKey,
+  type KeyPurposeColumn,
+  type KeyState,
+} from '../repos/keys.repo';
 import type { MasterKey } from './master-key';
 
 const ACTIVE_TTL_MS = 15_000;
+const STATE_TTL_MS = 15_000;
 
 function label(purpose: KeyPurposeColumn, id: string): string {
   return `${purpose}:${id}`;
@@ -18,7 +29,8 @@ function label(purpose: KeyPurposeColumn, id: string): string {
 
 export class PlatformKeyring implements Keyring {
   readonly soleWorkspaceId = undefined;
-  readonly #cache = new Map<string, WorkspaceKey>();
+  /** Unwrapped roots by key id, and when the key's state was last read. */
+  readonly #cache = new Map<string, { key: WorkspaceKey; at: number }>();
   #internal: WorkspaceKey | undefined;
   readonly #active = new Map<string, { key: WorkspaceKey; at: number }>();
 
@@ -28,12 +40,17 @@ export class PlatformKeyring implements Keyring {
     readonly purpose: KeyPurposeColumn,
   ) {}
 
-  #unwrap(workspaceId: string, version: number, wrapped: Buffer): WorkspaceKey {
+  /** The key of a row just read (a revoked one is forgotten and never unwrapped). */
+  #fromRow(workspaceId: string, version: number, wrapped: Buffer, state: KeyState): WorkspaceKey | undefined {
     const id = keyId(workspaceId, version);
-    const cached = this.#cache.get(id);
-    if (cached) return cached;
-    const key = { id, workspaceId, root: this.master.unwrap(wrapped, label(this.purpose, id)) };
-    this.#cache.set(id, key);
+    if (state === 'revoked') {
+      this.#cache.delete(id);
+      return undefined;
+    }
+    // The same root Buffer stays, so its derived subkeys stay cached too.
+    const root = this.#cache.get(id)?.key.root ?? this.master.unwrap(wrapped, label(this.purpose, id));
+    const key: WorkspaceKey = { id, workspaceId, root, state };
+    this.#cache.set(id, { key, at: Date.now() });
     return key;
   }
 
@@ -53,8 +70,8 @@ export class PlatformKeyring implements Keyring {
       if (hit) return hit.key;
       throw err;
     }
-    if (!row) throw new Error(`workspace ${workspaceId} has no active ${this.purpose} key`);
-    const key = this.#unwrap(workspaceId, row.version, row.wrapped);
+    const key = row && this.#fromRow(workspaceId, row.version, row.wrapped, row.state);
+    if (!key) throw new Error(`workspace ${workspaceId} has no active ${this.purpose} key`);
     this.#active.set(workspaceId, { key, at: Date.now() });
     return key;
   }
@@ -72,11 +89,22 @@ export class PlatformKeyring implements Keyring {
   async keyById(id: string): Promise<WorkspaceKey | undefined> {
     if (id === keyId(INTERNAL_KEY_WORKSPACE, 1)) return this.internalKey();
     const cached = this.#cache.get(id);
-    if (cached) return cached;
+    if (cached && Date.now() - cached.at < STATE_TTL_MS) return cached.key;
     const parsed = parseKeyId(id);
     if (!parsed) return undefined;
-    const row = await getKey(this.pool, parsed.workspaceId, this.purpose, parsed.version);
-    return row && this.#unwrap(parsed.workspaceId, row.version, row.wrapped);
+    let row: Awaited<ReturnType<typeof getKey>>;
+    try {
+      row = await getKey(this.pool, parsed.workspaceId, this.purpose, parsed.version);
+    } catch (err) {
+      // As for the active key: a database restart must not stop the worker's codec.
+      if (cached) return cached.key;
+      throw err;
+    }
+    if (!row) {
+      this.#cache.delete(id);
+      return undefined;
+    }
+    return this.#fromRow(parsed.workspaceId, row.version, row.wrapped, row.state);
   }
 
   /** Forgets a workspace's keys (after its deletion). */
@@ -106,21 +134,44 @@ export async function rotateWorkspaceKey(
   return id;
 }
 
-/** The key file a workspace's Runner (and codec server) loads: its payload keys, active and retired. */
-export async function exportRunnerKeyFile(
+/**
+ * Revokes a payload or data key: refused from then on by every Platform process (within the state
+ * TTL), by the codec and in attestations; an active key is first replaced by a new one. Answers the
+ * new active key id when there was a rotation, undefined when the key was not the active one.
+ * Throws when the workspace has no such key. Call in a transaction.
+ */
+export async function revokeWorkspaceKey(
   db: Queryable,
   master: MasterKey,
-  workspaceId: string,
-): Promise<{ workspaceId: string; activeKeyId: string; keys: { id: string; key: string }[] }> {
+  id: string,
+  purpose: KeyPurposeColumn,
+): Promise<{ rotatedTo?: string }> {
+  const parsed = parseKeyId(id);
+  if (!parsed) throw new Error(`${id} is not a key id (<workspace id>:v<n>)`);
+  const current = await getKey(db, parsed.workspaceId, purpose, parsed.version);
+  if (!current) throw new Error(`the workspace has no ${purpose} key ${id}`);
+  const rotatedTo = current.state === 'active' ? await rotateWorkspaceKey(db, master, parsed.workspaceId, purpose) : undefined;
+  await revokeKey(db, parsed.workspaceId, purpose, parsed.version);
+  return rotatedTo ? { rotatedTo } : {};
+}
+
+/**
+ * The key file a workspace's Runner (and codec server) loads: its payload keys with their states,
+ * active and retired, and the ids of revoked keys (never their material).
+ */
+export async function exportRunnerKeyFile(db: Queryable, master: MasterKey, workspaceId: string): Promise<KeyFile> {
   const rows = await listKeys(db, workspaceId, 'payload');
   const active = rows.find((r) => r.state === 'active');
   if (!active) throw new Error('the workspace has no active payload key');
+  const revoked = rows.filter((r) => r.state === 'revoked').map((r) => keyId(workspaceId, r.version));
   return {
     workspaceId,
     activeKeyId: keyId(workspaceId, active.version),
-    keys: rows.map((r) => {
+    keys: rows.flatMap((r) => {
+      if (r.state === 'revoked') return [];
       const id = keyId(workspaceId, r.version);
-      return { id, key: master.unwrap(r.wrapped, label('payload', id)).toString('base64') };
+      return [{ id, key: master.unwrap(r.wrapped, label('payload', id)).toString('base64'), state: r.state }];
     }),
+    ...(revoked.length > 0 ? { revoked } : {}),
   };
 }

@@ -7,15 +7,18 @@ export interface WrappedKeyRow {
   purpose: KeyPurposeColumn;
   version: number;
   wrapped: Buffer;
-  state: 'active' | 'retired';
+  state: KeyState;
 }
+
+/** active: encrypts and attests; retired: decrypts history, attests nothing; revoked: refused everywhere. */
+export type KeyState = 'active' | 'retired' | 'revoked';
 
 interface Row {
   workspace_id: string;
   purpose: KeyPurposeColumn;
   version: number;
   wrapped: Buffer;
-  state: 'active' | 'retired';
+  state: KeyState;
 }
 
 const toKey = (r: Row): WrappedKeyRow => ({
@@ -76,4 +79,28 @@ export async function retireActiveKey(db: Queryable, workspaceId: string, purpos
     [workspaceId, purpose],
   );
   return (rows[0]?.v ?? 0) + 1;
+}
+
+/**
+ * Revokes a key that is not active (rotate first); answers its state before, or undefined when the
+ * workspace has no such key. Idempotent. Call inside a transaction.
+ */
+export async function revokeKey(
+  db: Queryable,
+  workspaceId: string,
+  purpose: KeyPurposeColumn,
+  version: number,
+): Promise<KeyState | undefined> {
+  await db.query('select pg_advisory_xact_lock(hashtext($1))', [`keys:${workspaceId}:${purpose}`]);
+  const { rows } = await db.query<{ state: KeyState }>(
+    'select state from workspace_keys where workspace_id = $1 and purpose = $2 and version = $3 for update',
+    [workspaceId, purpose, version],
+  );
+  const before = rows[0]?.state;
+  if (before === 'retired')
+    await db.query(
+      "update workspace_keys set state = 'revoked', revoked_at = now() where workspace_id = $1 and purpose = $2 and version = $3",
+      [workspaceId, purpose, version],
+    );
+  return before;
 }
