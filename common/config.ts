@@ -48,6 +48,20 @@ const masterKey = z
     (v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32,
     'must be 32 bytes in base64 (openssl rand -base64 32)',
   );
+/**
+ * Older master keys, comma-separated, kept only while `lookout keys rewrap` moves what they wrapped
+ * to LOOKOUT_MASTER_KEY; drop them once it reports nothing left.
+ */
+const previousMasterKeys = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(masterKey).max(8))
+  .optional();
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -95,6 +109,7 @@ export const ApiConfig = z
     ...namespaces,
     DATABASE_URL: postgresUrl,
     LOOKOUT_MASTER_KEY: masterKey,
+    LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
     /** The task-signing key, when not the one derived from the master key: its public key goes into Runner registrations. */
     LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
     /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
@@ -212,6 +227,7 @@ export const PlatformWorkerConfig = z.object({
     .optional(),
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
+  LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
   LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
 });
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
@@ -301,6 +317,7 @@ export const CliConfig = z.object({
   ...namespaces,
   DATABASE_URL: postgresUrl,
   LOOKOUT_MASTER_KEY: masterKey,
+  LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
   LOOKOUT_LOG_LEVEL: logLevel,
 });
 export type CliConfig = z.infer<typeof CliConfig>;

@@ -15,6 +15,7 @@ import type { Pool } from 'pg';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
 import { exportRunnerKeyFile, revokeWorkspaceKey, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
 import { parseKeyId } from '../common/keyring';
+import { rewrapAll } from '../platform/crypto/rewrap';
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from '../platform/repos/audit.repo';
 import { inTransaction } from '../platform/repos/db';
 import { bootstrap } from './services/bootstrap.service';
@@ -34,11 +35,19 @@ function uuid(value: string): string {
   return value;
 }
 
+const integer = (min: number, max: number) => (value: string) => {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+  return Number(value);
+};
+const positiveInt = integer(1, 10_000);
+const nonNegativeInt = integer(0, 600_000);
+
 async function withPool<T>(fn: (pool: Pool, crypto: PlatformCrypto) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit('lookout', CliConfig);
   const pool = createPool(config.DATABASE_URL, () => undefined, 2);
   try {
-    return await fn(pool, createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY));
+    return await fn(pool, createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, undefined, config.LOOKOUT_MASTER_KEY_PREVIOUS));
   } finally {
     await pool.end();
   }
@@ -310,6 +319,38 @@ export function buildCli(): Command {
           `revoked ${purpose} key ${opts.key}${rotatedTo ? `; new active key ${rotatedTo}` : ''}` +
             (purpose === 'payload' ? '; export the key file again for the Runner and the codec server\n' : '\n'),
         );
+      }),
+    );
+  keys
+    .command('rewrap')
+    .description(
+      'move every value wrapped under an older master key (LOOKOUT_MASTER_KEY_PREVIOUS) to LOOKOUT_MASTER_KEY; resumable, safe beside running processes',
+    )
+    .option('--batch-size <n>', 'values per transaction', positiveInt, 100)
+    .option('--pause-ms <ms>', 'pause between batches, to spare a busy database', nonNegativeInt, 0)
+    .action((opts: { batchSize: number; pauseMs: number }) =>
+      withPool(async (pool, crypto) => {
+        const result = await rewrapAll(pool, crypto.master, {
+          batchSize: opts.batchSize,
+          pauseMs: opts.pauseMs,
+          onBatch: (p) =>
+            process.stdout.write(`rewrapped ${p.rewrapped} ${p.kind} value(s)${p.skipped ? `, ${p.skipped} changed meanwhile` : ''}\n`),
+        });
+        const left = Object.values(result.left).reduce((a, b) => a + b, 0);
+        await appendAudit(pool, {
+          workspaceId: null,
+          actor: 'system:cli',
+          action: 'keys.rewrapped',
+          target: `master-key:${crypto.master.fingerprint}`,
+          outcome: left === 0 ? 'success' : 'failure',
+          details: { rewrapped: result.rewrapped, left: result.left },
+        });
+        process.stdout.write(
+          left === 0
+            ? `done: ${result.rewrapped} value(s) rewrapped; everything is under master key ${crypto.master.fingerprint}, the previous keys can go\n`
+            : `${result.rewrapped} value(s) rewrapped, ${left} left (changed meanwhile): run it again\n`,
+        );
+        if (left > 0) process.exitCode = 2;
       }),
     );
   keys

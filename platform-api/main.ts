@@ -19,7 +19,12 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
-  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
+  const crypto = createPlatformCrypto(
+    pool,
+    config.LOOKOUT_MASTER_KEY,
+    config.LOOKOUT_PLATFORM_SIGNING_KEY,
+    config.LOOKOUT_MASTER_KEY_PREVIOUS,
+  );
   const temporal = await connectWorkspaceTemporal(config, {
     db: pool,
     identity: `api:${process.pid}`,

@@ -143,7 +143,12 @@ async function main(): Promise<void> {
   installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
-  const crypto = createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, config.LOOKOUT_PLATFORM_SIGNING_KEY);
+  const crypto = createPlatformCrypto(
+    pool,
+    config.LOOKOUT_MASTER_KEY,
+    config.LOOKOUT_PLATFORM_SIGNING_KEY,
+    config.LOOKOUT_MASTER_KEY_PREVIOUS,
+  );
   const temporal = await connectWorkspaceTemporal(config, {
     db: pool,
     identity: `platform-worker:${process.pid}`,

@@ -9,7 +9,7 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { generateSecret, generateURI, verify as verifyTotp } from 'otplib';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
-import type { MasterKey } from '../../platform/crypto/master-key';
+import { MASTER_LABELS, type MasterKey } from '../../platform/crypto/master-key';
 import { ApiError, AuthenticationError } from '../../common/problem';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { countFlowAttempt, consumeFlow, insertFlow, lockFlow } from '../../platform/repos/auth-flows.repo';
@@ -110,7 +110,7 @@ function newRecoveryCodes(): string[] {
 }
 
 export function createIdentityService({ pool, master, delays = LOGIN_DELAYS }: { pool: Pool; master: MasterKey; delays?: LoginDelays }) {
-  const totpLabel = (userId: string) => `user-totp:${userId}`;
+  const totpLabel = MASTER_LABELS.userTotp;
   const audit = (e: {
     actor: string;
     action: string;

@@ -6,7 +6,7 @@
  */
 import type { Pool } from 'pg';
 import { AuthenticationError } from '../../common/problem';
-import type { MasterKey } from '../../platform/crypto/master-key';
+import { MASTER_LABELS, type MasterKey } from '../../platform/crypto/master-key';
 import { appendAudit } from '../../platform/repos/audit.repo';
 import { consumeFlow, insertFlow, lockFlow, rememberSamlAssertion } from '../../platform/repos/auth-flows.repo';
 import { inTransaction } from '../../platform/repos/db';
@@ -20,7 +20,7 @@ type Taken<T> = { value: T } | { refused: string };
 type OidcSecrets = Omit<OidcPendingLogin, 'state'>;
 
 export function createSsoService({ pool, master }: { pool: Pool; master: MasterKey }) {
-  const binding = (idHash: Buffer) => `oidc-flow:${idHash.toString('hex')}`;
+  const binding = MASTER_LABELS.oidcFlow;
 
   /** Takes a login flow once: refused when unknown, consumed (a replay) or expired. */
   async function take(idHash: Buffer, kind: 'oidc' | 'saml'): Promise<Taken<Buffer | null>> {

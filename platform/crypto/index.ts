@@ -14,9 +14,17 @@ export interface PlatformCrypto {
   signing: SigningKey;
 }
 
-/** `signingKey`: LOOKOUT_PLATFORM_SIGNING_KEY when configured; else the key derived from the master key. */
-export function createPlatformCrypto(pool: Pool, masterKeyBase64: string, signingKey?: string): PlatformCrypto {
-  const master = MasterKey.fromBase64(masterKeyBase64);
+/**
+ * `signingKey`: LOOKOUT_PLATFORM_SIGNING_KEY when configured; else the key derived from the master key.
+ * `previousMasterKeys`: LOOKOUT_MASTER_KEY_PREVIOUS, during a master key rotation.
+ */
+export function createPlatformCrypto(
+  pool: Pool,
+  masterKeyBase64: string,
+  signingKey?: string,
+  previousMasterKeys: readonly string[] = [],
+): PlatformCrypto {
+  const master = MasterKey.fromBase64(masterKeyBase64, previousMasterKeys);
   return {
     master,
     payloadKeys: new PlatformKeyring(pool, master, 'payload'),

@@ -18,14 +18,12 @@ import {
   type KeyPurposeColumn,
   type KeyState,
 } from '../repos/keys.repo';
-import type { MasterKey } from './master-key';
+import { MASTER_LABELS, type MasterKey } from './master-key';
 
 const ACTIVE_TTL_MS = 15_000;
 const STATE_TTL_MS = 15_000;
 
-function label(purpose: KeyPurposeColumn, id: string): string {
-  return `${purpose}:${id}`;
-}
+const label = MASTER_LABELS.workspaceKey;
 
 export class PlatformKeyring implements Keyring {
   readonly soleWorkspaceId = undefined;
