@@ -62,6 +62,73 @@ const previousMasterKeys = z
   )
   .pipe(z.array(masterKey).max(8))
   .optional();
+/** A master key wrapped by Vault / OpenBao Transit (`vault:v<n>:…`). */
+const wrappedMasterKey = z.string().regex(/^vault:v\d{1,9}:[A-Za-z0-9+/=]{20,2048}$/, 'must be a Transit ciphertext (vault:v<n>:…)');
+
+/** Where Vault / OpenBao Transit is, with the key that wraps the master key. */
+const kms = {
+  LOOKOUT_KMS_ADDR: z.url({ protocol: /^https?$/ }).optional(),
+  /** A token whose policy allows exactly the Transit key's decrypt (and, for the CLI, datakey and rewrap). */
+  LOOKOUT_KMS_TOKEN: z.string().min(1).optional(),
+  LOOKOUT_KMS_TRANSIT_MOUNT: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/)
+    .default('transit'),
+  LOOKOUT_KMS_TRANSIT_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/)
+    .optional(),
+  /** A private CA (PEM file) that signs the KMS's certificate. */
+  LOOKOUT_KMS_CA_FILE: z.string().min(1).optional(),
+};
+
+/**
+ * The master key, in clear (LOOKOUT_MASTER_KEY) or wrapped by the KMS (LOOKOUT_MASTER_KEY_WRAPPED,
+ * unwrapped in memory at start); older keys for a rotation likewise.
+ */
+const masterKeys = {
+  LOOKOUT_MASTER_KEY: masterKey.optional(),
+  LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
+  LOOKOUT_MASTER_KEY_WRAPPED: wrappedMasterKey.optional(),
+  LOOKOUT_MASTER_KEY_PREVIOUS_WRAPPED: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(wrappedMasterKey).max(8))
+    .optional(),
+  ...kms,
+};
+export type MasterKeyConfig = z.infer<z.ZodObject<typeof masterKeys>>;
+
+/** Exactly one master key, and the KMS settings whenever a wrapped key is given. */
+function refineMasterKeys(c: MasterKeyConfig, ctx: z.RefinementCtx): void {
+  // It runs even when other variables are bad (MASTER_KEYS_CHECK), so values may be raw input here.
+  if (!c.LOOKOUT_MASTER_KEY && !c.LOOKOUT_MASTER_KEY_WRAPPED)
+    ctx.addIssue({ code: 'custom', path: ['LOOKOUT_MASTER_KEY'], message: 'required' });
+  if (c.LOOKOUT_MASTER_KEY && c.LOOKOUT_MASTER_KEY_WRAPPED)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['LOOKOUT_MASTER_KEY'],
+      message: 'give only one of LOOKOUT_MASTER_KEY and LOOKOUT_MASTER_KEY_WRAPPED',
+    });
+  if (c.LOOKOUT_MASTER_KEY_WRAPPED || c.LOOKOUT_MASTER_KEY_PREVIOUS_WRAPPED?.length)
+    for (const name of ['LOOKOUT_KMS_ADDR', 'LOOKOUT_KMS_TOKEN', 'LOOKOUT_KMS_TRANSIT_KEY'] as const)
+      if (!c[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required with a wrapped master key' });
+}
+
+/** Reported with every other bad variable, not only once the rest is valid. */
+const MASTER_KEYS_CHECK = { when: () => true };
+
+/** `lookout kms …`: the KMS alone. */
+export const KmsConfig = z.object(kms).superRefine((c, ctx) => {
+  for (const name of ['LOOKOUT_KMS_ADDR', 'LOOKOUT_KMS_TOKEN', 'LOOKOUT_KMS_TRANSIT_KEY'] as const)
+    if (!c[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required' });
+});
+export type KmsConfig = z.infer<typeof KmsConfig>;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -108,8 +175,7 @@ export const ApiConfig = z
     ...temporal,
     ...namespaces,
     DATABASE_URL: postgresUrl,
-    LOOKOUT_MASTER_KEY: masterKey,
-    LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
+    ...masterKeys,
     /** The task-signing key, when not the one derived from the master key: its public key goes into Runner registrations. */
     LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
     /** Vault / OpenBao where workspace secrets are written; the secrets endpoints answer 503 without it. */
@@ -199,41 +265,45 @@ export const ApiConfig = z
       ['LOOKOUT_PUBLIC_URL'],
       'SAML login',
     );
-  });
+  })
+  .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 export type ApiConfig = z.infer<typeof ApiConfig>;
 
-export const PlatformWorkerConfig = z.object({
-  ...temporal,
-  ...namespaces,
-  /**
-   * `i/n`: this replica serves the namespaces whose hash modulo n is i (workspaces spread over n
-   * platform worker replicas); unset, it serves all.
-   */
-  LOOKOUT_WORKER_SHARD: z
-    .string()
-    .regex(/^\d+\/\d+$/, 'must be i/n, e.g. 0/3')
-    .transform((v) => v.split('/').map(Number) as [number, number])
-    .refine(([i, n]) => n >= 1 && i < n, 'i must be below n')
-    .optional(),
-  /** Comma-separated: serve only these namespaces (of those workspaces live in), e.g. a replica for one large workspace. */
-  LOOKOUT_WORKER_NAMESPACES: z
-    .string()
-    .transform((v) =>
-      v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-    )
-    .optional(),
-  DATABASE_URL: postgresUrl,
-  LOOKOUT_MASTER_KEY: masterKey,
-  LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
-  LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
-});
+export const PlatformWorkerConfig = z
+  .object({
+    ...temporal,
+    ...namespaces,
+    /**
+     * `i/n`: this replica serves the namespaces whose hash modulo n is i (workspaces spread over n
+     * platform worker replicas); unset, it serves all.
+     */
+    LOOKOUT_WORKER_SHARD: z
+      .string()
+      .regex(/^\d+\/\d+$/, 'must be i/n, e.g. 0/3')
+      .transform((v) => v.split('/').map(Number) as [number, number])
+      .refine(([i, n]) => n >= 1 && i < n, 'i must be below n')
+      .optional(),
+    /** Comma-separated: serve only these namespaces (of those workspaces live in), e.g. a replica for one large workspace. */
+    LOOKOUT_WORKER_NAMESPACES: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
+      .optional(),
+    DATABASE_URL: postgresUrl,
+    ...masterKeys,
+    LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
+  })
+  .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
 
 /** What `lookout keys signing-public` needs: the master key, and the configured signing key if any. */
-export const SigningConfig = z.object({ LOOKOUT_MASTER_KEY: masterKey, LOOKOUT_PLATFORM_SIGNING_KEY: signingKey });
+export const SigningConfig = z
+  .object({ ...masterKeys, LOOKOUT_PLATFORM_SIGNING_KEY: signingKey })
+  .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 
 const checkList = z
   .string()
@@ -312,14 +382,15 @@ export const TemporalTokenConfig = z.object({
   LOOKOUT_TEMPORAL_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).max(825).default(90),
 });
 
-export const CliConfig = z.object({
-  ...temporal,
-  ...namespaces,
-  DATABASE_URL: postgresUrl,
-  LOOKOUT_MASTER_KEY: masterKey,
-  LOOKOUT_MASTER_KEY_PREVIOUS: previousMasterKeys,
-  LOOKOUT_LOG_LEVEL: logLevel,
-});
+export const CliConfig = z
+  .object({
+    ...temporal,
+    ...namespaces,
+    DATABASE_URL: postgresUrl,
+    ...masterKeys,
+    LOOKOUT_LOG_LEVEL: logLevel,
+  })
+  .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 export type CliConfig = z.infer<typeof CliConfig>;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;

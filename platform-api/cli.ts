@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import { BackupConfig, CliConfig, SigningConfig, TemporalTokenConfig, VaultAdminConfig } from '../common/config';
+import { BackupConfig, CliConfig, KmsConfig, SigningConfig, TemporalTokenConfig, VaultAdminConfig } from '../common/config';
 import { MasterKey } from '../platform/crypto/master-key';
 import { generateSigningSeed, platformSigningKey, signingKeyFromSeed } from '../platform/crypto/signing-key';
 import { loadConfigOrExit, runMain } from '../common/process';
@@ -16,6 +16,7 @@ import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
 import { exportRunnerKeyFile, revokeWorkspaceKey, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
 import { parseKeyId } from '../common/keyring';
 import { rewrapAll } from '../platform/crypto/rewrap';
+import { kmsFromConfig, resolveMasterKeys } from '../platform/crypto/kms';
 import { appendAudit, appendAuditInTransaction, verifyAuditChain } from '../platform/repos/audit.repo';
 import { inTransaction } from '../platform/repos/db';
 import { bootstrap } from './services/bootstrap.service';
@@ -45,9 +46,10 @@ const nonNegativeInt = integer(0, 600_000);
 
 async function withPool<T>(fn: (pool: Pool, crypto: PlatformCrypto) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit('lookout', CliConfig);
+  const keys = await resolveMasterKeys(config);
   const pool = createPool(config.DATABASE_URL, () => undefined, 2);
   try {
-    return await fn(pool, createPlatformCrypto(pool, config.LOOKOUT_MASTER_KEY, undefined, config.LOOKOUT_MASTER_KEY_PREVIOUS));
+    return await fn(pool, createPlatformCrypto(pool, keys.current, undefined, keys.previous));
   } finally {
     await pool.end();
   }
@@ -390,10 +392,29 @@ export function buildCli(): Command {
   keys
     .command('signing-public')
     .description('the public task-signing key the Platform uses now (LOOKOUT_PLATFORM_SIGNING_KEY, else derived from the master key)')
-    .action(() => {
+    .action(async () => {
       const config = loadConfigOrExit('lookout', SigningConfig);
-      const key = platformSigningKey(MasterKey.fromBase64(config.LOOKOUT_MASTER_KEY), config.LOOKOUT_PLATFORM_SIGNING_KEY);
+      const key = platformSigningKey(MasterKey.fromBase64((await resolveMasterKeys(config)).current), config.LOOKOUT_PLATFORM_SIGNING_KEY);
       process.stdout.write(`${key.publicKey}\n`);
+    });
+
+  const kmsCmd = program
+    .command('kms')
+    .description('the master key wrapped by Vault / OpenBao Transit (LOOKOUT_KMS_ADDR, LOOKOUT_KMS_TOKEN, LOOKOUT_KMS_TRANSIT_KEY)');
+  kmsCmd
+    .command('generate-master')
+    .description('a new master key made and wrapped by the KMS: prints LOOKOUT_MASTER_KEY_WRAPPED (the key itself is never shown)')
+    .action(async () => {
+      const kms = kmsFromConfig(loadConfigOrExit('lookout kms', KmsConfig));
+      process.stdout.write(`LOOKOUT_MASTER_KEY_WRAPPED=${await kms.generateWrapped()}\n`);
+    });
+  kmsCmd
+    .command('rewrap-master')
+    .description("the wrapped master key re-encrypted under the Transit key's newest version (after rotating it in the KMS)")
+    .requiredOption('--wrapped <ciphertext>', 'the current LOOKOUT_MASTER_KEY_WRAPPED')
+    .action(async (opts: { wrapped: string }) => {
+      const kms = kmsFromConfig(loadConfigOrExit('lookout kms', KmsConfig));
+      process.stdout.write(`LOOKOUT_MASTER_KEY_WRAPPED=${await kms.rewrap(opts.wrapped)}\n`);
     });
 
   const temporalCmd = program.command('temporal').description("Temporal credentials issued with the Platform's token key");

@@ -13,18 +13,15 @@ import { readFileSync } from 'node:fs';
 import { createOidcLogin } from './auth/oidc';
 import { createSamlLogin } from './auth/saml';
 import { createSmtpMailer } from '../platform/mail';
+import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createApiServer } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
-  const crypto = createPlatformCrypto(
-    pool,
-    config.LOOKOUT_MASTER_KEY,
-    config.LOOKOUT_PLATFORM_SIGNING_KEY,
-    config.LOOKOUT_MASTER_KEY_PREVIOUS,
-  );
+  const masterKeys = await resolveMasterKeys(config);
+  const crypto = createPlatformCrypto(pool, masterKeys.current, config.LOOKOUT_PLATFORM_SIGNING_KEY, masterKeys.previous);
   const temporal = await connectWorkspaceTemporal(config, {
     db: pool,
     identity: `api:${process.pid}`,

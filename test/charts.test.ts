@@ -207,6 +207,39 @@ describe('Helm charts', () => {
     });
   });
 
+  it('takes the master key wrapped by the KMS instead of in clear, in every Platform process', () => {
+    const rendered = render('platform', 'lookout', 'platform-full.yaml');
+    const pods = podSpecs(rendered).filter((p) =>
+      (p['containers'] as Record<string, any>[]).some((c) => /platform-api|platform-worker|migrate/.test(JSON.stringify(c['command']))),
+    );
+    expect(pods.length).toBeGreaterThanOrEqual(3);
+    for (const pod of pods) {
+      const env = Object.fromEntries(
+        ((pod['containers'] as Record<string, any>[])[0]!['env'] as { name: string; value?: string; valueFrom?: unknown }[]).map((e) => [
+          e.name,
+          e.value ?? e.valueFrom,
+        ]),
+      );
+      expect(env).toMatchObject({
+        LOOKOUT_MASTER_KEY_WRAPPED: { secretKeyRef: { name: 'lookout-platform', key: 'master-key-wrapped' } },
+        LOOKOUT_KMS_TOKEN: { secretKeyRef: { name: 'lookout-platform', key: 'kms-token' } },
+        LOOKOUT_KMS_ADDR: 'https://vault.acme.example:8200',
+        LOOKOUT_KMS_TRANSIT_MOUNT: 'transit',
+        LOOKOUT_KMS_TRANSIT_KEY: 'lookout-master',
+        LOOKOUT_KMS_CA_FILE: '/etc/lookout/kms-ca/ca.crt',
+      });
+      expect(env).not.toHaveProperty('LOOKOUT_MASTER_KEY');
+      expect(pod['volumes']).toContainEqual({ name: 'kms-ca', configMap: { name: 'acme-ca' } });
+    }
+    // Without the KMS, the key in clear from the Secret.
+    const plain = podSpecs(render('platform', 'lookout', 'platform-minimal.yaml'));
+    for (const pod of plain.filter((p) => /platform-api|platform-worker/.test(JSON.stringify(p['containers']))))
+      expect((pod['containers'] as Record<string, any>[])[0]!['env']).toContainEqual({
+        name: 'LOOKOUT_MASTER_KEY',
+        valueFrom: { secretKeyRef: { name: 'lookout-platform', key: 'master-key' } },
+      });
+  });
+
   it("serves the codec server over HTTPS only, to users with their provider's tokens, behind an Ingress of its own", () => {
     const rendered = render('platform', 'lookout', 'platform-full.yaml');
     const codec = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-codec'))! as unknown as {

@@ -18,6 +18,7 @@ import { workspaceNamespaces } from '../platform/repos/workspaces.repo';
 import { connectWorkspaceTemporal, type WorkspaceTemporal } from '../platform/workspace-temporal';
 import { cachedWorkflowsPerNamespace, NAMESPACE_POLLERS, NamespaceWorkers } from './namespace-workers';
 import { createPlatformCrypto, type PlatformCrypto } from '../platform/crypto';
+import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createPool } from '../platform/db/pool';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../common/process';
@@ -143,12 +144,8 @@ async function main(): Promise<void> {
   installTemporalRuntime(logger);
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
-  const crypto = createPlatformCrypto(
-    pool,
-    config.LOOKOUT_MASTER_KEY,
-    config.LOOKOUT_PLATFORM_SIGNING_KEY,
-    config.LOOKOUT_MASTER_KEY_PREVIOUS,
-  );
+  const masterKeys = await resolveMasterKeys(config);
+  const crypto = createPlatformCrypto(pool, masterKeys.current, config.LOOKOUT_PLATFORM_SIGNING_KEY, masterKeys.previous);
   const temporal = await connectWorkspaceTemporal(config, {
     db: pool,
     identity: `platform-worker:${process.pid}`,

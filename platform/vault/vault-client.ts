@@ -3,8 +3,14 @@ import nodeVault from 'node-vault';
 
 export type VaultClient = ReturnType<typeof nodeVault>;
 
-export function createVaultClient(options: { endpoint: string; token?: string }): VaultClient {
-  return nodeVault({ apiVersion: 'v1', endpoint: options.endpoint, ...(options.token ? { token: options.token } : {}) });
+/** `caPem`: a private CA that signs the server's certificate. */
+export function createVaultClient(options: { endpoint: string; token?: string; caPem?: string | undefined }): VaultClient {
+  return nodeVault({
+    apiVersion: 'v1',
+    endpoint: options.endpoint,
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.caPem ? { requestOptions: { ca: options.caPem } } : {}),
+  });
 }
 
 /** The HTTP status of a node-vault error, if any. */

@@ -70,8 +70,25 @@ capabilities:
 {{- define "lookout-platform.env" -}}
 - name: DATABASE_URL
   valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: database-url } }
+{{- if .Values.kms.enabled }}
+- name: LOOKOUT_MASTER_KEY_WRAPPED
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: master-key-wrapped } }
+- name: LOOKOUT_KMS_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: kms-token } }
+- name: LOOKOUT_KMS_ADDR
+  value: {{ required "kms.address is required with kms.enabled" .Values.kms.address | quote }}
+- name: LOOKOUT_KMS_TRANSIT_MOUNT
+  value: {{ .Values.kms.transitMount | quote }}
+- name: LOOKOUT_KMS_TRANSIT_KEY
+  value: {{ required "kms.transitKey is required with kms.enabled" .Values.kms.transitKey | quote }}
+{{- if .Values.kms.caConfigMapName }}
+- name: LOOKOUT_KMS_CA_FILE
+  value: /etc/lookout/kms-ca/ca.crt
+{{- end }}
+{{- else }}
 - name: LOOKOUT_MASTER_KEY
   valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: master-key } }
+{{- end }}
 - name: LOOKOUT_TEMPORAL_ADDRESS
   value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
 - name: LOOKOUT_TEMPORAL_NAMESPACE
@@ -112,6 +129,11 @@ capabilities:
   mountPath: /etc/lookout/temporal-tls
   readOnly: true
 {{- end }}
+{{- if and .Values.kms.enabled .Values.kms.caConfigMapName }}
+- name: kms-ca
+  mountPath: /etc/lookout/kms-ca
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{- define "lookout-platform.volumes" -}}
@@ -120,6 +142,10 @@ capabilities:
 {{- if .Values.temporal.tls.secretName }}
 - name: temporal-tls
   secret: { secretName: {{ .Values.temporal.tls.secretName }}, defaultMode: 256 }
+{{- end }}
+{{- if and .Values.kms.enabled .Values.kms.caConfigMapName }}
+- name: kms-ca
+  configMap: { name: {{ .Values.kms.caConfigMapName }} }
 {{- end }}
 {{- end }}
 
