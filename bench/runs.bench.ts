@@ -30,6 +30,7 @@ import { ensureTemporalCli } from '../scripts/tools';
 import { createPlatformWorker } from '../workers/platform-worker';
 import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { createRunnerWorker } from '../workers/runner';
+import { signingKeyFromSeed } from '../common/ed25519';
 import type { BenchResult } from './types';
 
 const RUNS = 200;
@@ -128,6 +129,7 @@ export async function run(): Promise<BenchResult[]> {
       workspaceId: ws.workspaceId,
       secretProviders: createSecretProviders({}),
       keyring: new StaticKeyring(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)),
+      attestationKey: signingKeyFromSeed(Buffer.from(ws.runnerAttestationKey, 'base64')),
       // The probed target is on loopback, which the policy refuses unless a destination names it.
       policy: new RunnerPolicyEnforcer(
         RunnerPolicy.parse({

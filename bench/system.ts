@@ -150,6 +150,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     const masterKey = MasterKey.generate();
     const pool = createPool(pg.url, () => undefined, 2);
     const runnerKeysFile = path.join(dir, 'runner-keys.json');
+    const runnerAttestationFile = path.join(dir, 'runner-attestation.key');
     // The probed target listens on loopback, which a Runner policy refuses unless a destination names it.
     const runnerPolicyFile = path.join(dir, 'runner-policy.json');
     writeFileSync(
@@ -176,6 +177,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
         probeUrl,
       }).finally(() => temporal.connection.close());
       writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, workspace.workspaceId)), { mode: 0o600 });
+      writeFileSync(runnerAttestationFile, `${workspace.runnerAttestationKey}\n`, { mode: 0o600 });
     } finally {
       await pool.end();
     }
@@ -193,6 +195,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
       LOOKOUT_RUNNER_ID: workspace.runnerId,
       LOOKOUT_WORKSPACE_ID: workspace.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+      LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: runnerAttestationFile,
       LOOKOUT_RUNNER_POLICY_FILE: runnerPolicyFile,
       ...options.runnerEnv,
     });

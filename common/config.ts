@@ -325,6 +325,12 @@ export const RunnerConfig = z.object({
   LOOKOUT_WORKSPACE_ID: z.uuid(),
   /** The workspace's key file (from `lookout keys export`, mounted from a Kubernetes Secret). */
   LOOKOUT_RUNNER_KEYS_FILE: z.string().min(1),
+  /**
+   * The Runner's own Ed25519 key (base64 seed, the registration's `runnerKey`): results are signed
+   * with it, so a stored result proves this Runner made it. Required once the Runner was registered
+   * with one (the Platform then refuses results without its signature).
+   */
+  LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: z.string().min(1).optional(),
   /** Vault / OpenBao for `vault:` references; without it, such references fail clearly. */
   LOOKOUT_VAULT_ADDR: z.url().optional(),
   LOOKOUT_VAULT_AUTH: z.enum(['approle', 'kubernetes', 'token']).default('approle'),

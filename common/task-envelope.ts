@@ -6,9 +6,13 @@
  * by a key it does not pin, or names anything else than what it was asked to run. Whoever can only
  * write to Temporal (a hostile Temporal, a tenant with namespace access) cannot make one.
  */
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
+
+import { rawPublicKey, signingKeyId } from './ed25519';
+
+export { publicKeyFromRaw, rawPublicKey, signingKeyId } from './ed25519';
 
 export const TaskClaims = z.strictObject({
   v: z.literal(1),
@@ -37,18 +41,6 @@ export type TaskEnvelope = z.infer<typeof TaskEnvelope>;
 export const paramsDigest = (params: unknown) => `sha256:${createHash('sha256').update(canonicalJson(params)).digest('hex')}`;
 
 /** The raw 32-byte Ed25519 public key of a key object. */
-export function rawPublicKey(key: KeyObject): Buffer {
-  const jwk = createPublicKey(key).export({ format: 'jwk' });
-  return Buffer.from(String(jwk.x), 'base64url');
-}
-
-export const signingKeyId = (rawPublic: Buffer) => createHash('sha256').update(rawPublic).digest('hex').slice(0, 16);
-
-/** A public key from its raw 32 bytes (base64), as Runner policies pin it. */
-export function publicKeyFromRaw(base64: string): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(base64, 'base64').toString('base64url') }, format: 'jwk' });
-}
-
 export function signTaskEnvelope(privateKey: KeyObject, claims: TaskClaims): TaskEnvelope {
   const bytes = Buffer.from(canonicalJson(TaskClaims.parse(claims)), 'utf8');
   return {

@@ -222,8 +222,10 @@ export function buildCli(): Command {
             `task       ${out.taskId}`,
             `namespace  ${out.temporalNamespace ?? '(the shared namespace)'}`,
             `API token  ${out.token}`,
+            `runner key ${out.runnerAttestationKey}`,
             '',
-            'The token is shown only now; store it in a secret manager.',
+            "The token and the Runner's key are shown only now: store the token in a secret manager, and the",
+            "key in the Runner's Secret as runner-key (the Runner signs its results with it).",
             '',
           ].join('\n'),
         );
@@ -396,6 +398,23 @@ export function buildCli(): Command {
       const config = loadConfigOrExit('lookout', SigningConfig);
       const key = platformSigningKey(MasterKey.fromBase64((await resolveMasterKeys(config)).current), config.LOOKOUT_PLATFORM_SIGNING_KEY);
       process.stdout.write(`${key.publicKey}\n`);
+    });
+
+  program
+    .command('runner')
+    .description('a Runner')
+    .command('keygen')
+    .description(
+      "a Runner's own result-attestation key, made where the Runner runs: the private half to a file (its Secret's runner-key), the public half to register it with",
+    )
+    .requiredOption('--out <file>', 'file for the private key, base64 (created with mode 0600)')
+    .action((opts: { out: string }) => {
+      const seed = generateSigningSeed();
+      writeFileSync(opts.out, `${seed}\n`, { mode: 0o600, flag: 'wx' });
+      const key = signingKeyFromSeed(Buffer.from(seed, 'base64'));
+      process.stdout.write(
+        `wrote the private key to ${opts.out}\nattestationPublicKey (give it at registration): ${key.publicKey}\nkey id: ${key.keyId}\n`,
+      );
     });
 
   const kmsCmd = program

@@ -237,6 +237,7 @@ async function main(): Promise<void> {
     masterKey = readFileSync(masterKeyFile, 'utf8').trim();
   }
   const runnerKeysFile = path.join(home, 'runner-keys.json');
+  const runnerAttestationFile = path.join(home, 'runner-attestation.key');
   const pool = createPool(databaseUrl, () => undefined, 2);
   const crypto = createPlatformCrypto(pool, masterKey);
   // Each workspace in its own Temporal namespace, as in production.
@@ -269,6 +270,8 @@ async function main(): Promise<void> {
     }
     // The Runner's own copy of its workspace's payload keys, as `lookout keys export` writes it.
     writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), { mode: 0o600 });
+    // And its own result-attestation key (a workspace saved before Runners had one has none).
+    if (ws.runnerAttestationKey) writeFileSync(runnerAttestationFile, `${ws.runnerAttestationKey}\n`, { mode: 0o600 });
   } finally {
     await temporal.connection.close();
     await pool.end();
@@ -328,6 +331,7 @@ async function main(): Promise<void> {
     LOOKOUT_RUNNER_ID: ws.runnerId,
     LOOKOUT_WORKSPACE_ID: ws.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+    ...(ws.runnerAttestationKey ? { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: runnerAttestationFile } : {}),
     LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(
       apiPort,
       platformSigningKey(MasterKey.fromBase64(masterKey), process.env['LOOKOUT_PLATFORM_SIGNING_KEY']).publicKey,

@@ -21,7 +21,7 @@ import { collectPayloads, metadataText } from './harness/history';
 import { provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient, kvPaths } from '../platform/vault/vault-client';
 import { adminClients, grantPolicyRbac, namespace } from './harness/kube-fixtures';
-import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile } from './harness/env';
+import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunnerKeyFile, runnerAttestationEnv } from './harness/env';
 import { createPlatformCrypto } from '../platform/crypto';
 import { createPool } from '../platform/db/pool';
 import { needles } from './harness/needles';
@@ -133,6 +133,7 @@ describe('canary proof', () => {
         LOOKOUT_RUNNER_ID: ok.runnerId,
         LOOKOUT_WORKSPACE_ID: ok.workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile({ pool, crypto }, ok.workspaceId),
+        ...runnerAttestationEnv(ok.runnerId),
         // Raw excerpts allowed, so that redaction, not the policy, is what keeps the echo out.
         LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(
           loopbackPolicyInput(['http.probe'], {

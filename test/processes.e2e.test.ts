@@ -20,6 +20,7 @@ import {
   startPlatform,
   waitForRun,
   writeRunnerKeyFile,
+  runnerAttestationEnv,
   type TestPlatform,
 } from './harness/env';
 
@@ -196,6 +197,7 @@ describe('a Runner killed mid-check', () => {
         LOOKOUT_RUNNER_ID: runnerId,
         LOOKOUT_WORKSPACE_ID: workspaceId,
         LOOKOUT_RUNNER_KEYS_FILE: keysFile,
+        ...runnerAttestationEnv(runnerId),
         LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(loopbackPolicyInput(['http.probe'])),
       },
       stdio: 'ignore',

@@ -14,7 +14,17 @@ import { ExecutionPolicy } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
 import { insertRun } from '../platform/repos/runs.repo';
 import { createTask } from '../platform/repos/tasks.repo';
-import { api, env, newWorkspace, startHttpServer, startPlatform, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import {
+  api,
+  env,
+  newWorkspace,
+  startHttpServer,
+  startPlatform,
+  waitForRun,
+  writeRunnerKeyFile,
+  runnerAttestationEnv,
+  type TestPlatform,
+} from './harness/env';
 import { testPlatformPublicKey, writePolicyFile } from './harness/policy';
 import { parsePolicy } from '../activities/runner/policy';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
@@ -91,6 +101,7 @@ beforeAll(async () => {
       LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
       LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
       LOOKOUT_RUNNER_ID: ws.runnerId,
+      ...runnerAttestationEnv(ws.runnerId),
       LOOKOUT_WORKSPACE_ID: ws.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
       LOOKOUT_RUNNER_POLICY_FILE: policyFile,

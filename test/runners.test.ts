@@ -72,7 +72,7 @@ describe('Runners', () => {
     const jwks = await api(platform.baseUrl, 'GET', '/.well-known/lookout/temporal-jwks.json');
     expect(jwks.body).toEqual(testTemporalTokens.jwks());
     expect(runner.helmValues).toEqual({
-      runner: { id: runner.id, workspaceId: ws.workspaceId },
+      runner: { id: runner.id, workspaceId: ws.workspaceId, attestationKey: true },
       temporal: { address: env.temporalAddress, namespace: ws.temporalNamespace, apiKey: true },
       existingSecret: 'lookout-runner-prod-eu-1',
       // The Platform's task-signing key: the Runner runs only what it signs.
@@ -89,6 +89,8 @@ describe('Runners', () => {
     );
     expect(rendered).toContain(`LOOKOUT_RUNNER_ID: "${runner.id}"`);
     expect(rendered).toContain(`LOOKOUT_TEMPORAL_NAMESPACE: "${ws.temporalNamespace}"`);
+    // …and the Runner signs its results with its own key from the Secret's runner-key.
+    expect(rendered).toContain('LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: /etc/lookout/secret/runner-key');
     expect(rendered).toMatch(
       /name: LOOKOUT_TEMPORAL_API_KEY\s+valueFrom:\s+secretKeyRef:\s+name: lookout-runner-prod-eu-1\s+key: temporal-api-key/,
     );

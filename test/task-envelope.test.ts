@@ -18,7 +18,7 @@ import { paramsDigest, rawPublicKey, signTaskEnvelope, type TaskClaims } from '.
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { signingKeyFromSeed, generateSigningSeed } from '../platform/crypto/signing-key';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import { env, newWorkspace, startPlatform, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import { env, newWorkspace, startPlatform, writeRunnerKeyFile, runnerAttestationEnv, type TestPlatform } from './harness/env';
 import { loopbackPolicyInput, testPlatformPublicKey, writePolicyFile } from './harness/policy';
 
 const dist = path.resolve(__dirname, '..', 'dist');
@@ -51,6 +51,7 @@ beforeAll(async () => {
       LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
       LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
       LOOKOUT_RUNNER_ID: ws.runnerId,
+      ...runnerAttestationEnv(ws.runnerId),
       LOOKOUT_WORKSPACE_ID: ws.workspaceId,
       LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
       LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(

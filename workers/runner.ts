@@ -8,6 +8,8 @@ import type { VaultProviderOptions } from '../activities/runner/secrets/vault.pr
 import { lookoutDataConverter } from '../common/data-converter';
 import { runnerTaskQueue } from '../common/ids';
 import { FileKeyring, type Keyring } from '../common/keyring';
+import { signingKeyFromSeed, type SigningKey } from '../common/ed25519';
+import { readFileSync } from 'node:fs';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
 import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
 import { createLogger } from '../common/logger';
@@ -29,6 +31,8 @@ export interface RunnerWorkerDeps {
   secretProviders: ReadonlyMap<string, SecretProvider>;
   /** This workspace's keys only. */
   keyring: Keyring;
+  /** The Runner's own result-attestation key (LOOKOUT_RUNNER_ATTESTATION_KEY_FILE). */
+  attestationKey?: SigningKey | undefined;
   kube?: KubeClients | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
@@ -49,6 +53,7 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
       policy: deps.policy,
       secretProviders: deps.secretProviders,
       keyring: deps.keyring,
+      attestationKey: deps.attestationKey,
       kube: deps.kube,
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
@@ -94,6 +99,18 @@ function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
   }
 }
 
+/** The Runner's attestation key file: the base64 seed that registration answered once (`runnerKey`). */
+function readAttestationKey(file: string): SigningKey {
+  let seed: Buffer;
+  try {
+    seed = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  } catch (err) {
+    throw new Error(`cannot read the attestation key file ${file}: ${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'}`);
+  }
+  if (seed.length !== 32) throw new Error(`the attestation key file ${file} does not hold a 32-byte key in base64`);
+  return signingKeyFromSeed(seed);
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
@@ -113,6 +130,7 @@ async function main(): Promise<void> {
     workspaceId: config.LOOKOUT_WORKSPACE_ID,
     secretProviders: createSecretProviders(process.env, { kube, vault: vaultOptions(config) }),
     keyring,
+    attestationKey: config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE ? readAttestationKey(config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE) : undefined,
     policy,
     audit: (entry) => logger.info({ audit: entry }, `task ${entry.decision}`),
     kube,

@@ -7,7 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import type { Pool } from 'pg';
 import { temporalScheduleId, workspaceOfWorkflowId } from '../../common/ids';
-import { verifyAttestation } from '../../common/attestation';
+import { attestationFormat, verifyAttestation, verifyRunnerAttestation } from '../../common/attestation';
 import {
   ExecutionPolicy,
   MAX_RESULT_BYTES,
@@ -28,7 +28,7 @@ import { inTransaction } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform/repos/runs.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
-import { recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import { getRunnerAttestation, recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
 import { PolicySummary } from '../../common/runner-policy';
 import { countScheduleOutcome, setSchedulePaused } from '../../platform/repos/schedules.repo';
 import { createSweepActivities } from './sweeps';
@@ -64,6 +64,31 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     const namespace = Context.current().info.activityNamespace;
     return namespace === (temporal?.sharedNamespace ?? namespace) ? null : namespace;
   };
+
+  /**
+   * The reason a result's attestation is refused, or undefined: a Runner with an attestation key
+   * must have signed it with that key (v2), one registered before keys existed attests under the
+   * workspace key (v1), and a Runner whose key is revoked has every result refused.
+   */
+  const checkAttestation = async (
+    workspaceId: string,
+    runnerId: string,
+    runId: string,
+    attestation: string,
+    body: unknown,
+  ): Promise<string | undefined> => {
+    const runner = await getRunnerAttestation(pool, workspaceId, runnerId);
+    if (!runner) return 'the run names no Runner of its workspace';
+    if (runner.revokedAt) return "the Runner's attestation key is revoked";
+    const format = attestationFormat(attestation);
+    if (runner.publicKey) {
+      if (format !== 'v2') return 'the Runner must sign its results with its own key';
+      return verifyRunnerAttestation({ id: runnerId, publicKey: runner.publicKey }, attestation, workspaceId, runId, body);
+    }
+    if (format === 'v2') return 'the Runner has no attestation key registered';
+    return verifyAttestation(keyring, attestation, workspaceId, runId, body);
+  };
+
   return {
     ...createSweepActivities({ pool, sealer, ownNamespace }),
     /**
@@ -197,7 +222,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         problem =
           bytes > MAX_RESULT_BYTES
             ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap`
-            : await verifyAttestation(keyring, attestation, run.workspaceId, runId, body);
+            : await checkAttestation(run.workspaceId, run.runnerId, runId, attestation, body);
       }
       if (problem || !parsed.success) {
         logger.warn({ runId, problem }, 'result rejected');
@@ -217,7 +242,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
           nonRetryable: true,
         });
       }
-      const attestationKeyId = parsed.data.attestation.split('.')[1] ?? '';
+      const parts = parsed.data.attestation.split('.');
+      // v2 names the Runner and its key; v1 the workspace key.
+      const attestationKeyId = attestationFormat(parsed.data.attestation) === 'v2' ? `runner:${parts[1]}:${parts[2]}` : (parts[1] ?? '');
       await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, parsed.data, attestationKeyId);
         if (stored) {

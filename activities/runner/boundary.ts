@@ -1,11 +1,13 @@
 /**
  * The boundary: the single exit of every result and every error. It adds run metadata, applies the
  * Runner's own raw-log policy, redacts every secret value the run resolved and well-known secret
- * shapes, enforces the strict schema and a size cap, and attests the result under the workspace's
- * active key. Nothing leaves a Runner except what this returns or throws.
+ * shapes, enforces the strict schema and a size cap, and attests the result: signed with the
+ * Runner's own Ed25519 key when it has one (format v2), else under the workspace's active key (v1).
+ * Nothing leaves a Runner except what this returns or throws.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { attest } from '../../common/attestation';
+import { attest, attestAsRunner } from '../../common/attestation';
+import type { SigningKey } from '../../common/ed25519';
 import { MAX_RESULT_BYTES, resultBodyBytes, TaskResultBody, type TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../../common/errors';
 import type { WorkspaceKey } from '../../common/keyring';
@@ -30,6 +32,8 @@ export interface BoundaryInput {
   secretValues: readonly string[];
   policy: BoundaryPolicy;
   key: WorkspaceKey;
+  /** The Runner's own attestation key and id; without it the result is attested under `key` (v1). */
+  signer?: { runnerId: string; key: SigningKey } | undefined;
 }
 
 function rejected(message: string): ApplicationFailure {
@@ -41,7 +45,16 @@ function rejected(message: string): ApplicationFailure {
 }
 
 /** Builds the one attested `TaskResult` that may leave the Runner, or throws a non-retryable `ResultRejected`. */
-export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secretValues, policy, key }: BoundaryInput): TaskResult {
+export function toBoundaryResult({
+  request,
+  outcome,
+  startedAt,
+  finishedAt,
+  secretValues,
+  policy,
+  key,
+  signer,
+}: BoundaryInput): TaskResult {
   const issues = Array.isArray(outcome.issues)
     ? outcome.issues.map((issue) => {
         if (policy.rawLogs === 'allow' || !issue || typeof issue !== 'object') return issue;
@@ -80,7 +93,10 @@ export function toBoundaryResult({ request, outcome, startedAt, finishedAt, secr
   }
   const size = resultBodyBytes(parsed.data);
   if (size > MAX_RESULT_BYTES) throw rejected(`${size} bytes exceeds ${MAX_RESULT_BYTES}`);
-  return { ...parsed.data, attestation: attest(key, request.workspaceId, request.runId, parsed.data) };
+  const attestation = signer
+    ? attestAsRunner(signer.key, signer.runnerId, request.workspaceId, request.runId, parsed.data)
+    : attest(key, request.workspaceId, request.runId, parsed.data);
+  return { ...parsed.data, attestation };
 }
 
 /**

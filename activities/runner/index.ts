@@ -10,6 +10,7 @@ import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
 import { LOOKOUT_VERSION } from '../../common/version';
 import type { Keyring } from '../../common/keyring';
+import type { SigningKey } from '../../common/ed25519';
 import type { KubeClients } from './kube';
 import type { PolicySummary } from '../../common/runner-policy';
 import { scrubError, toBoundaryResult } from './boundary';
@@ -39,8 +40,10 @@ export interface RunnerActivityDeps {
   /** The Runner's policy: the ceiling of what the Platform may ask for (check types, destinations, secrets, raw data). */
   policy: RunnerPolicyEnforcer;
   secretProviders: ReadonlyMap<string, SecretProvider>;
-  /** This workspace's keys only: results are attested under its active key. */
+  /** This workspace's keys only (and results are attested under its active key without `attestationKey`). */
   keyring: Keyring;
+  /** The Runner's own Ed25519 key: results are signed with it (format v2), which only this Runner can do. */
+  attestationKey?: SigningKey | undefined;
   /** The Runner's own cluster identity, if it has one. */
   kube?: KubeClients | undefined;
   version?: string;
@@ -57,6 +60,7 @@ export function createRunnerActivities({
   policy,
   secretProviders,
   keyring,
+  attestationKey,
   kube,
   version = LOOKOUT_VERSION,
 }: RunnerActivityDeps) {
@@ -141,6 +145,7 @@ export function createRunnerActivities({
           secretValues: secrets.values(),
           policy: { rawLogs },
           key,
+          signer: attestationKey ? { runnerId, key: attestationKey } : undefined,
         });
       } catch (err) {
         // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.

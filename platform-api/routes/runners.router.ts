@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RegisterRunnerBody, type RunnersService } from '../services/runners.service';
+import { AttestationKeyBody, RegisterRunnerBody, type RunnersService } from '../services/runners.service';
 import { defineRoute, type RouteDef } from './route';
 import { WorkspaceParams } from './params';
 
@@ -29,6 +29,33 @@ export function runnersRoutes({ runners }: { runners: RunnersService }): RouteDe
       async handle({ req, res, access, params }) {
         const issued = await runners.issueTemporalToken(access, access.workspaceId, params.runnerId, req.ip);
         res.status(201).setHeader('Cache-Control', 'no-store').json(issued);
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/workspaces/:ws/runners/:runnerId/attestation-key',
+      tag: 'runners',
+      summary: "Give a Runner a new result-attestation key (its owner's public key, or a new pair answered once)",
+      access: 'runners.manage',
+      params: RunnerParams,
+      body: AttestationKeyBody,
+      success: { status: 201, description: 'the key id; with a pair made here, its private half (runnerKey), once' },
+      async handle({ req, res, access, params, body }) {
+        const rotated = await runners.rotateAttestationKey(access, access.workspaceId, params.runnerId, body, req.ip);
+        res.status(201).setHeader('Cache-Control', 'no-store').json(rotated);
+      },
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/v1/workspaces/:ws/runners/:runnerId/attestation-key',
+      tag: 'runners',
+      summary: "Revoke a Runner's result-attestation key: its results are refused until it gets a new one",
+      access: 'runners.manage',
+      params: RunnerParams,
+      success: { status: 204, description: 'revoked' },
+      async handle({ req, res, access, params }) {
+        await runners.revokeAttestationKey(access, access.workspaceId, params.runnerId, req.ip);
+        res.status(204).end();
       },
     }),
     defineRoute({

@@ -2,6 +2,7 @@
  * `lookout admin bootstrap`: a workspace with an owner, an owner API token (returned once), a Runner
  * registration and a first task, in one transaction.
  */
+import { runnerAttestationKey } from './runners.service';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -36,6 +37,8 @@ export interface BootstrapOutput {
   /** Shown once; only its SHA-256 is stored. */
   token: string;
   runnerId: string;
+  /** The private half (base64 seed) of the Runner's result-attestation key, shown once; the Platform keeps only the public half. */
+  runnerAttestationKey: string;
   taskQueue: string;
   taskId: string;
   /** Where its workflows and its Runner's task queue live. */
@@ -55,6 +58,7 @@ export async function bootstrap(
   const workspaceId = randomUUID();
   const runnerId = randomUUID();
   const taskId = randomUUID();
+  const attestation = runnerAttestationKey(undefined);
   const temporalNamespace = await temporal.provision(workspaceId);
   return inTransaction(pool, async (tx) => {
     await createWorkspace(tx, { id: workspaceId, name: input.workspaceName, temporalNamespace });
@@ -65,7 +69,7 @@ export async function bootstrap(
     await addMembership(tx, { workspaceId, userId: ownerId, role: 'owner' });
     const token = await createToken(tx, { workspaceId, createdBy: ownerId, name: 'bootstrap', role: 'owner', expiresAt: null });
     const taskQueue = runnerTaskQueue(runnerId);
-    await createRunner(tx, { id: runnerId, workspaceId, name: input.runnerName, taskQueue });
+    await createRunner(tx, { id: runnerId, workspaceId, name: input.runnerName, taskQueue, attestationPublicKey: attestation.publicKey });
     await createTask(tx, crypto.sealer, {
       id: taskId,
       workspaceId,
@@ -86,6 +90,16 @@ export async function bootstrap(
     ] as const) {
       await appendAuditInTransaction(tx, { workspaceId, actor, action, target, outcome: 'success' });
     }
-    return { workspaceId, ownerId, tokenId: token.id, token: token.token, runnerId, taskQueue, taskId, temporalNamespace };
+    return {
+      workspaceId,
+      ownerId,
+      tokenId: token.id,
+      token: token.token,
+      runnerId,
+      runnerAttestationKey: attestation.seed!,
+      taskQueue,
+      taskId,
+      temporalNamespace,
+    };
   });
 }

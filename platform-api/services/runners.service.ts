@@ -16,9 +16,20 @@ import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { ConflictError, InputError, NotFoundError } from '../../common/problem';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
-import { createRunner, getRunner, listRunners, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import {
+  createRunner,
+  getRunner,
+  listRunners,
+  revokeRunnerAttestationKey,
+  runnerPolicyBinding,
+  setRunnerAttestationKey,
+} from '../../platform/repos/runners.repo';
+import { generateSigningSeed, isRawPublicKey, signingKeyFromSeed, signingKeyId } from '../../common/ed25519';
 import type { TemporalTokenIssuer } from '../../platform/crypto/temporal-tokens';
 import type { PolicySummary } from '../../common/runner-policy';
+
+/** The public half of a Runner's own Ed25519 key (raw 32 bytes, base64), made where the Runner runs. */
+const AttestationPublicKey = z.string().refine(isRawPublicKey, 'an Ed25519 public key: 32 bytes in base64 (lookout runner keygen)');
 
 export const RegisterRunnerBody = z.strictObject({
   name: z
@@ -26,7 +37,22 @@ export const RegisterRunnerBody = z.strictObject({
     .min(1)
     .max(100)
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'lower-case letters, digits and dashes'),
+  /**
+   * The public half of the Runner's attestation key, made by its owner (`lookout runner keygen`), so
+   * that the private half never passes the Platform. Without it the Platform makes the key pair,
+   * answers the private half once and keeps only the public one.
+   */
+  attestationPublicKey: AttestationPublicKey.optional(),
 });
+export const AttestationKeyBody = z.strictObject({ publicKey: AttestationPublicKey.optional() });
+
+/** The Runner's attestation key: the given public half, or a new pair whose seed is answered once. */
+export function runnerAttestationKey(publicKey: string | undefined): { publicKey: string; keyId: string; seed?: string } {
+  if (publicKey) return { publicKey, keyId: signingKeyId(Buffer.from(publicKey, 'base64')) };
+  const seed = generateSigningSeed();
+  const key = signingKeyFromSeed(Buffer.from(seed, 'base64'));
+  return { publicKey: key.publicKey, keyId: key.keyId, seed };
+}
 
 /** A Runner counts as online when it polled its queue within this long. */
 export const ONLINE_WITHIN_MS = 120_000;
@@ -78,14 +104,58 @@ export function createRunnersService({
       return { runnerId, temporalApiKey: issued.token, expiresAt: issued.expiresAt, namespace: issued.namespace };
     },
 
+    /**
+     * Gives a Runner a new attestation key: its owner's public half, or a pair made here whose
+     * private half is answered once and never stored. Results signed with the old key are refused
+     * from this moment (and a revocation is lifted). Audited.
+     */
+    async rotateAttestationKey(
+      auth: WorkspaceAccess,
+      workspaceId: string,
+      runnerId: string,
+      body: z.infer<typeof AttestationKeyBody>,
+      ip?: string,
+    ) {
+      const key = runnerAttestationKey(body.publicKey);
+      await inTransaction(pool, async (tx) => {
+        if (!(await setRunnerAttestationKey(tx, workspaceId, runnerId, key.publicKey))) throw new NotFoundError('runner');
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'runner.attestation_key_rotated',
+          target: `runner:${runnerId}`,
+          outcome: 'success',
+          details: { attestationKeyId: key.keyId, attestationKeyMadeBy: key.seed ? 'platform' : 'owner' },
+          ip,
+        });
+      });
+      return { runnerId, attestationKeyId: key.keyId, ...(key.seed ? { runnerKey: key.seed } : {}) };
+    },
+
+    /** Revokes a Runner's attestation key: every result of that Runner is refused from this moment, until it gets a new key. Audited. */
+    async revokeAttestationKey(auth: WorkspaceAccess, workspaceId: string, runnerId: string, ip?: string) {
+      await inTransaction(pool, async (tx) => {
+        if (!(await revokeRunnerAttestationKey(tx, workspaceId, runnerId))) throw new NotFoundError('runner');
+        await appendAuditInTransaction(tx, {
+          workspaceId,
+          actor: auth.actor,
+          action: 'runner.attestation_key_revoked',
+          target: `runner:${runnerId}`,
+          outcome: 'success',
+          ip,
+        });
+      });
+    },
+
     async register(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string) {
       const parsed = RegisterRunnerBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('runner', parsed.error);
       const id = randomUUID();
       const taskQueue = runnerTaskQueue(id);
+      const attestation = runnerAttestationKey(parsed.data.attestationPublicKey);
       try {
         const keyFile = await inTransaction(pool, async (tx) => {
-          await createRunner(tx, { id, workspaceId, name: parsed.data.name, taskQueue });
+          await createRunner(tx, { id, workspaceId, name: parsed.data.name, taskQueue, attestationPublicKey: attestation.publicKey });
           const file = await exportRunnerKeyFile(tx, crypto.master, workspaceId);
           await appendAuditInTransaction(tx, {
             workspaceId,
@@ -93,6 +163,7 @@ export function createRunnersService({
             action: 'runner.registered',
             target: `runner:${id}`,
             outcome: 'success',
+            details: { attestationKeyId: attestation.keyId, attestationKeyMadeBy: attestation.seed ? 'platform' : 'owner' },
             ip,
           });
           await appendAuditInTransaction(tx, {
@@ -115,10 +186,13 @@ export function createRunnersService({
           taskQueue,
           /** Shown once: store it only in the Runner's Kubernetes Secret. */
           keyFile,
+          /** The Runner's attestation key id; with a key pair made here, its private half (`runner-key`), once and never stored. */
+          attestationKeyId: attestation.keyId,
+          ...(attestation.seed ? { runnerKey: attestation.seed } : {}),
           /** Shown once, with an issuer configured: the Runner's Temporal credential (its namespace, worker role). */
           ...(token ? { temporalApiKey: token.token, temporalApiKeyExpiresAt: token.expiresAt } : {}),
           helmValues: {
-            runner: { id, workspaceId },
+            runner: { id, workspaceId, attestationKey: true },
             // The workspace's own namespace: the Runner's Temporal credentials are scoped to it.
             temporal: { address: runnerTemporal.address, namespace, ...(token ? { apiKey: true } : {}) },
             existingSecret: secretName,
@@ -127,7 +201,7 @@ export function createRunnersService({
           },
           install: [
             `kubectl create namespace lookout --dry-run=client -o yaml | kubectl apply -f -`,
-            `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json${token ? ' --from-file=temporal-api-key=./temporal-api-key' : ''}`,
+            `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json --from-file=runner-key=./runner-key${token ? ' --from-file=temporal-api-key=./temporal-api-key' : ''}`,
             `helm install ${secretName} charts/runner -n lookout -f ./values.json`,
           ],
         };

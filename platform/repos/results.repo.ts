@@ -20,8 +20,8 @@ export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult,
     metrics: r.metrics,
   };
   const { rowCount } = await db.query(
-    `insert into results (run_id, workspace_id, check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, attestation_key_id)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    `insert into results (run_id, workspace_id, check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, attestation_key_id, attestation)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      on conflict (run_id) do nothing`,
     [
       r.runId,
@@ -34,6 +34,7 @@ export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult,
       r.durationMs,
       r.exitCode,
       attestationKeyId,
+      r.attestation,
     ],
   );
   return rowCount === 1;

@@ -7,13 +7,47 @@ export interface Runner {
   taskQueue: string;
 }
 
-export async function createRunner(db: Queryable, r: Runner): Promise<void> {
-  await db.query('insert into runners (id, workspace_id, name, task_queue) values ($1, $2, $3, $4)', [
-    r.id,
-    r.workspaceId,
-    r.name,
-    r.taskQueue,
-  ]);
+/** `attestationPublicKey`: the public half of the Runner's own Ed25519 key (raw, base64). */
+export async function createRunner(db: Queryable, r: Runner & { attestationPublicKey?: string | undefined }): Promise<void> {
+  await db.query(
+    `insert into runners (id, workspace_id, name, task_queue, attestation_public_key, attestation_changed_at)
+     values ($1, $2, $3, $4, $5, case when $5::text is null then null else now() end)`,
+    [r.id, r.workspaceId, r.name, r.taskQueue, r.attestationPublicKey ?? null],
+  );
+}
+
+/** How the Platform checks a Runner's results: its public key (none: v1, workspace key), or revoked. */
+export interface RunnerAttestation {
+  publicKey: string | null;
+  revokedAt: Date | null;
+}
+
+export async function getRunnerAttestation(db: Queryable, workspaceId: string, id: string): Promise<RunnerAttestation | undefined> {
+  const { rows } = await db.query<{ attestation_public_key: string | null; attestation_revoked_at: Date | null }>(
+    'select attestation_public_key, attestation_revoked_at from runners where id = $1 and workspace_id = $2',
+    [id, workspaceId],
+  );
+  const r = rows[0];
+  return r && { publicKey: r.attestation_public_key, revokedAt: r.attestation_revoked_at };
+}
+
+/** Gives the Runner a new attestation key (and lifts a revocation); false when there is no such Runner. */
+export async function setRunnerAttestationKey(db: Queryable, workspaceId: string, id: string, publicKey: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update runners set attestation_public_key = $3, attestation_revoked_at = null, attestation_changed_at = now()
+      where id = $1 and workspace_id = $2`,
+    [id, workspaceId, publicKey],
+  );
+  return rowCount === 1;
+}
+
+/** Revokes the Runner's attestation key: its results are refused from now on. False when there is no such Runner. */
+export async function revokeRunnerAttestationKey(db: Queryable, workspaceId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'update runners set attestation_revoked_at = coalesce(attestation_revoked_at, now()), attestation_changed_at = now() where id = $1 and workspace_id = $2',
+    [id, workspaceId],
+  );
+  return rowCount === 1;
 }
 
 export async function getRunner(db: Queryable, workspaceId: string, id: string): Promise<Runner | undefined> {

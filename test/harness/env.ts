@@ -19,6 +19,7 @@ import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { createTask, getTask, updateTaskParams } from '../../platform/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
+import { signingKeyFromSeed } from '../../common/ed25519';
 import { DevMailbox } from '../../platform/dev-mailbox';
 import { createSmtpMailer } from '../../platform/mail';
 import { createApp, type AppDeps } from '../../platform-api/app';
@@ -222,7 +223,22 @@ export async function startPlatform(
   };
 }
 
-/** An in-process Runner worker (the real activities) for one workspace. */
+/** The attestation key seeds of the Runners this test file's workspaces were made with (newWorkspace). */
+const attestationSeeds = new Map<string, string>();
+
+/**
+ * The environment that gives a Runner process its own attestation key (a file written now), as the
+ * chart mounts `runner-key`. For a Runner made by newWorkspace in this test file.
+ */
+export function runnerAttestationEnv(runnerId: string): { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: string } {
+  const seed = attestationSeeds.get(runnerId);
+  if (!seed) throw new Error(`no attestation key known for Runner ${runnerId}: make it with newWorkspace`);
+  const file = path.join(env.dir, `runner-attestation-${runnerId}.key`);
+  writeFileSync(file, `${seed}\n`, { mode: 0o600 });
+  return { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: file };
+}
+
+/** An in-process Runner worker (the real activities) for one workspace, signing its results with its own key. */
 export async function startRunner(
   platform: TestPlatform,
   ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
@@ -237,6 +253,8 @@ export async function startRunner(
     vault?: VaultProviderOptions;
     /** The Runner's own Temporal connection (its own credentials); by default the platform's. */
     connection?: NativeConnection;
+    /** Its attestation key seed; by default the one its workspace was made with, `null` for none (v1 attestation). */
+    attestationKey?: string | null;
   } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
@@ -248,6 +266,10 @@ export async function startRunner(
     workspaceId: ws.workspaceId,
     secretProviders: createSecretProviders(options.env ?? {}, { kube, vault: options.vault }),
     keyring,
+    attestationKey: (() => {
+      const seed = options.attestationKey === undefined ? attestationSeeds.get(ws.runnerId) : options.attestationKey;
+      return seed ? signingKeyFromSeed(Buffer.from(seed, 'base64')) : undefined;
+    })(),
     policy: loopbackPolicy(options.allowedChecks ?? ['http.probe'], {
       ...(options.rawLogs === 'allow' ? { rawData: { allow: options.allowedChecks ?? ['http.probe'] } } : {}),
       ...options.policy,
@@ -287,6 +309,7 @@ export async function newWorkspace(
     ownerEmail: `owner-${randomUUID()}@example.test`,
     ...input,
   }).finally(() => own?.connection.close());
+  attestationSeeds.set(ws.runnerId, ws.runnerAttestationKey);
   // The notification reaches the platform worker at once; tests want its poller up before they go on.
   await platform.workers?.reconcile();
   return ws;

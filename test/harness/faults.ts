@@ -19,7 +19,7 @@ import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '..
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform/db/embedded';
 import { verifyAuditChain } from '../../platform/repos/audit.repo';
-import { env } from './env';
+import { env, runnerAttestationEnv } from './env';
 import { loopbackPolicyInput, writePolicyFile } from './policy';
 import { CHECK_TYPES } from '../../common/checks';
 
@@ -219,6 +219,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     LOOKOUT_RUNNER_ID: o.runnerId,
     LOOKOUT_WORKSPACE_ID: o.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: o.keysFile,
+    ...runnerAttestationEnv(o.runnerId),
     LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: '1000',
     // Every check type, loopback targets only (LOOKOUT_RUNNER_ALLOWED_CHECKS in runnerEnv narrows it).
     LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(loopbackPolicyInput(CHECK_TYPES)),

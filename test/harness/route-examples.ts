@@ -14,7 +14,9 @@ import { createUser } from '../../platform/repos/users.repo';
 import { addMembership } from '../../platform/repos/workspaces.repo';
 import { createToken } from '../../platform-api/services/tokens.service';
 import type { BootstrapOutput } from '../../platform-api/services/bootstrap.service';
-import { runWorkflowId } from '../../common/ids';
+import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
+import { createRunner } from '../../platform/repos/runners.repo';
+import { runnerAttestationKey } from '../../platform-api/services/runners.service';
 import { addTask, invitationCodeFor, newWorkspace, silentLogger, type TestPlatform } from './env';
 import { mfaCookie } from './users';
 import { logInAgain, send, type LoggedInUser, type Session } from './principals';
@@ -117,6 +119,20 @@ async function openInvitation(platform: TestPlatform, workspaceId: string, email
     role: 'viewer',
     createdBy: 'test:fixture',
     expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  return id;
+}
+
+/** A Runner of the workspace with an attestation key, made in the database. */
+async function freshRunner(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
+  const id = randomUUID();
+  const key = runnerAttestationKey(undefined);
+  await createRunner(platform.pool, {
+    id,
+    workspaceId: ws.workspaceId,
+    name: `fixture-${id.slice(0, 8)}`,
+    taskQueue: runnerTaskQueue(id),
+    attestationPublicKey: key.publicKey,
   });
   return id;
 }
@@ -354,6 +370,13 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
 
   'POST /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners'), body: { name: `r-${short()}` } }) },
   'GET /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners') }) },
+  // A Runner of its own each time: the workspace's own Runner keeps its key for the runs other calls start.
+  'POST /v1/workspaces/:ws/runners/:runnerId/attestation-key': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/runners/${await freshRunner(ctx.platform, ctx.ws)}/attestation-key`), body: {} }),
+  },
+  'DELETE /v1/workspaces/:ws/runners/:runnerId/attestation-key': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/runners/${await freshRunner(ctx.platform, ctx.ws)}/attestation-key`) }),
+  },
   'POST /v1/workspaces/:ws/runners/:runnerId/temporal-token': {
     call: async (ctx) => ({ path: wsPath(ctx, `/runners/${ctx.ws.runnerId}/temporal-token`) }),
   },
