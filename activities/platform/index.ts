@@ -81,6 +81,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     if (!runner) return 'the run names no Runner of its workspace';
     if (runner.revokedAt) return "the Runner's attestation key is revoked";
     const format = attestationFormat(attestation);
+    if (!format) return 'attestation is malformed';
     if (runner.publicKey) {
       if (format !== 'v2') return 'the Runner must sign its results with its own key';
       return verifyRunnerAttestation({ id: runnerId, publicKey: runner.publicKey }, attestation, workspaceId, runId, body);

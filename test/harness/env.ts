@@ -19,7 +19,7 @@ import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { createTask, getTask, updateTaskParams } from '../../platform/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
 import { ExecutionPolicy } from '../../common/contracts';
-import { signingKeyFromSeed } from '../../common/ed25519';
+import { signingKeyFromSeed, type SigningKey } from '../../common/ed25519';
 import { DevMailbox } from '../../platform/dev-mailbox';
 import { createSmtpMailer } from '../../platform/mail';
 import { createApp, type AppDeps } from '../../platform-api/app';
@@ -236,6 +236,13 @@ export function runnerAttestationEnv(runnerId: string): { LOOKOUT_RUNNER_ATTESTA
   const file = path.join(env.dir, `runner-attestation-${runnerId}.key`);
   writeFileSync(file, `${seed}\n`, { mode: 0o600 });
   return { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: file };
+}
+
+/** The attestation key of a Runner made by newWorkspace in this test file. */
+export function runnerAttestationKeyOf(runnerId: string): SigningKey {
+  const seed = attestationSeeds.get(runnerId);
+  if (!seed) throw new Error(`no attestation key known for Runner ${runnerId}: make it with newWorkspace`);
+  return signingKeyFromSeed(Buffer.from(seed, 'base64'));
 }
 
 /** An in-process Runner worker (the real activities) for one workspace, signing its results with its own key. */

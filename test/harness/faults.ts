@@ -11,15 +11,16 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { attest } from '../../common/attestation';
+import { attestAsRunner } from '../../common/attestation';
+import type { SigningKey } from '../../common/ed25519';
 import { WorkspaceCodec } from '../../common/codec';
-import type { StaticKeyring, WorkspaceKey } from '../../common/keyring';
+import type { StaticKeyring } from '../../common/keyring';
 import { Pool as PgPool, type Pool } from 'pg';
 import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '../../common/contracts';
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform/db/embedded';
 import { verifyAuditChain } from '../../platform/repos/audit.repo';
-import { env, runnerAttestationEnv } from './env';
+import { env, runnerAttestationEnv, runnerAttestationKeyOf } from './env';
 import { loopbackPolicyInput, writePolicyFile } from './policy';
 import { CHECK_TYPES } from '../../common/checks';
 
@@ -516,10 +517,10 @@ export const BAD_RESULT_REASON: Record<BadResultKind, RegExp> = {
   oversized: /^result is \d+ bytes, over the 262144-byte cap$/,
   malformed: /^result does not match the contract at /,
   unattested: /^attestation is malformed$/,
-  tampered: /^attestation does not verify$/,
+  tampered: /^attestation does not verify under the Runner's key$/,
 };
 
-function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey): Record<string, unknown> {
+function badResult(kind: BadResultKind, request: TaskRequest, runnerId: string, key: SigningKey): Record<string, unknown> {
   const now = new Date().toISOString();
   const body: TaskResultBody = {
     runId: request.runId,
@@ -534,7 +535,8 @@ function badResult(kind: BadResultKind, request: TaskRequest, key: WorkspaceKey)
     durationMs: 0,
     exitCode: 0,
   };
-  const attested = (b: unknown) => attest(key, request.workspaceId, request.runId, b);
+  // Signed with the Runner's own key: this Runner holds everything a Runner has, only not its boundary.
+  const attested = (b: unknown) => attestAsRunner(key, runnerId, request.workspaceId, request.runId, b);
   switch (kind) {
     case 'oversized': {
       // Every field within its own cap, properly attested: only the total size is too much.
@@ -580,6 +582,7 @@ export async function startRogueRunner(o: {
   const connection = await Connection.connect({ address: o.temporalAddress });
   const codec = new WorkspaceCodec(o.keyring);
   const answered = new Map<string, BadResultKind>();
+  const attestationKey = runnerAttestationKeyOf(o.runnerId);
   let stopped = false;
   let turn = 0;
   const identity = `runner:${o.runnerId}:rogue`;
@@ -599,8 +602,7 @@ export async function startRogueRunner(o: {
       const request = defaultPayloadConverter.fromPayload<TaskRequest>(input!);
       const kind = o.kinds[turn++ % o.kinds.length]!;
       answered.set(request.runId, kind);
-      const key = await o.keyring.activeKey(request.workspaceId);
-      const payloads = await codec.encode([defaultPayloadConverter.toPayload(badResult(kind, request, key))]);
+      const payloads = await codec.encode([defaultPayloadConverter.toPayload(badResult(kind, request, o.runnerId, attestationKey))]);
       await connection.workflowService.respondActivityTaskCompleted({
         namespace: o.namespace,
         taskToken: task.taskToken,
