@@ -85,8 +85,7 @@ export function verifyRunnerAttestation(
   if (!m?.[1] || !m[2] || !m[3]) return 'attestation is malformed';
   if (m[1] !== runner.id) return 'attestation was made by another Runner';
   const publicKey = publicKeyFromRaw(runner.publicKey);
-  if (m[2] !== signingKeyId(Buffer.from(runner.publicKey, 'base64')))
-    return "attestation was made with a key that is not the Runner's (replaced or revoked)";
+  if (m[2] !== signingKeyId(Buffer.from(runner.publicKey, 'base64'))) return "attestation was made with a key that is not the Runner's";
   if (!verify(null, signedBytes(workspaceId, runId, runner.id, body), publicKey, Buffer.from(m[3], 'base64url')))
     return "attestation does not verify under the Runner's key";
   return undefined;

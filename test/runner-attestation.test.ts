@@ -87,7 +87,7 @@ describe("results signed by the Runner's own key", () => {
     // Another key (another Runner's, or one an attacker made).
     const otherKey = await runWith(ws, generateSigningSeed());
     expect(otherKey['status']).toBe('rejected');
-    expect(await rejection(String(otherKey['id']))).toBe("attestation was made with a key that is not the Runner's (replaced or revoked)");
+    expect(await rejection(String(otherKey['id']))).toBe("attestation was made with a key that is not the Runner's");
   });
 
   it("stops a Runner at once when its key is replaced or revoked, and audits both; the owner's own key works", async () => {

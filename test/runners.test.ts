@@ -48,6 +48,7 @@ describe('Runners', () => {
       id: string;
       taskQueue: string;
       keyFile: KeyFile;
+      runnerKey: string;
       helmValues: Record<string, any>;
       temporalApiKey: string;
       temporalApiKeyExpiresAt: string;
@@ -104,7 +105,8 @@ describe('Runners', () => {
 
     const started = await startRunner(
       platform,
-      { runnerId: runner.id, workspaceId: ws.workspaceId },
+      // Exactly what the registration answered: its key file and its own attestation key.
+      { runnerId: runner.id, workspaceId: ws.workspaceId, runnerAttestationKey: runner.runnerKey },
       { keyring: new StaticKeyring(runner.keyFile) },
     );
     try {

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { attest } from '../common/attestation';
+import { attestAsRunner } from '../common/attestation';
 import { BINDING_METADATA, CodecError, ENCRYPTED_ENCODING, KEY_ID_METADATA, WorkspaceCodec } from '../common/codec';
 import { runnerTaskQueue, runWorkflowId } from '../common/ids';
 import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,16 @@ import path from 'node:path';
 import { FileKeyring, keyId, StaticKeyring } from '../common/keyring';
 import { exportRunnerKeyFile, PlatformKeyring, rotateWorkspaceKey } from '../platform/crypto/platform-keyring';
 import { collectPayloads, metadataText } from './harness/history';
-import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
+import {
+  api,
+  newWorkspace,
+  startHttpServer,
+  startPlatform,
+  startRunner,
+  runnerAttestationKeyOf,
+  waitForRun,
+  type TestPlatform,
+} from './harness/env';
 
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('utf8');
 
@@ -129,7 +138,8 @@ describe('on the real services', () => {
       durationMs: 0,
       exitCode: 0,
     };
-    const forged = { ...body, attestation: attest(await keysOfA.activeKey(a.workspaceId), b.workspaceId, runId, body) };
+    // Signed with the strongest key A holds, its own Runner's, naming B's Runner.
+    const forged = { ...body, attestation: attestAsRunner(runnerAttestationKeyOf(a.runnerId), b.runnerId, b.workspaceId, runId, body) };
     const payloads = await codecOfA.encode([defaultPayloadConverter.toPayload(forged)]);
     await platform.client.workflowService.respondActivityTaskCompleted({
       namespace: b.temporalNamespace!,
@@ -142,7 +152,7 @@ describe('on the real services', () => {
     expect(run['status']).toBe('rejected');
     expect(run['error']).toEqual({
       type: 'ResultRejected',
-      message: 'result rejected: attestation was made with a key of another workspace',
+      message: "result rejected: attestation was made with a key that is not the Runner's",
     });
     expect(run['result']).toBeNull();
     const stored = await platform.pool.query('select count(*)::int as n from results where run_id = $1', [runId]);
@@ -151,7 +161,7 @@ describe('on the real services', () => {
       "select details from audit_events where workspace_id = $1 and action = 'run.result_rejected' and target = $2",
       [b.workspaceId, `run:${runId}`],
     );
-    expect(audit.rows).toEqual([{ details: { reason: 'attestation was made with a key of another workspace' } }]);
+    expect(audit.rows).toEqual([{ details: { reason: "attestation was made with a key that is not the Runner's" } }]);
   });
 
   it("destroys a workspace's keys with the workspace, so its history can no longer be decrypted", async () => {

@@ -4,10 +4,10 @@
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
 import { createHash } from 'node:crypto';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
-import { lookoutDataConverter } from '../common/data-converter';
+import { FAILURE_CONVERTER_PATH, lookoutDataConverter } from '../common/data-converter';
 import { PLATFORM_TASK_QUEUE, workspaceOfWorkflowId } from '../common/ids';
 import type { CodecRefusal } from '../common/codec';
 import { appendAudit } from '../platform/repos/audit.repo';
@@ -123,14 +123,41 @@ export async function createPlatformWorker(
  */
 export function createPlatformWorkers(deps: PlatformWorkerDeps): NamespaceWorkers {
   const refusals = platformRefusals(deps.pool, deps.logger);
+  // One bundle for every namespace's worker: given only a workflows path, the SDK would bundle the
+  // workflow code anew (webpack, seconds of CPU) for each namespace it starts a worker for.
+  let bundling: Promise<WorkflowBundle> | undefined;
+  const workflowBundle = (): Promise<WorkflowBundle> =>
+    deps.workflowBundle
+      ? Promise.resolve(deps.workflowBundle)
+      : (bundling ??= bundleWorkflowCode({
+          workflowsPath: require.resolve('../workflows'),
+          failureConverterPath: FAILURE_CONVERTER_PATH,
+          logger: bundlerLogger(deps.logger),
+        }).catch((err: unknown) => {
+          bundling = undefined;
+          throw err;
+        }));
   return new NamespaceWorkers({
     listNamespaces: deps.listNamespaces ?? (() => workspaceNamespaces(deps.pool, deps.temporal.sharedNamespace)),
-    createWorker: (namespace, workerClass, namespaces) =>
-      createPlatformWorker({ ...deps, namespace, workerClass, refusals, maxCachedWorkflows: cachedWorkflowsPerNamespace(namespaces) }),
+    createWorker: async (namespace, workerClass, namespaces) =>
+      createPlatformWorker({
+        ...deps,
+        workflowBundle: await workflowBundle(),
+        namespace,
+        workerClass,
+        refusals,
+        maxCachedWorkflows: cachedWorkflowsPerNamespace(namespaces),
+      }),
     logger: deps.logger,
     pool: deps.listen === false ? undefined : deps.pool,
     ...(deps.reconcileEveryMs ? { reconcileEveryMs: deps.reconcileEveryMs } : {}),
   });
+}
+
+/** The SDK bundler's messages at debug level (its info lines would repeat for nothing). */
+function bundlerLogger(logger: Logger) {
+  const at = (level: 'debug' | 'warn' | 'error') => (message: string) => logger[level]({ component: 'workflow-bundler' }, message);
+  return { log: at('debug'), trace: at('debug'), debug: at('debug'), info: at('debug'), warn: at('warn'), error: at('error') };
 }
 
 /** Whether a namespace falls in shard `i` of `n` (a stable hash of its name). */

@@ -248,7 +248,7 @@ export function runnerAttestationKeyOf(runnerId: string): SigningKey {
 /** An in-process Runner worker (the real activities) for one workspace, signing its results with its own key. */
 export async function startRunner(
   platform: TestPlatform,
-  ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'>,
+  ws: Pick<BootstrapOutput, 'runnerId' | 'workspaceId'> & Partial<Pick<BootstrapOutput, 'runnerAttestationKey'>>,
   options: {
     allowedChecks?: string[];
     env?: NodeJS.ProcessEnv;
@@ -260,7 +260,7 @@ export async function startRunner(
     vault?: VaultProviderOptions;
     /** The Runner's own Temporal connection (its own credentials); by default the platform's. */
     connection?: NativeConnection;
-    /** Its attestation key seed; by default the one its workspace was made with, `null` for none (v1 attestation). */
+    /** Its attestation key seed; by default `ws.runnerAttestationKey` or the one newWorkspace made, `null` for none (v1 attestation). */
     attestationKey?: string | null;
   } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
@@ -274,7 +274,8 @@ export async function startRunner(
     secretProviders: createSecretProviders(options.env ?? {}, { kube, vault: options.vault }),
     keyring,
     attestationKey: (() => {
-      const seed = options.attestationKey === undefined ? attestationSeeds.get(ws.runnerId) : options.attestationKey;
+      const seed =
+        options.attestationKey === undefined ? (ws.runnerAttestationKey ?? attestationSeeds.get(ws.runnerId)) : options.attestationKey;
       return seed ? signingKeyFromSeed(Buffer.from(seed, 'base64')) : undefined;
     })(),
     policy: loopbackPolicy(options.allowedChecks ?? ['http.probe'], {
