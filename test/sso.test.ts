@@ -6,18 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
-import { createOidcLogin, type OidcLogin } from '../platform-api/auth/oidc';
-import { createSamlLogin } from '../platform-api/auth/saml';
+import type { OidcLogin } from '../platform-api/auth/oidc';
+import type { SamlLogin } from '../platform-api/auth/saml';
 import { api, newWorkspace, startPlatform, type TestPlatform } from './harness/env';
-import { startOidcProvider, type TestOidcProvider } from './harness/oidc-provider';
-import { createTestSamlIdp, type TestSamlIdp } from './harness/saml-idp';
+import type { TestOidcProvider } from './harness/oidc-provider';
+import type { TestSamlIdp } from './harness/saml-idp';
+import { ACS_URL, API_AUDIENCE, REDIRECT_URI, SP_ENTITY_ID, startSsoFixtures } from './harness/sso';
 import { cookiesOf, inviteAndAccept } from './harness/users';
 
-const PUBLIC_URL = 'https://lookout.example.test';
-const REDIRECT_URI = `${PUBLIC_URL}/v1/auth/oidc/callback`;
-const API_AUDIENCE = `${PUBLIC_URL}/api`;
-const ACS_URL = `${PUBLIC_URL}/v1/auth/saml/acs`;
-const SP_ENTITY_ID = `${PUBLIC_URL}/v1/auth/saml/metadata`;
 const PROBE = 'http://127.0.0.1:9/healthz';
 
 let provider: TestOidcProvider;
@@ -26,23 +22,8 @@ let idp: TestSamlIdp;
 let platform: TestPlatform;
 
 beforeAll(async () => {
-  provider = await startOidcProvider({ redirectUris: [REDIRECT_URI] });
-  oidc = await createOidcLogin({
-    issuer: provider.issuer,
-    clientId: provider.clientId,
-    clientSecret: provider.clientSecret,
-    redirectUri: REDIRECT_URI,
-    audiences: [API_AUDIENCE],
-    ca: provider.caPem,
-  });
-  idp = createTestSamlIdp();
-  const saml = createSamlLogin({
-    entryPoint: idp.ssoUrl,
-    spEntityId: SP_ENTITY_ID,
-    acsUrl: ACS_URL,
-    idpEntityId: idp.entityId,
-    idpCerts: [idp.certPem],
-  });
+  let saml: SamlLogin;
+  ({ provider, oidc, idp, saml } = await startSsoFixtures());
   platform = await startPlatform({
     app: {
       bearer: oidc,
