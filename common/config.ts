@@ -188,6 +188,12 @@ export const ApiConfig = z
       .default('lookout'),
     LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
     LOOKOUT_API_PORT: port.default(8080),
+    /** PostgreSQL connections the API keeps at most (the change feed holds one more). */
+    LOOKOUT_DB_POOL_MAX: z.coerce.number().int().min(2).max(500).default(20),
+    /** Finished runs whose views the API keeps in memory (0: none); the change feed empties them on retry, erasure and key changes. */
+    LOOKOUT_API_RUN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(2_000),
+    /** How often counted API token uses are written to the audit log, one row per token (and `last_used_at`). */
+    LOOKOUT_TOKEN_USE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
     /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
     LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z
       .string()
