@@ -10,7 +10,7 @@
 import type { ChangeSource } from '../platform/repos/change-feed';
 
 export interface FeedCacheOptions {
-  /** Most entries kept; the least recently used go first. */
+  /** Most entries kept; the oldest go first. */
   max: number;
   /** Longest an entry is served, however quiet the feed. */
   ttlMs: number;
@@ -59,9 +59,7 @@ export class FeedCache<V> {
       this.#entries.delete(key);
       return undefined;
     }
-    // Most recently used last: Map keeps insertion order.
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    // No reordering on a hit: entries live at most ttlMs anyway, and a hit stays a plain lookup.
     return entry.value;
   }
 
@@ -69,6 +67,7 @@ export class FeedCache<V> {
     if (!this.enabled || generation !== this.#generation) return;
     this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt: Date.now() + this.options.ttlMs });
+    // Oldest first (Map keeps insertion order).
     while (this.#entries.size > this.options.max) this.#entries.delete(this.#entries.keys().next().value!);
   }
 

@@ -22,8 +22,9 @@ interface Uses {
   addresses: Set<string>;
   otherAddresses: number;
   lastIp: string | undefined;
-  first: Date;
-  last: Date;
+  /** Epoch milliseconds. */
+  first: number;
+  last: number;
 }
 
 export class TokenUseRecorder {
@@ -44,7 +45,7 @@ export class TokenUseRecorder {
 
   /** Counts one use; `route` is the route template (`GET /v1/runs/:id`), never the raw path. */
   record(tokenId: string, workspaceId: string, route: string, ip: string | undefined): void {
-    const now = new Date();
+    const now = Date.now();
     let uses = this.#pending.get(tokenId);
     if (!uses) {
       uses = { workspaceId, count: 0, routes: new Map(), addresses: new Set(), otherAddresses: 0, lastIp: ip, first: now, last: now };
@@ -90,8 +91,8 @@ export class TokenUseRecorder {
             routes: Object.fromEntries([...u.routes].sort(([a], [b]) => a.localeCompare(b))),
             addresses: [...u.addresses],
             ...(u.otherAddresses > 0 ? { otherAddresses: u.otherAddresses } : {}),
-            from: u.first.toISOString(),
-            to: u.last.toISOString(),
+            from: new Date(u.first).toISOString(),
+            to: new Date(u.last).toISOString(),
           },
           ip: u.lastIp,
         }),
@@ -100,7 +101,7 @@ export class TokenUseRecorder {
     const failed = [...batch].filter((_, i) => results[i]!.status === 'rejected');
     for (const [tokenId, u] of failed) this.#mergeBack(tokenId, u);
     if (failed.length > 0) this.logger.warn({ tokens: failed.length }, 'token uses not written; retrying at the next interval');
-    const written = [...batch].filter((_, i) => results[i]!.status === 'fulfilled').map(([id, u]) => ({ id, at: u.last }));
+    const written = [...batch].filter((_, i) => results[i]!.status === 'fulfilled').map(([id, u]) => ({ id, at: new Date(u.last) }));
     await touchTokens(this.pool, written).catch((err: unknown) => this.logger.warn({ err }, 'token last-use times not written'));
   }
 
