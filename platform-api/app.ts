@@ -87,6 +87,12 @@ export interface AppDeps {
 
 const ROUTES = Symbol('lookout.routes');
 const CLOSE = Symbol('lookout.close');
+const FLUSH = Symbol('lookout.flush');
+
+/** Writes the token uses counted so far now rather than at the end of the interval. */
+export async function flushApp(app: Express): Promise<void> {
+  await (app as unknown as { [FLUSH]?: () => Promise<void> })[FLUSH]?.();
+}
 
 /** Writes what the app holds in memory (counted token uses). Call before closing the pool. */
 export async function closeApp(app: Express): Promise<void> {
@@ -204,5 +210,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(problemHandler(logger));
   Object.defineProperty(app, ROUTES, { value: routes });
   Object.defineProperty(app, CLOSE, { value: () => tokenUses.close() });
+  Object.defineProperty(app, FLUSH, { value: () => tokenUses.flush() });
   return app;
 }
