@@ -40,6 +40,8 @@ import { createSweepsService } from './services/sweeps.service';
 import { createTasksService } from './services/tasks.service';
 import { createWorkspacesService } from './services/workspaces.service';
 import type { VaultClient } from '../platform/vault/vault-client';
+import type { Registry } from 'prom-client';
+import { apiRequestMetrics } from './metrics';
 
 export interface AppDeps {
   pool: Pool;
@@ -69,6 +71,8 @@ export interface AppDeps {
   mailer?: Mailer | undefined;
   /** LOOKOUT_PUBLIC_URL: the address invitation mail points to. */
   publicUrl?: string | undefined;
+  /** Where request counts and latencies by route template go (served by the metrics endpoint, not by this app). */
+  metrics?: Registry | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -101,6 +105,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
+  if (deps.metrics) app.use(apiRequestMetrics(deps.metrics));
   app.use(helmet());
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.

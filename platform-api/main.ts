@@ -15,10 +15,16 @@ import { createSamlLogin } from './auth/saml';
 import { createSmtpMailer } from '../platform/mail';
 import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createApiServer } from './server';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { createMetricsRegistry, startMetricsServer } from '../common/metrics';
+import { startTracing } from '../common/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
+  const tracing = startTracing('lookout-api', config.LOOKOUT_OTLP_ENDPOINT);
+  const metrics = createMetricsRegistry();
+  const metricsServer = startMetricsServer({ settings: config, registry: metrics, logger });
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const masterKeys = await resolveMasterKeys(config);
   const crypto = createPlatformCrypto(pool, masterKeys.current, config.LOOKOUT_PLATFORM_SIGNING_KEY, masterKeys.previous);
@@ -26,6 +32,7 @@ async function main(): Promise<void> {
     db: pool,
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
+    ...(tracing ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
   });
   const { connection } = temporal;
   const oidc =
@@ -87,6 +94,7 @@ async function main(): Promise<void> {
         })
       : undefined,
     publicUrl: config.LOOKOUT_PUBLIC_URL,
+    metrics,
   });
   const tls =
     config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE
@@ -104,8 +112,9 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     logger.info('api stopping');
+    metricsServer?.close();
     server.close(() => {
-      void Promise.allSettled([connection.close(), pool.end()]).then(() => process.exit(0));
+      void Promise.allSettled([connection.close(), pool.end(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };
