@@ -35,8 +35,8 @@ describe('metrics and traces', () => {
       env: processEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (d: Buffer) => (output[name] += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output[name] += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (output[name] += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output[name] += d.toString()));
     children.push(child);
     return child;
   }

@@ -49,7 +49,8 @@ export async function startOtlpReceiver() {
       bodies.push(body);
       const request = JSON.parse(body.toString('utf8')) as ExportRequest;
       for (const rs of request.resourceSpans ?? []) {
-        const service = String(attributes(rs.resource?.attributes)['service.name'] ?? '');
+        const name = attributes(rs.resource?.attributes)['service.name'];
+        const service = typeof name === 'string' ? name : '';
         for (const ss of rs.scopeSpans ?? [])
           for (const s of ss.spans ?? [])
             spans.push({
