@@ -1,6 +1,7 @@
 /**
  * The Runner: one per cluster, hosted by the customer. It dials out to Temporal and polls only its
- * own task queue for activities; it runs no workflows and opens no listening port.
+ * own task queue for activities; it runs no workflows and listens on nothing but its metrics port,
+ * on loopback unless its owner says otherwise.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Context as ActivityContext } from '@temporalio/activity';
