@@ -134,7 +134,8 @@ const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 /** `host:port` on which a process serves its Prometheus metrics, or `off`. */
 const metricsListen = z.string().transform((v, ctx) => {
-  if (v === 'off') return undefined;
+  // false, not undefined: zod puts the default in place of an undefined result.
+  if (v === 'off') return false as const;
   const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(v);
   const portNumber = m ? Number(m[2]) : NaN;
   if (!m || portNumber > 65535) {

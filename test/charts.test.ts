@@ -140,8 +140,9 @@ describe('Helm charts', () => {
       valueFrom: { secretKeyRef: { name: 'lookout-runner', key: 'metrics-token' } },
     });
     expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9466' });
-    expect(byKind(exposed, 'NetworkPolicy')[0]!.spec!['ingress']).toEqual([
-      { from: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
+    // The client's model classes keep `from` as `_from`.
+    expect(JSON.parse(JSON.stringify(byKind(exposed, 'NetworkPolicy')[0]!.spec!['ingress']))).toEqual([
+      { _from: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
     ]);
     // A bad listen address is refused by the values schema.
     expect(() => render('runner', 'lookout', 'runner-minimal.yaml', ['metrics.listen=everywhere'])).toThrow(/listen/);

@@ -91,7 +91,7 @@ describe('configuration', () => {
     const defaults = parseConfig('runner', RunnerConfig, runner);
     expect(defaults.LOOKOUT_METRICS_LISTEN).toEqual({ host: '127.0.0.1', port: 9466 });
     expect(defaults.LOOKOUT_OTLP_ENDPOINT).toBeUndefined();
-    expect(parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: 'off' }).LOOKOUT_METRICS_LISTEN).toBeUndefined();
+    expect(parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: 'off' }).LOOKOUT_METRICS_LISTEN).toBe(false);
     expect(parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: '[::1]:9100' }).LOOKOUT_METRICS_LISTEN).toEqual({
       host: '::1',
       port: 9100,
