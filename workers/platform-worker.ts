@@ -200,8 +200,9 @@ async function main(): Promise<void> {
   const tracing = startTracing('lookout-platform-worker', config.LOOKOUT_OTLP_ENDPOINT);
   const metrics = createMetricsRegistry();
   // The SDK's own endpoint stays on an ephemeral loopback port; /metrics serves it with ours.
-  const temporalMetricsAddress = config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
-  installTemporalRuntime(logger, { prometheusAddress: temporalMetricsAddress });
+  const temporalMetricsAddress = installTemporalRuntime(logger, {
+    prometheusAddress: config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined,
+  });
   const metricsServer = startMetricsServer({ settings: config, registry: metrics, logger, temporalMetricsAddress });
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));

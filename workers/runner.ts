@@ -141,8 +141,9 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry();
   const metrics = runnerMetrics(registry);
   // The SDK's own endpoint stays on an ephemeral loopback port; /metrics serves it with ours.
-  const temporalMetricsAddress = config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
-  installTemporalRuntime(logger, { prometheusAddress: temporalMetricsAddress });
+  const temporalMetricsAddress = installTemporalRuntime(logger, {
+    prometheusAddress: config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined,
+  });
   const metricsServer = startMetricsServer({ settings: config, registry, logger, temporalMetricsAddress });
   const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
   const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) =>
