@@ -45,6 +45,8 @@ import type { ApiTokenForAuth } from '../platform/repos/tokens.repo';
 import { FeedCache } from './cache';
 import { TokenUseRecorder } from './auth/token-uses';
 import type { RunView } from './services/runs.service';
+import type { Registry } from 'prom-client';
+import { apiRequestMetrics } from './metrics';
 
 export interface AppDeps {
   pool: Pool;
@@ -83,6 +85,8 @@ export interface AppDeps {
   cache?: { tokens?: number; tokenTtlMs?: number; runViews?: number; runViewTtlMs?: number } | undefined;
   /** LOOKOUT_TOKEN_USE_INTERVAL_MS: how often counted token uses are written to the audit log (default a minute). */
   tokenUseIntervalMs?: number | undefined;
+  /** Where request counts and latencies by route template go (served by the metrics endpoint, not by this app). */
+  metrics?: Registry | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -127,6 +131,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
+  if (deps.metrics) app.use(apiRequestMetrics(deps.metrics));
   app.use(helmet());
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.

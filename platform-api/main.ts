@@ -16,10 +16,16 @@ import { createSamlLogin } from './auth/saml';
 import { createSmtpMailer } from '../platform/mail';
 import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createApiServer } from './server';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { createMetricsRegistry, startMetricsServer } from '../common/metrics';
+import { startTracing } from '../common/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
+  const tracing = startTracing('lookout-api', config.LOOKOUT_OTLP_ENDPOINT);
+  const metrics = createMetricsRegistry();
+  const metricsServer = startMetricsServer({ settings: config, registry: metrics, logger });
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'), config.LOOKOUT_DB_POOL_MAX);
   const masterKeys = await resolveMasterKeys(config);
   const crypto = createPlatformCrypto(pool, masterKeys.current, config.LOOKOUT_PLATFORM_SIGNING_KEY, masterKeys.previous);
@@ -29,6 +35,7 @@ async function main(): Promise<void> {
     db: pool,
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
+    ...(tracing ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
   });
   const { connection } = temporal;
   const oidc =
@@ -93,6 +100,7 @@ async function main(): Promise<void> {
     changes,
     cache: { runViews: config.LOOKOUT_API_RUN_CACHE_SIZE },
     tokenUseIntervalMs: config.LOOKOUT_TOKEN_USE_INTERVAL_MS,
+    metrics,
   });
   const tls =
     config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE
@@ -110,10 +118,11 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     logger.info('api stopping');
+    metricsServer?.close();
     server.close(() => {
       void closeApp(app)
         .catch((err: unknown) => logger.warn({ err }, 'could not write the last token uses'))
-        .then(() => Promise.allSettled([connection.close(), changes.close(), pool.end()]))
+        .then(() => Promise.allSettled([connection.close(), changes.close(), pool.end(), tracing?.shutdown()]))
         .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();

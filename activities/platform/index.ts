@@ -43,6 +43,18 @@ export interface PlatformActivityDeps {
   sealer: Sealer;
   /** Signs the task envelopes Runners verify. */
   signing: SigningKey;
+  /** Operator metrics (the platform worker's /metrics); called after the change they count committed. */
+  metrics?: PlatformActivityMetrics | undefined;
+}
+
+/** What the platform activities count: bounded values only (statuses, check types), never an id. */
+export interface PlatformActivityMetrics {
+  /** A run reached a terminal status (once per change, not per retried call). */
+  runFinished(status: RunStatus, checkType: string): void;
+  /** A result was stored; `bytes` is its body without the attestation. */
+  resultStored(checkType: string, bytes: number): void;
+  /** A result was rejected (contract, size cap, attestation, another run or workspace). */
+  resultRejected(): void;
 }
 
 export interface RecordRunFinishedInput {
@@ -54,11 +66,14 @@ export interface RecordRunFinishedInput {
 
 const SYSTEM_ACTOR = 'system:platform-worker';
 
+/** A result's size as the cap counts it: the body, without the attestation. */
+const bodyBytes = ({ attestation: _attestation, ...body }: TaskResult): number => resultBodyBytes(body);
+
 function runNotFound(): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
 }
 
-export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing }: PlatformActivityDeps) {
+export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing, metrics }: PlatformActivityDeps) {
   /** The namespace the calling workflow runs in, as a run row records it (null: the shared one). */
   const ownNamespace = (): string | null => {
     const namespace = Context.current().info.activityNamespace;
@@ -237,6 +252,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
             details: { reason: problem },
           }),
         );
+        metrics?.resultRejected();
         throw ApplicationFailure.create({
           type: FailureType.ResultRejected,
           message: `result rejected: ${problem ?? 'invalid'}`,
@@ -246,7 +262,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       const parts = parsed.data.attestation.split('.');
       // v2 names the Runner and its key; v1 the workspace key.
       const attestationKeyId = attestationFormat(parsed.data.attestation) === 'v2' ? `runner:${parts[1]}:${parts[2]}` : (parts[1] ?? '');
-      await inTransaction(pool, async (tx) => {
+      const stored = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, parsed.data, attestationKeyId);
         if (stored) {
           await appendAuditInTransaction(tx, {
@@ -258,7 +274,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
             details: { status: parsed.data.status, issues: parsed.data.issues.length, keyId: attestationKeyId },
           });
         }
+        return stored;
       });
+      if (stored) metrics?.resultStored(parsed.data.checkType, bodyBytes(parsed.data));
     },
 
     /**
@@ -378,7 +396,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       const errorSealed = input.errorMessage
         ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000))
         : undefined;
-      await inTransaction(pool, async (tx) => {
+      const finished = await inTransaction(pool, async (tx) => {
         // The Temporal run tells a reset's finish (a new attempt) from a retried activity's (a duplicate).
         const temporalRunId = Context.current().info.workflowExecution?.runId;
         const { changed, run } = await markRunFinished(tx, input.runId, {
@@ -398,7 +416,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
             details: { status: input.status, ...(input.errorType ? { errorType: input.errorType } : {}) },
           });
         }
+        return changed ? run : undefined;
       });
+      if (finished) metrics?.runFinished(input.status, finished.checkType);
     },
   };
 }
