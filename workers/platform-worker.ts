@@ -4,11 +4,12 @@
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
 import { createHash } from 'node:crypto';
+import { bundleOptions, prebuiltWorkflowBundle, WORKFLOW_TRACING_MODULE } from './workflow-bundle';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
-import { FAILURE_CONVERTER_PATH, lookoutDataConverter } from '../common/data-converter';
+import { lookoutDataConverter } from '../common/data-converter';
 import { PLATFORM_TASK_QUEUE, workspaceOfWorkflowId } from '../common/ids';
 import type { CodecRefusal } from '../common/codec';
 import { appendAudit } from '../platform/repos/audit.repo';
@@ -56,7 +57,6 @@ export interface PlatformWorkerDeps {
 }
 
 /** Temporal's OpenTelemetry workflow interceptors, bundled with the workflows when tracing is on. */
-const WORKFLOW_TRACING_MODULE = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 
 /**
  * Logs and audits, in the workspace the workflow id names, a payload the codec refused for its
@@ -153,19 +153,22 @@ export function createPlatformWorkers(deps: PlatformWorkerDeps): NamespaceWorker
   const refusals = platformRefusals(deps.pool, deps.logger);
   // One bundle for every namespace's worker: given only a workflows path, the SDK would bundle the
   // workflow code anew (webpack, seconds of CPU) for each namespace it starts a worker for.
+  // Built with the code (workers/workflow-bundle.ts) when it matches the code on disk; else bundled
+  // here, once.
   let bundling: Promise<WorkflowBundle> | undefined;
   const workflowBundle = (): Promise<WorkflowBundle> =>
     deps.workflowBundle
       ? Promise.resolve(deps.workflowBundle)
-      : (bundling ??= bundleWorkflowCode({
-          workflowsPath: require.resolve('../workflows'),
-          failureConverterPath: FAILURE_CONVERTER_PATH,
-          ...(deps.tracing ? { workflowInterceptorModules: [WORKFLOW_TRACING_MODULE] } : {}),
-          logger: bundlerLogger(deps.logger),
-        }).catch((err: unknown) => {
-          bundling = undefined;
-          throw err;
-        }));
+      : (bundling ??= Promise.resolve(prebuiltWorkflowBundle(Boolean(deps.tracing)))
+          .then((prebuilt) => {
+            if (prebuilt) return prebuilt;
+            deps.logger.info('no prebuilt workflow bundle for this code; bundling the workflows now');
+            return bundleWorkflowCode(bundleOptions(Boolean(deps.tracing), bundlerLogger(deps.logger)));
+          })
+          .catch((err: unknown) => {
+            bundling = undefined;
+            throw err;
+          }));
   return new NamespaceWorkers({
     listNamespaces: deps.listNamespaces ?? (() => workspaceNamespaces(deps.pool, deps.temporal.sharedNamespace)),
     createWorker: async (namespace, workerClass, namespaces) =>
