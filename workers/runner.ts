@@ -11,7 +11,7 @@ import { FileKeyring, type Keyring } from '../common/keyring';
 import { signingKeyFromSeed, type SigningKey } from '../common/ed25519';
 import { readFileSync } from 'node:fs';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
-import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
+import type { KubeClients } from '../activities/runner/kube-api';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
@@ -78,6 +78,17 @@ function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
   }
 }
 
+/**
+ * The Runner's cluster identity (LOOKOUT_KUBECONFIG, else the pod's service account), or none. The
+ * Kubernetes client library (some 50 MiB once loaded) is imported only here and only when there is
+ * one: a Runner without cluster access never loads it.
+ */
+async function loadKube(config: RunnerConfig): Promise<KubeClients | undefined> {
+  if (!config.LOOKOUT_KUBECONFIG && !process.env['KUBERNETES_SERVICE_HOST']) return undefined;
+  const { loadKubeClients } = await import('../activities/runner/kube.js');
+  return loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
+}
+
 /** The Runner policy of this configuration; a bad policy file stops the Runner with status 78, naming every bad field. */
 function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
   try {
@@ -115,7 +126,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
   installTemporalRuntime(logger);
-  const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
+  const kube = await loadKube(config);
   const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) =>
     e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
   );
@@ -142,6 +153,7 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     await policy.close();
+    await kube?.close();
     await connection.close();
     logger.info('runner stopped');
   }
