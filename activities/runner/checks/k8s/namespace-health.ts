@@ -25,25 +25,21 @@ export const namespaceHealth: Check<NamespaceHealthParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const scope = { namespaces: [params.namespace] };
-      const parts: [string, () => Promise<CheckOutcome>][] = [];
-      const add = <P>(check: Check<P>, extra: Record<string, unknown> = {}) => {
-        const checkParams = check.params.parse({ ...scope, ...extra });
-        parts.push([check.type, () => check.run(checkParams, ctx)]);
-      };
+      const parts: [string, Promise<CheckOutcome>][] = [];
+      const add = <P>(check: Check<P>, extra: Record<string, unknown> = {}) =>
+        parts.push([check.type, check.run(check.params.parse({ ...scope, ...extra }), ctx)]);
       // One pod listing, three folds: each part gets its own outcome, or the listing's error.
       const restartParams = PodRestartsParams.parse({ ...scope, restartThreshold: params.restartThreshold });
       const statusParams = PodStatusParams.parse(scope);
-      let podOutcomes: Promise<CheckOutcome[]> | undefined;
-      const pods = () =>
-        (podOutcomes ??= guardedEach(3, () =>
-          foldPods(kubeRun(ctx), restartParams, [
-            podRestartsFold(restartParams.restartThreshold),
-            podStatusFold(statusParams.pendingMinutes),
-            imagePullFold(),
-          ]),
-        ));
+      const pods = guardedEach(3, () =>
+        foldPods(kubeRun(ctx), restartParams, [
+          podRestartsFold(restartParams.restartThreshold),
+          podStatusFold(statusParams.pendingMinutes),
+          imagePullFold(),
+        ]),
+      );
       for (const [i, check] of [podRestarts, podStatus, imagePull].entries())
-        parts.push([check.type, () => pods().then((outcomes) => outcomes[i]!)]);
+        parts.push([check.type, pods.then((outcomes) => outcomes[i]!)]);
       add(workloadAvailability);
       add(warningEvents);
       add(pvcBinding);
@@ -58,7 +54,7 @@ export const namespaceHealth: Check<NamespaceHealthParams> = {
       const metrics: Record<string, number> = {};
       // Every part at once; awaited together, so that a part failing beyond an API error leaves no
       // rejection unobserved.
-      const results = await Promise.all(parts.map(([, start]) => start()));
+      const results = await Promise.all(parts.map(([, pending]) => pending));
       for (const [i, [type]] of parts.entries()) {
         const result = results[i]!;
         if (result.status === 'error') errors.push(`${type}: ${result.summary}`);
