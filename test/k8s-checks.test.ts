@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { getEventListeners } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { listAll, loadKubeClients } from '../activities/runner/kube';
+import { lazyKubeClients, listAll, loadKubeClients } from '../activities/runner/kube';
 import { namespaceHealth } from '../activities/runner/checks/k8s/namespace-health';
 import { podRestarts } from '../activities/runner/checks/k8s/pod-restarts';
 import { CHECK_TYPES, NamespaceHealthParams, PodRestartsParams, type CheckType } from '../common/checks';
@@ -458,6 +458,29 @@ describe('Kubernetes access', () => {
       expect(r.metrics).toMatchObject({ 'pod_restarts.issues': 5, 'image_pull.issues': 5, 'pod_status.issues': 0, 'checks.errors': 0 });
       // No call leaves a listener (and with it its page) on the run's signal.
       expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    } finally {
+      await kube.close();
+    }
+  });
+
+  it('loads lazy clients once, on the first call, and then runs checks with them', async () => {
+    const ns = await fx.namespace(admin, 'lazy');
+    await fx.pod(admin, ns, 'p0', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 10 })] });
+    let loads = 0;
+    const kube = lazyKubeClients(
+      async () => {
+        loads++;
+        return loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '' })!;
+      },
+      { timeoutMs: 15_000, pageSize: 500 },
+    );
+    try {
+      expect(loads).toBe(0);
+      const first = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
+      const second = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
+      expect(first.issues).toHaveLength(1);
+      expect(second.issues).toHaveLength(1);
+      expect(loads).toBe(1);
     } finally {
       await kube.close();
     }

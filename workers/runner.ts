@@ -11,7 +11,7 @@ import { FileKeyring, type Keyring } from '../common/keyring';
 import { signingKeyFromSeed, type SigningKey } from '../common/ed25519';
 import { readFileSync } from 'node:fs';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
-import type { KubeClients } from '../activities/runner/kube-api';
+import { lazyKubeClients, PAGE_SIZE, type KubeClients } from '../activities/runner/kube-api';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
@@ -80,13 +80,21 @@ function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
 
 /**
  * The Runner's cluster identity (LOOKOUT_KUBECONFIG, else the pod's service account), or none. The
- * Kubernetes client library (some 50 MiB once loaded) is imported only here and only when there is
- * one: a Runner without cluster access never loads it.
+ * Kubernetes client library (some 50 MiB once loaded) is never loaded by a Runner without one. A
+ * kubeconfig file is loaded at start, so that a bad file stops the Runner at once; in a pod the
+ * service account's files are read per call anyway, so the library is loaded with the first call.
  */
 async function loadKube(config: RunnerConfig): Promise<KubeClients | undefined> {
-  if (!config.LOOKOUT_KUBECONFIG && !process.env['KUBERNETES_SERVICE_HOST']) return undefined;
-  const { loadKubeClients } = await import('../activities/runner/kube.js');
-  return loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
+  const timeoutMs = config.LOOKOUT_KUBE_TIMEOUT_MS;
+  const load = async () => {
+    const { loadKubeClients } = await import('../activities/runner/kube.js');
+    const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs, pageSize: PAGE_SIZE });
+    if (!kube) throw new Error('no Kubernetes identity: neither LOOKOUT_KUBECONFIG nor KUBERNETES_SERVICE_HOST');
+    return kube;
+  };
+  if (config.LOOKOUT_KUBECONFIG) return load();
+  if (!process.env['KUBERNETES_SERVICE_HOST']) return undefined;
+  return lazyKubeClients(load, { timeoutMs, pageSize: PAGE_SIZE });
 }
 
 /** The Runner policy of this configuration; a bad policy file stops the Runner with status 78, naming every bad field. */

@@ -154,3 +154,44 @@ export function parseQuantity(q: string): number {
   };
   return base * (m[3] ? (factor[m[3]] ?? 1) : 1);
 }
+
+/**
+ * Clients that load themselves on their first call: `load` runs once, when a check or the `k8s:`
+ * secret provider first calls the API, so a Runner that never does keeps the client library out of
+ * its memory. Every method of the API objects is async, so each can wait for the load; a failed
+ * load fails that call (and is tried again on the next). `timeoutMs` and `pageSize` must be those
+ * `load` gives its clients.
+ */
+export function lazyKubeClients(load: () => Promise<KubeClients>, settings: { timeoutMs: number; pageSize: number }): KubeClients {
+  let loading: Promise<KubeClients> | undefined;
+  const loaded = () =>
+    (loading ??= load().catch((err: unknown) => {
+      loading = undefined;
+      throw err;
+    }));
+  const api = <K extends 'core' | 'apps' | 'batch' | 'discovery' | 'autoscaling'>(key: K): KubeClients[K] =>
+    new Proxy(
+      {},
+      {
+        // Not a thenable: `then` (and symbols) are left undefined, so that awaiting the object is harmless.
+        get: (_, method) =>
+          method === 'then' || typeof method === 'symbol'
+            ? undefined
+            : async (...args: unknown[]) => {
+                const target = (await loaded())[key] as unknown as Record<string | symbol, (...a: unknown[]) => Promise<unknown>>;
+                return target[method]!(...args);
+              },
+      },
+    ) as KubeClients[K];
+  return {
+    ...settings,
+    core: api('core'),
+    apps: api('apps'),
+    batch: api('batch'),
+    discovery: api('discovery'),
+    autoscaling: api('autoscaling'),
+    close: async () => {
+      if (loading) await (await loading.catch(() => undefined))?.close();
+    },
+  };
+}
