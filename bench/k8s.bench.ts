@@ -2,20 +2,22 @@
  * `k8s.namespace-health` swept over 50 namespaces holding 1,000 and 10,000 pods (with warning events)
  * on a real kube-apiserver: wall time, peak RSS and API requests, beside a plain paged `list` of the
  * same objects with @kubernetes/client-node as the floor, in the same run.
+ *
+ * This process populates the cluster (and grows to several hundred MiB doing so); each side then
+ * runs in a fresh child process (k8s-side.ts), so that the peak RSS reported is that side's own.
+ * Every process the bench starts (the two sides, etcd, kube-apiserver) is stopped before it returns:
+ * SIGTERM, then SIGKILL for whatever has not exited within a few seconds.
  */
-import { RunnerPolicyEnforcer } from '../activities/runner/policy';
-import { RunnerPolicy } from '../common/runner-policy';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { namespaceHealth } from '../activities/runner/checks/k8s/namespace-health';
-import { listAll, loadKubeClients } from '../activities/runner/kube';
-import { NamespaceHealthParams } from '../common/checks';
 import { startKubeCluster } from '../scripts/kube-cluster';
+import type { SideResult } from './k8s-side';
 import type { BenchResult } from './types';
 
-const NAMESPACES = 50;
+export const NAMESPACES = 50;
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -26,13 +28,66 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   );
 }
 
-function rssSampler() {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-  return { stop: () => (clearInterval(timer), Math.max(peak, process.memoryUsage().rss)) };
+/** Runs one side (k8s-side.ts) in its own Node process and returns what it printed. */
+function runSide(side: 'lookout' | 'baseline', kubeconfig: string, namespaces: string[]): Promise<SideResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, 'k8s-side.js'), side, kubeconfig, ...namespaces], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code !== 0) return reject(new Error(`the ${side} side exited (${signal ?? code}): ${err.trim().slice(0, 500)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as SideResult);
+      } catch {
+        reject(new Error(`the ${side} side printed no result: ${out.slice(0, 200)}`));
+      }
+    });
+  });
 }
 
-async function populate(core: CoreV1Api, namespaces: string[], pods: number, offset: number): Promise<void> {
+/** Whether any process of the group `pgid` is still there. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops process groups (each started detached, so its pid is its group id): SIGTERM to each, a wait
+ * of up to `graceMs` for them to exit, then SIGKILL to the groups still there and a last wait.
+ */
+export async function stopGroups(pgids: readonly number[], graceMs = 10_000): Promise<void> {
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const pgid of pgids) {
+      try {
+        process.kill(-pgid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const waitGone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (pgids.some(groupAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  };
+  signalAll('SIGTERM');
+  await waitGone(graceMs);
+  if (!pgids.some(groupAlive)) return;
+  signalAll('SIGKILL');
+  await waitGone(5_000);
+  const left = pgids.filter(groupAlive);
+  if (left.length) throw new Error(`process groups ${left.join(', ')} survived SIGKILL`);
+}
+
+export async function populate(core: CoreV1Api, namespaces: string[], pods: number, offset: number): Promise<void> {
   const jobs = Array.from({ length: pods }, (_, i) => i + offset);
   await pool(jobs, 16, async (i) => {
     const namespace = namespaces[i % namespaces.length]!;
@@ -98,71 +153,34 @@ export async function run(): Promise<BenchResult[]> {
     for (const pods of [1_000, 10_000]) {
       await populate(admin, namespaces, pods - populated, populated);
       populated = pods;
-      const kube = loadKubeClients({ kubeconfig: cluster.runnerKubeconfig, timeoutMs: 60_000 })!;
-
-      // Floor: list every pod and event with the plain client, paged the same way.
-      const signal = new AbortController().signal;
-      let floorRequests = 0;
-      let rss = rssSampler();
-      let started = performance.now();
-      const listedPods = await listAll(
-        'list pods',
-        (cont) => kube.core.listPodForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }),
-        { signal, timeoutMs: 60_000, onPage: () => floorRequests++ },
-      );
-      const listedEvents = await listAll(
-        'list events',
-        (cont) => kube.core.listEventForAllNamespaces({ limit: 500, ...(cont ? { _continue: cont } : {}) }),
-        { signal, timeoutMs: 60_000, onPage: () => floorRequests++ },
-      );
-      const floorMs = performance.now() - started;
-      const floorRss = rss.stop();
-
-      // Lookout: namespace-health for each namespace, as a sweep would run it.
-      const noDestinations = new RunnerPolicyEnforcer(RunnerPolicy.parse({ checks: ['k8s.namespace-health'] }));
-      let requests = 0;
-      let issues = 0;
-      rss = rssSampler();
-      started = performance.now();
-      for (const namespace of namespaces) {
-        const outcome = await namespaceHealth.run(NamespaceHealthParams.parse({ namespace }), {
-          signal,
-          policy: noDestinations.gate({ resolve: () => Promise.reject(new Error('none')) }),
-          tlsSecretNamespaces: [],
-          heartbeat: () => requests++,
-          kube,
-        });
-        issues += outcome.issues.length;
-      }
-      const sweepMs = performance.now() - started;
-      const sweepRss = rss.stop();
+      // Baseline first, then Lookout: each in a fresh process, on the same cluster state.
+      const floor = await runSide('baseline', cluster.runnerKubeconfig, namespaces);
+      const sweep = await runSide('lookout', cluster.runnerKubeconfig, namespaces);
       results.push({
         bench: 'k8s',
         case: `namespace-health × ${NAMESPACES} namespaces, ${pods} pods`,
         metrics: {
-          lookout_wall_ms: Math.round(sweepMs),
-          lookout_api_requests: requests,
-          lookout_peak_rss_mib: Math.round(sweepRss / 2 ** 20),
-          lookout_issues: issues,
-          baseline_wall_ms: Math.round(floorMs),
-          baseline_api_requests: floorRequests,
-          baseline_peak_rss_mib: Math.round(floorRss / 2 ** 20),
-          baseline_objects: listedPods.length + listedEvents.length,
-          ratio_wall_lookout_to_baseline: Math.round((sweepMs / floorMs) * 100) / 100,
+          lookout_wall_ms: sweep.wallMs,
+          lookout_api_requests: sweep.requests,
+          lookout_peak_rss_mib: sweep.peakRssMiB,
+          lookout_issues: sweep.count,
+          baseline_wall_ms: floor.wallMs,
+          baseline_api_requests: floor.requests,
+          baseline_peak_rss_mib: floor.peakRssMiB,
+          baseline_objects: floor.count,
+          ratio_wall_lookout_to_baseline: Math.round((sweep.wallMs / floor.wallMs) * 100) / 100,
         },
-        baseline: 'plain paged list of all pods and events with @kubernetes/client-node (limit 500)',
+        baseline:
+          'plain paged list of all pods and events with @kubernetes/client-node (makeApiClient, limit 500); each side in its own process, peak RSS of that process',
       });
     }
   } finally {
-    for (const pid of cluster.pids.reverse()) {
-      try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        // gone
-      }
+    // kube-apiserver first, then etcd (the reverse of their start), each group waited for.
+    try {
+      for (const pid of [...cluster.pids].reverse()) await stopGroups([pid]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    await new Promise((r) => setTimeout(r, 1_000));
-    rmSync(dir, { recursive: true, force: true });
   }
   return results;
 }

@@ -6,10 +6,12 @@
 import { loopbackPolicy } from './harness/policy';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { getEventListeners } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { listAll, loadKubeClients } from '../activities/runner/kube';
+import { lazyKubeClients, listAll, loadKubeClients } from '../activities/runner/kube';
+import { namespaceHealth } from '../activities/runner/checks/k8s/namespace-health';
 import { podRestarts } from '../activities/runner/checks/k8s/pod-restarts';
-import { CHECK_TYPES, PodRestartsParams, type CheckType } from '../common/checks';
+import { CHECK_TYPES, NamespaceHealthParams, PodRestartsParams, type CheckType } from '../common/checks';
 import { addTask, newWorkspace, runTaskViaApi, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
 
@@ -431,6 +433,57 @@ describe('Kubernetes access', () => {
     expect(pages).toEqual([3, 3, 1]);
     const r = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
     expect(r.issues).toHaveLength(7);
+  });
+
+  it('lists the pods of a namespace once, page by page, for the three pod checks of namespace-health', async () => {
+    const ns = await fx.namespace(admin, 'once');
+    for (let i = 0; i < 5; i++)
+      await fx.pod(admin, ns, `p${i}`, {
+        phase: 'Running',
+        containerStatuses: [fx.containerStatus({ restartCount: 10, state: { waiting: { reason: 'ImagePullBackOff' } } })],
+      });
+    const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', pageSize: 2 })!;
+    // Counts the real API calls (the client is the real one, only observed).
+    const list = kube.core.listNamespacedPod.bind(kube.core);
+    const podPages: number[] = [];
+    kube.core.listNamespacedPod = async (q) => {
+      const page = await list(q);
+      podPages.push(page.items.length);
+      return page;
+    };
+    const signal = new AbortController().signal;
+    try {
+      const r = await namespaceHealth.run(NamespaceHealthParams.parse({ namespace: ns }), { ...context(kube), signal });
+      expect(podPages).toEqual([2, 2, 1]);
+      expect(r.metrics).toMatchObject({ 'pod_restarts.issues': 5, 'image_pull.issues': 5, 'pod_status.issues': 0, 'checks.errors': 0 });
+      // No call leaves a listener (and with it its page) on the run's signal.
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    } finally {
+      await kube.close();
+    }
+  });
+
+  it('loads lazy clients once, on the first call, and then runs checks with them', async () => {
+    const ns = await fx.namespace(admin, 'lazy');
+    await fx.pod(admin, ns, 'p0', { phase: 'Running', containerStatuses: [fx.containerStatus({ restartCount: 10 })] });
+    let loads = 0;
+    const kube = lazyKubeClients(
+      async () => {
+        loads++;
+        return loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '' })!;
+      },
+      { timeoutMs: 15_000, pageSize: 500 },
+    );
+    try {
+      expect(loads).toBe(0);
+      const first = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
+      const second = await podRestarts.run(PodRestartsParams.parse({ namespaces: [ns] }), context(kube));
+      expect(first.issues).toHaveLength(1);
+      expect(second.issues).toHaveLength(1);
+      expect(loads).toBe(1);
+    } finally {
+      await kube.close();
+    }
   });
 
   it('reports an error result when the API server does not answer in time', async () => {

@@ -13,7 +13,7 @@ import { FileKeyring, type Keyring } from '../common/keyring';
 import { signingKeyFromSeed, type SigningKey } from '../common/ed25519';
 import { readFileSync } from 'node:fs';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
-import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
+import { lazyKubeClients, PAGE_SIZE, type KubeClients } from '../activities/runner/kube-api';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
@@ -101,6 +101,25 @@ function vaultOptions(config: RunnerConfig): VaultProviderOptions | undefined {
   }
 }
 
+/**
+ * The Runner's cluster identity (LOOKOUT_KUBECONFIG, else the pod's service account), or none. The
+ * Kubernetes client library (some 50 MiB once loaded) is never loaded by a Runner without one. A
+ * kubeconfig file is loaded at start, so that a bad file stops the Runner at once; in a pod the
+ * service account's files are read per call anyway, so the library is loaded with the first call.
+ */
+async function loadKube(config: RunnerConfig): Promise<KubeClients | undefined> {
+  const timeoutMs = config.LOOKOUT_KUBE_TIMEOUT_MS;
+  const load = async () => {
+    const { loadKubeClients } = await import('../activities/runner/kube.js');
+    const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs, pageSize: PAGE_SIZE });
+    if (!kube) throw new Error('no Kubernetes identity: neither LOOKOUT_KUBECONFIG nor KUBERNETES_SERVICE_HOST');
+    return kube;
+  };
+  if (config.LOOKOUT_KUBECONFIG) return load();
+  if (!process.env['KUBERNETES_SERVICE_HOST']) return undefined;
+  return lazyKubeClients(load, { timeoutMs, pageSize: PAGE_SIZE });
+}
+
 /** The Runner policy of this configuration; a bad policy file stops the Runner with status 78, naming every bad field. */
 function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
   try {
@@ -145,7 +164,7 @@ async function main(): Promise<void> {
     prometheusAddress: config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined,
   });
   const metricsServer = startMetricsServer({ settings: config, registry, logger, temporalMetricsAddress });
-  const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
+  const kube = await loadKube(config);
   const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) =>
     e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
   );
@@ -179,6 +198,7 @@ async function main(): Promise<void> {
     await policy.close();
     metricsServer?.close();
     await tracing?.shutdown();
+    await kube?.close();
     await connection.close();
     logger.info('runner stopped');
   }

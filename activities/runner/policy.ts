@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/activity';
 import ipaddr from 'ipaddr.js';
-import { Agent, fetch as undiciFetch, type Response } from 'undici';
+import type { Agent, Response } from 'undici';
 import { parseDocument } from 'yaml';
 import type { KeyObject } from 'node:crypto';
 import type { TaskRequest } from '../../common/contracts';
@@ -257,13 +257,15 @@ export class RunnerPolicyEnforcer {
           const why = addressRefusal(literal, destination);
           if (why) throw policyDenied(`${url.host} is a ${why}, which destination ${destination.name} does not allow`);
         }
+        // undici (some 6 MiB) is loaded with the first probe, not with the Runner.
+        const undici = await import('undici');
         try {
-          return await undiciFetch(url, {
+          return await undici.fetch(url, {
             method: init.method,
             headers: init.headers,
             signal: init.signal,
             redirect: 'manual',
-            dispatcher: this.#agentFor(destination),
+            dispatcher: this.#agentFor(destination, undici.Agent),
           });
         } catch (err) {
           const denied = deniedAddress(err);
@@ -293,7 +295,7 @@ export class RunnerPolicyEnforcer {
   }
 
   /** One connection pool per destination, whose DNS hook refuses the addresses it does not allow. */
-  #agentFor(destination: Destination): Agent {
+  #agentFor(destination: Destination, AgentClass: typeof Agent): Agent {
     let agent = this.#agents.get(destination.name);
     if (!agent) {
       const lookup: net.LookupFunction = (hostname, options, callback) => {
@@ -310,7 +312,7 @@ export class RunnerPolicyEnforcer {
           return callback(null, first.address, first.family);
         });
       };
-      agent = new Agent({ connect: { lookup }, keepAliveTimeout: 4_000 });
+      agent = new AgentClass({ connect: { lookup }, keepAliveTimeout: 4_000 });
       this.#agents.set(destination.name, agent);
     }
     return agent;

@@ -1,10 +1,11 @@
 /**
  * `vault:<mount>/<path>#<field>`: a field of a KV v2 secret in Vault or OpenBao, read with the
  * Runner's own identity (AppRole, Kubernetes auth, or a token). The login token is cached and
- * renewed before it expires; a refused renewal logs in again.
+ * renewed before it expires; a refused renewal logs in again. The client library (node-vault and
+ * its request stack) is loaded on the first resolution, not with the Runner.
  */
 import { readFileSync } from 'node:fs';
-import nodeVault from 'node-vault';
+import type NodeVault from 'node-vault';
 import { SecretError, type SecretProvider } from './secret-provider';
 
 export type VaultAuth =
@@ -20,11 +21,13 @@ export interface VaultProviderOptions {
 const status = (err: unknown) => (err as { response?: { statusCode?: number } }).response?.statusCode;
 
 export function createVaultProvider({ endpoint, auth }: VaultProviderOptions): SecretProvider {
-  const client = nodeVault({ apiVersion: 'v1', endpoint });
+  let loaded: Promise<NodeVault.client> | undefined;
+  const vault = () => (loaded ??= import('node-vault').then((m) => m.default({ apiVersion: 'v1', endpoint })));
   let expiresAt = 0;
   let renewable = false;
 
   async function login(): Promise<void> {
+    const client = await vault();
     if (auth.method === 'token') {
       client.token = auth.token;
       expiresAt = Number.POSITIVE_INFINITY;
@@ -47,6 +50,7 @@ export function createVaultProvider({ endpoint, auth }: VaultProviderOptions): S
   }
 
   async function ensureToken(): Promise<void> {
+    const client = await vault();
     const left = expiresAt - Date.now();
     if (left > 60_000) return;
     if (renewable && left > 5_000) {
@@ -75,6 +79,7 @@ export function createVaultProvider({ endpoint, auth }: VaultProviderOptions): S
       }
       let response: { data?: { data?: Record<string, unknown> } };
       try {
+        const client = await vault();
         response = (await client.read(`${mount}/data/${secretPath}`)) as typeof response;
       } catch (err) {
         const code = status(err);

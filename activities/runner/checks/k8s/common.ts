@@ -1,12 +1,12 @@
 /**
  * What every Kubernetes check shares: the Runner's clients, namespace scoping, paging with heartbeats,
- * API errors turned into an `error` result, the 0..1 score and issue helpers.
+ * lists folded page by page, API errors turned into an `error` result, the 0..1 score and issue helpers.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Issue } from '../../../../common/contracts';
 import { scoreOf } from '../../../../common/score';
 import { FailureType } from '../../../../common/errors';
-import { KubeError, listAll, type CallOptions, type KubeClients } from '../../kube';
+import { eachPage, KubeError, type CallOptions, type KubeClients, type Page } from '../../kube-api';
 import type { CheckContext, CheckOutcome } from '../check';
 
 export interface Scope {
@@ -31,22 +31,26 @@ export function kubeRun(ctx: CheckContext): KubeRun {
   return { kube: ctx.kube, call: { signal: ctx.signal, timeoutMs: ctx.kube.timeoutMs, onPage: () => ctx.heartbeat() } };
 }
 
-type Page<T> = { items: T[]; metadata?: { _continue?: string } | undefined };
 interface Namespaced {
   metadata?: { namespace?: string | undefined } | undefined;
 }
 
+type ListQuery = { limit: number; _continue?: string; labelSelector?: string };
+
 /**
- * Lists objects in the scope: per named namespace, or across all namespaces minus the excluded ones.
- * `all` and `inNamespace` receive `limit`, `_continue` and `labelSelector`.
+ * Folds the objects in the scope page by page (per named namespace, or across all namespaces minus
+ * the excluded ones): each page goes to `onPage` and is dropped, so a check holds one page of
+ * objects at a time, whatever the size of the cluster. `all` and `inNamespace` receive `limit`,
+ * `_continue` and `labelSelector`. Resolves with the number of objects folded.
  */
-export async function listScoped<T extends Namespaced>(
+export async function foldScoped<T extends Namespaced>(
   run: KubeRun,
   what: string,
   scope: Scope,
-  all: (q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
-  inNamespace: (namespace: string, q: { limit: number; _continue?: string; labelSelector?: string }) => Promise<Page<T>>,
-): Promise<T[]> {
+  all: (q: ListQuery) => Promise<Page<T>>,
+  inNamespace: (namespace: string, q: ListQuery) => Promise<Page<T>>,
+  onPage: (items: T[]) => void,
+): Promise<number> {
   const query = (cont: string | undefined) => ({
     limit: run.kube.pageSize,
     ...(cont ? { _continue: cont } : {}),
@@ -54,15 +58,35 @@ export async function listScoped<T extends Namespaced>(
   });
   const excluded = new Set(scope.excludeNamespaces ?? []);
   if (scope.namespaces) {
-    const out: T[] = [];
+    let count = 0;
     for (const ns of scope.namespaces) {
       if (excluded.has(ns)) continue;
-      out.push(...(await listAll(`list ${what} in namespace ${ns}`, (cont) => inNamespace(ns, query(cont)), run.call)));
+      count += await eachPage(`list ${what} in namespace ${ns}`, (cont) => inNamespace(ns, query(cont)), run.call, onPage);
     }
-    return out;
+    return count;
   }
-  const items = await listAll(`list ${what}`, (cont) => all(query(cont)), run.call);
-  return items.filter((i) => !excluded.has(i.metadata?.namespace ?? ''));
+  let count = 0;
+  await eachPage(
+    `list ${what}`,
+    (cont) => all(query(cont)),
+    run.call,
+    (items) => {
+      const kept = excluded.size ? items.filter((i) => !excluded.has(i.metadata?.namespace ?? '')) : items;
+      count += kept.length;
+      onPage(kept);
+    },
+  );
+  return count;
+}
+
+/**
+ * A check's fold over the pages of one list: `page` takes each page as it arrives (keeping only
+ * issues and counts), `done` makes the outcome once the list is complete. Several folds can share
+ * one listing (`k8s.namespace-health` lists pods once for three checks).
+ */
+export interface PageFold<T> {
+  page(items: T[]): void;
+  done(count: number): CheckOutcome;
 }
 
 export { scoreOf };

@@ -3,7 +3,7 @@ import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { HpaLimitsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
 
 export function hpaIssues(hpas: V2HorizontalPodAutoscaler[]): Issue[] {
   return hpas
@@ -32,17 +32,19 @@ export const hpaLimits: Check<HpaLimitsParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const api = run.kube.autoscaling;
-      const hpas = await listScoped(
+      const issues: Issue[] = [];
+      const count = await foldScoped(
         run,
         'horizontalpodautoscalers',
         params,
         (q) => api.listHorizontalPodAutoscalerForAllNamespaces(q),
         (namespace, q) => api.listNamespacedHorizontalPodAutoscaler({ namespace, ...q }),
+        (hpas) => issues.push(...hpaIssues(hpas)),
       );
       return outcome(
-        hpaIssues(hpas),
-        `${hpas.length} autoscalers with room to scale`,
-        { 'hpas.checked': hpas.length },
+        issues,
+        `${count} autoscalers with room to scale`,
+        { 'hpas.checked': count },
         (n) => `${n} autoscalers at their maximum`,
       );
     }),

@@ -3,8 +3,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { ImagePullParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, nsFlag, outcome, ref, rawMessage } from './common';
-import { listPods } from './pod-restarts';
+import { clip, guarded, kubeRun, nsFlag, outcome, ref, rawMessage, type PageFold } from './common';
+import { foldPods } from './pod-restarts';
 
 const PULL_ERRORS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
 
@@ -33,17 +33,22 @@ export function imagePullIssues(pods: V1Pod[]): Issue[] {
   return issues;
 }
 
+/** `k8s.image-pull` as a fold over pages of pods. */
+export function imagePullFold(): PageFold<V1Pod> {
+  const issues: Issue[] = [];
+  return {
+    page: (pods) => issues.push(...imagePullIssues(pods)),
+    done: (count) =>
+      outcome(issues, `${count} pods, no image pull errors`, { 'pods.checked': count }, (n) => `${n} containers cannot pull their image`),
+  };
+}
+
 export const imagePull: Check<ImagePullParams> = {
   type: 'k8s.image-pull',
   params: ImagePullParams,
   run: (params, ctx) =>
     guarded(async () => {
-      const pods = await listPods(kubeRun(ctx), params);
-      return outcome(
-        imagePullIssues(pods),
-        `${pods.length} pods, no image pull errors`,
-        { 'pods.checked': pods.length },
-        (n) => `${n} containers cannot pull their image`,
-      );
+      const [result] = await foldPods(kubeRun(ctx), params, [imagePullFold()]);
+      return result!;
     }),
 };

@@ -3,7 +3,7 @@ import type { V1CronJob, V1Job } from '@kubernetes/client-node';
 import { JobsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf } from './common';
+import { guarded, kubeRun, foldScoped, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf } from './common';
 
 export function jobIssues(jobs: V1Job[], cronJobs: V1CronJob[], staleHours: number, now = Date.now()): Issue[] {
   const issues: Issue[] = [];
@@ -61,24 +61,29 @@ export const jobsCheck: Check<JobsParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const batch = run.kube.batch;
-      const jobs = await listScoped(
+      const jobIssuesFound: Issue[] = [];
+      const cronJobIssues: Issue[] = [];
+      const now = Date.now();
+      const jobs = await foldScoped(
         run,
         'jobs',
         params,
         (q) => batch.listJobForAllNamespaces(q),
         (namespace, q) => batch.listNamespacedJob({ namespace, ...q }),
+        (page) => jobIssuesFound.push(...jobIssues(page, [], params.cronjobStaleHours, now)),
       );
-      const cronJobs = await listScoped(
+      const cronJobs = await foldScoped(
         run,
         'cronjobs',
         params,
         (q) => batch.listCronJobForAllNamespaces(q),
         (namespace, q) => batch.listNamespacedCronJob({ namespace, ...q }),
+        (page) => cronJobIssues.push(...jobIssues([], page, params.cronjobStaleHours, now)),
       );
       return outcome(
-        jobIssues(jobs, cronJobs, params.cronjobStaleHours),
-        `${jobs.length} jobs and ${cronJobs.length} cronjobs healthy`,
-        { 'jobs.checked': jobs.length, 'cronjobs.checked': cronJobs.length },
+        [...jobIssuesFound, ...cronJobIssues],
+        `${jobs} jobs and ${cronJobs} cronjobs healthy`,
+        { 'jobs.checked': jobs, 'cronjobs.checked': cronJobs },
         (n) => `${n} job problems`,
       );
     }),

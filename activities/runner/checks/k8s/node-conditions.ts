@@ -2,7 +2,7 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { NodeConditionsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
-import { listAll } from '../../kube';
+import { eachPage } from '../../kube-api';
 import type { Check } from '../check';
 import { guarded, kubeRun, outcome, ref, rawMessage, reasonOf } from './common';
 
@@ -63,7 +63,8 @@ export const nodeConditions: Check<NodeConditionsParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const nodes = await listAll(
+      const issues: Issue[] = [];
+      const nodes = await eachPage(
         'list nodes',
         (cont) =>
           run.kube.core.listNode({
@@ -72,12 +73,8 @@ export const nodeConditions: Check<NodeConditionsParams> = {
             ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}),
           }),
         run.call,
+        (page) => issues.push(...nodeIssues(page)),
       );
-      return outcome(
-        nodeIssues(nodes),
-        `${nodes.length} nodes, all ready without pressure`,
-        { 'nodes.checked': nodes.length },
-        (n) => `${n} node problems`,
-      );
+      return outcome(issues, `${nodes} nodes, all ready without pressure`, { 'nodes.checked': nodes }, (n) => `${n} node problems`);
     }),
 };

@@ -2,8 +2,8 @@
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { PodRestartsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
-import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, nsFlag, outcome, ref, type KubeRun, type Scope } from './common';
+import type { Check, CheckOutcome } from '../check';
+import { foldScoped, guarded, kubeRun, nsFlag, outcome, ref, type KubeRun, type PageFold, type Scope } from './common';
 
 export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
   const issues: Issue[] = [];
@@ -53,14 +53,30 @@ export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
   return issues;
 }
 
-export async function listPods(run: KubeRun, scope: Scope): Promise<V1Pod[]> {
-  return listScoped(
+/**
+ * Lists the pods in the scope once, page by page, and hands every page to each fold: the three pod
+ * checks share one listing in `k8s.namespace-health`. Outcomes in the order of `folds`.
+ */
+export async function foldPods(run: KubeRun, scope: Scope, folds: readonly PageFold<V1Pod>[]): Promise<CheckOutcome[]> {
+  const count = await foldScoped(
     run,
     'pods',
     scope,
     (q) => run.kube.core.listPodForAllNamespaces(q),
     (namespace, q) => run.kube.core.listNamespacedPod({ namespace, ...q }),
+    (pods) => folds.forEach((f) => f.page(pods)),
   );
+  return folds.map((f) => f.done(count));
+}
+
+/** `k8s.pod-restarts` as a fold over pages of pods. */
+export function podRestartsFold(restartThreshold: number): PageFold<V1Pod> {
+  const issues: Issue[] = [];
+  return {
+    page: (pods) => issues.push(...restartIssues(pods, restartThreshold)),
+    done: (count) =>
+      outcome(issues, `${count} pods, no container restarting`, { 'pods.checked': count }, (n) => `${n} containers restart or crash-loop`),
+  };
 }
 
 export const podRestarts: Check<PodRestartsParams> = {
@@ -68,12 +84,7 @@ export const podRestarts: Check<PodRestartsParams> = {
   params: PodRestartsParams,
   run: (params, ctx) =>
     guarded(async () => {
-      const pods = await listPods(kubeRun(ctx), params);
-      return outcome(
-        restartIssues(pods, params.restartThreshold),
-        `${pods.length} pods, no container restarting`,
-        { 'pods.checked': pods.length },
-        (n) => `${n} containers restart or crash-loop`,
-      );
+      const [result] = await foldPods(kubeRun(ctx), params, [podRestartsFold(params.restartThreshold)]);
+      return result!;
     }),
 };

@@ -3,8 +3,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { PodStatusParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf } from './common';
-import { listPods } from './pod-restarts';
+import { guarded, kubeRun, minutesSince, nsFlag, outcome, ref, rawMessage, reasonOf, type PageFold } from './common';
+import { foldPods } from './pod-restarts';
 
 export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Date.now()): Issue[] {
   const issues: Issue[] = [];
@@ -51,17 +51,22 @@ export function podStatusIssues(pods: V1Pod[], pendingMinutes: number, now = Dat
   return issues;
 }
 
+/** `k8s.pod-status` as a fold over pages of pods; "now" is when the fold starts, for every page. */
+export function podStatusFold(pendingMinutes: number, now = Date.now()): PageFold<V1Pod> {
+  const issues: Issue[] = [];
+  return {
+    page: (pods) => issues.push(...podStatusIssues(pods, pendingMinutes, now)),
+    done: (count) =>
+      outcome(issues, `${count} pods, none pending or failed`, { 'pods.checked': count }, (n) => `${n} pods pending or failed`),
+  };
+}
+
 export const podStatus: Check<PodStatusParams> = {
   type: 'k8s.pod-status',
   params: PodStatusParams,
   run: (params, ctx) =>
     guarded(async () => {
-      const pods = await listPods(kubeRun(ctx), params);
-      return outcome(
-        podStatusIssues(pods, params.pendingMinutes),
-        `${pods.length} pods, none pending or failed`,
-        { 'pods.checked': pods.length },
-        (n) => `${n} pods pending or failed`,
-      );
+      const [result] = await foldPods(kubeRun(ctx), params, [podStatusFold(params.pendingMinutes)]);
+      return result!;
     }),
 };

@@ -3,7 +3,7 @@ import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { PvcBindingParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, minutesSince, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldScoped, minutesSince, nsFlag, outcome, ref } from './common';
 
 export function pvcIssues(claims: V1PersistentVolumeClaim[], pendingMinutes: number, now = Date.now()): Issue[] {
   return claims
@@ -33,18 +33,16 @@ export const pvcBinding: Check<PvcBindingParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const core = run.kube.core;
-      const claims = await listScoped(
+      const issues: Issue[] = [];
+      const now = Date.now();
+      const count = await foldScoped(
         run,
         'persistentvolumeclaims',
         params,
         (q) => core.listPersistentVolumeClaimForAllNamespaces(q),
         (namespace, q) => core.listNamespacedPersistentVolumeClaim({ namespace, ...q }),
+        (claims) => issues.push(...pvcIssues(claims, params.pendingMinutes, now)),
       );
-      return outcome(
-        pvcIssues(claims, params.pendingMinutes),
-        `${claims.length} claims, all bound`,
-        { 'pvcs.checked': claims.length },
-        (n) => `${n} claims not bound`,
-      );
+      return outcome(issues, `${count} claims, all bound`, { 'pvcs.checked': count }, (n) => `${n} claims not bound`);
     }),
 };

@@ -2,9 +2,9 @@
 import type { V1ResourceQuota } from '@kubernetes/client-node';
 import { QuotaUsageParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
-import { parseQuantity } from '../../kube';
+import { parseQuantity } from '../../kube-api';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
 
 export function quotaIssues(quotas: V1ResourceQuota[], thresholdPercent: number): Issue[] {
   const issues: Issue[] = [];
@@ -40,17 +40,19 @@ export const quotaUsage: Check<QuotaUsageParams> = {
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const quotas = await listScoped(
+      const issues: Issue[] = [];
+      const count = await foldScoped(
         run,
         'resourcequotas',
         params,
         (q) => run.kube.core.listResourceQuotaForAllNamespaces(q),
         (namespace, q) => run.kube.core.listNamespacedResourceQuota({ namespace, ...q }),
+        (quotas) => issues.push(...quotaIssues(quotas, params.thresholdPercent)),
       );
       return outcome(
-        quotaIssues(quotas, params.thresholdPercent),
-        `${quotas.length} quotas below ${params.thresholdPercent}%`,
-        { 'quotas.checked': quotas.length },
+        issues,
+        `${count} quotas below ${params.thresholdPercent}%`,
+        { 'quotas.checked': count },
         (n) => `${n} quotas near or at their limit`,
       );
     }),

@@ -3,10 +3,10 @@ import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { ServiceEndpointsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
 
-export function endpointIssues(services: V1Service[], slices: V1EndpointSlice[]): Issue[] {
-  const ready = new Map<string, number>();
+/** Adds the ready endpoints of `slices` to `ready`, by `namespace/service`. */
+export function countReadyEndpoints(slices: V1EndpointSlice[], ready: Map<string, number>): void {
   for (const slice of slices) {
     const svc = slice.metadata?.labels?.['kubernetes.io/service-name'];
     if (!svc) continue;
@@ -14,6 +14,10 @@ export function endpointIssues(services: V1Service[], slices: V1EndpointSlice[])
     const n = (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).length;
     ready.set(key, (ready.get(key) ?? 0) + n);
   }
+}
+
+/** Services with a selector and no ready endpoint in `ready` (from {@link countReadyEndpoints}). */
+export function servicesWithoutEndpoints(services: V1Service[], ready: ReadonlyMap<string, number>): Issue[] {
   const issues: Issue[] = [];
   for (const svc of services) {
     const selector = svc.spec?.selector;
@@ -39,32 +43,43 @@ export function endpointIssues(services: V1Service[], slices: V1EndpointSlice[])
   return issues;
 }
 
+export function endpointIssues(services: V1Service[], slices: V1EndpointSlice[]): Issue[] {
+  const ready = new Map<string, number>();
+  countReadyEndpoints(slices, ready);
+  return servicesWithoutEndpoints(services, ready);
+}
+
 export const serviceEndpoints: Check<ServiceEndpointsParams> = {
   type: 'k8s.service-endpoints',
   params: ServiceEndpointsParams,
   run: (params, ctx) =>
     guarded(async () => {
       const run = kubeRun(ctx);
-      const services = await listScoped(
+      // Slices first, folded into ready counts per service (one number per service, not the slices),
+      // so that services can then be judged page by page.
+      // Slices carry the service name as a label, not the service's labels: list them without the selector.
+      const ready = new Map<string, number>();
+      await foldScoped(
+        run,
+        'endpointslices',
+        { ...params, labelSelector: undefined },
+        (q) => run.kube.discovery.listEndpointSliceForAllNamespaces(q),
+        (namespace, q) => run.kube.discovery.listNamespacedEndpointSlice({ namespace, ...q }),
+        (slices) => countReadyEndpoints(slices, ready),
+      );
+      const issues: Issue[] = [];
+      const services = await foldScoped(
         run,
         'services',
         params,
         (q) => run.kube.core.listServiceForAllNamespaces(q),
         (namespace, q) => run.kube.core.listNamespacedService({ namespace, ...q }),
-      );
-      // Slices carry the service name as a label, not the service's labels: list them without the selector.
-      const sliceScope = { ...params, labelSelector: undefined };
-      const slices = await listScoped(
-        run,
-        'endpointslices',
-        sliceScope,
-        (q) => run.kube.discovery.listEndpointSliceForAllNamespaces(q),
-        (namespace, q) => run.kube.discovery.listNamespacedEndpointSlice({ namespace, ...q }),
+        (page) => issues.push(...servicesWithoutEndpoints(page, ready)),
       );
       return outcome(
-        endpointIssues(services, slices),
-        `${services.length} services, all with ready endpoints`,
-        { 'services.checked': services.length },
+        issues,
+        `${services} services, all with ready endpoints`,
+        { 'services.checked': services },
         (n) => `${n} services without ready endpoints`,
       );
     }),

@@ -10,7 +10,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { TlsExpiryParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { clip, guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
+import { clip, guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
 
 const DAY = 86_400_000;
 
@@ -79,17 +79,20 @@ export const tlsExpiry: Check<TlsExpiryParams> = {
           return { metadata: s.metadata, type: s.type, data: crt ? { 'tls.crt': crt } : {} };
         }),
       });
-      const secrets = await listScoped(
+      const issues: Issue[] = [];
+      const now = Date.now();
+      const count = await foldScoped(
         run,
         'TLS secrets',
         { ...params, namespaces },
         () => Promise.reject(new Error('TLS Secrets are never listed cluster-wide')),
         async (namespace, q) => onlyCertificate(await core.listNamespacedSecret({ namespace, ...q, fieldSelector })),
+        (secrets) => issues.push(...tlsIssues(secrets, params.warnDays, params.criticalDays, now)),
       );
       return outcome(
-        tlsIssues(secrets, params.warnDays, params.criticalDays),
-        `${secrets.length} TLS certificates valid for more than ${params.warnDays} days`,
-        { 'certificates.checked': secrets.length },
+        issues,
+        `${count} TLS certificates valid for more than ${params.warnDays} days`,
+        { 'certificates.checked': count },
         (n) => `${n} TLS certificates expire soon or have expired`,
       );
     }),

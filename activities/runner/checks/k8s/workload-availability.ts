@@ -3,7 +3,7 @@ import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/clien
 import { WorkloadAvailabilityParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, listScoped, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
 
 function availability(
   kind: string,
@@ -45,30 +45,34 @@ export const workloadAvailability: Check<WorkloadAvailabilityParams> = {
     guarded(async () => {
       const run = kubeRun(ctx);
       const apps = run.kube.apps;
-      const deployments = await listScoped(
+      const issues: Issue[] = [];
+      const deployments = await foldScoped(
         run,
         'deployments',
         params,
         (q) => apps.listDeploymentForAllNamespaces(q),
         (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }),
+        (page) => issues.push(...workloadIssues(page, [], [])),
       );
-      const statefulSets = await listScoped(
+      const statefulSets = await foldScoped(
         run,
         'statefulsets',
         params,
         (q) => apps.listStatefulSetForAllNamespaces(q),
         (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }),
+        (page) => issues.push(...workloadIssues([], page, [])),
       );
-      const daemonSets = await listScoped(
+      const daemonSets = await foldScoped(
         run,
         'daemonsets',
         params,
         (q) => apps.listDaemonSetForAllNamespaces(q),
         (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }),
+        (page) => issues.push(...workloadIssues([], [], page)),
       );
-      const total = deployments.length + statefulSets.length + daemonSets.length;
+      const total = deployments + statefulSets + daemonSets;
       return outcome(
-        workloadIssues(deployments, statefulSets, daemonSets),
+        issues,
         `${total} workloads, all available`,
         { 'workloads.checked': total },
         (n) => `${n} workloads below their desired replicas`,
