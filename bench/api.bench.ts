@@ -27,6 +27,7 @@ import { createLogger } from '../common/logger';
 import { closeApp, createApp } from '../platform-api/app';
 import { ChangeFeed } from '../platform/repos/change-feed';
 import { ApiConfig } from '../common/config';
+import { createMetricsRegistry } from '../common/metrics';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
 import { freePort, startEmbeddedPostgres } from '../platform/db/embedded';
@@ -197,7 +198,8 @@ export async function run(): Promise<BenchResult[]> {
 
     const logger = createLogger('bench', 'silent');
     const changes = await ChangeFeed.start(pg.url, logger);
-    const app = createApp({ pool, temporal, logger, crypto, runnerTemporal: { address }, changes });
+    // With the request metrics, as main.ts builds it.
+    const app = createApp({ pool, temporal, logger, crypto, runnerTemporal: { address }, changes, metrics: createMetricsRegistry() });
     const lookout = await listen(app);
     servers.push(lookout.server);
     const headers = { authorization: `Bearer ${ws.token}` };

@@ -20,6 +20,10 @@ export function apiRequestMetrics(registry: Registry): RequestHandler {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  // One child per label set, looked up by a string key: prom-client hashes a label object on every
+  // `labels()` call, which would be the most expensive step of a cached read.
+  const counters = new Map<string, ReturnType<typeof requests.labels>>();
+  const histograms = new Map<string, ReturnType<typeof duration.labels>>();
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
@@ -28,8 +32,14 @@ export function apiRequestMetrics(registry: Registry): RequestHandler {
       const template = (req.route as { path?: unknown } | undefined)?.path;
       const route = typeof template === 'string' ? `${req.baseUrl}${template}` : 'unmatched';
       const method = route === 'unmatched' && !KNOWN_METHODS.has(req.method) ? 'other' : req.method;
-      requests.labels(method, route, String(res.statusCode)).inc();
-      duration.labels(method, route).observe(Number(process.hrtime.bigint() - started) / 1e9);
+      const key = `${method} ${route}`;
+      const counterKey = `${key} ${res.statusCode}`;
+      let counter = counters.get(counterKey);
+      if (!counter) counters.set(counterKey, (counter = requests.labels(method, route, String(res.statusCode))));
+      let histogram = histograms.get(key);
+      if (!histogram) histograms.set(key, (histogram = duration.labels(method, route)));
+      counter.inc();
+      histogram.observe(Number(process.hrtime.bigint() - started) / 1e9);
     });
     next();
   };

@@ -2,7 +2,7 @@
  * API tokens: `lk_` followed by 256 random bits in base64url. Only the SHA-256 of the whole token is
  * stored; the token is shown once, when it is made.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 export const TOKEN_PREFIX = 'lk_';
 const TOKEN_PATTERN = /^lk_[A-Za-z0-9_-]{43}$/;
@@ -13,7 +13,8 @@ export function generateApiToken(): { token: string; hash: Buffer; displayHint: 
 }
 
 export function hashApiToken(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  // One-shot hash: no Hash object per request.
+  return hash('sha256', token, 'buffer');
 }
 
 /** Shape check before any database lookup, so garbage never reaches SQL or logs. */
