@@ -4,9 +4,12 @@
  * loaded in the same run, with the same settings, by a second process on loopback (load-client.ts):
  * requests per second, p50/p99/max latency, errors, this process's CPU per request and RSS.
  *
- * The Lookout side is the real app (createApp) on embedded PostgreSQL with the pool size main.ts
- * uses. Every request is authenticated by token hash, writes a `token.used` audit row (hash chain,
- * per-workspace head lock) and reads the run and its sealed result: that is the cost measured.
+ * The Lookout side is the real app (createApp) on embedded PostgreSQL with the pool size and the
+ * change feed main.ts uses: the token is verified by hash (then cached until the feed says it
+ * changed), its use is counted (one audit row per token and minute), the route's permission is
+ * checked, and the finished run is read with its sealed result in one query and then served from
+ * the feed-invalidated cache. A second Lookout case runs without the change feed, so every request
+ * reads PostgreSQL (token, then run and result): the cost of a cold path.
  */
 import { fork, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +24,9 @@ import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import express from 'express';
 import { runWorkflowId } from '../common/ids';
 import { createLogger } from '../common/logger';
-import { createApp } from '../platform-api/app';
+import { closeApp, createApp } from '../platform-api/app';
+import { ChangeFeed } from '../platform/repos/change-feed';
+import { ApiConfig } from '../common/config';
 import { createPlatformCrypto } from '../platform/crypto';
 import { MasterKey } from '../platform/crypto/master-key';
 import { freePort, startEmbeddedPostgres } from '../platform/db/embedded';
@@ -137,8 +142,8 @@ export async function run(): Promise<BenchResult[]> {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    // The pool size main.ts uses (createPool's default): fewer connections than the load's 16.
-    const pool = createPool(pg.url);
+    // The pool size main.ts uses by default (LOOKOUT_DB_POOL_MAX) and its change feed.
+    const pool = createPool(pg.url, undefined, ApiConfig.shape.LOOKOUT_DB_POOL_MAX.parse(undefined));
     await migrate(pool);
     const crypto = createPlatformCrypto(pool, MasterKey.generate());
     const temporal = devWorkspaceTemporal({
@@ -190,13 +195,9 @@ export async function run(): Promise<BenchResult[]> {
     );
     await markRunFinished(pool, runId, { status: 'succeeded' });
 
-    const app = createApp({
-      pool,
-      temporal,
-      logger: createLogger('bench', 'silent'),
-      crypto,
-      runnerTemporal: { address },
-    });
+    const logger = createLogger('bench', 'silent');
+    const changes = await ChangeFeed.start(pg.url, logger);
+    const app = createApp({ pool, temporal, logger, crypto, runnerTemporal: { address }, changes });
     const lookout = await listen(app);
     servers.push(lookout.server);
     const headers = { authorization: `Bearer ${ws.token}` };
@@ -214,15 +215,23 @@ export async function run(): Promise<BenchResult[]> {
     // Bare first, then Lookout: the same load client and settings, one after the other.
     const bareReport = await loadFromChild(`${bare.url}/v1/runs/${runId}`, {});
     const lookoutReport = await loadFromChild(`${lookout.url}/v1/runs/${runId}`, headers);
+    const uncachedApp = createApp({ pool, temporal, logger, crypto, runnerTemporal: { address } });
+    const uncached = await listen(uncachedApp);
+    servers.push(uncached.server);
+    const uncachedReport = await loadFromChild(`${uncached.url}/v1/runs/${runId}`, headers);
     for (const [name, r] of [
       ['bare Express', bareReport],
       ['Lookout', lookoutReport],
+      ['Lookout without the change feed', uncachedReport],
     ] as const) {
       if (r.errors)
         process.stderr.write(`api bench: ${name}: ${r.errors} of ${r.requests} requests failed (${r.errorSamples.join(', ')})\n`);
     }
     await connection.close();
     await Promise.all(servers.splice(0).map(close));
+    await closeApp(app);
+    await closeApp(uncachedApp);
+    await changes.close();
     await pool.end();
 
     const row = (label: string, r: Measured): BenchResult => ({
@@ -245,7 +254,11 @@ export async function run(): Promise<BenchResult[]> {
       },
       baseline: BASELINE,
     });
-    return [row('bare Express GET /v1/runs/:id', bareReport), row('Lookout GET /v1/runs/{id} (API token)', lookoutReport)];
+    return [
+      row('bare Express GET /v1/runs/:id', bareReport),
+      row('Lookout GET /v1/runs/{id} (API token)', lookoutReport),
+      row('Lookout GET /v1/runs/{id} (API token), no change feed: PostgreSQL on every request', uncachedReport),
+    ];
   } finally {
     await Promise.all(servers.map(close));
     try {

@@ -132,6 +132,37 @@ export type KmsConfig = z.infer<typeof KmsConfig>;
 
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 
+/** `host:port` on which a process serves its Prometheus metrics, or `off`. */
+const metricsListen = z.string().transform((v, ctx) => {
+  // false, not undefined: zod puts the default in place of an undefined result.
+  if (v === 'off') return false as const;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(v);
+  const portNumber = m ? Number(m[2]) : NaN;
+  if (!m || portNumber > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be host:port (e.g. 127.0.0.1:9464) or off' });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: portNumber };
+});
+
+/**
+ * Operator telemetry: Prometheus metrics on a port of their own (loopback unless told otherwise,
+ * optionally behind a bearer token), and OpenTelemetry traces, off unless an OTLP/HTTP endpoint is
+ * given. `defaultPort` differs per process so that all of them can run on one host.
+ */
+function telemetry(defaultPort: number) {
+  return {
+    LOOKOUT_METRICS_LISTEN: metricsListen.default({ host: '127.0.0.1', port: defaultPort }),
+    /** Scrapers must send `Authorization: Bearer <token>`; without it, /metrics is open to whoever reaches the port. */
+    LOOKOUT_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** An OTLP/HTTP collector (`http(s)://host:4318`, `/v1/traces` is appended unless given): traces are off without it. */
+    LOOKOUT_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  };
+}
+export type TelemetrySettings = z.infer<z.ZodObject<ReturnType<typeof telemetry>>>;
+/** Default metrics ports: the API, the platform worker and the Runner. */
+export const METRICS_PORTS = { api: 9464, platformWorker: 9465, runner: 9466 } as const;
+
 const temporal = {
   LOOKOUT_TEMPORAL_ADDRESS: z
     .string()
@@ -188,6 +219,12 @@ export const ApiConfig = z
       .default('lookout'),
     LOOKOUT_API_HOST: z.string().min(1).default('127.0.0.1'),
     LOOKOUT_API_PORT: port.default(8080),
+    /** PostgreSQL connections the API keeps at most (the change feed holds one more). */
+    LOOKOUT_DB_POOL_MAX: z.coerce.number().int().min(2).max(500).default(20),
+    /** Finished runs whose views the API keeps in memory (0: none); the change feed empties them on retry, erasure and key changes. */
+    LOOKOUT_API_RUN_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(2_000),
+    /** How often counted API token uses are written to the audit log, one row per token (and `last_used_at`). */
+    LOOKOUT_TOKEN_USE_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
     /** The Temporal endpoint Runners dial, handed out at registration; defaults to LOOKOUT_TEMPORAL_ADDRESS. */
     LOOKOUT_RUNNER_TEMPORAL_ADDRESS: z
       .string()
@@ -249,6 +286,7 @@ export const ApiConfig = z
     LOOKOUT_SMTP_FROM: z.string().min(3).max(320).default('Lookout <lookout@localhost>'),
     /** A private CA (PEM file) that signs the SMTP server's certificate. */
     LOOKOUT_SMTP_CA_FILE: z.string().min(1).optional(),
+    ...telemetry(METRICS_PORTS.api),
   })
   .superRefine((c, ctx) => {
     /** When any of `names` is given, all of `names` and `also` are required. */
@@ -296,6 +334,7 @@ export const PlatformWorkerConfig = z
     DATABASE_URL: postgresUrl,
     ...masterKeys,
     LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
+    ...telemetry(METRICS_PORTS.platformWorker),
   })
   .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 export type PlatformWorkerConfig = z.infer<typeof PlatformWorkerConfig>;
@@ -358,6 +397,8 @@ export const RunnerConfig = z.object({
   LOOKOUT_RUNNER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),
   /** How long a stopping Runner waits for running checks before it cancels them. */
   LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** Loopback by default: the Runner opens nothing to the network unless its owner says so. */
+  ...telemetry(METRICS_PORTS.runner),
 });
 export type RunnerConfig = z.infer<typeof RunnerConfig>;
 

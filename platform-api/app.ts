@@ -40,6 +40,13 @@ import { createSweepsService } from './services/sweeps.service';
 import { createTasksService } from './services/tasks.service';
 import { createWorkspacesService } from './services/workspaces.service';
 import type { VaultClient } from '../platform/vault/vault-client';
+import type { ChangeSource } from '../platform/repos/change-feed';
+import type { ApiTokenForAuth } from '../platform/repos/tokens.repo';
+import { FeedCache } from './cache';
+import { TokenUseRecorder } from './auth/token-uses';
+import type { RunView } from './services/runs.service';
+import type { Registry } from 'prom-client';
+import { apiRequestMetrics } from './metrics';
 
 export interface AppDeps {
   pool: Pool;
@@ -69,9 +76,32 @@ export interface AppDeps {
   mailer?: Mailer | undefined;
   /** LOOKOUT_PUBLIC_URL: the address invitation mail points to. */
   publicUrl?: string | undefined;
+  /**
+   * The change feed (LISTEN/NOTIFY). With it, verified tokens and finished runs are served from
+   * memory and forgotten as soon as they change; without it, every request reads PostgreSQL.
+   */
+  changes?: ChangeSource | undefined;
+  /** Caches: verified tokens (default 10,000 for 60 s), finished run views (default 2,000 for 10 minutes; 0: none). */
+  cache?: { tokens?: number; tokenTtlMs?: number; runViews?: number; runViewTtlMs?: number } | undefined;
+  /** LOOKOUT_TOKEN_USE_INTERVAL_MS: how often counted token uses are written to the audit log (default a minute). */
+  tokenUseIntervalMs?: number | undefined;
+  /** Where request counts and latencies by route template go (served by the metrics endpoint, not by this app). */
+  metrics?: Registry | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
+const CLOSE = Symbol('lookout.close');
+const FLUSH = Symbol('lookout.flush');
+
+/** Writes the token uses counted so far now rather than at the end of the interval. */
+export async function flushApp(app: Express): Promise<void> {
+  await (app as unknown as { [FLUSH]?: () => Promise<void> })[FLUSH]?.();
+}
+
+/** Writes what the app holds in memory (counted token uses). Call before closing the pool. */
+export async function closeApp(app: Express): Promise<void> {
+  await (app as unknown as { [CLOSE]?: () => Promise<void> })[CLOSE]?.();
+}
 
 /** Where the SAML IdP posts its assertion (HTTP-POST binding): a form by design, bound to the browser by RelayState. */
 const SAML_ACS_PATH = '/v1/auth/saml/acs';
@@ -101,6 +131,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
+  if (deps.metrics) app.use(apiRequestMetrics(deps.metrics));
   app.use(helmet());
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
@@ -126,13 +157,28 @@ export function createApp(deps: AppDeps): Express {
   const identity = createIdentityService({ pool, master: crypto.master, ...(deps.loginDelays ? { delays: deps.loginDelays } : {}) });
   const secrets = createSecretsService({ pool, vault: vault?.client, mount: vault?.mount ?? 'lookout' });
   const sessions = createSessionsService({ pool });
+  const cache = deps.cache ?? {};
+  const tokenCache = new FeedCache<ApiTokenForAuth>(deps.changes, {
+    max: cache.tokens ?? 10_000,
+    ttlMs: cache.tokenTtlMs ?? 60_000,
+    invalidates: (change) => (change === 'tokens' ? 'all' : undefined),
+  });
+  const runViews =
+    (cache.runViews ?? 2_000) > 0
+      ? new FeedCache<RunView>(deps.changes, {
+          max: cache.runViews ?? 2_000,
+          ttlMs: cache.runViewTtlMs ?? 10 * 60_000,
+          invalidates: (change) =>
+            change === 'runs' || change === 'keys' ? 'all' : change.startsWith('run:') ? { key: change.slice(4) } : undefined,
+        })
+      : undefined;
   const routes: RouteDef[] = [
     ...healthRoutes({ ping: () => ping(pool) }),
     ...authRoutes({ identity, sessions }),
     ...(deps.sso ? ssoRoutes({ ...deps.sso, sso: createSsoService({ pool, master: crypto.master }), sessions, identity }) : []),
-    ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, secrets }) }),
+    ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, secrets, changes: deps.changes }) }),
     ...invitationsRoutes({ invitations: createInvitationsService({ pool, mailer: deps.mailer, publicUrl: deps.publicUrl }) }),
-    ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
+    ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
@@ -159,13 +205,16 @@ export function createApp(deps: AppDeps): Express {
 
   const router = Router();
   const audit = new AuditBatcher(pool);
+  const tokenUses = new TokenUseRecorder(pool, audit, logger, deps.tokenUseIntervalMs);
   mountRoutes(router, routes, {
-    authenticate: createAuthenticator({ pool, audit, bearer: deps.bearer }),
+    authenticate: createAuthenticator({ pool, audit, bearer: deps.bearer, tokens: tokenCache, tokenUses }),
     authorize: (auth, workspaceId, permission, req, route) => authorize(pool, audit, auth, workspaceId, permission, req, route),
   });
   app.use(router);
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   Object.defineProperty(app, ROUTES, { value: routes });
+  Object.defineProperty(app, CLOSE, { value: () => tokenUses.close() });
+  Object.defineProperty(app, FLUSH, { value: () => tokenUses.flush() });
   return app;
 }

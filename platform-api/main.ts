@@ -4,7 +4,8 @@ import { createLogger } from '../common/logger';
 import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
 import { createTemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
 import { loadConfigOrExit, runMain } from '../common/process';
-import { createApp } from './app';
+import { closeApp, createApp } from './app';
+import { ChangeFeed } from '../platform/repos/change-feed';
 import { createPool } from '../platform/db/pool';
 import { createPlatformCrypto } from '../platform/crypto';
 import { createVaultClient } from '../platform/vault/vault-client';
@@ -15,17 +16,26 @@ import { createSamlLogin } from './auth/saml';
 import { createSmtpMailer } from '../platform/mail';
 import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createApiServer } from './server';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { createMetricsRegistry, startMetricsServer } from '../common/metrics';
+import { startTracing } from '../common/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit('api', ApiConfig);
   const logger = createLogger('api', config.LOOKOUT_LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
+  const tracing = startTracing('lookout-api', config.LOOKOUT_OTLP_ENDPOINT);
+  const metrics = createMetricsRegistry();
+  const metricsServer = startMetricsServer({ settings: config, registry: metrics, logger });
+  const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'), config.LOOKOUT_DB_POOL_MAX);
   const masterKeys = await resolveMasterKeys(config);
   const crypto = createPlatformCrypto(pool, masterKeys.current, config.LOOKOUT_PLATFORM_SIGNING_KEY, masterKeys.previous);
+  const changes = await ChangeFeed.start(config.DATABASE_URL, logger);
+  crypto.followKeyChanges(changes);
   const temporal = await connectWorkspaceTemporal(config, {
     db: pool,
     identity: `api:${process.pid}`,
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
+    ...(tracing ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
   });
   const { connection } = temporal;
   const oidc =
@@ -87,6 +97,10 @@ async function main(): Promise<void> {
         })
       : undefined,
     publicUrl: config.LOOKOUT_PUBLIC_URL,
+    changes,
+    cache: { runViews: config.LOOKOUT_API_RUN_CACHE_SIZE },
+    tokenUseIntervalMs: config.LOOKOUT_TOKEN_USE_INTERVAL_MS,
+    metrics,
   });
   const tls =
     config.LOOKOUT_API_TLS_CERT_FILE && config.LOOKOUT_API_TLS_KEY_FILE
@@ -104,8 +118,12 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     logger.info('api stopping');
+    metricsServer?.close();
     server.close(() => {
-      void Promise.allSettled([connection.close(), pool.end()]).then(() => process.exit(0));
+      void closeApp(app)
+        .catch((err: unknown) => logger.warn({ err }, 'could not write the last token uses'))
+        .then(() => Promise.allSettled([connection.close(), changes.close(), pool.end(), tracing?.shutdown()]))
+        .then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -8,7 +8,7 @@
  *
  * One client connection serves every namespace: a `Client` per namespace is only a view of it.
  */
-import { Client, Connection, type DataConverter } from '@temporalio/client';
+import { Client, Connection, type ClientInterceptors, type DataConverter } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import type { NamespaceSettings } from '../common/config';
 import { connectTemporal, temporalConnectionOptions, type TemporalConnectionSettings } from '../common/temporal-connection';
@@ -39,6 +39,8 @@ export interface WorkspaceTemporalOptions {
   /** The deployment's shared namespace (LOOKOUT_TEMPORAL_NAMESPACE). */
   sharedNamespace: string;
   mode: NamespaceMode;
+  /** Client interceptors of every namespace's client (tracing: OpenTelemetry's, which put the trace context into headers). */
+  interceptors?: ClientInterceptors | undefined;
 }
 
 export interface WorkspaceTemporal {
@@ -82,14 +84,14 @@ const ALREADY_EXISTS = 6;
 const NOT_FOUND = 5;
 
 export function createWorkspaceTemporal(options: WorkspaceTemporalOptions): WorkspaceTemporal {
-  const { connection, db, dataConverter, identity, sharedNamespace, mode } = options;
+  const { connection, db, dataConverter, identity, sharedNamespace, mode, interceptors } = options;
   const clients = new Map<string, Client>();
   const cached = new Map<string, { namespace: string; at: number }>();
 
   const forNamespace = (namespace: string): Client => {
     let client = clients.get(namespace);
     if (!client) {
-      client = new Client({ connection, namespace, identity, dataConverter });
+      client = new Client({ connection, namespace, identity, dataConverter, ...(interceptors ? { interceptors } : {}) });
       clients.set(namespace, client);
     }
     return client;
@@ -173,7 +175,7 @@ export function devWorkspaceTemporal(
 /** Connects as configured (one connection for every namespace). */
 export async function connectWorkspaceTemporal(
   config: TemporalConnectionSettings & NamespaceSettings,
-  options: Pick<WorkspaceTemporalOptions, 'db' | 'dataConverter' | 'identity'>,
+  options: Pick<WorkspaceTemporalOptions, 'db' | 'dataConverter' | 'identity' | 'interceptors'>,
 ): Promise<WorkspaceTemporal> {
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => Connection.connect(o));
   return createWorkspaceTemporal({

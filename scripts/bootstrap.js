@@ -34,6 +34,8 @@ const node = path.join(root, 'node_modules', '.bin', 'node');
 // 2. Build (type-checks everything) and copy the SQL migrations beside the compiled code.
 run(node, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
 run(node, ['-e', "require('node:fs').cpSync('platform/db/migrations','dist/platform/db/migrations',{recursive:true})"]);
+// The workflow code bundled once per change of it, so that the platform worker need not load webpack.
+run(node, [path.join(root, 'dist', 'workers', 'workflow-bundle.js')]);
 
 // 3. The real servers, built once into the tool cache: the Temporal CLI (dev server + Web UI), and
 //    for the test suite etcd and kube-apiserver too.

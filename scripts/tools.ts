@@ -322,6 +322,34 @@ export function ensureTemporalAuthz(log: (line: string) => void = (l) => process
   return target;
 }
 
+/** Where Debian puts Prometheus (the `prometheus` package, 2.42 on bookworm). */
+const DEBIAN_PROMETHEUS = '/usr/bin/prometheus';
+
+/**
+ * A Prometheus server binary for the metrics test, which scrapes every process with it:
+ * `LOOKOUT_PROMETHEUS` if set, else Debian's package, installed with apt-get when missing and this
+ * runs as root (no build from source: Prometheus' web UI needs a Node build of its own).
+ */
+export function ensurePrometheus(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  const configured = process.env['LOOKOUT_PROMETHEUS'];
+  if (configured) {
+    if (!isExecutable(configured)) throw new Error(`LOOKOUT_PROMETHEUS=${configured} is not an executable file`);
+    return configured;
+  }
+  if (isExecutable(DEBIAN_PROMETHEUS)) return DEBIAN_PROMETHEUS;
+  const why = 'install the Debian package prometheus, or set LOOKOUT_PROMETHEUS to a prometheus binary';
+  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
+    throw new Error(`Prometheus is missing and cannot be installed here (apt-get as root): ${why}`);
+  log('installing Prometheus (apt-get install prometheus)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts = { env, stdio: ['ignore', 'inherit', 'inherit'] as ['ignore', 'inherit', 'inherit'] };
+  spawnSync('apt-get', ['update', '-qq'], opts);
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'prometheus'], opts);
+  if (install.status !== 0 || !isExecutable(DEBIAN_PROMETHEUS))
+    throw new Error(`apt-get install prometheus failed (exit ${install.status ?? install.signal}): ${why}`);
+  return DEBIAN_PROMETHEUS;
+}
+
 if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
@@ -329,7 +357,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\n`,
       );
     }
   } catch (err) {

@@ -41,8 +41,15 @@ describe('API token authentication', () => {
     const res = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ items: [] });
-    const { rows } = await platform.pool.query('select last_used_at from api_tokens where id = $1', [ws.tokenId]);
-    expect(rows[0].last_used_at).toBeInstanceOf(Date);
+    // Uses are written once per interval (200 ms in tests), not on the request's path.
+    let lastUsed: Date | null = null;
+    for (const deadline = Date.now() + 10_000; !lastUsed && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      const { rows } = await platform.pool.query<{ last_used_at: Date | null }>('select last_used_at from api_tokens where id = $1', [
+        ws.tokenId,
+      ]);
+      lastUsed = rows[0]!.last_used_at;
+    }
+    expect(lastUsed).toBeInstanceOf(Date);
   });
 
   it('answers 401 with a problem body when the header is missing', async () => {

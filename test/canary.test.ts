@@ -3,7 +3,9 @@
  * the Platform or Temporal keeps or shows anything. Successful, failing and retried runs go through
  * the real processes (API, platform worker, Runner); then the Temporal dev server's SQLite files, every
  * history fetched raw over gRPC without the codec, every PostgreSQL table, every process's log and
- * every API response are searched byte for byte for each canary and its encoded forms.
+ * every API response are searched byte for byte for each canary and its encoded forms; so are every
+ * process's /metrics output and every span exported to an in-test OTLP/HTTP receiver, which must
+ * not name a host or a customer resource either.
  */
 import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +27,7 @@ import { addTask, env, newWorkspace, patchTaskParams, startHttpServer, writeRunn
 import { createPlatformCrypto } from '../platform/crypto';
 import { createPool } from '../platform/db/pool';
 import { needles } from './harness/needles';
+import { startOtlpReceiver } from './harness/otlp-receiver';
 
 const dist = path.resolve(__dirname, '..', 'dist');
 
@@ -47,6 +50,7 @@ describe('canary proof', () => {
   const logs: Record<string, Buffer[]> = {};
   const responses: Buffer[] = [];
   const children: ChildProcess[] = [];
+  let stopReceiver: (() => Promise<void>) | undefined;
 
   function startProcess(name: string, file: string, processEnv: NodeJS.ProcessEnv): void {
     logs[name] = [];
@@ -112,11 +116,15 @@ describe('canary proof', () => {
       });
 
       const apiPort = await freePort();
+      const metricsPorts = { api: await freePort(), 'platform-worker': await freePort(), runner: await freePort() };
+      const otlp = await startOtlpReceiver();
+      stopReceiver = otlp.stop;
       const base = {
         PATH: process.env['PATH'] ?? '',
         HOME: os.homedir(),
         LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
         LOOKOUT_LOG_LEVEL: 'trace',
+        LOOKOUT_OTLP_ENDPOINT: otlp.url,
       };
       const platformEnv = {
         ...base,
@@ -125,8 +133,15 @@ describe('canary proof', () => {
         // The shared test database holds every test file's workspaces: serve this one's namespace.
         LOOKOUT_WORKER_NAMESPACES: ok.temporalNamespace!,
       };
-      startProcess('api', 'platform-api/main.js', { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
-      startProcess('platform-worker', 'workers/platform-worker.js', platformEnv);
+      startProcess('api', 'platform-api/main.js', {
+        ...platformEnv,
+        LOOKOUT_API_PORT: String(apiPort),
+        LOOKOUT_METRICS_LISTEN: `127.0.0.1:${metricsPorts.api}`,
+      });
+      startProcess('platform-worker', 'workers/platform-worker.js', {
+        ...platformEnv,
+        LOOKOUT_METRICS_LISTEN: `127.0.0.1:${metricsPorts['platform-worker']}`,
+      });
       startProcess('runner', 'workers/runner.js', {
         ...base,
         LOOKOUT_TEMPORAL_NAMESPACE: ok.temporalNamespace,
@@ -169,6 +184,7 @@ describe('canary proof', () => {
         // Not a valid header value: fetch throws an error whose message contains it.
         // As `kubectl create secret --from-file` leaves it: inner and trailing line breaks.
         BROKEN_TOKEN: `${canaries.errorSecret}\n${canaries.errorSecret}-line2\n`,
+        LOOKOUT_METRICS_LISTEN: `127.0.0.1:${metricsPorts.runner}`,
       });
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const call = async (method: string, url: string, body?: unknown) => {
@@ -244,6 +260,7 @@ describe('canary proof', () => {
       const identities = new Set<string>();
       const searchAttributes = new Set<string>();
       const markers = new Set<string>();
+      const headerFields: string[] = [];
       for await (const wf of raw.workflow.list()) {
         const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         histories += 1;
@@ -257,7 +274,7 @@ describe('canary proof', () => {
         });
         // Search attributes are never encrypted (Temporal indexes them): only the server's own, with opaque values, may appear.
         for (const e of history.events ?? []) {
-          for (const p of collectPayloads(e, [], new Set(), new Set(['searchAttributes', 'markerRecordedEventAttributes']))) {
+          for (const p of collectPayloads(e, [], new Set(), new Set(['searchAttributes', 'markerRecordedEventAttributes', 'header']))) {
             const encoding = metadataText(p, 'encoding');
             // The server itself writes this constant when an activity is cancelled before any worker
             // started it (a run cancelled while queued): no codec ever sees it, and it names nothing.
@@ -274,6 +291,17 @@ describe('canary proof', () => {
               );
           }
         }
+        // Headers are never encrypted (Temporal notes): with traces on, they carry the W3C trace
+        // context of the OpenTelemetry interceptors (random trace and span ids) and nothing else.
+        JSON.stringify(history, (key, value: unknown) => {
+          if (key === 'header' && value && typeof value === 'object')
+            // Protobuf messages reach the replacer in their JSON form: bytes as base64.
+            for (const [name, p] of Object.entries((value as { fields?: Record<string, { data?: Uint8Array | string }> }).fields ?? {}))
+              headerFields.push(
+                `${name}=${(typeof p.data === 'string' ? Buffer.from(p.data, 'base64') : Buffer.from(p.data ?? new Uint8Array())).toString('utf8')}`,
+              );
+          return value;
+        });
         // Patch markers are written by the SDK's core, not through the codec: they may hold our patch ids only.
         // A local activity's marker (issue 17) holds its result, through the codec, and core's own
         // bookkeeping in clear: sequence, attempt, activity id and type, times, nothing else.
@@ -312,6 +340,8 @@ describe('canary proof', () => {
       await connection.close();
       expect(histories).toBeGreaterThanOrEqual(3);
       expect(plainPayloads).toEqual([]);
+      expect(headerFields.length).toBeGreaterThan(0);
+      for (const field of headerFields) expect(field).toMatch(/^_tracer-data=\{"traceparent":"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]"\}$/);
       expect([...payloadEncodings]).toEqual([ENCRYPTED_ENCODING]);
       for (const name of searchAttributes)
         expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
@@ -342,6 +372,30 @@ describe('canary proof', () => {
       // 4. Everything every process logged, and 5. every API response.
       for (const [name, chunks] of Object.entries(logs)) hits.push(...findHits(`${name} log`, Buffer.concat(chunks), canaries));
       hits.push(...findHits('API responses', Buffer.concat(responses), canaries));
+      // 6. Every process's metrics, and 7. every span exported (the batch exporters send within a second or two).
+      const names = { namespace: ns, destination: new URL(target.url).host, ...canaries };
+      const labelValues = new Set<string>();
+      for (const [name, port] of Object.entries(metricsPorts)) {
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        expect(text).toContain(name === 'api' ? 'lookout_api_requests_total' : 'temporal_');
+        hits.push(...findHits(`${name} metrics`, Buffer.from(text), names));
+        for (const m of text.matchAll(/="((?:[^"\\]|\\.)*)"/g)) labelValues.add(m[1]!);
+      }
+      for (const value of labelValues) expect(value).not.toBe(os.hostname());
+      const spanDeadline = Date.now() + 20_000;
+      while (new Set(otlp.spans.map((sp) => sp.service)).size < 3 && Date.now() < spanDeadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(new Set(otlp.spans.map((sp) => sp.service))).toEqual(new Set(['lookout-api', 'lookout-platform-worker', 'lookout-runner']));
+      // A failed run's spans are there too (they carry an error status, and no message).
+      expect(otlp.spans.some((sp) => sp.service === 'lookout-runner' && sp.name === 'RunActivity:executeCheck')).toBe(true);
+      hits.push(...findHits('exported spans', Buffer.concat(otlp.bodies), names));
+      for (const sp of otlp.spans)
+        for (const [key, value] of Object.entries(sp.attributes)) {
+          expect(key).not.toMatch(/^(host|net|server|url|http)\./);
+          expect(value).not.toBe(os.hostname());
+        }
+      const resources = Buffer.concat(otlp.bodies).toString('utf8');
+      expect(resources).not.toMatch(/"(host\.name|process\.command|process\.pid)"/);
       // The scanners themselves find a planted value (a check that cannot fail is no check).
       expect(findHits('self-test', Buffer.from(`x${Buffer.from(`ab${canaries.envSecret}`).toString('base64')}x`), canaries)).toEqual([
         'envSecret in self-test',
@@ -350,6 +404,7 @@ describe('canary proof', () => {
 
       expect(hits).toEqual([]);
     } finally {
+      await stopReceiver?.();
       await target.stop();
       await pool.end();
     }

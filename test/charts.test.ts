@@ -114,6 +114,58 @@ describe('Helm charts', () => {
     expect(pod.spec.volumes).toContainEqual({ name: 'secret', secret: { secretName: 'lookout-runner', defaultMode: 0o400 } });
   });
 
+  it('keeps Runner metrics off or on loopback unless its owner exposes them, and then admits only the named scrapers', () => {
+    const configOf = (objs: KubernetesObject[]) => (byKind(objs, 'ConfigMap')[0] as unknown as { data: Record<string, string> }).data;
+    expect(configOf(render('runner', 'lookout', 'runner-minimal.yaml'))['LOOKOUT_METRICS_LISTEN']).toBe('off');
+    const loopback = render('runner', 'lookout', 'runner-minimal.yaml', ['metrics.enabled=true']);
+    expect(configOf(loopback)['LOOKOUT_METRICS_LISTEN']).toBe('127.0.0.1:9466');
+    expect(byKind(loopback, 'Deployment')[0]!.spec!['template'].spec.containers[0].ports).toBeUndefined();
+    expect(byKind(loopback, 'NetworkPolicy')[0]!.spec).toMatchObject({ ingress: [] });
+
+    const exposed = render('runner', 'lookout', 'runner-minimal.yaml', [
+      'metrics.enabled=true',
+      'metrics.listen=0.0.0.0:9466',
+      'metrics.tokenKey=metrics-token',
+      'metrics.allowFrom[0].namespaceSelector.matchLabels.name=monitoring',
+      'otlpEndpoint=http://otel-collector.monitoring:4318',
+    ]);
+    expect(configOf(exposed)).toMatchObject({
+      LOOKOUT_METRICS_LISTEN: '0.0.0.0:9466',
+      LOOKOUT_OTLP_ENDPOINT: 'http://otel-collector.monitoring:4318',
+    });
+    const pod = byKind(exposed, 'Deployment')[0]!.spec!['template'];
+    expect(pod.spec.containers[0].ports).toEqual([{ name: 'metrics', containerPort: 9466, protocol: 'TCP' }]);
+    expect(pod.spec.containers[0].env).toContainEqual({
+      name: 'LOOKOUT_METRICS_TOKEN',
+      valueFrom: { secretKeyRef: { name: 'lookout-runner', key: 'metrics-token' } },
+    });
+    expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9466' });
+    // The client's model classes keep `from` as `_from`.
+    expect(JSON.parse(JSON.stringify(byKind(exposed, 'NetworkPolicy')[0]!.spec!['ingress']))).toEqual([
+      { _from: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
+    ]);
+    // A bad listen address is refused by the values schema.
+    expect(() => render('runner', 'lookout', 'runner-minimal.yaml', ['metrics.listen=everywhere'])).toThrow(/listen/);
+  });
+
+  it("serves Platform metrics on loopback by default and on the pods' metrics ports when enabled", () => {
+    const envOf = (objs: KubernetesObject[], component: string) =>
+      Object.fromEntries(
+        (
+          byKind(objs, 'Deployment').find((d) => d.metadata?.name?.endsWith(component))!.spec!['template'].spec.containers[0].env as {
+            name: string;
+            value?: string;
+          }[]
+        ).map((e) => [e.name, e.value]),
+      );
+    const plain = render('platform', 'lookout', 'platform-minimal.yaml');
+    expect(envOf(plain, 'api')['LOOKOUT_METRICS_LISTEN']).toBe('127.0.0.1:9464');
+    expect(envOf(plain, 'worker')['LOOKOUT_METRICS_LISTEN']).toBe('127.0.0.1:9465');
+    const on = render('platform', 'lookout', 'platform-minimal.yaml', ['metrics.enabled=true', 'otlpEndpoint=http://otel:4318']);
+    expect(envOf(on, 'api')).toMatchObject({ LOOKOUT_METRICS_LISTEN: '0.0.0.0:9464', LOOKOUT_OTLP_ENDPOINT: 'http://otel:4318' });
+    expect(envOf(on, 'worker')).toMatchObject({ LOOKOUT_METRICS_LISTEN: '0.0.0.0:9465', LOOKOUT_OTLP_ENDPOINT: 'http://otel:4318' });
+  });
+
   it('grants the Runner exactly the rules of rbac/clusterrole.yaml, and in namespace mode Roles without cluster-scoped resources', () => {
     const source = loadYaml<{ rules: unknown[] }>(readFileSync(path.join(root, 'charts', 'runner', 'rbac', 'clusterrole.yaml'), 'utf8'));
     const cluster = render('runner', 'lookout', 'runner-minimal.yaml');

@@ -82,6 +82,38 @@ describe('configuration', () => {
     ).toThrow('LOOKOUT_RUNNER_ALLOWED_CHECKS: unknown check type "shell.exec"');
   });
 
+  it('serves metrics on loopback by default, takes host:port or off, and traces only with an OTLP endpoint', () => {
+    const runner = {
+      LOOKOUT_RUNNER_ID: '00000000-0000-4000-8000-000000000001',
+      LOOKOUT_WORKSPACE_ID: '00000000-0000-4000-8000-000000000002',
+      LOOKOUT_RUNNER_KEYS_FILE: '/nonexistent',
+    };
+    const defaults = parseConfig('runner', RunnerConfig, runner);
+    expect(defaults.LOOKOUT_METRICS_LISTEN).toEqual({ host: '127.0.0.1', port: 9466 });
+    expect(defaults.LOOKOUT_OTLP_ENDPOINT).toBeUndefined();
+    expect(parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: 'off' }).LOOKOUT_METRICS_LISTEN).toBe(false);
+    expect(parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: '[::1]:9100' }).LOOKOUT_METRICS_LISTEN).toEqual({
+      host: '::1',
+      port: 9100,
+    });
+    expect(() => parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_LISTEN: '9100' })).toThrow(
+      'LOOKOUT_METRICS_LISTEN: must be host:port (e.g. 127.0.0.1:9464) or off',
+    );
+    expect(() => parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_METRICS_TOKEN: 'short' })).toThrow(
+      'LOOKOUT_METRICS_TOKEN: must be at least 32 characters',
+    );
+    expect(() => parseConfig('runner', RunnerConfig, { ...runner, LOOKOUT_OTLP_ENDPOINT: 'grpc://collector:4317' })).toThrow(
+      /LOOKOUT_OTLP_ENDPOINT: /,
+    );
+    const api = parseConfig('api', ApiConfig, {
+      DATABASE_URL: 'postgres://x@localhost/x',
+      LOOKOUT_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
+      LOOKOUT_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+    });
+    expect(api.LOOKOUT_METRICS_LISTEN).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(api.LOOKOUT_OTLP_ENDPOINT).toBe('http://127.0.0.1:4318');
+  });
+
   it.each([
     ['api', 'platform-api/main.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],
     ['platform-worker', 'workers/platform-worker.js', ['DATABASE_URL: required', 'LOOKOUT_MASTER_KEY: required']],

@@ -4,10 +4,12 @@
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
 import { createHash } from 'node:crypto';
+import { bundleOptions, prebuiltWorkflowBundle, WORKFLOW_TRACING_MODULE } from './workflow-bundle';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Context } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { PlatformWorkerConfig } from '../common/config';
-import { FAILURE_CONVERTER_PATH, lookoutDataConverter } from '../common/data-converter';
+import { lookoutDataConverter } from '../common/data-converter';
 import { PLATFORM_TASK_QUEUE, workspaceOfWorkflowId } from '../common/ids';
 import type { CodecRefusal } from '../common/codec';
 import { appendAudit } from '../platform/repos/audit.repo';
@@ -23,6 +25,15 @@ import { createPool } from '../platform/db/pool';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { installTemporalRuntime } from './temporal-runtime';
+import { createMetricsRegistry, freeLoopbackPort, startMetricsServer } from '../common/metrics';
+import { startTracing, type Tracing } from '../common/tracing';
+import type { PlatformActivityMetrics } from '../activities/platform';
+import { platformActivityMetrics } from './platform-metrics';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
 
 export interface PlatformWorkerDeps {
   connection: NativeConnection;
@@ -39,7 +50,13 @@ export interface PlatformWorkerDeps {
   /** LISTEN for workspaces made or erased (default true). */
   listen?: boolean;
   reconcileEveryMs?: number;
+  /** Runs, result sizes and rejections for /metrics. */
+  metrics?: PlatformActivityMetrics | undefined;
+  /** Traces (LOOKOUT_OTLP_ENDPOINT): activity spans, and workflow spans through the `exporter` sink. */
+  tracing?: Tracing | undefined;
 }
+
+/** Temporal's OpenTelemetry workflow interceptors, bundled with the workflows when tracing is on. */
 
 /**
  * Logs and audits, in the workspace the workflow id names, a payload the codec refused for its
@@ -104,8 +121,18 @@ export async function createPlatformWorker(
           namespaceOf: (ws) => deps.temporal.namespaceOf(ws),
           refused: refusals.namespace,
         }),
+        ...(deps.tracing
+          ? [
+              (ctx: Context) => ({
+                inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+                outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+              }),
+            ]
+          : []),
       ],
+      ...(deps.tracing && !deps.workflowBundle ? { workflowModules: [WORKFLOW_TRACING_MODULE] } : {}),
     },
+    ...(deps.tracing ? { sinks: { exporter: makeWorkflowExporter(deps.tracing.spanProcessor, deps.tracing.resource) } } : {}),
     activities: createPlatformActivities({
       pool: deps.pool,
       logger: deps.logger,
@@ -113,6 +140,7 @@ export async function createPlatformWorker(
       sealer: deps.crypto.sealer,
       signing: deps.crypto.signing,
       temporal: deps.temporal,
+      metrics: deps.metrics,
     }),
   });
 }
@@ -125,18 +153,22 @@ export function createPlatformWorkers(deps: PlatformWorkerDeps): NamespaceWorker
   const refusals = platformRefusals(deps.pool, deps.logger);
   // One bundle for every namespace's worker: given only a workflows path, the SDK would bundle the
   // workflow code anew (webpack, seconds of CPU) for each namespace it starts a worker for.
+  // Built with the code (workers/workflow-bundle.ts) when it matches the code on disk; else bundled
+  // here, once.
   let bundling: Promise<WorkflowBundle> | undefined;
   const workflowBundle = (): Promise<WorkflowBundle> =>
     deps.workflowBundle
       ? Promise.resolve(deps.workflowBundle)
-      : (bundling ??= bundleWorkflowCode({
-          workflowsPath: require.resolve('../workflows'),
-          failureConverterPath: FAILURE_CONVERTER_PATH,
-          logger: bundlerLogger(deps.logger),
-        }).catch((err: unknown) => {
-          bundling = undefined;
-          throw err;
-        }));
+      : (bundling ??= Promise.resolve(prebuiltWorkflowBundle(Boolean(deps.tracing)))
+          .then((prebuilt) => {
+            if (prebuilt) return prebuilt;
+            deps.logger.info('no prebuilt workflow bundle for this code; bundling the workflows now');
+            return bundleWorkflowCode(bundleOptions(Boolean(deps.tracing), bundlerLogger(deps.logger)));
+          })
+          .catch((err: unknown) => {
+            bundling = undefined;
+            throw err;
+          }));
   return new NamespaceWorkers({
     listNamespaces: deps.listNamespaces ?? (() => workspaceNamespaces(deps.pool, deps.temporal.sharedNamespace)),
     createWorker: async (namespace, workerClass, namespaces) =>
@@ -168,7 +200,13 @@ export function inShard(namespace: string, [i, n]: [number, number]): boolean {
 async function main(): Promise<void> {
   const config = loadConfigOrExit('platform-worker', PlatformWorkerConfig);
   const logger = createLogger('platform-worker', config.LOOKOUT_LOG_LEVEL);
-  installTemporalRuntime(logger);
+  const tracing = startTracing('lookout-platform-worker', config.LOOKOUT_OTLP_ENDPOINT);
+  const metrics = createMetricsRegistry();
+  // The SDK's own endpoint stays on an ephemeral loopback port; /metrics serves it with ours.
+  const temporalMetricsAddress = installTemporalRuntime(logger, {
+    prometheusAddress: config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined,
+  });
+  const metricsServer = startMetricsServer({ settings: config, registry: metrics, logger, temporalMetricsAddress });
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ err }, 'idle database connection lost'));
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const masterKeys = await resolveMasterKeys(config);
@@ -186,6 +224,8 @@ async function main(): Promise<void> {
     logger,
     crypto,
     temporal,
+    metrics: platformActivityMetrics(metrics),
+    tracing,
     listNamespaces: async () =>
       (await workspaceNamespaces(pool, temporal.sharedNamespace)).filter((ns) => (!shard || inShard(ns, shard)) && (!only || only.has(ns))),
   });
@@ -213,6 +253,8 @@ async function main(): Promise<void> {
     await running;
   } finally {
     clearInterval(orphans);
+    metricsServer?.close();
+    await tracing?.shutdown();
     await connection.close();
     await temporal.connection.close();
     await pool.end();

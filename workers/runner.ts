@@ -1,8 +1,10 @@
 /**
  * The Runner: one per cluster, hosted by the customer. It dials out to Temporal and polls only its
- * own task queue for activities; it runs no workflows and opens no listening port.
+ * own task queue for activities; it runs no workflows and listens on nothing but its metrics port,
+ * on loopback unless its owner says otherwise.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Context as ActivityContext } from '@temporalio/activity';
 import { RunnerConfig } from '../common/config';
 import type { VaultProviderOptions } from '../activities/runner/secrets/vault.provider';
 import { lookoutDataConverter } from '../common/data-converter';
@@ -18,6 +20,10 @@ import { createSecretProviders, type SecretProvider } from '../activities/runner
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../common/process';
 import { installTemporalRuntime } from './temporal-runtime';
+import { runnerMetrics, type RunnerMetrics } from '../activities/runner/metrics';
+import { createMetricsRegistry, freeLoopbackPort, startMetricsServer } from '../common/metrics';
+import { startTracing, type Tracing } from '../common/tracing';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 
 export interface RunnerWorkerDeps {
   connection: NativeConnection;
@@ -36,6 +42,10 @@ export interface RunnerWorkerDeps {
   kube?: KubeClients | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
+  /** Checks, latency, result sizes and policy denials for /metrics (loopback by default). */
+  metrics?: RunnerMetrics | undefined;
+  /** Activity spans (LOOKOUT_OTLP_ENDPOINT), continuing the Platform's trace from the task's headers. */
+  tracing?: Tracing | undefined;
 }
 
 export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker> {
@@ -58,6 +68,19 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
     shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
+    interceptors: {
+      activity: [
+        ...(deps.tracing
+          ? [
+              (ctx: ActivityContext) => ({
+                inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+                outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+              }),
+            ]
+          : []),
+        ...(deps.metrics ? [deps.metrics.interceptor] : []),
+      ],
+    },
   });
 }
 
@@ -114,7 +137,14 @@ function readAttestationKey(file: string): SigningKey {
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
-  installTemporalRuntime(logger);
+  const tracing = startTracing('lookout-runner', config.LOOKOUT_OTLP_ENDPOINT);
+  const registry = createMetricsRegistry();
+  const metrics = runnerMetrics(registry);
+  // The SDK's own endpoint stays on an ephemeral loopback port; /metrics serves it with ours.
+  const temporalMetricsAddress = installTemporalRuntime(logger, {
+    prometheusAddress: config.LOOKOUT_METRICS_LISTEN ? `127.0.0.1:${await freeLoopbackPort()}` : undefined,
+  });
+  const metricsServer = startMetricsServer({ settings: config, registry, logger, temporalMetricsAddress });
   const kube = loadKubeClients({ kubeconfig: config.LOOKOUT_KUBECONFIG, timeoutMs: config.LOOKOUT_KUBE_TIMEOUT_MS });
   const keyring = new FileKeyring(config.LOOKOUT_RUNNER_KEYS_FILE, 5_000, (e) =>
     e.ok ? logger.info('key file reloaded') : logger.warn({ reason: e.reason }, 'key file change ignored'),
@@ -132,16 +162,23 @@ async function main(): Promise<void> {
     keyring,
     attestationKey: config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE ? readAttestationKey(config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE) : undefined,
     policy,
-    audit: (entry) => logger.info({ audit: entry }, `task ${entry.decision}`),
+    audit: (entry) => {
+      metrics.audited(entry);
+      logger.info({ audit: entry }, `task ${entry.decision}`);
+    },
     kube,
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
+    metrics,
+    tracing,
   });
   logger.info({ runnerId: config.LOOKOUT_RUNNER_ID, policy: policy.digest, checks: policy.summary.checks }, 'runner polling');
   try {
     await worker.run();
   } finally {
     await policy.close();
+    metricsServer?.close();
+    await tracing?.shutdown();
     await connection.close();
     logger.info('runner stopped');
   }

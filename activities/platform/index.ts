@@ -44,6 +44,18 @@ export interface PlatformActivityDeps {
   sealer: Sealer;
   /** Signs the task envelopes Runners verify. */
   signing: SigningKey;
+  /** Operator metrics (the platform worker's /metrics); called after the change they count committed. */
+  metrics?: PlatformActivityMetrics | undefined;
+}
+
+/** What the platform activities count: bounded values only (statuses, check types), never an id. */
+export interface PlatformActivityMetrics {
+  /** A run reached a terminal status (once per change, not per retried call). */
+  runFinished(status: RunStatus, checkType: string): void;
+  /** A result was stored; `bytes` is its body without the attestation. */
+  resultStored(checkType: string, bytes: number): void;
+  /** A result was rejected (contract, size cap, attestation, another run or workspace). */
+  resultRejected(): void;
 }
 
 /** What `beginRun` answers: what the run is to do, from PostgreSQL, and the check request signed for it. */
@@ -61,11 +73,14 @@ export interface RecordRunFinishedInput {
 
 const SYSTEM_ACTOR = 'system:platform-worker';
 
+/** A result's size as the cap counts it: the body, without the attestation. */
+const bodyBytes = ({ attestation: _attestation, ...body }: TaskResult): number => resultBodyBytes(body);
+
 function runNotFound(): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
 }
 
-export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing }: PlatformActivityDeps) {
+export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing, metrics }: PlatformActivityDeps) {
   /** The namespace the calling workflow runs in, as a run row records it (null: the shared one). */
   const ownNamespace = (): string | null => {
     const namespace = Context.current().info.activityNamespace;
@@ -226,6 +241,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         outcome: 'failure',
         details: { reason: problem },
       });
+      metrics?.resultRejected();
       throw ApplicationFailure.create({
         type: FailureType.ResultRejected,
         message: `result rejected: ${problem ?? 'invalid'}`,
@@ -306,10 +322,12 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const accepted = await acceptedResult(runId, workspaceId, result);
-      await inTransaction(pool, async (tx) => {
+      const stored = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
         if (stored) await appendAuditInTransaction(tx, resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
+        return stored;
       });
+      if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
     },
 
     /**
@@ -323,7 +341,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     async completeRun({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const accepted = await acceptedResult(runId, workspaceId, result);
       const temporalRunId = Context.current().info.workflowExecution?.runId;
-      await inTransaction(pool, async (tx) => {
+      const { stored, finished } = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
         const { changed, run } = await markRunFinished(tx, runId, { status: 'succeeded', temporalRunId });
         if (!run) throw runNotFound();
@@ -331,7 +349,11 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         if (stored) events.push(resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
         if (changed) events.push(runFinishedEvent(run, { runId, status: 'succeeded' }));
         await appendAuditEventsInTransaction(tx, events);
+        return { stored, finished: changed ? run : undefined };
       });
+      // Counted once the change committed, as storeResult and recordRunFinished count it.
+      if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
+      if (finished) metrics?.runFinished('succeeded', finished.checkType);
     },
 
     /**
@@ -453,7 +475,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         if (!current) throw runNotFound();
         errorSealed = await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000));
       }
-      await inTransaction(pool, async (tx) => {
+      const finished = await inTransaction(pool, async (tx) => {
         // The Temporal run tells a reset's finish (a new attempt) from a retried activity's (a duplicate).
         const temporalRunId = Context.current().info.workflowExecution?.runId;
         const { changed, run } = await markRunFinished(tx, input.runId, {
@@ -464,7 +486,9 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         });
         if (!run) throw runNotFound();
         if (changed) await appendAuditInTransaction(tx, runFinishedEvent(run, input));
+        return changed ? run : undefined;
       });
+      if (finished) metrics?.runFinished(input.status, finished.checkType);
     },
   };
 }

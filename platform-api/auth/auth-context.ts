@@ -6,7 +6,9 @@
 import type { Request } from 'express';
 import type { Pool } from 'pg';
 import { appendAudit, type AuditBatcher } from '../../platform/repos/audit.repo';
-import { findTokenByHash, touchToken } from '../../platform/repos/tokens.repo';
+import { findTokenByHash, type ApiTokenForAuth } from '../../platform/repos/tokens.repo';
+import type { FeedCache } from '../cache';
+import type { TokenUseRecorder } from './token-uses';
 import { findSession, touchSession, type LoginMethod } from '../../platform/repos/sessions.repo';
 import { findUserByIdentity, getUser, linkByVerifiedEmail } from '../../platform/repos/users.repo';
 import { inTransaction } from '../../platform/repos/db';
@@ -45,8 +47,9 @@ export interface BearerVerifier {
   verifyBearer(jwt: string): Promise<{ issuer: string; subject: string; email?: string | undefined; emailVerified?: boolean | undefined }>;
 }
 
-/** What authentication and authorization need of the route a request is for: its path, for the audit log. */
+/** What authentication and authorization need of the route a request is for: its method and path, for the audit log. */
 export interface RouteRef {
+  method: string;
   path: string;
 }
 
@@ -58,16 +61,26 @@ const JWT_PATTERN = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /**
  * Reads the request's credential: `Authorization: Bearer lk_…` (API token), `Authorization: Bearer
  * <JWT>` (OIDC, when configured) or the session cookie (with a CSRF token on writes). Every failure
- * answers 401 (403 for a missing CSRF token) and is audited; every API token use is audited.
+ * answers 401 (403 for a missing CSRF token) and is audited; every API token use is counted and
+ * audited once per token and interval (token-uses.ts).
+ *
+ * A verified token may come from `tokens`, a cache that the change feed empties when a token or a
+ * membership changes (revocation reaches every API process as it commits) and that serves nothing
+ * while the feed is down. Revocation, expiry and the creator's role are checked on every request,
+ * cached or not.
  */
 export function createAuthenticator({
   pool,
   audit,
   bearer,
+  tokens,
+  tokenUses,
 }: {
   pool: Pool;
   audit: AuditBatcher;
   bearer?: BearerVerifier | undefined;
+  tokens?: FeedCache<ApiTokenForAuth> | undefined;
+  tokenUses: TokenUseRecorder;
 }): Authenticator {
   const fail = async (req: Request, action: string, reason: string, ids: { actor?: string; workspaceId?: string | null } = {}) => {
     await appendAudit(pool, {
@@ -83,24 +96,21 @@ export function createAuthenticator({
 
   async function viaApiToken(req: Request, route: RouteRef, credential: string): Promise<AuthContext> {
     if (!looksLikeApiToken(credential)) throw await fail(req, 'auth.token', 'malformed');
-    const token = await findTokenByHash(pool, hashApiToken(credential));
+    const hash = hashApiToken(credential);
+    const key = hash.toString('hex');
+    let token = tokens?.get(key);
+    if (!token) {
+      const generation = tokens?.generation() ?? 0;
+      token = await findTokenByHash(pool, hash);
+      if (token) tokens?.set(key, token, generation);
+    }
     if (!token) throw await fail(req, 'auth.token', 'unknown');
     const ids = { actor: `token:${token.id}`, workspaceId: token.workspaceId };
     if (token.revokedAt) throw await fail(req, 'auth.token', 'revoked', ids);
     if (token.expiresAt && token.expiresAt.getTime() <= Date.now()) throw await fail(req, 'auth.token', 'expired', ids);
     if (token.creatorRole === undefined) throw await fail(req, 'auth.token', 'creator_not_member', ids);
     const role = token.creatorRole === null ? token.role : minRole(token.role, token.creatorRole);
-    await Promise.all([
-      touchToken(pool, token.id),
-      audit.append({
-        workspaceId: token.workspaceId,
-        actor: ids.actor,
-        action: 'token.used',
-        outcome: 'success',
-        details: { method: req.method, route: route.path },
-        ip: req.ip,
-      }),
-    ]);
+    tokenUses.record(token.id, token.workspaceId, `${route.method.toUpperCase()} ${route.path}`, req.ip);
     return { kind: 'api_token', actor: ids.actor, tokenId: token.id, userId: token.createdBy, workspaceId: token.workspaceId, role };
   }
 

@@ -44,10 +44,10 @@ export function runsRoutes({ runs }: { runs: RunsService }): RouteDef[] {
       summary: 'A run with its result',
       access: 'runs.read',
       params: IdParams,
-      workspaceOf: runWorkspace,
+      workspaceOf: ({ id }) => runs.locate(id),
       success: { status: 200, description: 'the run' },
-      async handle({ res, access, params }) {
-        res.json(await runs.getRunView(access, params.id));
+      async handle({ res, access, params, resource }) {
+        res.json(await runs.getRunView(access, params.id, resource));
       },
     }),
     defineRoute({

@@ -15,9 +15,13 @@ import { ConflictError, NotFoundError, UnavailableError } from '../../common/pro
 import { isWorkflowNotFound } from '../../common/temporal-errors';
 import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
-import { getResult, type StoredResult } from '../../platform/repos/results.repo';
+import { openResult, type ResultRow, type StoredResult } from '../../platform/repos/results.repo';
+import type { FeedCache } from '../cache';
+import type { ChangeSource } from '../../platform/repos/change-feed';
+import type { Located } from '../routes/route';
 import {
   getRun,
+  getRunWithResult,
   insertRun,
   listRuns,
   markRunFinished,
@@ -72,13 +76,44 @@ export interface RunsServiceDeps {
   logger: Logger;
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
+  /** Views of finished runs, emptied by the change feed when a run is retried or erased, or a key changes. */
+  runViews?: FeedCache<RunView> | undefined;
+  /** Told of a retry, so that this process's cached view of the run goes at once. */
+  changes?: ChangeSource | undefined;
 }
 
-export function createRunsService({ pool, temporal, logger, sealer, platformTaskQueue = PLATFORM_TASK_QUEUE }: RunsServiceDeps) {
+/** What `locate` read: a cached view, or the run and its sealed result with the cache generation before the read. */
+type LocatedRun = { view: RunView } | { run: Run; result: ResultRow | undefined; generation: number };
+
+export function createRunsService({
+  pool,
+  temporal,
+  logger,
+  sealer,
+  platformTaskQueue = PLATFORM_TASK_QUEUE,
+  runViews,
+  changes,
+}: RunsServiceDeps) {
+  /** The run and its result in one read (or the cached view of a finished run). */
+  async function locateRun(runId: string): Promise<LocatedRun | undefined> {
+    const view = runViews?.get(runId);
+    if (view) return { view };
+    const generation = runViews?.generation() ?? 0;
+    const found = await getRunWithResult(pool, runId);
+    return found && { ...found, generation };
+  }
+
   return {
     /** The workspace a run belongs to, or undefined when there is no such run (routes by run id answer 404). */
     async workspaceOf(runId: string): Promise<string | undefined> {
       return (await getRun(pool, runId))?.workspaceId;
+    },
+
+    /** `workspaceOf` for the read route: hands what it read on to `getRunView`. */
+    async locate(runId: string): Promise<Located | undefined> {
+      const located = await locateRun(runId);
+      if (!located) return undefined;
+      return { workspaceId: 'view' in located ? located.view.workspaceId : located.run.workspaceId, resource: located };
     },
 
     /**
@@ -134,11 +169,24 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       return toRunView(sealer, run, undefined);
     },
 
-    /** A run of the caller's workspace with its result; any other run is not found. */
-    async getRunView(auth: WorkspaceAccess, runId: string): Promise<RunView> {
-      const run = await getRun(pool, runId);
-      if (!run || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
-      return toRunView(sealer, run, await getResult(pool, sealer, run.workspaceId, run.id));
+    /**
+     * A run of the caller's workspace with its result; any other run is not found. `located`: what
+     * `locate` read for this request. A finished run's view is cached (a succeeded one once its
+     * result is in).
+     */
+    async getRunView(auth: WorkspaceAccess, runId: string, located?: unknown): Promise<RunView> {
+      const found = (located as LocatedRun | undefined) ?? (await locateRun(runId));
+      if (!found) throw new NotFoundError('run');
+      if ('view' in found) {
+        if (found.view.id !== runId || found.view.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
+        return found.view;
+      }
+      const { run, result, generation } = found;
+      if (run.id !== runId || run.workspaceId !== auth.workspaceId) throw new NotFoundError('run');
+      const view = await toRunView(sealer, run, result && (await openResult(sealer, run.workspaceId, run.id, result)));
+      if (TERMINAL_RUN_STATUSES.includes(run.status) && (run.status !== 'succeeded' || view.result))
+        runViews?.set(run.id, view, generation);
+      return view;
     },
 
     /** Requests cancellation of a run in flight; the check sees it through its heartbeat. */
@@ -200,6 +248,7 @@ export function createRunsService({ pool, temporal, logger, sealer, platformTask
       const resetPoint = scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId;
       if (!resetPoint) throw new ConflictError('the run never reached its check; start a new run instead');
       if (!(await markRunRetrying(pool, runId))) throw new ConflictError('the run is being retried already');
+      changes?.announce(`run:${runId}`);
       try {
         const reset = await client.workflowService.resetWorkflowExecution({
           namespace: client.options.namespace,

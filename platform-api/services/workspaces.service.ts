@@ -38,6 +38,7 @@ import {
 import type { SecretsService } from './secrets.service';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createToken } from './tokens.service';
+import type { ChangeSource } from '../../platform/repos/change-feed';
 
 export const CreateWorkspaceBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
 const RoleSchema = z.enum(ROLES);
@@ -80,8 +81,10 @@ export function createWorkspacesService(deps: {
   crypto: PlatformCrypto;
   temporal: WorkspaceTemporal;
   secrets: SecretsService;
+  /** Told of membership, token and erasure changes, so that this process's caches drop them at once. */
+  changes?: ChangeSource | undefined;
 }) {
-  const { pool, crypto, temporal, secrets } = deps;
+  const { pool, crypto, temporal, secrets, changes } = deps;
 
   return {
     async me(auth: AuthContext) {
@@ -167,6 +170,7 @@ export function createWorkspacesService(deps: {
           ip,
         });
       });
+      changes?.announce('tokens');
       return { userId, role: input.role };
     },
 
@@ -187,6 +191,7 @@ export function createWorkspacesService(deps: {
           ip,
         });
       });
+      changes?.announce('tokens');
     },
 
     async tokens(access: WorkspaceAccess) {
@@ -231,6 +236,7 @@ export function createWorkspacesService(deps: {
           ip,
         });
       });
+      changes?.announce('tokens');
     },
 
     /** A page of the workspace's audit log, oldest first, with whether the whole chain verifies. */
@@ -348,6 +354,8 @@ export function createWorkspacesService(deps: {
         });
         return erased;
       });
+      changes?.announce('tokens');
+      changes?.announce('runs');
       return {
         erased: true,
         workspaceId: ws,

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { ChangeSource } from '../repos/change-feed';
 import { MasterKey } from './master-key';
 import { PlatformKeyring } from './platform-keyring';
 import { Sealer } from './sealer';
@@ -12,6 +13,11 @@ export interface PlatformCrypto {
   sealer: Sealer;
   /** Signs the task envelopes Runners verify (see common/task-envelope.ts). */
   signing: SigningKey;
+  /**
+   * Re-reads every key's state at its next use (instead of within 15 s) whenever the change feed
+   * says keys changed, or that it missed changes: a revoked key stops here as the revocation commits.
+   */
+  followKeyChanges(changes: ChangeSource): void;
 }
 
 /**
@@ -25,10 +31,19 @@ export function createPlatformCrypto(
   previousMasterKeys: readonly string[] = [],
 ): PlatformCrypto {
   const master = MasterKey.fromBase64(masterKeyBase64, previousMasterKeys);
+  const payloadKeys = new PlatformKeyring(pool, master, 'payload');
+  const dataKeys = new PlatformKeyring(pool, master, 'data');
   return {
     master,
-    payloadKeys: new PlatformKeyring(pool, master, 'payload'),
-    sealer: new Sealer(new PlatformKeyring(pool, master, 'data')),
+    payloadKeys,
+    sealer: new Sealer(dataKeys),
     signing: platformSigningKey(master, signingKey),
+    followKeyChanges(changes) {
+      changes.subscribe((change) => {
+        if (change !== 'keys' && change !== '*') return;
+        payloadKeys.recheckStates();
+        dataKeys.recheckStates();
+      });
+    },
   };
 }

@@ -105,6 +105,12 @@ export class PlatformKeyring implements Keyring {
     return this.#fromRow(parsed.workspaceId, row.version, row.wrapped, row.state);
   }
 
+  /** Re-reads every key's state at its next use; unwrapped roots stay (a retired key decrypts as before). */
+  recheckStates(): void {
+    for (const entry of this.#cache.values()) entry.at = 0;
+    for (const entry of this.#active.values()) entry.at = 0;
+  }
+
   /** Forgets a workspace's keys (after its deletion). */
   forget(workspaceId: string): void {
     this.#active.delete(workspaceId);

@@ -40,23 +40,32 @@ export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult,
   return rowCount === 1;
 }
 
+/** A results row as read, still sealed. */
+export interface ResultRow {
+  check_type: string;
+  status: TaskResult['status'];
+  sealed: Buffer;
+  started_at: Date;
+  finished_at: Date;
+  duration_ms: number;
+  exit_code: number;
+  stored_at: Date;
+}
+
+/** The columns of a `ResultRow`, for queries that read a result beside something else. */
+export const RESULT_COLUMNS = 'check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, stored_at';
+
 export async function getResult(db: Queryable, sealer: Sealer, workspaceId: string, runId: string): Promise<StoredResult | undefined> {
-  const { rows } = await db.query<{
-    check_type: string;
-    status: TaskResult['status'];
-    sealed: Buffer;
-    started_at: Date;
-    finished_at: Date;
-    duration_ms: number;
-    exit_code: number;
-    stored_at: Date;
-  }>(
-    `select check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, stored_at
-       from results where run_id = $1 and workspace_id = $2`,
-    [runId, workspaceId],
-  );
+  const { rows } = await db.query<ResultRow>(`select ${RESULT_COLUMNS} from results where run_id = $1 and workspace_id = $2`, [
+    runId,
+    workspaceId,
+  ]);
   const r = rows[0];
-  if (!r) return undefined;
+  return r && openResult(sealer, workspaceId, runId, r);
+}
+
+/** Opens a sealed result row of `runId` (its binding is checked: a row moved to another run fails). */
+export async function openResult(sealer: Sealer, workspaceId: string, runId: string, r: ResultRow): Promise<StoredResult> {
   const body = await sealer.open<SealedBody>(workspaceId, binding(runId), r.sealed);
   return {
     checkType: r.check_type,

@@ -1,5 +1,6 @@
 import type { RunStatus, RunTrigger } from '../../common/contracts';
 import type { Queryable } from './db';
+import { RESULT_COLUMNS, type ResultRow } from './results.repo';
 
 export interface Run {
   id: string;
@@ -83,6 +84,42 @@ export async function getRun(db: Queryable, id: string): Promise<Run | undefined
   const { rows } = await db.query<RunRow>(`select ${COLUMNS} from runs where id = $1`, [id]);
   return rows[0] && toRun(rows[0]);
 }
+
+/**
+ * A run and its result row (still sealed) in one query: what `GET /v1/runs/{id}` reads. The result
+ * is only taken from the run's own workspace.
+ */
+export async function getRunWithResult(db: Queryable, id: string): Promise<{ run: Run; result: ResultRow | undefined } | undefined> {
+  const { rows } = await db.query<RunRow & { [K in keyof ResultRow as `result_${K}`]: ResultRow[K] | null }>(
+    `select ${RUN_COLUMNS_OF_R}, ${RESULT_COLUMNS_OF_S}
+       from runs r left join results s on s.run_id = r.id and s.workspace_id = r.workspace_id
+      where r.id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const result: ResultRow | undefined =
+    row.result_sealed === null
+      ? undefined
+      : {
+          check_type: row.result_check_type!,
+          status: row.result_status!,
+          sealed: row.result_sealed,
+          started_at: row.result_started_at!,
+          finished_at: row.result_finished_at!,
+          duration_ms: row.result_duration_ms!,
+          exit_code: row.result_exit_code!,
+          stored_at: row.result_stored_at!,
+        };
+  return { run: toRun(row), result };
+}
+
+const RUN_COLUMNS_OF_R = COLUMNS.split(', ')
+  .map((c) => `r.${c}`)
+  .join(', ');
+const RESULT_COLUMNS_OF_S = RESULT_COLUMNS.split(', ')
+  .map((c) => `s.${c} as result_${c}`)
+  .join(', ');
 
 /** queued → running. Idempotent: a second call (activity retry) changes nothing; `run` is undefined if it does not exist. */
 export async function markRunStarted(db: Queryable, id: string): Promise<{ changed: boolean; run: Run | undefined }> {

@@ -91,12 +91,17 @@ export async function listTokens(db: Queryable, workspaceId: string): Promise<Ap
   return rows.map(toToken);
 }
 
-/** Records a use; at most one write a minute per token so that busy tokens do not hammer one row. */
-export async function touchToken(db: Queryable, id: string): Promise<void> {
+/**
+ * Records when tokens were last used, for many tokens in one statement (the API writes its counted
+ * uses once per interval, not once per request). A later time never goes backwards.
+ */
+export async function touchTokens(db: Queryable, uses: readonly { id: string; at: Date }[]): Promise<void> {
+  if (uses.length === 0) return;
   await db.query(
-    `update api_tokens set last_used_at = now()
-      where id = $1 and (last_used_at is null or last_used_at < now() - interval '1 minute')`,
-    [id],
+    `update api_tokens t set last_used_at = u.at
+       from unnest($1::uuid[], $2::timestamptz[]) as u(id, at)
+      where t.id = u.id and (t.last_used_at is null or t.last_used_at < u.at)`,
+    [uses.map((u) => u.id), uses.map((u) => u.at)],
   );
 }
 

@@ -22,7 +22,8 @@ import { ExecutionPolicy } from '../../common/contracts';
 import { signingKeyFromSeed, type SigningKey } from '../../common/ed25519';
 import { DevMailbox } from '../../platform/dev-mailbox';
 import { createSmtpMailer } from '../../platform/mail';
-import { createApp, type AppDeps } from '../../platform-api/app';
+import { ChangeFeed } from '../../platform/repos/change-feed';
+import { closeApp, createApp, type AppDeps } from '../../platform-api/app';
 import { LOGIN_DELAYS } from '../../platform-api/services/identity.service';
 import { createApiServer } from '../../platform-api/server';
 import { createPool } from '../../platform/db/pool';
@@ -93,6 +94,8 @@ export interface TestPlatform {
   taskQueue: string;
   /** The real SMTP server the API mails invitations to (in-process, smtp-server). */
   mailbox: DevMailbox;
+  /** The API's change feed (LISTEN/NOTIFY), which empties its caches. */
+  changes: ChangeFeed;
   stop(): Promise<void>;
 }
 
@@ -170,7 +173,12 @@ export async function startPlatform(
   const vaultAddr = process.env['LOOKOUT_TEST_VAULT_ADDR'];
   const mailbox = await DevMailbox.start();
   const mailer = createSmtpMailer({ url: mailbox.url, from: 'Lookout test <lookout@example.test>' });
+  const changes = await ChangeFeed.start(options.databaseUrl ?? env.databaseUrl, logger);
+  crypto.followKeyChanges(changes);
   const app = createApp({
+    changes,
+    // Token uses are written as counts per interval; tests read them soon after the requests.
+    tokenUseIntervalMs: 200,
     mailer,
     pool,
     temporal,
@@ -199,6 +207,7 @@ export async function startPlatform(
   return {
     baseUrl,
     mailbox,
+    changes,
     app,
     pool,
     crypto,
@@ -215,6 +224,8 @@ export async function startPlatform(
       await running;
       await connection.close();
       await clientConnection.close();
+      await closeApp(app);
+      await changes.close();
       await pool.end();
       mailer.close();
       await mailbox.stop();

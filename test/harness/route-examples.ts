@@ -36,7 +36,7 @@ export function declaredRoutes(): readonly RouteDef[] {
     pool: none,
     temporal: none,
     logger: silentLogger,
-    crypto: { master: none, sealer: none, payloadKeys: none, signing: none },
+    crypto: { master: none, sealer: none, payloadKeys: none, signing: none, followKeyChanges: none },
     runnerTemporal: { address: 'unused:7233' },
     sso: { oidc: { login: none, redirectUri: 'https://unused.test/cb' }, saml: none },
   };

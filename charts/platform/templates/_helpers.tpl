@@ -167,3 +167,26 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* Metrics and traces of one component (`port`: its metrics port). */}}
+{{- define "lookout-platform.telemetryEnv" -}}
+- name: LOOKOUT_METRICS_LISTEN
+  value: {{ printf "%s:%d" (ternary "0.0.0.0" "127.0.0.1" .root.Values.metrics.enabled) (int .port) | quote }}
+{{- if and .root.Values.metrics.enabled .root.Values.metrics.tokenKey }}
+- name: LOOKOUT_METRICS_TOKEN
+  valueFrom: { secretKeyRef: { name: {{ .root.Values.existingSecret }}, key: {{ .root.Values.metrics.tokenKey }} } }
+{{- end }}
+{{- with .root.Values.otlpEndpoint }}
+- name: LOOKOUT_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Scrape annotations of one component, when metrics are on. */}}
+{{- define "lookout-platform.scrapeAnnotations" -}}
+{{- if and .root.Values.metrics.enabled .root.Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end }}

@@ -43,3 +43,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "terminationGracePeriodSeconds must be longer than runner.shutdownGraceSeconds, so that running checks can finish" }}
 {{- end }}
 {{- end }}
+
+{{/* Whether /metrics is reachable from outside the pod (enabled and not bound to loopback). */}}
+{{- define "lookout-runner.metricsExposed" -}}
+{{- if and .Values.metrics.enabled (not (regexMatch "^(127\\.[0-9.]+|localhost|\\[::1\\]):" .Values.metrics.listen)) -}}true{{- end -}}
+{{- end }}
+
+{{/* The port of metrics.listen. */}}
+{{- define "lookout-runner.metricsPort" -}}
+{{- regexReplaceAll "^.*:([0-9]+)$" .Values.metrics.listen "${1}" -}}
+{{- end }}
