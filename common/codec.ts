@@ -95,15 +95,16 @@ const PayloadProto = temporal.api.common.v1.Payload;
 /** Protobuf tag of `Payload.data`: field 2, wire type 2 (length-delimited). */
 const DATA_TAG = (2 << 3) | 2;
 
-function varint(value: number): Buffer {
-  const out: number[] = [];
-  let v = value;
+/** The tag and length of a `data` field of `length` bytes (the length as a protobuf varint). */
+function dataHeader(length: number): number[] {
+  const out = [DATA_TAG];
+  let v = length;
   while (v > 0x7f) {
     out.push((v & 0x7f) | 0x80);
     v = Math.floor(v / 128);
   }
   out.push(v);
-  return Buffer.from(out);
+  return out;
 }
 
 /**
@@ -120,7 +121,12 @@ export function payloadWireParts(payload: Payload): Uint8Array[] {
   // The generated encoder writes the metadata map exactly as before; `data` follows it on the wire.
   const head = PayloadProto.encode(Object.hasOwn(payload, 'metadata') ? { metadata: payload.metadata } : {}).finish();
   if (data == null || !Object.hasOwn(payload, 'data') || data.length === 0) return [head];
-  return [head, Buffer.from([DATA_TAG]), varint(data.length), data];
+  // One small prefix (metadata, the data field's tag and length), then the data: two cipher updates.
+  const header = dataHeader(data.length);
+  const prefix = Buffer.allocUnsafe(head.length + header.length);
+  prefix.set(head, 0);
+  prefix.set(header, head.length);
+  return [prefix, data];
 }
 
 /** A schedule's runs get `<schedule action workflow id>-<RFC 3339 start time>`. */
