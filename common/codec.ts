@@ -95,15 +95,61 @@ const PayloadProto = temporal.api.common.v1.Payload;
 /** Protobuf tag of `Payload.data`: field 2, wire type 2 (length-delimited). */
 const DATA_TAG = (2 << 3) | 2;
 
-/** The tag and length of a `data` field of `length` bytes (the length as a protobuf varint). */
-function dataHeader(length: number): number[] {
-  const out = [DATA_TAG];
-  let v = length;
+/** A protobuf varint's length in bytes. */
+const varintLength = (v: number) => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  let v = value;
+  let i = at;
   while (v > 0x7f) {
-    out.push((v & 0x7f) | 0x80);
+    out[i++] = (v & 0x7f) | 0x80;
     v = Math.floor(v / 128);
   }
-  out.push(v);
+  out[i++] = v;
+  return i;
+}
+
+/** Protobuf tag of a `metadata` map entry (field 1) and of an entry's key and value: wire type 2. */
+const METADATA_TAG = (1 << 3) | 2;
+const ENTRY_KEY_TAG = (1 << 3) | 2;
+const ENTRY_VALUE_TAG = (2 << 3) | 2;
+/** Surrogates: protobufjs and Buffer write a lone one differently, so such keys take the generic encoder. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * The metadata map and the `data` field's tag and length, as `Payload.encode` writes them (map
+ * entries in key order of `Object.keys`, each key and value written even when empty); undefined when
+ * a key or value is of a kind only the generic encoder handles.
+ */
+function prefixOf(metadata: Record<string, Uint8Array> | null | undefined, dataLength: number): Buffer | undefined {
+  const keys = metadata ? Object.keys(metadata) : [];
+  const entries: { key: string; keyBytes: number; value: Uint8Array; entryBytes: number }[] = [];
+  let total = dataLength > 0 ? 1 + varintLength(dataLength) : 0;
+  for (const key of keys) {
+    const value = metadata![key];
+    if (!(value instanceof Uint8Array) || SURROGATE.test(key)) return undefined;
+    const keyBytes = Buffer.byteLength(key, 'utf8');
+    const entryBytes = 1 + varintLength(keyBytes) + keyBytes + 1 + varintLength(value.length) + value.length;
+    entries.push({ key, keyBytes, value, entryBytes });
+    total += 1 + varintLength(entryBytes) + entryBytes;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const { key, keyBytes, value, entryBytes } of entries) {
+    out[at++] = METADATA_TAG;
+    at = writeVarint(out, at, entryBytes);
+    out[at++] = ENTRY_KEY_TAG;
+    at = writeVarint(out, at, keyBytes);
+    at += out.write(key, at, 'utf8');
+    out[at++] = ENTRY_VALUE_TAG;
+    at = writeVarint(out, at, value.length);
+    out.set(value, at);
+    at += value.length;
+  }
+  if (dataLength > 0) {
+    out[at++] = DATA_TAG;
+    writeVarint(out, at, dataLength);
+  }
   return out;
 }
 
@@ -118,15 +164,11 @@ export function payloadWireParts(payload: Payload): Uint8Array[] {
   if ((extra.externalPayloads != null && extra.externalPayloads.length > 0) || extra.$unknowns != null || typeof data === 'string') {
     return [PayloadProto.encode(payload).finish()];
   }
-  // The generated encoder writes the metadata map exactly as before; `data` follows it on the wire.
-  const head = PayloadProto.encode(Object.hasOwn(payload, 'metadata') ? { metadata: payload.metadata } : {}).finish();
-  if (data == null || !Object.hasOwn(payload, 'data') || data.length === 0) return [head];
-  // One small prefix (metadata, the data field's tag and length), then the data: two cipher updates.
-  const header = dataHeader(data.length);
-  const prefix = Buffer.allocUnsafe(head.length + header.length);
-  prefix.set(head, 0);
-  prefix.set(header, head.length);
-  return [prefix, data];
+  const dataLength = data != null && Object.hasOwn(payload, 'data') ? data.length : 0;
+  // Written by hand per the protobuf wire format (the property test holds it to `Payload.encode`).
+  const prefix = prefixOf(Object.hasOwn(payload, 'metadata') ? payload.metadata : undefined, dataLength);
+  if (!prefix) return [PayloadProto.encode(payload).finish()];
+  return dataLength > 0 ? [prefix, data!] : [prefix];
 }
 
 /** A schedule's runs get `<schedule action workflow id>-<RFC 3339 start time>`. */
