@@ -303,9 +303,27 @@ describe('canary proof', () => {
           return value;
         });
         // Patch markers are written by the SDK's core, not through the codec: they may hold our patch ids only.
+        // A local activity's marker (issue 17) holds its result, through the codec, and core's own
+        // bookkeeping in clear: sequence, attempt, activity id and type, times, nothing else.
         for (const e of history.events ?? []) {
           const marker = e.markerRecordedEventAttributes;
           if (!marker) continue;
+          if (marker.markerName === 'core_local_activity') {
+            for (const p of collectPayloads(marker.details?.['result'])) {
+              const encoding = metadataText(p, 'encoding');
+              payloadEncodings.add(encoding);
+              if (encoding !== ENCRYPTED_ENCODING) plainPayloads.push(`${encoding ?? '?'} in a local activity's result`);
+            }
+            for (const p of collectPayloads(marker.details?.['data'])) {
+              const bookkeeping = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as Record<string, unknown>;
+              for (const key of Object.keys(bookkeeping))
+                expect(['seq', 'attempt', 'activity_id', 'activity_type', 'complete_time', 'backoff', 'original_schedule_time']).toContain(
+                  key,
+                );
+              markers.add(`core_local_activity:${String(bookkeeping['activity_type'])}`);
+            }
+            continue;
+          }
           markers.add(
             `${marker.markerName ?? ''}:${collectPayloads(marker.details)
               .map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8'))
@@ -328,7 +346,10 @@ describe('canary proof', () => {
       for (const name of searchAttributes)
         expect(['TemporalScheduledById', 'TemporalScheduledStartTime', 'TemporalChangeVersion']).toContain(name);
       // Patch markers name code versions, nothing of the customer.
-      for (const marker of markers) expect(marker).toMatch(/^core_patch:.*"(schedule-outcome|run-from-database|signed-envelope)"/);
+      for (const marker of markers)
+        expect(marker).toMatch(
+          /^(core_patch:.*"(schedule-outcome|run-from-database|signed-envelope|local-platform-steps)"|core_local_activity:(beginRun|completeRun|recordRunFinished)$)/,
+        );
       expect(identities.size).toBeGreaterThan(0);
       // Ours are opaque by construction; the server's own name a service (timeouts it records) or
       // its scheduler with our opaque schedule id — never a host.

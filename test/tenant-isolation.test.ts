@@ -288,7 +288,10 @@ describe('a hostile tenant with its own Runner credentials', () => {
       });
       await expect(forged.result()).rejects.toThrow();
       const history = await forged.fetchHistory();
-      const failures = (history.events ?? []).flatMap((e) => e.activityTaskFailedEventAttributes?.failure ?? []);
+      // The Platform's first step is a local activity (issue 17): its failure is in its marker.
+      const failures = (history.events ?? []).flatMap(
+        (e) => e.activityTaskFailedEventAttributes?.failure ?? e.markerRecordedEventAttributes?.failure ?? [],
+      );
       expect(failures[0]?.applicationFailureInfo?.type).toBe('NamespaceMismatch');
       expect((history.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'executeCheck')).toBe(false);
       expect(collected).toBe(0);
@@ -298,7 +301,7 @@ describe('a hostile tenant with its own Runner credentials', () => {
         "select details from audit_events where workspace_id = $1 and action = 'workflow.namespace_refused'",
         [wb.workspaceId],
       );
-      expect(audited.rows[0]?.details).toEqual({ namespace: wa.temporalNamespace, activity: 'recordRunStarted' });
+      expect(audited.rows[0]?.details).toEqual({ namespace: wa.temporalNamespace, activity: 'beginRun' });
     } finally {
       await runnerB.stop();
       collector.close();

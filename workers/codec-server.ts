@@ -120,6 +120,42 @@ function authenticateUser({ verifier, allowed }: NonNullable<CodecAppOptions['us
   };
 }
 
+const isTimestamp = (v: unknown) =>
+  typeof v === 'object' &&
+  v !== null &&
+  Object.keys(v).sort().join(',') === 'nanos,seconds' &&
+  Number.isInteger((v as { seconds: unknown }).seconds) &&
+  Number.isInteger((v as { nanos: unknown }).nanos);
+
+/**
+ * The bookkeeping of a local activity marker, which the SDK's core writes unencoded beside the
+ * activity's (encoded) result: `json/plain` `{"seq","attempt","activity_id","activity_type",
+ * "complete_time","backoff","original_schedule_time"}` — counters, our activity's type name and
+ * times, nothing of a customer. Only exactly that shape passes.
+ */
+function isLocalActivityMarker(p: Payload): boolean {
+  if (Buffer.from(p.metadata?.['encoding'] ?? new Uint8Array()).toString() !== 'json/plain') return false;
+  try {
+    const v = JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as Record<string, unknown>;
+    return (
+      typeof v === 'object' &&
+      v !== null &&
+      Object.keys(v).sort().join(',') === 'activity_id,activity_type,attempt,backoff,complete_time,original_schedule_time,seq' &&
+      Number.isInteger(v['seq']) &&
+      Number.isInteger(v['attempt']) &&
+      typeof v['activity_id'] === 'string' &&
+      /^[0-9]{1,10}$/.test(v['activity_id']) &&
+      typeof v['activity_type'] === 'string' &&
+      /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(v['activity_type']) &&
+      (v['complete_time'] === null || isTimestamp(v['complete_time'])) &&
+      (v['original_schedule_time'] === null || isTimestamp(v['original_schedule_time'])) &&
+      (v['backoff'] === null || isTimestamp(v['backoff']))
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** The details of a workflow patch marker, which the SDK's core writes unencoded. */
 function isPatchMarker(p: Payload): boolean {
   if (Buffer.from(p.metadata?.['encoding'] ?? new Uint8Array()).toString() !== 'json/plain') return false;
@@ -176,12 +212,13 @@ export function createCodecApp({ keyring, logger, token, users, encodeToken, all
   };
 
   /**
-   * Decodes what the UI or CLI shows. The one payload Temporal itself writes in clear, the SDK's
-   * patch marker (`json/plain` `{"id":…,"deprecated":…}`, naming a code version), is handed back as
-   * it is: refusing it would hide the whole history. Anything else must be ciphertext.
+   * Decodes what the UI or CLI shows. The payloads the SDK's core writes in clear, a patch marker
+   * (`json/plain` `{"id":…,"deprecated":…}`, naming a code version) and a local activity marker's
+   * bookkeeping (counters, activity type, times; since issue 17 runTask has local activities), are
+   * handed back as they are: refusing them would hide the whole history. Anything else must be ciphertext.
    */
   const decodeForDisplay = async (payloads: Payload[], namespace: string): Promise<Payload[]> =>
-    Promise.all(payloads.map(async (p) => (isPatchMarker(p) ? p : await decodeBound(p, namespace))));
+    Promise.all(payloads.map(async (p) => (isPatchMarker(p) || isLocalActivityMarker(p) ? p : await decodeBound(p, namespace))));
 
   /**
    * One payload, held to the workflow it is bound to (format v2): that workflow must be of this

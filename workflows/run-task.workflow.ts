@@ -15,8 +15,8 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import { platformActivities } from './platform-activities';
-import type { RunOutcome, RunTaskInput } from '../common/contracts';
+import { localPlatformActivities, platformActivities } from './platform-activities';
+import type { ExecutionPolicy, RunOutcome, RunTaskInput } from '../common/contracts';
 import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../common/errors';
 import { parseRunWorkflowId, runnerTaskQueue, workspaceOfWorkflowId } from '../common/ids';
 import type { RunnerActivities } from '../activities/runner';
@@ -29,6 +29,23 @@ export const RunFailureType = {
 } as const;
 
 const platform = platformActivities();
+const local = localPlatformActivities();
+
+/** The Runner's activities on its own queue, under the task's execution policy. */
+function runnerActivities(runnerId: string, policy: ExecutionPolicy) {
+  return proxyActivities<RunnerActivities>({
+    taskQueue: runnerTaskQueue(runnerId),
+    scheduleToStartTimeout: policy.scheduleToStartMs,
+    startToCloseTimeout: policy.startToCloseMs,
+    heartbeatTimeout: policy.heartbeatMs,
+    retry: {
+      maximumAttempts: policy.maxAttempts,
+      initialInterval: policy.initialRetryIntervalMs,
+      backoffCoefficient: 2,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
+    },
+  });
+}
 
 export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
   const { runId } = input;
@@ -47,20 +64,13 @@ export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
       });
     }
   }
+  // Since issue 17 the Platform's steps are two local activities (start and sign; store the result
+  // and finish): a run takes two workflow tasks and one activity task, the check. Histories recorded
+  // before replay the four ordinary activities they ran.
+  if (fromDatabase && patched('local-platform-steps')) return runWithLocalSteps(runId);
   const started = await platform.recordRunStarted({ runId });
   const { workspaceId, taskId, checkType, params, policy, runnerId } = fromDatabase && started ? started : input;
-  const runner = proxyActivities<RunnerActivities>({
-    taskQueue: runnerTaskQueue(runnerId),
-    scheduleToStartTimeout: policy.scheduleToStartMs,
-    startToCloseTimeout: policy.startToCloseMs,
-    heartbeatTimeout: policy.heartbeatMs,
-    retry: {
-      maximumAttempts: policy.maxAttempts,
-      initialInterval: policy.initialRetryIntervalMs,
-      backoffCoefficient: 2,
-      nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
-    },
-  });
+  const runner = runnerActivities(runnerId, policy);
 
   // Since issue 15 the Runner gets the check signed by the Platform (an activity: the workflow never
   // holds the key); a retry resets to the step that signs, so every attempt window is signed afresh.
@@ -82,6 +92,32 @@ export async function runTask(input: RunTaskInput): Promise<RunOutcome> {
     return { status: 'succeeded' };
   }
   await platform.recordRunFinished({ runId, ...failure });
+  throw ApplicationFailure.create({ type: failure.errorType, message: failure.errorMessage, nonRetryable: true });
+}
+
+/**
+ * A run since issue 17: `beginRun` (queued → running, audited, and the check signed as PostgreSQL
+ * says it) and `completeRun` (result verified and stored, run succeeded, both audited, in one
+ * transaction) are local activities; a failure or cancellation is recorded by `recordRunFinished`,
+ * also local. A retry resets to the workflow task that scheduled the check, which runs `beginRun`
+ * again: a fresh envelope for the new attempt.
+ */
+async function runWithLocalSteps(runId: string): Promise<RunOutcome> {
+  const { input, request } = await local.beginRun({ runId });
+  const runner = runnerActivities(input.runnerId, input.policy);
+  let failure: { status: RunOutcome['status']; errorType: string; errorMessage: string } | undefined;
+  try {
+    const result = await runner.executeCheck(request);
+    await local.completeRun({ runId, workspaceId: input.workspaceId, result });
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => local.recordRunFinished({ runId, status: 'cancelled' }));
+      throw err;
+    }
+    failure = classifyFailure(err);
+  }
+  if (!failure) return { status: 'succeeded' };
+  await local.recordRunFinished({ runId, ...failure });
   throw ApplicationFailure.create({ type: failure.errorType, message: failure.errorMessage, nonRetryable: true });
 }
 

@@ -23,10 +23,11 @@ import type { Logger } from '../../common/logger';
 import type { Sealer } from '../../platform/crypto/sealer';
 import type { SigningKey } from '../../platform/crypto/signing-key';
 import { paramsDigest, signTaskEnvelope } from '../../common/task-envelope';
-import { appendAudit, appendAuditInTransaction } from '../../platform/repos/audit.repo';
+import { appendAudit, appendAuditEventsInTransaction, appendAuditInTransaction, type AuditEvent } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
-import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding } from '../../platform/repos/runs.repo';
+import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
+import type { Task } from '../../platform/repos/tasks.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
 import { getRunnerAttestation, recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
 import { PolicySummary } from '../../common/runner-policy';
@@ -55,6 +56,12 @@ export interface PlatformActivityMetrics {
   resultStored(checkType: string, bytes: number): void;
   /** A result was rejected (contract, size cap, attestation, another run or workspace). */
   resultRejected(): void;
+}
+
+/** What `beginRun` answers: what the run is to do, from PostgreSQL, and the check request signed for it. */
+export interface BegunRun {
+  input: RunTaskInput;
+  request: TaskRequest;
 }
 
 export interface RecordRunFinishedInput {
@@ -105,6 +112,166 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     return verifyAttestation(keyring, attestation, workspaceId, runId, body);
   };
 
+  /**
+   * The run and its task, for the workflow that calls: refused non-retryably if the run does not
+   * exist, if the calling workflow is not the one the run was recorded for (audited as
+   * `run.start_refused` when `auditRefusal`), or if its task is gone.
+   */
+  const ownRunAndTask = async (runId: string, caller: string, auditRefusal: boolean): Promise<{ run: Run; task: Task }> => {
+    const run = await getRun(pool, runId);
+    if (!run) throw runNotFound();
+    if (run.workflowId !== caller) {
+      if (auditRefusal) {
+        await appendAudit(pool, {
+          workspaceId: run.workspaceId,
+          actor: SYSTEM_ACTOR,
+          action: 'run.start_refused',
+          target: `run:${runId}`,
+          outcome: 'denied',
+          details: { reason: 'workflow_mismatch', sameWorkspace: workspaceOfWorkflowId(caller) === run.workspaceId },
+        });
+      }
+      throw ApplicationFailure.create({
+        type: FailureType.RunMismatch,
+        message: 'this workflow is not the one the run was recorded for',
+        nonRetryable: true,
+      });
+    }
+    const task = run.taskId ? await getTask(pool, sealer, run.workspaceId, run.taskId) : undefined;
+    if (!task)
+      throw ApplicationFailure.create({
+        type: FailureType.InvalidConfiguration,
+        message: 'the task of this run no longer exists',
+        nonRetryable: true,
+      });
+    return { run, task };
+  };
+
+  /** queued → running with its `run.started` audit row, in one transaction; nothing when started already. */
+  const markStarted = (runId: string) =>
+    inTransaction(pool, async (tx) => {
+      const { changed, run } = await markRunStarted(tx, runId);
+      if (!run) throw runNotFound();
+      if (changed) {
+        await appendAuditInTransaction(tx, {
+          workspaceId: run.workspaceId,
+          actor: SYSTEM_ACTOR,
+          action: 'run.started',
+          target: `run:${runId}`,
+          outcome: 'success',
+        });
+      }
+    });
+
+  const runInput = (run: Run, task: Task): RunTaskInput => ({
+    runId: run.id,
+    workspaceId: run.workspaceId,
+    taskId: task.id,
+    runnerId: run.runnerId,
+    checkType: run.checkType,
+    params: task.params,
+    policy: ExecutionPolicy.parse(task.policy),
+  });
+
+  /**
+   * The check request and its envelope over workspace, Runner, run, workflow, task, check type and a
+   * digest of the parameters, valid for as long as the task's execution policy lets the check run.
+   */
+  const signedRequest = (run: Run, task: Task, workflowId: string): TaskRequest => {
+    const policy = ExecutionPolicy.parse(task.policy);
+    const issued = Date.now();
+    // Long enough for every attempt with its backoff, plus a margin for the Runner's clock.
+    const backoffMs = Array.from({ length: policy.maxAttempts - 1 }, (_, i) =>
+      Math.min(policy.initialRetryIntervalMs * 2 ** i, 100 * policy.initialRetryIntervalMs),
+    ).reduce((a, b) => a + b, 0);
+    const lifetimeMs = policy.scheduleToStartMs + policy.maxAttempts * policy.startToCloseMs + backoffMs + 5 * 60_000;
+    const envelope = signTaskEnvelope(signing.privateKey, {
+      v: 1,
+      workspaceId: run.workspaceId,
+      runnerId: run.runnerId,
+      runId: run.id,
+      workflowId,
+      taskId: task.id,
+      checkType: run.checkType,
+      paramsDigest: paramsDigest(task.params),
+      issuedAt: new Date(issued).toISOString(),
+      expiresAt: new Date(issued + lifetimeMs).toISOString(),
+    });
+    return { runId: run.id, workspaceId: run.workspaceId, taskId: task.id, checkType: run.checkType, params: task.params, envelope };
+  };
+
+  /**
+   * A Runner's result as the Platform accepts it: matching the contract and the run it claims to
+   * answer, within the size cap (MAX_RESULT_BYTES), attested under a key of the workspace that owns
+   * the run. Anything else is audited (`run.result_rejected`) and refused non-retryably.
+   */
+  const acceptedResult = async (
+    runId: string,
+    workspaceId: string,
+    result: unknown,
+  ): Promise<{ run: Run; result: TaskResult; attestationKeyId: string }> => {
+    const run = await getRun(pool, runId);
+    if (!run) throw runNotFound();
+    const parsed = TaskResult.safeParse(result);
+    let problem: string | undefined;
+    if (run.workspaceId !== workspaceId) problem = 'run belongs to another workspace';
+    else if (!parsed.success)
+      problem = `result does not match the contract at ${parsed.error.issues
+        .slice(0, 5)
+        .map((i) => i.path.join('.') || '(root)')
+        .join(', ')}`;
+    else if (parsed.data.runId !== runId || parsed.data.workspaceId !== run.workspaceId) problem = 'result is for another run';
+    else if (parsed.data.checkType !== run.checkType) problem = 'result is for another check type';
+    else {
+      const { attestation, ...body } = parsed.data;
+      // The Runner's boundary caps the size; a Runner that skips it is refused here too.
+      const bytes = resultBodyBytes(body);
+      problem =
+        bytes > MAX_RESULT_BYTES
+          ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap`
+          : await checkAttestation(run.workspaceId, run.runnerId, runId, attestation, body);
+    }
+    if (problem || !parsed.success) {
+      logger.warn({ runId, problem }, 'result rejected');
+      await appendAudit(pool, {
+        workspaceId: run.workspaceId,
+        actor: SYSTEM_ACTOR,
+        action: 'run.result_rejected',
+        target: `run:${runId}`,
+        outcome: 'failure',
+        details: { reason: problem },
+      });
+      metrics?.resultRejected();
+      throw ApplicationFailure.create({
+        type: FailureType.ResultRejected,
+        message: `result rejected: ${problem ?? 'invalid'}`,
+        nonRetryable: true,
+      });
+    }
+    const parts = parsed.data.attestation.split('.');
+    // v2 names the Runner and its key; v1 the workspace key.
+    const attestationKeyId = attestationFormat(parsed.data.attestation) === 'v2' ? `runner:${parts[1]}:${parts[2]}` : (parts[1] ?? '');
+    return { run, result: parsed.data, attestationKeyId };
+  };
+
+  const resultStoredEvent = (run: Run, result: TaskResult, attestationKeyId: string): AuditEvent => ({
+    workspaceId: run.workspaceId,
+    actor: SYSTEM_ACTOR,
+    action: 'run.result_stored',
+    target: `run:${run.id}`,
+    outcome: 'success',
+    details: { status: result.status, issues: result.issues.length, keyId: attestationKeyId },
+  });
+
+  const runFinishedEvent = (run: Run, input: RecordRunFinishedInput): AuditEvent => ({
+    workspaceId: run.workspaceId,
+    actor: SYSTEM_ACTOR,
+    action: 'run.finished',
+    target: `run:${input.runId}`,
+    outcome: input.status === 'succeeded' ? 'success' : 'failure',
+    details: { status: input.status, ...(input.errorType ? { errorType: input.errorType } : {}) },
+  });
+
   return {
     ...createSweepActivities({ pool, sealer, ownNamespace }),
     /**
@@ -112,104 +279,39 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      * workspace, Runner, check type, parameters and execution policy, so that `runTask` never trusts
      * its own input for them. Fails non-retryably if the run does not exist, if the calling workflow
      * is not the one the run was recorded for (someone started a workflow for another's run: audited
-     * as `run.start_refused`), or if its task is gone.
+     * as `run.start_refused`), or if its task is gone. Since issue 17 `runTask` calls `beginRun`;
+     * this stays for workflows recorded before.
      */
     async recordRunStarted({ runId }: { runId: string }): Promise<RunTaskInput> {
-      const caller = Context.current().info.workflowExecution?.workflowId ?? '';
-      const recorded = await getRun(pool, runId);
-      if (!recorded) throw runNotFound();
-      if (recorded.workflowId !== caller) {
-        const callerWorkspace = workspaceOfWorkflowId(caller);
-        await appendAudit(pool, {
-          workspaceId: recorded.workspaceId,
-          actor: SYSTEM_ACTOR,
-          action: 'run.start_refused',
-          target: `run:${runId}`,
-          outcome: 'denied',
-          details: { reason: 'workflow_mismatch', sameWorkspace: callerWorkspace === recorded.workspaceId },
-        });
-        throw ApplicationFailure.create({
-          type: FailureType.RunMismatch,
-          message: 'this workflow is not the one the run was recorded for',
-          nonRetryable: true,
-        });
-      }
-      const task = recorded.taskId ? await getTask(pool, sealer, recorded.workspaceId, recorded.taskId) : undefined;
-      if (!task)
-        throw ApplicationFailure.create({
-          type: FailureType.InvalidConfiguration,
-          message: 'the task of this run no longer exists',
-          nonRetryable: true,
-        });
-      await inTransaction(pool, async (tx) => {
-        const { changed, run } = await markRunStarted(tx, runId);
-        if (!run) throw runNotFound();
-        if (changed) {
-          await appendAuditInTransaction(tx, {
-            workspaceId: run.workspaceId,
-            actor: SYSTEM_ACTOR,
-            action: 'run.started',
-            target: `run:${runId}`,
-            outcome: 'success',
-          });
-        }
-      });
-      return {
-        runId,
-        workspaceId: recorded.workspaceId,
-        taskId: task.id,
-        runnerId: recorded.runnerId,
-        checkType: recorded.checkType,
-        params: task.params,
-        policy: ExecutionPolicy.parse(task.policy),
-      };
+      const { run, task } = await ownRunAndTask(runId, Context.current().info.workflowExecution?.workflowId ?? '', true);
+      await markStarted(runId);
+      return runInput(run, task);
     },
 
     /**
      * Signs what a run is to do, as PostgreSQL says it (never what the workflow passes in: a hostile
-     * Temporal could forge a workflow's state, not the Platform's key): the check request and its
-     * envelope over workspace, Runner, run, workflow, task, check type and a digest of the parameters,
-     * valid for as long as the task's execution policy lets the check run. Refused, like
-     * recordRunStarted, for a workflow the run was not recorded for.
+     * Temporal could forge a workflow's state, not the Platform's key). Refused, like
+     * recordRunStarted, for a workflow the run was not recorded for. Kept for workflows recorded
+     * before issue 17 (`beginRun` does both).
      */
     async signTask({ runId }: { runId: string }): Promise<TaskRequest> {
       const caller = Context.current().info.workflowExecution?.workflowId ?? '';
-      const run = await getRun(pool, runId);
-      if (!run) throw runNotFound();
-      if (run.workflowId !== caller) {
-        throw ApplicationFailure.create({
-          type: FailureType.RunMismatch,
-          message: 'this workflow is not the one the run was recorded for',
-          nonRetryable: true,
-        });
-      }
-      const task = run.taskId ? await getTask(pool, sealer, run.workspaceId, run.taskId) : undefined;
-      if (!task)
-        throw ApplicationFailure.create({
-          type: FailureType.InvalidConfiguration,
-          message: 'the task of this run no longer exists',
-          nonRetryable: true,
-        });
-      const policy = ExecutionPolicy.parse(task.policy);
-      const issued = Date.now();
-      // Long enough for every attempt with its backoff, plus a margin for the Runner's clock.
-      const backoffMs = Array.from({ length: policy.maxAttempts - 1 }, (_, i) =>
-        Math.min(policy.initialRetryIntervalMs * 2 ** i, 100 * policy.initialRetryIntervalMs),
-      ).reduce((a, b) => a + b, 0);
-      const lifetimeMs = policy.scheduleToStartMs + policy.maxAttempts * policy.startToCloseMs + backoffMs + 5 * 60_000;
-      const envelope = signTaskEnvelope(signing.privateKey, {
-        v: 1,
-        workspaceId: run.workspaceId,
-        runnerId: run.runnerId,
-        runId,
-        workflowId: caller,
-        taskId: task.id,
-        checkType: run.checkType,
-        paramsDigest: paramsDigest(task.params),
-        issuedAt: new Date(issued).toISOString(),
-        expiresAt: new Date(issued + lifetimeMs).toISOString(),
-      });
-      return { runId, workspaceId: run.workspaceId, taskId: task.id, checkType: run.checkType, params: task.params, envelope };
+      const { run, task } = await ownRunAndTask(runId, caller, false);
+      return signedRequest(run, task, caller);
+    },
+
+    /**
+     * recordRunStarted and signTask in one step (a local activity of `runTask` since issue 17): the
+     * run and its task are read once, queued → running and its audit row commit in one transaction,
+     * and the answer is what the run is to do with the check request signed for the calling
+     * workflow. The same refusals as recordRunStarted. Idempotent: a retry or a reset re-signs, and
+     * starts and audits nothing twice.
+     */
+    async beginRun({ runId }: { runId: string }): Promise<BegunRun> {
+      const caller = Context.current().info.workflowExecution?.workflowId ?? '';
+      const { run, task } = await ownRunAndTask(runId, caller, true);
+      await markStarted(runId);
+      return { input: runInput(run, task), request: signedRequest(run, task, caller) };
     },
 
     /**
@@ -219,64 +321,39 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      * rejected non-retryably and audited, and nothing is stored.
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
-      const run = await getRun(pool, runId);
-      if (!run) throw runNotFound();
-      const parsed = TaskResult.safeParse(result);
-      let problem: string | undefined;
-      if (run.workspaceId !== workspaceId) problem = 'run belongs to another workspace';
-      else if (!parsed.success)
-        problem = `result does not match the contract at ${parsed.error.issues
-          .slice(0, 5)
-          .map((i) => i.path.join('.') || '(root)')
-          .join(', ')}`;
-      else if (parsed.data.runId !== runId || parsed.data.workspaceId !== run.workspaceId) problem = 'result is for another run';
-      else if (parsed.data.checkType !== run.checkType) problem = 'result is for another check type';
-      else {
-        const { attestation, ...body } = parsed.data;
-        // The Runner's boundary caps the size; a Runner that skips it is refused here too.
-        const bytes = resultBodyBytes(body);
-        problem =
-          bytes > MAX_RESULT_BYTES
-            ? `result is ${bytes} bytes, over the ${MAX_RESULT_BYTES}-byte cap`
-            : await checkAttestation(run.workspaceId, run.runnerId, runId, attestation, body);
-      }
-      if (problem || !parsed.success) {
-        logger.warn({ runId, problem }, 'result rejected');
-        await inTransaction(pool, (tx) =>
-          appendAuditInTransaction(tx, {
-            workspaceId: run.workspaceId,
-            actor: SYSTEM_ACTOR,
-            action: 'run.result_rejected',
-            target: `run:${runId}`,
-            outcome: 'failure',
-            details: { reason: problem },
-          }),
-        );
-        metrics?.resultRejected();
-        throw ApplicationFailure.create({
-          type: FailureType.ResultRejected,
-          message: `result rejected: ${problem ?? 'invalid'}`,
-          nonRetryable: true,
-        });
-      }
-      const parts = parsed.data.attestation.split('.');
-      // v2 names the Runner and its key; v1 the workspace key.
-      const attestationKeyId = attestationFormat(parsed.data.attestation) === 'v2' ? `runner:${parts[1]}:${parts[2]}` : (parts[1] ?? '');
+      const accepted = await acceptedResult(runId, workspaceId, result);
       const stored = await inTransaction(pool, async (tx) => {
-        const stored = await insertResult(tx, sealer, parsed.data, attestationKeyId);
-        if (stored) {
-          await appendAuditInTransaction(tx, {
-            workspaceId: run.workspaceId,
-            actor: SYSTEM_ACTOR,
-            action: 'run.result_stored',
-            target: `run:${runId}`,
-            outcome: 'success',
-            details: { status: parsed.data.status, issues: parsed.data.issues.length, keyId: attestationKeyId },
-          });
-        }
+        const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
+        if (stored) await appendAuditInTransaction(tx, resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
         return stored;
       });
-      if (stored) metrics?.resultStored(parsed.data.checkType, bodyBytes(parsed.data));
+      if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
+    },
+
+    /**
+     * storeResult and recordRunFinished(`succeeded`) in one step (a local activity of `runTask` since
+     * issue 17): the result is accepted as storeResult accepts it (a refused one is audited and fails
+     * non-retryably with nothing stored, and the workflow then records the run `rejected`); then the
+     * result, the run's terminal status and both audit rows (`run.result_stored`, `run.finished`)
+     * commit in one transaction. Idempotent: the first result and the first terminal status stay
+     * (but for the next attempt after a reset, as recordRunFinished).
+     */
+    async completeRun({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
+      const accepted = await acceptedResult(runId, workspaceId, result);
+      const temporalRunId = Context.current().info.workflowExecution?.runId;
+      const { stored, finished } = await inTransaction(pool, async (tx) => {
+        const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
+        const { changed, run } = await markRunFinished(tx, runId, { status: 'succeeded', temporalRunId });
+        if (!run) throw runNotFound();
+        const events: AuditEvent[] = [];
+        if (stored) events.push(resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
+        if (changed) events.push(runFinishedEvent(run, { runId, status: 'succeeded' }));
+        await appendAuditEventsInTransaction(tx, events);
+        return { stored, finished: changed ? run : undefined };
+      });
+      // Counted once the change committed, as storeResult and recordRunFinished count it.
+      if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
+      if (finished) metrics?.runFinished('succeeded', finished.checkType);
     },
 
     /**
@@ -391,11 +468,13 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
 
     /** Moves the run to its terminal status once; later calls keep the first terminal status. */
     async recordRunFinished(input: RecordRunFinishedInput): Promise<void> {
-      const current = await getRun(pool, input.runId);
-      if (!current) throw runNotFound();
-      const errorSealed = input.errorMessage
-        ? await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000))
-        : undefined;
+      // The run is read first only when there is an error message to seal under its workspace's key.
+      let errorSealed: Buffer | undefined;
+      if (input.errorMessage) {
+        const current = await getRun(pool, input.runId);
+        if (!current) throw runNotFound();
+        errorSealed = await sealer.seal(current.workspaceId, runErrorBinding(input.runId), input.errorMessage.slice(0, 2000));
+      }
       const finished = await inTransaction(pool, async (tx) => {
         // The Temporal run tells a reset's finish (a new attempt) from a retried activity's (a duplicate).
         const temporalRunId = Context.current().info.workflowExecution?.runId;
@@ -406,16 +485,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
           temporalRunId,
         });
         if (!run) throw runNotFound();
-        if (changed) {
-          await appendAuditInTransaction(tx, {
-            workspaceId: run.workspaceId,
-            actor: SYSTEM_ACTOR,
-            action: 'run.finished',
-            target: `run:${input.runId}`,
-            outcome: input.status === 'succeeded' ? 'success' : 'failure',
-            details: { status: input.status, ...(input.errorType ? { errorType: input.errorType } : {}) },
-          });
-        }
+        if (changed) await appendAuditInTransaction(tx, runFinishedEvent(run, input));
         return changed ? run : undefined;
       });
       if (finished) metrics?.runFinished(input.status, finished.checkType);

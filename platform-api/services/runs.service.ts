@@ -239,7 +239,9 @@ export function createRunsService({
       });
       const history = await client.workflow.getHandle(run.workflowId, description.runId).fetchHistory();
       // The step that signs the check when there is one (a fresh envelope for the new attempt), else
-      // the one that scheduled it (runs recorded before signed envelopes).
+      // the one that scheduled it: runs recorded before signed envelopes, and runs since issue 17,
+      // whose signing local activity (`beginRun`) ran in the workflow task that scheduled the check
+      // and so runs again from this reset point.
       const events = [...(history.events ?? [])].reverse();
       const scheduledOf = (name: string) => events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
       const scheduled = scheduledOf('signTask') ?? scheduledOf('executeCheck');

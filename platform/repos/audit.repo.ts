@@ -55,6 +55,14 @@ export async function appendAuditInTransaction(client: PoolClient, e: AuditEvent
   await appendManyInTransaction(client, [e]);
 }
 
+/**
+ * Appends events of one chain (one workspace), in order, inside the caller's open transaction under
+ * one lock of the chain head: several state changes of one step cost one append, not one each.
+ */
+export async function appendAuditEventsInTransaction(client: PoolClient, events: readonly AuditEvent[]): Promise<void> {
+  await appendManyInTransaction(client, events);
+}
+
 /** Appends events of one chain, in order, under one lock of its head; returns nothing until they are written. */
 async function appendManyInTransaction(client: PoolClient, events: readonly AuditEvent[]): Promise<void> {
   const first = events[0];

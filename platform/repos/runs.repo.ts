@@ -123,12 +123,13 @@ const RESULT_COLUMNS_OF_S = RESULT_COLUMNS.split(', ')
 
 /** queued → running. Idempotent: a second call (activity retry) changes nothing; `run` is undefined if it does not exist. */
 export async function markRunStarted(db: Queryable, id: string): Promise<{ changed: boolean; run: Run | undefined }> {
-  const { rowCount } = await db.query(
+  // The changed row comes back with the update; only a call that changed nothing reads the run again.
+  const { rows } = await db.query<RunRow>(
     `update runs set status = 'running', started_at = coalesce(started_at, now())
-      where id = $1 and status = 'queued'`,
+      where id = $1 and status = 'queued' returning ${COLUMNS}`,
     [id],
   );
-  return { changed: rowCount === 1, run: await getRun(db, id) };
+  return rows[0] ? { changed: true, run: toRun(rows[0]) } : { changed: false, run: await getRun(db, id) };
 }
 
 /**
@@ -142,17 +143,18 @@ export async function markRunFinished(
   id: string,
   outcome: { status: RunStatus; errorType?: string | undefined; errorSealed?: Buffer | undefined; temporalRunId?: string | undefined },
 ): Promise<{ changed: boolean; run: Run | undefined }> {
-  const { rowCount } = await db.query(
+  const { rows } = await db.query<RunRow>(
     `update runs set status = $2, error_type = $3, error_sealed = $4, finished_at = now(), finished_by_temporal_run = $5,
             attempt = case when status in ('queued', 'running') then attempt else attempt + 1 end,
             started_at = case when $2 = 'runner_unavailable' then started_at else coalesce(started_at, now()) end
       where id = $1
         and (status in ('queued', 'running')
              or (status in ('failed', 'runner_unavailable', 'rejected') and $5::text is not null
-                 and finished_by_temporal_run is distinct from $5::text))`,
+                 and finished_by_temporal_run is distinct from $5::text))
+      returning ${COLUMNS}`,
     [id, outcome.status, outcome.errorType ?? null, outcome.errorSealed ?? null, outcome.temporalRunId ?? null],
   );
-  return { changed: rowCount === 1, run: await getRun(db, id) };
+  return rows[0] ? { changed: true, run: toRun(rows[0]) } : { changed: false, run: await getRun(db, id) };
 }
 
 /** The binding of a run's sealed error message. */
