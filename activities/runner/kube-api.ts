@@ -18,6 +18,13 @@ export interface KubeClients {
   batch: BatchV1Api;
   discovery: DiscoveryV1Api;
   autoscaling: AutoscalingV2Api;
+  /**
+   * A raw read of the API server with the Runner's identity: GET only, the path (with its query)
+   * below the server's base URL, bounded by `timeoutMs`. For what the typed clients do not cover
+   * (discovery, any kind a check pack reads). Answers the status, the content type and the body
+   * (at most `maxBytes`, default 64 MiB; a larger body fails).
+   */
+  get(path: string, options: { signal: AbortSignal; maxBytes?: number }): Promise<{ status: number; contentType: string; body: Buffer }>;
   /** Closes the shared connections to the API server; calls made afterwards fail. */
   close(): Promise<void>;
 }
@@ -190,6 +197,7 @@ export function lazyKubeClients(load: () => Promise<KubeClients>, settings: { ti
     batch: api('batch'),
     discovery: api('discovery'),
     autoscaling: api('autoscaling'),
+    get: async (path, options) => (await loaded()).get(path, options),
     close: async () => {
       if (loading) await (await loading.catch(() => undefined))?.close();
     },

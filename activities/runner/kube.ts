@@ -13,14 +13,16 @@ import {
   CoreV1Api,
   createConfiguration,
   DiscoveryV1Api,
+  HttpMethod,
   KubeConfig,
+  RequestContext,
   ServerConfiguration,
   setHeaderMiddleware,
   type Configuration,
   type SecurityAuthentication,
 } from '@kubernetes/client-node';
 import type { AgentOptions } from 'node:https';
-import { Agent } from 'undici';
+import { Agent, fetch } from 'undici';
 import { PAGE_SIZE, type KubeClients } from './kube-api';
 
 export * from './kube-api';
@@ -60,6 +62,7 @@ export function loadKubeClients(options: {
     batch: make(BatchV1Api),
     discovery: make(DiscoveryV1Api),
     autoscaling: make(AutoscalingV2Api),
+    get: (path, { signal, maxBytes }) => rawGet(kc, dispatcher, path, AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), maxBytes),
     close: async () => dispatcher?.close(),
   };
 }
@@ -115,4 +118,42 @@ function makeClient<T>(kc: KubeConfig, auth: SecurityAuthentication, api: new (c
       ],
     }),
   );
+}
+
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** A GET with the kubeconfig's authentication over the shared connections; nothing but GET is possible. */
+async function rawGet(
+  kc: KubeConfig,
+  dispatcher: Agent | undefined,
+  path: string,
+  signal: AbortSignal,
+  maxBytes = DEFAULT_MAX_BYTES,
+): Promise<{ status: number; contentType: string; body: Buffer }> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  if (!path.startsWith('/') || path.startsWith('//')) throw new Error('a Kubernetes API path starts with a single /');
+  const context = new RequestContext(`${cluster.server.replace(/\/+$/, '')}${path}`, HttpMethod.GET);
+  await kc.applySecurityAuthentication(context);
+  const headers: Record<string, string> = { ...context.getHeaders(), accept: 'application/json', 'user-agent': 'lookout-runner' };
+  const response = await fetch(context.getUrl(), {
+    method: 'GET',
+    headers,
+    signal,
+    redirect: 'manual',
+    ...((dispatcher ?? context.getDispatcher()) ? { dispatcher: dispatcher ?? context.getDispatcher() } : {}),
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        await response.body.cancel().catch(() => undefined);
+        throw new Error(`the Kubernetes API answered more than ${maxBytes} bytes for one request`);
+      }
+      chunks.push(Buffer.from(chunk));
+    }
+  }
+  return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: Buffer.concat(chunks) };
 }
