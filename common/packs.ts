@@ -10,7 +10,7 @@
  * parameters against the check's schema. The Platform never holds a pack's code, only its manifest
  * and digest.
  */
-import { Validator, type Schema } from '@cfworker/json-schema';
+import { Validator } from '@cfworker/json-schema';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
 
@@ -151,7 +151,7 @@ export const ParameterSchema = z
   .refine((s) => canonicalJson(s).length <= 16_384, 'may be at most 16 KiB')
   .refine((s) => {
     try {
-      new Validator(s as Schema, '2020-12', false);
+      new Validator(s, '2020-12', false);
       return true;
     } catch {
       return false;
@@ -247,7 +247,7 @@ export function summarizePack(manifest: PackManifest, digest: string, source: Pa
  */
 export function parameterProblems(schema: Record<string, unknown>, params: unknown): string[] {
   if (canonicalJson(params ?? {}).length > 65_536) return ['(root) the parameters may be at most 64 KiB'];
-  const result = new Validator(schema as Schema, '2020-12', false).validate(params ?? {});
+  const result = new Validator(schema, '2020-12', false).validate(params ?? {});
   if (result.valid) return [];
   // The innermost errors say what is wrong; the outer ones only that a subschema failed.
   const leaves = result.errors.filter((e) => !['properties', 'allOf', 'items', 'prefixItems', '$ref'].includes(e.keyword));

@@ -146,7 +146,7 @@ async function rawGet(
   const chunks: Buffer[] = [];
   let size = 0;
   if (response.body) {
-    for await (const chunk of response.body) {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
       size += chunk.byteLength;
       if (size > maxBytes) {
         await response.body.cancel().catch(() => undefined);
