@@ -3,6 +3,8 @@
  * variable stops the process with one message that names every bad variable. Secrets have no
  * defaults, and their values never appear in an error.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { CHECK_TYPES, isCheckType } from './checks';
@@ -393,6 +395,8 @@ export const RunnerConfig = z.object({
   LOOKOUT_RUNNER_PLATFORM_KEYS: z.string().max(4096).optional(),
   /** The Runner's local allowlist; with a policy file, it can only narrow the file's `checks`. */
   LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
+  /** Where the Runner keeps the packs it fetched (git objects and extracted folders); private to the Runner. */
+  LOOKOUT_RUNNER_PACK_CACHE_DIR: z.string().min(1).default(path.join(os.tmpdir(), `lookout-packs-${process.getuid?.() ?? 'user'}`)),
   /** Simultaneous checks on this Runner. */
   LOOKOUT_RUNNER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),
   /** How long a stopping Runner waits for running checks before it cancels them. */

@@ -15,6 +15,7 @@ import { canonicalJson } from './canonical-json';
 import { CHECK_TYPES, type CheckType } from './checks';
 import { SecretRef } from './contracts';
 import { signingKeyId } from './task-envelope';
+import { isPackCheckType, KubernetesRule, PackSummary, parameterProblems, splitPackCheckType } from './packs';
 
 const Name = z
   .string()
@@ -89,14 +90,78 @@ export const SecretBinding = z.strictObject({
 });
 export type SecretBinding = z.infer<typeof SecretBinding>;
 
-const CheckTypeName = z.enum(CHECK_TYPES as unknown as [CheckType, ...CheckType[]], {
+const BuiltInCheckType = z.enum(CHECK_TYPES as unknown as [CheckType, ...CheckType[]], {
   error: (i) => `unknown check type ${JSON.stringify(i.input)}`,
 });
+/** A built-in check type, or `<pack>/<check>` of a pack the policy lists (checked against the packs below). */
+const CheckTypeName = z.union([BuiltInCheckType, z.string().max(64).refine(isPackCheckType)], {
+  error: (i) => `unknown check type ${JSON.stringify(i.input)}: a built-in type or <pack>/<check>`,
+});
+
+/**
+ * Where a pack's code comes from, pinned by the Runner's owner: a git repository at an exact commit
+ * (fetched by the Runner over its outbound connection; `ref`, when given, must still point at that
+ * commit) and a folder inside it, or a folder baked into the Runner's image (air-gapped sites).
+ */
+const PackSource = z.union([
+  z.strictObject({
+    git: z.strictObject({
+      url: z
+        .string()
+        .max(2048)
+        .refine((u) => /^(https:\/\/|http:\/\/|file:\/\/|\/)/.test(u) && !/[\s]/.test(u), 'must be an https://, http://, file:// URL or an absolute path'),
+      commit: z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-digit commit id'),
+      ref: z
+        .string()
+        .max(255)
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'must be a branch or tag name')
+        .optional(),
+      path: z
+        .string()
+        .max(512)
+        .regex(/^([A-Za-z0-9_][A-Za-z0-9_.-]*)(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$|^$/, 'must be a relative folder inside the repository')
+        .refine((p) => !p.split('/').includes('..'), 'may not leave the repository')
+        .default(''),
+    }),
+  }),
+  z.strictObject({ dir: z.string().max(4096).startsWith('/', 'must be an absolute path') }),
+]);
+
+/** One pack the Runner loads, and what its owner grants it: no pack check gets more than this. */
+export const PolicyPack = z.strictObject({
+  name: Name.max(40),
+  source: PackSource,
+  /** `sha256:` of the pack's files: when given, a pack with any other content is refused. */
+  digest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
+  /**
+   * git's allowed-signers lines (`<principal> ssh-ed25519 AAAA…`): when given, the pinned commit must
+   * carry a valid SSH signature by one of them.
+   */
+  signers: z
+    .array(
+      z
+        .string()
+        .max(4096)
+        .regex(/^[^\s]+ (ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ssh-rsa|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$/, 'must be an allowed-signers line: <principal> <key type> <base64 key>'),
+    )
+    .max(16)
+    .default([]),
+  /** Names of the policy's destinations the pack's scripts may reach (and only hosts the pack declares under them). */
+  destinations: z.array(Name).max(32).default([]),
+  /** Names of the policy's secret bindings the pack's checks may read. */
+  secretBindings: z.array(Name).max(16).default([]),
+  /** The Kubernetes read rules the pack's checks may use; a check declaring more is refused. */
+  kubernetes: z.array(KubernetesRule).max(32).default([]),
+});
+export type PolicyPack = z.infer<typeof PolicyPack>;
 
 export const RunnerPolicy = z
   .strictObject({
     /** The check types this Runner runs; anything else is refused. */
-    checks: z.array(CheckTypeName).max(CHECK_TYPES.length).default([]),
+    checks: z.array(CheckTypeName).max(CHECK_TYPES.length + 100).default([]),
     /** Check types whose raw excerpts (issue `details`: messages, log lines, response bodies) may leave. */
     rawData: z.strictObject({ allow: z.array(CheckTypeName).default([]) }).default({ allow: [] }),
     destinations: z.array(Destination).max(256).default([]),
@@ -111,8 +176,31 @@ export const RunnerPolicy = z
       .default([]),
     /** Namespaces whose `kubernetes.io/tls` Secrets `k8s.tls-expiry` may read (certificates only). */
     tlsSecrets: z.strictObject({ namespaces: z.array(Name).max(256).default([]) }).default({ namespaces: [] }),
+    /** Check packs: pinned by source and revision here, never shipped by the Platform. */
+    packs: z.array(PolicyPack).max(32).default([]),
   })
   .superRefine((p, ctx) => {
+    const packs = new Set<string>();
+    p.packs.forEach((pack, i) => {
+      if (packs.has(pack.name)) ctx.addIssue({ code: 'custom', path: ['packs', i, 'name'], message: `duplicate pack ${pack.name}` });
+      packs.add(pack.name);
+      pack.destinations.forEach((d, j) => {
+        if (!p.destinations.some((x) => x.name === d))
+          ctx.addIssue({ code: 'custom', path: ['packs', i, 'destinations', j], message: `no destination named ${d}` });
+      });
+      pack.secretBindings.forEach((b, j) => {
+        if (!p.secretBindings.some((x) => x.name === b))
+          ctx.addIssue({ code: 'custom', path: ['packs', i, 'secretBindings', j], message: `no secret binding named ${b}` });
+      });
+    });
+    const packTypes = (list: readonly string[], path: (string | number)[]) =>
+      list.forEach((type, i) => {
+        const split = splitPackCheckType(type);
+        if (split && !packs.has(split.pack))
+          ctx.addIssue({ code: 'custom', path: [...path, i], message: `${type} names pack ${split.pack}, which packs does not list` });
+      });
+    packTypes(p.checks, ['checks']);
+    packTypes(p.rawData.allow, ['rawData', 'allow']);
     const names = new Set<string>();
     p.destinations.forEach((d, i) => {
       if (names.has(d.name))
@@ -146,6 +234,8 @@ export const PolicySummary = z.strictObject({
   tlsSecretNamespaces: z.array(Name).max(256),
   /** Ids of the pinned Platform keys (`signingKeyId`). */
   platformKeyIds: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(16),
+  /** The packs the Runner loaded: manifests' shapes (types, parameter schemas, needs) and digests, never code. */
+  packs: z.array(PackSummary).max(32).default([]),
 });
 export type PolicySummary = z.infer<typeof PolicySummary>;
 
@@ -154,7 +244,7 @@ export function policyDigest(policy: RunnerPolicy): string {
   return `sha256:${createHash('sha256').update(canonicalJson(policy)).digest('hex')}`;
 }
 
-export function summarizePolicy(policy: RunnerPolicy): PolicySummary {
+export function summarizePolicy(policy: RunnerPolicy, packs: readonly PackSummary[] = []): PolicySummary {
   return {
     digest: policyDigest(policy),
     checks: [...policy.checks].sort(),
@@ -168,6 +258,7 @@ export function summarizePolicy(policy: RunnerPolicy): PolicySummary {
     })),
     tlsSecretNamespaces: [...policy.tlsSecrets.namespaces].sort(),
     platformKeyIds: policy.platformKeys.map((k) => signingKeyId(Buffer.from(k, 'base64'))),
+    packs: [...packs],
   };
 }
 
@@ -221,6 +312,13 @@ export function policyRefusal(
   params: Record<string, unknown>,
 ): { path: string; message: string } | undefined {
   if (!summary.checks.includes(checkType)) return { path: 'checkType', message: `the Runner's policy does not allow ${checkType}` };
+  const split = splitPackCheckType(checkType);
+  if (split) {
+    const check = summary.packs.find((p) => p.name === split.pack)?.checks.find((c) => c.type === checkType);
+    if (!check) return { path: 'checkType', message: `the Runner has not loaded ${checkType} (its pack ${split.pack} did not load or has no such check)` };
+    const problems = parameterProblems(check.parameters, params);
+    return problems.length ? { path: 'params', message: `the parameters do not match the schema of ${checkType}: ${problems.join('; ')}` } : undefined;
+  }
   if (checkType !== 'http.probe') return undefined;
   let url: URL;
   try {

@@ -24,6 +24,11 @@ export const TaskClaims = z.strictObject({
   checkType: z.string().min(1).max(64),
   /** `sha256:<hex>` of the canonical JSON of the parameters. */
   paramsDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  /** For a pack check: the digest of the pack the Runner reported; the Runner refuses to run other code under this name. */
+  packDigest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/)
+    .optional(),
   issuedAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
 });

@@ -509,7 +509,60 @@ export function buildCli(): Command {
       }),
     );
   addBackupCommands(program);
+  addPackCommands(program);
   return program;
+}
+
+/** Check packs: what a pack author runs before a Runner's owner pins the pack. */
+function addPackCommands(program: Command): void {
+  const pack = program.command('pack').description('check packs (README: Write your own check)');
+  const collect = (value: string, previous: Record<string, string>) => {
+    const m = /^([a-z0-9-]+)=([A-Za-z_][A-Za-z0-9_]*)$/.exec(value);
+    if (!m) throw new InvalidArgumentError('give <binding>=<ENV_VAR>');
+    return { ...previous, [m[1]!]: m[2]! };
+  };
+  pack
+    .command('test')
+    .description('run a pack\'s checks locally against a kubeconfig and print each result exactly as it would leave the Runner')
+    .argument('<dir>', 'the pack folder (with pack.yaml)')
+    .option('--kubeconfig <file>', 'the cluster to read (default KUBECONFIG, else none)')
+    .option('--check <name>', 'only this check')
+    .option('--params <json>', 'parameters for the checks (a JSON object)')
+    .option('--policy <file>', "test against a Runner owner's policy file instead of granting what the pack declares")
+    .option('--secret <binding=ENV_VAR>', 'a secret binding for script checks, its value from an environment variable (repeatable)', collect, {})
+    .option('--allow-addresses <cidrs>', 'private ranges the declared destinations may resolve to (comma-separated)')
+    .option('--raw-data', 'include raw excerpts (issue details) as a Runner whose policy allows them would')
+    .action(
+      async (
+        dir: string,
+        opts: { kubeconfig?: string; check?: string; params?: string; policy?: string; secret: Record<string, string>; allowAddresses?: string; rawData?: boolean },
+      ) => {
+        const { testPack, parseParamsOption } = await import('../activities/runner/packs/pack-test');
+        const kubeconfig = opts.kubeconfig ?? process.env['KUBECONFIG'];
+        const kube = kubeconfig ? (await import('../activities/runner/kube')).loadKubeClients({ kubeconfig, timeoutMs: 30_000 }) : undefined;
+        process.exitCode = await testPack({
+          dir,
+          check: opts.check,
+          params: opts.params ? parseParamsOption(opts.params) : undefined,
+          kube,
+          policyFile: opts.policy,
+          secrets: opts.secret,
+          allowAddresses: opts.allowAddresses?.split(',').filter(Boolean),
+          rawData: opts.rawData,
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      },
+    );
+  pack
+    .command('digest')
+    .description('print the digest of a pack folder, to pin it in a Runner policy (packs[].digest)')
+    .argument('<dir>', 'the pack folder')
+    .action(async (dir: string) => {
+      const { packDigest, readManifest } = await import('../activities/runner/packs/loader');
+      readManifest(dir);
+      process.stdout.write(`${packDigest(dir)}\n`);
+    });
 }
 
 if (require.main === module) runMain('lookout', async () => void (await buildCli().parseAsync(process.argv)));

@@ -16,6 +16,7 @@ import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../a
 import { lazyKubeClients, PAGE_SIZE, type KubeClients } from '../activities/runner/kube-api';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
+import type { LoadedPacks } from '../activities/runner/packs/loader';
 import { createSecretProviders, type SecretProvider } from '../activities/runner/secrets';
 import { connectTemporal, temporalConnectionOptions } from '../common/temporal-connection';
 import { loadConfigOrExit, runMain } from '../common/process';
@@ -40,6 +41,8 @@ export interface RunnerWorkerDeps {
   /** The Runner's own result-attestation key (LOOKOUT_RUNNER_ATTESTATION_KEY_FILE). */
   attestationKey?: SigningKey | undefined;
   kube?: KubeClients | undefined;
+  /** The check packs the policy pins, loaded and admitted. */
+  packs?: LoadedPacks | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
   /** Checks, latency, result sizes and policy denials for /metrics (loopback by default). */
@@ -65,6 +68,7 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
       keyring: deps.keyring,
       attestationKey: deps.attestationKey,
       kube: deps.kube,
+      packs: deps.packs,
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
     shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
@@ -141,6 +145,25 @@ function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
   }
 }
 
+/**
+ * The check packs the policy pins, fetched and admitted before the Runner polls: a pack that cannot
+ * be used as pinned (moved ref, bad signature, digest, a need the policy does not grant) stops the
+ * Runner with status 78 and the reason. A Runner without packs never loads the pack code.
+ */
+async function loadPacksOrExit(config: RunnerConfig, policy: RunnerPolicyEnforcer): Promise<LoadedPacks | undefined> {
+  if (!policy.policy.packs.length) return undefined;
+  const { loadPacks, PackError } = await import('../activities/runner/packs/loader');
+  try {
+    return await loadPacks(policy.policy, { cacheDir: config.LOOKOUT_RUNNER_PACK_CACHE_DIR });
+  } catch (err) {
+    if (err instanceof PackError) {
+      process.stderr.write(`runner: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
 /** The Runner's attestation key file: the base64 seed that registration answered once (`runnerKey`). */
 function readAttestationKey(file: string): SigningKey {
   let seed: Buffer;
@@ -171,6 +194,7 @@ async function main(): Promise<void> {
   if (keyring.soleWorkspaceId !== config.LOOKOUT_WORKSPACE_ID)
     throw new Error('the key file belongs to another workspace than LOOKOUT_WORKSPACE_ID');
   const policy = loadPolicyOrExit(config);
+  const packs = await loadPacksOrExit(config, policy);
   const connection = await connectTemporal(temporalConnectionOptions(config), (o) => NativeConnection.connect(o));
   const worker = await createRunnerWorker({
     connection,
@@ -186,12 +210,16 @@ async function main(): Promise<void> {
       logger.info({ audit: entry }, `task ${entry.decision}`);
     },
     kube,
+    packs,
     maxConcurrent: config.LOOKOUT_RUNNER_MAX_CONCURRENT,
     shutdownGraceMs: config.LOOKOUT_RUNNER_SHUTDOWN_GRACE_MS,
     metrics,
     tracing,
   });
-  logger.info({ runnerId: config.LOOKOUT_RUNNER_ID, policy: policy.digest, checks: policy.summary.checks }, 'runner polling');
+  logger.info(
+    { runnerId: config.LOOKOUT_RUNNER_ID, policy: policy.digest, checks: policy.summary.checks, packs: packs?.packs.map((p) => `${p.manifest.name}@${p.digest}`) },
+    'runner polling',
+  );
   try {
     await worker.run();
   } finally {

@@ -29,7 +29,8 @@ import { insertResult } from '../../platform/repos/results.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
 import type { Task } from '../../platform/repos/tasks.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
-import { getRunnerAttestation, recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import { getRunnerAttestation, recordRunnerInfo, runnerPolicyBinding, runnerPolicySealed } from '../../platform/repos/runners.repo';
+import { isPackCheckType, splitPackCheckType } from '../../common/packs';
 import { PolicySummary } from '../../common/runner-policy';
 import { countScheduleOutcome, setSchedulePaused } from '../../platform/repos/schedules.repo';
 import { createSweepActivities } from './sweeps';
@@ -163,6 +164,27 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       }
     });
 
+  /**
+   * The digest of the pack a pack check belongs to, as the run's Runner last reported it: the
+   * Platform names a pack check by type and digest, and the Runner runs no other code under them.
+   */
+  const reportedPackDigest = async (run: Run): Promise<string> => {
+    const pack = splitPackCheckType(run.checkType)?.pack;
+    const sealed = await runnerPolicySealed(pool, run.workspaceId, run.runnerId);
+    const summary = sealed
+      ? PolicySummary.safeParse(await sealer.open(run.workspaceId, runnerPolicyBinding(run.runnerId), sealed))
+      : undefined;
+    const digest = summary?.success ? summary.data.packs.find((p) => p.name === pack)?.digest : undefined;
+    if (!digest) {
+      throw ApplicationFailure.create({
+        type: FailureType.InvalidConfiguration,
+        message: `the Runner has not reported pack ${pack ?? '?'}: ${run.checkType} cannot be signed`,
+        nonRetryable: true,
+      });
+    }
+    return digest;
+  };
+
   const runInput = (run: Run, task: Task): RunTaskInput => ({
     runId: run.id,
     workspaceId: run.workspaceId,
@@ -177,7 +199,8 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
    * The check request and its envelope over workspace, Runner, run, workflow, task, check type and a
    * digest of the parameters, valid for as long as the task's execution policy lets the check run.
    */
-  const signedRequest = (run: Run, task: Task, workflowId: string): TaskRequest => {
+  const signedRequest = async (run: Run, task: Task, workflowId: string): Promise<TaskRequest> => {
+    const packDigest = isPackCheckType(run.checkType) ? await reportedPackDigest(run) : undefined;
     const policy = ExecutionPolicy.parse(task.policy);
     const issued = Date.now();
     // Long enough for every attempt with its backoff, plus a margin for the Runner's clock.
@@ -194,6 +217,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       taskId: task.id,
       checkType: run.checkType,
       paramsDigest: paramsDigest(task.params),
+      ...(packDigest ? { packDigest } : {}),
       issuedAt: new Date(issued).toISOString(),
       expiresAt: new Date(issued + lifetimeMs).toISOString(),
     });
@@ -297,7 +321,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     async signTask({ runId }: { runId: string }): Promise<TaskRequest> {
       const caller = Context.current().info.workflowExecution?.workflowId ?? '';
       const { run, task } = await ownRunAndTask(runId, caller, false);
-      return signedRequest(run, task, caller);
+      return await signedRequest(run, task, caller);
     },
 
     /**
@@ -311,7 +335,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       const caller = Context.current().info.workflowExecution?.workflowId ?? '';
       const { run, task } = await ownRunAndTask(runId, caller, true);
       await markStarted(runId);
-      return { input: runInput(run, task), request: signedRequest(run, task, caller) };
+      return { input: runInput(run, task), request: await signedRequest(run, task, caller) };
     },
 
     /**

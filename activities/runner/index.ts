@@ -14,9 +14,12 @@ import type { SigningKey } from '../../common/ed25519';
 import type { KubeClients } from './kube';
 import type { PolicySummary } from '../../common/runner-policy';
 import { scrubError, toBoundaryResult } from './boundary';
+import type { CheckOutcome } from './checks/check';
 import { CHECKS } from './checks';
 import { policyDenied, type RunnerPolicyEnforcer } from './policy';
 import { RunSecrets, type SecretProvider } from './secrets';
+import type { LoadedPacks } from './packs/loader';
+import { isPackCheckType, parameterProblems } from '../../common/packs';
 
 /** One line of the Runner's own audit trail: what was asked of the cluster and what the Runner decided. */
 export interface RunnerAuditEntry {
@@ -46,6 +49,8 @@ export interface RunnerActivityDeps {
   attestationKey?: SigningKey | undefined;
   /** The Runner's own cluster identity, if it has one. */
   kube?: KubeClients | undefined;
+  /** The check packs the policy pins, loaded and admitted at start. */
+  packs?: LoadedPacks | undefined;
   version?: string;
 }
 
@@ -62,15 +67,51 @@ export function createRunnerActivities({
   keyring,
   attestationKey,
   kube,
+  packs,
   version = LOOKOUT_VERSION,
 }: RunnerActivityDeps) {
+  /** Runs an accepted check with this run's secrets and returns what the boundary lets through. */
+  async function runChecked(request: TaskRequest, body: (secrets: RunSecrets) => Promise<CheckOutcome>): Promise<TaskResult> {
+    const ctx = Context.current();
+    const secrets = new RunSecrets(secretProviders, ctx.cancellationSignal);
+    const beat = setInterval(() => ctx.heartbeat(), Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
+    const startedAt = new Date();
+    try {
+      const outcome = await body(secrets);
+      const key = await keyring.activeKey(workspaceId);
+      const rawLogs = policy.allowsRawData(request.checkType) ? 'allow' : 'deny';
+      return toBoundaryResult({
+        request,
+        outcome,
+        startedAt,
+        finishedAt: new Date(),
+        secretValues: secrets.values(),
+        policy: { rawLogs },
+        key,
+        signer: attestationKey ? { runnerId, key: attestationKey } : undefined,
+      });
+    } catch (err) {
+      // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.
+      if (ctx.cancellationSignal.aborted) throw err;
+      // Errors leave through the boundary too: redacted, without cause or foreign stack.
+      throw scrubError(err, secrets.values());
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   return {
     /**
      * What this Runner is: its version, its allowlist and its policy's digest and summary (check
      * types, destinations, binding names; never a secret reference). Nothing of the cluster.
      */
     async describeRunner(): Promise<{ version: string; allowedChecks: string[]; kubernetes: boolean; policy: PolicySummary }> {
-      return { version, allowedChecks: policy.summary.checks, kubernetes: Boolean(kube), policy: policy.summary };
+      return {
+        version,
+        allowedChecks: policy.summary.checks,
+        kubernetes: Boolean(kube),
+        policy: { ...policy.summary, packs: packs?.summaries ?? [] },
+      };
     },
 
     /**
@@ -104,12 +145,42 @@ export function createRunnerActivities({
       // Nothing is resolved or contacted for a task the Platform did not sign for this Runner and workflow.
       const verified = policy.verifyEnvelope(request, runnerId, workflowId);
       if ('refused' in verified) throw refuse(policyDenied(verified.refused));
-      if (!isCheckType(request.checkType) || !policy.allowsCheck(request.checkType)) {
+      const packCheck = isPackCheckType(request.checkType) ? packs?.check(request.checkType) : undefined;
+      if ((!isCheckType(request.checkType) && !packCheck) || !policy.allowsCheck(request.checkType)) {
         throw refuse(
           ApplicationFailure.create({
             type: FailureType.CheckNotAllowed,
             message: `check type ${JSON.stringify(request.checkType.slice(0, 64))} is not in this Runner's allowlist`,
             nonRetryable: true,
+          }),
+        );
+      }
+      if (packCheck) {
+        // The Platform names a pack check by type and the digest this Runner reported: other code is never run under that name.
+        if (verified.claims.packDigest !== packCheck.pack.digest) {
+          throw refuse(
+            policyDenied(
+              verified.claims.packDigest === undefined
+                ? `the task names pack check ${request.checkType} without the pack's digest`
+                : `the task was signed for pack ${packCheck.pack.manifest.name} at ${verified.claims.packDigest}, but this Runner runs ${packCheck.pack.digest}`,
+            ),
+          );
+        }
+        const problems = parameterProblems(packCheck.check.check.parameters, request.params);
+        if (problems.length) throw refuse(invalid(`invalid parameters for ${request.checkType}: ${problems.join('; ')}`));
+      }
+      if (!isCheckType(request.checkType)) {
+        if (!packCheck) throw refuse(invalid('unknown check type'));
+        decide('accepted');
+        // The pack executors (CEL, the sandbox) are loaded with the first pack check, not with every Runner.
+        const { runPackCheck } = await import('./packs/run');
+        return runChecked(request, (secrets) =>
+          runPackCheck(packCheck, request.params, {
+            signal: ctx.cancellationSignal,
+            heartbeat: (details) => ctx.heartbeat(details),
+            kube,
+            policy: policy.policy,
+            secrets,
           }),
         );
       }
@@ -123,38 +194,15 @@ export function createRunnerActivities({
         );
       }
       decide('accepted');
-
-      const secrets = new RunSecrets(secretProviders, ctx.cancellationSignal);
-      const beat = setInterval(() => ctx.heartbeat(), Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
-      const startedAt = new Date();
-      try {
-        const outcome = await check.run(params.data, {
+      return runChecked(request, (secrets) =>
+        check.run(params.data, {
           signal: ctx.cancellationSignal,
           policy: policy.gate(secrets),
           tlsSecretNamespaces: policy.tlsSecretNamespaces,
           heartbeat: (details) => ctx.heartbeat(details),
           kube,
-        });
-        const key = await keyring.activeKey(workspaceId);
-        const rawLogs = policy.allowsRawData(request.checkType) ? 'allow' : 'deny';
-        return toBoundaryResult({
-          request,
-          outcome,
-          startedAt,
-          finishedAt: new Date(),
-          secretValues: secrets.values(),
-          policy: { rawLogs },
-          key,
-          signer: attestationKey ? { runnerId, key: attestationKey } : undefined,
-        });
-      } catch (err) {
-        // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.
-        if (ctx.cancellationSignal.aborted) throw err;
-        // Errors leave through the boundary too: redacted, without cause or foreign stack.
-        throw scrubError(err, secrets.values());
-      } finally {
-        clearInterval(beat);
-      }
+        }),
+      );
     },
   };
 }

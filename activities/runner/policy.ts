@@ -106,7 +106,7 @@ export function resolveRunnerPolicy(options: {
 }
 
 /** Host names of cloud metadata services: reachable only through a destination that names them exactly. */
-const METADATA_HOSTS = new Set([
+export const METADATA_HOSTS: ReadonlySet<string> = new Set([
   'metadata.google.internal',
   'metadata.goog',
   'metadata',

@@ -75,6 +75,18 @@ export function runnersRoutes({ runners }: { runners: RunnersService }): RouteDe
     }),
     defineRoute({
       method: 'get',
+      path: '/v1/workspaces/:ws/runners/:runnerId/checks',
+      tag: 'runners',
+      summary: 'What a Runner can run: built-in checks its policy allows and its pack checks, with parameter schemas and digests',
+      access: 'runners.read',
+      params: RunnerParams,
+      success: { status: 200, description: 'checks, as the Runner last reported them' },
+      async handle({ res, access, params }) {
+        res.json(await runners.checks(access.workspaceId, params.runnerId));
+      },
+    }),
+    defineRoute({
+      method: 'get',
       path: '/v1/workspaces/:ws/runners',
       tag: 'runners',
       summary: 'List Runners with their presence',

@@ -26,7 +26,8 @@ import {
 } from '../../platform/repos/runners.repo';
 import { generateSigningSeed, isRawPublicKey, signingKeyFromSeed, signingKeyId } from '../../common/ed25519';
 import type { TemporalTokenIssuer } from '../../platform/crypto/temporal-tokens';
-import type { PolicySummary } from '../../common/runner-policy';
+import { PolicySummary } from '../../common/runner-policy';
+import { CHECK_PARAMS, isCheckType, type CheckType } from '../../common/checks';
 
 /** The public half of a Runner's own Ed25519 key (raw 32 bytes, base64), made where the Runner runs. */
 const AttestationPublicKey = z.string().refine(isRawPublicKey, 'an Ed25519 public key: 32 bytes in base64 (lookout runner keygen)');
@@ -265,7 +266,53 @@ export function createRunnersService({
         }),
       );
     },
+
+    /**
+     * What a Runner can run, as it last reported: the built-in types its policy allows, with their
+     * parameter schemas, and each check of its packs with the pack's version, digest and source
+     * (commit, signed or not), its parameter schema and needs. Never a pack's code: the Platform has none.
+     */
+    async checks(workspaceId: string, runnerId: string) {
+      const r = (await listRunners(pool, workspaceId)).find((x) => x.id === runnerId);
+      if (!r) throw new NotFoundError('runner');
+      const opened = r.policySealed ? await sealer.open(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null;
+      const summary = opened ? PolicySummary.safeParse(opened) : undefined;
+      if (!summary?.success) return { reported: false, reportedAt: null, items: [] };
+      const policy = summary.data;
+      const builtIn = policy.checks.filter(isCheckType).map((type) => ({
+        type,
+        source: 'built-in' as const,
+        parameters: builtInSchema(type),
+        rawData: policy.rawData.includes(type),
+      }));
+      const packs = policy.packs.flatMap((pack) =>
+        pack.checks
+          .filter((c) => policy.checks.includes(c.type))
+          .map((c) => ({
+            type: c.type,
+            source: 'pack' as const,
+            pack: { name: pack.name, version: pack.version, digest: pack.digest, source: pack.source },
+            description: c.description,
+            kind: c.kind,
+            parameters: c.parameters,
+            needs: c.needs,
+            rawData: policy.rawData.includes(c.type),
+          })),
+      );
+      return { reported: true, reportedAt: r.lastSeenAt?.toISOString() ?? null, items: [...builtIn, ...packs] };
+    },
   };
+}
+
+const builtInSchemas = new Map<string, unknown>();
+/** A built-in check's parameters as JSON Schema, from the same zod schema the Runner validates with. */
+function builtInSchema(type: CheckType): unknown {
+  let schema = builtInSchemas.get(type);
+  if (!schema) {
+    schema = z.toJSONSchema(CHECK_PARAMS[type], { io: 'input', unrepresentable: 'any' });
+    builtInSchemas.set(type, schema);
+  }
+  return schema;
 }
 
 export type RunnersService = ReturnType<typeof createRunnersService>;

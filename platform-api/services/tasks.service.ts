@@ -2,11 +2,12 @@
  * Tasks: what a Runner runs. Parameters are validated with the check type's own schema when a task is
  * saved (the Runner validates them again: its checks are the ceiling), and sealed at rest.
  */
-import { policyRefusal, type PolicySummary } from '../../common/runner-policy';
+import { policyRefusal, PolicySummary } from '../../common/runner-policy';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { CHECK_PARAMS, CHECK_TYPES, isCheckType } from '../../common/checks';
+import { isPackCheckType } from '../../common/packs';
 import { ExecutionPolicy } from '../../common/contracts';
 import type { WorkspaceAccess } from '../auth/auth-context';
 import type { Sealer } from '../../platform/crypto/sealer';
@@ -23,7 +24,10 @@ export const CreateTaskBody = z.strictObject({
     .max(100)
     .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash and underscore'),
   runnerId: z.uuid(),
-  checkType: z.string().refine(isCheckType, { message: `must be one of ${CHECK_TYPES.join(', ')}` }),
+  checkType: z
+    .string()
+    .max(64)
+    .refine((t) => isCheckType(t) || isPackCheckType(t), { message: `must be one of ${CHECK_TYPES.join(', ')} or <pack>/<check>` }),
   params: z.record(z.string(), z.unknown()).default({}),
   policy: ExecutionPolicy.partial().default({}),
 });
@@ -34,21 +38,29 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
       const parsed = CreateTaskBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('task', parsed.error);
       const input = parsed.data;
-      if (!isCheckType(input.checkType)) throw new InputError('unknown check type');
-      const params = CHECK_PARAMS[input.checkType].safeParse(input.params);
-      if (!params.success) {
-        throw new InputError(
-          `invalid parameters for ${input.checkType}`,
-          params.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })),
-        );
+      // A pack check's parameters are validated against the JSON Schema its Runner reported (below).
+      let params: Record<string, unknown> = input.params;
+      if (isCheckType(input.checkType)) {
+        const parsedParams = CHECK_PARAMS[input.checkType].safeParse(input.params);
+        if (!parsedParams.success) {
+          throw new InputError(
+            `invalid parameters for ${input.checkType}`,
+            parsedParams.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })),
+          );
+        }
+        params = parsedParams.data;
       }
       if (!(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
       // What the Runner's policy will refuse is refused now, when the Runner has reported its policy.
       const sealedPolicy = await runnerPolicySealed(pool, workspaceId, input.runnerId);
       if (sealedPolicy) {
         const summary = await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(input.runnerId), sealedPolicy);
-        const refusal = policyRefusal(summary, input.checkType, params.data);
+        const refusal = policyRefusal(PolicySummary.parse(summary), input.checkType, params);
         if (refusal) throw new InputError("the Runner's policy refuses this task", [refusal]);
+      } else if (!isCheckType(input.checkType)) {
+        throw new InputError('the Runner has not reported its check packs yet', [
+          { path: 'checkType', message: `${input.checkType} can be saved once the Runner has connected and reported its packs` },
+        ]);
       }
       const task: Task = {
         id: randomUUID(),
@@ -56,7 +68,7 @@ export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Seale
         runnerId: input.runnerId,
         name: input.name,
         checkType: input.checkType,
-        params: params.data,
+        params,
         policy: ExecutionPolicy.parse(input.policy),
       };
       try {

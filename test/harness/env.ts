@@ -36,6 +36,7 @@ import { createPlatformWorkers } from '../../workers/platform-worker';
 import type { NamespaceWorkers } from '../../workers/namespace-workers';
 import { devWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../../platform/crypto/temporal-tokens';
+import type { LoadedPacks } from '../../activities/runner/packs/loader';
 import { createRunnerWorker } from '../../workers/runner';
 import { loopbackPolicy } from './policy';
 
@@ -273,6 +274,8 @@ export async function startRunner(
     connection?: NativeConnection;
     /** Its attestation key seed; by default `ws.runnerAttestationKey` or the one newWorkspace made, `null` for none (v1 attestation). */
     attestationKey?: string | null;
+    /** Check packs, loaded by the caller from the same policy's `packs` (`loadPacks`). */
+    packs?: LoadedPacks;
   } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
@@ -294,6 +297,7 @@ export async function startRunner(
       ...options.policy,
     }),
     kube,
+    packs: options.packs,
     shutdownGraceMs: 1_000,
   });
   const running = worker.run();

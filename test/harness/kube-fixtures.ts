@@ -25,17 +25,25 @@ export type Admin = ReturnType<typeof adminClients>;
  * Applies, for real, the Roles the Runner chart renders from a policy's `secretBindings` and
  * `tlsSecrets` (the Runner has no other access to Secrets): the same template production uses.
  */
-export async function grantPolicyRbac(policy: { secretBindings?: unknown[]; tlsSecrets?: { namespaces: string[] } }): Promise<void> {
+export async function grantPolicyRbac(policy: {
+  secretBindings?: unknown[];
+  tlsSecrets?: { namespaces: string[] };
+  packs?: unknown[];
+}): Promise<void> {
   const args = [
     ...(policy.secretBindings ? ['--set-json', `policy.secretBindings=${JSON.stringify(policy.secretBindings)}`] : []),
     ...(policy.tlsSecrets ? ['--set-json', `policy.tlsSecrets=${JSON.stringify(policy.tlsSecrets)}`] : []),
+    ...(policy.packs ? ['--set-json', `policy.packs=${JSON.stringify(policy.packs)}`] : []),
   ];
   const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
   const objects = KubernetesObjectApi.makeApiClient(kc);
   for (const manifest of renderRunnerRbac(args)) {
-    if (manifest.metadata?.name?.endsWith('-secrets')) await objects.create(manifest);
+    const name = manifest.metadata?.name ?? '';
+    if (name.endsWith('-secrets')) await objects.create(manifest);
+    // The packs' ClusterRole is one per release: a later grant replaces the earlier one's rules.
+    if (name.endsWith('-packs')) await objects.create(manifest).catch(async () => objects.replace(manifest));
   }
 }
 
@@ -319,4 +327,92 @@ export async function quota(
 ): Promise<void> {
   const created = await admin.core.createNamespacedResourceQuota({ namespace: ns, body: { metadata: { name }, spec: { hard } } });
   await admin.core.replaceNamespacedResourceQuotaStatus({ name, namespace: ns, body: { ...created, status: { hard, used } } });
+}
+
+/** Clients with the Runner's restricted identity (what checks run as). */
+export function runnerClients(): KubeClients {
+  const kube = loadKubeClients({ kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '' });
+  if (!kube) throw new Error('LOOKOUT_TEST_KUBECONFIG_RUNNER is not set');
+  return kube;
+}
+
+export async function configMap(admin: Admin, ns: string, name: string, data: Record<string, string>): Promise<void> {
+  await admin.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name }, data } });
+}
+
+/** Creates objects of any kind as the administrator, in order. */
+export async function createObjects(objects: Record<string, unknown>[]): Promise<void> {
+  const { KubeConfig, KubernetesObjectApi } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  for (const o of objects) await api.create(o as Parameters<typeof api.create>[0]);
+}
+
+/** A Deployment manifest with or without resource requests and probes. */
+export function deploymentObject(
+  ns: string,
+  name: string,
+  o: { replicas: number; image: string; requests: boolean; probes: boolean },
+): Record<string, unknown> {
+  const probe = { httpGet: { path: '/healthz', port: 8080 } };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: o.replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: o.image,
+              ...(o.requests ? { resources: { requests: { cpu: '100m', memory: '64Mi' } } } : {}),
+              ...(o.probes ? { readinessProbe: probe, livenessProbe: probe } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** A Pod manifest with extra volumes or envFrom on its one container. */
+export function podObject(ns: string, name: string, o: { volumes?: unknown[]; envFrom?: unknown[] }): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/web:1.2.3',
+          ...(o.envFrom ? { envFrom: o.envFrom } : {}),
+          ...(o.volumes ? { volumeMounts: o.volumes.map((v) => ({ name: (v as { name: string }).name, mountPath: '/cfg' })) } : {}),
+        },
+      ],
+      ...(o.volumes ? { volumes: o.volumes } : {}),
+    },
+  };
+}
+
+/** An Ingress with one rule routing / to a Service port (by number or name). */
+export function ingressObject(ns: string, name: string, service: string, port: { number: number } | { name: string }): Record<string, unknown> {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: ns },
+    spec: {
+      rules: [
+        {
+          host: `${name}.example.com`,
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: service, port } } }] },
+        },
+      ],
+    },
+  };
 }
