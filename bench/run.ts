@@ -13,11 +13,21 @@ import * as backup from './backup.bench';
 import * as codec from './codec.bench';
 import * as k8s from './k8s.bench';
 import * as namespaces from './namespaces.bench';
+import * as packs from './packs.bench';
 import * as runnerMemory from './runner-memory.bench';
 import * as runs from './runs.bench';
 import type { BenchResult } from './types';
 
-const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = { codec, runs, k8s, api, backup, runner: runnerMemory, namespaces };
+const BENCHES: Record<string, { run(): Promise<BenchResult[]> }> = {
+  codec,
+  runs,
+  k8s,
+  api,
+  backup,
+  runner: runnerMemory,
+  namespaces,
+  packs,
+};
 
 interface Machine {
   node: string;

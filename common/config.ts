@@ -396,7 +396,10 @@ export const RunnerConfig = z.object({
   /** The Runner's local allowlist; with a policy file, it can only narrow the file's `checks`. */
   LOOKOUT_RUNNER_ALLOWED_CHECKS: checkList,
   /** Where the Runner keeps the packs it fetched (git objects and extracted folders); private to the Runner. */
-  LOOKOUT_RUNNER_PACK_CACHE_DIR: z.string().min(1).default(path.join(os.tmpdir(), `lookout-packs-${process.getuid?.() ?? 'user'}`)),
+  LOOKOUT_RUNNER_PACK_CACHE_DIR: z
+    .string()
+    .min(1)
+    .default(path.join(os.tmpdir(), `lookout-packs-${process.getuid?.() ?? 'user'}`)),
   /** Simultaneous checks on this Runner. */
   LOOKOUT_RUNNER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(256).default(8),
   /** How long a stopping Runner waits for running checks before it cancels them. */

@@ -109,7 +109,10 @@ const PackSource = z.union([
       url: z
         .string()
         .max(2048)
-        .refine((u) => /^(https:\/\/|http:\/\/|file:\/\/|\/)/.test(u) && !/[\s]/.test(u), 'must be an https://, http://, file:// URL or an absolute path'),
+        .refine(
+          (u) => /^(https:\/\/|http:\/\/|file:\/\/|\/)/.test(u) && !/[\s]/.test(u),
+          'must be an https://, http://, file:// URL or an absolute path',
+        ),
       commit: z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-digit commit id'),
       ref: z
         .string()
@@ -145,7 +148,10 @@ export const PolicyPack = z.strictObject({
       z
         .string()
         .max(4096)
-        .regex(/^[^\s]+ (ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ssh-rsa|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$/, 'must be an allowed-signers line: <principal> <key type> <base64 key>'),
+        .regex(
+          /^[^\s]+ (ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ssh-rsa|sk-ssh-ed25519@openssh.com) [A-Za-z0-9+/=]+( .*)?$/,
+          'must be an allowed-signers line: <principal> <key type> <base64 key>',
+        ),
     )
     .max(16)
     .default([]),
@@ -161,7 +167,10 @@ export type PolicyPack = z.infer<typeof PolicyPack>;
 export const RunnerPolicy = z
   .strictObject({
     /** The check types this Runner runs; anything else is refused. */
-    checks: z.array(CheckTypeName).max(CHECK_TYPES.length + 100).default([]),
+    checks: z
+      .array(CheckTypeName)
+      .max(CHECK_TYPES.length + 100)
+      .default([]),
     /** Check types whose raw excerpts (issue `details`: messages, log lines, response bodies) may leave. */
     rawData: z.strictObject({ allow: z.array(CheckTypeName).default([]) }).default({ allow: [] }),
     destinations: z.array(Destination).max(256).default([]),
@@ -315,9 +324,15 @@ export function policyRefusal(
   const split = splitPackCheckType(checkType);
   if (split) {
     const check = summary.packs.find((p) => p.name === split.pack)?.checks.find((c) => c.type === checkType);
-    if (!check) return { path: 'checkType', message: `the Runner has not loaded ${checkType} (its pack ${split.pack} did not load or has no such check)` };
+    if (!check)
+      return {
+        path: 'checkType',
+        message: `the Runner has not loaded ${checkType} (its pack ${split.pack} did not load or has no such check)`,
+      };
     const problems = parameterProblems(check.parameters, params);
-    return problems.length ? { path: 'params', message: `the parameters do not match the schema of ${checkType}: ${problems.join('; ')}` } : undefined;
+    return problems.length
+      ? { path: 'params', message: `the parameters do not match the schema of ${checkType}: ${problems.join('; ')}` }
+      : undefined;
   }
   if (checkType !== 'http.probe') return undefined;
   let url: URL;

@@ -523,23 +523,38 @@ function addPackCommands(program: Command): void {
   };
   pack
     .command('test')
-    .description('run a pack\'s checks locally against a kubeconfig and print each result exactly as it would leave the Runner')
+    .description("run a pack's checks locally against a kubeconfig and print each result exactly as it would leave the Runner")
     .argument('<dir>', 'the pack folder (with pack.yaml)')
     .option('--kubeconfig <file>', 'the cluster to read (default KUBECONFIG, else none)')
     .option('--check <name>', 'only this check')
     .option('--params <json>', 'parameters for the checks (a JSON object)')
     .option('--policy <file>', "test against a Runner owner's policy file instead of granting what the pack declares")
-    .option('--secret <binding=ENV_VAR>', 'a secret binding for script checks, its value from an environment variable (repeatable)', collect, {})
+    .option(
+      '--secret <binding=ENV_VAR>',
+      'a secret binding for script checks, its value from an environment variable (repeatable)',
+      collect,
+      {},
+    )
     .option('--allow-addresses <cidrs>', 'private ranges the declared destinations may resolve to (comma-separated)')
     .option('--raw-data', 'include raw excerpts (issue details) as a Runner whose policy allows them would')
     .action(
       async (
         dir: string,
-        opts: { kubeconfig?: string; check?: string; params?: string; policy?: string; secret: Record<string, string>; allowAddresses?: string; rawData?: boolean },
+        opts: {
+          kubeconfig?: string;
+          check?: string;
+          params?: string;
+          policy?: string;
+          secret: Record<string, string>;
+          allowAddresses?: string;
+          rawData?: boolean;
+        },
       ) => {
-        const { testPack, parseParamsOption } = await import('../activities/runner/packs/pack-test');
+        const { testPack, parseParamsOption } = await import('../activities/runner/packs/pack-test.js');
         const kubeconfig = opts.kubeconfig ?? process.env['KUBECONFIG'];
-        const kube = kubeconfig ? (await import('../activities/runner/kube')).loadKubeClients({ kubeconfig, timeoutMs: 30_000 }) : undefined;
+        const kube = kubeconfig
+          ? (await import('../activities/runner/kube.js')).loadKubeClients({ kubeconfig, timeoutMs: 30_000 })
+          : undefined;
         process.exitCode = await testPack({
           dir,
           check: opts.check,
@@ -559,7 +574,7 @@ function addPackCommands(program: Command): void {
     .description('print the digest of a pack folder, to pin it in a Runner policy (packs[].digest)')
     .argument('<dir>', 'the pack folder')
     .action(async (dir: string) => {
-      const { packDigest, readManifest } = await import('../activities/runner/packs/loader');
+      const { packDigest, readManifest } = await import('../activities/runner/packs/loader.js');
       readManifest(dir);
       process.stdout.write(`${packDigest(dir)}\n`);
     });

@@ -350,6 +350,29 @@ export function ensurePrometheus(log: (line: string) => void = (l) => process.st
   return DEBIAN_PROMETHEUS;
 }
 
+/** Where Debian puts bubblewrap (the `bubblewrap` package); the script sandbox runs this path only. */
+const DEBIAN_BWRAP = '/usr/bin/bwrap';
+
+/**
+ * bubblewrap, which runs check packs' scripts in a sandbox (activities/runner/packs/sandbox.ts):
+ * Debian's package, installed with apt-get when missing and this runs as root. No override by
+ * environment variable: the sandbox runs `/usr/bin/bwrap` and nothing else.
+ */
+export function ensureBubblewrap(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (isExecutable(DEBIAN_BWRAP)) return DEBIAN_BWRAP;
+  const why = 'install the Debian package bubblewrap';
+  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
+    throw new Error(`bubblewrap is missing and cannot be installed here (apt-get as root): ${why}`);
+  log('installing bubblewrap (apt-get install bubblewrap)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts = { env, stdio: ['ignore', 'inherit', 'inherit'] as ['ignore', 'inherit', 'inherit'] };
+  spawnSync('apt-get', ['update', '-qq'], opts);
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'bubblewrap'], opts);
+  if (install.status !== 0 || !isExecutable(DEBIAN_BWRAP))
+    throw new Error(`apt-get install bubblewrap failed (exit ${install.status ?? install.signal}): ${why}`);
+  return DEBIAN_BWRAP;
+}
+
 if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
@@ -357,7 +380,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nbwrap: ${ensureBubblewrap()}\n`,
       );
     }
   } catch (err) {

@@ -8,7 +8,7 @@
  * errors, a need the policy does not grant, other content than the pinned digest.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -31,6 +31,8 @@ const RULES = [
 ];
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'lookout-packs-test-'));
+// The sandbox's unprivileged users read the extracted packs below it (as under the Runner's default cache).
+chmodSync(work, 0o711);
 const repo = path.join(work, 'repo');
 
 function sh(cmd: string, args: string[], cwd = repo): string {
@@ -178,13 +180,17 @@ describe('a pack pinned in the policy is refused, with its reason, unless it is 
     const pack = await loadPack(policyFor().packs[0]!, policyFor(), { cacheDir: cacheDir() });
     await fx.configMap(admin, ns, 'plain', { key: 'value' });
     await expect(
-      runPackCheck({ pack, check: pack.checks.get('bad-cel/c')! }, {}, {
-        signal: new AbortController().signal,
-        heartbeat: () => undefined,
-        kube: fx.runnerClients(),
-        policy: policyFor(),
-        secrets: { resolve: () => Promise.reject(new Error('no secrets here')) },
-      }),
+      runPackCheck(
+        { pack, check: pack.checks.get('bad-cel/c')! },
+        {},
+        {
+          signal: new AbortController().signal,
+          heartbeat: () => undefined,
+          kube: fx.runnerClients(),
+          policy: policyFor(),
+          secrets: { resolve: () => Promise.reject(new Error('no secrets here')) },
+        },
+      ),
     ).rejects.toThrow(new RegExp(`predicate on ConfigMap ${ns}/plain: .*absent`));
   });
 });
@@ -262,7 +268,10 @@ async function createTask(checkType: string, params: Record<string, unknown>) {
 async function runPack(checkType: string, params: Record<string, unknown> = {}): Promise<Result> {
   const task = await createTask(checkType, params);
   expect({ status: task.status, body: task.status === 201 ? {} : task.body }).toEqual({ status: 201, body: {} });
-  const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, { token: ws.token, body: { taskId: task.body['id'] } });
+  const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+    token: ws.token,
+    body: { taskId: task.body['id'] },
+  });
   expect(created.status).toBe(202);
   const run = await waitForRun(platform.baseUrl, ws.token, String(created.body['id']));
   expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
@@ -274,12 +283,21 @@ const names = (r: Result) => r.issues.map((i) => i.resource.name).sort();
 describe('the example pack through the API, Temporal and a Runner with the read rules the chart renders', () => {
   it('is reported by the Runner: types, parameter schemas and the digest, beside the built-ins', async () => {
     await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
-    const listed = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners/${ws.runnerId}/checks`, { token: ws.token });
+    const listed = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners/${ws.runnerId}/checks`, {
+      token: ws.token,
+    });
     expect(listed.status).toBe(200);
-    const items = listed.body['items'] as { type: string; source: string; pack?: { digest: string; source: unknown }; parameters: { type: string } }[];
+    const items = listed.body['items'] as {
+      type: string;
+      source: string;
+      pack?: { digest: string; source: unknown };
+      parameters: { type: string };
+    }[];
     expect(items.map((i) => i.type).sort()).toEqual(['k8s.pod-status', ...TYPES].sort());
     const pdb = items.find((i) => i.type === `${PACK}/missing-pdb`)!;
-    expect(pdb.pack).toEqual(expect.objectContaining({ digest: packs.packs[0]!.digest, source: { kind: 'git', commit: signedCommit, signed: true } }));
+    expect(pdb.pack).toEqual(
+      expect.objectContaining({ digest: packs.packs[0]!.digest, source: { kind: 'git', commit: signedCommit, signed: true } }),
+    );
     expect(pdb.parameters).toEqual(expect.objectContaining({ type: 'object' }));
     expect(items.find((i) => i.type === 'k8s.pod-status')).toEqual(expect.objectContaining({ source: 'built-in' }));
   });
@@ -323,12 +341,17 @@ describe('the example pack through the API, Temporal and a Runner with the read 
     let scheduled: { status: string }[] = [];
     while (Date.now() < deadline && !scheduled.some((r) => r.status === 'succeeded')) {
       await new Promise((r) => setTimeout(r, 500));
-      ({ rows: scheduled } = await platform.pool.query<{ status: string }>('select status from runs where schedule_id = $1', [schedule.body['id']]));
+      ({ rows: scheduled } = await platform.pool.query<{ status: string }>('select status from runs where schedule_id = $1', [
+        schedule.body['id'],
+      ]));
     }
     expect(scheduled.map((r) => r.status)).toContain('succeeded');
     await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/schedules/${String(schedule.body['id'])}`, { token: ws.token });
 
-    const sweep = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, { token: ws.token, body: { runnerId: ws.runnerId } });
+    const sweep = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, {
+      token: ws.token,
+      body: { runnerId: ws.runnerId },
+    });
     expect(sweep.status).toBe(202);
     let got: { status?: unknown; runs?: { checkType: string; status: string }[] } = {};
     while (Date.now() < deadline + 60_000 && got.status !== 'completed') {

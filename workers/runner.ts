@@ -152,7 +152,7 @@ function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
  */
 async function loadPacksOrExit(config: RunnerConfig, policy: RunnerPolicyEnforcer): Promise<LoadedPacks | undefined> {
   if (!policy.policy.packs.length) return undefined;
-  const { loadPacks, PackError } = await import('../activities/runner/packs/loader');
+  const { loadPacks, PackError } = await import('../activities/runner/packs/loader.js');
   try {
     return await loadPacks(policy.policy, { cacheDir: config.LOOKOUT_RUNNER_PACK_CACHE_DIR });
   } catch (err) {
@@ -217,7 +217,12 @@ async function main(): Promise<void> {
     tracing,
   });
   logger.info(
-    { runnerId: config.LOOKOUT_RUNNER_ID, policy: policy.digest, checks: policy.summary.checks, packs: packs?.packs.map((p) => `${p.manifest.name}@${p.digest}`) },
+    {
+      runnerId: config.LOOKOUT_RUNNER_ID,
+      policy: policy.digest,
+      checks: policy.summary.checks,
+      packs: packs?.packs.map((p) => `${p.manifest.name}@${p.digest}`),
+    },
     'runner polling',
   );
   try {

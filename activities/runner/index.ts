@@ -173,7 +173,7 @@ export function createRunnerActivities({
         if (!packCheck) throw refuse(invalid('unknown check type'));
         decide('accepted');
         // The pack executors (CEL, the sandbox) are loaded with the first pack check, not with every Runner.
-        const { runPackCheck } = await import('./packs/run');
+        const { runPackCheck } = await import('./packs/run.js');
         return runChecked(request, (secrets) =>
           runPackCheck(packCheck, request.params, {
             signal: ctx.cancellationSignal,

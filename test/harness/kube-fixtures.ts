@@ -346,7 +346,7 @@ export async function createObjects(objects: Record<string, unknown>[]): Promise
   const kc = new KubeConfig();
   kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
   const api = KubernetesObjectApi.makeApiClient(kc);
-  for (const o of objects) await api.create(o as Parameters<typeof api.create>[0]);
+  for (const o of objects) await api.create(o);
 }
 
 /** A Deployment manifest with or without resource requests and probes. */
@@ -401,7 +401,12 @@ export function podObject(ns: string, name: string, o: { volumes?: unknown[]; en
 }
 
 /** An Ingress with one rule routing / to a Service port (by number or name). */
-export function ingressObject(ns: string, name: string, service: string, port: { number: number } | { name: string }): Record<string, unknown> {
+export function ingressObject(
+  ns: string,
+  name: string,
+  service: string,
+  port: { number: number } | { name: string },
+): Record<string, unknown> {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',

@@ -370,6 +370,7 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
 
   'POST /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners'), body: { name: `r-${short()}` } }) },
   'GET /v1/workspaces/:ws/runners': { call: async (ctx) => ({ path: wsPath(ctx, '/runners') }) },
+  'GET /v1/workspaces/:ws/runners/:runnerId/checks': { call: async (ctx) => ({ path: wsPath(ctx, `/runners/${ctx.ws.runnerId}/checks`) }) },
   // A Runner of its own each time: the workspace's own Runner keeps its key for the runs other calls start.
   'POST /v1/workspaces/:ws/runners/:runnerId/attestation-key': {
     call: async (ctx) => ({ path: wsPath(ctx, `/runners/${await freshRunner(ctx.platform, ctx.ws)}/attestation-key`), body: {} }),

@@ -8,7 +8,18 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseDocument } from 'yaml';
@@ -76,8 +87,11 @@ export function packDigest(dir: string, pack = path.basename(dir)): string {
       else if (stat.isFile()) {
         files += 1;
         bytes += stat.size;
-        if (files > MAX_FILES || bytes > MAX_BYTES) throw new PackError(pack, `holds more than ${MAX_FILES} files or ${MAX_BYTES / 1048576} MiB`);
-        const sha = createHash('sha256').update(readFileSync(path.join(dir, relPath))).digest('hex');
+        if (files > MAX_FILES || bytes > MAX_BYTES)
+          throw new PackError(pack, `holds more than ${MAX_FILES} files or ${MAX_BYTES / 1048576} MiB`);
+        const sha = createHash('sha256')
+          .update(readFileSync(path.join(dir, relPath)))
+          .digest('hex');
         lines.push(`${stat.mode & 0o111 ? 'x' : '-'} ${sha} ${relPath}`);
       } else throw new PackError(pack, `${relPath} is not a regular file or folder (links are not allowed in a pack)`);
     }
@@ -143,8 +157,13 @@ async function fetchGitPack(
   const { url, commit, ref, path: sub } = pack.source.git;
   const repoDir = path.join(cacheDir, 'git', createHash('sha256').update(url).digest('hex').slice(0, 32));
   const checkout = path.join(cacheDir, 'packs', `${pack.name}-${commit}-${createHash('sha256').update(sub).digest('hex').slice(0, 8)}`);
-  mkdirSync(path.dirname(checkout), { recursive: true, mode: 0o700 });
+  // The git objects stay private to the Runner; the extracted packs are read by the sandbox's own
+  // unprivileged users, so their folders are readable (they hold code, never a secret).
+  mkdirSync(cacheDir, { recursive: true, mode: 0o711 });
+  chmodSync(cacheDir, 0o711);
+  mkdirSync(path.dirname(checkout), { recursive: true, mode: 0o755 });
   if (!existsSync(path.join(repoDir, 'HEAD'))) {
+    mkdirSync(path.dirname(repoDir), { recursive: true, mode: 0o700 });
     mkdirSync(repoDir, { recursive: true, mode: 0o700 });
     await git(['init', '--quiet', '--bare', repoDir]);
   }
@@ -163,7 +182,10 @@ async function fetchGitPack(
     const peeled = ids.find(([, name]) => name?.endsWith('^{}')) ?? ids[0];
     if (!peeled) throw new PackError(pack.name, `${safeUrl(url)} has no ref ${ref}`);
     if (peeled[0] !== commit)
-      throw new PackError(pack.name, `ref ${ref} of ${safeUrl(url)} points at ${peeled[0]}, not at the pinned commit ${commit}: the ref has moved`);
+      throw new PackError(
+        pack.name,
+        `ref ${ref} of ${safeUrl(url)} points at ${peeled[0]}, not at the pinned commit ${commit}: the ref has moved`,
+      );
   }
   const have = async () =>
     git(['cat-file', '-e', `${commit}^{commit}`], { cwd: repoDir }).then(
@@ -176,7 +198,10 @@ async function fetchGitPack(
     } catch {
       // A server that does not serve commits by id: fetch its branches and tags and look again.
       try {
-        await git(['fetch', '--quiet', '--', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], { cwd: repoDir, signal });
+        await git(['fetch', '--quiet', '--', url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], {
+          cwd: repoDir,
+          signal,
+        });
       } catch (err) {
         throw new PackError(pack.name, `cannot fetch ${safeUrl(url)}: ${gitReason(err)}`);
       }
@@ -191,8 +216,10 @@ async function fetchGitPack(
       await git(['-c', 'gpg.format=ssh', '-c', `gpg.ssh.allowedSignersFile=${allowed}`, 'verify-commit', commit], { cwd: repoDir });
       signed = true;
     } catch (err) {
-      const text = String((err as { stderr?: unknown }).stderr ?? '');
-      const reason = /no signature/i.test(text) || !/signature/i.test(text) ? 'carries no signature' : 'is not signed by a signer the policy allows';
+      const stderr = (err as { stderr?: unknown }).stderr;
+      const text = typeof stderr === 'string' ? stderr : '';
+      const reason =
+        /no signature/i.test(text) || !/signature/i.test(text) ? 'carries no signature' : 'is not signed by a signer the policy allows';
       throw new PackError(pack.name, `commit ${commit} ${reason}`);
     } finally {
       rmSync(allowed, { force: true });
@@ -211,7 +238,8 @@ async function fetchGitPack(
     const tarFile = `${staging}.tar`;
     try {
       await git(['archive', '--format=tar', `--output=${tarFile}`, tree], { cwd: repoDir });
-      await run('tar', ['-x', '--no-same-owner', '-f', tarFile, '-C', staging]);
+      await run('tar', ['-x', '--no-same-owner', '--no-same-permissions', '-f', tarFile, '-C', staging]);
+      chmodSync(staging, 0o755);
     } finally {
       rmSync(tarFile, { force: true });
     }
@@ -281,7 +309,8 @@ export function readManifest(dir: string, pack = path.basename(dir)): PackManife
   const file = path.join(dir, 'pack.yaml');
   if (!existsSync(file)) throw new PackError(pack, 'the folder has no pack.yaml');
   const doc = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) throw new PackError(pack, `pack.yaml is not valid YAML: ${doc.errors[0]?.code} at line ${doc.errors[0]?.linePos?.[0]?.line ?? '?'}`);
+  if (doc.errors.length)
+    throw new PackError(pack, `pack.yaml is not valid YAML: ${doc.errors[0]?.code} at line ${doc.errors[0]?.linePos?.[0]?.line ?? '?'}`);
   const parsed = PackManifest.safeParse(doc.toJS() ?? {});
   if (!parsed.success)
     throw new PackError(pack, `pack.yaml: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -289,7 +318,11 @@ export function readManifest(dir: string, pack = path.basename(dir)): PackManife
 }
 
 /** Loads one pack the policy pins; throws {@link PackError} with the reason it cannot be used. */
-export async function loadPack(pack: PolicyPack, policy: RunnerPolicy, options: { cacheDir: string; signal?: AbortSignal }): Promise<LoadedPack> {
+export async function loadPack(
+  pack: PolicyPack,
+  policy: RunnerPolicy,
+  options: { cacheDir: string; signal?: AbortSignal },
+): Promise<LoadedPack> {
   let dir: string;
   let signed = false;
   const source = pack.source;
@@ -301,12 +334,15 @@ export async function loadPack(pack: PolicyPack, policy: RunnerPolicy, options: 
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PackError(pack.name, `${dir} is not a folder`);
   }
   const digest = packDigest(dir, pack.name);
-  if (pack.digest !== undefined && pack.digest !== digest) throw new PackError(pack.name, `its files have digest ${digest}, not the pinned ${pack.digest}`);
+  if (pack.digest !== undefined && pack.digest !== digest)
+    throw new PackError(pack.name, `its files have digest ${digest}, not the pinned ${pack.digest}`);
   const manifest = readManifest(dir, pack.name);
-  if (manifest.name !== pack.name) throw new PackError(pack.name, `pack.yaml names the pack ${manifest.name}, not ${pack.name} as the policy does`);
+  if (manifest.name !== pack.name)
+    throw new PackError(pack.name, `pack.yaml names the pack ${manifest.name}, not ${pack.name} as the policy does`);
   const checks = admitChecks(pack, manifest, policy, dir);
   for (const type of [...policy.checks, ...policy.rawData.allow]) {
-    if (splitPackCheckType(type)?.pack === pack.name && !checks.has(type)) throw new PackError(pack.name, `the policy allows ${type}, which the pack does not define`);
+    if (splitPackCheckType(type)?.pack === pack.name && !checks.has(type))
+      throw new PackError(pack.name, `the policy allows ${type}, which the pack does not define`);
   }
   const summary = summarizePack(manifest, digest, {
     kind: 'git' in source ? 'git' : 'dir',

@@ -13,7 +13,7 @@ import { policyDenied } from '../policy';
 import type { SecretResolver } from '../policy';
 import { runDeclarative } from './declarative';
 import { grantedDestinationsFor, type LoadedCheck, type LoadedPack } from './loader';
-import { runScript } from './sandbox';
+import { runScript, ScriptError } from './sandbox';
 import type { SandboxDestination } from './types';
 
 export interface PackRunContext {
@@ -41,7 +41,9 @@ export function scriptDestinations(pack: LoadedPack, check: LoadedCheck, policy:
   const granted = policy.destinations.filter(
     (d) => pack.policy.destinations.includes(d.name) && bindings.every((b) => b.destinations.includes(d.name)),
   );
-  return check.check.needs.destinations.flatMap((declared) => grantedDestinationsFor(declared, granted).map((d) => ({ declared, policy: d })));
+  return check.check.needs.destinations.flatMap((declared) =>
+    grantedDestinationsFor(declared, granted).map((d) => ({ declared, policy: d })),
+  );
 }
 
 export async function runPackCheck(
@@ -53,7 +55,10 @@ export async function runPackCheck(
   const spec = check.check;
   if (spec.declarative) {
     if (!ctx.kube) throw noKube(check.type);
-    return runDeclarative({ spec: spec.declarative, params, kube: ctx.kube, signal: ctx.signal, heartbeat: ctx.heartbeat }, check.compiled);
+    return runDeclarative(
+      { spec: spec.declarative, params, kube: ctx.kube, signal: ctx.signal, heartbeat: (d) => ctx.heartbeat(d) },
+      check.compiled,
+    );
   }
   const script = spec.script;
   if (!script) throw new Error(`${check.type} has neither a declarative nor a script definition`);
@@ -63,20 +68,33 @@ export async function runPackCheck(
     const binding = ctx.policy.secretBindings.find((b) => b.name === name && pack.policy.secretBindings.includes(b.name));
     if (!binding) throw policyDenied(`pack ${pack.manifest.name} is not granted secret binding ${name}`);
     if (binding.ref.includes('*')) throw policyDenied(`secret binding ${name} covers several secrets: a pack binds exactly one`);
-    if (binding.ref.startsWith('env:') && RESERVED_ENV.test(binding.ref.slice(4))) throw policyDenied(`${binding.ref} is one of the Runner's own credentials`);
+    if (binding.ref.startsWith('env:') && RESERVED_ENV.test(binding.ref.slice(4)))
+      throw policyDenied(`${binding.ref} is one of the Runner's own credentials`);
     secrets.push({ name, value: await ctx.secrets.resolve(binding.ref) });
   }
-  return runScript(
-    {
-      packDir: pack.dir,
-      spec: script,
-      params,
-      secrets,
-      destinations: scriptDestinations(pack, check, ctx.policy),
-      kube: spec.needs.kubernetes.length && ctx.kube ? { clients: ctx.kube, rules: spec.needs.kubernetes } : undefined,
-      signal: ctx.signal,
-      heartbeat: ctx.heartbeat,
-    },
-    ctx.onStderr ? { onStderr: ctx.onStderr } : undefined,
-  );
+  try {
+    return await runScript(
+      {
+        packDir: pack.dir,
+        spec: script,
+        params,
+        secrets,
+        destinations: scriptDestinations(pack, check, ctx.policy),
+        kube: spec.needs.kubernetes.length && ctx.kube ? { clients: ctx.kube, rules: spec.needs.kubernetes } : undefined,
+        signal: ctx.signal,
+        heartbeat: (d) => ctx.heartbeat(d),
+      },
+      ctx.onStderr ? { onStderr: ctx.onStderr } : undefined,
+    );
+  } catch (err) {
+    if (!(err instanceof ScriptError)) throw err;
+    // The message names the script and what went wrong, never its output. A script that exited
+    // non-zero or ran out of time may succeed on a retry; a broken result or sandbox will not.
+    const transient = err.reason === 'exit' || err.reason === 'timeout';
+    throw ApplicationFailure.create({
+      type: transient ? 'ScriptFailed' : FailureType.InvalidConfiguration,
+      message: `${check.type}: ${err.message}`,
+      nonRetryable: !transient,
+    });
+  }
 }

@@ -33,8 +33,9 @@
  * ({@link SANDBOX_UID_BASE} + slot, via `setpriv`), so that RLIMIT_NPROC ({@link SANDBOX_NPROC}
  * processes and threads, the relay's included) counts that sandbox alone; when it is not, bwrap needs
  * unprivileged user namespaces and the process limit is shared with the Runner's own uid. The script's
- * RLIMIT_DATA is `memoryMiB` (shared anonymous memory is not covered: rlimits are the mechanism here,
- * as cgroups are not writable), RLIMIT_CPU the timeout. The whole process group is killed at the
+ * RLIMIT_DATA is `memoryMiB` (a node script: that much V8 heap, and RLIMIT_DATA 1 GiB more for V8's
+ * reservations); shared anonymous memory is not covered, as rlimits are the mechanism here (cgroups
+ * are not writable). RLIMIT_CPU is the timeout. The whole process group is killed at the
  * timeout, when `run.signal` aborts, when stdout passes {@link MAX_STDOUT_BYTES}, and at the end;
  * killing bwrap ends its pid namespace, and with it every process the script started.
  *
@@ -81,8 +82,14 @@ export const MAX_SANDBOXES = 64;
 export const SANDBOX_NPROC = 128;
 export const MAX_STDOUT_BYTES = 1024 * 1024;
 const MAX_STDERR_BYTES = 64 * 1024;
-/** The relay (node) and bwrap get this much RLIMIT_DATA; the script gets its `memoryMiB`. */
-const RELAY_DATA_BYTES = 1024 * 1024 * 1024;
+/** The relay (node) and bwrap get this much RLIMIT_DATA (at least); the script gets its `memoryMiB`. */
+const RELAY_DATA_BYTES = 2048 * 1024 * 1024;
+/**
+ * What node needs beyond its heap: V8 reserves its code range as writable private memory, which
+ * RLIMIT_DATA counts though it is not resident (Node 24 does not start below some 600 MiB). A node
+ * script gets `memoryMiB` of V8 heap (`--max-old-space-size`) and this much more of RLIMIT_DATA.
+ */
+const NODE_DATA_OVERHEAD_BYTES = 1024 * 1024 * 1024;
 const EGRESS_PORT = 3128;
 const KUBE_PORT = 8001;
 const NOBODY = 65534;
@@ -209,11 +216,19 @@ function nodeInside(): { path: string; bind: string[] } {
   return { path: '/opt/lookout/node', bind: ['--ro-bind', process.execPath, '/opt/lookout/node'] };
 }
 
-function limitPrefix(identity: Identity, cpuSeconds: number): string[] {
+function limitPrefix(identity: Identity, cpuSeconds: number, dataBytes = RELAY_DATA_BYTES): string[] {
   let nproc = SANDBOX_NPROC;
   // Without a uid of its own, RLIMIT_NPROC counts the Runner's processes and threads too.
   if (!identity.own) nproc += processesOf(identity.uid).reduce((n, p) => n + p.threads, 0);
-  const limits = [PRLIMIT, `--nproc=${nproc}`, `--data=${RELAY_DATA_BYTES}`, `--cpu=${cpuSeconds}`, '--core=0', '--nofile=1024', '--'];
+  const limits = [
+    PRLIMIT,
+    `--nproc=${nproc}`,
+    `--data=${Math.max(dataBytes, RELAY_DATA_BYTES)}`,
+    `--cpu=${cpuSeconds}`,
+    '--core=0',
+    '--nofile=1024',
+    '--',
+  ];
   if (!identity.own) return limits;
   const id = String(identity.uid);
   return [SETPRIV, `--reuid=${id}`, `--regid=${String(identity.gid)}`, '--clear-groups', '--no-new-privs', ...limits];
@@ -319,6 +334,8 @@ function sandboxArgv(
   const node = nodeInside();
   const interpreter = spec.interpreter === 'node' ? node.path : INTERPRETERS[spec.interpreter];
   const memory = spec.memoryMiB * 1024 * 1024;
+  const data = spec.interpreter === 'node' ? memory + NODE_DATA_OVERHEAD_BYTES : memory;
+  const nodeOptions = spec.interpreter === 'node' ? [`--max-old-space-size=${spec.memoryMiB}`] : [];
   const proxy = `http://127.0.0.1:${EGRESS_PORT}`;
   const env: Record<string, string> = {
     PATH: '/usr/local/bin:/usr/bin:/bin',
@@ -341,10 +358,10 @@ function sandboxArgv(
   ]);
   const relayConfig = JSON.stringify({
     listeners,
-    command: [PRLIMIT, `--data=${memory}`, '--', interpreter, `/pack/${spec.run}`],
+    command: [PRLIMIT, `--data=${data}`, '--', interpreter, ...nodeOptions, `/pack/${spec.run}`],
   });
   return [
-    ...limitPrefix(identity, spec.timeoutSeconds + 1),
+    ...limitPrefix(identity, spec.timeoutSeconds + 1, data),
     BWRAP,
     ...BASE_BWRAP,
     ...rootLinkArgs(),
@@ -431,7 +448,8 @@ function execute(argv: string[], run: ScriptRun, label: string, onStderr: ((chun
         if (rest) onStderr(rest);
       }
       if (spawnError) return reject(new ScriptError('sandbox', `the sandbox for ${label} could not be started`, { cause: spawnError }));
-      if (killed === 'cancelled') return reject(run.signal.reason instanceof Error ? run.signal.reason : new Error(`${label} was cancelled`));
+      if (killed === 'cancelled')
+        return reject(run.signal.reason instanceof Error ? run.signal.reason : new Error(`${label} was cancelled`));
       if (killed === 'timeout') return reject(new ScriptError('timeout', `${label} ran past its ${spec.timeoutSeconds} s timeout`));
       if (killed === 'output') return reject(new ScriptError('output', `${label} printed more than ${MAX_STDOUT_BYTES / 1024 / 1024} MiB`));
       if (!started)

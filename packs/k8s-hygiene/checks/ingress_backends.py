@@ -9,16 +9,22 @@ import json
 import os
 import re
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 
 
 def api_server():
+    """The server of the kubeconfig's first cluster (JSON, as the sandbox writes it, or simple YAML)."""
     with open(os.environ["KUBECONFIG"], encoding="utf-8") as f:
-        match = re.search(r"server:\s*(\S+)", f.read())
-    if not match:
-        raise SystemExit("the kubeconfig names no server")
-    return match.group(1).strip("'\"").rstrip("/")
+        text = f.read()
+    try:
+        return json.loads(text)["clusters"][0]["cluster"]["server"].rstrip("/")
+    except ValueError:
+        match = re.search(r"server:\s*['\"]?([^'\"\s]+)", text)
+        if not match:
+            raise SystemExit("the kubeconfig names no server")
+        return match.group(1).rstrip("/")
 
 
 def list_all(server, path):
@@ -28,8 +34,12 @@ def list_all(server, path):
         query = {"limit": "500"}
         if cont:
             query["continue"] = cont
-        with urllib.request.urlopen(f"{server}{path}?{urllib.parse.urlencode(query)}", timeout=30) as r:
-            page = json.load(r)
+        try:
+            with urllib.request.urlopen(f"{server}{path}?{urllib.parse.urlencode(query)}", timeout=30) as r:
+                page = json.load(r)
+        except urllib.error.HTTPError as e:
+            # The status says it all (403: the policy does not grant the read); stderr stays on the Runner.
+            raise SystemExit(f"GET {path} answered {e.code}") from None
         items.extend(page.get("items") or [])
         cont = (page.get("metadata") or {}).get("continue")
         if not cont:
