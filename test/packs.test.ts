@@ -7,16 +7,19 @@
  * a type the policy does not list, parameters outside the schema, CEL that does not compile or
  * errors, a need the policy does not grant, other content than the pinned digest.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadPack, loadPacks, packDigest, PackError, type LoadedPacks } from '../activities/runner/packs/loader';
 import { runPackCheck } from '../activities/runner/packs/run';
+import { MAX_SANDBOXES, processesOf, SANDBOX_UID_BASE } from '../activities/runner/packs/sandbox';
+import { REDACTED } from '../activities/runner/redaction';
 import { RunnerPolicy, type PolicyPack } from '../common/runner-policy';
-import { api, newWorkspace, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
-import { loopbackPolicyInput } from './harness/policy';
+import { api, newWorkspace, startPlatform, startRunner, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import * as fx from './harness/kube-fixtures';
 
 const PACK = 'k8s-hygiene';
@@ -195,6 +198,36 @@ describe('a pack pinned in the policy is refused, with its reason, unless it is 
   });
 });
 
+/** A pack of hostile checks, from a folder (as an air-gapped site pins one): one prints its bound secret, one fork-bombs past its timeout. */
+const CANARY = `pack-canary-${Math.random().toString(36).slice(2, 10)}`;
+function canaryPack(): Record<string, unknown> {
+  const dir = path.join(work, 'canary');
+  mkdirSync(dir, { mode: 0o755 });
+  writeFileSync(
+    path.join(dir, 'pack.yaml'),
+    stringify({
+      name: 'canary',
+      version: '0.1.0',
+      checks: [
+        {
+          name: 'leak',
+          description: 'prints its bound secret',
+          needs: { secrets: ['token'] },
+          script: { run: 'leak.sh', interpreter: 'sh' },
+        },
+        {
+          name: 'bomb',
+          description: 'forks until refused, then outlives its timeout',
+          script: { run: 'bomb.sh', interpreter: 'bash', timeoutSeconds: 2 },
+        },
+      ],
+    }),
+  );
+  writeFileSync(path.join(dir, 'leak.sh'), `printf '{"summary":"the token is %s","issues":[],"metrics":{}}' "$(cat /run/secrets/token)"\n`);
+  writeFileSync(path.join(dir, 'bomb.sh'), `b() { b | b & }; b\nsleep 60\n`);
+  return { name: 'canary', source: { dir }, digest: packDigest(dir), secretBindings: ['token'] };
+}
+
 let platform: TestPlatform;
 let ws: Awaited<ReturnType<typeof newWorkspace>>;
 let runner: Awaited<ReturnType<typeof startRunner>>;
@@ -208,13 +241,21 @@ beforeAll(async () => {
   platform = await startPlatform();
   ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
   const pack = policyPack();
+  const canary = canaryPack();
+  const extra = {
+    packs: [pack, canary],
+    secretBindings: [{ name: 'token', ref: 'env:PACK_CANARY', destinations: ['loopback-http'] }],
+  };
   await fx.grantPolicyRbac({ packs: [pack] });
-  packs = await loadPacks(policyWith(pack), { cacheDir: cacheDir() });
+  packs = await loadPacks(RunnerPolicy.parse(loopbackPolicyInput([...TYPES, 'canary/leak', 'canary/bomb'], extra)), {
+    cacheDir: cacheDir(),
+  });
   runner = await startRunner(platform, ws, {
     kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
-    allowedChecks: ['k8s.pod-status', ...TYPES],
-    policy: { packs: [pack] },
+    allowedChecks: ['k8s.pod-status', ...TYPES, 'canary/leak', 'canary/bomb'],
+    policy: extra,
     packs,
+    env: { PACK_CANARY: CANARY },
   });
   // Listing the Runners has the Platform ask a Runner it has not heard from for its report (packs included).
   await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
@@ -258,10 +299,16 @@ interface Result {
   metrics: Record<string, number>;
 }
 
-async function createTask(checkType: string, params: Record<string, unknown>) {
+async function createTask(checkType: string, params: Record<string, unknown>, policy: Record<string, unknown> = {}) {
   return api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, {
     token: ws.token,
-    body: { name: `${checkType.replace('/', '-')}-${Math.random().toString(36).slice(2, 8)}`, runnerId: ws.runnerId, checkType, params },
+    body: {
+      name: `${checkType.replace('/', '-')}-${Math.random().toString(36).slice(2, 8)}`,
+      runnerId: ws.runnerId,
+      checkType,
+      params,
+      policy,
+    },
   });
 }
 
@@ -293,7 +340,7 @@ describe('the example pack through the API, Temporal and a Runner with the read 
       pack?: { digest: string; source: unknown };
       parameters: { type: string };
     }[];
-    expect(items.map((i) => i.type).sort()).toEqual(['k8s.pod-status', ...TYPES].sort());
+    expect(items.map((i) => i.type).sort()).toEqual(['k8s.pod-status', ...TYPES, 'canary/leak', 'canary/bomb'].sort());
     const pdb = items.find((i) => i.type === `${PACK}/missing-pdb`)!;
     expect(pdb.pack).toEqual(
       expect.objectContaining({ digest: packs.packs[0]!.digest, source: { kind: 'git', commit: signedCommit, signed: true } }),
@@ -362,6 +409,93 @@ describe('the example pack through the API, Temporal and a Runner with the read 
     const packRuns = (got.runs ?? []).filter((r) => r.checkType.startsWith(`${PACK}/`));
     expect(new Set(packRuns.map((r) => r.checkType))).toEqual(new Set(TYPES));
     expect(packRuns.every((r) => r.status === 'succeeded')).toBe(true);
+  });
+
+  it('redacts a bound secret a script prints, and outlives a script that fork-bombs past its timeout', async () => {
+    const leak = await runPack('canary/leak');
+    expect(leak.summary).toBe(`the token is ${REDACTED}`);
+    const stored = await platform.pool.query<{ n: string }>(
+      "select count(*) as n from (select row_to_json(t)::text as t from results t) r where t like '%' || $1 || '%'",
+      [CANARY],
+    );
+    expect(stored.rows[0]!.n).toBe('0');
+
+    // One attempt: a timeout is retryable, and this one would time out every time.
+    const task = await createTask('canary/bomb', {}, { maxAttempts: 1 });
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
+      token: ws.token,
+      body: { taskId: task.body['id'] },
+    });
+    const run = await waitForRun(platform.baseUrl, ws.token, String(created.body['id']));
+    expect(run['status']).toBe('failed');
+    expect(run['error']).toEqual({ type: 'ScriptFailed', message: 'canary/bomb: script bomb.sh ran past its 2 s timeout' });
+    // Nothing of the sandbox is left, and the Runner goes on running checks.
+    for (let uid = SANDBOX_UID_BASE; uid < SANDBOX_UID_BASE + MAX_SANDBOXES; uid++) expect(processesOf(uid)).toEqual([]);
+    expect(names(await runPack(`${PACK}/missing-pdb`))).toEqual(['sloppy']);
+  });
+
+  it('stops a Runner process whose pinned pack has moved, with status 78 and the reason, before it polls', async () => {
+    sh('git', ['checkout', '-q', '-b', 'released', signedCommit]);
+    const moved = gitCommit('moved on', author.file);
+    sh('git', ['checkout', '-q', 'main']);
+    const out = spawnSync(process.execPath, [path.resolve(__dirname, '..', 'dist', 'workers', 'runner.js')], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        LOOKOUT_RUNNER_ID: randomUUID(),
+        LOOKOUT_WORKSPACE_ID: ws.workspaceId,
+        LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
+        LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(loopbackPolicyInput(TYPES, { packs: [policyPack({ git: { ref: 'released' } })] })),
+        LOOKOUT_RUNNER_PACK_CACHE_DIR: cacheDir(),
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.stderr).toContain(
+      `runner: pack ${PACK}: ref released of file://${repo} points at ${moved}, not at the pinned commit ${signedCommit}: the ref has moved`,
+    );
+    expect(out.status).toBe(78);
+  });
+
+  it('`lookout pack test` prints each result as it would leave the Runner, and exits 2 on a schema error', () => {
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [path.resolve(__dirname, '..', 'dist', 'platform-api', 'cli.js'), 'pack', ...args], {
+        env: { PATH: process.env['PATH'] ?? '', PACK_CANARY: CANARY },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const kubeconfig = process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '';
+    const ran = cli([
+      'test',
+      path.join(__dirname, '..', 'packs', PACK),
+      '--kubeconfig',
+      kubeconfig,
+      '--check',
+      'missing-requests',
+      '--params',
+      JSON.stringify({ namespaces: [ns] }),
+    ]);
+    expect({ status: ran.status, stderr: ran.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(ran.stdout).toContain(`pack ${PACK} 1.0.0 ${packs.packs[0]!.digest}`);
+    const printed = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('{'))) as Result & { runId?: string; attestation?: unknown };
+    expect(printed.issues.map((i) => i.resource.name)).toEqual(['sloppy']);
+    expect(printed).not.toHaveProperty('attestation');
+
+    // A script check with a bound secret: the preview shows it redacted, as the boundary does.
+    const leak = cli(['test', path.join(work, 'canary'), '--check', 'leak', '--secret', 'token=PACK_CANARY']);
+    expect(leak.status).toBe(0);
+    expect(leak.stdout).toContain(`"summary": "the token is ${REDACTED}"`);
+    expect(leak.stdout).not.toContain(CANARY);
+
+    const broken = path.join(work, 'broken-pack');
+    mkdirSync(broken);
+    writeFileSync(path.join(broken, 'pack.yaml'), stringify({ name: 'Broken', version: '1', checks: [] }));
+    const refused = cli(['test', broken]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('pack broken-pack: pack.yaml: name: must be a lower-case name');
+    expect(refused.stderr).toContain('checks: Too small');
+
+    const digest = cli(['digest', path.join(__dirname, '..', 'packs', PACK)]);
+    expect(digest.stdout.trim()).toBe(packs.packs[0]!.digest);
   });
 
   it('refuses, when the task is saved, parameters outside the schema and a pack type the Runner does not have', async () => {
