@@ -217,6 +217,52 @@ describe('Helm charts', () => {
     expect(config.data['LOOKOUT_RUNNER_POLICY_FILE']).toBe('/etc/lookout/policy/policy.yaml');
   });
 
+  it("grants check packs exactly the read rules the policy grants them, and refuses a write verb, Secrets or '*'", () => {
+    const pack = (kubernetes: unknown[]) =>
+      `policy.packs=${JSON.stringify([{ name: 'hygiene', source: { dir: '/opt/packs/hygiene' }, kubernetes }])}`;
+    const renderPacks = (json: string, extra: string[] = []) =>
+      run([
+        'template',
+        'lookout',
+        path.join(root, 'charts', 'runner'),
+        '--namespace',
+        'lookout',
+        '-f',
+        path.join(fixtures, 'runner-minimal.yaml'),
+        '--set-json',
+        json,
+        ...extra,
+      ]);
+    const rules = [
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] },
+      { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['get', 'list'] },
+    ];
+    const ok = renderPacks(pack(rules));
+    expect(ok.ok).toBe(true);
+    const objects = loadAllYaml(ok.out) as Obj[];
+    const role = objects.find((o) => o.kind === 'ClusterRole' && o.metadata?.name?.endsWith('-packs'))!;
+    expect(role.rules).toEqual(rules);
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata?.name?.endsWith('-packs')) as unknown as {
+      roleRef: { name: string };
+    };
+    expect(binding.roleRef.name).toBe(role.metadata?.name);
+    // The schema refuses, and the template too when the schema is skipped: a pack only reads, and never Secrets.
+    for (const [bad, message] of [
+      [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['delete'] }, 'verb "delete" is not a read verb'],
+      [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }, 'resource "secrets" is not allowed'],
+      [{ apiGroups: [''], resources: ['*'], verbs: ['list'] }, 'resource "*" is not allowed'],
+    ] as const) {
+      const refused = renderPacks(pack([bad]), ['--skip-schema-validation']);
+      expect(refused.ok).toBe(false);
+      expect(refused.out).toContain(message);
+    }
+    expect(renderPacks(pack([{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] }])).ok).toBe(false);
+    // Without packs, no such role.
+    expect(
+      byKind(render('runner', 'lookout', 'runner-minimal.yaml'), 'ClusterRole').filter((r) => r.metadata?.name?.endsWith('-packs')),
+    ).toEqual([]);
+  });
+
   it('passes HTTPS, OIDC, SAML and mail settings to the API, secrets by reference only', () => {
     const rendered = render('platform', 'lookout', 'platform-full.yaml');
     const api = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-api'))! as unknown as {
