@@ -98,7 +98,14 @@ async function declarativeBeside(kubeconfig: string): Promise<BenchResult> {
     let requests = 0;
     let started = performance.now();
     const p = await runDeclarative(
-      { spec: unavailable, params: {}, kube, signal: new AbortController().signal, heartbeat: () => requests++ },
+      {
+        spec: unavailable,
+        params: {},
+        kube,
+        rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] }],
+        signal: new AbortController().signal,
+        heartbeat: () => requests++,
+      },
       compiled,
     );
     const packMs = performance.now() - started;

@@ -9,7 +9,7 @@ import { KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/activity';
 import { compileDeclarative, runDeclarative } from '../activities/runner/packs/declarative';
 import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
-import { DeclarativeSpec } from '../common/packs';
+import { DeclarativeSpec, type KubernetesRule } from '../common/packs';
 import * as fx from './harness/kube-fixtures';
 
 let admin: fx.Admin;
@@ -47,10 +47,17 @@ function spec(s: {
 
 const deployments = (namespaces = 'params.namespaces') => ({ apiVersion: 'apps/v1', kind: 'Deployment', namespaces });
 
-async function run(kube: KubeClients, s: DeclarativeSpec, params: Record<string, unknown> = {}) {
+/** What the checks of these tests declare: the kinds they list. */
+const READS: KubernetesRule[] = [
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: ['list'] },
+  { apiGroups: [''], resources: ['pods', 'configmaps', 'namespaces'], verbs: ['list'] },
+];
+
+async function run(kube: KubeClients, s: DeclarativeSpec, params: Record<string, unknown> = {}, rules: readonly KubernetesRule[] = READS) {
   let beats = 0;
   const outcome = await runDeclarative(
-    { spec: s, params, kube, signal: new AbortController().signal, heartbeat: () => beats++ },
+    { spec: s, params, kube, rules, signal: new AbortController().signal, heartbeat: () => beats++ },
     compileDeclarative(s),
   );
   return { ...outcome, beats };
@@ -166,16 +173,20 @@ describe('the declarative executor', () => {
 
   it("answers an error result naming the status and the path when the Runner's role refuses a list", async () => {
     const ns = await fx.namespace(admin, 'decl-forbidden');
+    // RoleBindings: declared by the check, but neither the chart's role nor any pack grant gives the Runner them.
     const s = spec({
       read: deployments(),
-      context: { pdbs: { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget' } },
-      predicate: 'size(pdbs) == 0',
+      context: { bindings: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' } },
+      predicate: 'size(bindings) == 0',
     });
-    const result = await run(runner, s, { namespaces: [ns] });
+    const result = await run(runner, s, { namespaces: [ns] }, [
+      ...READS,
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['list'] },
+    ]);
     expect(result.status).toBe('error');
-    expect(result.summary).toContain(`GET /apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`);
+    expect(result.summary).toContain(`GET /apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`);
     expect(result.summary).toContain('forbidden (403)');
-    expect(result.summary).toMatch(/the API server said: .*poddisruptionbudgets/);
+    expect(result.summary).toMatch(/the API server said: .*rolebindings/);
     expect(result.metrics['kube.error_status']).toBe(403);
   });
 
@@ -334,6 +345,23 @@ describe('failures a pack author sees', () => {
     });
     await expect(run(runner, unknownGroup)).rejects.toThrow(
       /^the cluster does not serve lookout-[0-9a-f]+\.example\/v1 \(GET \/apis\/.* answered 404\)$/,
+    );
+  });
+
+  it('lists only kinds the check declares, whatever else the Runner may read, and never Secrets', async () => {
+    // The Runner's own role lists pods (a built-in check needs them); a check that declares only Deployments may not.
+    const pods = spec({ read: { apiVersion: 'v1', kind: 'Pod' }, predicate: 'true' });
+    const onlyDeployments: KubernetesRule[] = [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] }];
+    await expect(run(runner, pods, {}, onlyDeployments)).rejects.toThrow(
+      "v1 Pod (pods) is not covered by the check's needs.kubernetes: declare list on it (and have the policy grant it)",
+    );
+    // A context list is held to the same rules.
+    const withContext = spec({ read: deployments("['default']"), context: { pods: { apiVersion: 'v1', kind: 'Pod' } }, predicate: 'true' });
+    await expect(run(runner, withContext, {}, onlyDeployments)).rejects.toThrow('v1 Pod (pods) is not covered');
+    // Secrets never, not even with a rule naming them (the manifest schema refuses one; this is the executor's own check).
+    const secrets = spec({ read: { apiVersion: 'v1', kind: 'Secret' }, predicate: 'true' });
+    await expect(run(admin, secrets, {}, [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }])).rejects.toThrow(
+      'v1 Secret: Secrets are read through secret bindings only',
     );
   });
 });

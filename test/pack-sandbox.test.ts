@@ -4,16 +4,25 @@
  * one way out and reports what it saw; the tests assert it failed while the Runner (this process)
  * carries on. The uid-per-sandbox assertions need root, as the Runner's image runs here.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadKubeClients, type KubeClients } from '../activities/runner/kube';
-import { egressDecision, kubeDecision } from '../activities/runner/packs/egress-proxy';
-import { MAX_SANDBOXES, processesOf, runScript, SANDBOX_NPROC, SANDBOX_UID_BASE, ScriptError } from '../activities/runner/packs/sandbox';
+import { egressDecision, KUBE_CONCURRENCY, kubeDecision, MAX_CONNECTIONS, startKubeProxy } from '../activities/runner/packs/egress-proxy';
+import {
+  MAX_SANDBOXES,
+  processesOf,
+  runScript,
+  SANDBOX_NPROC,
+  SANDBOX_UID_BASE,
+  ScriptError,
+  sweepStaleSandboxes,
+  tmpfsBytes,
+} from '../activities/runner/packs/sandbox';
 import type { SandboxDestination, ScriptRun } from '../activities/runner/packs/types';
 import type { CheckOutcome } from '../activities/runner/checks/check';
 import { PackDestination, ScriptSpec, type KubernetesRule } from '../common/packs';
@@ -120,6 +129,32 @@ describe('what a script can see', () => {
     } finally {
       delete process.env['LOOKOUT_OTHER_SECRET'];
     }
+  });
+});
+
+describe('what a script cannot do to the sandbox', () => {
+  it('cannot create a user namespace, so gets no capabilities and mounts nothing', async () => {
+    const outcome = await runScript(scriptRun('userns.sh', {}));
+    // The probe could run unshare at all.
+    expect(metric(outcome, 'control.unshare')).toBe(1);
+    expect(outcome.metrics).toMatchObject({ 'unshare.user': 0, 'unshare.mount': 0 });
+  });
+
+  it('writes nowhere but /tmp and /dev/shm, and there at most a quarter of memoryMiB each', async () => {
+    const outcome = await runScript(scriptRun('fill.py', { mib: 80 }, { spec: { memoryMiB: 64, timeoutSeconds: 30 } }));
+    const quarter = tmpfsBytes(64) / 1024 / 1024;
+    expect(quarter).toBe(16);
+    expect(outcome.metrics).toMatchObject({ 'mib.root': 0, 'mib.etc': 0, 'mib.run': 0, 'mib.dev': 0 });
+    expect(metric(outcome, 'mib.shm')).toBeLessThanOrEqual(quarter);
+    expect(metric(outcome, 'mib.tmp')).toBeLessThanOrEqual(quarter);
+    // Positive control: the probe could write where it may.
+    expect(metric(outcome, 'mib.tmp')).toBeGreaterThanOrEqual(quarter / 2);
+    expect(metric(outcome, 'mib.shm')).toBeGreaterThanOrEqual(quarter / 2);
+  });
+
+  it("cannot send the relay's start signal: fd 3 is closed before the script starts", async () => {
+    const outcome = await runScript(scriptRun('fd3.sh', {}));
+    expect(outcome.metrics).toEqual({ 'fd3.open': 0, 'fd3.wrote': 0 });
   });
 });
 
@@ -258,6 +293,75 @@ describe('the result', () => {
     // stderr goes to onStderr only.
     expect(stderr.join('')).toContain('hunter2');
   });
+
+  it('names an invalid field by its top-level name and code, never by a key or value the script chose', async () => {
+    const failure = runScript(scriptRun('result.sh', { canary: true }));
+    await expect(failure).rejects.toThrow(/^script checks\/result\.sh did not print a result: /);
+    const message = await failure.catch((err: Error) => err.message);
+    expect(message).toContain('metrics (');
+    expect(message).toContain('issues.0 (');
+    expect(message).not.toMatch(/CANARY/i);
+  });
+});
+
+describe('left-over run folders', () => {
+  function startTime(pid: number | string): string {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  }
+
+  /** A run folder as a Runner leaves it: a secret in a read-only folder. */
+  function folder(name: string): string {
+    const top = path.join(os.tmpdir(), name);
+    mkdirSync(path.join(top, 'secrets'), { recursive: true });
+    writeFileSync(path.join(top, 'secrets', 'token'), 'secret', { mode: 0o400 });
+    chmodSync(path.join(top, 'secrets'), 0o500);
+    return top;
+  }
+
+  it('removes the folders of Runner processes that are gone, and keeps those of live ones', () => {
+    const dead = spawnSync('/usr/bin/true').pid;
+    const tag = randomBytes(4).toString('hex');
+    const gone = folder(`lookout-sandbox-${dead}.12345-${tag}`);
+    // The same pid as this process, but an earlier process that had it.
+    const reused = folder(`lookout-sandbox-${process.pid}.1-${tag}`);
+    const own = folder(`lookout-sandbox-${process.pid}.${startTime('self')}-${tag}`);
+    const other = folder(`lookout-sandbox-${process.ppid}.${startTime(process.ppid)}-${tag}`);
+    const unknown = folder(`lookout-sandbox-${tag}`);
+    try {
+      sweepStaleSandboxes();
+      expect([gone, reused, own, other, unknown].map((f) => existsSync(f))).toEqual([false, false, true, true, true]);
+    } finally {
+      for (const f of [gone, reused, own, other, unknown]) rmSync(f, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sandbox ids across Runner processes', () => {
+  it('skips a slot another live Runner process holds, and takes over one whose process is gone', async () => {
+    const slots = path.join(os.tmpdir(), 'lookout-sandbox-slots');
+    mkdirSync(slots, { recursive: true, mode: 0o700 });
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const stat = readFileSync(`/proc/${other.pid}/stat`, 'utf8');
+    writeFileSync(path.join(slots, '0'), `${other.pid}.${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`);
+    writeFileSync(path.join(slots, '1'), `${spawnSync('/usr/bin/true').pid}.12345`);
+    try {
+      const controller = new AbortController();
+      const running = runScript(scriptRun('sleep.sh', {}, { signal: controller.signal })).catch(() => undefined);
+      const deadline = Date.now() + 5_000;
+      while (processesOf(SANDBOX_UID_BASE + 1).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Slot 0 belongs to the other process: its uid runs nothing of ours; slot 1's holder is gone, so it is ours.
+      expect(processesOf(SANDBOX_UID_BASE).length).toBe(0);
+      expect(processesOf(SANDBOX_UID_BASE + 1).length).toBeGreaterThan(0);
+      controller.abort(new Error('done'));
+      await running;
+      expect(existsSync(path.join(slots, '1'))).toBe(false);
+      expect(existsSync(path.join(slots, '0'))).toBe(true);
+    } finally {
+      other.kill('SIGKILL');
+      rmSync(path.join(slots, '0'), { force: true });
+    }
+  });
 });
 
 describe('the Kubernetes API', () => {
@@ -299,6 +403,88 @@ describe('the Kubernetes API', () => {
       'get.escaped': 403,
       'post.pods': 405,
     });
+  });
+
+  it('answers 20 requests at once, queued behind the proxy’s limit', async () => {
+    const ns = await namespace(admin, 'sandbox-many');
+    await pod(admin, ns, 'web-1', { phase: 'Running' });
+    const outcome = await runScript(
+      scriptRun('kube-many.py', { namespace: ns, requests: 20 }, { kube: { clients: kube, rules }, spec: { timeoutSeconds: 30 } }),
+    );
+    expect(outcome.metrics).toEqual({ requests: 20, ok: 20 });
+  });
+});
+
+describe('the proxies’ limits', () => {
+  let dir: string;
+  const stop = new AbortController();
+  let inFlight = 0;
+  let most = 0;
+  const clients = {
+    get: async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return { status: 200, contentType: 'application/json', body: Buffer.from('{}') };
+    },
+  } as unknown as KubeClients;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-proxy-test-'));
+  });
+
+  afterAll(() => {
+    stop.abort();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function request(socketPath: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      http
+        .get({ socketPath, path: '/api', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        })
+        .on('error', reject);
+    });
+  }
+
+  it(`forwards at most ${KUBE_CONCURRENCY} Kubernetes requests at once and queues the rest`, async () => {
+    const proxy = await startKubeProxy(path.join(dir, 'queue.sock'), { clients, rules: [] }, { signal: stop.signal });
+    try {
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => request(proxy.socketPath)));
+      expect(statuses).toEqual(Array(20).fill(200));
+      expect(most).toBe(KUBE_CONCURRENCY);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it(`closes connections beyond ${MAX_CONNECTIONS} without answering them`, async () => {
+    const proxy = await startKubeProxy(path.join(dir, 'conns.sock'), { clients, rules: [] }, { signal: stop.signal });
+    const sockets: net.Socket[] = [];
+    /** Opens a connection and sends one keep-alive request: what came back, once answered or closed. */
+    const ask = () =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(proxy.socketPath);
+        sockets.push(socket);
+        let text = '';
+        socket.on('error', () => undefined);
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('\r\n\r\n')) resolve(text.split('\r\n')[0] ?? '');
+        });
+        socket.on('close', () => resolve(text ? (text.split('\r\n')[0] ?? '') : 'closed'));
+        socket.write('GET /api HTTP/1.1\r\nHost: x\r\n\r\n');
+      });
+    try {
+      // Each answered request proves the proxy holds its connection (kept alive).
+      for (let i = 0; i < MAX_CONNECTIONS; i++) expect(await ask()).toBe('HTTP/1.1 200 OK');
+      expect(await ask()).toBe('closed');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await proxy.close();
+    }
   });
 });
 

@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -38,11 +38,12 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'lookout-packs-test-'));
 chmodSync(work, 0o711);
 const repo = path.join(work, 'repo');
 
-function sh(cmd: string, args: string[], cwd = repo): string {
+function sh(cmd: string, args: string[], cwd = repo, input?: string, env: Record<string, string> = {}): string {
   return execFileSync(cmd, args, {
     cwd,
     encoding: 'utf8',
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    ...(input === undefined ? {} : { input }),
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', ...env },
   }).trim();
 }
 function gitCommit(message: string, key?: string): string {
@@ -136,6 +137,43 @@ describe('a pack pinned in the policy is refused, with its reason, unless it is 
     const narrow = policyWith(policyPack({ kubernetes: RULES.filter((r) => r.apiGroups[0] !== 'policy') }));
     await expect(loadPack(narrow.packs[0]!, narrow, { cacheDir: cacheDir() })).rejects.toThrow(
       `pack ${PACK}: check ${PACK}/missing-pdb needs list on poddisruptionbudgets (policy), which the policy does not grant the pack`,
+    );
+  });
+
+  it('refuses a pinned tree with a link, a submodule-like entry or a .git folder before unpacking it', async () => {
+    sh('git', ['checkout', '-q', '-b', 'linked', signedCommit]);
+    symlinkSync('/etc/passwd', path.join(repo, 'packs', PACK, 'checks', 'passwd'));
+    sh('git', ['add', '.']);
+    const linked = gitCommit('a link out of the pack', author.file);
+    sh('git', ['rm', '-q', path.join('packs', PACK, 'checks', 'passwd')]);
+    mkdirSync(path.join(repo, 'packs', PACK, 'sub'));
+    writeFileSync(path.join(repo, 'packs', PACK, 'sub', 'config'), '[core]\n');
+    sh('git', ['add', '.']);
+    // git refuses to add a path named .git; a hostile server can still serve one, so write the tree by hand.
+    const blob = sh('git', ['hash-object', '-w', path.join(repo, 'packs', PACK, 'sub', 'config')]);
+    const inner = sh('git', ['mktree'], repo, `100644 blob ${blob}\tconfig\n`);
+    const packTree = sh('git', ['write-tree', `--prefix=packs/${PACK}/`]);
+    const withGit = sh('git', ['mktree'], repo, `${sh('git', ['ls-tree', packTree])}\n040000 tree ${inner}\t.git\n`);
+    const root = sh('git', ['mktree'], repo, `040000 tree ${sh('git', ['mktree'], repo, `040000 tree ${withGit}\t${PACK}\n`)}\tpacks\n`);
+    const dotGit = sh('git', ['commit-tree', root, '-m', 'a .git folder'], repo, undefined, {
+      GIT_AUTHOR_NAME: 'a',
+      GIT_AUTHOR_EMAIL: 'a@example.com',
+      GIT_COMMITTER_NAME: 'a',
+      GIT_COMMITTER_EMAIL: 'a@example.com',
+    });
+    sh('git', ['update-ref', 'refs/heads/dot-git', dotGit]);
+    sh('git', ['reset', '-q', '--hard']);
+    sh('git', ['checkout', '-q', 'main']);
+    const load = (commit: string) => {
+      const policy = policyWith(policyPack({ signers: [], git: { ref: undefined, commit } }));
+      return loadPack(policy.packs[0]!, policy, { cacheDir: cacheDir() });
+    };
+    await expect(load(linked)).rejects.toThrow(
+      `pack ${PACK}: "checks/passwd" is not a regular file (links and submodules are not allowed in a pack)`,
+    );
+    // git's own object checks (transfer.fsckObjects) refuse it in transit; the tree check would refuse it next.
+    await expect(load(dotGit)).rejects.toThrow(
+      /^pack k8s-hygiene: cannot fetch file:\/\/.*: error: object [0-9a-f]{40}: hasDotgit: contains '\.git'$/,
     );
   });
 

@@ -154,7 +154,7 @@ async function loadPacksOrExit(config: RunnerConfig, policy: RunnerPolicyEnforce
   if (!policy.policy.packs.length) return undefined;
   const { loadPacks, PackError } = await import('../activities/runner/packs/loader.js');
   try {
-    return await loadPacks(policy.policy, { cacheDir: config.LOOKOUT_RUNNER_PACK_CACHE_DIR });
+    return await loadPacks(policy.policy, { cacheDir: config.LOOKOUT_RUNNER_PACK_CACHE_DIR, signal: AbortSignal.timeout(15 * 60_000) });
   } catch (err) {
     if (err instanceof PackError) {
       process.stderr.write(`runner: ${err.message}\n`);

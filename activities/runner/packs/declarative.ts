@@ -409,6 +409,14 @@ class Reader {
     const found = (await this.discover(apiVersion, base)).find((r) => r.kind === kind);
     if (!found) throw packFault(`${apiVersion} has no kind ${kind}`);
     if (!found.verbs.includes('list')) throw packFault(`${apiVersion} ${kind} cannot be listed`);
+    // The Runner's identity reads more than any one check may (other checks' kinds, bound Secrets):
+    // a check lists only what its declared rules cover, and never Secrets.
+    const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+    if (group === '' && found.name === 'secrets') throw packFault(`${apiVersion} ${kind}: Secrets are read through secret bindings only`);
+    if (!this.run.rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(found.name) && r.verbs.includes('list')))
+      throw packFault(
+        `${apiVersion} ${kind} (${found.name}) is not covered by the check's needs.kubernetes: declare list on it (and have the policy grant it)`,
+      );
     return { apiVersion, kind, base, resource: found.name, namespaced: found.namespaced };
   }
 

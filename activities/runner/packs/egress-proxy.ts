@@ -13,6 +13,11 @@
  *
  * A refusal is a 403 with a short reason naming the host or path only. Neither proxy logs anything:
  * what a script asks for may hold its secrets.
+ *
+ * Per sandbox, each proxy holds at most {@link MAX_CONNECTIONS} connections (more are closed as they
+ * come), and the Kubernetes proxy forwards at most {@link KUBE_CONCURRENCY} requests at once (the rest
+ * wait their turn), so a sandbox can make the Runner buffer at most that many answers of
+ * {@link KUBE_MAX_BYTES}.
  */
 import dns from 'node:dns';
 import { chmodSync, chownSync } from 'node:fs';
@@ -29,7 +34,11 @@ const DEFAULT_PORTS = { https: 443, http: 80 } as const;
 /** Longest wait for an upstream TCP connection. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Largest Kubernetes API body the proxy hands a script. */
-const KUBE_MAX_BYTES = 32 * 1024 * 1024;
+export const KUBE_MAX_BYTES = 32 * 1024 * 1024;
+/** Kubernetes requests of one sandbox forwarded at once; the others are queued. */
+export const KUBE_CONCURRENCY = 4;
+/** Connections one proxy accepts at once (per sandbox); more are closed as they are accepted. */
+export const MAX_CONNECTIONS = 64;
 
 /** A proxy listening on a unix socket; `close` ends every connection it holds. */
 export interface SocketProxy {
@@ -152,6 +161,7 @@ function refuseResponse(res: http.ServerResponse, status: number, reason: string
 /** Listens on `socketPath` (owned by `owner`, mode 0600) until closed. */
 async function listen(server: http.Server, socketPath: string, owner: { uid: number; gid: number } | undefined): Promise<SocketProxy> {
   const sockets = new Set<Duplex>();
+  server.maxConnections = MAX_CONNECTIONS;
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -373,20 +383,47 @@ function kubeStatus(res: http.ServerResponse, code: number, message: string): vo
   res.writeHead(code, { 'content-type': 'application/json' }).end(body);
 }
 
-/** Starts the Kubernetes API proxy for one sandbox run on `socketPath` (see {@link kubeDecision}). */
+/** A counting semaphore: `run` starts at most `limit` tasks at once, the others in the order they came. */
+function limiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await task();
+    } finally {
+      // Hand the slot on as it is (active stays), or free it.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/**
+ * Starts the Kubernetes API proxy for one sandbox run on `socketPath` (see {@link kubeDecision}); it
+ * forwards at most {@link KUBE_CONCURRENCY} requests at once, and drops a queued request whose client
+ * went away.
+ */
 export async function startKubeProxy(
   socketPath: string,
   kube: { clients: KubeClients; rules: readonly KubernetesRule[] },
   options: { owner?: { uid: number; gid: number } | undefined; signal: AbortSignal },
 ): Promise<SocketProxy> {
+  const limit = limiter(KUBE_CONCURRENCY);
   const server = http.createServer((req, res) => {
     req.resume();
     const decision = kubeDecision(req.method, req.url, kube.rules);
     if ('refused' in decision) return kubeStatus(res, decision.status, decision.refused);
-    kube.clients.get(decision.forward, { signal: options.signal, maxBytes: KUBE_MAX_BYTES }).then(
-      (answer) => res.writeHead(answer.status, { 'content-type': answer.contentType || 'application/json' }).end(answer.body),
-      () => kubeStatus(res, 503, 'the Kubernetes API did not answer'),
-    );
+    limit(async () => {
+      if (res.destroyed || options.signal.aborted) return;
+      const answer = await kube.clients.get(decision.forward, { signal: options.signal, maxBytes: KUBE_MAX_BYTES });
+      res.writeHead(answer.status, { 'content-type': answer.contentType || 'application/json' }).end(answer.body);
+    }).catch(() => {
+      if (res.headersSent || res.destroyed) res.destroy();
+      else kubeStatus(res, 503, 'the Kubernetes API did not answer');
+    });
   });
   return listen(server, socketPath, options.owner);
 }

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  cpSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -80,8 +81,9 @@ export function packDigest(dir: string, pack = path.basename(dir)): string {
   const walk = (rel: string) => {
     const entries = readdirSync(path.join(dir, rel)).sort();
     for (const name of entries) {
-      if (rel === '' && name === '.git') continue;
       const relPath = rel ? `${rel}/${name}` : name;
+      const why = badName(name);
+      if (why) throw new PackError(pack, `${JSON.stringify(relPath.slice(0, 200))} ${why}`);
       const stat = lstatSync(path.join(dir, relPath));
       if (stat.isDirectory()) walk(relPath);
       else if (stat.isFile()) {
@@ -92,13 +94,25 @@ export function packDigest(dir: string, pack = path.basename(dir)): string {
         const sha = createHash('sha256')
           .update(readFileSync(path.join(dir, relPath)))
           .digest('hex');
-        lines.push(`${stat.mode & 0o111 ? 'x' : '-'} ${sha} ${relPath}`);
+        // One JSON array per file: no name can pass for another entry.
+        lines.push(JSON.stringify([stat.mode & 0o111 ? 'x' : '-', sha, relPath]));
       } else throw new PackError(pack, `${relPath} is not a regular file or folder (links are not allowed in a pack)`);
     }
   };
   walk('');
   return `sha256:${createHash('sha256').update(lines.join('\n')).digest('hex')}`;
 }
+
+/** Why a file name may not be in a pack: git's own folder (never digested, never run), control characters. */
+function badName(name: string): string | undefined {
+  if (name === '.git') return 'is a .git folder, which a pack may not hold';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'holds a control character';
+  return undefined;
+}
+
+/** How long one git command may take: a slow or stalled server does not hold the Runner's start for ever. */
+const GIT_TIMEOUT_MS = 5 * 60_000;
 
 /** git with nothing of the user's or system's configuration, and only the transports a pack source may use. */
 async function git(args: string[], options: { cwd?: string; signal?: AbortSignal | undefined } = {}): Promise<string> {
@@ -115,11 +129,20 @@ async function git(args: string[], options: { cwd?: string; signal?: AbortSignal
       'protocol.file.allow=always',
       '-c',
       'core.hooksPath=/dev/null',
+      // A pack server may not send the Runner elsewhere, trickle for ever, or hand it broken objects.
+      '-c',
+      'http.followRedirects=false',
+      '-c',
+      'http.lowSpeedLimit=1024',
+      '-c',
+      'http.lowSpeedTime=30',
+      '-c',
+      'transfer.fsckObjects=true',
       ...args,
     ],
     {
       cwd: options.cwd,
-      signal: options.signal,
+      signal: options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(GIT_TIMEOUT_MS)]) : AbortSignal.timeout(GIT_TIMEOUT_MS),
       maxBuffer: 16 * 1024 * 1024,
       env: {
         PATH: process.env['PATH'] ?? '/usr/bin:/bin',
@@ -225,7 +248,9 @@ async function fetchGitPack(
       rmSync(allowed, { force: true });
     }
   }
-  if (!existsSync(checkout)) {
+  {
+    // Extracted afresh at every start from the verified commit: a cached folder could have been changed since.
+    rmSync(checkout, { recursive: true, force: true });
     const staging = `${checkout}.tmp-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true, mode: 0o755 });
@@ -235,6 +260,7 @@ async function fetchGitPack(
     } catch {
       throw new PackError(pack.name, `commit ${commit} has no folder ${sub}`);
     }
+    await checkTree(pack.name, repoDir, tree);
     const tarFile = `${staging}.tar`;
     try {
       await git(['archive', '--format=tar', `--output=${tarFile}`, tree], { cwd: repoDir });
@@ -246,6 +272,36 @@ async function fetchGitPack(
     renameSync(staging, checkout);
   }
   return { dir: checkout, signed };
+}
+
+/**
+ * Checks the pinned tree before anything is written: at most {@link MAX_FILES} files and
+ * {@link MAX_BYTES} bytes (a compressed bomb is refused before it is unpacked), regular files and
+ * folders only (no links, no submodules), no `.git` and no control characters in names.
+ */
+async function checkTree(pack: string, repoDir: string, tree: string): Promise<void> {
+  const listing = await git(['ls-tree', '-r', '-l', '-z', '--full-tree', tree], { cwd: repoDir });
+  let files = 0;
+  let bytes = 0;
+  for (const entry of listing.split('\0')) {
+    if (!entry) continue;
+    const tab = entry.indexOf('\t');
+    const [mode, type, , size] = entry.slice(0, tab).split(/\s+/);
+    const name = entry.slice(tab + 1);
+    if (type !== 'blob' || (mode !== '100644' && mode !== '100755'))
+      throw new PackError(
+        pack,
+        `${JSON.stringify(name.slice(0, 200))} is not a regular file (links and submodules are not allowed in a pack)`,
+      );
+    for (const part of name.split('/')) {
+      const why = badName(part);
+      if (why) throw new PackError(pack, `${JSON.stringify(name.slice(0, 200))} ${why}`);
+    }
+    files += 1;
+    bytes += Number(size);
+    if (files > MAX_FILES || bytes > MAX_BYTES)
+      throw new PackError(pack, `holds more than ${MAX_FILES} files or ${MAX_BYTES / 1048576} MiB`);
+  }
 }
 
 /** True when `granted` covers every group, resource and verb of `asked`. */
@@ -285,9 +341,18 @@ function admitChecks(pack: PolicyPack, manifest: PackManifest, policy: RunnerPol
         );
     for (const name of check.needs.secrets)
       if (!pack.secretBindings.includes(name)) throw refuse(`needs secret binding ${name}, which the policy does not grant the pack`);
+    // A script's https goes through a CONNECT tunnel, whose paths the proxy cannot see: only whole-host destinations apply.
+    const usable = check.script ? granted.filter((d) => d.pathPrefix === '/') : granted;
     for (const d of check.needs.destinations)
-      if (!grantedDestinationsFor(d, granted).length)
-        throw refuse(`needs ${d.scheme}://${d.host}${d.port ? `:${d.port}` : ''}, which no destination granted to the pack covers`);
+      if (!grantedDestinationsFor(d, usable).length)
+        throw refuse(
+          `needs ${d.scheme}://${d.host}${d.port ? `:${d.port}` : ''}, which no destination granted to the pack covers${check.script ? ' (for a script, a destination without a pathPrefix)' : ''}`,
+        );
+    // A declarative check lists what it declares only; Secrets never (the executor checks the kinds again after discovery).
+    if (check.declarative)
+      for (const kind of [check.declarative.read, ...Object.values(check.declarative.context)])
+        if (kind.apiVersion === 'v1' && kind.kind === 'Secret')
+          throw refuse('reads Secrets, which a pack reads through secret bindings only');
     let compiled: CompiledDeclarative | undefined;
     if (check.declarative) {
       try {
@@ -330,8 +395,15 @@ export async function loadPack(
     ({ dir, signed } = await fetchGitPack({ ...pack, source }, options.cacheDir, options.signal));
   } else {
     if (pack.signers.length) throw new PackError(pack.name, 'signers apply to git sources only: pin a folder by its digest instead');
-    dir = source.dir;
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PackError(pack.name, `${dir} is not a folder`);
+    if (!existsSync(source.dir) || !statSync(source.dir).isDirectory()) throw new PackError(pack.name, `${source.dir} is not a folder`);
+    // A copy of the Runner's own, digested and run: the folder it came from may change later (a volume, a sync).
+    dir = path.join(options.cacheDir, 'packs', `${pack.name}-dir`);
+    mkdirSync(options.cacheDir, { recursive: true, mode: 0o711 });
+    chmodSync(options.cacheDir, 0o711);
+    mkdirSync(path.dirname(dir), { recursive: true, mode: 0o755 });
+    rmSync(dir, { recursive: true, force: true });
+    cpSync(source.dir, dir, { recursive: true, verbatimSymlinks: true, errorOnExist: true });
+    chmodSync(dir, 0o755);
   }
   const digest = packDigest(dir, pack.name);
   if (pack.digest !== undefined && pack.digest !== digest)

@@ -5,6 +5,8 @@
  * withheld unless allowed, the result contract and size cap). A preview of what leaves the cluster.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { signingKeyFromSeed } from '../../../common/ed25519';
@@ -101,9 +103,18 @@ export async function testPack(options: PackTestOptions): Promise<number> {
     // The owner's grants, this folder's files.
     policy = { ...owner, packs: [{ ...entry, source: { dir }, signers: [] }] };
   } else policy = grantingPolicy(manifest, dir, options);
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'lookout-pack-test-'));
+  try {
+    return await testLoaded(options, manifest, policy, cacheDir);
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+async function testLoaded(options: PackTestOptions, manifest: PackManifest, policy: RunnerPolicy, cacheDir: string): Promise<number> {
   let pack;
   try {
-    pack = await loadPack(policy.packs[0]!, policy, { cacheDir: path.join(dir, '.lookout-cache') });
+    pack = await loadPack(policy.packs[0]!, policy, { cacheDir });
   } catch (err) {
     options.err(err instanceof PackError ? err.message : `pack ${manifest.name}: ${err instanceof Error ? err.message : String(err)}`);
     return 2;

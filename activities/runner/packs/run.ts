@@ -39,7 +39,7 @@ function noKube(type: string): ApplicationFailure {
 export function scriptDestinations(pack: LoadedPack, check: LoadedCheck, policy: RunnerPolicy): SandboxDestination[] {
   const bindings = policy.secretBindings.filter((b) => check.check.needs.secrets.includes(b.name));
   const granted = policy.destinations.filter(
-    (d) => pack.policy.destinations.includes(d.name) && bindings.every((b) => b.destinations.includes(d.name)),
+    (d) => pack.policy.destinations.includes(d.name) && d.pathPrefix === '/' && bindings.every((b) => b.destinations.includes(d.name)),
   );
   return check.check.needs.destinations.flatMap((declared) =>
     grantedDestinationsFor(declared, granted).map((d) => ({ declared, policy: d })),
@@ -56,7 +56,14 @@ export async function runPackCheck(
   if (spec.declarative) {
     if (!ctx.kube) throw noKube(check.type);
     return runDeclarative(
-      { spec: spec.declarative, params, kube: ctx.kube, signal: ctx.signal, heartbeat: (d) => ctx.heartbeat(d) },
+      {
+        spec: spec.declarative,
+        params,
+        kube: ctx.kube,
+        rules: spec.needs.kubernetes,
+        signal: ctx.signal,
+        heartbeat: (d) => ctx.heartbeat(d),
+      },
       check.compiled,
     );
   }

@@ -5,9 +5,11 @@
  * 1. listens on 127.0.0.1:<port> of the sandbox's own network namespace (where only `lo` exists)
  *    for each listener and pipes every TCP connection to the listener's unix socket, which the
  *    Runner's proxies serve outside;
- * 2. once every listener is up, starts the script (`command`, stdio inherited: parameters on stdin,
- *    the result on stdout), writes `started` on fd 3 and closes it, so the Runner can tell a sandbox
- *    that never came up from a script that failed;
+ * 2. once every listener is up, writes `started` on fd 3 and closes it, so the Runner can tell a
+ *    sandbox that never came up from a script that failed, and only then starts the script (`command`,
+ *    stdio inherited: parameters on stdin, the result on stdout): fd 3 is closed before the script's
+ *    exec, so the script cannot send the start signal itself (nor hold the pipe open) whatever Node
+ *    does with inherited descriptors. A script that cannot be started ends the relay with status 125;
  * 3. exits with the script's status (128 + signal number when a signal ended it).
  *
  * It holds nothing secret: the script runs as the same user and may kill it or dial the sockets
@@ -27,17 +29,19 @@ function fail(message) {
   process.exit(125);
 }
 function start() {
+  try {
+    fs.writeSync(3, 'started\n');
+  } catch {
+    // the Runner went away: the sandbox dies with it
+  }
+  try {
+    fs.closeSync(3);
+  } catch {
+    // closed already
+  }
   const [file, ...args] = config.command;
   const child = spawn(file, args, { stdio: 'inherit', env: process.env });
   child.on('error', (err) => fail('cannot start the script (' + (err.code || 'error') + ')'));
-  child.on('spawn', () => {
-    try {
-      fs.writeSync(3, 'started\n');
-      fs.closeSync(3);
-    } catch {
-      // the Runner went away: the sandbox dies with it
-    }
-  });
   child.on('exit', (code, signal) => {
     for (const s of servers) s.close();
     process.exit(code === null ? 128 + (os.constants.signals[signal] || 0) : code);

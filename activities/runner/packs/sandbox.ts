@@ -7,9 +7,12 @@
  * - its interpreter (`bash`, `sh`, `python3` from /usr/bin, or the Runner's own `node`) running
  *   `/pack/<run>`, cwd `/pack` (the pack's folder, read-only), as uid/gid 65534 (nobody), no
  *   capabilities, in new user, mount, pid, ipc, uts, cgroup and network namespaces and a new session;
- * - read-only `/usr` (and the merged-usr `/bin`, `/lib`, … links), of `/etc` only certificates,
- *   `ld.so.cache`, `alternatives` and generated `passwd`, `group`, `hosts`, `nsswitch.conf`;
- *   fresh `/proc`, `/dev`, and `/tmp` + `/dev/shm` tmpfs of `memoryMiB` each;
+ *   it cannot create a user namespace of its own (`--disable-userns`: inside one it would hold every
+ *   capability, `CAP_NET_ADMIN` and `CAP_SYS_ADMIN` included, and could mount tmpfs without bound);
+ * - a read-only root: read-only `/usr` (and the merged-usr `/bin`, `/lib`, … links), of `/etc` only
+ *   certificates, `ld.so.cache`, `alternatives` and generated `passwd`, `group`, `hosts`,
+ *   `nsswitch.conf`; fresh `/proc` and a read-only `/dev` (its device nodes only); the only writable
+ *   places are `/tmp` and `/dev/shm`, tmpfs of {@link tmpfsBytes} each (`memoryMiB` / 4, at least 4 MiB);
  * - the check's validated parameters as JSON on stdin;
  * - each granted secret as `/run/secrets/<name>` (mode 0400, owned by the script's user);
  * - an environment of PATH, HOME=/tmp, TMPDIR, LANG, and `HTTPS_PROXY`/`HTTP_PROXY` (and lower-case)
@@ -34,16 +37,29 @@
  * processes and threads, the relay's included) counts that sandbox alone; when it is not, bwrap needs
  * unprivileged user namespaces and the process limit is shared with the Runner's own uid. The script's
  * RLIMIT_DATA is `memoryMiB` (a node script: that much V8 heap, and RLIMIT_DATA 1 GiB more for V8's
- * reservations); shared anonymous memory is not covered, as rlimits are the mechanism here (cgroups
- * are not writable). RLIMIT_CPU is the timeout. The whole process group is killed at the
- * timeout, when `run.signal` aborts, when stdout passes {@link MAX_STDOUT_BYTES}, and at the end;
- * killing bwrap ends its pid namespace, and with it every process the script started.
+ * reservations). RLIMIT_CPU is the timeout. The whole process group is killed at the timeout, when
+ * `run.signal` aborts, when stdout passes {@link MAX_STDOUT_BYTES}, and at the end; killing bwrap ends
+ * its pid namespace, and with it every process the script started.
+ *
+ * Memory is bounded, not capped: rlimits count per process, and cgroups (a `memory.max` and
+ * `pids.max` per sandbox) would be the complete answer, but they are not available here (cgroup v1,
+ * not writable by the Runner). What one sandbox can hold is at most {@link SANDBOX_NPROC} processes of
+ * `memoryMiB` RLIMIT_DATA each (private memory, 1 GiB more for node scripts; a process started by the
+ * script inherits the limit, and bwrap and the relay have 2 GiB), plus `memoryMiB` / 2 of tmpfs (`/tmp` and `/dev/shm`, which is also where POSIX shared memory lives),
+ * plus, in the Runner, 4 Kubernetes answers of at most 32 MiB each (`egress-proxy.ts`). SysV shared
+ * memory is bounded only by the ipc namespace's defaults.
+ *
+ * The run's folder (generated files, secrets, the proxies' sockets) is `lookout-sandbox-<pid>.<start>-*`
+ * in the Runner's tmpdir, named after the Runner process that made it; it is removed at the end of the
+ * run, and a folder left by a Runner that was killed (SIGKILL, OOM) is removed by the first run of
+ * the next ({@link sweepStaleSandboxes}).
  *
  * Result: stdout must be one JSON object `{ status?, summary, score?, issues?, metrics? }` (strict;
  * `status` defaults to `issues` when there are issues, else `ok`). stderr (at most 64 KiB) goes to
  * `onStderr` only, never into the result, an error or a log: it may hold secrets. A non-zero exit, a
  * timeout, too much output or no valid result throws a {@link ScriptError} whose message names the
- * script and the cause, never what it printed.
+ * script and the cause, never what it printed: an invalid result is named by its top-level field and
+ * the kind of problem (`metrics (invalid_type)`, `issues.3 (too_big)`), never by a key or a value.
  */
 import { execFile, spawn } from 'node:child_process';
 import {
@@ -78,8 +94,11 @@ const PRLIMIT = '/usr/bin/prlimit';
 export const SANDBOX_UID_BASE = 200_000;
 /** Sandboxes that may run at once (when root: one uid each). */
 export const MAX_SANDBOXES = 64;
-/** Processes and threads a sandbox may have at once (RLIMIT_NPROC), the relay's included. */
-export const SANDBOX_NPROC = 128;
+/**
+ * Processes and threads a sandbox may have at once (RLIMIT_NPROC), the relay's included (node: some
+ * 11 threads); kubectl and python with a few threads fit well.
+ */
+export const SANDBOX_NPROC = 64;
 export const MAX_STDOUT_BYTES = 1024 * 1024;
 const MAX_STDERR_BYTES = 64 * 1024;
 /** The relay (node) and bwrap get this much RLIMIT_DATA (at least); the script gets its `memoryMiB`. */
@@ -90,6 +109,13 @@ const RELAY_DATA_BYTES = 2048 * 1024 * 1024;
  * script gets `memoryMiB` of V8 heap (`--max-old-space-size`) and this much more of RLIMIT_DATA.
  */
 const NODE_DATA_OVERHEAD_BYTES = 1024 * 1024 * 1024;
+/** Smallest size of each of the sandbox's tmpfs (`/tmp`, `/dev/shm`). */
+const MIN_TMPFS_BYTES = 4 * 1024 * 1024;
+
+/** Size of each of the sandbox's two tmpfs (`/tmp`, `/dev/shm`): together at most half of `memoryMiB` (4 MiB each at least). */
+export function tmpfsBytes(memoryMiB: number): number {
+  return Math.max(MIN_TMPFS_BYTES, Math.floor((memoryMiB * 1024 * 1024) / 4));
+}
 const EGRESS_PORT = 3128;
 const KUBE_PORT = 8001;
 const NOBODY = 65534;
@@ -137,12 +163,79 @@ function acquireIdentity(): Identity {
     slots.add(token);
     return { uid, gid: process.getgid?.() ?? uid, own: false, release: () => slots.delete(token) };
   }
+  checkUidRange();
+  const dir = slotDir();
   for (let slot = 0; slot < MAX_SANDBOXES; slot++) {
     if (slots.has(slot)) continue;
+    // A lock file per slot, across processes: two Runners on one host never share a uid (each reaps its uid's processes).
+    const lock = path.join(dir, String(slot));
+    if (!takeLock(lock)) continue;
     slots.add(slot);
-    return { uid: SANDBOX_UID_BASE + slot, gid: SANDBOX_UID_BASE + slot, own: true, release: () => slots.delete(slot) };
+    return {
+      uid: SANDBOX_UID_BASE + slot,
+      gid: SANDBOX_UID_BASE + slot,
+      own: true,
+      release: () => {
+        slots.delete(slot);
+        rmSync(lock, { force: true });
+      },
+    };
   }
-  throw new ScriptError('sandbox', `more than ${MAX_SANDBOXES} scripts are running at once on this Runner`);
+  throw new ScriptError('sandbox', `more than ${MAX_SANDBOXES} scripts are running at once on this host`);
+}
+
+/** The folder of the slots' lock files: root's own, shared by every Runner process of the host. */
+function slotDir(): string {
+  const dir = path.join(os.tmpdir(), 'lookout-sandbox-slots');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Takes a slot's lock file, or a stale one (its process gone); false when a live process holds it. */
+function takeLock(lock: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, OWNER, { flag: 'wx', mode: 0o600 });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder = '';
+    try {
+      holder = readFileSync(lock, 'utf8');
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    const [pid, start] = holder.split('.');
+    if (holder === OWNER || (pid && startOf(Number(pid)) === start)) return false;
+    rmSync(lock, { force: true });
+  }
+  return false;
+}
+
+let uidRangeChecked = false;
+/** Refuses to run sandboxes as uids that belong to an account of the host: its files and processes would be the script's. */
+function checkUidRange(): void {
+  if (uidRangeChecked) return;
+  const taken: number[] = [];
+  for (const file of ['/etc/passwd', '/etc/group']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const id = Number(line.split(':')[2]);
+      if (id >= SANDBOX_UID_BASE && id < SANDBOX_UID_BASE + MAX_SANDBOXES) taken.push(id);
+    }
+  }
+  if (taken.length)
+    throw new ScriptError(
+      'sandbox',
+      `the sandbox ids ${SANDBOX_UID_BASE}–${SANDBOX_UID_BASE + MAX_SANDBOXES - 1} are used by accounts of this host (${taken[0]}): scripts cannot run here`,
+    );
+  uidRangeChecked = true;
 }
 
 /**
@@ -236,6 +329,9 @@ function limitPrefix(identity: Identity, cpuSeconds: number, dataBytes = RELAY_D
 
 const BASE_BWRAP = [
   '--unshare-all',
+  // --unshare-all only tries; --disable-userns needs the user namespace for sure.
+  '--unshare-user',
+  '--disable-userns',
   '--die-with-parent',
   '--new-session',
   '--cap-drop',
@@ -266,7 +362,7 @@ function sandboxProblem(identity: Identity): Promise<string | undefined> {
       execFile(argv[0]!, argv.slice(1), { env: {}, timeout: 10_000 }, (err) =>
         resolve(
           err
-            ? `bubblewrap cannot create a sandbox here (it needs unprivileged user namespaces, or a Runner running as root): ${err.message.split('\n')[0] ?? ''}`
+            ? `bubblewrap cannot create a sandbox here (it needs version 0.8 or later, and unprivileged user namespaces or a Runner running as root): ${err.message.split('\n')[0] ?? ''}`
             : undefined,
         ),
       );
@@ -367,14 +463,18 @@ function sandboxArgv(
     ...rootLinkArgs(),
     '--proc',
     '/proc',
+    // bwrap's /dev is a tmpfs of half the RAM: keep its device nodes, write nowhere else in it.
     '--dev',
     '/dev',
+    '--remount-ro',
+    '/dev',
+    // --size applies to the --tmpfs that follows it.
     '--size',
-    String(memory),
+    String(tmpfsBytes(spec.memoryMiB)),
     '--tmpfs',
     '/dev/shm',
     '--size',
-    String(memory),
+    String(tmpfsBytes(spec.memoryMiB)),
     '--tmpfs',
     '/tmp',
     ...etcBinds,
@@ -389,6 +489,10 @@ function sandboxArgv(
     folder.lookout,
     '/run/lookout',
     ...node.bind,
+    // Last of the mounts: bwrap's root is a tmpfs of half the RAM, writable by the script (/, /etc,
+    // /run); not recursive, so /tmp and /dev/shm stay writable.
+    '--remount-ro',
+    '/',
     '--chdir',
     '/pack',
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
@@ -485,6 +589,19 @@ function execute(argv: string[], run: ScriptRun, label: string, onStderr: ((chun
   });
 }
 
+const RESULT_FIELDS = new Set(Object.keys(ScriptResult.shape));
+
+/**
+ * Where an invalid result is wrong, in words the script did not choose: its top-level field (and the
+ * index of an issue) and zod's code. Deeper path segments are left out, as they may be keys the
+ * script chose (`metrics.<name>`); zod's messages too, as they may quote values.
+ */
+function issueWhere(issue: z.core.$ZodIssue): string {
+  const [field, index] = issue.path;
+  if (typeof field !== 'string' || !RESULT_FIELDS.has(field)) return `(root) (${issue.code})`;
+  return `${field}${typeof index === 'number' ? `.${index}` : ''} (${issue.code})`;
+}
+
 function parseResult(label: string, stdout: Buffer): CheckOutcome {
   let value: unknown;
   try {
@@ -494,9 +611,8 @@ function parseResult(label: string, stdout: Buffer): CheckOutcome {
   }
   const parsed = ScriptResult.safeParse(value);
   if (!parsed.success) {
-    // Paths and codes only: messages could quote what the script printed.
-    const where = parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(root)'} (${i.code})`);
-    throw new ScriptError('result', `${label} did not print a result: ${where.join(', ')}`);
+    const where = new Set(parsed.error.issues.map(issueWhere));
+    throw new ScriptError('result', `${label} did not print a result: ${[...where].slice(0, 10).join(', ')}`);
   }
   const { status, summary, score, issues = [], metrics = {} } = parsed.data;
   return {
@@ -508,6 +624,65 @@ function parseResult(label: string, stdout: Buffer): CheckOutcome {
     exitCode: 0,
   };
 }
+
+const FOLDER_PREFIX = 'lookout-sandbox-';
+const FOLDER_NAME = /^lookout-sandbox-(\d+)\.(\d+)-/;
+
+/** When process `pid` started (clock ticks after boot, from /proc), or undefined when it is gone. */
+function startOf(pid: number): string | undefined {
+  try {
+    // The fields after the command's name, which may hold spaces and parentheses; starttime is field 22.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This Runner process as its run folders name it: pid and start time, so that a reused pid is not taken for it. */
+const OWNER = `${process.pid}.${startOf(process.pid) ?? '0'}`;
+
+/** Removes a run's folder; its secrets folder is made writable first, as a Runner that is not root needs. */
+function removeFolder(top: string): void {
+  try {
+    chmodSync(path.join(top, 'secrets'), 0o700);
+  } catch {
+    // not there, or root, who needs no permission
+  }
+  rmSync(top, { recursive: true, force: true });
+}
+
+/**
+ * Removes the run folders (secrets included) in the tmpdir that a Runner process left when it was
+ * killed before its clean-up (SIGKILL, OOM): those whose process (pid and start time, from the
+ * folder's name) no longer runs. Folders of live Runners, this one's included, are left alone, so this
+ * is safe at any time; {@link runScript} calls it once per process. Synchronous, and never throws.
+ * Runners whose tmpdir is shared across pid namespaces must not share it with this sweep: a folder of a
+ * Runner this process cannot see would be taken for stale.
+ */
+export function sweepStaleSandboxes(): void {
+  let names: string[];
+  try {
+    names = readdirSync(os.tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = FOLDER_NAME.exec(name);
+    if (!match) continue;
+    const [, pid, start] = match;
+    if (`${pid}.${start}` === OWNER) continue;
+    const current = startOf(Number(pid));
+    if (current !== undefined && (current === start || start === '0')) continue;
+    try {
+      removeFolder(path.join(os.tmpdir(), name));
+    } catch {
+      // another Runner removed it meanwhile, or it is not ours to remove; the next process tries again
+    }
+  }
+}
+
+let swept = false;
 
 /**
  * Runs `run`'s script in a new sandbox (see the file's comment for the contract) and answers its
@@ -528,8 +703,12 @@ export async function runScript(run: ScriptRun, options: { onStderr?: (chunk: st
     throw new ScriptError('sandbox', `${label} needs ${spec.interpreter}, which this Runner does not have`);
   if (!existsSync(path.join(run.packDir, spec.run))) throw new ScriptError('sandbox', `${label} is missing from its pack`);
 
+  if (!swept) {
+    swept = true;
+    sweepStaleSandboxes();
+  }
   const identity = acquireIdentity();
-  const top = mkdtempSync(path.join(os.tmpdir(), 'lookout-sandbox-'));
+  const top = mkdtempSync(path.join(os.tmpdir(), `${FOLDER_PREFIX}${OWNER}-`));
   const proxies: SocketProxy[] = [];
   const stop = new AbortController();
   const abortProxies = () => stop.abort();
@@ -553,7 +732,7 @@ export async function runScript(run: ScriptRun, options: { onStderr?: (chunk: st
     stop.abort();
     await Promise.all(proxies.map((p) => p.close()));
     await reap(identity);
-    rmSync(top, { recursive: true, force: true });
+    removeFolder(top);
     identity.release();
   }
 }

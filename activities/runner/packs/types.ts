@@ -34,6 +34,11 @@ export interface DeclarativeRun {
   spec: DeclarativeSpec;
   params: Record<string, unknown>;
   kube: KubeClients;
+  /**
+   * The read rules the check declares (and the policy grants its pack): every kind it lists must be
+   * covered, whatever else the Runner's own identity may read (built-in checks, Secrets of bindings).
+   */
+  rules: readonly KubernetesRule[];
   signal: AbortSignal;
   heartbeat(details?: unknown): void;
 }
