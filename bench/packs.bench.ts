@@ -30,6 +30,8 @@ const DEPLOYMENTS = 1_000;
 const ROUNDS = 5;
 const SPAWNS = 20;
 const NAMESPACE = 'bench-packs';
+const BASELINE =
+  'script row: a bare child_process.spawn of sh with the same command, stdin and stdout piped; declarative row: the built-in k8s.workload-availability on the same namespace and cluster; each alternating with its pack side in the same process';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -143,7 +145,7 @@ async function declarativeBeside(kubeconfig: string): Promise<BenchResult> {
       builtin_issues: builtInIssues,
       ratio_wall_pack_to_builtin: Math.round((median(pack) / median(builtIn)) * 100) / 100,
     },
-    baseline: 'built-in k8s.workload-availability on the same namespace and cluster, alternating in the same process',
+    baseline: BASELINE,
   };
 }
 
@@ -201,7 +203,7 @@ async function scriptBeside(): Promise<BenchResult> {
         bare_spawn_ms: median(bare),
         overhead_ms: Math.round((median(sandboxed) - median(bare)) * 10) / 10,
       },
-      baseline: 'bare child_process.spawn of sh with the same command, stdin and stdout piped, alternating in the same process',
+      baseline: BASELINE,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
