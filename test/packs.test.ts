@@ -13,7 +13,8 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { loadPack, loadPacks, packDigest, PackError, type LoadedPacks } from '../activities/runner/packs/loader';
+import { loadPack, loadPacks, packDigest, PackError, readManifest, type LoadedPacks } from '../activities/runner/packs/loader';
+import { grantingPolicy } from '../activities/runner/packs/pack-test';
 import { runPackCheck } from '../activities/runner/packs/run';
 import { MAX_SANDBOXES, processesOf, SANDBOX_UID_BASE } from '../activities/runner/packs/sandbox';
 import { REDACTED } from '../activities/runner/redaction';
@@ -175,6 +176,30 @@ describe('a pack pinned in the policy is refused, with its reason, unless it is 
     await expect(load(dotGit)).rejects.toThrow(
       /^pack k8s-hygiene: cannot fetch file:\/\/.*: error: object [0-9a-f]{40}: hasDotgit: contains '\.git'$/,
     );
+  });
+
+  it("loads and runs the README's example pack as written", async () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const guide = readme.slice(readme.indexOf('## Write your own check'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(guide)![1]!;
+    const dir = path.join(work, 'team-checks');
+    mkdirSync(dir, { mode: 0o755 });
+    writeFileSync(path.join(dir, 'pack.yaml'), yaml);
+    const policy = grantingPolicy(readManifest(dir), dir, {});
+    const pack = await loadPack(policy.packs[0]!, policy, { cacheDir: cacheDir() });
+    const check = pack.checks.get('team-checks/latest-images')!;
+    const result = await runPackCheck(
+      { pack, check },
+      { namespaces: [ns] },
+      {
+        signal: new AbortController().signal,
+        heartbeat: () => undefined,
+        kube: fx.runnerClients(),
+        policy,
+        secrets: { resolve: () => Promise.reject(new Error('no secrets here')) },
+      },
+    );
+    expect(result.issues.map((i) => i.resource.name)).toEqual(['sloppy']);
   });
 
   it('refuses a check type whose pack the policy does not list, and a listed type the pack does not define', async () => {
