@@ -27,6 +27,7 @@ import { invitationsRoutes } from './routes/invitations.router';
 import { createInvitationsService } from './services/invitations.service';
 import type { Mailer } from '../platform/mail';
 import { sweepsRoutes } from './routes/sweeps.router';
+import { issuesRoutes } from './routes/issues.router';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
 import { createIdentityService, type LoginDelays } from './services/identity.service';
@@ -38,6 +39,7 @@ import { createSessionsService } from './services/sessions.service';
 import { createSsoService } from './services/sso.service';
 import { createSweepsService } from './services/sweeps.service';
 import { createTasksService } from './services/tasks.service';
+import { createIssuesService } from './services/issues.service';
 import { createWorkspacesService } from './services/workspaces.service';
 import type { VaultClient } from '../platform/vault/vault-client';
 import type { ChangeSource } from '../platform/repos/change-feed';
@@ -180,6 +182,7 @@ export function createApp(deps: AppDeps): Express {
     ...invitationsRoutes({ invitations: createInvitationsService({ pool, mailer: deps.mailer, publicUrl: deps.publicUrl }) }),
     ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
+    ...issuesRoutes({ issues: createIssuesService({ pool, sealer }) }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...secretsRoutes({ secrets }),

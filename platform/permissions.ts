@@ -12,10 +12,12 @@ export const PERMISSIONS = [
   'results.read',
   'schedules.read',
   'runners.read',
+  'issues.read',
   'runs.create',
   'runs.cancel',
   'runs.retry',
   'schedules.trigger',
+  'issues.manage',
   'tasks.manage',
   'schedules.manage',
   'members.manage',
@@ -28,8 +30,16 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const VIEWER: readonly Permission[] = ['workspace.read', 'tasks.read', 'runs.read', 'results.read', 'schedules.read', 'runners.read'];
-const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger'];
+const VIEWER: readonly Permission[] = [
+  'workspace.read',
+  'tasks.read',
+  'runs.read',
+  'results.read',
+  'schedules.read',
+  'runners.read',
+  'issues.read',
+];
+const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger', 'issues.manage'];
 const OWNER: readonly Permission[] = PERMISSIONS;
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {

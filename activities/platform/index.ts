@@ -24,8 +24,9 @@ import type { Sealer } from '../../platform/crypto/sealer';
 import type { SigningKey } from '../../platform/crypto/signing-key';
 import { paramsDigest, signTaskEnvelope } from '../../common/task-envelope';
 import { appendAudit, appendAuditEventsInTransaction, appendAuditInTransaction, type AuditEvent } from '../../platform/repos/audit.repo';
-import { inTransaction } from '../../platform/repos/db';
+import { inTransaction, type Queryable } from '../../platform/repos/db';
 import { insertResult } from '../../platform/repos/results.repo';
+import { recordFindings, type FindingChanges } from '../../platform/repos/issues.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
 import type { Task } from '../../platform/repos/tasks.repo';
 import { getTask } from '../../platform/repos/tasks.repo';
@@ -287,6 +288,29 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     details: { status: result.status, issues: result.issues.length, keyId: attestationKeyId },
   });
 
+  /** A stored result's findings, into the workspace's issues (an error result resolves nothing: it did not look). */
+  const recordResultFindings = (tx: Queryable, run: Run, result: TaskResult) =>
+    recordFindings(
+      tx,
+      sealer,
+      { id: run.id, workspaceId: run.workspaceId, runnerId: run.runnerId, taskId: run.taskId, checkType: run.checkType },
+      result.issues,
+      { resolve: result.status !== 'error' },
+    );
+
+  /** One audit row per kind of issue change a run made, with the issues' ids (opaque) and counts. */
+  const findingEvents = (run: Run, changes: FindingChanges): AuditEvent[] =>
+    (['opened', 'reopened', 'resolved'] as const)
+      .filter((kind) => changes[kind].length > 0)
+      .map((kind) => ({
+        workspaceId: run.workspaceId,
+        actor: SYSTEM_ACTOR,
+        action: `issues.${kind}`,
+        target: `run:${run.id}`,
+        outcome: 'success' as const,
+        details: { count: changes[kind].length, issues: changes[kind].slice(0, 200) },
+      }));
+
   const runFinishedEvent = (run: Run, input: RecordRunFinishedInput): AuditEvent => ({
     workspaceId: run.workspaceId,
     actor: SYSTEM_ACTOR,
@@ -348,7 +372,13 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       const accepted = await acceptedResult(runId, workspaceId, result);
       const stored = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
-        if (stored) await appendAuditInTransaction(tx, resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
+        if (stored) {
+          const findings = await recordResultFindings(tx, accepted.run, accepted.result);
+          await appendAuditEventsInTransaction(tx, [
+            resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId),
+            ...findingEvents(accepted.run, findings),
+          ]);
+        }
         return stored;
       });
       if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
@@ -370,7 +400,10 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         const { changed, run } = await markRunFinished(tx, runId, { status: 'succeeded', temporalRunId });
         if (!run) throw runNotFound();
         const events: AuditEvent[] = [];
-        if (stored) events.push(resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId));
+        if (stored) {
+          const findings = await recordResultFindings(tx, accepted.run, accepted.result);
+          events.push(resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId), ...findingEvents(accepted.run, findings));
+        }
         if (changed) events.push(runFinishedEvent(run, { runId, status: 'succeeded' }));
         await appendAuditEventsInTransaction(tx, events);
         return { stored, finished: changed ? run : undefined };

@@ -14,6 +14,7 @@ import type { Sealer } from '../../platform/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
+import { findingFingerprint } from '../../platform/repos/issues.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { insertSweepRun, runsOfSweep } from '../../platform/repos/runs.repo';
 import {
@@ -115,11 +116,7 @@ export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Po
         byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), issue]);
       }
       const namespaces = Object.fromEntries([...byNamespace].map(([ns, list]) => [ns, { score: scoreOf(list), issues: list.length }]));
-      const fingerprint = (i: Issue & { checkType: string }) =>
-        createHash('sha256')
-          .update([sweep.workspaceId, i.checkType, i.resource.kind, i.resource.namespace ?? '', i.resource.name, i.title].join('\u0000'))
-          .digest('hex')
-          .slice(0, 32);
+      const fingerprint = (i: Issue & { checkType: string }) => findingFingerprint(sweep.workspaceId, i.checkType, i);
       const current = new Map(issues.map((i) => [fingerprint(i), i.severity]));
       const previous = await previousSweep(pool, sweep.runnerId, sweepId);
       const before = new Set(

@@ -1,6 +1,8 @@
 /**
  * Workspaces, their members and API tokens, the audit log, and GDPR export and erasure.
  */
+import { exportIssues } from '../../platform/repos/issues.repo';
+import { issueView } from './issues.service';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -285,6 +287,7 @@ export function createWorkspacesService(deps: {
         runs,
         results,
         sweeps: await exportSweeps(pool, ws),
+        issues: (await exportIssues(pool, crypto.sealer, ws)).map(issueView),
         secrets: secretNames,
         audit: await listAudit(pool, ws, 10_000_000),
       };

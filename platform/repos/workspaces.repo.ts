@@ -121,6 +121,7 @@ export async function eraseWorkspace(db: Queryable, workspaceId: string): Promis
     'runners',
     'schedules',
     'sweeps',
+    'issues',
     'api_tokens',
     'memberships',
     'secrets',

@@ -9,6 +9,7 @@ import { insertInvitation } from '../../platform/repos/invitations.repo';
 import { routesOf, createApp, type AppDeps } from '../../platform-api/app';
 import type { RouteDef } from '../../platform-api/routes/route';
 import { insertRun, markRunFinished } from '../../platform/repos/runs.repo';
+import { recordFindings } from '../../platform/repos/issues.repo';
 import { insertSweep } from '../../platform/repos/sweeps.repo';
 import { createUser } from '../../platform/repos/users.repo';
 import { addMembership } from '../../platform/repos/workspaces.repo';
@@ -52,6 +53,8 @@ export interface WorkspaceFixture extends BootstrapOutput {
   sweepId: string;
   /** A paused schedule of `taskId`, made through the API. */
   scheduleId: string;
+  /** An open issue, as a run's finding makes one. */
+  issueId: string;
 }
 
 export async function workspaceFixture(platform: TestPlatform): Promise<WorkspaceFixture> {
@@ -76,7 +79,23 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
   const sweepId = randomUUID();
   await insertSweep(platform.pool, { id: sweepId, workspaceId: ws.workspaceId, runnerId: ws.runnerId, requestedBy: 'test:fixture' });
   const scheduleId = await createSchedule(platform, ws);
-  return { ...ws, runId, succeededRunId, sweepId, scheduleId };
+  const findings = await recordFindings(
+    platform.pool,
+    platform.crypto.sealer,
+    { id: succeededRunId, workspaceId: ws.workspaceId, runnerId: ws.runnerId, taskId: ws.taskId, checkType: 'http.probe' },
+    [
+      {
+        severity: 2,
+        title: 'fixture endpoint is slow',
+        resource: { kind: 'Endpoint', name: 'http://127.0.0.1:9/' },
+        expected: 'under 1000 ms',
+        actual: '4000 ms',
+        nextSteps: ['look at it'],
+      },
+    ],
+    { resolve: false },
+  );
+  return { ...ws, runId, succeededRunId, sweepId, scheduleId, issueId: findings.opened[0]! };
 }
 
 const short = () => randomUUID().slice(0, 8);
@@ -323,6 +342,11 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   },
   'GET /v1/workspaces/:ws/tasks': { call: async (ctx) => ({ path: wsPath(ctx, '/tasks?limit=5') }) },
   'GET /v1/workspaces/:ws/tasks/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/tasks/${ctx.ws.taskId}`) }) },
+  'GET /v1/workspaces/:ws/issues': { call: async (ctx) => ({ path: wsPath(ctx, '/issues?state=open&severity=3') }) },
+  'GET /v1/workspaces/:ws/issues/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/issues/${ctx.ws.issueId}`) }) },
+  'PATCH /v1/workspaces/:ws/issues/:id': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/issues/${ctx.ws.issueId}`), body: { state: 'acknowledged', reason: 'on it' } }),
+  },
   'DELETE /v1/workspaces/:ws/tasks/:id': {
     call: async (ctx) => ({
       path: wsPath(ctx, `/tasks/${await addTask(ctx.platform, ctx.ws, 'http.probe', { url: 'http://127.0.0.1:9/' })}`),

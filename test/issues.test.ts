@@ -1,0 +1,198 @@
+/**
+ * Issues across runs, through the API, Temporal and a real Runner probing a local endpoint whose
+ * answer the test changes: a finding opens an issue, is seen again, acknowledged, resolved when a
+ * later run of its task no longer finds it, reopened when found again, ignored until a date (and open
+ * again after it), fed by sweeps as by single runs, sealed at rest, exported and erased with the
+ * workspace.
+ */
+import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+
+let platform: TestPlatform;
+let target: Awaited<ReturnType<typeof startHttpServer>>;
+let ws: Awaited<ReturnType<typeof newWorkspace>>;
+let runner: Awaited<ReturnType<typeof startRunner>>;
+let status = 500;
+
+beforeAll(async () => {
+  platform = await startPlatform();
+  target = await startHttpServer((_req, res) => {
+    res.statusCode = status;
+    res.end('answer');
+  });
+  ws = await newWorkspace(platform, { probeUrl: `${target.url}/health` });
+  runner = await startRunner(platform, ws);
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  await target?.stop();
+  await platform?.stop();
+});
+
+interface IssueView {
+  id: string;
+  state: string;
+  severity: number;
+  checkType: string;
+  title: string;
+  resource: { kind: string; name: string };
+  seenCount: number;
+  reopenedCount: number;
+  resolvedAt: string | null;
+  ignoredUntil: string | null;
+  reason: string | null;
+  lastRunId: string;
+  taskId: string;
+}
+
+const issues = async (query = '') =>
+  (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/issues${query}`, { token: ws.token })).body['items'] as IssueView[];
+const change = (id: string, body: unknown) =>
+  api(platform.baseUrl, 'PATCH', `/v1/workspaces/${ws.workspaceId}/issues/${id}`, { token: ws.token, body });
+async function run(): Promise<string> {
+  const done = await runTaskViaApi(platform, ws, ws.taskId);
+  expect(done['status']).toBe('succeeded');
+  return String(done['id']);
+}
+const auditActions = async () =>
+  (
+    await platform.pool.query<{ action: string; target: string }>(
+      `select action, target from audit_events where workspace_id = $1 and action like 'issue%' order by id`,
+      [ws.workspaceId],
+    )
+  ).rows;
+
+describe('an issue across runs', () => {
+  it('opens on the first finding, counts the next, and is acknowledged with a sealed reason', async () => {
+    const first = await run();
+    const [opened] = await issues();
+    expect(opened).toMatchObject({
+      state: 'open',
+      severity: 1,
+      checkType: 'http.probe',
+      title: 'Unexpected HTTP status',
+      resource: { kind: 'Endpoint' },
+      seenCount: 1,
+      reopenedCount: 0,
+      lastRunId: first,
+      taskId: ws.taskId,
+    });
+    const second = await run();
+    expect(await issues()).toEqual([expect.objectContaining({ id: opened!.id, seenCount: 2, lastRunId: second, state: 'open' })]);
+
+    const acked = await change(opened!.id, { state: 'acknowledged', reason: 'the payments team is on it' });
+    expect(acked.status).toBe(200);
+    expect(acked.body).toMatchObject({ state: 'acknowledged', reason: 'the payments team is on it' });
+    // Found again while acknowledged: stays acknowledged.
+    await run();
+    expect(await issues()).toEqual([expect.objectContaining({ state: 'acknowledged', seenCount: 3 })]);
+    // Sealed at rest: neither the finding nor the reason is readable in PostgreSQL.
+    const raw = await platform.pool.query<{ row: string }>('select row_to_json(i)::text as row from issues i where id = $1', [opened!.id]);
+    expect(raw.rows[0]!.row).not.toContain('Unexpected HTTP status');
+    expect(raw.rows[0]!.row).not.toContain('payments team');
+    expect(raw.rows[0]!.row).not.toContain(target.url);
+  });
+
+  it('is resolved when a later run of its task no longer finds it, and reopened when one does', async () => {
+    status = 200;
+    await run();
+    const [resolved] = await issues();
+    expect(resolved).toMatchObject({ state: 'resolved', seenCount: 3 });
+    expect(resolved!.resolvedAt).not.toBeNull();
+    expect(await issues('?state=open')).toEqual([]);
+    // A resolved issue is reopened by a run, never by a person.
+    expect((await change(resolved!.id, { state: 'acknowledged' })).status).toBe(409);
+
+    status = 500;
+    await run();
+    expect(await issues('?state=open')).toEqual([
+      expect.objectContaining({ id: resolved!.id, state: 'open', reopenedCount: 1, seenCount: 4, resolvedAt: null }),
+    ]);
+  });
+
+  it('is ignored until a date: found meanwhile it stays ignored, and it is open again after the date', async () => {
+    const [issue] = await issues();
+    const until = new Date(Date.now() + 3_000).toISOString();
+    const ignored = await change(issue!.id, { state: 'ignored', until, reason: 'maintenance window' });
+    expect(ignored.body).toMatchObject({ state: 'ignored', ignoredUntil: until });
+    await run();
+    expect(await issues('?state=ignored')).toEqual([expect.objectContaining({ id: issue!.id, seenCount: 5 })]);
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(until) - Date.now()) + 200));
+    expect(await issues('?state=open')).toEqual([expect.objectContaining({ id: issue!.id, ignoredUntil: null })]);
+    await run();
+    expect(await issues()).toEqual([expect.objectContaining({ state: 'open', seenCount: 6 })]);
+  });
+
+  it('refuses bad changes with a problem, and audits every change', async () => {
+    const [issue] = await issues();
+    for (const body of [
+      { state: 'ignored' },
+      { state: 'ignored', until: new Date(Date.now() - 1_000).toISOString() },
+      { state: 'ignored', until: new Date(Date.now() + 400 * 24 * 3600_000).toISOString() },
+      { state: 'acknowledged', until: new Date(Date.now() + 60_000).toISOString() },
+      { state: 'resolved' },
+      { state: 'acknowledged', reason: 'x'.repeat(501) },
+      { state: 'acknowledged', extra: true },
+    ]) {
+      const refused = await change(issue!.id, body);
+      expect({ body, status: refused.status, type: refused.body['type'] }).toEqual({ body, status: 400, type: expect.any(String) });
+    }
+    expect((await change('00000000-0000-4000-8000-000000000000', { state: 'acknowledged' })).status).toBe(404);
+    const actions = await auditActions();
+    expect(actions.map((a) => a.action)).toEqual([
+      'issues.opened',
+      'issue.acknowledged',
+      'issues.resolved',
+      'issues.reopened',
+      'issue.ignored',
+    ]);
+    expect(actions.filter((a) => a.action.startsWith('issue.')).every((a) => a.target === `issue:${issue!.id}`)).toBe(true);
+  });
+
+  it('is fed by sweeps as by single runs, filtered by severity and check type', async () => {
+    status = 200;
+    const sweep = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, {
+      token: ws.token,
+      body: { runnerId: ws.runnerId },
+    });
+    expect(sweep.status).toBe(202);
+    const deadline = Date.now() + 60_000;
+    let got: Record<string, unknown> = {};
+    while (Date.now() < deadline && got['status'] !== 'completed') {
+      await new Promise((r) => setTimeout(r, 300));
+      got = (await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(sweep.body['id'])}`, { token: ws.token })).body;
+    }
+    expect(got['status']).toBe('completed');
+    expect(await issues()).toEqual([expect.objectContaining({ state: 'resolved' })]);
+    expect(await issues('?state=resolved&severity=1&checkType=http.probe')).toHaveLength(1);
+    expect(await issues('?checkType=k8s.pod-status')).toEqual([]);
+    const bad = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/issues?state=closed`, { token: ws.token });
+    expect(bad.status).toBe(400);
+  });
+
+  it('is in the workspace export, and erased with the workspace', async () => {
+    const exported = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/export`, { token: ws.token });
+    expect(exported.status).toBe(200);
+    expect(exported.body['issues']).toEqual([expect.objectContaining({ title: 'Unexpected HTTP status', reopenedCount: 1 })]);
+    const other = await newWorkspace(platform, { probeUrl: `${target.url}/health` });
+    const otherRunner = await startRunner(platform, other);
+    try {
+      status = 500;
+      const done = await runTaskViaApi(platform, other, other.taskId);
+      expect(done['status']).toBe('succeeded');
+      const count = async () =>
+        Number(
+          (await platform.pool.query<{ n: string }>('select count(*) as n from issues where workspace_id = $1', [other.workspaceId]))
+            .rows[0]!.n,
+        );
+      expect(await count()).toBe(1);
+      // Another workspace's issues are not this one's.
+      expect((await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/issues`, { token: other.token })).status).toBe(404);
+      const deleted = await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${other.workspaceId}`, { token: other.token });
+      expect(deleted.status).toBeLessThan(300);
+      expect(await count()).toBe(0);
+    } finally {
+      await otherRunner.stop();
+    }
+  });
+});
