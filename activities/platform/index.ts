@@ -402,7 +402,10 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         const events: AuditEvent[] = [];
         if (stored) {
           const findings = await recordResultFindings(tx, accepted.run, accepted.result);
-          events.push(resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId), ...findingEvents(accepted.run, findings));
+          events.push(
+            resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId),
+            ...findingEvents(accepted.run, findings),
+          );
         }
         if (changed) events.push(runFinishedEvent(run, { runId, status: 'succeeded' }));
         await appendAuditEventsInTransaction(tx, events);
