@@ -447,6 +447,18 @@ export const CliConfig = z
   .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 export type CliConfig = z.infer<typeof CliConfig>;
 
+/** The CLI's commands that act through the API as a person would (`lookout issues …`): where, and with which token. */
+export const ApiClientConfig = z.object({
+  /** The API's base URL, e.g. https://lookout.example.com. */
+  LOOKOUT_API_URL: z
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+    .default('http://127.0.0.1:8080'),
+  /** An API token of the workspace (never given on the command line, where other users of the host could read it). */
+  LOOKOUT_TOKEN: z.string().min(1).max(512),
+});
+export type ApiClientConfig = z.infer<typeof ApiClientConfig>;
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 /** A comma-separated list of non-empty entries. */
 const list = z

@@ -5,6 +5,8 @@
  * again after it), fed by sweeps as by single runs, sealed at rest, exported and erased with the
  * workspace.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
@@ -168,6 +170,37 @@ describe('an issue across runs', () => {
     expect(await issues('?checkType=k8s.pod-status')).toEqual([]);
     const bad = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/issues?state=closed`, { token: ws.token });
     expect(bad.status).toBe(400);
+  });
+
+  it('is listed and changed from the CLI through the API, with one-line errors', async () => {
+    const [issue] = await issues();
+    // Asynchronously: the API answering the CLI runs in this process.
+    const cli = (args: string[], env: Record<string, string> = { LOOKOUT_API_URL: platform.baseUrl, LOOKOUT_TOKEN: ws.token }) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.resolve(__dirname, '..', 'dist', 'platform-api', 'cli.js'), 'issues', ...args],
+          { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8', timeout: 30_000 },
+          (err, stdout, stderr) => resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+        );
+      });
+    const listed = await cli(['list', '--workspace', ws.workspaceId, '--state', 'resolved']);
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toContain(`${issue!.id}  resolved      sev1  http.probe`);
+    expect(listed.stdout).toContain('"Unexpected HTTP status"');
+    const json = JSON.parse((await cli(['list', '--workspace', ws.workspaceId, '--json'])).stdout) as IssueView[];
+    expect(json.map((i) => i.id)).toEqual([issue!.id]);
+    const refused = await cli(['ack', issue!.id, '--workspace', ws.workspaceId]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr.trim()).toBe(
+      `lookout: PATCH /v1/workspaces/${ws.workspaceId}/issues/${issue!.id}: 409 the issue is resolved: a run that finds it again reopens it`,
+    );
+    const badUntil = await cli(['ignore', issue!.id, '--workspace', ws.workspaceId, '--until', 'soon', '--reason', 'x']);
+    expect(badUntil.status).not.toBe(0);
+    expect(badUntil.stderr).toContain('--until must be an ISO date-time or a duration such as 12h or 7d');
+    const noToken = await cli(['list', '--workspace', ws.workspaceId], {});
+    expect(noToken.status).toBe(78);
+    expect(noToken.stderr).toContain('LOOKOUT_TOKEN');
   });
 
   it('is in the workspace export, and erased with the workspace', async () => {
