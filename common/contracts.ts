@@ -11,7 +11,7 @@ export type RunStatus = z.infer<typeof RunStatus>;
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'runner_unavailable', 'cancelled', 'rejected'];
 
 /** How a run came to be. */
-export const RunTrigger = z.enum(['api', 'schedule', 'retry', 'sweep']);
+export const RunTrigger = z.enum(['api', 'schedule', 'retry', 'sweep', 'alert']);
 export type RunTrigger = z.infer<typeof RunTrigger>;
 
 /**

@@ -28,6 +28,8 @@ import { createInvitationsService } from './services/invitations.service';
 import type { Mailer } from '../platform/mail';
 import { sweepsRoutes } from './routes/sweeps.router';
 import { issuesRoutes } from './routes/issues.router';
+import { HOOK_CALL_PREFIX, hookBodies, hooksRoutes } from './routes/hooks.router';
+import { createHooksService } from './services/hooks.service';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
 import { createIdentityService, type LoginDelays } from './services/identity.service';
@@ -138,6 +140,8 @@ export function createApp(deps: AppDeps): Express {
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
   app.use(refuseNonJsonBodies(SAML_ACS_PATH));
+  // Hook calls are read raw (signed bytes, 256 KiB); the JSON parser below then skips them.
+  app.use(HOOK_CALL_PREFIX, hookBodies());
   app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(SAML_ACS_PATH, express.urlencoded({ extended: false, limit: '256kb', type: 'application/x-www-form-urlencoded' }));
 
@@ -183,6 +187,9 @@ export function createApp(deps: AppDeps): Express {
     ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }) }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
     ...issuesRoutes({ issues: createIssuesService({ pool, sealer }) }),
+    ...hooksRoutes({
+      hooks: createHooksService({ pool, sealer, runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
+    }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...secretsRoutes({ secrets }),

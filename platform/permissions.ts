@@ -13,6 +13,7 @@ export const PERMISSIONS = [
   'schedules.read',
   'runners.read',
   'issues.read',
+  'hooks.read',
   'runs.create',
   'runs.cancel',
   'runs.retry',
@@ -24,6 +25,7 @@ export const PERMISSIONS = [
   'tokens.manage',
   'runners.manage',
   'secrets.manage',
+  'hooks.manage',
   'audit.read',
   'workspace.export',
   'workspace.delete',
@@ -38,6 +40,7 @@ const VIEWER: readonly Permission[] = [
   'schedules.read',
   'runners.read',
   'issues.read',
+  'hooks.read',
 ];
 const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger', 'issues.manage'];
 const OWNER: readonly Permission[] = PERMISSIONS;

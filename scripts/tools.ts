@@ -322,55 +322,59 @@ export function ensureTemporalAuthz(log: (line: string) => void = (l) => process
   return target;
 }
 
-/** Where Debian puts Prometheus (the `prometheus` package, 2.42 on bookworm). */
-const DEBIAN_PROMETHEUS = '/usr/bin/prometheus';
+/**
+ * A program from a Debian package: the binary named by `envVar` if set, else the package's own path,
+ * installed with apt-get when missing and this runs as root (no build from source for these).
+ */
+function ensureDebianPackage(what: { name: string; pkg: string; bin: string; envVar?: string }, log: (line: string) => void): string {
+  const configured = what.envVar ? process.env[what.envVar] : undefined;
+  if (configured) {
+    if (!isExecutable(configured)) throw new Error(`${what.envVar}=${configured} is not an executable file`);
+    return configured;
+  }
+  if (isExecutable(what.bin)) return what.bin;
+  const why = `install the Debian package ${what.pkg}${what.envVar ? `, or set ${what.envVar} to a ${path.basename(what.bin)} binary` : ''}`;
+  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
+    throw new Error(`${what.name} is missing and cannot be installed here (apt-get as root): ${why}`);
+  log(`installing ${what.name} (apt-get install ${what.pkg})…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts = { env, stdio: ['ignore', 'inherit', 'inherit'] as ['ignore', 'inherit', 'inherit'] };
+  spawnSync('apt-get', ['update', '-qq'], opts);
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', what.pkg], opts);
+  if (install.status !== 0 || !isExecutable(what.bin))
+    throw new Error(`apt-get install ${what.pkg} failed (exit ${install.status ?? install.signal}): ${why}`);
+  return what.bin;
+}
+
+const stderrLine = (l: string) => process.stderr.write(`${l}\n`);
 
 /**
  * A Prometheus server binary for the metrics test, which scrapes every process with it:
- * `LOOKOUT_PROMETHEUS` if set, else Debian's package, installed with apt-get when missing and this
- * runs as root (no build from source: Prometheus' web UI needs a Node build of its own).
+ * `LOOKOUT_PROMETHEUS` if set, else Debian's package (2.42 on bookworm; no build from source:
+ * Prometheus' web UI needs a Node build of its own).
  */
-export function ensurePrometheus(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
-  const configured = process.env['LOOKOUT_PROMETHEUS'];
-  if (configured) {
-    if (!isExecutable(configured)) throw new Error(`LOOKOUT_PROMETHEUS=${configured} is not an executable file`);
-    return configured;
-  }
-  if (isExecutable(DEBIAN_PROMETHEUS)) return DEBIAN_PROMETHEUS;
-  const why = 'install the Debian package prometheus, or set LOOKOUT_PROMETHEUS to a prometheus binary';
-  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
-    throw new Error(`Prometheus is missing and cannot be installed here (apt-get as root): ${why}`);
-  log('installing Prometheus (apt-get install prometheus)…');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const opts = { env, stdio: ['ignore', 'inherit', 'inherit'] as ['ignore', 'inherit', 'inherit'] };
-  spawnSync('apt-get', ['update', '-qq'], opts);
-  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'prometheus'], opts);
-  if (install.status !== 0 || !isExecutable(DEBIAN_PROMETHEUS))
-    throw new Error(`apt-get install prometheus failed (exit ${install.status ?? install.signal}): ${why}`);
-  return DEBIAN_PROMETHEUS;
+export function ensurePrometheus(log: (line: string) => void = stderrLine): string {
+  return ensureDebianPackage({ name: 'Prometheus', pkg: 'prometheus', bin: '/usr/bin/prometheus', envVar: 'LOOKOUT_PROMETHEUS' }, log);
 }
 
-/** Where Debian puts bubblewrap (the `bubblewrap` package); the script sandbox runs this path only. */
-const DEBIAN_BWRAP = '/usr/bin/bwrap';
+/**
+ * A Prometheus Alertmanager binary for the alert-hooks test, which has it post its webhooks to the
+ * Platform: `LOOKOUT_ALERTMANAGER` if set, else Debian's `prometheus-alertmanager` (0.25 on bookworm).
+ */
+export function ensureAlertmanager(log: (line: string) => void = stderrLine): string {
+  return ensureDebianPackage(
+    { name: 'Alertmanager', pkg: 'prometheus-alertmanager', bin: '/usr/bin/prometheus-alertmanager', envVar: 'LOOKOUT_ALERTMANAGER' },
+    log,
+  );
+}
 
 /**
  * bubblewrap, which runs check packs' scripts in a sandbox (activities/runner/packs/sandbox.ts):
- * Debian's package, installed with apt-get when missing and this runs as root. No override by
- * environment variable: the sandbox runs `/usr/bin/bwrap` and nothing else.
+ * Debian's package. No override by environment variable: the sandbox runs `/usr/bin/bwrap` and
+ * nothing else.
  */
-export function ensureBubblewrap(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
-  if (isExecutable(DEBIAN_BWRAP)) return DEBIAN_BWRAP;
-  const why = 'install the Debian package bubblewrap';
-  if (process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).status !== 0)
-    throw new Error(`bubblewrap is missing and cannot be installed here (apt-get as root): ${why}`);
-  log('installing bubblewrap (apt-get install bubblewrap)…');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const opts = { env, stdio: ['ignore', 'inherit', 'inherit'] as ['ignore', 'inherit', 'inherit'] };
-  spawnSync('apt-get', ['update', '-qq'], opts);
-  const install = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'bubblewrap'], opts);
-  if (install.status !== 0 || !isExecutable(DEBIAN_BWRAP))
-    throw new Error(`apt-get install bubblewrap failed (exit ${install.status ?? install.signal}): ${why}`);
-  return DEBIAN_BWRAP;
+export function ensureBubblewrap(log: (line: string) => void = stderrLine): string {
+  return ensureDebianPackage({ name: 'bubblewrap', pkg: 'bubblewrap', bin: '/usr/bin/bwrap' }, log);
 }
 
 if (require.main === module) {
@@ -380,7 +384,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nbwrap: ${ensureBubblewrap()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nalertmanager: ${ensureAlertmanager()}\nbwrap: ${ensureBubblewrap()}\n`,
       );
     }
   } catch (err) {

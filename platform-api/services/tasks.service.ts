@@ -32,36 +32,54 @@ export const CreateTaskBody = z.strictObject({
   policy: ExecutionPolicy.partial().default({}),
 });
 
+/**
+ * The parameters of a task of `checkType` on `runnerId`, validated as a task's are when it is saved:
+ * a built-in check type's own schema (defaults filled in), then the Runner's reported policy (which
+ * also knows its packs' schemas). Throws InputError (400) or NotFoundError (the Runner, 404).
+ * Exported for alert hooks, which save tasks with parameters rendered from an alert.
+ */
+export async function validTaskParams(
+  pool: Pool,
+  sealer: Sealer,
+  workspaceId: string,
+  runnerId: string,
+  checkType: string,
+  input: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  // A pack check's parameters are validated against the JSON Schema its Runner reported (below).
+  let params: Record<string, unknown> = input;
+  if (isCheckType(checkType)) {
+    const parsedParams = CHECK_PARAMS[checkType].safeParse(input);
+    if (!parsedParams.success) {
+      throw new InputError(
+        `invalid parameters for ${checkType}`,
+        parsedParams.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })),
+      );
+    }
+    params = parsedParams.data;
+  }
+  if (!(await getRunner(pool, workspaceId, runnerId))) throw new NotFoundError('runner');
+  // What the Runner's policy will refuse is refused now, when the Runner has reported its policy.
+  const sealedPolicy = await runnerPolicySealed(pool, workspaceId, runnerId);
+  if (sealedPolicy) {
+    const summary = await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(runnerId), sealedPolicy);
+    const refusal = policyRefusal(PolicySummary.parse(summary), checkType, params);
+    if (refusal) throw new InputError("the Runner's policy refuses this task", [refusal]);
+  } else if (!isCheckType(checkType)) {
+    throw new InputError('the Runner has not reported its check packs yet', [
+      { path: 'checkType', message: `${checkType} can be saved once the Runner has connected and reported its packs` },
+    ]);
+  }
+  return params;
+}
+
 export function createTasksService({ pool, sealer }: { pool: Pool; sealer: Sealer }) {
   return {
     async create(auth: WorkspaceAccess, workspaceId: string, body: unknown, ip?: string): Promise<Task> {
       const parsed = CreateTaskBody.safeParse(body);
       if (!parsed.success) throw InputError.fromZod('task', parsed.error);
       const input = parsed.data;
-      // A pack check's parameters are validated against the JSON Schema its Runner reported (below).
-      let params: Record<string, unknown> = input.params;
-      if (isCheckType(input.checkType)) {
-        const parsedParams = CHECK_PARAMS[input.checkType].safeParse(input.params);
-        if (!parsedParams.success) {
-          throw new InputError(
-            `invalid parameters for ${input.checkType}`,
-            parsedParams.error.issues.map((i) => ({ path: ['params', ...i.path].join('.'), message: i.message })),
-          );
-        }
-        params = parsedParams.data;
-      }
-      if (!(await getRunner(pool, workspaceId, input.runnerId))) throw new NotFoundError('runner');
-      // What the Runner's policy will refuse is refused now, when the Runner has reported its policy.
-      const sealedPolicy = await runnerPolicySealed(pool, workspaceId, input.runnerId);
-      if (sealedPolicy) {
-        const summary = await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(input.runnerId), sealedPolicy);
-        const refusal = policyRefusal(PolicySummary.parse(summary), input.checkType, params);
-        if (refusal) throw new InputError("the Runner's policy refuses this task", [refusal]);
-      } else if (!isCheckType(input.checkType)) {
-        throw new InputError('the Runner has not reported its check packs yet', [
-          { path: 'checkType', message: `${input.checkType} can be saved once the Runner has connected and reported its packs` },
-        ]);
-      }
+      const params = await validTaskParams(pool, sealer, workspaceId, input.runnerId, input.checkType, input.params);
       const task: Task = {
         id: randomUUID(),
         workspaceId,

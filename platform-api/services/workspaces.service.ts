@@ -2,6 +2,7 @@
  * Workspaces, their members and API tokens, the audit log, and GDPR export and erasure.
  */
 import { exportIssues } from '../../platform/repos/issues.repo';
+import { listHooks } from '../../platform/repos/hooks.repo';
 import { issueView } from './issues.service';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
@@ -288,6 +289,8 @@ export function createWorkspacesService(deps: {
         results,
         sweeps: await exportSweeps(pool, ws),
         issues: (await exportIssues(pool, crypto.sealer, ws)).map(issueView),
+        // Hooks without their secrets (the Platform holds only their hashes).
+        hooks: await listHooks(pool, crypto.sealer, ws),
         secrets: secretNames,
         audit: await listAudit(pool, ws, 10_000_000),
       };

@@ -102,3 +102,9 @@ export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runner
   ]);
   return rows.map((r) => r.id);
 }
+
+/** The id of the task of `workspaceId` named `name` (names are unique per workspace). */
+export async function taskIdByName(db: Queryable, workspaceId: string, name: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and name = $2', [workspaceId, name]);
+  return rows[0]?.id;
+}

@@ -122,6 +122,7 @@ export async function eraseWorkspace(db: Queryable, workspaceId: string): Promis
     'schedules',
     'sweeps',
     'issues',
+    'hooks',
     'api_tokens',
     'memberships',
     'secrets',

@@ -55,6 +55,9 @@ export interface WorkspaceFixture extends BootstrapOutput {
   scheduleId: string;
   /** An open issue, as a run's finding makes one. */
   issueId: string;
+  /** A bearer alert hook, made through the API, routing `alertname=FixtureDown` to `taskId`; and its secret. */
+  hookId: string;
+  hookSecret: string;
 }
 
 export async function workspaceFixture(platform: TestPlatform): Promise<WorkspaceFixture> {
@@ -95,7 +98,8 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
     ],
     { resolve: false },
   );
-  return { ...ws, runId, succeededRunId, sweepId, scheduleId, issueId: findings.opened[0]! };
+  const hook = await createHook(platform, ws);
+  return { ...ws, runId, succeededRunId, sweepId, scheduleId, issueId: findings.opened[0]!, hookId: hook.id, hookSecret: hook.secret };
 }
 
 const short = () => randomUUID().slice(0, 8);
@@ -124,6 +128,24 @@ async function createSchedule(platform: TestPlatform, ws: BootstrapOutput): Prom
     201,
   );
   return String(body['id']);
+}
+
+/** A hook body the API accepts: alerts named FixtureDown start runs of `taskId` (the first stays queued: no Runner polls). */
+const hookBody = (taskId: string) => ({
+  name: `hook-${short()}`,
+  auth: 'bearer',
+  format: 'alertmanager',
+  routes: [{ match: { alertname: 'FixtureDown' }, taskId }],
+  ratePerMinute: 6000,
+});
+
+async function createHook(platform: TestPlatform, ws: BootstrapOutput): Promise<{ id: string; secret: string }> {
+  const body = await created(
+    'hook',
+    send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/hooks`, { headers: bearer(ws.token), body: hookBody(ws.taskId) }),
+    201,
+  );
+  return { id: String(body['id']), secret: String(body['secret']) };
 }
 
 /** A member with no login of their own, to change or remove. */
@@ -346,6 +368,34 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /v1/workspaces/:ws/issues/:id': { call: async (ctx) => ({ path: wsPath(ctx, `/issues/${ctx.ws.issueId}`) }) },
   'PATCH /v1/workspaces/:ws/issues/:id': {
     call: async (ctx) => ({ path: wsPath(ctx, `/issues/${ctx.ws.issueId}`), body: { state: 'acknowledged', reason: 'on it' } }),
+  },
+  'POST /v1/workspaces/:ws/hooks': { call: async (ctx) => ({ path: wsPath(ctx, '/hooks'), body: hookBody(ctx.ws.taskId) }) },
+  'GET /v1/workspaces/:ws/hooks': { call: async (ctx) => ({ path: wsPath(ctx, '/hooks') }) },
+  'DELETE /v1/workspaces/:ws/hooks/:id': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/hooks/${(await createHook(ctx.platform, ctx.ws)).id}`) }),
+  },
+  // Authenticated by the fixture hook's secret, whoever the caller is; repeats of the alert find its run in flight.
+  'POST /v1/hooks/:hookId': {
+    call: async (ctx) => ({
+      path: `/v1/hooks/${ctx.ws.hookId}`,
+      headers: bearer(ctx.ws.hookSecret),
+      body: {
+        version: '4',
+        status: 'firing',
+        receiver: 'lookout',
+        groupKey: '{}:{alertname="FixtureDown"}',
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'FixtureDown', namespace: 'payments' },
+            annotations: { summary: 'fixture' },
+            startsAt: '2026-01-01T00:00:00Z',
+            endsAt: '0001-01-01T00:00:00Z',
+            fingerprint: 'f1xture',
+          },
+        ],
+      },
+    }),
   },
   'DELETE /v1/workspaces/:ws/tasks/:id': {
     call: async (ctx) => ({
