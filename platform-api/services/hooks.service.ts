@@ -450,8 +450,8 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
       const taskIds = [];
       for (const p of planned) taskIds.push(p.params ? await taskFor(hook, p.base, p.params) : p.base.id);
 
-      // requestRun reads only the actor and workspace of the access it is given: a hook acts as itself.
-      const actor = { workspaceId: hook.workspaceId, role: 'operator', actor: `hook:${hook.id}` } as WorkspaceAccess;
+      // A hook acts as itself in the audit log.
+      const actor = { actor: `hook:${hook.id}` };
       const started: HookRunRef[] = [];
       const client = await pool.connect();
       let broken: Error | undefined;

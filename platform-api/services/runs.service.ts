@@ -121,7 +121,13 @@ export function createRunsService({
      * `ws-<ws>/run-<run>`. If Temporal refuses the start, the run is closed as failed and the caller
      * gets 503. A process that dies between the commit and the start leaves the run queued (known).
      */
-    async requestRun(auth: WorkspaceAccess, workspaceId: string, taskId: string, trigger: RunTrigger, ip?: string): Promise<RunView> {
+    async requestRun(
+      auth: Pick<WorkspaceAccess, 'actor'>,
+      workspaceId: string,
+      taskId: string,
+      trigger: RunTrigger,
+      ip?: string,
+    ): Promise<RunView> {
       const task = await getTask(pool, sealer, workspaceId, taskId);
       if (!task) throw new NotFoundError('task');
       const policy = ExecutionPolicy.parse(task.policy);
