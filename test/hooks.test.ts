@@ -421,3 +421,178 @@ describe('a hook call that is wrong', () => {
     await refused(401, () => call(bearerHook.id, alertBody(), { authorization: `Bearer ${bearerHook.secret}` }));
   });
 });
+
+describe('a PagerDuty V3 webhook', () => {
+  // PagerDuty generates a subscription's secret; the test plays PagerDuty with one of its own.
+  const secret = `pd-${randomUUID()}`;
+  let pd: { id: string };
+  const incidentId = `Q${randomUUID().slice(0, 13).toUpperCase()}`;
+  const pdBody = (eventType: string, data: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      event: {
+        id: randomUUID(),
+        event_type: eventType,
+        resource_type: 'incident',
+        occurred_at: new Date().toISOString(),
+        agent: null,
+        data: {
+          id: incidentId,
+          type: 'incident',
+          title: 'Payments API is down',
+          status: eventType === 'incident.resolved' ? 'resolved' : 'triggered',
+          urgency: 'high',
+          service: { id: 'PSVC001', summary: 'payments-api' },
+          priority: { summary: 'P1' },
+          ...data,
+        },
+      },
+    });
+  const pdSign = (key: string, body: string) => `v1=${createHmac('sha256', key).update(body).digest('hex')}`;
+  const pdCall = (body: string, signature: string) =>
+    fetch(`${platform.baseUrl}/v1/hooks/${pd.id}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-pagerduty-signature': signature },
+      body,
+    });
+  const runsOfTask = async (taskId: string) => (await runsOf(ws.workspaceId)).filter((r) => r.task_id === taskId && r.trigger === 'alert');
+
+  beforeAll(async () => {
+    const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/hooks`, {
+      token: ws.token,
+      body: {
+        name: 'pagerduty-prod',
+        auth: 'hmac',
+        format: 'pagerduty',
+        secret,
+        routes: [
+          {
+            match: { service: { regex: 'payments-.*' }, urgency: 'high', priority: 'P1' },
+            taskId: ws.taskId,
+            params: { url: `${target.url}/pd/{{ labels.service }}/{{ labels.incident_id }}` },
+          },
+        ],
+      },
+    });
+    expect(created.status).toBe(201);
+    // PagerDuty's secret is not shown back.
+    expect(created.body['secret']).toBeUndefined();
+    pd = { id: String(created.body['id']) };
+  });
+
+  it('is refused at creation without hmac auth or without the secret PagerDuty generated', async () => {
+    const create = (body: Record<string, unknown>) =>
+      api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/hooks`, {
+        token: ws.token,
+        body: { name: 'pd-bad', format: 'pagerduty', routes: [{ match: {}, taskId: ws.taskId }], ...body },
+      });
+    expect((await create({ auth: 'bearer', secret })).status).toBe(400);
+    expect((await create({ auth: 'hmac' })).status).toBe(400);
+    const generic = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/hooks`, {
+      token: ws.token,
+      body: { name: 'generic-with-secret', auth: 'hmac', format: 'generic', secret, routes: [{ match: {}, taskId: ws.taskId }] },
+    });
+    expect(generic.status).toBe(400);
+  });
+
+  let taskId: string;
+  let firstRun: string;
+
+  it('starts a run of the routed task, its parameters rendered from the incident, when an incident triggers', async () => {
+    status = 200;
+    const body = pdBody('incident.triggered');
+    // During a secret rotation PagerDuty sends one signature per secret; one matching suffices.
+    const res = await pdCall(body, `${pdSign('an-older-secret-000', body)}, ${pdSign(secret, body)}`);
+    expect(res.status).toBe(202);
+    const answer = (await res.json()) as { runs: { taskId: string; runId: string; deduplicated: boolean }[] };
+    expect(answer.runs).toEqual([{ taskId: expect.any(String), runId: expect.any(String), deduplicated: false }]);
+    taskId = answer.runs[0]!.taskId;
+    firstRun = answer.runs[0]!.runId;
+    expect(taskId).not.toBe(ws.taskId);
+    const task = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/tasks/${taskId}`, { token: ws.token });
+    expect(task.body['params']).toMatchObject({ url: `${target.url}/pd/payments-api/${incidentId}` });
+    expect(await waitForRun(platform.baseUrl, ws.token, firstRun)).toMatchObject({ status: 'succeeded', trigger: 'alert', taskId });
+  }, 60_000);
+
+  it('refuses a re-sent event (same event id, same signed body) as a replay, starting nothing', async () => {
+    const body = pdBody('incident.triggered');
+    const signature = pdSign(secret, body);
+    const first = await pdCall(body, signature);
+    expect(first.status).toBe(202);
+    const before = (await runsOfTask(taskId)).length;
+    const again = await pdCall(body, signature);
+    expect(again.status).toBe(401);
+    expect(again.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect((await runsOfTask(taskId)).length).toBe(before);
+    const reasons = (await hookAudit(ws.workspaceId, 'hook.refused')).map((r) => r.details['reason']);
+    expect(reasons).toContain('replayed');
+  });
+
+  it('starts the confirming run when the incident resolves', async () => {
+    const body = pdBody('incident.resolved');
+    const res = await pdCall(body, pdSign(secret, body));
+    expect(res.status).toBe(202);
+    const answer = (await res.json()) as { runs: { taskId: string; runId: string; deduplicated: boolean }[] };
+    expect(answer.runs).toEqual([{ taskId, runId: expect.any(String), deduplicated: false }]);
+    expect(answer.runs[0]!.runId).not.toBe(firstRun);
+    const { rows } = await platform.pool.query<{ last_run_id: string; last_alert_status: string }>(
+      'select last_run_id, last_alert_status from hook_alerts where hook_id = $1 and task_id = $2',
+      [pd.id, taskId],
+    );
+    expect(rows).toEqual([{ last_run_id: answer.runs[0]!.runId, last_alert_status: 'resolved' }]);
+    expect(await waitForRun(platform.baseUrl, ws.token, answer.runs[0]!.runId)).toMatchObject({ status: 'succeeded', trigger: 'alert' });
+  }, 60_000);
+
+  it('answers 401 to a bad, missing or other-secret signature, starting nothing', async () => {
+    const body = pdBody('incident.triggered', { id: 'QOTHER' });
+    const before = (await runsOf(ws.workspaceId)).length;
+    for (const signature of [pdSign('not-the-secret-0000', body), 'v1=00', '', pdSign(secret, `${body} `)]) {
+      const res = await pdCall(body, signature);
+      expect({ signature, status: res.status }).toEqual({ signature, status: 401 });
+    }
+    // A Lookout-style HMAC signature does not open a PagerDuty hook.
+    const ts = Math.floor(Date.now() / 1000);
+    const lookoutStyle = await fetch(`${platform.baseUrl}/v1/hooks/${pd.id}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-lookout-timestamp': String(ts),
+        'x-lookout-signature': `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
+      },
+      body,
+    });
+    expect(lookoutStyle.status).toBe(401);
+    // An event that occurred longer ago than event ids are remembered is refused as stale.
+    const old = JSON.stringify({
+      ...(JSON.parse(body) as { event: object }),
+      event: { ...(JSON.parse(body) as { event: object }).event, occurred_at: new Date(Date.now() - 25 * 3600_000).toISOString() },
+    });
+    expect((await pdCall(old, pdSign(secret, old))).status).toBe(401);
+    expect((await runsOf(ws.workspaceId)).length).toBe(before);
+  });
+
+  it('accepts an event type it does not act on with 202 and no runs', async () => {
+    const before = (await runsOf(ws.workspaceId)).length;
+    for (const body of [
+      pdBody('incident.acknowledged'),
+      JSON.stringify({
+        event: { id: randomUUID(), event_type: 'pagey.ping', occurred_at: new Date().toISOString(), data: { type: 'ping' } },
+      }),
+    ]) {
+      const res = await pdCall(body, pdSign(secret, body));
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 202, body: { runs: [] } });
+    }
+    expect((await runsOf(ws.workspaceId)).length).toBe(before);
+  });
+
+  it('keeps the PagerDuty secret sealed: not in the hook row, the audit log or the listing', async () => {
+    const rows = await platform.pool.query<{ text: string }>(
+      `select row_to_json(h)::text as text from hooks h where id = $1
+       union all select row_to_json(a)::text from audit_events a where action like 'hook.%'`,
+      [pd.id],
+    );
+    expect(rows.rows.length).toBeGreaterThan(1);
+    for (const { text } of rows.rows) expect(text).not.toContain(secret);
+    const list = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/hooks`, { token: ws.token });
+    expect(JSON.stringify(list.body)).not.toContain(secret);
+  });
+});

@@ -76,7 +76,7 @@ export function hooksRoutes({ hooks }: { hooks: HooksService }): RouteDef[] {
       path: `${HOOK_CALL_PREFIX}/:hookId`,
       tag: 'hooks',
       summary:
-        'Call an alert hook (Alertmanager webhook v4 or {alerts:[{id,status,labels}]}); authenticated by the hook secret (Bearer, or X-Lookout-Timestamp + X-Lookout-Signature)',
+        'Call an alert hook (Alertmanager webhook v4, PagerDuty V3 webhook, or {alerts:[{id,status,labels}]}); authenticated by the hook secret (Bearer, X-Lookout-Timestamp + X-Lookout-Signature, or X-PagerDuty-Signature)',
       // Not a user's credential: the hook's own secret, checked by the service.
       access: 'public',
       params: HookParams,
@@ -87,6 +87,7 @@ export function hooksRoutes({ hooks }: { hooks: HooksService }): RouteDef[] {
           authorization: req.get('authorization'),
           timestamp: req.get('x-lookout-timestamp'),
           signature: req.get('x-lookout-signature'),
+          pagerdutySignature: req.get('x-pagerduty-signature'),
           body: Buffer.isBuffer(req.body) ? req.body : undefined,
           bodyError: (req as HookRequest).hookBodyError,
           ip: req.ip,

@@ -9,7 +9,10 @@
  * Authentication is the hook's secret, shown once and stored as SHA-256: a bearer hook takes
  * `Authorization: Bearer <secret>`; an HMAC hook takes `X-Lookout-Timestamp` (unix seconds, within
  * five minutes) and `X-Lookout-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`,
- * each signature accepted once. An unknown hook answers exactly as a wrong secret does (401), so the
+ * each signature accepted once. A PagerDuty hook (format `pagerduty`, always `hmac`) takes PagerDuty
+ * V3's `X-PagerDuty-Signature: v1=<hex HMAC-SHA256(secret, raw body)>[,v1=…]` with the secret PagerDuty
+ * generated (kept sealed: see `Hook.signingSecret`); PagerDuty signs no timestamp, so each event id is
+ * accepted once within 24 h and an event that occurred longer ago is refused. An unknown hook answers exactly as a wrong secret does (401), so the
  * answer does not tell which hook ids exist. Every refused call is audited without secret or body.
  */
 import { canonicalJson } from '../../common/canonical-json';
@@ -48,6 +51,11 @@ export const HOOK_BODY_LIMIT = 256 * 1024;
 export const HOOK_CLOCK_WINDOW_MS = 5 * 60_000;
 /** At most this many alerts in one call; a larger group is refused (Alertmanager: `max_alerts`). */
 export const HOOK_MAX_ALERTS = 100;
+/**
+ * How long a PagerDuty event id is remembered, and how old (by `occurred_at`) an event may be: an
+ * older replay would no longer be remembered, so it is refused as stale instead.
+ */
+export const PAGERDUTY_REPLAY_WINDOW_MS = 24 * 60 * 60_000;
 
 const PLACEHOLDER = /\{\{\s*labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
@@ -86,17 +94,31 @@ const Route = z.strictObject({
     .optional(),
 });
 
-export const CreateHookBody = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(60)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore'),
-  auth: z.enum(HOOK_AUTHS),
-  format: z.enum(HOOK_FORMATS),
-  routes: z.array(Route).min(1).max(50),
-  ratePerMinute: z.number().int().min(1).max(6000).default(60),
-});
+export const CreateHookBody = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(60)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash and underscore'),
+    auth: z.enum(HOOK_AUTHS),
+    format: z.enum(HOOK_FORMATS),
+    routes: z.array(Route).min(1).max(50),
+    ratePerMinute: z.number().int().min(1).max(6000).default(60),
+    /** Only for `format: 'pagerduty'`: the signing secret PagerDuty generated for the subscription. */
+    secret: z
+      .string()
+      .regex(/^[\x21-\x7e]{16,256}$/, '16 to 256 printable characters')
+      .optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.format === 'pagerduty' && b.auth !== 'hmac')
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'a pagerduty hook is verified by its signature: auth must be hmac' });
+    if (b.format === 'pagerduty' && b.secret === undefined)
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: "the subscription's signing secret, as PagerDuty showed it" });
+    if (b.format !== 'pagerduty' && b.secret !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'only a pagerduty hook takes a secret; others are given one' });
+  });
 
 const Labels = z.record(z.string().max(256), z.string().max(1024)).refine((l) => Object.keys(l).length <= 64, 'at most 64 labels');
 const AlertStatus = z.enum(['firing', 'resolved']);
@@ -123,6 +145,37 @@ const GenericPayload = z.object({
   alerts: z.array(z.strictObject({ id: z.string().min(1).max(256), status: AlertStatus, labels: Labels })).max(HOOK_MAX_ALERTS),
 });
 
+const PdText = (max: number) => z.string().max(max);
+
+/**
+ * PagerDuty's V3 webhook envelope. Only the incident events that start runs are read further, so a
+ * `pagey.ping` or any other event type (whose `data` has another shape) is accepted and starts nothing.
+ */
+const PagerDutyPayload = z.object({
+  event: z.object({
+    id: z.string().min(1).max(256),
+    event_type: z.string().min(1).max(128),
+    resource_type: z.string().max(128).optional(),
+    occurred_at: z.iso.datetime({ offset: true }),
+    data: z.unknown(),
+  }),
+});
+
+const PagerDutyIncident = z.object({
+  id: z.string().min(1).max(256),
+  title: PdText(1024),
+  urgency: PdText(64),
+  service: z.object({ summary: PdText(1024) }),
+  priority: z.object({ summary: PdText(1024) }).nullish(),
+});
+
+/** The incident events that start runs; every other event type is accepted and starts nothing. */
+const PAGERDUTY_STATUS: Record<string, 'firing' | 'resolved'> = {
+  'incident.triggered': 'firing',
+  'incident.reopened': 'firing',
+  'incident.resolved': 'resolved',
+};
+
 interface Alert {
   /** SHA-256 of the sender's fingerprint or id (it may be chosen by whoever writes alert rules). */
   fingerprint: string;
@@ -136,6 +189,8 @@ export interface HookCall {
   authorization?: string | undefined;
   timestamp?: string | undefined;
   signature?: string | undefined;
+  /** `X-PagerDuty-Signature`: one or more comma-separated `v1=<hex>`. */
+  pagerdutySignature?: string | undefined;
   /** The raw body; undefined when there was none. */
   body: Buffer | undefined;
   /** Set when the body could not be read (too large: 413; broken encoding: 400). */
@@ -231,6 +286,7 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
       if (!presented) return 'missing_credentials';
       return ok ? undefined : 'wrong_secret';
     }
+    if (hook.format === 'pagerduty') return authenticatePagerDuty(hook, call);
     const timestamp = /^\d{1,12}$/.exec(call.timestamp ?? '')?.[0];
     const signature = /^sha256=([0-9a-f]{64})$/.exec(call.signature ?? '')?.[1];
     if (!timestamp || !signature) return 'missing_signature';
@@ -250,26 +306,78 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
     return fresh ? undefined : 'replayed';
   }
 
-  function parseAlerts(hook: Hook, body: Buffer | undefined): Alert[] | { error: InputError } {
+  /**
+   * PagerDuty's signature: HMAC-SHA256 of the raw body under the subscription's secret, hex, one per
+   * live secret while PagerDuty rotates it; any one matching suffices. Replays are caught by event id
+   * in `receive`, once the body has been read.
+   */
+  function authenticatePagerDuty(hook: Hook, call: HookCall): string | undefined {
+    const presented = (call.pagerdutySignature ?? '')
+      .split(',')
+      .slice(0, 10)
+      .map((s) => /^v1=([0-9a-f]{64})$/i.exec(s.trim())?.[1])
+      .filter((s): s is string => s !== undefined);
+    if (presented.length === 0) return 'missing_signature';
+    if (call.bodyError) return undefined;
+    // The column's check makes a pagerduty hook carry its secret; a row without one verifies nothing.
+    if (hook.signingSecret === undefined) return 'bad_signature';
+    const expected = createHmac('sha256', hook.signingSecret)
+      .update(call.body ?? Buffer.alloc(0))
+      .digest();
+    // Every presented signature is compared, so the time taken does not tell which one matched.
+    let ok = false;
+    for (const sig of presented) ok = timingSafeEqual(Buffer.from(sig, 'hex'), expected) || ok;
+    return ok ? undefined : 'bad_signature';
+  }
+
+  function parsePagerDuty(json: unknown): { alerts: Alert[]; event: { id: string; occurredAt: number } } | { error: InputError } {
+    const parsed = PagerDutyPayload.safeParse(json);
+    if (!parsed.success) return { error: InputError.fromZod('PagerDuty webhook', parsed.error) };
+    const { event } = parsed.data;
+    const meta = { id: event.id, occurredAt: Date.parse(event.occurred_at) };
+    const status = PAGERDUTY_STATUS[event.event_type];
+    if (!status || event.resource_type !== 'incident') return { alerts: [], event: meta };
+    const incident = PagerDutyIncident.safeParse(event.data);
+    if (!incident.success) return { error: InputError.fromZod('PagerDuty incident', incident.error) };
+    const i = incident.data;
+    const labels: Record<string, string> = {
+      service: i.service.summary,
+      title: i.title,
+      urgency: i.urgency,
+      incident_id: i.id,
+      event_type: event.event_type,
+    };
+    if (i.priority) labels['priority'] = i.priority.summary;
+    // The incident, not the event, is the alert: its triggering and its resolution share a fingerprint.
+    return { alerts: [{ fingerprint: sha256(`pagerduty:${i.id}`).toString('hex'), status, labels }], event: meta };
+  }
+
+  function parseAlerts(
+    hook: Hook,
+    body: Buffer | undefined,
+  ): { alerts: Alert[]; event?: { id: string; occurredAt: number } } | { error: InputError } {
     let json: unknown;
     try {
       json = JSON.parse((body ?? Buffer.alloc(0)).toString('utf8'));
     } catch {
       return { error: new InputError('the body is not JSON') };
     }
+    if (hook.format === 'pagerduty') return parsePagerDuty(json);
     if (hook.format === 'alertmanager') {
       const parsed = AlertmanagerPayload.safeParse(json);
       if (!parsed.success) return { error: InputError.fromZod('Alertmanager payload', parsed.error) };
-      return parsed.data.alerts.map((a) => ({
-        // Alertmanager's fingerprint is a hash of the labels; an alert without one is named by its labels.
-        fingerprint: sha256(a.fingerprint ?? canonicalJson(a.labels)).toString('hex'),
-        status: a.status,
-        labels: a.labels,
-      }));
+      return {
+        alerts: parsed.data.alerts.map((a) => ({
+          // Alertmanager's fingerprint is a hash of the labels; an alert without one is named by its labels.
+          fingerprint: sha256(a.fingerprint ?? canonicalJson(a.labels)).toString('hex'),
+          status: a.status,
+          labels: a.labels,
+        })),
+      };
     }
     const parsed = GenericPayload.safeParse(json);
     if (!parsed.success) return { error: InputError.fromZod('alerts', parsed.error) };
-    return parsed.data.alerts.map((a) => ({ fingerprint: sha256(a.id).toString('hex'), status: a.status, labels: a.labels }));
+    return { alerts: parsed.data.alerts.map((a) => ({ fingerprint: sha256(a.id).toString('hex'), status: a.status, labels: a.labels })) };
   }
 
   interface Planned {
@@ -338,7 +446,8 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
         if (route.params && !isTemplated(route.params)) await renderParams(base, route, {}, `routes.${i}`);
       }
       // An HMAC hook's secret is longer than SHA-256's block, so that it can be verified from its hash (see authenticate).
-      const secret = randomBytes(body.auth === 'hmac' ? 64 : 32).toString('base64url');
+      // A PagerDuty hook's secret is PagerDuty's: it is sealed, and not shown back.
+      const secret = body.secret ?? randomBytes(body.auth === 'hmac' ? 64 : 32).toString('base64url');
       const hook = {
         id: randomUUID(),
         workspaceId: access.workspaceId,
@@ -346,6 +455,7 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
         auth: body.auth,
         format: body.format,
         secretHash: sha256(secret),
+        signingSecret: body.format === 'pagerduty' ? secret : undefined,
         routes: body.routes,
         ratePerMinute: body.ratePerMinute,
         createdBy: access.actor,
@@ -375,7 +485,7 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
         format: hook.format,
         ratePerMinute: hook.ratePerMinute,
         url: `/v1/hooks/${hook.id}`,
-        secret,
+        ...(body.format === 'pagerduty' ? {} : { secret }),
       };
     },
 
@@ -423,8 +533,11 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
           'rate_limited',
           new ApiError(429, 'Too Many Requests', 'this hook was called too often; try again in a minute'),
         );
-      const alerts = parseAlerts(hook, call.body);
-      if ('error' in alerts) throw await refused(hook, call, 'malformed', alerts.error);
+      const parsedCall = parseAlerts(hook, call.body);
+      if ('error' in parsedCall) throw await refused(hook, call, 'malformed', parsedCall.error);
+      const { alerts, event } = parsedCall;
+      if (event && Math.abs(Date.now() - event.occurredAt) > PAGERDUTY_REPLAY_WINDOW_MS)
+        throw await refused(hook, call, 'stale_timestamp', unauthorized());
 
       const planned: Planned[] = [];
       const bases = new Map<string, Task | undefined>();
@@ -449,6 +562,15 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
 
       const taskIds = [];
       for (const p of planned) taskIds.push(p.params ? await taskFor(hook, p.base, p.params) : p.base.id);
+
+      // A PagerDuty event is accepted once (its signature has no timestamp). Remembered only now,
+      // after every refusal that a redelivery would meet again, until it could no longer pass the
+      // `occurred_at` check above.
+      if (event) {
+        const until = new Date(Math.max(event.occurredAt, Date.now()) + PAGERDUTY_REPLAY_WINDOW_MS);
+        if (!(await rememberSignature(pool, hook.id, sha256(`pagerduty-event:${event.id}`), until)))
+          throw await refused(hook, call, 'replayed', unauthorized());
+      }
 
       // A hook acts as itself in the audit log.
       const actor = { actor: `hook:${hook.id}` };

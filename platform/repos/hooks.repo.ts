@@ -8,7 +8,7 @@ import type { Queryable } from './db';
 
 export const HOOK_AUTHS = ['bearer', 'hmac'] as const;
 export type HookAuth = (typeof HOOK_AUTHS)[number];
-export const HOOK_FORMATS = ['alertmanager', 'generic'] as const;
+export const HOOK_FORMATS = ['alertmanager', 'generic', 'pagerduty'] as const;
 export type HookFormat = (typeof HOOK_FORMATS)[number];
 
 /** A label matcher: the exact value, or a regular expression the whole value must match. */
@@ -29,6 +29,11 @@ export interface Hook {
   format: HookFormat;
   /** SHA-256 of the secret. */
   secretHash: Buffer;
+  /**
+   * A PagerDuty hook's signing secret (PagerDuty generates it and it may be too short to key HMAC
+   * by its hash), sealed at rest; undefined for every other format.
+   */
+  signingSecret?: string | undefined;
   routes: HookRoute[];
   ratePerMinute: number;
   createdBy: string;
@@ -36,9 +41,10 @@ export interface Hook {
 }
 
 /** A hook as it is listed: no secret hash, no routes (they are shown to no one after creation but by count). */
-export type HookSummary = Omit<Hook, 'secretHash' | 'routes'> & { routeCount: number };
+export type HookSummary = Omit<Hook, 'secretHash' | 'signingSecret' | 'routes'> & { routeCount: number };
 
 const routesBinding = (id: string) => `hook:${id}:routes`;
+const secretBinding = (id: string) => `hook:${id}:secret`;
 
 interface HookRow {
   id: string;
@@ -48,17 +54,18 @@ interface HookRow {
   format: HookFormat;
   secret_hash: Buffer;
   routes_sealed: Buffer;
+  secret_sealed: Buffer | null;
   rate_per_minute: number;
   created_by: string;
   created_at: Date;
 }
 
-const COLUMNS = 'id, workspace_id, name, auth, format, secret_hash, routes_sealed, rate_per_minute, created_by, created_at';
+const COLUMNS = 'id, workspace_id, name, auth, format, secret_hash, routes_sealed, secret_sealed, rate_per_minute, created_by, created_at';
 
 export async function insertHook(db: Queryable, sealer: Sealer, h: Omit<Hook, 'createdAt'>): Promise<void> {
   await db.query(
-    `insert into hooks (id, workspace_id, name, auth, format, secret_hash, routes_sealed, rate_per_minute, created_by)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `insert into hooks (id, workspace_id, name, auth, format, secret_hash, routes_sealed, rate_per_minute, created_by, secret_sealed)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       h.id,
       h.workspaceId,
@@ -69,6 +76,7 @@ export async function insertHook(db: Queryable, sealer: Sealer, h: Omit<Hook, 'c
       await sealer.seal(h.workspaceId, routesBinding(h.id), h.routes, db),
       h.ratePerMinute,
       h.createdBy,
+      h.signingSecret === undefined ? null : await sealer.seal(h.workspaceId, secretBinding(h.id), h.signingSecret, db),
     ],
   );
 }
@@ -86,6 +94,7 @@ export async function getHook(db: Queryable, sealer: Sealer, id: string): Promis
     format: r.format,
     secretHash: r.secret_hash,
     routes: await sealer.open<HookRoute[]>(r.workspace_id, routesBinding(r.id), r.routes_sealed),
+    signingSecret: r.secret_sealed ? await sealer.open<string>(r.workspace_id, secretBinding(r.id), r.secret_sealed) : undefined,
     ratePerMinute: r.rate_per_minute,
     createdBy: r.created_by,
     createdAt: r.created_at,
@@ -168,7 +177,7 @@ export async function putHookAlert(
 }
 
 /**
- * Remembers an HMAC signature until `expiresAt`; false when it was seen already (a replay). Forgets
+ * Remembers an HMAC signature (or, for PagerDuty, the hash of an event id) until `expiresAt`; false when it was seen already (a replay). Forgets
  * expired signatures of the hook on the way.
  */
 export async function rememberSignature(db: Queryable, hookId: string, signatureHash: Buffer, expiresAt: Date): Promise<boolean> {
