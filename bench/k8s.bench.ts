@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { startKubeCluster } from '../scripts/kube-cluster';
+import { startKubeCluster, type KubeCluster } from '../scripts/kube-cluster';
 import type { SideResult } from './k8s-side';
 import type { BenchResult } from './types';
 
@@ -139,11 +139,27 @@ export async function populate(core: CoreV1Api, namespaces: string[], pods: numb
   });
 }
 
-export async function run(): Promise<BenchResult[]> {
+/**
+ * Runs `fn` with a kube-apiserver (and etcd) of its own, then stops both — kube-apiserver first,
+ * the reverse of their start, each group waited for — and removes their files.
+ */
+export async function withKubeCluster<T>(fn: (cluster: KubeCluster) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-kube-'));
   const cluster = await startKubeCluster(dir);
-  const results: BenchResult[] = [];
   try {
+    return await fn(cluster);
+  } finally {
+    try {
+      for (const pid of [...cluster.pids].reverse()) await stopGroups([pid]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  return withKubeCluster(async (cluster) => {
+    const results: BenchResult[] = [];
     const adminKc = new KubeConfig();
     adminKc.loadFromFile(cluster.adminKubeconfig);
     const admin = adminKc.makeApiClient(CoreV1Api);
@@ -174,13 +190,6 @@ export async function run(): Promise<BenchResult[]> {
           'plain paged list of all pods and events with @kubernetes/client-node (makeApiClient, limit 500); each side in its own process, peak RSS of that process',
       });
     }
-  } finally {
-    // kube-apiserver first, then etcd (the reverse of their start), each group waited for.
-    try {
-      for (const pid of [...cluster.pids].reverse()) await stopGroups([pid]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  return results;
+    return results;
+  });
 }

@@ -22,8 +22,7 @@ import { RunnerPolicyEnforcer } from '../activities/runner/policy';
 import { WorkloadAvailabilityParams } from '../common/checks';
 import { DeclarativeSpec, ScriptSpec } from '../common/packs';
 import { RunnerPolicy } from '../common/runner-policy';
-import { startKubeCluster } from '../scripts/kube-cluster';
-import { stopGroups } from './k8s.bench';
+import { withKubeCluster } from './k8s.bench';
 import type { BenchResult } from './types';
 
 const DEPLOYMENTS = 1_000;
@@ -212,19 +211,13 @@ async function scriptBeside(): Promise<BenchResult> {
 
 export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [await scriptBeside()];
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-kube-'));
-  const cluster = await startKubeCluster(dir);
-  try {
-    const admin = new KubeConfig();
-    admin.loadFromFile(cluster.adminKubeconfig);
-    await populate(admin);
-    results.push(await declarativeBeside(cluster.runnerKubeconfig));
-  } finally {
-    try {
-      for (const pid of [...cluster.pids].reverse()) await stopGroups([pid]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  results.push(
+    await withKubeCluster(async (cluster) => {
+      const admin = new KubeConfig();
+      admin.loadFromFile(cluster.adminKubeconfig);
+      await populate(admin);
+      return declarativeBeside(cluster.runnerKubeconfig);
+    }),
+  );
   return results;
 }

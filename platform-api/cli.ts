@@ -555,6 +555,9 @@ function addIssueCommands(program: Command): void {
       `seen ${String(i['seenCount'])}×, last ${String(i['lastSeenAt'])}`,
     ].join('  ');
   };
+  /** PATCHes an issue and prints it as changed. */
+  const change = async (workspace: string, issue: string, body: Record<string, unknown>) =>
+    process.stdout.write(`${line(await callApi('PATCH', `/v1/workspaces/${workspace}/issues/${issue}`, body))}\n`);
   issues
     .command('list')
     .description('list issues, most severe and most recent first')
@@ -582,11 +585,7 @@ function addIssueCommands(program: Command): void {
     .argument('<issue>', 'issue id', uuid)
     .option('--reason <text>', 'why, or who (kept sealed)')
     .action(async (issue: string, opts: { workspace: string; reason?: string }) => {
-      const answer = await callApi('PATCH', `/v1/workspaces/${opts.workspace}/issues/${issue}`, {
-        state: 'acknowledged',
-        ...(opts.reason ? { reason: opts.reason } : {}),
-      });
-      process.stdout.write(`${line(answer)}\n`);
+      await change(opts.workspace, issue, { state: 'acknowledged', ...(opts.reason ? { reason: opts.reason } : {}) });
     });
   issues
     .command('ignore')
@@ -596,12 +595,7 @@ function addIssueCommands(program: Command): void {
     .requiredOption('--until <when>', 'an ISO date-time, or a duration such as 12h or 7d')
     .requiredOption('--reason <text>', 'why (kept sealed)')
     .action(async (issue: string, opts: { workspace: string; until: string; reason: string }) => {
-      const answer = await callApi('PATCH', `/v1/workspaces/${opts.workspace}/issues/${issue}`, {
-        state: 'ignored',
-        until: untilOption(opts.until),
-        reason: opts.reason,
-      });
-      process.stdout.write(`${line(answer)}\n`);
+      await change(opts.workspace, issue, { state: 'ignored', until: untilOption(opts.until), reason: opts.reason });
     });
   issues
     .command('reopen')
@@ -609,7 +603,7 @@ function addIssueCommands(program: Command): void {
     .requiredOption('--workspace <id>', 'workspace id', uuid)
     .argument('<issue>', 'issue id', uuid)
     .action(async (issue: string, opts: { workspace: string }) => {
-      process.stdout.write(`${line(await callApi('PATCH', `/v1/workspaces/${opts.workspace}/issues/${issue}`, { state: 'open' }))}\n`);
+      await change(opts.workspace, issue, { state: 'open' });
     });
 }
 
