@@ -149,6 +149,10 @@ describe('an issue across runs', () => {
       'issue.ignored',
     ]);
     expect(actions.filter((a) => a.action.startsWith('issue.')).every((a) => a.target === `issue:${issue!.id}`)).toBe(true);
+    // The same id in upper case is the same issue, and its sealed reason reads back.
+    const upper = await change(issue!.id.toUpperCase(), { state: 'acknowledged', reason: 'paged the owner' });
+    expect(upper.body).toMatchObject({ id: issue!.id, state: 'acknowledged', reason: 'paged the owner' });
+    expect((await change(issue!.id, { state: 'open' })).body).toMatchObject({ state: 'open', reason: null });
   });
 
   it('is fed by sweeps as by single runs, filtered by severity and check type', async () => {

@@ -226,14 +226,15 @@ export async function setIssueState(
   id: string,
   change: { state: 'acknowledged' | 'ignored' | 'open'; until?: Date | undefined; reason?: string | undefined },
 ): Promise<{ previous: IssueState } | { refused: string } | undefined> {
-  const { rows } = await db.query<{ state: IssueState }>(
-    `select ${EFFECTIVE_STATE} as state from issues where workspace_id = $1 and id = $2 for update`,
+  const { rows } = await db.query<{ id: string; state: IssueState }>(
+    `select id, ${EFFECTIVE_STATE} as state from issues where workspace_id = $1 and id = $2 for update`,
     [workspaceId, id],
   );
   const previous = rows[0]?.state;
   if (!previous) return undefined;
   if (previous === 'resolved') return { refused: 'the issue is resolved: a run that finds it again reopens it' };
-  const reason = change.reason ? await sealer.seal(workspaceId, reasonBinding(id), change.reason, db) : null;
+  // Sealed under the id as stored (a UUID may come in upper case): reads open it under that id.
+  const reason = change.reason ? await sealer.seal(workspaceId, reasonBinding(rows[0]!.id), change.reason, db) : null;
   await db.query(
     `update issues set state = $3, ignored_until = $4, reason_sealed = $5, state_changed_at = now() where workspace_id = $1 and id = $2`,
     [workspaceId, id, change.state, change.state === 'ignored' ? change.until : null, change.state === 'open' ? null : reason],
