@@ -191,6 +191,19 @@ const temporal = {
  * create namespaces). Workspaces made before namespaces per workspace stay in the shared one until
  * moved (`lookout workspaces move-namespace`).
  */
+/** Notification delivery (issue 19): the platform worker sends, the API sends `sinks test`. */
+const notifications = {
+  /**
+   * Let sinks send to http:// and to loopback, private and link-local addresses. Off by default: a
+   * sink URL is chosen by a workspace's owner, and the Platform must not be a way into its own network.
+   */
+  LOOKOUT_NOTIFY_ALLOW_PRIVATE: bool.default(false),
+  /** Attempts per delivery before its notifications are dead-lettered. */
+  LOOKOUT_NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  /** The first retry's wait in ms; each next one doubles, up to five minutes. */
+  LOOKOUT_NOTIFY_RETRY_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
+};
+
 const namespaces = {
   LOOKOUT_TEMPORAL_NAMESPACES: z.enum(['per-workspace', 'shared']).default('per-workspace'),
   LOOKOUT_TEMPORAL_NAMESPACE_PREFIX: z
@@ -288,6 +301,7 @@ export const ApiConfig = z
     LOOKOUT_SMTP_FROM: z.string().min(3).max(320).default('Lookout <lookout@localhost>'),
     /** A private CA (PEM file) that signs the SMTP server's certificate. */
     LOOKOUT_SMTP_CA_FILE: z.string().min(1).optional(),
+    ...notifications,
     ...telemetry(METRICS_PORTS.api),
   })
   .superRefine((c, ctx) => {
@@ -336,6 +350,13 @@ export const PlatformWorkerConfig = z
     DATABASE_URL: postgresUrl,
     ...masterKeys,
     LOOKOUT_PLATFORM_SIGNING_KEY: signingKey,
+    ...notifications,
+    /** Links in notifications point here. */
+    LOOKOUT_PUBLIC_URL: z.url().optional(),
+    /** Email sinks without an SMTP server of their own send through this one (as invitations do). */
+    LOOKOUT_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+    LOOKOUT_SMTP_FROM: z.string().min(3).max(320).default('Lookout <lookout@localhost>'),
+    LOOKOUT_SMTP_CA_FILE: z.string().min(1).optional(),
     ...telemetry(METRICS_PORTS.platformWorker),
   })
   .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);

@@ -19,6 +19,8 @@ export const FailureType = {
   NamespaceMismatch: 'NamespaceMismatch',
   /** The run referenced by an activity does not exist (deleted workspace, bad id). */
   RunNotFound: 'RunNotFound',
+  /** A notification's receiver refused it (4xx, a redirect) or its destination is not allowed: it is dead-lettered. */
+  DeliveryRefused: 'DeliveryRefused',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -54,3 +54,8 @@ export function sweepWorkflowId(workspaceId: string, sweepId: string): string {
 export function describeRunnerWorkflowId(workspaceId: string, runnerId: string): string {
   return `ws-${workspaceId}.describe-${runnerId}`;
 }
+
+/** The workflow that delivers one notification sink's messages (one at a time per sink). */
+export function sinkWorkflowId(workspaceId: string, sinkId: string): string {
+  return `ws-${workspaceId}.sink-${sinkId}`;
+}

@@ -30,6 +30,9 @@ import { sweepsRoutes } from './routes/sweeps.router';
 import { issuesRoutes } from './routes/issues.router';
 import { HOOK_CALL_PREFIX, hookBodies, hooksRoutes } from './routes/hooks.router';
 import { createHooksService } from './services/hooks.service';
+import { sinksRoutes } from './routes/sinks.router';
+import { createSinksService } from './services/sinks.service';
+import type { NotifySettings } from '../platform/notify/wake';
 import { tasksRoutes } from './routes/tasks.router';
 import { workspacesRoutes } from './routes/workspaces.router';
 import { createIdentityService, type LoginDelays } from './services/identity.service';
@@ -78,6 +81,10 @@ export interface AppDeps {
   sso?: SsoLogins | undefined;
   /** Sends invitation mail (LOOKOUT_SMTP_URL); without it, members are invited with `lookout users invite`. */
   mailer?: Mailer | undefined;
+  /** Who mail is from (LOOKOUT_SMTP_FROM), for sinks' test messages. */
+  mailFrom?: string | undefined;
+  /** How a sink's test message is sent (LOOKOUT_NOTIFY_ALLOW_PRIVATE; the platform worker sends the rest). */
+  notify?: Pick<NotifySettings, 'allowPrivateDestinations' | 'caPem' | 'linkBase'> | undefined;
   /** LOOKOUT_PUBLIC_URL: the address invitation mail points to. */
   publicUrl?: string | undefined;
   /**
@@ -189,6 +196,17 @@ export function createApp(deps: AppDeps): Express {
     ...issuesRoutes({ issues: createIssuesService({ pool, sealer }) }),
     ...hooksRoutes({
       hooks: createHooksService({ pool, sealer, runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue }) }),
+    }),
+    ...sinksRoutes({
+      sinks: createSinksService({
+        pool,
+        sealer,
+        temporal,
+        notify: deps.notify ?? { allowPrivateDestinations: false },
+        mailer: deps.mailer,
+        mailFrom: deps.mailFrom,
+        platformTaskQueue,
+      }),
     }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),

@@ -1,15 +1,7 @@
 #!/usr/bin/env node
 /** `lookout`: operator commands against the Platform database. */
 import { Command, InvalidArgumentError } from 'commander';
-import {
-  ApiClientConfig,
-  BackupConfig,
-  CliConfig,
-  KmsConfig,
-  SigningConfig,
-  TemporalTokenConfig,
-  VaultAdminConfig,
-} from '../common/config';
+import { BackupConfig, CliConfig, KmsConfig, SigningConfig, TemporalTokenConfig, VaultAdminConfig } from '../common/config';
 import { MasterKey } from '../platform/crypto/master-key';
 import { generateSigningSeed, platformSigningKey, signingKeyFromSeed } from '../platform/crypto/signing-key';
 import { loadConfigOrExit, runMain } from '../common/process';
@@ -38,11 +30,7 @@ import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
 import { createBackup, restoreBackup } from '../platform/backup/backup';
 import { backupKeyId } from '../platform/backup/format';
 import { generateBackupKey, resolveBackupKey } from '../platform/backup/key';
-
-function uuid(value: string): string {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value)) throw new InvalidArgumentError('must be a UUID');
-  return value;
-}
+import { addApiCommands, uuid } from './cli-api';
 
 const integer = (min: number, max: number) => (value: string) => {
   if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max)
@@ -518,102 +506,8 @@ export function buildCli(): Command {
     );
   addBackupCommands(program);
   addPackCommands(program);
-  addIssueCommands(program);
+  addApiCommands(program);
   return program;
-}
-
-/** Calls the API with LOOKOUT_TOKEN; a problem answer becomes a one-line error and exit status 1. */
-async function callApi(method: string, pathAndQuery: string, body?: unknown): Promise<Record<string, unknown>> {
-  const config = loadConfigOrExit('lookout', ApiClientConfig);
-  const res = await fetch(new URL(pathAndQuery, config.LOOKOUT_API_URL), {
-    method,
-    headers: { authorization: `Bearer ${config.LOOKOUT_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!res.ok) {
-    const errors = Array.isArray(answer['errors']) ? (answer['errors'] as { path?: string; message?: string }[]) : [];
-    const said = [answer['detail'], answer['title']].find((v): v is string => typeof v === 'string') ?? res.statusText;
-    const detail = [said, ...errors.map((e) => `${e.path ?? ''} ${e.message ?? ''}`.trim())];
-    throw new Error(`${method} ${pathAndQuery.split('?')[0]}: ${res.status} ${detail.filter(Boolean).join('; ')}`);
-  }
-  return answer;
-}
-
-/** `lookout issues`: what is wrong, through the API, as the token's holder (operator to change). */
-function addIssueCommands(program: Command): void {
-  const issues = program.command('issues').description('issues: findings across runs (LOOKOUT_API_URL, LOOKOUT_TOKEN)');
-  const line = (i: Record<string, unknown>) => {
-    const r = i['resource'] as { kind: string; namespace?: string; name: string };
-    return [
-      i['id'],
-      String(i['state']).padEnd(12),
-      `sev${String(i['severity'])}`,
-      String(i['checkType']).padEnd(24),
-      `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name}`,
-      `"${String(i['title'])}"`,
-      `seen ${String(i['seenCount'])}×, last ${String(i['lastSeenAt'])}`,
-    ].join('  ');
-  };
-  /** PATCHes an issue and prints it as changed. */
-  const change = async (workspace: string, issue: string, body: Record<string, unknown>) =>
-    process.stdout.write(`${line(await callApi('PATCH', `/v1/workspaces/${workspace}/issues/${issue}`, body))}\n`);
-  issues
-    .command('list')
-    .description('list issues, most severe and most recent first')
-    .requiredOption('--workspace <id>', 'workspace id', uuid)
-    .option('--state <state>', 'open, acknowledged, resolved or ignored')
-    .option('--severity <n>', 'at most this severity (1 the most severe)')
-    .option('--namespace <name>', 'only this namespace')
-    .option('--runner <id>', 'only this Runner', uuid)
-    .option('--json', 'print JSON')
-    .action(async (opts: { workspace: string; state?: string; severity?: string; namespace?: string; runner?: string; json?: boolean }) => {
-      const query = new URLSearchParams({
-        ...(opts.state ? { state: opts.state } : {}),
-        ...(opts.severity ? { severity: opts.severity } : {}),
-        ...(opts.namespace ? { namespace: opts.namespace } : {}),
-        ...(opts.runner ? { runnerId: opts.runner } : {}),
-      });
-      const answer = await callApi('GET', `/v1/workspaces/${opts.workspace}/issues?${query.toString()}`);
-      const items = answer['items'] as Record<string, unknown>[];
-      process.stdout.write(opts.json ? `${JSON.stringify(items, null, 2)}\n` : items.map((i) => `${line(i)}\n`).join('') || 'no issues\n');
-    });
-  issues
-    .command('ack')
-    .description('acknowledge an issue: someone is on it')
-    .requiredOption('--workspace <id>', 'workspace id', uuid)
-    .argument('<issue>', 'issue id', uuid)
-    .option('--reason <text>', 'why, or who (kept sealed)')
-    .action(async (issue: string, opts: { workspace: string; reason?: string }) => {
-      await change(opts.workspace, issue, { state: 'acknowledged', ...(opts.reason ? { reason: opts.reason } : {}) });
-    });
-  issues
-    .command('ignore')
-    .description('ignore an issue until a date; it is open again afterwards if still found')
-    .requiredOption('--workspace <id>', 'workspace id', uuid)
-    .argument('<issue>', 'issue id', uuid)
-    .requiredOption('--until <when>', 'an ISO date-time, or a duration such as 12h or 7d')
-    .requiredOption('--reason <text>', 'why (kept sealed)')
-    .action(async (issue: string, opts: { workspace: string; until: string; reason: string }) => {
-      await change(opts.workspace, issue, { state: 'ignored', until: untilOption(opts.until), reason: opts.reason });
-    });
-  issues
-    .command('reopen')
-    .description('open an acknowledged or ignored issue again')
-    .requiredOption('--workspace <id>', 'workspace id', uuid)
-    .argument('<issue>', 'issue id', uuid)
-    .action(async (issue: string, opts: { workspace: string }) => {
-      await change(opts.workspace, issue, { state: 'open' });
-    });
-}
-
-/** `--until`: an ISO date-time, or `<n>m|h|d` from now. */
-function untilOption(value: string): string {
-  const m = /^(\d{1,4})([mhd])$/.exec(value);
-  if (m) return new Date(Date.now() + Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']).toISOString();
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new InvalidArgumentError('--until must be an ISO date-time or a duration such as 12h or 7d');
-  return new Date(t).toISOString();
 }
 
 /** Check packs: what a pack author runs before a Runner's owner pins the pack. */

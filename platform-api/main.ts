@@ -97,6 +97,8 @@ async function main(): Promise<void> {
         })
       : undefined,
     publicUrl: config.LOOKOUT_PUBLIC_URL,
+    mailFrom: config.LOOKOUT_SMTP_FROM,
+    notify: { allowPrivateDestinations: config.LOOKOUT_NOTIFY_ALLOW_PRIVATE, linkBase: config.LOOKOUT_PUBLIC_URL },
     changes,
     cache: { runViews: config.LOOKOUT_API_RUN_CACHE_SIZE },
     tokenUseIntervalMs: config.LOOKOUT_TOKEN_USE_INTERVAL_MS,

@@ -14,11 +14,13 @@ export const PERMISSIONS = [
   'runners.read',
   'issues.read',
   'hooks.read',
+  'sinks.read',
   'runs.create',
   'runs.cancel',
   'runs.retry',
   'schedules.trigger',
   'issues.manage',
+  'notifications.retry',
   'tasks.manage',
   'schedules.manage',
   'members.manage',
@@ -26,6 +28,7 @@ export const PERMISSIONS = [
   'runners.manage',
   'secrets.manage',
   'hooks.manage',
+  'sinks.manage',
   'audit.read',
   'workspace.export',
   'workspace.delete',
@@ -41,8 +44,17 @@ const VIEWER: readonly Permission[] = [
   'runners.read',
   'issues.read',
   'hooks.read',
+  'sinks.read',
 ];
-const OPERATOR: readonly Permission[] = [...VIEWER, 'runs.create', 'runs.cancel', 'runs.retry', 'schedules.trigger', 'issues.manage'];
+const OPERATOR: readonly Permission[] = [
+  ...VIEWER,
+  'runs.create',
+  'runs.cancel',
+  'runs.retry',
+  'schedules.trigger',
+  'issues.manage',
+  'notifications.retry',
+];
 const OWNER: readonly Permission[] = PERMISSIONS;
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {

@@ -7,20 +7,16 @@
  * replayed or stale HMAC signature, oversized or malformed body, parameters outside the check's
  * schema, too many calls — answers a problem, starts nothing and is audited without secret or body.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { freePort } from '../platform/db/embedded';
-import { ensureAlertmanager } from '../scripts/tools';
+import { rmSync } from 'node:fs';
+import { postAlert as postAlertTo, startAlertmanager, type RunningAlertmanager } from './harness/alertmanager';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
 let ws: Awaited<ReturnType<typeof newWorkspace>>;
 let runner: Awaited<ReturnType<typeof startRunner>>;
-let alertmanager: { url: string; child: ChildProcess; dir: string; output: () => string } | undefined;
+let alertmanager: RunningAlertmanager | undefined;
 let hook: { id: string; secret: string; name: string };
 let status = 500;
 let delayMs = 0;
@@ -65,62 +61,8 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-/** Alertmanager on a free port, grouping by alert name, repeating every 2 s, posting to the hook with its secret. */
-async function startAlertmanager(hookUrl: string, secret: string): Promise<NonNullable<typeof alertmanager>> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-alertmanager-'));
-  const port = await freePort();
-  writeFileSync(
-    path.join(dir, 'alertmanager.yml'),
-    [
-      'route:',
-      '  receiver: lookout',
-      "  group_by: ['alertname']",
-      '  group_wait: 1s',
-      '  group_interval: 1s',
-      '  repeat_interval: 2s',
-      'receivers:',
-      '  - name: lookout',
-      '    webhook_configs:',
-      `      - url: ${JSON.stringify(hookUrl)}`,
-      '        send_resolved: true',
-      '        http_config:',
-      '          authorization:',
-      `            credentials: ${JSON.stringify(secret)}`,
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  let output = '';
-  const child = spawn(
-    ensureAlertmanager(),
-    [
-      `--config.file=${path.join(dir, 'alertmanager.yml')}`,
-      `--storage.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--cluster.listen-address=',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ready = await fetch(`${url}/-/ready`).catch(() => undefined);
-    if (ready?.ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Alertmanager did not start:\n${output.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, child, dir, output: () => output };
-}
-
 async function postAlert(labels: Record<string, string>, endsAt?: Date): Promise<void> {
-  const res = await fetch(`${alertmanager!.url}/api/v2/alerts`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify([{ labels, annotations: { summary: 'payments is down' }, ...(endsAt ? { endsAt: endsAt.toISOString() } : {}) }]),
-  });
-  expect(res.status).toBe(200);
+  await postAlertTo(alertmanager!, labels, endsAt);
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {

@@ -4,6 +4,7 @@
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { bundleOptions, prebuiltWorkflowBundle, WORKFLOW_TRACING_MODULE } from './workflow-bundle';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
@@ -28,6 +29,8 @@ import { installTemporalRuntime } from './temporal-runtime';
 import { createMetricsRegistry, freeLoopbackPort, startMetricsServer } from '../common/metrics';
 import { startTracing, type Tracing } from '../common/tracing';
 import type { PlatformActivityMetrics } from '../activities/platform';
+import { wakeForgottenSinks, type NotifySettings } from '../platform/notify/wake';
+import { createSmtpMailer } from '../platform/mail';
 import { platformActivityMetrics } from './platform-metrics';
 import {
   makeWorkflowExporter,
@@ -54,6 +57,8 @@ export interface PlatformWorkerDeps {
   metrics?: PlatformActivityMetrics | undefined;
   /** Traces (LOOKOUT_OTLP_ENDPOINT): activity spans, and workflow spans through the `exporter` sink. */
   tracing?: Tracing | undefined;
+  /** How notifications are delivered (default: public https destinations only). */
+  notify?: NotifySettings | undefined;
 }
 
 /** Temporal's OpenTelemetry workflow interceptors, bundled with the workflows when tracing is on. */
@@ -141,6 +146,7 @@ export async function createPlatformWorker(
       signing: deps.crypto.signing,
       temporal: deps.temporal,
       metrics: deps.metrics,
+      notify: deps.notify,
     }),
   });
 }
@@ -226,11 +232,30 @@ async function main(): Promise<void> {
     temporal,
     metrics: platformActivityMetrics(metrics),
     tracing,
+    notify: {
+      allowPrivateDestinations: config.LOOKOUT_NOTIFY_ALLOW_PRIVATE,
+      maxAttempts: config.LOOKOUT_NOTIFY_MAX_ATTEMPTS,
+      initialRetryMs: config.LOOKOUT_NOTIFY_RETRY_MS,
+      linkBase: config.LOOKOUT_PUBLIC_URL,
+      mailFrom: config.LOOKOUT_SMTP_FROM,
+      mailer: config.LOOKOUT_SMTP_URL
+        ? createSmtpMailer({
+            url: config.LOOKOUT_SMTP_URL,
+            from: config.LOOKOUT_SMTP_FROM,
+            caPem: config.LOOKOUT_SMTP_CA_FILE ? readFileSync(config.LOOKOUT_SMTP_CA_FILE, 'utf8') : undefined,
+          })
+        : undefined,
+    },
     listNamespaces: async () =>
       (await workspaceNamespaces(pool, temporal.sharedNamespace)).filter((ns) => (!shard || inShard(ns, shard)) && (!only || only.has(ns))),
   });
-  // Orphan runs (recorded by an API that stopped before starting their workflow): checked every minute.
+  // Orphan runs (recorded by an API that stopped before starting their workflow) and notifications
+  // owed to a sink whose delivery was never woken (a wake lost with a process): checked every minute.
   const orphans = setInterval(() => {
+    wakeForgottenSinks(pool, temporal).then(
+      (woken) => woken > 0 && logger.warn({ sinks: woken }, 'woke the delivery of sinks that owed notifications for over two minutes'),
+      (err: unknown) => logger.warn({ err }, 'forgotten sink check failed; next try in a minute'),
+    );
     closeOrphanRuns({ pool, temporal, sealer: crypto.sealer }).then(
       (closed) => closed.length && logger.warn({ runs: closed }, 'closed orphan runs that never started'),
       (err: unknown) => logger.warn({ err }, 'orphan run check failed; next try in a minute'),

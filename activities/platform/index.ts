@@ -35,6 +35,9 @@ import { isPackCheckType, splitPackCheckType } from '../../common/packs';
 import { PolicySummary } from '../../common/runner-policy';
 import { countScheduleOutcome, setSchedulePaused } from '../../platform/repos/schedules.repo';
 import { createSweepActivities } from './sweeps';
+import { createNotifyActivities } from './notify';
+import { DEFAULT_NOTIFY_SETTINGS, wakeSink, type NotifySettings } from '../../platform/notify/wake';
+import { enqueueNotifications, sinksOwingForRun } from '../../platform/repos/sinks.repo';
 
 export interface PlatformActivityDeps {
   pool: Pool;
@@ -48,6 +51,8 @@ export interface PlatformActivityDeps {
   signing: SigningKey;
   /** Operator metrics (the platform worker's /metrics); called after the change they count committed. */
   metrics?: PlatformActivityMetrics | undefined;
+  /** How notifications are delivered (default: public https destinations only, 8 attempts). */
+  notify?: NotifySettings | undefined;
 }
 
 /** What the platform activities count: bounded values only (statuses, check types), never an id. */
@@ -82,7 +87,7 @@ function runNotFound(): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'run not found', nonRetryable: true });
 }
 
-export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing, metrics }: PlatformActivityDeps) {
+export function createPlatformActivities({ pool, logger, keyring, sealer, temporal, signing, metrics, notify }: PlatformActivityDeps) {
   /** The namespace the calling workflow runs in, as a run row records it (null: the shared one). */
   const ownNamespace = (): string | null => {
     const namespace = Context.current().info.activityNamespace;
@@ -288,15 +293,37 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     details: { status: result.status, issues: result.issues.length, keyId: attestationKeyId },
   });
 
-  /** A stored result's findings, into the workspace's issues (an error result resolves nothing: it did not look). */
-  const recordResultFindings = (tx: Queryable, run: Run, result: TaskResult) =>
-    recordFindings(
+  /**
+   * A stored result's findings, into the workspace's issues (an error result resolves nothing: it
+   * did not look), and the notifications their changes owe the workspace's sinks, in the result's
+   * transaction.
+   */
+  const recordResultFindings = async (tx: Queryable, run: Run, result: TaskResult): Promise<FindingChanges & { owed: string[] }> => {
+    const changes = await recordFindings(
       tx,
       sealer,
       { id: run.id, workspaceId: run.workspaceId, runnerId: run.runnerId, taskId: run.taskId, checkType: run.checkType },
       result.issues,
       { resolve: result.status !== 'error' },
     );
+    return { ...changes, owed: await enqueueNotifications(tx, run.workspaceId, run.id, changes.changes) };
+  };
+
+  /**
+   * After the result committed: wakes the delivery of every sink the run owes something. `owed`: the
+   * sinks this call's transaction owed; undefined when it stored nothing (a retry after a commit):
+   * then they are read back from PostgreSQL, so that a retried call wakes them again. A failure
+   * fails the call, which Temporal retries; nothing is stored twice.
+   */
+  const wakeOwedSinks = async (run: Pick<Run, 'id' | 'workspaceId'>, owedNow: string[] | undefined): Promise<void> => {
+    if (!temporal || owedNow?.length === 0) return;
+    const owed = owedNow ? owedNow.map((sinkId) => ({ workspaceId: run.workspaceId, sinkId })) : await sinksOwingForRun(pool, run.id);
+    if (owed.length === 0) return;
+    // The run's own namespace and task queue: where this worker polls.
+    const { activityNamespace, taskQueue } = Context.current().info;
+    const client = temporal.forNamespace(activityNamespace);
+    await Promise.all(owed.map((ref) => wakeSink(client, ref, taskQueue)));
+  };
 
   /** One audit row per kind of issue change a run made, with the issues' ids (opaque) and counts. */
   const findingEvents = (run: Run, changes: FindingChanges): AuditEvent[] =>
@@ -322,6 +349,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
 
   return {
     ...createSweepActivities({ pool, sealer, ownNamespace }),
+    ...createNotifyActivities({ pool, sealer, logger, settings: notify ?? DEFAULT_NOTIFY_SETTINGS }),
     /**
      * queued → running, audited once, and answers what the run is to do, from PostgreSQL: its
      * workspace, Runner, check type, parameters and execution policy, so that `runTask` never trusts
@@ -370,18 +398,18 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
      */
     async storeResult({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const accepted = await acceptedResult(runId, workspaceId, result);
-      const stored = await inTransaction(pool, async (tx) => {
+      const { stored, owed } = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
-        if (stored) {
-          const findings = await recordResultFindings(tx, accepted.run, accepted.result);
-          await appendAuditEventsInTransaction(tx, [
-            resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId),
-            ...findingEvents(accepted.run, findings),
-          ]);
-        }
-        return stored;
+        if (!stored) return { stored, owed: undefined };
+        const findings = await recordResultFindings(tx, accepted.run, accepted.result);
+        await appendAuditEventsInTransaction(tx, [
+          resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId),
+          ...findingEvents(accepted.run, findings),
+        ]);
+        return { stored, owed: findings.owed };
       });
       if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
+      await wakeOwedSinks(accepted.run, owed);
     },
 
     /**
@@ -395,13 +423,15 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
     async completeRun({ runId, workspaceId, result }: { runId: string; workspaceId: string; result: unknown }): Promise<void> {
       const accepted = await acceptedResult(runId, workspaceId, result);
       const temporalRunId = Context.current().info.workflowExecution?.runId;
-      const { stored, finished } = await inTransaction(pool, async (tx) => {
+      const { stored, finished, owed } = await inTransaction(pool, async (tx) => {
         const stored = await insertResult(tx, sealer, accepted.result, accepted.attestationKeyId);
         const { changed, run } = await markRunFinished(tx, runId, { status: 'succeeded', temporalRunId });
         if (!run) throw runNotFound();
         const events: AuditEvent[] = [];
+        let owed: string[] | undefined;
         if (stored) {
           const findings = await recordResultFindings(tx, accepted.run, accepted.result);
+          owed = findings.owed;
           events.push(
             resultStoredEvent(accepted.run, accepted.result, accepted.attestationKeyId),
             ...findingEvents(accepted.run, findings),
@@ -409,11 +439,12 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
         }
         if (changed) events.push(runFinishedEvent(run, { runId, status: 'succeeded' }));
         await appendAuditEventsInTransaction(tx, events);
-        return { stored, finished: changed ? run : undefined };
+        return { stored, finished: changed ? run : undefined, owed };
       });
       // Counted once the change committed, as storeResult and recordRunFinished count it.
       if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
       if (finished) metrics?.runFinished('succeeded', finished.checkType);
+      await wakeOwedSinks(accepted.run, owed);
     },
 
     /**

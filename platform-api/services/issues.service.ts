@@ -50,6 +50,8 @@ export const ChangeIssueBody = z
 export function issueView(i: StoredIssue) {
   return {
     id: i.id,
+    /** Opaque and stable: PagerDuty's dedup key for this issue. */
+    fingerprint: i.fingerprint,
     state: i.state,
     severity: i.severity,
     checkType: i.checkType,

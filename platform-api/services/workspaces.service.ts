@@ -3,6 +3,8 @@
  */
 import { exportIssues } from '../../platform/repos/issues.repo';
 import { listHooks } from '../../platform/repos/hooks.repo';
+import { listNotifications, listSinks } from '../../platform/repos/sinks.repo';
+import { notificationView } from './sinks.service';
 import { issueView } from './issues.service';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
@@ -291,6 +293,9 @@ export function createWorkspacesService(deps: {
         issues: (await exportIssues(pool, crypto.sealer, ws)).map(issueView),
         // Hooks without their secrets (the Platform holds only their hashes).
         hooks: await listHooks(pool, crypto.sealer, ws),
+        // Sinks without where they send (a secret the API never answers), and what was sent.
+        sinks: (await listSinks(pool, ws)).map((s) => ({ ...s, createdAt: s.createdAt.toISOString() })),
+        notifications: (await listNotifications(pool, ws, { limit: 10_000_000 })).map(notificationView),
         secrets: secretNames,
         audit: await listAudit(pool, ws, 10_000_000),
       };

@@ -9,6 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Issue } from '../../common/contracts';
 import type { Sealer } from '../crypto/sealer';
 import type { Queryable } from './db';
+import type { IssueChange } from './sinks.repo';
 
 export const ISSUE_STATES = ['open', 'acknowledged', 'resolved', 'ignored'] as const;
 export type IssueState = (typeof ISSUE_STATES)[number];
@@ -100,12 +101,13 @@ async function fromRow(sealer: Sealer, r: IssueRow): Promise<StoredIssue> {
   };
 }
 
-/** What one run changed: issue ids by transition. */
+/** What one run changed: issue ids by transition, and each change as notification routing sees it. */
 export interface FindingChanges {
   opened: string[];
   reopened: string[];
   resolved: string[];
   seen: string[];
+  changes: IssueChange[];
 }
 
 /**
@@ -120,7 +122,7 @@ export async function recordFindings(
   issues: readonly Issue[],
   options: { resolve: boolean },
 ): Promise<FindingChanges> {
-  const changes: FindingChanges = { opened: [], reopened: [], resolved: [], seen: [] };
+  const changes: FindingChanges = { opened: [], reopened: [], resolved: [], seen: [], changes: [] };
   const byFingerprint = new Map<string, Issue>();
   for (const issue of issues) {
     const fp = findingFingerprint(run.workspaceId, run.checkType, issue);
@@ -160,18 +162,34 @@ export async function recordFindings(
       [randomUUID(), run.workspaceId, fingerprint, run.runnerId, run.taskId, run.checkType, issue.severity, run.id, sealed],
     );
     const row = rows[0]!;
-    if (row.previous === null) changes.opened.push(row.id);
-    else if (row.previous === 'resolved') changes.reopened.push(row.id);
-    else changes.seen.push(row.id);
+    const change = { issueId: row.id, severity: issue.severity, runnerId: run.runnerId, namespace: issue.resource.namespace };
+    if (row.previous === null) {
+      changes.opened.push(row.id);
+      changes.changes.push({ ...change, transition: 'new' });
+    } else if (row.previous === 'resolved') {
+      changes.reopened.push(row.id);
+      changes.changes.push({ ...change, transition: 'reopened' });
+    } else changes.seen.push(row.id);
   }
   if (options.resolve && run.taskId) {
-    const { rows } = await db.query<{ id: string }>(
+    const { rows } = await db.query<{ id: string; fingerprint: string; severity: number; runner_id: string; detail_sealed: Buffer }>(
       `update issues set state = 'resolved', resolved_at = now(), state_changed_at = now(), ignored_until = null
        where workspace_id = $1 and task_id = $2 and state in ('open', 'acknowledged') and not (fingerprint = any($3))
-       returning id`,
+       returning id, fingerprint, severity, runner_id, detail_sealed`,
       [run.workspaceId, run.taskId, [...byFingerprint.keys()]],
     );
-    changes.resolved.push(...rows.map((r) => r.id));
+    for (const r of rows) {
+      changes.resolved.push(r.id);
+      // The namespace routes notifications; it is sealed with the rest of what the issue says.
+      const detail = await sealer.open<IssueDetail>(run.workspaceId, detailBinding(r.fingerprint), r.detail_sealed);
+      changes.changes.push({
+        issueId: r.id,
+        transition: 'resolved',
+        severity: r.severity,
+        runnerId: r.runner_id,
+        namespace: detail.resource.namespace,
+      });
+    }
   }
   return changes;
 }
@@ -212,6 +230,15 @@ export async function listIssues(db: Queryable, sealer: Sealer, workspaceId: str
 export async function getIssue(db: Queryable, sealer: Sealer, workspaceId: string, id: string): Promise<StoredIssue | undefined> {
   const { rows } = await db.query<IssueRow>(`select ${COLUMNS} from issues where workspace_id = $1 and id = $2`, [workspaceId, id]);
   return rows[0] ? fromRow(sealer, rows[0]) : undefined;
+}
+
+/** Issues of a workspace by id (for what notifications say), in no particular order. */
+export async function getIssues(db: Queryable, sealer: Sealer, workspaceId: string, ids: readonly string[]): Promise<StoredIssue[]> {
+  const { rows } = await db.query<IssueRow>(`select ${COLUMNS} from issues where workspace_id = $1 and id = any($2::uuid[])`, [
+    workspaceId,
+    ids,
+  ]);
+  return Promise.all(rows.map((r) => fromRow(sealer, r)));
 }
 
 /**

@@ -123,6 +123,8 @@ export async function eraseWorkspace(db: Queryable, workspaceId: string): Promis
     'sweeps',
     'issues',
     'hooks',
+    'sinks',
+    'notifications',
     'api_tokens',
     'memberships',
     'secrets',

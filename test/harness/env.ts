@@ -33,6 +33,7 @@ import { loadKubeClients } from '../../activities/runner/kube';
 import type { VaultProviderOptions } from '../../activities/runner/secrets/vault.provider';
 import { createVaultClient } from '../../platform/vault/vault-client';
 import { createPlatformWorkers } from '../../workers/platform-worker';
+import type { NotifySettings } from '../../platform/notify/wake';
 import type { NamespaceWorkers } from '../../workers/namespace-workers';
 import { devWorkspaceTemporal, type WorkspaceTemporal } from '../../platform/workspace-temporal';
 import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../../platform/crypto/temporal-tokens';
@@ -130,6 +131,8 @@ export async function startPlatform(
     databaseUrl?: string;
     /** Another Temporal server than the shared test one, with the Platform's credentials for it. */
     temporal?: { address: string; apiKey?: string };
+    /** How notifications are delivered (default: public https destinations only, as in production). */
+    notify?: NotifySettings;
   } = {},
 ): Promise<TestPlatform> {
   const temporalConnection = options.temporal
@@ -168,6 +171,7 @@ export async function startPlatform(
       return ['default', ...rows.map((r) => r.ns)];
     },
     reconcileEveryMs: 5_000,
+    notify: options.notify,
   });
   const running = workers.run();
   await workers.reconcile();
@@ -194,6 +198,7 @@ export async function startPlatform(
         }
       : undefined,
     platformTaskQueue: taskQueue,
+    notify: options.notify,
     // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test,
     // and so does the per-address delay (the per-account one stays as in production).
     authRateLimit: { limit: 10_000, windowMs: 60_000 },

@@ -57,6 +57,7 @@ export interface WorkspaceFixture extends BootstrapOutput {
   issueId: string;
   /** A bearer alert hook, made through the API, routing `alertname=FixtureDown` to `taskId`; and its secret. */
   hookId: string;
+  sinkId: string;
   hookSecret: string;
 }
 
@@ -99,7 +100,18 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
     { resolve: false },
   );
   const hook = await createHook(platform, ws);
-  return { ...ws, runId, succeededRunId, sweepId, scheduleId, issueId: findings.opened[0]!, hookId: hook.id, hookSecret: hook.secret };
+  const sinkId = await createSink(platform, ws);
+  return {
+    ...ws,
+    runId,
+    succeededRunId,
+    sweepId,
+    scheduleId,
+    issueId: findings.opened[0]!,
+    hookId: hook.id,
+    hookSecret: hook.secret,
+    sinkId,
+  };
 }
 
 const short = () => randomUUID().slice(0, 8);
@@ -146,6 +158,29 @@ async function createHook(platform: TestPlatform, ws: BootstrapOutput): Promise<
     201,
   );
   return { id: String(body['id']), secret: String(body['secret']) };
+}
+
+/** A webhook sink the API accepts: to a host that does not resolve (its test message is not delivered). */
+const sinkBody = () => ({ name: `sink-${short()}`, target: { kind: 'webhook', url: 'https://sink.lookout.invalid/hook' }, maxSeverity: 2 });
+
+async function createSink(platform: TestPlatform, ws: BootstrapOutput): Promise<string> {
+  const body = await created(
+    'sink',
+    send(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sinks`, { headers: bearer(ws.token), body: sinkBody() }),
+    201,
+  );
+  return String(body['id']);
+}
+
+/** A dead-lettered notification of the fixture issue to the fixture sink, made in the database (of no run: any number of them). */
+async function deadNotification(platform: TestPlatform, ws: WorkspaceFixture): Promise<string> {
+  const id = randomUUID();
+  await platform.pool.query(
+    `insert into notifications (id, workspace_id, sink_id, issue_id, transition, run_id, state, attempts, last_error)
+     values ($1, $2, $3, $4, 'new', null, 'dead', 8, 'the receiver answered 503')`,
+    [id, ws.workspaceId, ws.sinkId, ws.issueId],
+  );
+  return id;
 }
 
 /** A member with no login of their own, to change or remove. */
@@ -373,6 +408,16 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /v1/workspaces/:ws/hooks': { call: async (ctx) => ({ path: wsPath(ctx, '/hooks') }) },
   'DELETE /v1/workspaces/:ws/hooks/:id': {
     call: async (ctx) => ({ path: wsPath(ctx, `/hooks/${(await createHook(ctx.platform, ctx.ws)).id}`) }),
+  },
+  'POST /v1/workspaces/:ws/sinks': { call: async (ctx) => ({ path: wsPath(ctx, '/sinks'), body: sinkBody() }) },
+  'GET /v1/workspaces/:ws/sinks': { call: async (ctx) => ({ path: wsPath(ctx, '/sinks') }) },
+  'DELETE /v1/workspaces/:ws/sinks/:id': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/sinks/${await createSink(ctx.platform, ctx.ws)}`) }),
+  },
+  'POST /v1/workspaces/:ws/sinks/:id/test': { call: async (ctx) => ({ path: wsPath(ctx, `/sinks/${ctx.ws.sinkId}/test`) }) },
+  'GET /v1/workspaces/:ws/notifications': { call: async (ctx) => ({ path: wsPath(ctx, '/notifications?state=dead&limit=10') }) },
+  'POST /v1/workspaces/:ws/notifications/:id/retry': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/notifications/${await deadNotification(ctx.platform, ctx.ws)}/retry`) }),
   },
   // Authenticated by the fixture hook's secret, whoever the caller is; repeats of the alert find its run in flight.
   'POST /v1/hooks/:hookId': {
