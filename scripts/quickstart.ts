@@ -4,8 +4,9 @@
  * Starts the Temporal dev server (with its Web UI) unless LOOKOUT_TEMPORAL_ADDRESS names one, an
  * embedded PostgreSQL unless DATABASE_URL names one, then the API, the platform worker and a Runner
  * as separate processes; creates a workspace (once, kept in .lookout/), runs an http.probe against
- * the API's own health endpoint through the API, prints the result and where to look, and keeps
- * running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
+ * the API's own health endpoint through the API, prints the result; then breaks and mends a demo
+ * service so that an issue opens and resolves and a webhook sink's notifications are printed
+ * (scripts/quickstart-demo.ts); prints where to look, and keeps running until Ctrl-C. `--once` stops everything after the run (exit status 0 when it succeeded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DevMailbox } from '../platform/dev-mailbox';
@@ -30,6 +31,7 @@ import { CHECK_TYPES } from '../common/checks';
 import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
 import { ensureOpenBao, ensureTemporalCli } from './tools';
+import { showIssueAndNotification, startDemoService } from './quickstart-demo';
 import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient } from '../platform/vault/vault-client';
 
@@ -41,10 +43,10 @@ let embedded: EmbeddedPostgresHandle | undefined;
 
 /**
  * The Runner policy the quick start's Runner runs under (the Runner operator's file in production):
- * every built-in check, and one destination, the API's own `/healthz` on loopback, which a policy
- * refuses unless a destination names it. Rewritten on every start (the port may change).
+ * every built-in check, and two destinations on loopback, which a policy refuses unless a
+ * destination names them: the API's own `/healthz` and the demo service's `/demo/`. Rewritten on every start (the port may change).
  */
-function writeRunnerPolicy(apiPort: number, platformKey: string): string {
+function writeRunnerPolicy(apiPort: number, demoPort: number, platformKey: string): string {
   const file = path.join(home, 'runner-policy.yaml');
   const policy = [
     '# The quick start Runner policy: the ceiling of what this Runner does, whoever asks (README: Runner policy).',
@@ -57,6 +59,12 @@ function writeRunnerPolicy(apiPort: number, platformKey: string): string {
     '    host: 127.0.0.1',
     `    port: ${apiPort}`,
     '    pathPrefix: /healthz',
+    '    allowAddresses: [127.0.0.0/8]',
+    '  - name: demo-service',
+    '    scheme: http',
+    '    host: 127.0.0.1',
+    `    port: ${demoPort}`,
+    '    pathPrefix: /demo/',
     '    allowAddresses: [127.0.0.0/8]',
     '',
   ].join('\n');
@@ -135,6 +143,10 @@ async function main(): Promise<void> {
   const node = process.execPath;
   const dist = path.join(root, 'dist');
 
+  // The demo service and notification receiver (scripts/quickstart-demo.ts), in this process.
+  const demoPort = portNumber('LOOKOUT_QUICKSTART_DEMO_PORT', 8091);
+  if (await portInUse(demoPort)) throw new Error(`port ${demoPort} is in use: set LOOKOUT_QUICKSTART_DEMO_PORT to a free port`);
+  const demo = await startDemoService(demoPort, (line) => say(line));
   const codecPort = portNumber('LOOKOUT_QUICKSTART_CODEC_PORT', 8089);
   const codecUrl = `http://127.0.0.1:${codecPort}`;
   if (await portInUse(codecPort)) throw new Error(`port ${codecPort} is in use: set LOOKOUT_QUICKSTART_CODEC_PORT to a free port`);
@@ -320,6 +332,8 @@ async function main(): Promise<void> {
     LOOKOUT_MASTER_KEY: masterKey,
     LOOKOUT_SMTP_URL: smtpUrl,
     LOOKOUT_PUBLIC_URL: process.env['LOOKOUT_PUBLIC_URL'] ?? apiUrl,
+    // The quick start's notification receiver listens on loopback, which sinks may not reach in production.
+    LOOKOUT_NOTIFY_ALLOW_PRIVATE: 'true',
   };
   start('api', node, [path.join(dist, 'platform-api', 'main.js')], { ...platformEnv, LOOKOUT_API_PORT: String(apiPort) });
   start('platform-worker', node, [path.join(dist, 'workers', 'platform-worker.js')], platformEnv);
@@ -334,6 +348,7 @@ async function main(): Promise<void> {
     ...(ws.runnerAttestationKey ? { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: runnerAttestationFile } : {}),
     LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(
       apiPort,
+      demo.port,
       platformSigningKey(MasterKey.fromBase64(masterKey), process.env['LOOKOUT_PLATFORM_SIGNING_KEY']).publicKey,
     ),
   };
@@ -383,6 +398,10 @@ async function main(): Promise<void> {
   if (run.result) say(`result: ${run.result.status}: ${run.result.summary}`);
   if (run.error) say(`error: ${run.error.type}: ${run.error.message}`);
   say();
+
+  // 6. An issue and its notifications: the demo service breaks and is mended.
+  await showIssueAndNotification({ apiUrl, token: ws.token, workspaceId: ws.workspaceId, runnerId: ws.runnerId, demo, home, say });
+  say();
   say('Where to look:');
   say(
     `  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`,
@@ -391,6 +410,8 @@ async function main(): Promise<void> {
     say(
       `  Temporal Web UI  ${uiUrl}/namespaces/${ws.temporalNamespace}/workflows/${encodeURIComponent(runWorkflowId(ws.workspaceId, runId))}  (payloads decrypted by the codec server; the server stores ciphertext)`,
     );
+  say(`  issues           curl -H "Authorization: Bearer …" ${apiUrl}/v1/workspaces/${ws.workspaceId}/issues`);
+  say(`  notifications    curl -H "Authorization: Bearer …" ${apiUrl}/v1/workspaces/${ws.workspaceId}/notifications`);
   say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
 
   if (once) await shutdown(run.status === 'succeeded' ? 0 : 1);
