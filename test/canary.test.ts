@@ -5,7 +5,9 @@
  * history fetched raw over gRPC without the codec, every PostgreSQL table, every process's log and
  * every API response are searched byte for byte for each canary and its encoded forms; so are every
  * process's /metrics output and every span exported to an in-test OTLP/HTTP receiver, which must
- * not name a host or a customer resource either.
+ * not name a host or a customer resource either. Notification sinks of every HTTP kind send the
+ * findings to local receivers: no Runner-side canary and no raw data reaches them, and the sinks'
+ * own secrets (a token in a URL, a PagerDuty routing key) appear nowhere but at their receivers.
  */
 import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -47,6 +49,13 @@ describe('canary proof', () => {
     vaultSecret: `cnryV${randomBytes(12).toString('hex')}`,
     k8sSecret: `cnryS${randomBytes(12).toString('hex')}`,
   };
+  // Secrets of the Platform side: where notification sinks send (a URL that holds a token, a
+  // PagerDuty routing key). Only their receivers may see them; nothing the Platform keeps or shows.
+  const sinkCanaries = {
+    sinkUrlSecret: `cnryU${randomBytes(12).toString('hex')}`,
+    routingKey: `cnryP${randomBytes(16).toString('hex').slice(0, 27)}`,
+  };
+  const allCanaries = { ...canaries, ...sinkCanaries };
   const logs: Record<string, Buffer[]> = {};
   const responses: Buffer[] = [];
   const children: ChildProcess[] = [];
@@ -74,6 +83,16 @@ describe('canary proof', () => {
       res
         .writeHead(500, { 'content-type': 'text/plain' })
         .end(`denied for ${seen} / ${Buffer.from(seen).toString('base64')} / ${encodeURIComponent(seen)}`);
+    });
+    // Where notifications go: every byte each sink's receiver is sent (request line, headers, body).
+    const received: Buffer[] = [];
+    const receiver = await startHttpServer((req, res) => {
+      const chunks: Buffer[] = [Buffer.from(`${req.method ?? ''} ${req.url ?? ''}\n${JSON.stringify(req.headers)}\n`)];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push(Buffer.concat(chunks));
+        res.writeHead(req.url?.startsWith('/pd') ? 202 : 200).end('ok');
+      });
     });
     try {
       const ok = await newWorkspace({ pool, crypto }, { probeUrl: `${target.url}/ok` });
@@ -132,6 +151,8 @@ describe('canary proof', () => {
         LOOKOUT_MASTER_KEY: env.masterKey,
         // The shared test database holds every test file's workspaces: serve this one's namespace.
         LOOKOUT_WORKER_NAMESPACES: ok.temporalNamespace!,
+        // The sinks' receiver listens on loopback.
+        LOOKOUT_NOTIFY_ALLOW_PRIVATE: 'true',
       };
       startProcess('api', 'platform-api/main.js', {
         ...platformEnv,
@@ -208,6 +229,24 @@ describe('canary proof', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
 
+      // Sinks of every HTTP kind, their targets holding the sink canaries; every change notified at once.
+      for (const target of [
+        { kind: 'webhook', url: `${receiver.url}/hook/${sinkCanaries.sinkUrlSecret}` },
+        { kind: 'slack', url: `${receiver.url}/slack?token=${sinkCanaries.sinkUrlSecret}` },
+        { kind: 'teams', url: `${receiver.url}/teams/${sinkCanaries.sinkUrlSecret}` },
+        { kind: 'pagerduty', routingKey: sinkCanaries.routingKey, url: `${receiver.url}/pd` },
+      ])
+        expect(
+          (
+            await call('POST', `/v1/workspaces/${ok.workspaceId}/sinks`, {
+              name: `canary-${target.kind}`,
+              target,
+              maxSeverity: 4,
+              groupSeconds: 0,
+            })
+          ).status,
+        ).toBe(201);
+
       const outcomes: Record<string, Record<string, unknown>> = {};
       for (const [name, taskId] of [
         ['ok', ok.taskId],
@@ -237,6 +276,15 @@ describe('canary proof', () => {
       expect(outcomes['vault']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
       expect(outcomes['k8s']).toMatchObject({ status: 'succeeded', result: { status: 'issues' } });
       expect(JSON.stringify([outcomes['vault'], outcomes['k8s']])).toContain('[redacted]');
+      // The findings were notified: every sink's deliveries done, none failed.
+      let sent: { state: string; sinkId: string }[] = [];
+      while (Date.now() < deadline + 30_000) {
+        sent = (await call('GET', `/v1/workspaces/${ok.workspaceId}/notifications?limit=1000`)).body['items'] as typeof sent;
+        if (sent.length >= 4 && sent.every((n) => n.state === 'delivered') && new Set(sent.map((n) => n.sinkId)).size === 4) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(sent.length).toBeGreaterThanOrEqual(4);
+      expect(sent.every((n) => n.state === 'delivered')).toBe(true);
 
       const hits: string[] = [];
       // 1. The Temporal dev server's SQLite files and its log.
@@ -249,7 +297,7 @@ describe('canary proof', () => {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           throw err;
         }
-        hits.push(...findHits(file, bytes, canaries));
+        hits.push(...findHits(file, bytes, allCanaries));
       }
       // 2. Every history, fetched raw over gRPC with no codec.
       const connection = await Connection.connect({ address: env.temporalAddress });
@@ -265,7 +313,7 @@ describe('canary proof', () => {
         const history = await raw.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
         histories += 1;
         hits.push(
-          ...findHits(`history of ${wf.workflowId}`, Buffer.from(temporal.api.history.v1.History.encode(history).finish()), canaries),
+          ...findHits(`history of ${wf.workflowId}`, Buffer.from(temporal.api.history.v1.History.encode(history).finish()), allCanaries),
         );
         // Identities are stored in clear: they must be opaque (no host names).
         JSON.stringify(history, (key, value: unknown) => {
@@ -366,14 +414,20 @@ describe('canary proof', () => {
       );
       for (const { table_name } of tables.rows) {
         const dump = await pg.query<{ row: string }>(`select t::text as row from "${table_name}" t`);
-        hits.push(...findHits(`table ${table_name}`, Buffer.from(dump.rows.map((r) => r.row).join('\n')), canaries));
+        hits.push(...findHits(`table ${table_name}`, Buffer.from(dump.rows.map((r) => r.row).join('\n')), allCanaries));
       }
       await pg.end();
       // 4. Everything every process logged, and 5. every API response.
-      for (const [name, chunks] of Object.entries(logs)) hits.push(...findHits(`${name} log`, Buffer.concat(chunks), canaries));
-      hits.push(...findHits('API responses', Buffer.concat(responses), canaries));
+      for (const [name, chunks] of Object.entries(logs)) hits.push(...findHits(`${name} log`, Buffer.concat(chunks), allCanaries));
+      hits.push(...findHits('API responses', Buffer.concat(responses), allCanaries));
+      // 8. Every notification: no Runner-side secret and no raw data (the echoed body) reaches a receiver.
+      const notified = Buffer.concat(received);
+      expect(notified.toString('utf8')).toContain('Unexpected HTTP status');
+      expect(notified.toString('utf8')).toContain(sinkCanaries.routingKey); // the receiver's own key, as PagerDuty needs it
+      expect(notified.toString('utf8')).not.toContain('denied for');
+      hits.push(...findHits('notifications', notified, canaries));
       // 6. Every process's metrics, and 7. every span exported (the batch exporters send within a second or two).
-      const names = { namespace: ns, destination: new URL(target.url).host, ...canaries };
+      const names = { namespace: ns, destination: new URL(target.url).host, ...allCanaries };
       const labelValues = new Set<string>();
       for (const [name, port] of Object.entries(metricsPorts)) {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -405,6 +459,7 @@ describe('canary proof', () => {
       expect(hits).toEqual([]);
     } finally {
       await stopReceiver?.();
+      await receiver.stop();
       await target.stop();
       await pool.end();
     }

@@ -149,7 +149,7 @@ describe('lookout CLI', () => {
 });
 
 describe('quick start', () => {
-  it('starts the API, the platform worker and a Runner as processes and runs a probe end to end', async () => {
+  it('starts the API, the platform worker and a Runner as processes, runs a probe end to end, and shows an issue and its notifications', async () => {
     const db = await createEmptyDatabase();
     const home = mkdtempSync(path.join(os.tmpdir(), 'lookout-home-'));
     try {
@@ -161,6 +161,7 @@ describe('quick start', () => {
           LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
           LOOKOUT_API_PORT: String(apiPort),
           LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()),
+          LOOKOUT_QUICKSTART_DEMO_PORT: String(await freePort()),
           LOOKOUT_QUICKSTART_BAO_PORT: String(await freePort()),
           LOOKOUT_HOME: home,
         },
@@ -172,6 +173,12 @@ describe('quick start', () => {
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
       expect(output).toMatch(/run [0-9a-f-]{36}: succeeded/);
       expect(output).toContain(`result: ok: http://127.0.0.1:${apiPort}/healthz answered 200`);
+      // The second act: an issue opens, its notification arrives signed, and the mend resolves it.
+      expect(output).toMatch(/Issue {9}[0-9a-f-]{36}: "Unexpected HTTP status" \(open; seen 1×, reopened 0×\)/);
+      expect(output).toMatch(
+        /Notification {2}new · sev1 · "Unexpected HTTP status" · Endpoint http:\/\/127\.0\.0\.1:\d+\/demo\/health · status 503 {2}\(signature verified\)/,
+      );
+      expect(output).toMatch(/Notification {2}resolved · sev1 · "Unexpected HTTP status"/);
       expect(code).toBe(0);
     } finally {
       await db.drop();
