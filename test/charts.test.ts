@@ -295,6 +295,22 @@ describe('Helm charts', () => {
       LOOKOUT_TRUST_PROXY: '1',
     });
     expect(container.readinessProbe.httpGet.scheme).toBe('HTTPS');
+    // The platform worker sends notifications: email through the same SMTP server, links to the
+    // public URL, public https destinations only unless a value says otherwise.
+    const worker = byKind(rendered, 'Deployment').find((d) => d.metadata?.name?.endsWith('-worker'))! as unknown as typeof api;
+    const workerEnv = Object.fromEntries(worker.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(workerEnv).toMatchObject({
+      LOOKOUT_PUBLIC_URL: 'https://lookout.acme.example',
+      LOOKOUT_SMTP_URL: { secretKeyRef: { name: 'lookout-platform', key: 'smtp-url' } },
+      LOOKOUT_SMTP_CA_FILE: '/etc/lookout/smtp-ca/ca.crt',
+      LOOKOUT_NOTIFY_ALLOW_PRIVATE: 'false',
+      LOOKOUT_NOTIFY_MAX_ATTEMPTS: '8',
+    });
+    expect(env['LOOKOUT_NOTIFY_ALLOW_PRIVATE']).toBe('false');
+    expect((worker.spec.template.spec as unknown as { volumes: unknown[] }).volumes).toContainEqual({
+      name: 'smtp-ca',
+      configMap: { name: 'acme-ca' },
+    });
     expect((api.spec.template.spec as unknown as { volumes: unknown[] }).volumes).toContainEqual({
       name: 'temporal-token',
       secret: { secretName: 'lookout-platform', defaultMode: 256, items: [{ key: 'temporal-token-key', path: 'key.pem' }] },

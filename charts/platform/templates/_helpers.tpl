@@ -190,3 +190,27 @@ prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- end }}
+
+{{/* Notification delivery: the platform worker sends, the API sends `sinks test`. */}}
+{{- define "lookout-platform.notifyEnv" -}}
+- name: LOOKOUT_NOTIFY_ALLOW_PRIVATE
+  value: {{ .Values.notifications.allowPrivateDestinations | quote }}
+- name: LOOKOUT_NOTIFY_MAX_ATTEMPTS
+  value: {{ .Values.notifications.maxAttempts | quote }}
+- name: LOOKOUT_NOTIFY_RETRY_MS
+  value: {{ .Values.notifications.retryMs | quote }}
+{{- end }}
+
+{{/* Mail (invitations from the API, email sinks from the platform worker): the URL from the Secret only. */}}
+{{- define "lookout-platform.mailEnv" -}}
+{{- if .Values.mail.enabled }}
+- name: LOOKOUT_SMTP_URL
+  valueFrom: { secretKeyRef: { name: {{ .Values.existingSecret }}, key: smtp-url } }
+- name: LOOKOUT_SMTP_FROM
+  value: {{ .Values.mail.from | quote }}
+{{- if .Values.mail.caConfigMapName }}
+- name: LOOKOUT_SMTP_CA_FILE
+  value: /etc/lookout/smtp-ca/ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
