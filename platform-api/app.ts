@@ -71,6 +71,8 @@ export interface AppDeps {
   platformTaskQueue?: string;
   /** Verifies OIDC bearer JWTs, when an OpenID provider is configured. */
   bearer?: BearerVerifier | undefined;
+  /** Refused hook calls allowed per client address and window (default 120 a minute); past it, 429 without auditing each. */
+  hookFailureLimit?: { limit: number; windowMs: number };
   /** Failed authentication attempts allowed per client address and window (default 20 per 15 minutes). */
   authRateLimit?: { limit: number; windowMs: number };
   /** The delays after failed logins (per account, per address); LOGIN_DELAYS by default. */
@@ -147,7 +149,21 @@ export function createApp(deps: AppDeps): Express {
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
   app.use(refuseNonJsonBodies(SAML_ACS_PATH));
-  // Hook calls are read raw (signed bytes, 256 KiB); the JSON parser below then skips them.
+  // Hook calls are read raw (signed bytes, 256 KiB); the JSON parser below then skips them. An
+  // address whose calls keep failing (guessing hook ids or secrets, or a misconfigured sender) is
+  // refused before any work, and before each refusal would add a row to the audit log.
+  const hookFailures = deps.hookFailureLimit ?? { limit: 120, windowMs: 60_000 };
+  app.use(
+    HOOK_CALL_PREFIX,
+    rateLimit({
+      ...hookFailures,
+      skipSuccessfulRequests: true,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, _res, next) =>
+        next(new ApiError(429, 'Too Many Requests', 'too many refused hook calls from this address; try again in a minute')),
+    }),
+  );
   app.use(HOOK_CALL_PREFIX, hookBodies());
   app.use(express.json({ limit: '64kb', strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(SAML_ACS_PATH, express.urlencoded({ extended: false, limit: '256kb', type: 'application/x-www-form-urlencoded' }));

@@ -7,7 +7,7 @@
  * replayed or stale HMAC signature, oversized or malformed body, parameters outside the check's
  * schema, too many calls — answers a problem, starts nothing and is audited without secret or body.
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { postAlert as postAlertTo, startAlertmanager, type RunningAlertmanager } from './harness/alertmanager';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
@@ -245,6 +245,47 @@ describe('a hook call that is wrong', () => {
     await refused(401, () => call(hmacHook.id, body, hmacHeaders(hmacHook.secret, body, future)));
   });
 
+  it("keeps an HMAC hook's key sealed: what the database holds in clear signs nothing, and a hook made before is moved over at its first call", async () => {
+    const body = alertBody();
+    const row = async () =>
+      (
+        await platform.pool.query<{ secret_hash: Buffer; secret_sealed: Buffer | null }>(
+          'select secret_hash, secret_sealed from hooks where id = $1',
+          [hmacHook.id],
+        )
+      ).rows[0]!;
+    const stored = await row();
+    expect(stored.secret_sealed).not.toBeNull();
+    // A reader of the table signs with what it finds there: refused.
+    await refused(401, () => call(hmacHook.id, body, hmacHeaders(stored.secret_hash.toString('hex'), body)));
+    const forged = (ts: number) => `sha256=${createHmac('sha256', stored.secret_hash).update(`${ts}.${body}`).digest('hex')}`;
+    const ts = Math.floor(Date.now() / 1000);
+    await refused(401, () => call(hmacHook.id, body, { 'x-lookout-timestamp': String(ts), 'x-lookout-signature': forged(ts) }));
+    expect(stored.secret_sealed!.toString('latin1')).not.toContain(createHash('sha256').update(hmacHook.secret).digest('hex'));
+
+    // As a hook made before migration 0021 was stored: the key in clear, nothing sealed.
+    const legacy = await createHook({
+      name: `legacy-${randomUUID().slice(0, 8)}`,
+      auth: 'hmac',
+      format: 'generic',
+      routes: [{ match: { alertname: 'Down' }, taskId: other.taskId }],
+    });
+    const key = createHash('sha256').update(legacy.secret).digest();
+    await platform.pool.query('update hooks set secret_sealed = null, secret_hash = $2 where id = $1', [legacy.id, key]);
+    const first = alertBody();
+    expect((await call(legacy.id, first, hmacHeaders(legacy.secret, first))).status).toBe(202);
+    const moved = (
+      await platform.pool.query<{ secret_hash: Buffer; secret_sealed: Buffer | null }>(
+        'select secret_hash, secret_sealed from hooks where id = $1',
+        [legacy.id],
+      )
+    ).rows[0]!;
+    expect(moved.secret_sealed).not.toBeNull();
+    expect(moved.secret_hash.equals(key)).toBe(false);
+    const second = alertBody();
+    expect((await call(legacy.id, second, hmacHeaders(legacy.secret, second))).status).toBe(202);
+  });
+
   it('answers 413 to a body over 256 KiB and 400 to malformed or misshapen ones', async () => {
     const auth = { authorization: `Bearer ${bearerHook.secret}` };
     const huge = JSON.stringify({ alerts: [], pad: 'x'.repeat(300 * 1024) });
@@ -361,6 +402,37 @@ describe('a hook call that is wrong', () => {
       (await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${other.workspaceId}/hooks/${bearerHook.id}`, { token: other.token })).status,
     ).toBe(204);
     await refused(401, () => call(bearerHook.id, alertBody(), { authorization: `Bearer ${bearerHook.secret}` }));
+  });
+});
+
+describe('an address whose hook calls keep failing', () => {
+  it('is refused with 429 before the calls are looked at or audited, and a good sender elsewhere is not', async () => {
+    const limited = await startPlatform({ app: { hookFailureLimit: { limit: 3, windowMs: 60_000 } } });
+    try {
+      const guessed: string[] = [];
+      const guess = () => {
+        const id = randomUUID();
+        guessed.push(`hook:${id}`);
+        return fetch(`${limited.baseUrl}/v1/hooks/${id}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer guessedguessedguessedguessed' },
+          body: '{"alerts":[]}',
+        });
+      };
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await guess()).status);
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+      const last = await guess();
+      expect(last.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      // Only the first three were audited: the limit spares the audit log a flood.
+      const { rows } = await limited.pool.query<{ target: string }>(
+        "select target from audit_events where action = 'hook.refused' and target = any($1) order by id",
+        [guessed],
+      );
+      expect(rows.map((r) => r.target)).toEqual(guessed.slice(0, 3));
+    } finally {
+      await limited.stop();
+    }
   });
 });
 

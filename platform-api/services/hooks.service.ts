@@ -6,7 +6,8 @@
  * when it no longer finds them (issues resolve per task, so a templated route keeps one task per set
  * of rendered parameters).
  *
- * Authentication is the hook's secret, shown once and stored as SHA-256: a bearer hook takes
+ * Authentication is the hook's secret, shown once and stored hashed (a bearer hook's as SHA-256, an
+ * HMAC hook's SHA-256 sealed, since that hash is its HMAC key): a bearer hook takes
  * `Authorization: Bearer <secret>`; an HMAC hook takes `X-Lookout-Timestamp` (unix seconds, within
  * five minutes) and `X-Lookout-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`,
  * each signature accepted once. A PagerDuty hook (format `pagerduty`, always `hmac`) takes PagerDuty
@@ -34,6 +35,7 @@ import {
   lockHook,
   putHookAlert,
   rememberSignature,
+  sealLegacyHmacKey,
   unlockHook,
   type Hook,
   type HookRoute,
@@ -296,12 +298,15 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
     if (call.bodyError) return undefined;
     // HMAC keys longer than the hash's block (64 bytes) are hashed first (RFC 2104 §2): an HMAC
     // hook's secret is 86 characters, so HMAC(secret, m) = HMAC(SHA-256(secret), m), and the
-    // Platform verifies with the stored hash without ever keeping the secret.
-    const expected = createHmac('sha256', stored)
+    // Platform verifies with that hash, sealed, without ever keeping the secret. A hook made before
+    // its key was sealed still has it in `secretHash`, until this call moves it over.
+    const key = hook.signingSecret === undefined ? stored : Buffer.from(hook.signingSecret, 'hex');
+    const expected = createHmac('sha256', key)
       .update(`${timestamp}.`)
       .update(call.body ?? Buffer.alloc(0))
       .digest();
     if (!timingSafeEqual(Buffer.from(signature, 'hex'), expected)) return 'bad_signature';
+    if (hook.signingSecret === undefined) await sealLegacyHmacKey(pool, sealer, hook);
     const fresh = await rememberSignature(pool, hook.id, sha256(signature), new Date(Math.max(at, Date.now()) + HOOK_CLOCK_WINDOW_MS));
     return fresh ? undefined : 'replayed';
   }
@@ -445,17 +450,20 @@ export function createHooksService({ pool, sealer, runs }: HooksServiceDeps) {
           throw new InputError('a route names no task of this workspace', [{ path: `routes.${i}.taskId`, message: 'no such task' }]);
         if (route.params && !isTemplated(route.params)) await renderParams(base, route, {}, `routes.${i}`);
       }
-      // An HMAC hook's secret is longer than SHA-256's block, so that it can be verified from its hash (see authenticate).
-      // A PagerDuty hook's secret is PagerDuty's: it is sealed, and not shown back.
+      // An HMAC hook's secret is longer than SHA-256's block, so that it can be verified from its hash
+      // (see authenticate): that hash is its key, sealed like a PagerDuty hook's secret, and the
+      // clear column holds the key's own hash, which signs nothing. A PagerDuty hook's secret is
+      // PagerDuty's: it is sealed, and not shown back.
       const secret = body.secret ?? randomBytes(body.auth === 'hmac' ? 64 : 32).toString('base64url');
+      const lookoutHmac = body.auth === 'hmac' && body.format !== 'pagerduty';
       const hook = {
         id: randomUUID(),
         workspaceId: access.workspaceId,
         name: body.name,
         auth: body.auth,
         format: body.format,
-        secretHash: sha256(secret),
-        signingSecret: body.format === 'pagerduty' ? secret : undefined,
+        secretHash: lookoutHmac ? sha256(sha256(secret)) : sha256(secret),
+        signingSecret: body.format === 'pagerduty' ? secret : lookoutHmac ? sha256(secret).toString('hex') : undefined,
         routes: body.routes,
         ratePerMinute: body.ratePerMinute,
         createdBy: access.actor,

@@ -1,8 +1,9 @@
 /**
- * Alert hooks: endpoints an alerting system calls to start runs. A hook's secret is stored only as
- * its SHA-256; its routes (label matchers, tasks, parameter templates that may name namespaces and
+ * Alert hooks: endpoints an alerting system calls to start runs. A bearer hook's secret is stored
+ * only as its SHA-256; an HMAC hook's key is sealed (see `Hook.signingSecret`); its routes (label matchers, tasks, parameter templates that may name namespaces and
  * endpoints) are sealed under the workspace's key, as tasks' parameters are.
  */
+import { createHash } from 'node:crypto';
 import type { Sealer } from '../crypto/sealer';
 import type { Queryable } from './db';
 
@@ -30,8 +31,10 @@ export interface Hook {
   /** SHA-256 of the secret. */
   secretHash: Buffer;
   /**
-   * A PagerDuty hook's signing secret (PagerDuty generates it and it may be too short to key HMAC
-   * by its hash), sealed at rest; undefined for every other format.
+   * What an HMAC hook verifies with, sealed at rest: a PagerDuty hook's signing secret (PagerDuty
+   * generates it); for Lookout's own HMAC hooks, the HMAC key, the hex SHA-256 of the secret (since
+   * migration 0021; undefined for a hook made before that the API has not moved over yet). Undefined
+   * for bearer hooks.
    */
   signingSecret?: string | undefined;
   routes: HookRoute[];
@@ -116,6 +119,27 @@ export async function listHooks(db: Queryable, sealer: Sealer, workspaceId: stri
       createdAt: r.created_at,
       routeCount: (await sealer.open<HookRoute[]>(r.workspace_id, routesBinding(r.id), r.routes_sealed)).length,
     })),
+  );
+}
+
+/**
+ * Moves an HMAC hook made before migration 0021 over: its key (the clear `secret_hash`) is sealed and
+ * `secret_hash` becomes that key's SHA-256, which signs nothing. Idempotent.
+ */
+export async function sealLegacyHmacKey(
+  db: Queryable,
+  sealer: Sealer,
+  hook: Pick<Hook, 'id' | 'workspaceId' | 'secretHash'>,
+): Promise<void> {
+  await db.query(
+    `update hooks set secret_sealed = $3, secret_hash = $4
+      where id = $1 and workspace_id = $2 and auth = 'hmac' and format <> 'pagerduty' and secret_sealed is null`,
+    [
+      hook.id,
+      hook.workspaceId,
+      await sealer.seal(hook.workspaceId, secretBinding(hook.id), hook.secretHash.toString('hex'), db),
+      createHash('sha256').update(hook.secretHash).digest(),
+    ],
   );
 }
 

@@ -114,7 +114,7 @@ export async function invitationCodeFor(baseUrl: string, email: string, since = 
 }
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
-export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'sso' | 'trustProxy' | 'loginDelays'>>;
+export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'hookFailureLimit' | 'sso' | 'trustProxy' | 'loginDelays'>>;
 
 /** The test Platform's Temporal token key (one per test file): Runner registrations carry tokens. */
 export const testTemporalTokens = createTemporalTokenIssuer(generateTemporalTokenKey());
@@ -202,6 +202,7 @@ export async function startPlatform(
     // Tests log in and fail on purpose many times from 127.0.0.1; the limit itself has its own test,
     // and so does the per-address delay (the per-account one stays as in production).
     authRateLimit: { limit: 10_000, windowMs: 60_000 },
+    hookFailureLimit: { limit: 100_000, windowMs: 60_000 },
     loginDelays: { ...LOGIN_DELAYS, address: { ...LOGIN_DELAYS.address, free: 1_000_000 } },
     ...options.app,
   });
