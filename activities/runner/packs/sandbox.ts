@@ -62,9 +62,11 @@
  * the kind of problem (`metrics (invalid_type)`, `issues.3 (too_big)`), never by a key or a value.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -72,7 +74,10 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
+  renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -306,7 +311,46 @@ const INTERPRETERS = { bash: '/usr/bin/bash', sh: '/usr/bin/sh', python3: '/usr/
 /** The Runner's node inside the sandbox: where it is when under /usr, else bound read-only. */
 function nodeInside(): { path: string; bind: string[] } {
   if (process.execPath.startsWith('/usr/')) return { path: process.execPath, bind: [] };
-  return { path: '/opt/lookout/node', bind: ['--ro-bind', process.execPath, '/opt/lookout/node'] };
+  return { path: '/opt/lookout/node', bind: ['--ro-bind', sandboxReadableNode(), '/opt/lookout/node'] };
+}
+
+/** True when a user that is neither owner nor group can reach `file` (every directory searchable) and read and run it. */
+function reachableByOthers(file: string): boolean {
+  if ((statSync(file).mode & 0o005) !== 0o005) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === path.dirname(dir)) return true;
+  }
+}
+
+let readableNode: string | undefined;
+
+/**
+ * The node binary as the sandbox's user can bind it: bwrap runs as that user (after setpriv), so the
+ * source of a bind must be reachable by it. A Runner's node under a private folder (a checkout in a
+ * 0700 temporary directory, a home) is copied once into a folder of this process's user in the
+ * tmpdir (0711, the copy 0755 and not writable by the sandbox); one made by someone else is refused.
+ */
+function sandboxReadableNode(): string {
+  if (readableNode) return readableNode;
+  const real = realpathSync(process.execPath);
+  if (reachableByOthers(real)) return (readableNode = real);
+  const uid = process.getuid?.() ?? 0;
+  const dir = path.join(os.tmpdir(), `lookout-sandbox-node-${uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  const info = lstatSync(dir);
+  if (!info.isDirectory() || info.uid !== uid || (info.mode & 0o022) !== 0)
+    throw new ScriptError('sandbox', `${dir} is not a folder of this Runner's user that only it can write`);
+  chmodSync(dir, 0o711);
+  const { size, mtimeMs } = statSync(real);
+  const copy = path.join(dir, `node-${createHash('sha256').update(`${real}\u0000${size}\u0000${mtimeMs}`).digest('hex').slice(0, 16)}`);
+  if (!existsSync(copy)) {
+    const partial = `${copy}.${process.pid}`;
+    copyFileSync(real, partial);
+    chmodSync(partial, 0o755);
+    renameSync(partial, copy);
+  }
+  return (readableNode = copy);
 }
 
 function limitPrefix(identity: Identity, cpuSeconds: number, dataBytes = RELAY_DATA_BYTES): string[] {
