@@ -1,10 +1,12 @@
 /**
- * Health sweeps on the real services: every task of a Runner as child runs, a score per namespace
- * and for the cluster, and findings compared with the previous sweep (new, open, resolved).
+ * Health sweeps on the real services: every task of a Runner as child runs, a score per namespace,
+ * for the cluster's own resources and per endpoint, each finding counted once however many tasks
+ * report it, and findings compared with the previous sweep (new, open, resolved).
  */
 import { CHECK_TYPES } from '../common/checks';
 import { addTask, api, newWorkspace, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
+import { sweepNamespacesBinding } from '../platform/repos/sweeps.repo';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -73,6 +75,75 @@ describe('healthSweep', () => {
       expect(third['issues']).toEqual({ new: 0, open: 1, resolved: 0 });
     } finally {
       await runner.stop();
+    }
+  });
+
+  it('counts each finding once across overlapping tasks, and puts it in its namespace, the cluster or its endpoint', async () => {
+    // The case found on main: a namespace's pod seen by k8s.pod-restarts and by k8s.namespace-health,
+    // its deployment by k8s.workload-availability and k8s.namespace-health.
+    const admin = fx.adminClients();
+    const ns = await fx.namespace(admin, 'sweep-overlap');
+    await fx.deployment(admin, ns, 'web', 2, 1);
+    await fx.pod(admin, ns, 'web-1', {
+      phase: 'Running',
+      containerStatuses: [fx.containerStatus({ restartCount: 9, state: { waiting: { reason: 'CrashLoopBackOff' } } })],
+    });
+    const label = `overlap-${ns}`;
+    await fx.node(admin, `${ns}-node`, label, [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }]);
+    const down = await startHttpServer((_req, res) => res.writeHead(503).end('down'));
+    try {
+      const ws = await newWorkspace(platform, { probeUrl: `${down.url}/health` });
+      await addTask(platform, ws, 'k8s.pod-restarts', { namespaces: [ns] });
+      await addTask(platform, ws, 'k8s.workload-availability', { namespaces: [ns] });
+      const own = await addTask(platform, ws, 'k8s.namespace-health', { namespace: ns });
+      await addTask(platform, ws, 'k8s.node-conditions', { labelSelector: `lookout-test=${label}` });
+      // The same endpoint probed by two tasks: one finding.
+      await addTask(platform, ws, 'http.probe', { url: `${down.url}/health`, maxLatencyMs: 5_000 });
+      const runner = await startRunner(platform, ws, {
+        kubeconfig: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
+        allowedChecks: CHECK_TYPES,
+      });
+      try {
+        const result = await sweep(ws);
+        expect((result['runs'] as { status: string }[]).every((r) => r.status === 'succeeded')).toBe(true);
+        // The namespace scores as its own namespace-health run scores it (not once per task that saw it).
+        const ownRun = (result['runs'] as { id: string; taskId: string }[]).find((r) => r.taskId === own)!;
+        const nsRun = await api(platform.baseUrl, 'GET', `/v1/runs/${ownRun.id}`, { token: ws.token });
+        const nsResult = nsRun.body['result'] as { score: number; issues: unknown[] };
+        expect(result['namespaces']).toEqual({ [ns]: { score: nsResult.score, issues: nsResult.issues.length } });
+        expect(nsResult.issues).toHaveLength(2);
+        expect(result['cluster']).toEqual({ score: 0.6, issues: 1 });
+        expect(Object.keys(result['endpoints'] as object)).toEqual([`${down.url}/health`]);
+        expect((result['endpoints'] as Record<string, { issues: number }>)[`${down.url}/health`]!.issues).toBe(1);
+        // 2 in the namespace, 1 node, 1 endpoint: 4 distinct findings, each new once.
+        expect(result['issues']).toEqual({ new: 4, open: 0, resolved: 0 });
+        const again = await sweep(ws);
+        expect(again['issues']).toEqual({ new: 0, open: 4, resolved: 0 });
+
+        // A previous sweep keyed the old way (by check): a new baseline, not 4 resolved and 4 new.
+        await platform.pool.query('update sweep_findings set key_version = 1 where sweep_id = $1', [again['id']]);
+        const rebased = await sweep(ws);
+        expect(rebased['issues']).toEqual({ new: 4, open: 0, resolved: 0 });
+        // A sweep sealed the old way (one flat map with a "(cluster)" entry) reads as the parts.
+        await platform.pool.query('update sweeps set namespaces_sealed = $2 where id = $1', [
+          again['id'],
+          await platform.crypto.sealer.seal(ws.workspaceId, sweepNamespacesBinding(String(again['id'])), {
+            [ns]: { score: 0.5, issues: 3 },
+            '(cluster)': { score: 0.6, issues: 1 },
+          }),
+        ]);
+        const legacy = await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(again['id'])}`, { token: ws.token });
+        expect(legacy.body).toMatchObject({
+          namespaces: { [ns]: { score: 0.5, issues: 3 } },
+          cluster: { score: 0.6, issues: 1 },
+          endpoints: {},
+        });
+      } finally {
+        await runner.stop();
+      }
+    } finally {
+      await down.stop();
+      await admin.core.deleteNode({ name: `${ns}-node` });
     }
   });
 

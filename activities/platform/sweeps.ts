@@ -14,7 +14,7 @@ import type { Sealer } from '../../platform/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
-import { findingFingerprint } from '../../platform/repos/issues.repo';
+import { sweepFindingKey } from '../../platform/repos/issues.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { insertSweepRun, runsOfSweep } from '../../platform/repos/runs.repo';
 import {
@@ -24,7 +24,10 @@ import {
   insertSweep,
   insertSweepFindings,
   previousSweep,
+  SWEEP_KEY_VERSION,
   sweepNamespacesBinding,
+  type SweepBreakdown,
+  type SweepPart,
 } from '../../platform/repos/sweeps.repo';
 import { getTask, taskIdsOfRunner } from '../../platform/repos/tasks.repo';
 
@@ -32,6 +35,30 @@ import { getTask, taskIdsOfRunner } from '../../platform/repos/tasks.repo';
 function derivedId(...parts: string[]): string {
   const h = createHash('sha256').update(parts.join(':')).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * Where each distinct finding is, explicitly: a namespaced resource in its namespace, an `Endpoint`
+ * (a URL a check reached) under that endpoint, anything else (nodes, volumes, cluster-wide objects)
+ * in the cluster's own part.
+ */
+export function sweepBreakdown(findings: readonly Issue[]): SweepBreakdown {
+  const groups = { namespaces: new Map<string, Issue[]>(), endpoints: new Map<string, Issue[]>(), cluster: [] as Issue[] };
+  const add = (map: Map<string, Issue[]>, key: string, issue: Issue) => map.set(key, [...(map.get(key) ?? []), issue]);
+  for (const issue of findings) {
+    if (issue.resource.kind === 'Endpoint') add(groups.endpoints, issue.resource.name, issue);
+    else if (issue.resource.namespace) add(groups.namespaces, issue.resource.namespace, issue);
+    else groups.cluster.push(issue);
+  }
+  const part = (list: Issue[]): SweepPart => ({ score: scoreOf(list), issues: list.length });
+  const parts = (map: Map<string, Issue[]>) =>
+    Object.fromEntries([...map].sort(([a], [b]) => a.localeCompare(b)).map(([k, list]) => [k, part(list)]));
+  return {
+    v: 2,
+    namespaces: parts(groups.namespaces),
+    cluster: groups.cluster.length > 0 ? part(groups.cluster) : null,
+    endpoints: parts(groups.endpoints),
+  };
 }
 
 export interface SweepSummary {
@@ -103,40 +130,41 @@ export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Po
       const sweep = await getSweep(pool, sweepId);
       if (!sweep) throw ApplicationFailure.create({ type: FailureType.RunNotFound, message: 'sweep not found', nonRetryable: true });
       const runs = await runsOfSweep(pool, sweepId);
-      const issues: (Issue & { checkType: string })[] = [];
+      const issues: Issue[] = [];
       let failedRuns = 0;
       for (const run of runs) {
         const result = await getResult(pool, sealer, sweep.workspaceId, run.id);
         if (!result || result.status === 'error') failedRuns += 1;
-        for (const issue of result?.issues ?? []) issues.push({ ...issue, checkType: run.checkType });
+        issues.push(...(result?.issues ?? []));
       }
-      const byNamespace = new Map<string, Issue[]>();
+      // Each finding once, however many tasks reported it (the most severe report counts).
+      const distinct = new Map<string, Issue>();
       for (const issue of issues) {
-        const ns = issue.resource.namespace ?? '(cluster)';
-        byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), issue]);
+        const key = sweepFindingKey(sweep.workspaceId, issue);
+        const known = distinct.get(key);
+        if (!known || issue.severity < known.severity) distinct.set(key, issue);
       }
-      const namespaces = Object.fromEntries([...byNamespace].map(([ns, list]) => [ns, { score: scoreOf(list), issues: list.length }]));
-      const fingerprint = (i: Issue & { checkType: string }) => findingFingerprint(sweep.workspaceId, i.checkType, i);
-      const current = new Map(issues.map((i) => [fingerprint(i), i.severity]));
+      const breakdown = sweepBreakdown([...distinct.values()]);
       const previous = await previousSweep(pool, sweep.runnerId, sweepId);
-      const before = new Set(
-        previous ? (await findingsOf(pool, previous.id)).filter((f) => f.state !== 'resolved').map((f) => f.fingerprint) : [],
-      );
+      const previousFindings = previous ? await findingsOf(pool, previous.id) : [];
+      // A previous sweep keyed the old way (by check) cannot be compared: this one starts a new baseline.
+      const comparable = previousFindings.every((f) => f.keyVersion === SWEEP_KEY_VERSION);
+      const before = new Set(comparable ? previousFindings.filter((f) => f.state !== 'resolved').map((f) => f.fingerprint) : []);
       const rows = [
-        ...[...current].map(([fp, severity]) => ({ fp, severity, state: before.has(fp) ? 'open' : 'new' })),
-        ...[...before].filter((fp) => !current.has(fp)).map((fp) => ({ fp, severity: 0, state: 'resolved' })),
+        ...[...distinct].map(([fp, issue]) => ({ fp, severity: issue.severity, state: before.has(fp) ? 'open' : 'new' })),
+        ...[...before].filter((fp) => !distinct.has(fp)).map((fp) => ({ fp, severity: 0, state: 'resolved' })),
       ];
       const count = (state: string) => rows.filter((r) => r.state === state).length;
       const summary: SweepSummary = {
         sweepId,
-        score: scoreOf(issues),
+        score: scoreOf([...distinct.values()]),
         runs: runs.length,
         failedRuns,
         issuesNew: count('new'),
         issuesOpen: count('open'),
         issuesResolved: count('resolved'),
       };
-      const sealed = await sealer.seal(sweep.workspaceId, sweepNamespacesBinding(sweepId), namespaces);
+      const sealed = await sealer.seal(sweep.workspaceId, sweepNamespacesBinding(sweepId), breakdown);
       await inTransaction(pool, async (tx) => {
         if (!(await completeSweep(tx, sweepId, { ...summary, namespacesSealed: sealed }))) return;
         await insertSweepFindings(

@@ -10,7 +10,7 @@ import { InputError, NotFoundError } from '../../common/problem';
 import { appendAudit } from '../../platform/repos/audit.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { runsOfSweep } from '../../platform/repos/runs.repo';
-import { getSweep, sweepNamespacesBinding } from '../../platform/repos/sweeps.repo';
+import { breakdownOf, getSweep, sweepNamespacesBinding, type SweepBreakdown, type SweepPart } from '../../platform/repos/sweeps.repo';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
 export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
@@ -58,11 +58,13 @@ export function createSweepsService({
     async get(auth: WorkspaceAccess, id: string) {
       const sweep = await getSweep(pool, id);
       if (!sweep || sweep.workspaceId !== auth.workspaceId) throw new NotFoundError('sweep');
-      const namespaces = sweep.namespacesSealed
-        ? await sealer.open<Record<string, { score: number; issues: number }>>(
-            sweep.workspaceId,
-            sweepNamespacesBinding(id),
-            sweep.namespacesSealed,
+      const breakdown = sweep.namespacesSealed
+        ? breakdownOf(
+            await sealer.open<SweepBreakdown | Record<string, SweepPart>>(
+              sweep.workspaceId,
+              sweepNamespacesBinding(id),
+              sweep.namespacesSealed,
+            ),
           )
         : null;
       const runs = await runsOfSweep(pool, id);
@@ -71,7 +73,10 @@ export function createSweepsService({
         runnerId: sweep.runnerId,
         status: sweep.status,
         score: sweep.score,
-        namespaces,
+        // Per namespace, the cluster's own resources, and per endpoint; each finding counted once.
+        namespaces: breakdown?.namespaces ?? null,
+        cluster: breakdown?.cluster ?? null,
+        endpoints: breakdown?.endpoints ?? null,
         issues: sweep.status === 'completed' ? { new: sweep.issuesNew, open: sweep.issuesOpen, resolved: sweep.issuesResolved } : null,
         runs: runs.map((r) => ({ id: r.id, taskId: r.taskId, checkType: r.checkType, status: r.status })),
         startedAt: sweep.startedAt.toISOString(),

@@ -22,6 +22,18 @@ export function findingFingerprint(workspaceId: string, checkType: string, issue
     .slice(0, 32);
 }
 
+/**
+ * The key of a finding within a sweep: what was found (the resource and the kind of problem, its
+ * title), not which check found it, so that one broken pod reported by two checks counts once.
+ * Opaque, like the fingerprint.
+ */
+export function sweepFindingKey(workspaceId: string, issue: Pick<Issue, 'resource' | 'title'>): string {
+  return createHash('sha256')
+    .update(['sweep', workspaceId, issue.resource.kind, issue.resource.namespace ?? '', issue.resource.name, issue.title].join('\u0000'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
 /** What an issue says: the last finding that reported it. Sealed. */
 export type IssueDetail = Pick<Issue, 'title' | 'resource' | 'expected' | 'actual' | 'nextSteps'> & { details?: string };
 

@@ -72,15 +72,20 @@ export async function previousSweep(db: Queryable, runnerId: string, sweepId: st
   return rows[0] && toRow(rows[0]);
 }
 
-export async function findingsOf(db: Queryable, sweepId: string): Promise<{ fingerprint: string; severity: number; state: string }[]> {
-  const { rows } = await db.query<{ fingerprint: string; severity: number; state: string }>(
-    'select fingerprint, severity, state from sweep_findings where sweep_id = $1',
+/** The version of the keys `insertSweepFindings` writes (2: resource and problem, not the check type). */
+export const SWEEP_KEY_VERSION = 2;
+
+export async function findingsOf(
+  db: Queryable,
+  sweepId: string,
+): Promise<{ fingerprint: string; severity: number; state: string; keyVersion: number }[]> {
+  const { rows } = await db.query<{ fingerprint: string; severity: number; state: string; key_version: number }>(
+    'select fingerprint, severity, state, key_version from sweep_findings where sweep_id = $1',
     [sweepId],
   );
-  return rows;
+  return rows.map((r) => ({ fingerprint: r.fingerprint, severity: r.severity, state: r.state, keyVersion: r.key_version }));
 }
 
-/** The binding of a sweep's sealed per-namespace scores. */
 /** Every sweep of a workspace as stored (the summary columns, no sealed data), oldest first: for the GDPR export. */
 export async function exportSweeps(db: Queryable, workspaceId: string): Promise<Record<string, unknown>[]> {
   const { rows } = await db.query<Record<string, unknown>>(
@@ -111,13 +116,39 @@ export async function insertSweepFindings(
   findings: { fingerprint: string; severity: number; state: string }[],
 ): Promise<void> {
   for (const f of findings) {
-    await db.query('insert into sweep_findings (sweep_id, fingerprint, severity, state) values ($1, $2, $3, $4) on conflict do nothing', [
-      sweepId,
-      f.fingerprint,
-      f.severity,
-      f.state,
-    ]);
+    await db.query(
+      'insert into sweep_findings (sweep_id, fingerprint, severity, state, key_version) values ($1, $2, $3, $4, $5) on conflict do nothing',
+      [sweepId, f.fingerprint, f.severity, f.state, SWEEP_KEY_VERSION],
+    );
   }
 }
 
 export const sweepNamespacesBinding = (sweepId: string) => `sweep:${sweepId}:namespaces`;
+
+/** A part of a sweep's breakdown: its score from its distinct findings, and how many. */
+export interface SweepPart {
+  score: number;
+  issues: number;
+}
+
+/**
+ * Where a sweep's findings are, sealed (names are customer data): per namespace, the cluster's own
+ * (cluster-scoped resources: nodes, volumes), and per endpoint (what `http.probe` and other checks
+ * of URLs find). Sweeps before issue 20 sealed a flat map with a "(cluster)" entry; `breakdownOf`
+ * reads both.
+ */
+export interface SweepBreakdown {
+  v: 2;
+  namespaces: Record<string, SweepPart>;
+  cluster: SweepPart | null;
+  endpoints: Record<string, SweepPart>;
+}
+
+export function breakdownOf(sealed: SweepBreakdown | Record<string, SweepPart>): Omit<SweepBreakdown, 'v'> {
+  if ((sealed as SweepBreakdown).v === 2) {
+    const { namespaces, cluster, endpoints } = sealed as SweepBreakdown;
+    return { namespaces, cluster, endpoints };
+  }
+  const { ['(cluster)']: cluster, ...namespaces } = sealed as Record<string, SweepPart>;
+  return { namespaces, cluster: cluster ?? null, endpoints: {} };
+}
