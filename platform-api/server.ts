@@ -9,7 +9,20 @@ import { readFileSync } from 'node:fs';
 import type { Express } from 'express';
 import { serverTlsOptions } from '../common/tls';
 
+/**
+ * How long an idle keep-alive connection is kept: longer than the idle timeouts of the proxies and
+ * clients in front (load balancers commonly 60 s, undici 4 s), so that the other side closes it
+ * first. A server that closes first races the client's next request on that connection, which
+ * then fails with ECONNRESET (not retried for a POST).
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 export function createApiServer(app: Express, tls?: { certFile: string; keyFile: string }): http.Server {
-  if (!tls) return http.createServer(app);
-  return https.createServer(serverTlsOptions({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }), app);
+  const server = tls
+    ? https.createServer(serverTlsOptions({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }), app)
+    : http.createServer(app);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Above the keep-alive timeout, as Node requires for it to hold.
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
+  return server;
 }
