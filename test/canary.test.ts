@@ -432,6 +432,10 @@ describe('canary proof', () => {
       for (const [name, port] of Object.entries(metricsPorts)) {
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         expect(text).toContain(name === 'api' ? 'lookout_api_requests_total' : 'temporal_');
+        // The deliveries above, counted by sink kind and outcome (bounded labels, no sink id).
+        if (name === 'platform-worker')
+          for (const kind of ['webhook', 'slack', 'teams', 'pagerduty'])
+            expect(text).toMatch(new RegExp(`^lookout_notification_deliveries_total\\{kind="${kind}",outcome="delivered"\\} [1-9]`, 'm'));
         hits.push(...findHits(`${name} metrics`, Buffer.from(text), names));
         for (const m of text.matchAll(/="((?:[^"\\]|\\.)*)"/g)) labelValues.add(m[1]!);
       }

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -30,7 +30,15 @@ import { Destination } from '../common/runner-policy';
 import { ensureBubblewrap } from '../scripts/tools';
 import { adminClients, namespace, pod, type Admin } from './harness/kube-fixtures';
 
-const PACK = path.join(__dirname, 'fixtures', 'packs', 'hostile');
+const FIXTURE = path.join(__dirname, 'fixtures', 'packs', 'hostile');
+/**
+ * The fixture pack where a Runner keeps packs: in a folder the sandbox's user can read (the Runner's
+ * pack cache is 0711 with 0755 packs). The checkout itself may be under a private folder (CI clones
+ * into a 0700 temporary directory), which that user cannot enter.
+ */
+const PACK = path.join(mkdtempSync(path.join(os.tmpdir(), 'lookout-pack-fixture-')), 'hostile');
+chmodSync(path.dirname(PACK), 0o755);
+cpSync(FIXTURE, PACK, { recursive: true });
 
 function scriptRun(
   file: string,
@@ -80,6 +88,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
+  rmSync(path.dirname(PACK), { recursive: true, force: true });
 });
 
 afterEach(() => {

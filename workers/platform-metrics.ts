@@ -1,4 +1,4 @@
-/** The platform worker's own metrics: runs by terminal status and check type, stored result sizes, rejected results. */
+/** The platform worker's own metrics: runs by terminal status and check type, stored result sizes, rejected results, notification deliveries. */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { PlatformActivityMetrics } from '../activities/platform';
 import { checkTypeLabel, RESULT_BYTES_BUCKETS } from '../common/metrics';
@@ -22,8 +22,15 @@ export function platformActivityMetrics(registry: Registry): PlatformActivityMet
     help: 'Results the Platform rejected: contract, size cap, attestation, or another run or workspace.',
     registers: [registry],
   });
+  const notifications = new Counter({
+    name: 'lookout_notification_deliveries_total',
+    help: 'Notification deliveries by sink kind and outcome: delivered, failed (an attempt Temporal retries) or dead (every attempt failed).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
   return {
     runFinished: (status, checkType) => runs.labels(status, checkTypeLabel(checkType)).inc(),
+    delivery: (kind, outcome) => notifications.labels(kind, outcome).inc(),
     resultStored: (checkType, bytes) => sizes.labels(checkTypeLabel(checkType)).observe(bytes),
     resultRejected: () => rejected.inc(),
   };

@@ -63,6 +63,8 @@ export interface PlatformActivityMetrics {
   resultStored(checkType: string, bytes: number): void;
   /** A result was rejected (contract, size cap, attestation, another run or workspace). */
   resultRejected(): void;
+  /** A notification delivery ended (delivered, dead) or one of its attempts failed, by sink kind. */
+  delivery?(kind: string, outcome: 'delivered' | 'failed' | 'dead'): void;
 }
 
 /** What `beginRun` answers: what the run is to do, from PostgreSQL, and the check request signed for it. */
@@ -349,7 +351,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
 
   return {
     ...createSweepActivities({ pool, sealer, ownNamespace }),
-    ...createNotifyActivities({ pool, sealer, logger, settings: notify ?? DEFAULT_NOTIFY_SETTINGS }),
+    ...createNotifyActivities({ pool, sealer, logger, settings: notify ?? DEFAULT_NOTIFY_SETTINGS, metrics }),
     /**
      * queued → running, audited once, and answers what the run is to do, from PostgreSQL: its
      * workspace, Runner, check type, parameters and execution policy, so that `runTask` never trusts

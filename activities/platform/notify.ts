@@ -40,8 +40,14 @@ export interface SinkPlan {
 /** Events a delivery of one message carries at most (PagerDuty: events sent one by one, paced by the rate). */
 export const MAX_EVENTS_PER_MESSAGE = 50;
 
-export function createNotifyActivities(deps: { pool: Pool; sealer: Sealer; logger: Logger; settings: NotifySettings }) {
-  const { pool, sealer, logger, settings } = deps;
+export function createNotifyActivities(deps: {
+  pool: Pool;
+  sealer: Sealer;
+  logger: Logger;
+  settings: NotifySettings;
+  metrics?: { delivery?(kind: string, outcome: 'delivered' | 'failed' | 'dead'): void } | undefined;
+}) {
+  const { pool, sealer, logger, settings, metrics } = deps;
 
   /** The workspace the calling workflow acts for must be the sink's (the workflow id names it). */
   const ownRef = (ref: SinkRef): SinkRef => {
@@ -147,6 +153,7 @@ export function createNotifyActivities(deps: { pool: Pool; sealer: Sealer; logge
         } catch (err) {
           const refusal = err instanceof DeliveryError ? err : new DeliveryError('could not send', true);
           await recordDeliveryAttempt(pool, input.deliveryId, refusal.reason);
+          metrics?.delivery?.(found.sink.kind, 'failed');
           logger.warn(
             { sinkId, deliveryId: input.deliveryId, reason: refusal.reason, retryable: refusal.retryable },
             'notification not delivered',
@@ -159,7 +166,7 @@ export function createNotifyActivities(deps: { pool: Pool; sealer: Sealer; logge
         }
       }
       await recordDeliveryAttempt(pool, input.deliveryId, null);
-      await finishDelivery(pool, input.deliveryId, 'delivered');
+      if ((await finishDelivery(pool, input.deliveryId, 'delivered')) > 0) metrics?.delivery?.(found.sink.kind, 'delivered');
       return { events: batch.events.length };
     },
 
@@ -168,6 +175,8 @@ export function createNotifyActivities(deps: { pool: Pool; sealer: Sealer; logge
       const { workspaceId, sinkId } = ownRef(input);
       const count = await finishDelivery(pool, input.deliveryId, 'dead');
       if (count === 0) return;
+      const kind = (await pool.query<{ kind: string }>('select kind from sinks where id = $1', [sinkId])).rows[0]?.kind;
+      if (kind) metrics?.delivery?.(kind, 'dead');
       const { rows } = await pool.query<{ last_error: string | null; attempts: number }>(
         'select last_error, attempts from notifications where delivery_id = $1 limit 1',
         [input.deliveryId],
