@@ -3,11 +3,12 @@
  * answer the test changes: a finding opens an issue, is seen again, acknowledged, resolved when a
  * later run of its task no longer finds it, reopened when found again, ignored until a date (and open
  * again after it), fed by sweeps as by single runs, sealed at rest, exported and erased with the
- * workspace.
+ * workspace; one finding reported by two tasks is one issue, resolved when neither finds it.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { addTask, api, newWorkspace, runTaskViaApi, startHttpServer, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { legacyFingerprint } from '../platform/repos/issues.repo';
 
 let platform: TestPlatform;
 let target: Awaited<ReturnType<typeof startHttpServer>>;
@@ -37,7 +38,7 @@ interface IssueView {
   severity: number;
   checkType: string;
   title: string;
-  resource: { kind: string; name: string };
+  resource: { kind: string; namespace?: string; name: string };
   seenCount: number;
   reopenedCount: number;
   resolvedAt: string | null;
@@ -231,5 +232,79 @@ describe('an issue across runs', () => {
     } finally {
       await otherRunner.stop();
     }
+  });
+});
+
+describe('one finding reported by several tasks', () => {
+  let other: Awaited<ReturnType<typeof newWorkspace>>;
+  let otherRunner: Awaited<ReturnType<typeof startRunner>>;
+  let answer = 500;
+  let endpoint: Awaited<ReturnType<typeof startHttpServer>>;
+
+  beforeAll(async () => {
+    endpoint = await startHttpServer((_req, res) => {
+      res.statusCode = answer;
+      res.end('answer');
+    });
+    other = await newWorkspace(platform, { probeUrl: `${endpoint.url}/health` });
+    otherRunner = await startRunner(platform, other);
+  });
+  afterAll(async () => {
+    await otherRunner?.stop();
+    await endpoint?.stop();
+  });
+
+  const listed = async () =>
+    (await api(platform.baseUrl, 'GET', `/v1/workspaces/${other.workspaceId}/issues`, { token: other.token })).body['items'] as IssueView[];
+  const runOf = async (taskId: string) => expect((await runTaskViaApi(platform, other, taskId))['status']).toBe('succeeded');
+
+  it('is one issue, open while any task that reported it still finds it, resolved when none does', async () => {
+    // Two tasks probe the same URL: the base one (any 2xx or 3xx is healthy) and one that wants 200.
+    const strict = await addTask(platform, other, 'http.probe', { url: `${endpoint.url}/health`, expectedStatus: [200] });
+    answer = 500;
+    await runOf(other.taskId);
+    await runOf(strict);
+    const [issue, ...more] = await listed();
+    expect(more).toEqual([]);
+    expect(issue).toMatchObject({ state: 'open', title: 'Unexpected HTTP status', seenCount: 2, taskId: strict });
+    // 204: the base task no longer finds it, the strict one still does.
+    answer = 204;
+    await runOf(other.taskId);
+    expect(await listed()).toEqual([expect.objectContaining({ id: issue!.id, state: 'open' })]);
+    await runOf(strict);
+    expect(await listed()).toEqual([expect.objectContaining({ id: issue!.id, state: 'open', seenCount: 3 })]);
+    // 200: neither finds it.
+    answer = 200;
+    await runOf(strict);
+    expect(await listed()).toEqual([expect.objectContaining({ id: issue!.id, state: 'resolved' })]);
+  });
+
+  it('keeps an issue recorded under the fingerprint with the check type: the next run that finds it rekeys it', async () => {
+    answer = 503;
+    await runOf(other.taskId);
+    const [issue] = (await listed()).filter((i) => i.state === 'open');
+    // As the issue was stored before issue 20: the fingerprint with the check type, its detail sealed under it.
+    const { rows } = await platform.pool.query<{ fingerprint: string; detail_sealed: Buffer }>(
+      'select fingerprint, detail_sealed from issues where id = $1',
+      [issue!.id],
+    );
+    const detail = await platform.crypto.sealer.open<Record<string, unknown>>(
+      other.workspaceId,
+      `issue:${rows[0]!.fingerprint}`,
+      rows[0]!.detail_sealed,
+    );
+    const legacy = legacyFingerprint(other.workspaceId, 'http.probe', { resource: issue!.resource, title: issue!.title });
+    expect(legacy).not.toBe(rows[0]!.fingerprint);
+    await platform.pool.query('update issues set fingerprint = $2, detail_sealed = $3 where id = $1', [
+      issue!.id,
+      legacy,
+      await platform.crypto.sealer.seal(other.workspaceId, `issue:${legacy}`, detail),
+    ]);
+    await runOf(other.taskId);
+    const after = await listed();
+    expect(after.filter((i) => i.state === 'open')).toEqual([expect.objectContaining({ id: issue!.id, seenCount: issue!.seenCount + 1 })]);
+    expect(
+      (await platform.pool.query('select 1 from issues where workspace_id = $1 and fingerprint = $2', [other.workspaceId, legacy])).rows,
+    ).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ import type { Sealer } from '../../platform/crypto/sealer';
 import { appendAuditInTransaction } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
-import { sweepFindingKey } from '../../platform/repos/issues.repo';
+import { findingFingerprint } from '../../platform/repos/issues.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { insertSweepRun, runsOfSweep } from '../../platform/repos/runs.repo';
 import {
@@ -140,7 +140,7 @@ export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Po
       // Each finding once, however many tasks reported it (the most severe report counts).
       const distinct = new Map<string, Issue>();
       for (const issue of issues) {
-        const key = sweepFindingKey(sweep.workspaceId, issue);
+        const key = findingFingerprint(sweep.workspaceId, issue);
         const known = distinct.get(key);
         if (!known || issue.severity < known.severity) distinct.set(key, issue);
       }

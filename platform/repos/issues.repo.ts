@@ -2,7 +2,7 @@
  * Issues: findings across runs. Every stored result feeds them (`recordFindings`, in the result's own
  * transaction): a finding seen for the first time opens an issue, one seen again updates it (and
  * reopens it when it was resolved, or when its ignore has expired), and an open or acknowledged
- * issue that the same task no longer finds is resolved. People acknowledge and ignore them through
+ * issue that no task that reported it finds any more is resolved. People acknowledge and ignore them through
  * the API. What a finding says is sealed; what it is sorted by is not.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -14,22 +14,23 @@ import type { IssueChange } from './sinks.repo';
 export const ISSUE_STATES = ['open', 'acknowledged', 'resolved', 'ignored'] as const;
 export type IssueState = (typeof ISSUE_STATES)[number];
 
-/** The fingerprint of a finding: opaque, stable across runs and tasks of a workspace (sweeps use the same). */
-export function findingFingerprint(workspaceId: string, checkType: string, issue: Pick<Issue, 'resource' | 'title'>): string {
+/**
+ * The fingerprint of a finding: what was found — the resource and the kind of problem (its title) —
+ * not which check found it, so that one crash-looping pod reported by `k8s.pod-restarts` and by
+ * `k8s.namespace-health` is one issue and one sweep finding. Opaque, stable across runs and tasks of
+ * a workspace; PagerDuty's dedup key.
+ */
+export function findingFingerprint(workspaceId: string, issue: Pick<Issue, 'resource' | 'title'>): string {
   return createHash('sha256')
-    .update([workspaceId, checkType, issue.resource.kind, issue.resource.namespace ?? '', issue.resource.name, issue.title].join('\u0000'))
+    .update(['v2', workspaceId, issue.resource.kind, issue.resource.namespace ?? '', issue.resource.name, issue.title].join('\u0000'))
     .digest('hex')
     .slice(0, 32);
 }
 
-/**
- * The key of a finding within a sweep: what was found (the resource and the kind of problem, its
- * title), not which check found it, so that one broken pod reported by two checks counts once.
- * Opaque, like the fingerprint.
- */
-export function sweepFindingKey(workspaceId: string, issue: Pick<Issue, 'resource' | 'title'>): string {
+/** The fingerprint before issue 20 (with the check type): an issue recorded under it is rekeyed when next found. */
+export function legacyFingerprint(workspaceId: string, checkType: string, issue: Pick<Issue, 'resource' | 'title'>): string {
   return createHash('sha256')
-    .update(['sweep', workspaceId, issue.resource.kind, issue.resource.namespace ?? '', issue.resource.name, issue.title].join('\u0000'))
+    .update([workspaceId, checkType, issue.resource.kind, issue.resource.namespace ?? '', issue.resource.name, issue.title].join('\u0000'))
     .digest('hex')
     .slice(0, 32);
 }
@@ -137,7 +138,7 @@ export async function recordFindings(
   const changes: FindingChanges = { opened: [], reopened: [], resolved: [], seen: [], changes: [] };
   const byFingerprint = new Map<string, Issue>();
   for (const issue of issues) {
-    const fp = findingFingerprint(run.workspaceId, run.checkType, issue);
+    const fp = findingFingerprint(run.workspaceId, issue);
     const known = byFingerprint.get(fp);
     if (!known || issue.severity < known.severity) byFingerprint.set(fp, issue);
   }
@@ -151,6 +152,14 @@ export async function recordFindings(
       ...(issue.details === undefined ? {} : { details: issue.details }),
     };
     const sealed = await sealer.seal(run.workspaceId, detailBinding(fingerprint), detail, db);
+    // An issue recorded under the fingerprint with the check type takes this one (and the detail
+    // sealed under it), keeping its history; unless this finding has an issue of its own already.
+    await db.query(
+      `update issues set fingerprint = $3, detail_sealed = $4
+        where workspace_id = $1 and fingerprint = $2
+          and not exists (select 1 from issues where workspace_id = $1 and fingerprint = $3)`,
+      [run.workspaceId, legacyFingerprint(run.workspaceId, run.checkType, issue), fingerprint, sealed],
+    );
     // The previous state decides the transition; the row lock keeps two runs of one finding in order.
     const { rows } = await db.query<{ id: string; previous: IssueState | null }>(
       `with previous as (
@@ -174,6 +183,12 @@ export async function recordFindings(
       [randomUUID(), run.workspaceId, fingerprint, run.runnerId, run.taskId, run.checkType, issue.severity, run.id, sealed],
     );
     const row = rows[0]!;
+    if (run.taskId)
+      await db.query(
+        `insert into issue_reporters (issue_id, task_id) values ($1, $2)
+         on conflict (issue_id, task_id) do update set last_seen_at = now()`,
+        [row.id, run.taskId],
+      );
     const change = { issueId: row.id, severity: issue.severity, runnerId: run.runnerId, namespace: issue.resource.namespace };
     if (row.previous === null) {
       changes.opened.push(row.id);
@@ -184,10 +199,18 @@ export async function recordFindings(
     } else changes.seen.push(row.id);
   }
   if (options.resolve && run.taskId) {
+    // This task no longer finds what it reported: it stops being a reporter, and an open or
+    // acknowledged issue that no other task reports any more is resolved.
     const { rows } = await db.query<{ id: string; fingerprint: string; severity: number; runner_id: string; detail_sealed: Buffer }>(
-      `update issues set state = 'resolved', resolved_at = now(), state_changed_at = now(), ignored_until = null
-       where workspace_id = $1 and task_id = $2 and state in ('open', 'acknowledged') and not (fingerprint = any($3))
-       returning id, fingerprint, severity, runner_id, detail_sealed`,
+      `with gone as (
+         delete from issue_reporters r using issues i
+          where r.issue_id = i.id and r.task_id = $2 and i.workspace_id = $1 and not (i.fingerprint = any($3))
+          returning r.issue_id
+       )
+       update issues i set state = 'resolved', resolved_at = now(), state_changed_at = now(), ignored_until = null
+        where i.id in (select issue_id from gone) and i.state in ('open', 'acknowledged')
+          and not exists (select 1 from issue_reporters o where o.issue_id = i.id and o.task_id <> $2)
+       returning i.id, i.fingerprint, i.severity, i.runner_id, i.detail_sealed`,
       [run.workspaceId, run.taskId, [...byFingerprint.keys()]],
     );
     for (const r of rows) {
