@@ -14,6 +14,13 @@ export function uuid(value: string): string {
   return value;
 }
 
+/** An option that takes a whole number from `min` to `max`. */
+export const integer = (min: number, max: number) => (value: string) => {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+  return Number(value);
+};
+
 export function addApiCommands(program: Command): void {
   addIssueCommands(program);
   addHookCommands(program);
@@ -116,12 +123,6 @@ function untilOption(value: string): string {
 
 /** Repeatable options. */
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-const integer = (min: number, max: number) => (value: string) => {
-  if (!/^\d{1,6}$/.test(value) || Number(value) < min || Number(value) > max)
-    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-  return Number(value);
-};
 
 /** A secret, one line from standard input (a prompt on stderr when a person types it). */
 function secretFromStdin(what: string): string {

@@ -30,13 +30,7 @@ import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
 import { createBackup, restoreBackup } from '../platform/backup/backup';
 import { backupKeyId } from '../platform/backup/format';
 import { generateBackupKey, resolveBackupKey } from '../platform/backup/key';
-import { addApiCommands, uuid } from './cli-api';
-
-const integer = (min: number, max: number) => (value: string) => {
-  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max)
-    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-  return Number(value);
-};
+import { addApiCommands, integer, uuid } from './cli-api';
 const positiveInt = integer(1, 10_000);
 const nonNegativeInt = integer(0, 600_000);
 

@@ -13,7 +13,7 @@ import { lookoutDataConverter } from '../common/data-converter';
 import { readFileSync } from 'node:fs';
 import { createOidcLogin } from './auth/oidc';
 import { createSamlLogin } from './auth/saml';
-import { createSmtpMailer } from '../platform/mail';
+import { smtpMailerFromConfig } from '../platform/mail';
 import { resolveMasterKeys } from '../platform/crypto/kms';
 import { createApiServer } from './server';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
@@ -89,13 +89,7 @@ async function main(): Promise<void> {
     bearer: oidc?.login,
     trustProxy: config.LOOKOUT_TRUST_PROXY,
     sso: { oidc, saml, samlEmailVerified: config.LOOKOUT_SAML_EMAIL_VERIFIED },
-    mailer: config.LOOKOUT_SMTP_URL
-      ? createSmtpMailer({
-          url: config.LOOKOUT_SMTP_URL,
-          from: config.LOOKOUT_SMTP_FROM,
-          caPem: config.LOOKOUT_SMTP_CA_FILE ? readFileSync(config.LOOKOUT_SMTP_CA_FILE, 'utf8') : undefined,
-        })
-      : undefined,
+    mailer: smtpMailerFromConfig(config),
     publicUrl: config.LOOKOUT_PUBLIC_URL,
     mailFrom: config.LOOKOUT_SMTP_FROM,
     notify: { allowPrivateDestinations: config.LOOKOUT_NOTIFY_ALLOW_PRIVATE, linkBase: config.LOOKOUT_PUBLIC_URL },

@@ -4,6 +4,7 @@
  * host, where an in-process development server listens); TLS 1.2+ with AEAD suites either way.
  * The URL may carry credentials: it is never logged, and a send error is reported without it.
  */
+import { readFileSync } from 'node:fs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import ipaddr from 'ipaddr.js';
 import { AEAD_CIPHERS } from '../common/tls';
@@ -62,4 +63,18 @@ export function createSmtpMailer(options: { url: string; from: string; caPem?: s
     },
     close: () => transporter.close(),
   };
+}
+
+/** The mailer LOOKOUT_SMTP_URL, LOOKOUT_SMTP_FROM and LOOKOUT_SMTP_CA_FILE describe; undefined without a URL. */
+export function smtpMailerFromConfig(config: {
+  LOOKOUT_SMTP_URL?: string | undefined;
+  LOOKOUT_SMTP_FROM: string;
+  LOOKOUT_SMTP_CA_FILE?: string | undefined;
+}): Mailer | undefined {
+  if (!config.LOOKOUT_SMTP_URL) return undefined;
+  return createSmtpMailer({
+    url: config.LOOKOUT_SMTP_URL,
+    from: config.LOOKOUT_SMTP_FROM,
+    caPem: config.LOOKOUT_SMTP_CA_FILE ? readFileSync(config.LOOKOUT_SMTP_CA_FILE, 'utf8') : undefined,
+  });
 }

@@ -8,7 +8,6 @@
  * schema, too many calls — answers a problem, starts nothing and is audited without secret or body.
  */
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { postAlert as postAlertTo, startAlertmanager, type RunningAlertmanager } from './harness/alertmanager';
 import { api, newWorkspace, startHttpServer, startPlatform, startRunner, waitForRun, type TestPlatform } from './harness/env';
 
@@ -52,10 +51,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (alertmanager) {
-    alertmanager.child.kill('SIGTERM');
-    rmSync(alertmanager.dir, { recursive: true, force: true });
-  }
+  alertmanager?.stop();
   await runner?.stop();
   await target?.stop();
   await platform?.stop();

@@ -10,7 +10,6 @@
  * it as one message.
  */
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import { CHECK_TYPES } from '../common/checks';
@@ -72,10 +71,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (alertmanager) {
-    alertmanager.child.kill('SIGTERM');
-    rmSync(alertmanager.dir, { recursive: true, force: true });
-  }
+  alertmanager?.stop();
   await runner?.stop();
   await platform?.stop();
   await receiver?.stop();

@@ -4,7 +4,6 @@
  */
 import { closeOrphanRuns } from '../platform/orphan-runs';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { bundleOptions, prebuiltWorkflowBundle, WORKFLOW_TRACING_MODULE } from './workflow-bundle';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
@@ -30,7 +29,7 @@ import { createMetricsRegistry, freeLoopbackPort, startMetricsServer } from '../
 import { startTracing, type Tracing } from '../common/tracing';
 import type { PlatformActivityMetrics } from '../activities/platform';
 import { wakeForgottenSinks, type NotifySettings } from '../platform/notify/wake';
-import { createSmtpMailer } from '../platform/mail';
+import { smtpMailerFromConfig } from '../platform/mail';
 import { platformActivityMetrics } from './platform-metrics';
 import {
   makeWorkflowExporter,
@@ -238,13 +237,7 @@ async function main(): Promise<void> {
       initialRetryMs: config.LOOKOUT_NOTIFY_RETRY_MS,
       linkBase: config.LOOKOUT_PUBLIC_URL,
       mailFrom: config.LOOKOUT_SMTP_FROM,
-      mailer: config.LOOKOUT_SMTP_URL
-        ? createSmtpMailer({
-            url: config.LOOKOUT_SMTP_URL,
-            from: config.LOOKOUT_SMTP_FROM,
-            caPem: config.LOOKOUT_SMTP_CA_FILE ? readFileSync(config.LOOKOUT_SMTP_CA_FILE, 'utf8') : undefined,
-          })
-        : undefined,
+      mailer: smtpMailerFromConfig(config),
     },
     listNamespaces: async () =>
       (await workspaceNamespaces(pool, temporal.sharedNamespace)).filter((ns) => (!shard || inShard(ns, shard)) && (!only || only.has(ns))),

@@ -19,6 +19,7 @@ import { appendAudit } from '../../platform/repos/audit.repo';
 import { getIssues } from '../../platform/repos/issues.repo';
 import {
   finishDelivery,
+  getSink,
   getSinkWithTarget,
   notificationsOfDelivery,
   recordDeliveryAttempt,
@@ -106,16 +107,12 @@ export function createNotifyActivities(deps: {
     /** The sink's pacing and whether it owes anything; null when the sink is gone (the workflow ends). */
     async planSinkDelivery(ref: SinkRef): Promise<SinkPlan | null> {
       const { workspaceId, sinkId } = ownRef(ref);
-      const found = await pool.query<{ kind: string; group_seconds: number; max_per_minute: number }>(
-        'select kind, group_seconds, max_per_minute from sinks where workspace_id = $1 and id = $2',
-        [workspaceId, sinkId],
-      );
-      const sink = found.rows[0];
+      const sink = await getSink(pool, workspaceId, sinkId);
       if (!sink) return null;
       return {
         kind: sink.kind,
-        groupSeconds: sink.group_seconds,
-        maxPerMinute: sink.max_per_minute,
+        groupSeconds: sink.groupSeconds,
+        maxPerMinute: sink.maxPerMinute,
         owes: await sinkOwes(pool, workspaceId, sinkId),
         maxAttempts: settings.maxAttempts,
         initialRetryMs: settings.initialRetryMs,
@@ -166,21 +163,17 @@ export function createNotifyActivities(deps: {
         }
       }
       await recordDeliveryAttempt(pool, input.deliveryId, null);
-      if ((await finishDelivery(pool, input.deliveryId, 'delivered')) > 0) metrics?.delivery?.(found.sink.kind, 'delivered');
+      if ((await finishDelivery(pool, input.deliveryId, 'delivered')).count > 0) metrics?.delivery?.(found.sink.kind, 'delivered');
       return { events: batch.events.length };
     },
 
     /** Every attempt failed (or the receiver refused): the delivery's notifications are dead, visible in the API, audited. */
     async deadLetterSinkDelivery(input: SinkRef & { deliveryId: string }): Promise<void> {
       const { workspaceId, sinkId } = ownRef(input);
-      const count = await finishDelivery(pool, input.deliveryId, 'dead');
-      if (count === 0) return;
-      const kind = (await pool.query<{ kind: string }>('select kind from sinks where id = $1', [sinkId])).rows[0]?.kind;
-      if (kind) metrics?.delivery?.(kind, 'dead');
-      const { rows } = await pool.query<{ last_error: string | null; attempts: number }>(
-        'select last_error, attempts from notifications where delivery_id = $1 limit 1',
-        [input.deliveryId],
-      );
+      const dead = await finishDelivery(pool, input.deliveryId, 'dead');
+      if (dead.count === 0) return;
+      const sink = await getSink(pool, workspaceId, sinkId);
+      if (sink) metrics?.delivery?.(sink.kind, 'dead');
       await appendAudit(pool, {
         workspaceId,
         actor: 'system:platform-worker',
@@ -189,9 +182,9 @@ export function createNotifyActivities(deps: {
         outcome: 'failure',
         details: {
           deliveryId: input.deliveryId,
-          notifications: count,
-          attempts: rows[0]?.attempts ?? 0,
-          reason: rows[0]?.last_error ?? null,
+          notifications: dead.count,
+          attempts: dead.attempts,
+          reason: dead.lastError,
         },
       });
     },

@@ -90,6 +90,12 @@ export async function listSinks(db: Queryable, workspaceId: string): Promise<Sin
   return rows.map(fromRow);
 }
 
+/** A sink of a workspace (without where it sends). */
+export async function getSink(db: Queryable, workspaceId: string, id: string): Promise<Sink | undefined> {
+  const { rows } = await db.query<SinkRow>(`select ${COLUMNS} from sinks where workspace_id = $1 and id = $2`, [workspaceId, id]);
+  return rows[0] && fromRow(rows[0]);
+}
+
 /** A sink of a workspace with where it sends, opened (for delivery only). */
 export async function getSinkWithTarget(
   db: Queryable,
@@ -292,14 +298,22 @@ export async function recordDeliveryAttempt(db: Queryable, deliveryId: string, e
   );
 }
 
-/** A delivery's end: `delivered`, or `dead` when every retry failed. Answers how many rows changed. */
-export async function finishDelivery(db: Queryable, deliveryId: string, state: 'delivered' | 'dead'): Promise<number> {
-  const { rowCount } = await db.query(
+/**
+ * A delivery's end: `delivered`, or `dead` when every retry failed. Answers how many notifications
+ * it ended (0 when it had ended already) and its attempts and last error.
+ */
+export async function finishDelivery(
+  db: Queryable,
+  deliveryId: string,
+  state: 'delivered' | 'dead',
+): Promise<{ count: number; attempts: number; lastError: string | null }> {
+  const { rows } = await db.query<{ attempts: number; last_error: string | null }>(
     `update notifications set state = $2, updated_at = now(), delivered_at = case when $2 = 'delivered' then now() end
-      where delivery_id = $1 and state = 'sending'`,
+      where delivery_id = $1 and state = 'sending'
+      returning attempts, last_error`,
     [deliveryId, state],
   );
-  return rowCount ?? 0;
+  return { count: rows.length, attempts: rows[0]?.attempts ?? 0, lastError: rows[0]?.last_error ?? null };
 }
 
 /**

@@ -3,7 +3,7 @@
  * grouping by alert name, repeating every 2 s, posting to a Lookout hook with its bearer secret.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../platform/db/embedded';
@@ -14,6 +14,8 @@ export interface RunningAlertmanager {
   child: ChildProcess;
   dir: string;
   output: () => string;
+  /** Stops it and removes its folder. */
+  stop(): void;
 }
 
 /** Alertmanager on a free port, grouping by alert name, repeating every 2 s (or `repeatInterval`), posting to the hook with its secret. */
@@ -66,7 +68,16 @@ export async function startAlertmanager(
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Alertmanager did not start:\n${output.slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, child, dir, output: () => output };
+  return {
+    url,
+    child,
+    dir,
+    output: () => output,
+    stop() {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function postAlert(alertmanager: RunningAlertmanager, labels: Record<string, string>, endsAt?: Date): Promise<void> {
