@@ -367,6 +367,27 @@ export const SigningConfig = z
   .object({ ...masterKeys, LOOKOUT_PLATFORM_SIGNING_KEY: signingKey })
   .superRefine(refineMasterKeys, MASTER_KEYS_CHECK);
 
+/** `ip`, `ip:port` or `[ipv6]:port` entries, comma-separated; as Node's `Resolver.setServers` takes them. */
+const dnsServers = z
+  .string()
+  .max(1024)
+  .transform((v, ctx) => {
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of items) {
+      const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+))(?::(\d{1,5}))?$|^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$/.exec(item);
+      const address = m?.[1] ?? m?.[2] ?? m?.[4];
+      const port = m?.[3] === undefined ? 53 : Number(m[3]);
+      const ip = address !== undefined && (z.regexes.ipv4.test(address) || z.regexes.ipv6.test(address));
+      if (!ip || port < 1 || port > 65535)
+        ctx.addIssue({ code: 'custom', message: 'must list IP addresses, each optionally with :port (IPv6 in brackets then)' });
+    }
+    if (!items.length) ctx.addIssue({ code: 'custom', message: 'must name at least one server' });
+    return items;
+  });
+
 const checkList = z
   .string()
   .default(CHECK_TYPES.join(','))
@@ -393,6 +414,11 @@ export const RunnerConfig = z.object({
    * with one (the Platform then refuses results without its signature).
    */
   LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: z.string().min(1).optional(),
+  /**
+   * The key (≥ 32 bytes, base64) under which names are hashed when the Runner policy says
+   * `discovery.names: hashed`; it never leaves the Runner. Keep it: a new key renames everything.
+   */
+  LOOKOUT_RUNNER_NAMES_KEY_FILE: z.string().min(1).optional(),
   /** Vault / OpenBao for `vault:` references; without it, such references fail clearly. */
   LOOKOUT_VAULT_ADDR: z.url().optional(),
   LOOKOUT_VAULT_AUTH: z.enum(['approle', 'kubernetes', 'token']).default('approle'),
@@ -404,6 +430,11 @@ export const RunnerConfig = z.object({
   LOOKOUT_KUBECONFIG: z.string().min(1).optional(),
   /** Longest wait for one Kubernetes API call; a check that hits it reports an `error` result. */
   LOOKOUT_KUBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  /**
+   * The DNS servers `dns.resolve` asks, comma-separated: `10.96.0.10`, `10.96.0.10:53`, `[fd00::a]:53`
+   * (e.g. the cluster's DNS Service). Unset: the servers of the Runner's /etc/resolv.conf.
+   */
+  LOOKOUT_DNS_SERVERS: dnsServers.optional(),
   /**
    * The Runner policy file (YAML): check types, destinations, secret bindings, raw-data rules. The
    * ceiling of everything the Runner does; without it, the Runner runs the checks of

@@ -3,6 +3,7 @@
  * back. Both sides parse with these schemas; unknown fields are rejected, never passed through.
  */
 import { z } from 'zod';
+import { Inventory } from './discovery';
 
 /** Run statuses as the Platform records them. Terminal statuses never change again. */
 export const RunStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'runner_unavailable', 'cancelled', 'rejected']);
@@ -34,6 +35,15 @@ export const ResourceRef = z.strictObject({
   name: z.string().min(1).max(512),
 });
 
+/** A follow-up check a finding names: a check type and its parameters (validated by that type's schema before it runs). */
+export const NextCheck = z.strictObject({
+  type: z.string().min(1).max(64),
+  params: z
+    .record(z.string().max(64), z.union([z.string().max(512), z.number().finite(), z.boolean(), z.array(z.string().max(253)).max(20)]))
+    .refine((p) => Object.keys(p).length <= 10, 'at most 10 parameters'),
+});
+export type NextCheck = z.infer<typeof NextCheck>;
+
 /** Severity: 1 = unavailable, needs a human now; 2 = degraded; 3 = should be looked at; 4 = informational. */
 export const Severity = z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]);
 export type Severity = z.infer<typeof Severity>;
@@ -46,6 +56,8 @@ export const Issue = z.strictObject({
   actual: z.string().max(500),
   nextSteps: z.array(z.string().min(1).max(500)).max(10),
   details: z.string().max(2000).optional(),
+  /** Checks that would tell more about this finding; a sweep may run them (bounded depth, the Runner's policy decides). */
+  nextChecks: z.array(NextCheck).max(5).optional(),
 });
 export type Issue = z.infer<typeof Issue>;
 
@@ -66,6 +78,8 @@ export const TaskResultBody = z.strictObject({
   finishedAt: z.iso.datetime(),
   durationMs: z.number().int().nonnegative(),
   exitCode: z.number().int().min(0).max(255),
+  /** `k8s.discover` only: the cluster's inventory, shaped by the Runner policy's `discovery.names`. */
+  inventory: Inventory.optional(),
 });
 export type TaskResultBody = z.infer<typeof TaskResultBody>;
 

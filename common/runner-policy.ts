@@ -1,7 +1,8 @@
 /**
  * The Runner policy: the Runner operator's own file and the one ceiling of what the Runner does,
- * whoever commands it. It names the check types the Runner runs, the destinations `http.probe` may
- * contact, the secret bindings (a secret reference plus where its value may go), which checks may
+ * whoever commands it. It names the check types the Runner runs, the destinations checks may
+ * contact (`http.probe`, `prometheus.query`, `tls.endpoint`, `postgres.health`; `dns.resolve` looks
+ * up only names they cover), the secret bindings (a secret reference plus where its value may go), which checks may
  * return raw excerpts, and the namespaces whose TLS Secrets `k8s.tls-expiry` may read.
  *
  * The schema and the matching rules live here because the Platform uses the same rules on the
@@ -12,7 +13,8 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
-import { CHECK_TYPES, isCheckType } from './checks';
+import { NamesMode } from './discovery';
+import { CHECK_TYPES, endpointHost, isCheckType, postgresUrl, prometheusQueryUrl, Sslmode, type PostgresHealthParams } from './checks';
 import { SecretRef } from './contracts';
 import { signingKeyId } from './task-envelope';
 import { isPackCheckType, KubernetesRule, PackSummary, parameterProblems, splitPackCheckType } from './packs';
@@ -40,9 +42,13 @@ const Cidr = z
 
 export const Destination = z.strictObject({
   name: Name,
-  scheme: z.enum(['https', 'http']).default('https'),
+  /**
+   * `postgres`: a PostgreSQL server for `postgres.health`, matched as `postgres://host:port/<database>`.
+   * `tls`: a TLS service that is not HTTP, for `tls.endpoint` (which may also reach `https` ones).
+   */
+  scheme: z.enum(['https', 'http', 'postgres', 'tls']).default('https'),
   host: HostPattern,
-  /** The port; default the scheme's (443, 80); `*` any port. */
+  /** The port; default the scheme's (443, 80, 5432; 443 for tls); `*` any port. */
   port: z.union([z.number().int().min(1).max(65535), z.literal('*')]).optional(),
   /** Only paths under this prefix; default `/` (any). */
   pathPrefix: z.string().startsWith('/').max(512).default('/'),
@@ -51,6 +57,12 @@ export const Destination = z.strictObject({
    * destination may resolve to. Without them such addresses are refused at connect time.
    */
   allowAddresses: z.array(Cidr).max(32).default([]),
+  /**
+   * `postgres` only: the weakest `sslmode` a task may use here. Without it only `verify-full` (TLS,
+   * certificate checked against the host name); `require` also allows TLS without that check,
+   * `disable` also allows no TLS at all (then only SCRAM is answered: see postgres.health).
+   */
+  allowSslmode: Sslmode.optional(),
 });
 export type Destination = z.infer<typeof Destination>;
 
@@ -84,6 +96,10 @@ export const SecretBinding = z.strictObject({
   ref: BindingRef,
   /** Names of destinations the value may be sent to. */
   destinations: z.array(Name).min(1).max(32),
+  /**
+   * HTTP destinations only, like `scheme`: sent to a `postgres` destination, the value is the
+   * password of the task's role (answered to SCRAM), and both are ignored.
+   */
   header: HeaderName.default('Authorization'),
   /** What the header value starts with, before the secret (e.g. `Bearer `). */
   scheme: HeaderScheme.default(''),
@@ -188,6 +204,11 @@ export const RunnerPolicy = z
     tlsSecrets: z.strictObject({ namespaces: z.array(Name).max(256).default([]) }).default({ namespaces: [] }),
     /** Check packs: pinned by source and revision here, never shipped by the Platform. */
     packs: z.array(PolicyPack).max(32).default([]),
+    /**
+     * How Kubernetes names leave this Runner (common/discovery.ts): `clear`, `hashed` (in every
+     * result, under a key only the Runner holds) or `counts` (the inventory counts only).
+     */
+    discovery: z.strictObject({ names: NamesMode.default('clear') }).default({ names: 'clear' }),
   })
   .superRefine((p, ctx) => {
     const packs = new Set<string>();
@@ -216,6 +237,12 @@ export const RunnerPolicy = z
       if (names.has(d.name))
         ctx.addIssue({ code: 'custom', path: ['destinations', i, 'name'], message: `duplicate destination ${d.name}` });
       names.add(d.name);
+      if (d.allowSslmode !== undefined && d.scheme !== 'postgres')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', i, 'allowSslmode'],
+          message: 'only a postgres destination takes allowSslmode',
+        });
     });
     const bindings = new Set<string>();
     p.secretBindings.forEach((b, i) => {
@@ -246,6 +273,8 @@ export const PolicySummary = z.strictObject({
   platformKeyIds: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(16),
   /** The packs the Runner loaded: manifests' shapes (types, parameter schemas, needs) and digests, never code. */
   packs: z.array(PackSummary).max(32).default([]),
+  /** How Kubernetes names leave the Runner (older Runners: in clear). */
+  discoveryNames: NamesMode.default('clear'),
 });
 export type PolicySummary = z.infer<typeof PolicySummary>;
 
@@ -269,10 +298,11 @@ export function summarizePolicy(policy: RunnerPolicy, packs: readonly PackSummar
     tlsSecretNamespaces: [...policy.tlsSecrets.namespaces].sort(),
     platformKeyIds: policy.platformKeys.map((k) => signingKeyId(Buffer.from(k, 'base64'))),
     packs: [...packs],
+    discoveryNames: policy.discovery.names,
   };
 }
 
-const DEFAULT_PORTS: Record<string, number> = { 'https:': 443, 'http:': 80 };
+const DEFAULT_PORTS: Record<string, number> = { 'https:': 443, 'http:': 80, 'postgres:': 5432, 'tls:': 443 };
 
 /** True when `host` (lower case, from a parsed URL) matches `pattern` (exact, or `*.suffix` for any name below it). */
 export function hostMatches(pattern: string, host: string): boolean {
@@ -298,6 +328,34 @@ export function destinationFor<D extends Pick<Destination, 'scheme' | 'host' | '
       (d.port === '*' || (d.port ?? DEFAULT_PORTS[`${d.scheme}:`]) === port) &&
       !path.split('/').includes('..') &&
       (d.pathPrefix === '/' || path === d.pathPrefix || path.startsWith(d.pathPrefix.endsWith('/') ? d.pathPrefix : `${d.pathPrefix}/`)),
+  );
+}
+
+/**
+ * The destination whose host pattern covers a DNS name (`dns.resolve`), whatever its scheme, port
+ * or path: a name the Runner may contact it may also look up, and no other (a query for any other
+ * name would carry that name to the DNS servers, which is a way out of the cluster too).
+ */
+export function destinationForName<D extends Pick<Destination, 'host'>>(destinations: readonly D[], name: string): D | undefined {
+  const host = name.toLowerCase();
+  return destinations.find((d) => !d.host.startsWith('[') && hostMatches(d.host, host));
+}
+
+/**
+ * The destination a TLS endpoint (`tls.endpoint`) falls under: scheme `tls` or `https`, host and
+ * port matching; a path prefix does not apply (the handshake requests no path). `host` as
+ * {@link endpointHost} normalises it.
+ */
+export function tlsDestinationFor<D extends Pick<Destination, 'scheme' | 'host' | 'port'>>(
+  destinations: readonly D[],
+  host: string,
+  port: number,
+): D | undefined {
+  return destinations.find(
+    (d) =>
+      (d.scheme === 'tls' || d.scheme === 'https') &&
+      hostMatches(d.host, host) &&
+      (d.port === '*' || (d.port ?? DEFAULT_PORTS[`${d.scheme}:`]) === port),
   );
 }
 
@@ -335,10 +393,14 @@ export function policyRefusal(
       ? { path: 'params', message: `the parameters do not match the schema of ${checkType}: ${problems.join('; ')}` }
       : undefined;
   }
-  if (checkType !== 'http.probe') return undefined;
+  if (checkType === 'postgres.health') return postgresRefusal(summary, params as PostgresHealthParams);
+  if (checkType === 'dns.resolve') return dnsRefusal(summary, String(params['name']));
+  if (checkType === 'tls.endpoint') return tlsRefusal(summary, String(params['host']), Number(params['port']));
+  if (checkType !== 'http.probe' && checkType !== 'prometheus.query') return undefined;
   let url: URL;
   try {
-    url = new URL(String(params['url']));
+    // prometheus.query reaches `<url>/api/v1/query`: that is what the destination must cover.
+    url = checkType === 'prometheus.query' ? prometheusQueryUrl(String(params['url'])) : new URL(String(params['url']));
   } catch {
     return { path: 'params.url', message: 'not a URL' };
   }
@@ -358,6 +420,61 @@ export function policyRefusal(
   }
   if (auth.header !== undefined && auth.header.toLowerCase() !== binding.header.toLowerCase()) {
     return { path: 'params.auth.header', message: `secret binding ${binding.name} may be sent only in the ${binding.header} header` };
+  }
+  return undefined;
+}
+
+/** `policyRefusal` of a `dns.resolve` task: its name must be one a destination covers. */
+function dnsRefusal(summary: PolicySummary, name: string): { path: string; message: string } | undefined {
+  if (destinationForName(summary.destinations, name)) return undefined;
+  return { path: 'params.name', message: `${name} is not covered by a destination of the Runner's policy` };
+}
+
+/** `policyRefusal` of a `tls.endpoint` task: host and port under a `tls` or `https` destination, a literal address it allows. */
+function tlsRefusal(summary: PolicySummary, rawHost: string, port: number): { path: string; message: string } | undefined {
+  let host: string;
+  try {
+    host = endpointHost(rawHost);
+  } catch {
+    return { path: 'params.host', message: 'not a host' };
+  }
+  const destination = tlsDestinationFor(summary.destinations, host, port);
+  if (!destination)
+    return { path: 'params.host', message: `${host}:${port} is not under a tls or https destination of the Runner's policy` };
+  const literal = host.replace(/^\[|\]$/g, '');
+  if (!destination.privateAddresses && ipaddr.isValid(literal) && ipaddr.process(literal).range() !== 'unicast') {
+    return { path: 'params.host', message: `${host} is not a public address, and destination ${destination.name} allows no other` };
+  }
+  return undefined;
+}
+
+const SSLMODE_STRENGTH: Readonly<Record<Sslmode, number>> = { disable: 0, require: 1, 'verify-full': 2 };
+
+/** True when `destination` lets a check connect with `sslmode` (by default only `verify-full`). */
+export function sslmodeAllowed(destination: Pick<Destination, 'allowSslmode'>, sslmode: Sslmode): boolean {
+  return SSLMODE_STRENGTH[sslmode] >= SSLMODE_STRENGTH[destination.allowSslmode ?? 'verify-full'];
+}
+
+/** `policyRefusal` of a `postgres.health` task: its server, its sslmode and its password's binding. */
+function postgresRefusal(summary: PolicySummary, params: PostgresHealthParams): { path: string; message: string } | undefined {
+  const url = postgresUrl(params);
+  const destination = destinationFor(summary.destinations, url);
+  if (!destination)
+    return { path: 'params.host', message: `${url.protocol}//${url.host}${url.pathname} is not a destination of the Runner's policy` };
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!destination.privateAddresses && ipaddr.isValid(literal) && ipaddr.process(literal).range() !== 'unicast') {
+    return { path: 'params.host', message: `${url.host} is not a public address, and destination ${destination.name} allows no other` };
+  }
+  if (!sslmodeAllowed(destination, params.sslmode)) {
+    return {
+      path: 'params.sslmode',
+      message: `destination ${destination.name} allows sslmode ${destination.allowSslmode ?? 'verify-full'} or stronger only`,
+    };
+  }
+  const binding = summary.secretBindings.find((b) => b.name === params.auth.binding);
+  if (!binding) return { path: 'params.auth.binding', message: `the Runner's policy has no secret binding named ${params.auth.binding}` };
+  if (!binding.destinations.includes(destination.name)) {
+    return { path: 'params.auth.binding', message: `secret binding ${binding.name} may not be sent to destination ${destination.name}` };
   }
   return undefined;
 }

@@ -27,6 +27,8 @@ import { invitationsRoutes } from './routes/invitations.router';
 import { createInvitationsService } from './services/invitations.service';
 import type { Mailer } from '../platform/mail';
 import { sweepsRoutes } from './routes/sweeps.router';
+import { discoveryRoutes } from './routes/discovery.router';
+import { createDiscoveryService } from './services/discovery.service';
 import { issuesRoutes } from './routes/issues.router';
 import { HOOK_CALL_PREFIX, hookBodies, hooksRoutes } from './routes/hooks.router';
 import { createHooksService } from './services/hooks.service';
@@ -226,6 +228,14 @@ export function createApp(deps: AppDeps): Express {
     }),
     ...sweepsRoutes({ sweeps: createSweepsService({ pool, temporal, sealer, platformTaskQueue }) }),
     ...schedulesRoutes({ schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }) }),
+    ...discoveryRoutes({
+      discovery: createDiscoveryService({
+        pool,
+        sealer,
+        runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }),
+        schedules: createSchedulesService({ pool, temporal, sealer, platformTaskQueue }),
+      }),
+    }),
     ...secretsRoutes({ secrets }),
     ...runnersRoutes({
       runners: createRunnersService({ pool, crypto, temporal, runnerTemporal, temporalTokens: deps.temporalTokens, platformTaskQueue }),

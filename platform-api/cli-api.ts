@@ -1,6 +1,6 @@
 /**
  * `lookout` commands that act through the API as the holder of LOOKOUT_TOKEN (LOOKOUT_API_URL):
- * issues, alert hooks, notification sinks and notifications. What is secret (a sink's URL or
+ * issues, alert hooks, notification sinks and notifications, discovery. What is secret (a sink's URL or
  * routing key) is read from standard input, never from the command line, where `ps` and shell
  * history would keep it.
  */
@@ -25,6 +25,7 @@ export function addApiCommands(program: Command): void {
   addIssueCommands(program);
   addHookCommands(program);
   addSinkCommands(program);
+  addDiscoverCommand(program);
 }
 
 /** Calls the API with LOOKOUT_TOKEN; a problem answer becomes a one-line error and exit status 1. */
@@ -368,4 +369,74 @@ function addSinkCommands(program: Command): void {
       await callApi('POST', `/v1/workspaces/${opts.workspace}/notifications/${id}/retry`);
       process.stdout.write(`notification ${id} queued again\n`);
     });
+}
+
+/** `lookout discover`: a Runner's cluster, the plan the generation rules make of it, and (with --apply) the tasks made. */
+function addDiscoverCommand(program: Command): void {
+  program
+    .command('discover')
+    .description("discover a Runner's cluster and plan its checks; --apply creates them (LOOKOUT_API_URL, LOOKOUT_TOKEN)")
+    .requiredOption('--workspace <id>', 'workspace id', uuid)
+    .argument('<runner>', 'Runner id', uuid)
+    .option('--apply', 'create the planned tasks, a rediscovery schedule and a sweep schedule')
+    .option('--exclude <namespaces>', 'namespaces left out of the inventory, comma-separated (default: the Kubernetes system namespaces)')
+    .option('--wait <seconds>', 'how long to wait for the inventory', integer(0, 300), 120)
+    .option('--json', 'print the whole answer as JSON')
+    .action(async (runner: string, opts: { workspace: string; apply?: boolean; exclude?: string; wait: number; json?: boolean }) => {
+      const answer = await callApi('POST', `/v1/workspaces/${opts.workspace}/runners/${runner}/discover${opts.apply ? '?apply' : ''}`, {
+        waitSeconds: opts.wait,
+        ...(opts.exclude === undefined ? {} : { excludeNamespaces: opts.exclude.split(',').filter(Boolean) }),
+      });
+      if (opts.json) return printJson(answer);
+      process.stdout.write(`${describeDiscovery(answer)}\n`);
+    });
+}
+
+/** A discovery answer in a few lines: the cluster, the plan, what was applied. */
+export function describeDiscovery(answer: Record<string, unknown>): string {
+  if (!answer['plan']) {
+    const error = typeof answer['error'] === 'string' ? ` (${answer['error']})` : '';
+    return `discovery run ${String(answer['runId'])}: ${String(answer['status'])}${error}`;
+  }
+  const inv = answer['inventory'] as {
+    names: string;
+    cluster: { nodes: number; namespaces: number; capabilities: string[] };
+    totals: Record<string, number>;
+  };
+  const plan = answer['plan'] as {
+    create: { name: string; checkType: string }[];
+    update: { name: string; checkType: string }[];
+    remove: { name: string }[];
+    keep: number;
+    skipped: { rule: string; reason: string }[];
+  };
+  const t = inv.totals;
+  const workloads = (t['deployments'] ?? 0) + (t['statefulsets'] ?? 0) + (t['daemonsets'] ?? 0) + (t['cronjobs'] ?? 0);
+  const lines = [
+    `cluster: ${inv.cluster.namespaces} namespaces, ${workloads} workloads, ${t['pods'] ?? 0} pods, ${inv.cluster.nodes} nodes` +
+      `${inv.cluster.capabilities.length ? `; ${inv.cluster.capabilities.join(', ')}` : ''} (names: ${inv.names})`,
+    `plan: ${plan.create.length} to create, ${plan.update.length} to update, ${plan.remove.length} to remove, ${plan.keep} unchanged`,
+    ...plan.create.map((x) => `  + ${x.name} (${x.checkType})`),
+    ...plan.update.map((x) => `  ~ ${x.name} (${x.checkType})`),
+    ...plan.remove.map((x) => `  - ${x.name}`),
+    ...plan.skipped.map((x) => `  skipped rule ${x.rule}: ${x.reason}`),
+  ];
+  const applied = answer['applied'] as
+    | {
+        created: number;
+        updated: number;
+        removed: number;
+        conflicts: string[];
+        schedules: { rediscovery: string | null; sweep: string | null };
+      }
+    | undefined;
+  if (applied) {
+    lines.push(
+      `applied: ${applied.created} created, ${applied.updated} updated, ${applied.removed} removed` +
+        `${applied.conflicts.length ? `; ${applied.conflicts.length} left alone (a hand-made task has the name)` : ''}`,
+      ...(applied.schedules.rediscovery ? [`rediscovery scheduled: ${applied.schedules.rediscovery}`] : []),
+      ...(applied.schedules.sweep ? [`health sweep scheduled: ${applied.schedules.sweep}`] : []),
+    );
+  } else lines.push('nothing created: run again with --apply');
+  return lines.join('\n');
 }

@@ -32,6 +32,7 @@ import { TERMINAL_RUN_STATUSES } from '../common/contracts';
 import { runWorkflowId } from '../common/ids';
 import { ensureOpenBao, ensureTemporalCli } from './tools';
 import { showIssueAndNotification, startDemoService } from './quickstart-demo';
+import { showDiscovery, startDemoCluster, type DemoCluster } from './quickstart-discovery';
 import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient } from '../platform/vault/vault-client';
 
@@ -40,6 +41,7 @@ const home = path.resolve(process.env['LOOKOUT_HOME'] ?? path.join(root, '.looko
 const once = process.argv.includes('--once');
 const children: { name: string; proc: ChildProcess }[] = [];
 let embedded: EmbeddedPostgresHandle | undefined;
+let demoCluster: DemoCluster | undefined;
 
 /**
  * The Runner policy the quick start's Runner runs under (the Runner operator's file in production):
@@ -135,6 +137,7 @@ async function shutdown(code: number): Promise<never> {
     ),
   );
   await embedded?.stop();
+  demoCluster?.stop();
   process.exit(code);
 }
 
@@ -307,6 +310,14 @@ async function main(): Promise<void> {
     };
   }
 
+  // 3b. The cluster the Runner discovers: LOOKOUT_KUBECONFIG's, or a demo control plane with broken workloads.
+  let kubeconfig = process.env['LOOKOUT_KUBECONFIG'];
+  if (kubeconfig) say(`Kubernetes    from LOOKOUT_KUBECONFIG (${kubeconfig})`);
+  else {
+    demoCluster = await startDemoCluster(home, say);
+    kubeconfig = demoCluster.runnerKubeconfig;
+  }
+
   // 4. The three Lookout processes.
   const common = {
     ...process.env,
@@ -345,6 +356,7 @@ async function main(): Promise<void> {
     LOOKOUT_RUNNER_ID: ws.runnerId,
     LOOKOUT_WORKSPACE_ID: ws.workspaceId,
     LOOKOUT_RUNNER_KEYS_FILE: runnerKeysFile,
+    LOOKOUT_KUBECONFIG: kubeconfig,
     ...(ws.runnerAttestationKey ? { LOOKOUT_RUNNER_ATTESTATION_KEY_FILE: runnerAttestationFile } : {}),
     LOOKOUT_RUNNER_POLICY_FILE: writeRunnerPolicy(
       apiPort,
@@ -402,6 +414,10 @@ async function main(): Promise<void> {
   // 6. An issue and its notifications: the demo service breaks and is mended.
   await showIssueAndNotification({ apiUrl, token: ws.token, workspaceId: ws.workspaceId, runnerId: ws.runnerId, demo, home, say });
   say();
+
+  // 7. Day one: discovery sets up the cluster's checks, and a first sweep scores it.
+  await showDiscovery({ apiUrl, token: ws.token, workspaceId: ws.workspaceId, runnerId: ws.runnerId, say });
+  say();
   say('Where to look:');
   say(
     `  the run          curl -H "Authorization: Bearer $(node -p "require('${path.join(home, 'quickstart.json')}').token")" ${apiUrl}/v1/runs/${runId}`,
@@ -412,6 +428,9 @@ async function main(): Promise<void> {
     );
   say(`  issues           curl -H "Authorization: Bearer …" ${apiUrl}/v1/workspaces/${ws.workspaceId}/issues`);
   say(`  notifications    curl -H "Authorization: Bearer …" ${apiUrl}/v1/workspaces/${ws.workspaceId}/notifications`);
+  say(
+    `  discovery        node dist/platform-api/cli.js discover --workspace ${ws.workspaceId} ${ws.runnerId}  (LOOKOUT_API_URL=${apiUrl}, LOOKOUT_TOKEN)`,
+  );
   say(`  API token        in ${path.join(home, 'quickstart.json')} (owner only)`);
 
   if (once) await shutdown(run.status === 'succeeded' ? 0 : 1);

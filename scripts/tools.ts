@@ -369,6 +369,14 @@ export function ensureAlertmanager(log: (line: string) => void = stderrLine): st
 }
 
 /**
+ * dnsmasq, the DNS server the `dns.resolve` tests run (test/harness/dns-server.ts): `LOOKOUT_DNSMASQ`
+ * if set, else Debian's `dnsmasq-base` (the binary alone, no system service).
+ */
+export function ensureDnsmasq(log: (line: string) => void = stderrLine): string {
+  return ensureDebianPackage({ name: 'dnsmasq', pkg: 'dnsmasq-base', bin: '/usr/sbin/dnsmasq', envVar: 'LOOKOUT_DNSMASQ' }, log);
+}
+
+/**
  * bubblewrap, which runs check packs' scripts in a sandbox (activities/runner/packs/sandbox.ts):
  * Debian's package. No override by environment variable: the sandbox runs `/usr/bin/bwrap` and
  * nothing else.
@@ -384,7 +392,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nalertmanager: ${ensureAlertmanager()}\nbwrap: ${ensureBubblewrap()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nalertmanager: ${ensureAlertmanager()}\nbwrap: ${ensureBubblewrap()}\ndnsmasq: ${ensureDnsmasq()}\n`,
       );
     }
   } catch (err) {

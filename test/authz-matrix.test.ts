@@ -81,6 +81,10 @@ const roleAllows = (role: Role, permission: Permission) => RANK[role] >= RANK[LE
 
 /** Allowed calls whose answer is not the route's declared success, with the reason. */
 const ALLOWED_STATUS: Readonly<Record<string, { status: number; why: string }>> = {
+  'POST /v1/workspaces/:ws/runners/:id/discover': {
+    status: 400,
+    why: "the fixture's Runner reported a policy without k8s.discover, which is refused before anything is written; discovery.test.ts discovers a real cluster through a real Runner",
+  },
   'POST /v1/runs/:id/retry': {
     status: 409,
     why: 'a real retry needs a failed run with its workflow history (run-lifecycle.test.ts retries one); the fixture run succeeded, which the service refuses after authorization',

@@ -149,7 +149,7 @@ describe('lookout CLI', () => {
 });
 
 describe('quick start', () => {
-  it('starts the API, the platform worker and a Runner as processes, runs a probe end to end, and shows an issue and its notifications', async () => {
+  it('starts the API, the platform worker and a Runner as processes, runs a probe end to end, shows an issue and its notifications, and discovers a demo cluster', async () => {
     const db = await createEmptyDatabase();
     const home = mkdtempSync(path.join(os.tmpdir(), 'lookout-home-'));
     try {
@@ -179,6 +179,15 @@ describe('quick start', () => {
         /Notification {2}new · sev1 · "Unexpected HTTP status" · Endpoint http:\/\/127\.0\.0\.1:\d+\/demo\/health · status 503 {2}\(signature verified\)/,
       );
       expect(output).toMatch(/Notification {2}resolved · sev1 · "Unexpected HTTP status"/);
+      // The third act: the demo cluster is discovered, its checks made, and a first sweep scores it.
+      expect(output).toMatch(/cluster: \d+ namespaces, 2 workloads, 1 pods, 0 nodes \(names: clear\)/);
+      expect(output).toMatch(/applied: \d+ created, 0 updated, 0 removed/);
+      expect(output).toContain('(k8s.namespace-health)');
+      expect(output).toMatch(/Sweep {9}[0-9a-f-]{36}: completed, \d+ runs, score 0\.\d\d/);
+      // Each broken namespace scores below 1 (its findings counted once), the healthy one's deployment does not count against it.
+      expect(output).toMatch(/namespace shop +score 0\.\d\d {2}[1-9]\d* issues/);
+      expect(output).toMatch(/namespace batch +score 0\.\d\d {2}[1-9]\d* issues/);
+      expect(output).toMatch(/namespace payments +score 0\.\d\d {2}1 issues/);
       expect(code).toBe(0);
     } finally {
       await db.drop();

@@ -50,6 +50,7 @@ describe('Runners', () => {
       keyFile: KeyFile;
       runnerKey: string;
       helmValues: Record<string, any>;
+      next: Record<string, string>;
       temporalApiKey: string;
       temporalApiKeyExpiresAt: string;
       install: string[];
@@ -78,6 +79,12 @@ describe('Runners', () => {
       existingSecret: 'lookout-runner-prod-eu-1',
       // The Platform's task-signing key: the Runner runs only what it signs.
       policy: { platformKeys: [testPlatformPublicKey()] },
+    });
+    // Registering offers discovery, the next step (discovery.test.ts runs it).
+    expect(runner.next).toEqual({
+      discover: `POST /v1/workspaces/${ws.workspaceId}/runners/${runner.id}/discover`,
+      apply: `POST /v1/workspaces/${ws.workspaceId}/runners/${runner.id}/discover?apply`,
+      cli: `lookout discover --workspace ${ws.workspaceId} ${runner.id} --apply`,
     });
 
     // The chart renders with exactly these values.

@@ -13,6 +13,7 @@ import { FileKeyring, type Keyring } from '../common/keyring';
 import { signingKeyFromSeed, type SigningKey } from '../common/ed25519';
 import { readFileSync } from 'node:fs';
 import { PolicyFileError, resolveRunnerPolicy, RunnerPolicyEnforcer } from '../activities/runner/policy';
+import { runnerNames } from '../activities/runner/names';
 import { lazyKubeClients, PAGE_SIZE, type KubeClients } from '../activities/runner/kube-api';
 import { createLogger } from '../common/logger';
 import { createRunnerActivities, type RunnerAudit } from '../activities/runner';
@@ -43,6 +44,8 @@ export interface RunnerWorkerDeps {
   kube?: KubeClients | undefined;
   /** The check packs the policy pins, loaded and admitted. */
   packs?: LoadedPacks | undefined;
+  /** The key that hashes names when the policy says `discovery.names: hashed` (LOOKOUT_RUNNER_NAMES_KEY_FILE). */
+  namesKey?: Buffer | undefined;
   maxConcurrent?: number;
   shutdownGraceMs?: number;
   /** Checks, latency, result sizes and policy denials for /metrics (loopback by default). */
@@ -69,6 +72,7 @@ export async function createRunnerWorker(deps: RunnerWorkerDeps): Promise<Worker
       attestationKey: deps.attestationKey,
       kube: deps.kube,
       packs: deps.packs,
+      names: runnerNames(deps.policy.policy.discovery.names, deps.namesKey, deps.kube),
     }),
     maxConcurrentActivityTaskExecutions: deps.maxConcurrent ?? 8,
     shutdownGraceTime: deps.shutdownGraceMs ?? 10_000,
@@ -135,6 +139,7 @@ function loadPolicyOrExit(config: RunnerConfig): RunnerPolicyEnforcer {
         rawLogs: config.LOOKOUT_RUNNER_RAW_LOGS,
         platformKeys: config.LOOKOUT_RUNNER_PLATFORM_KEYS,
       }),
+      { dnsServers: config.LOOKOUT_DNS_SERVERS },
     );
   } catch (err) {
     if (err instanceof PolicyFileError) {
@@ -176,6 +181,18 @@ function readAttestationKey(file: string): SigningKey {
   return signingKeyFromSeed(seed);
 }
 
+/** The names key: at least 32 random bytes, in base64 (`openssl rand -base64 32`). */
+function readNamesKey(file: string): Buffer {
+  let key: Buffer;
+  try {
+    key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  } catch (err) {
+    throw new Error(`cannot read the names key file ${file}: ${err instanceof Error ? err.message.split('\n')[0] : 'unreadable'}`);
+  }
+  if (key.length < 32) throw new Error(`the names key file ${file} does not hold a key of at least 32 bytes in base64`);
+  return key;
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit('runner', RunnerConfig);
   const logger = createLogger('runner', config.LOOKOUT_LOG_LEVEL);
@@ -204,6 +221,7 @@ async function main(): Promise<void> {
     secretProviders: createSecretProviders(process.env, { kube, vault: vaultOptions(config) }),
     keyring,
     attestationKey: config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE ? readAttestationKey(config.LOOKOUT_RUNNER_ATTESTATION_KEY_FILE) : undefined,
+    namesKey: config.LOOKOUT_RUNNER_NAMES_KEY_FILE ? readNamesKey(config.LOOKOUT_RUNNER_NAMES_KEY_FILE) : undefined,
     policy,
     audit: (entry) => {
       metrics.audited(entry);

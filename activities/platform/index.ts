@@ -29,7 +29,8 @@ import { insertResult } from '../../platform/repos/results.repo';
 import { recordFindings, type FindingChanges } from '../../platform/repos/issues.repo';
 import { getRun, insertScheduledRun, markRunFinished, markRunStarted, runErrorBinding, type Run } from '../../platform/repos/runs.repo';
 import type { Task } from '../../platform/repos/tasks.repo';
-import { getTask } from '../../platform/repos/tasks.repo';
+import { getTask, taskOrigin } from '../../platform/repos/tasks.repo';
+import { applyPlan, DiscoveryError, planForRunner } from '../../platform/discovery/apply';
 import { getRunnerAttestation, recordRunnerInfo, runnerPolicyBinding, runnerPolicySealed } from '../../platform/repos/runners.repo';
 import { isPackCheckType, splitPackCheckType } from '../../common/packs';
 import { PolicySummary } from '../../common/runner-policy';
@@ -317,6 +318,28 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
    * then they are read back from PostgreSQL, so that a retried call wakes them again. A failure
    * fails the call, which Temporal retries; nothing is stored twice.
    */
+  /**
+   * A scheduled rediscovery keeps the generated tasks current: when the stored result is the
+   * inventory of a Runner's discovery task run by its schedule, the plan is applied (a run asked for
+   * through the API only shows its plan, unless it said apply). A plan that cannot be made is logged:
+   * the run itself succeeded.
+   */
+  const rediscovered = async (
+    run: Pick<Run, 'id' | 'workspaceId' | 'runnerId' | 'taskId' | 'trigger'>,
+    result: TaskResult,
+  ): Promise<void> => {
+    if (result.checkType !== 'k8s.discover' || !result.inventory || run.trigger !== 'schedule') return;
+    if ((await taskOrigin(pool, run.workspaceId, run.taskId)) !== 'discovery') return;
+    try {
+      const plan = await planForRunner(pool, sealer, { workspaceId: run.workspaceId, runnerId: run.runnerId, inventory: result.inventory });
+      const applied = await applyPlan(pool, sealer, { workspaceId: run.workspaceId, runnerId: run.runnerId, plan, actor: `run:${run.id}` });
+      logger.info({ runId: run.id, ...applied, conflicts: applied.conflicts.length }, 'rediscovery applied');
+    } catch (err) {
+      if (!(err instanceof DiscoveryError)) throw err;
+      logger.warn({ runId: run.id, reason: err.kind }, 'rediscovery not applied');
+    }
+  };
+
   const wakeOwedSinks = async (run: Pick<Run, 'id' | 'workspaceId'>, owedNow: string[] | undefined): Promise<void> => {
     if (!temporal || owedNow?.length === 0) return;
     const owed = owedNow ? owedNow.map((sinkId) => ({ workspaceId: run.workspaceId, sinkId })) : await sinksOwingForRun(pool, run.id);
@@ -412,6 +435,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       });
       if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
       await wakeOwedSinks(accepted.run, owed);
+      if (stored) await rediscovered(accepted.run, accepted.result);
     },
 
     /**
@@ -447,6 +471,7 @@ export function createPlatformActivities({ pool, logger, keyring, sealer, tempor
       if (stored) metrics?.resultStored(accepted.result.checkType, bodyBytes(accepted.result));
       if (finished) metrics?.runFinished('succeeded', finished.checkType);
       await wakeOwedSinks(accepted.run, owed);
+      if (stored) await rediscovered(accepted.run, accepted.result);
     },
 
     /**

@@ -77,6 +77,7 @@ export function toBoundaryResult({
       finishedAt: finishedAt.toISOString(),
       durationMs: Math.max(0, finishedAt.getTime() - startedAt.getTime()),
       exitCode: outcome.exitCode ?? (outcome.status === 'error' ? 1 : 0),
+      ...(outcome.inventory === undefined ? {} : { inventory: outcome.inventory }),
     },
     secretForms(secretValues),
   );

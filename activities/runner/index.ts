@@ -19,6 +19,7 @@ import { CHECKS } from './checks';
 import { policyDenied, type RunnerPolicyEnforcer } from './policy';
 import { RunSecrets, type SecretProvider } from './secrets';
 import type { LoadedPacks } from './packs/loader';
+import { runnerNames, type RunnerNames } from './names';
 import { isPackCheckType, parameterProblems } from '../../common/packs';
 
 /** One line of the Runner's own audit trail: what was asked of the cluster and what the Runner decided. */
@@ -51,6 +52,8 @@ export interface RunnerActivityDeps {
   kube?: KubeClients | undefined;
   /** The check packs the policy pins, loaded and admitted at start. */
   packs?: LoadedPacks | undefined;
+  /** How names leave (the policy's `discovery.names`); by default as the policy says, in clear unless it hashes. */
+  names?: RunnerNames | undefined;
   version?: string;
 }
 
@@ -68,8 +71,12 @@ export function createRunnerActivities({
   attestationKey,
   kube,
   packs,
+  names = runnerNames(policy.policy.discovery.names, undefined, kube),
   version = LOOKOUT_VERSION,
 }: RunnerActivityDeps) {
+  if (policy.policy.discovery.names !== names.mode) {
+    throw new Error(`the Runner's names handling (${names.mode}) is not its policy's (${policy.policy.discovery.names})`);
+  }
   /** Runs an accepted check with this run's secrets and returns what the boundary lets through. */
   async function runChecked(request: TaskRequest, body: (secrets: RunSecrets) => Promise<CheckOutcome>): Promise<TaskResult> {
     const ctx = Context.current();
@@ -77,7 +84,7 @@ export function createRunnerActivities({
     const beat = setInterval(() => ctx.heartbeat(), Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3)));
     const startedAt = new Date();
     try {
-      const outcome = await body(secrets);
+      const outcome = await names.hashOutcome(await body(secrets));
       const key = await keyring.activeKey(workspaceId);
       const rawLogs = policy.allowsRawData(request.checkType) ? 'allow' : 'deny';
       return toBoundaryResult({
@@ -94,7 +101,13 @@ export function createRunnerActivities({
       // A cancelled check ends as cancelled; the SDK recognises its own cancellation error.
       if (ctx.cancellationSignal.aborted) throw err;
       // Errors leave through the boundary too: redacted, without cause or foreign stack.
-      throw scrubError(err, secrets.values());
+      const failure = scrubError(err, secrets.values());
+      if (!names.hashes) throw failure;
+      throw ApplicationFailure.create({
+        type: failure.type ?? 'CheckError',
+        message: await names.hashMessage(failure.message),
+        nonRetryable: failure.nonRetryable ?? false,
+      });
     } finally {
       clearInterval(beat);
     }
@@ -185,7 +198,7 @@ export function createRunnerActivities({
         );
       }
       const check = CHECKS[request.checkType];
-      const params = check.params.safeParse(request.params);
+      const params = check.params.safeParse(await names.resolveParams(request.params));
       if (!params.success) {
         throw refuse(
           invalid(
@@ -201,6 +214,7 @@ export function createRunnerActivities({
           tlsSecretNamespaces: policy.tlsSecretNamespaces,
           heartbeat: (details) => ctx.heartbeat(details),
           kube,
+          names: names.mode,
         }),
       );
     },

@@ -4,7 +4,7 @@
  * quantities. `@kubernetes/client-node` (2,742 model files, some 50 MiB of a Runner's memory) is
  * loaded by `kube.ts` alone, which the Runner imports only when it has a cluster identity.
  */
-import type { AppsV1Api, AutoscalingV2Api, BatchV1Api, CoreV1Api, DiscoveryV1Api } from '@kubernetes/client-node';
+import type { AppsV1Api, AutoscalingV2Api, BatchV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
 
 export const PAGE_SIZE = 500;
 
@@ -18,6 +18,8 @@ export interface KubeClients {
   batch: BatchV1Api;
   discovery: DiscoveryV1Api;
   autoscaling: AutoscalingV2Api;
+  /** Custom resources (cert-manager, Argo CD, Flux): untyped objects, listed with {@link customPage}. */
+  custom: CustomObjectsApi;
   /**
    * A raw read of the API server with the Runner's identity: GET only, the path (with its query)
    * below the server's base URL, bounded by `timeoutMs`. For what the typed clients do not cover
@@ -139,6 +141,37 @@ export async function listAll<T>(what: string, page: (cont: string | undefined) 
   return items;
 }
 
+/** A custom resource by its API: group, version and plural name (`cert-manager.io`, `v1`, `certificates`). */
+export interface CustomResource {
+  group: string;
+  version: string;
+  plural: string;
+}
+
+/**
+ * One page of custom objects, in `namespace` or across all namespaces, for {@link eachPage}. The
+ * objects are the API server's JSON as it is (`T` says what a check reads of them: declare every
+ * field optional); the list's `continue` token is passed on as `_continue`, as the typed clients do.
+ */
+export async function customPage<T>(
+  kube: KubeClients,
+  resource: CustomResource,
+  namespace: string | undefined,
+  query: { limit: number; _continue?: string; labelSelector?: string },
+): Promise<Page<T>> {
+  const { group, version, plural } = resource;
+  const list = (
+    namespace
+      ? await kube.custom.listNamespacedCustomObject({ group, version, plural, namespace, ...query })
+      : await kube.custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural, ...query })
+  ) as { items?: unknown; metadata?: { continue?: unknown } } | undefined;
+  const cont = list?.metadata?.continue;
+  return {
+    items: Array.isArray(list?.items) ? (list.items as T[]) : [],
+    metadata: typeof cont === 'string' && cont ? { _continue: cont } : {},
+  };
+}
+
 /** Parses a Kubernetes quantity (`500m`, `1Gi`, `2`, `1e3`) into a number. */
 export function parseQuantity(q: string): number {
   const m = /^([+-]?[0-9.]+)([eE][+-]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(q.trim());
@@ -176,7 +209,7 @@ export function lazyKubeClients(load: () => Promise<KubeClients>, settings: { ti
       loading = undefined;
       throw err;
     }));
-  const api = <K extends 'core' | 'apps' | 'batch' | 'discovery' | 'autoscaling'>(key: K): KubeClients[K] =>
+  const api = <K extends 'core' | 'apps' | 'batch' | 'discovery' | 'autoscaling' | 'custom'>(key: K): KubeClients[K] =>
     new Proxy(
       {},
       {
@@ -197,6 +230,7 @@ export function lazyKubeClients(load: () => Promise<KubeClients>, settings: { ti
     batch: api('batch'),
     discovery: api('discovery'),
     autoscaling: api('autoscaling'),
+    custom: api('custom'),
     get: async (path, options) => (await loaded()).get(path, options),
     close: async () => {
       if (loading) await (await loading.catch(() => undefined))?.close();

@@ -12,6 +12,7 @@ import {
   bufferFromFileOrString,
   CoreV1Api,
   createConfiguration,
+  CustomObjectsApi,
   DiscoveryV1Api,
   HttpMethod,
   KubeConfig,
@@ -62,6 +63,7 @@ export function loadKubeClients(options: {
     batch: make(BatchV1Api),
     discovery: make(DiscoveryV1Api),
     autoscaling: make(AutoscalingV2Api),
+    custom: make(CustomObjectsApi),
     get: (path, { signal, maxBytes }) => rawGet(kc, dispatcher, path, AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]), maxBytes),
     close: async () => dispatcher?.close(),
   };

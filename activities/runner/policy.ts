@@ -6,7 +6,11 @@
  * - `http.probe` reaches only URLs under a destination, and only addresses the network rules allow,
  *   checked on the address each connection actually dials (so DNS names that resolve to loopback,
  *   link-local, private or metadata addresses fail, as do decimal, hex and octal host forms);
- *   redirects are never followed;
+ *   redirects are never followed; `postgres.health` likewise reaches only `postgres` destinations,
+ *   dialling the one address it resolved and checked (`address`), with the sslmode they allow;
+ * - `tls.endpoint` connects only to a host and port under a `tls` or `https` destination, through the
+ *   same address check; `dns.resolve` looks up only names a destination's host covers, and only at
+ *   the Runner's own DNS servers (LOOKOUT_DNS_SERVERS, else /etc/resolv.conf);
  * - a secret is resolved only through a binding that allows the destination and header it is for;
  *   `env:` names of the Runner's own credentials can never be resolved.
  *
@@ -16,17 +20,21 @@
 import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { ApplicationFailure } from '@temporalio/activity';
 import ipaddr from 'ipaddr.js';
 import type { Agent, Response } from 'undici';
 import { parseDocument } from 'yaml';
 import type { KeyObject } from 'node:crypto';
 import type { TaskRequest } from '../../common/contracts';
+import { endpointHost, type DnsRecordType } from '../../common/checks';
 import { publicKeyFromRaw, signingKeyId, verifyTaskEnvelope, type TaskClaims } from '../../common/task-envelope';
 import { FailureType } from '../../common/errors';
 import {
   bindingCovers,
   destinationFor,
+  destinationForName,
+  tlsDestinationFor,
   RESERVED_ENV,
   RunnerPolicy,
   summarizePolicy,
@@ -146,6 +154,48 @@ function deniedAddress(err: unknown): string | undefined {
   return undefined;
 }
 
+/** A DNS lookup hook that refuses (code LOOKOUT_POLICY_DENIED) a name with any address `destination` does not allow. */
+function guardedLookup(destination: Destination): net.LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      const list = addresses;
+      for (const a of list) {
+        const why = addressRefusal(a.address, destination);
+        if (why) return callback(Object.assign(new Error(why), { code: DENIED_CODE }), '', 0);
+      }
+      if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+      const first = list[0];
+      if (!first) return callback(Object.assign(new Error('no address'), { code: 'ENOTFOUND' }), '', 0);
+      return callback(null, first.address, first.family);
+    });
+  };
+}
+
+/** One DNS record as `dns.resolve` compares it: an address, a target name or a TXT string; TTL for A and AAAA. */
+export interface DnsAnswer {
+  value: string;
+  ttl?: number | undefined;
+}
+
+async function queryRecords(resolver: dns.promises.Resolver, name: string, type: DnsRecordType): Promise<DnsAnswer[]> {
+  const target = (n: string) => n.toLowerCase().replace(/\.$/, '');
+  switch (type) {
+    case 'A':
+      return (await resolver.resolve4(name, { ttl: true })).map((r) => ({ value: r.address, ttl: r.ttl }));
+    case 'AAAA':
+      return (await resolver.resolve6(name, { ttl: true })).map((r) => ({ value: r.address, ttl: r.ttl }));
+    case 'CNAME':
+      return (await resolver.resolveCname(name)).map((n) => ({ value: target(n) }));
+    case 'MX':
+      return (await resolver.resolveMx(name)).map((r) => ({ value: target(r.exchange) }));
+    case 'SRV':
+      return (await resolver.resolveSrv(name)).map((r) => ({ value: target(r.name) }));
+    case 'TXT':
+      return (await resolver.resolveTxt(name)).map((chunks) => ({ value: chunks.join('') }));
+  }
+}
+
 export interface SecretResolver {
   resolve(ref: string): Promise<string>;
 }
@@ -163,6 +213,39 @@ export interface PolicyGate {
     auth: { binding?: string | undefined; secretRef?: string | undefined; header?: string | undefined; scheme?: string | undefined },
     destination: Destination,
   ): Promise<{ name: string; value: string }>;
+  /**
+   * The value of the secret binding named `binding`, for a destination that takes it other than as
+   * an HTTP header (the password `postgres.health` answers SCRAM with; the binding's header and
+   * scheme do not apply). Refused, before anything is resolved, unless the binding allows `destination`.
+   */
+  boundSecret(binding: string, destination: Destination): Promise<string>;
+  /**
+   * The one address to dial for `url` under `destination`, for clients that connect by themselves
+   * (`pg`): an IP literal as it is, a name resolved once; refused when that or any address the name
+   * resolves to is one the destination's network rules do not allow. Dial it, and keep the name
+   * for TLS (SNI and the certificate check). DNS failures are thrown as they are (not refusals).
+   */
+  address(url: URL, destination: Destination): Promise<{ address: string; family: number }>;
+  /**
+   * The records of `name`, asked of the Runner's DNS servers: refused, before any query, unless a
+   * destination's host covers the name. Resolver errors keep their c-ares code (`ENOTFOUND` for
+   * NXDOMAIN, `ENODATA`, `ESERVFAIL`, `EREFUSED`, …); no answer within `timeoutMs` is `ETIMEOUT`.
+   */
+  resolveName(name: string, type: DnsRecordType, options: { timeoutMs: number; signal: AbortSignal }): Promise<DnsAnswer[]>;
+  /** The `tls` or `https` destination `host`:`port` falls under, or a `PolicyDenied` failure. */
+  tlsDestination(host: string, port: number): Destination;
+  /**
+   * A TLS connection to `host`:`port`, handshake done, dialling only addresses `destination`
+   * allows. The certificate is not verified here (the caller reads `authorized` and checks the
+   * name), and protocols down to TLS 1.0 are accepted so that an old one can be reported: nothing
+   * is sent on it. The caller destroys the socket.
+   */
+  connectTls(
+    host: string,
+    port: number,
+    destination: Destination,
+    options: { servername?: string | undefined; timeoutMs: number; signal: AbortSignal },
+  ): Promise<tls.TLSSocket>;
   /** `fetch` that dials only addresses the destination allows and never follows a redirect. */
   fetch(
     url: URL,
@@ -178,8 +261,14 @@ export class RunnerPolicyEnforcer {
   readonly #raw: ReadonlySet<string>;
   readonly #agents = new Map<string, Agent>();
   readonly #platformKeys: ReadonlyMap<string, KeyObject>;
+  readonly #dnsServers: readonly string[];
 
-  constructor(readonly policy: RunnerPolicy) {
+  /** `dnsServers`: what `dns.resolve` asks (LOOKOUT_DNS_SERVERS); none: the servers of /etc/resolv.conf. */
+  constructor(
+    readonly policy: RunnerPolicy,
+    options: { dnsServers?: readonly string[] | undefined } = {},
+  ) {
+    this.#dnsServers = options.dnsServers ?? [];
     this.summary = summarizePolicy(policy);
     this.#checks = new Set(policy.checks);
     this.#raw = new Set(policy.rawData.allow);
@@ -251,6 +340,111 @@ export class RunnerPolicyEnforcer {
           throw policyDenied(`the value of secret binding ${binding.name} is not a valid header value (it holds a line break or NUL)`);
         return { name: binding.header, value: `${binding.scheme}${value}` };
       },
+      boundSecret: async (name, destination) => {
+        const binding = this.#bindingFor({ binding: name });
+        if (!binding.destinations.includes(destination.name)) {
+          throw policyDenied(`secret binding ${binding.name} may not be sent to destination ${destination.name}`);
+        }
+        if (binding.ref.includes('*')) throw policyDenied(`secret binding ${binding.name} covers several secrets, not one value`);
+        return secrets.resolve(binding.ref);
+      },
+      address: async (url, destination) => {
+        const literal = url.hostname.replace(/^\[|\]$/g, '');
+        const refused = (why: string) => policyDenied(`${url.hostname} is a ${why}, which destination ${destination.name} does not allow`);
+        if (net.isIP(literal)) {
+          const why = addressRefusal(literal, destination);
+          if (why) throw refused(why);
+          return { address: literal, family: net.isIP(literal) };
+        }
+        // Every address the name has must be allowed, as in fetch's lookup: a name cannot pass on one and be dialled on another.
+        const addresses = await dns.promises.lookup(literal, { all: true });
+        for (const a of addresses) {
+          const why = addressRefusal(a.address, destination);
+          if (why) throw policyDenied(`${url.hostname} resolves to a ${why}, which destination ${destination.name} does not allow`);
+        }
+        const first = addresses[0];
+        if (!first) throw Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
+        return first;
+      },
+      resolveName: async (name, type, options) => {
+        const host = name.toLowerCase();
+        const found = destinationForName(this.policy.destinations, host);
+        if (!found || (METADATA_HOSTS.has(host) && found.host !== host))
+          throw policyDenied(`${host} is not covered by a destination of this Runner`);
+        // One try per server, and a timer of our own: c-ares' timeout grows between tries.
+        const resolver = new dns.promises.Resolver({ timeout: options.timeoutMs, tries: 1 });
+        if (this.#dnsServers.length) resolver.setServers(this.#dnsServers);
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          resolver.cancel();
+        }, options.timeoutMs);
+        const abort = () => resolver.cancel();
+        options.signal.addEventListener('abort', abort, { once: true });
+        try {
+          return await queryRecords(resolver, host, type);
+        } catch (err) {
+          if (timedOut && (err as { code?: unknown }).code === dns.CANCELLED)
+            throw Object.assign(new Error('no answer in time'), { code: dns.TIMEOUT });
+          throw err;
+        } finally {
+          clearTimeout(timer);
+          options.signal.removeEventListener('abort', abort);
+        }
+      },
+      tlsDestination: (rawHost, port) => {
+        const host = endpointHost(rawHost);
+        const found = tlsDestinationFor(this.policy.destinations, host, port);
+        if (!found || (METADATA_HOSTS.has(host) && found.host !== host))
+          throw policyDenied(`${host}:${port} is not a tls or https destination of this Runner`);
+        return found;
+      },
+      connectTls: async (rawHost, port, destination, options) => {
+        const host = endpointHost(rawHost);
+        const literal = host.replace(/^\[|\]$/g, '');
+        if (net.isIP(literal)) {
+          const why = addressRefusal(literal, destination);
+          if (why) throw policyDenied(`${host} is a ${why}, which destination ${destination.name} does not allow`);
+        }
+        options.signal.throwIfAborted();
+        return new Promise<tls.TLSSocket>((resolve, reject) => {
+          const socket = tls.connect({
+            host: literal,
+            port,
+            ...(options.servername ? { servername: options.servername } : {}),
+            lookup: guardedLookup(destination),
+            rejectUnauthorized: false,
+            // Only a handshake: accepting old protocols lets the check report them instead of failing blind.
+            minVersion: 'TLSv1',
+            ciphers: 'DEFAULT:@SECLEVEL=0',
+          });
+          const done = () => {
+            clearTimeout(timer);
+            options.signal.removeEventListener('abort', onAbort);
+            socket.removeListener('error', fail);
+            // Later errors (a reset while the caller reads the certificate) must not crash the Runner.
+            socket.on('error', () => undefined);
+          };
+          const fail = (err: unknown) => {
+            done();
+            socket.destroy();
+            const denied = deniedAddress(err);
+            if (denied) reject(policyDenied(`${host} resolves to a ${denied}, which destination ${destination.name} does not allow`));
+            else reject(err instanceof Error ? err : new Error('TLS connection failed', { cause: err }));
+          };
+          const onAbort = () => fail(options.signal.reason);
+          const timer = setTimeout(
+            () => fail(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' })),
+            options.timeoutMs,
+          );
+          options.signal.addEventListener('abort', onAbort, { once: true });
+          socket.once('error', fail);
+          socket.once('secureConnect', () => {
+            done();
+            resolve(socket);
+          });
+        });
+      },
       fetch: async (url, destination, init) => {
         const literal = url.hostname.replace(/^\[|\]$/g, '');
         if (net.isIP(literal)) {
@@ -298,21 +492,7 @@ export class RunnerPolicyEnforcer {
   #agentFor(destination: Destination, AgentClass: typeof Agent): Agent {
     let agent = this.#agents.get(destination.name);
     if (!agent) {
-      const lookup: net.LookupFunction = (hostname, options, callback) => {
-        dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-          if (err) return callback(err, '', 0);
-          const list = addresses;
-          for (const a of list) {
-            const why = addressRefusal(a.address, destination);
-            if (why) return callback(Object.assign(new Error(why), { code: DENIED_CODE }), '', 0);
-          }
-          if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-          const first = list[0];
-          if (!first) return callback(Object.assign(new Error('no address'), { code: 'ENOTFOUND' }), '', 0);
-          return callback(null, first.address, first.family);
-        });
-      };
-      agent = new AgentClass({ connect: { lookup }, keepAliveTimeout: 4_000 });
+      agent = new AgentClass({ connect: { lookup: guardedLookup(destination) }, keepAliveTimeout: 4_000 });
       this.#agents.set(destination.name, agent);
     }
     return agent;

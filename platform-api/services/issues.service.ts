@@ -62,6 +62,7 @@ export function issueView(i: StoredIssue) {
     expected: i.detail.expected,
     actual: i.detail.actual,
     nextSteps: i.detail.nextSteps,
+    nextChecks: i.detail.nextChecks ?? [],
     ...(i.detail.details === undefined ? {} : { details: i.detail.details }),
     firstSeenAt: i.firstSeenAt.toISOString(),
     lastSeenAt: i.lastSeenAt.toISOString(),

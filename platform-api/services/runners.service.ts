@@ -205,6 +205,12 @@ export function createRunnersService({
             `kubectl -n lookout create secret generic ${secretName} --from-file=keys.json=./keys.json --from-file=runner-key=./runner-key${token ? ' --from-file=temporal-api-key=./temporal-api-key' : ''}`,
             `helm install ${secretName} charts/runner -n lookout -f ./values.json`,
           ],
+          /** Once it polls: discover its cluster, see the plan, and create its checks (README: Discovery). */
+          next: {
+            discover: `POST /v1/workspaces/${workspaceId}/runners/${id}/discover`,
+            apply: `POST /v1/workspaces/${workspaceId}/runners/${id}/discover?apply`,
+            cli: `lookout discover --workspace ${workspaceId} ${id} --apply`,
+          },
         };
       } catch (err) {
         if ((err as { code?: string }).code === '23505')

@@ -36,7 +36,7 @@ export function legacyFingerprint(workspaceId: string, checkType: string, issue:
 }
 
 /** What an issue says: the last finding that reported it. Sealed. */
-export type IssueDetail = Pick<Issue, 'title' | 'resource' | 'expected' | 'actual' | 'nextSteps'> & { details?: string };
+export type IssueDetail = Pick<Issue, 'title' | 'resource' | 'expected' | 'actual' | 'nextSteps' | 'nextChecks'> & { details?: string };
 
 export interface StoredIssue {
   id: string;
@@ -150,6 +150,7 @@ export async function recordFindings(
       actual: issue.actual,
       nextSteps: issue.nextSteps,
       ...(issue.details === undefined ? {} : { details: issue.details }),
+      ...(issue.nextChecks === undefined ? {} : { nextChecks: issue.nextChecks }),
     };
     const sealed = await sealer.seal(run.workspaceId, detailBinding(fingerprint), detail, db);
     // An issue recorded under the fingerprint with the check type takes this one (and the detail

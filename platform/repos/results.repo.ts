@@ -4,7 +4,7 @@ import type { Queryable } from './db';
 
 export type StoredResult = Omit<TaskResult, 'runId' | 'workspaceId' | 'attestation'> & { storedAt: string };
 
-type SealedBody = Pick<TaskResult, 'summary' | 'score' | 'issues' | 'metrics'>;
+type SealedBody = Pick<TaskResult, 'summary' | 'score' | 'issues' | 'metrics' | 'inventory'>;
 const binding = (runId: string) => `result:${runId}`;
 
 /**
@@ -18,6 +18,7 @@ export async function insertResult(db: Queryable, sealer: Sealer, r: TaskResult,
     ...(r.score === undefined ? {} : { score: r.score }),
     issues: r.issues,
     metrics: r.metrics,
+    ...(r.inventory === undefined ? {} : { inventory: r.inventory }),
   };
   const { rowCount } = await db.query(
     `insert into results (run_id, workspace_id, check_type, status, sealed, started_at, finished_at, duration_ms, exit_code, attestation_key_id, attestation)

@@ -10,13 +10,20 @@ export interface Task {
   /** Sealed at rest: parameters name customer endpoints and resources. */
   params: Record<string, unknown>;
   policy: Record<string, unknown>;
+  /** `manual` (made by a person or a hook), `discovery` (a Runner's k8s.discover task) or `generated` (by discovery). */
+  origin?: TaskOrigin;
+  /** A generated task's `<rule>:<namespace>`. */
+  discoveryKey?: string;
 }
+
+export type TaskOrigin = 'manual' | 'discovery' | 'generated';
 
 const binding = (id: string) => `task:${id}:params`;
 
 export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promise<void> {
   await db.query(
-    'insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy) values ($1, $2, $3, $4, $5, $6, $7)',
+    `insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy, origin, discovery_key)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [
       t.id,
       t.workspaceId,
@@ -25,23 +32,76 @@ export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promis
       t.checkType,
       await sealer.seal(t.workspaceId, binding(t.id), t.params, db),
       JSON.stringify(t.policy),
+      t.origin ?? 'manual',
+      t.discoveryKey ?? null,
     ],
   );
 }
 
-/** Replaces a task's parameters. */
+/** Replaces a task's parameters (and, for a generated task whose rule changed, its check type). */
 export async function updateTaskParams(
   db: Queryable,
   sealer: Sealer,
   workspaceId: string,
   id: string,
   params: Record<string, unknown>,
+  checkType?: string,
 ): Promise<void> {
-  await db.query('update tasks set params_sealed = $3, updated_at = now() where id = $1 and workspace_id = $2', [
+  await db.query(
+    'update tasks set params_sealed = $3, check_type = coalesce($4, check_type), updated_at = now() where id = $1 and workspace_id = $2',
+    [id, workspaceId, await sealer.seal(workspaceId, binding(id), params), checkType ?? null],
+  );
+}
+
+/** The tasks discovery generated for one Runner, with their parameters. */
+export async function generatedTasks(
+  db: Queryable,
+  sealer: Sealer,
+  workspaceId: string,
+  runnerId: string,
+): Promise<{ id: string; key: string; name: string; checkType: string; params: Record<string, unknown> }[]> {
+  const { rows } = await db.query<{ id: string; discovery_key: string; name: string; check_type: string; params_sealed: Buffer }>(
+    `select id, discovery_key, name, check_type, params_sealed from tasks
+      where workspace_id = $1 and runner_id = $2 and origin = 'generated' order by discovery_key`,
+    [workspaceId, runnerId],
+  );
+  return Promise.all(
+    rows.map(async (r) => ({
+      id: r.id,
+      key: r.discovery_key,
+      name: r.name,
+      checkType: r.check_type,
+      params: await sealer.open<Record<string, unknown>>(workspaceId, binding(r.id), r.params_sealed),
+    })),
+  );
+}
+
+/** The id of a Runner's `k8s.discover` task, if discovery has run for it. */
+export async function discoveryTaskId(db: Queryable, workspaceId: string, runnerId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin = 'discovery'`,
+    [workspaceId, runnerId],
+  );
+  return rows[0]?.id;
+}
+
+/** A task's origin, or undefined when it does not exist in that workspace. */
+export async function taskOrigin(db: Queryable, workspaceId: string, id: string): Promise<TaskOrigin | undefined> {
+  const { rows } = await db.query<{ origin: TaskOrigin }>('select origin from tasks where id = $1 and workspace_id = $2', [
     id,
     workspaceId,
-    await sealer.seal(workspaceId, binding(id), params),
   ]);
+  return rows[0]?.origin;
+}
+
+/** Deletes a generated task of one Runner; false when it is not one (a hand-made task is never deleted here). */
+export async function deleteGeneratedTask(db: Queryable, workspaceId: string, runnerId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`delete from tasks where id = $1 and workspace_id = $2 and runner_id = $3 and origin = 'generated'`, [
+    id,
+    workspaceId,
+    runnerId,
+  ]);
+  return rowCount === 1;
 }
 
 /** A task of `workspaceId`; a task of another workspace is not found. */
@@ -94,12 +154,12 @@ export async function deleteTask(db: Queryable, workspaceId: string, id: string)
   return rowCount === 1;
 }
 
-/** Every task of one Runner: what a health sweep runs. */
+/** Every task of one Runner but its discovery task (which finds nothing and has its own schedule): what a health sweep runs. */
 export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string): Promise<string[]> {
-  const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and runner_id = $2 order by name', [
-    workspaceId,
-    runnerId,
-  ]);
+  const { rows } = await db.query<{ id: string }>(
+    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin <> 'discovery' order by name`,
+    [workspaceId, runnerId],
+  );
   return rows.map((r) => r.id);
 }
 

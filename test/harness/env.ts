@@ -282,6 +282,8 @@ export async function startRunner(
     attestationKey?: string | null;
     /** Check packs, loaded by the caller from the same policy's `packs` (`loadPacks`). */
     packs?: LoadedPacks;
+    /** The names key, for a policy that hashes names (`discovery.names: hashed`). */
+    namesKey?: Buffer;
   } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const kube = loadKubeClients({ kubeconfig: options.kubeconfig });
@@ -304,6 +306,7 @@ export async function startRunner(
     }),
     kube,
     packs: options.packs,
+    namesKey: options.namesKey,
     shutdownGraceMs: 1_000,
   });
   const running = worker.run();

@@ -5,10 +5,19 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type {
+  KubernetesObject,
+  V1ContainerStatus,
+  V1DaemonSetStatus,
+  V1DaemonSetUpdateStrategy,
+  V1DeploymentStatus,
+  V1Pod,
+  V1StatefulSetStatus,
+  V1StatefulSetUpdateStrategy,
+} from '@kubernetes/client-node';
 import { loadKubeClients, type KubeClients } from '../../activities/runner/kube';
 import { renderRunnerRbac } from '../../scripts/kube-cluster';
 
@@ -420,4 +429,225 @@ export function ingressObject(
       ],
     },
   };
+}
+
+/** A Deployment with the spec fields a rollout check reads and the status its controller would have written. */
+export async function deploymentRollout(
+  admin: Admin,
+  ns: string,
+  name: string,
+  spec: { replicas: number; paused?: boolean; progressDeadlineSeconds?: number },
+  status: V1DeploymentStatus,
+): Promise<void> {
+  const created = await admin.apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name },
+      spec: { ...spec, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } },
+    },
+  });
+  await admin.apps.replaceNamespacedDeploymentStatus({ name, namespace: ns, body: { ...created, status } });
+}
+
+/** A StatefulSet with an update strategy and the status its controller would have written. */
+export async function statefulSetRollout(
+  admin: Admin,
+  ns: string,
+  name: string,
+  spec: { replicas: number; updateStrategy?: V1StatefulSetUpdateStrategy },
+  status: Omit<V1StatefulSetStatus, 'replicas'> & { replicas?: number },
+): Promise<void> {
+  const created = await admin.apps.createNamespacedStatefulSet({
+    namespace: ns,
+    body: {
+      metadata: { name },
+      spec: {
+        ...spec,
+        serviceName: name,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: podSpec() },
+      },
+    },
+  });
+  await admin.apps.replaceNamespacedStatefulSetStatus({
+    name,
+    namespace: ns,
+    body: { ...created, status: { replicas: spec.replicas, ...status } },
+  });
+}
+
+/** A DaemonSet with an update strategy and the status its controller would have written. */
+export async function daemonSetRollout(
+  admin: Admin,
+  ns: string,
+  name: string,
+  spec: { updateStrategy?: V1DaemonSetUpdateStrategy },
+  status: Partial<V1DaemonSetStatus>,
+): Promise<void> {
+  const created = await admin.apps.createNamespacedDaemonSet({
+    namespace: ns,
+    body: {
+      metadata: { name },
+      spec: { ...spec, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: podSpec() } },
+    },
+  });
+  await admin.apps.replaceNamespacedDaemonSetStatus({
+    name,
+    namespace: ns,
+    body: {
+      ...created,
+      status: { currentNumberScheduled: 0, desiredNumberScheduled: 0, numberMisscheduled: 0, numberReady: 0, ...status },
+    },
+  });
+}
+
+/** A custom kind of the CRDs under test/fixtures/crds, and whether its status is a subresource (as upstream). */
+export interface CrdFixture {
+  file: string;
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  statusSubresource: boolean;
+}
+
+export const CRDS = {
+  certificate: {
+    file: 'certificates.cert-manager.io.yaml',
+    group: 'cert-manager.io',
+    version: 'v1',
+    plural: 'certificates',
+    kind: 'Certificate',
+    statusSubresource: true,
+  },
+  application: {
+    file: 'applications.argoproj.io.yaml',
+    group: 'argoproj.io',
+    version: 'v1alpha1',
+    plural: 'applications',
+    kind: 'Application',
+    statusSubresource: false,
+  },
+  kustomization: {
+    file: 'kustomizations.kustomize.toolkit.fluxcd.io.yaml',
+    group: 'kustomize.toolkit.fluxcd.io',
+    version: 'v1',
+    plural: 'kustomizations',
+    kind: 'Kustomization',
+    statusSubresource: true,
+  },
+  helmRelease: {
+    file: 'helmreleases.helm.toolkit.fluxcd.io.yaml',
+    group: 'helm.toolkit.fluxcd.io',
+    version: 'v2',
+    plural: 'helmreleases',
+    kind: 'HelmRelease',
+    statusSubresource: true,
+  },
+} as const satisfies Record<string, CrdFixture>;
+
+async function adminObjects() {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(process.env['LOOKOUT_TEST_KUBECONFIG_ADMIN'] ?? '');
+  return { k8s, api: k8s.KubernetesObjectApi.makeApiClient(kc) };
+}
+
+/**
+ * Installs CRDs from test/fixtures/crds (cluster-wide: every later test of the run sees them) and
+ * waits until each is Established and its kind is served: a list through the API answers.
+ */
+export async function installCrds(admin: Admin, crds: readonly CrdFixture[]): Promise<void> {
+  const { k8s, api } = await adminObjects();
+  for (const crd of crds) {
+    const manifest = k8s.loadYaml<KubernetesObject>(readFileSync(path.join(__dirname, '..', 'fixtures', 'crds', crd.file), 'utf8'));
+    await api.create(manifest);
+  }
+  const deadline = Date.now() + 30_000;
+  for (const crd of crds) {
+    for (;;) {
+      const read = (await api.read({
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: `${crd.plural}.${crd.group}` },
+      })) as { status?: { conditions?: { type: string; status: string }[] } };
+      const established = read.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      const served =
+        established &&
+        (await admin.custom.listCustomObjectForAllNamespaces({ group: crd.group, version: crd.version, resourcePlural: crd.plural }).then(
+          () => true,
+          () => false,
+        ));
+      if (served) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${crd.plural}.${crd.group} was not served within 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/**
+ * Creates a custom object as the administrator and gives it `status`: through the status
+ * subresource where the CRD has one (as its controller would), else with the object.
+ */
+export async function customObject(
+  admin: Admin,
+  crd: CrdFixture,
+  ns: string,
+  name: string,
+  spec: Record<string, unknown>,
+  status?: Record<string, unknown>,
+): Promise<void> {
+  const { group, version, plural, kind } = crd;
+  const body = { apiVersion: `${group}/${version}`, kind, metadata: { name, namespace: ns }, spec };
+  if (!crd.statusSubresource || !status) {
+    await admin.custom.createNamespacedCustomObject({ group, version, namespace: ns, plural, body: status ? { ...body, status } : body });
+    return;
+  }
+  const created = (await admin.custom.createNamespacedCustomObject({ group, version, namespace: ns, plural, body })) as Record<
+    string,
+    unknown
+  >;
+  await admin.custom.replaceNamespacedCustomObjectStatus({ group, version, namespace: ns, plural, name, body: { ...created, status } });
+}
+
+/**
+ * A kubeconfig for a new ServiceAccount bound cluster-wide to the Runner chart's rules
+ * (charts/runner/rbac/clusterrole.yaml) minus those `drop` matches: what a Runner whose chart
+ * lacks a rule would be. Answers the kubeconfig's path.
+ */
+export async function runnerKubeconfigWithout(
+  admin: Admin,
+  drop: (rule: { apiGroups: string[]; resources: string[] }) => boolean,
+): Promise<string> {
+  const { k8s, api } = await adminObjects();
+  const source = k8s.loadYaml<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(
+    readFileSync(path.join(__dirname, '..', '..', 'charts', 'runner', 'rbac', 'clusterrole.yaml'), 'utf8'),
+  );
+  const ns = await namespace(admin, 'narrow-runner');
+  await admin.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'runner' } } });
+  await api.create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: ns },
+    rules: source.rules.filter((r) => !drop(r)),
+  } as KubernetesObject);
+  await api.create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: ns },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ns },
+    subjects: [{ kind: 'ServiceAccount', name: 'runner', namespace: ns }],
+  } as KubernetesObject);
+  const token = await admin.core.createNamespacedServiceAccountToken({
+    name: 'runner',
+    namespace: ns,
+    body: { spec: { audiences: ['https://kubernetes.default.svc'] } },
+  });
+  const kubeconfig = JSON.parse(readFileSync(process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '', 'utf8')) as {
+    users: { user: { token: string } }[];
+  };
+  kubeconfig.users[0]!.user.token = token.status?.token ?? '';
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'lookout-kubeconfig-')), 'runner.kubeconfig');
+  writeFileSync(file, JSON.stringify(kubeconfig), { mode: 0o600 });
+  return file;
 }

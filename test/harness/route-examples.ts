@@ -16,7 +16,8 @@ import { addMembership } from '../../platform/repos/workspaces.repo';
 import { createToken } from '../../platform-api/services/tokens.service';
 import type { BootstrapOutput } from '../../platform-api/services/bootstrap.service';
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
-import { createRunner } from '../../platform/repos/runners.repo';
+import { createRunner, recordRunnerInfo, runnerPolicyBinding } from '../../platform/repos/runners.repo';
+import { RunnerPolicy, summarizePolicy } from '../../common/runner-policy';
 import { runnerAttestationKey } from '../../platform-api/services/runners.service';
 import { addTask, invitationCodeFor, newWorkspace, silentLogger, type TestPlatform } from './env';
 import { mfaCookie } from './users';
@@ -59,6 +60,8 @@ export interface WorkspaceFixture extends BootstrapOutput {
   hookId: string;
   sinkId: string;
   hookSecret: string;
+  /** A Runner that reported a policy allowing http.probe only: discovery of it is refused before anything is written. */
+  probeOnlyRunnerId: string;
 }
 
 export async function workspaceFixture(platform: TestPlatform): Promise<WorkspaceFixture> {
@@ -101,6 +104,20 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
   );
   const hook = await createHook(platform, ws);
   const sinkId = await createSink(platform, ws);
+  const probeOnlyRunnerId = randomUUID();
+  await createRunner(platform.pool, {
+    id: probeOnlyRunnerId,
+    workspaceId: ws.workspaceId,
+    name: `probe-only-${short()}`,
+    taskQueue: runnerTaskQueue(probeOnlyRunnerId),
+  });
+  const summary = summarizePolicy(RunnerPolicy.parse({ checks: ['http.probe'] }));
+  await recordRunnerInfo(platform.pool, ws.workspaceId, probeOnlyRunnerId, {
+    version: 'fixture',
+    enabledChecks: summary.checks,
+    policyDigest: summary.digest,
+    policySealed: await platform.crypto.sealer.seal(ws.workspaceId, runnerPolicyBinding(probeOnlyRunnerId), summary),
+  });
   return {
     ...ws,
     runId,
@@ -111,6 +128,7 @@ export async function workspaceFixture(platform: TestPlatform): Promise<Workspac
     hookId: hook.id,
     hookSecret: hook.secret,
     sinkId,
+    probeOnlyRunnerId,
   };
 }
 
@@ -415,6 +433,17 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
     call: async (ctx) => ({ path: wsPath(ctx, `/sinks/${await createSink(ctx.platform, ctx.ws)}`) }),
   },
   'POST /v1/workspaces/:ws/sinks/:id/test': { call: async (ctx) => ({ path: wsPath(ctx, `/sinks/${ctx.ws.sinkId}/test`) }) },
+  'POST /v1/workspaces/:ws/runners/:id/discover': {
+    call: async (ctx) => ({ path: wsPath(ctx, `/runners/${ctx.ws.probeOnlyRunnerId}/discover?apply`), body: { waitSeconds: 0 } }),
+  },
+  'GET /v1/workspaces/:ws/discovery/rules': { call: async (ctx) => ({ path: wsPath(ctx, '/discovery/rules') }) },
+  'PUT /v1/workspaces/:ws/discovery/rules': {
+    call: async (ctx) => ({
+      path: wsPath(ctx, '/discovery/rules'),
+      body: { rules: [{ id: 'namespace-health', checkType: 'k8s.namespace-health', scope: 'namespace', excludeNamespaces: ['kube-*'] }] },
+    }),
+  },
+  'DELETE /v1/workspaces/:ws/discovery/rules': { call: async (ctx) => ({ path: wsPath(ctx, '/discovery/rules') }) },
   'GET /v1/workspaces/:ws/notifications': { call: async (ctx) => ({ path: wsPath(ctx, '/notifications?state=dead&limit=10') }) },
   'POST /v1/workspaces/:ws/notifications/:id/retry': {
     call: async (ctx) => ({ path: wsPath(ctx, `/notifications/${await deadNotification(ctx.platform, ctx.ws)}/retry`) }),

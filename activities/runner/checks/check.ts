@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { NamesMode } from '../../../common/discovery';
 import type { TaskResult } from '../../../common/contracts';
 import type { KubeClients } from '../kube';
 import type { PolicyGate } from '../policy';
@@ -19,10 +20,12 @@ export interface CheckContext {
   heartbeat(details?: unknown): void;
   /** The Runner's own cluster identity, when it has one. */
   kube?: KubeClients | undefined;
+  /** How names leave (`discovery.names`): `k8s.discover` lists no namespace under `counts`. */
+  names?: NamesMode | undefined;
 }
 
 /** What a check returns; the boundary adds run metadata, redacts and validates. */
-export type CheckOutcome = Pick<TaskResult, 'status' | 'summary' | 'score' | 'issues' | 'metrics'> & { exitCode?: number };
+export type CheckOutcome = Pick<TaskResult, 'status' | 'summary' | 'score' | 'issues' | 'metrics' | 'inventory'> & { exitCode?: number };
 
 /** A read-only check type: its parameter schema and its implementation. */
 export interface Check<P> {

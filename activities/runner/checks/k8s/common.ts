@@ -3,7 +3,7 @@
  * lists folded page by page, API errors turned into an `error` result, the 0..1 score and issue helpers.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Issue } from '../../../../common/contracts';
+import type { Issue, NextCheck } from '../../../../common/contracts';
 import { scoreOf } from '../../../../common/score';
 import { FailureType } from '../../../../common/errors';
 import { eachPage, KubeError, type CallOptions, type KubeClients, type Page } from '../../kube-api';
@@ -157,4 +157,18 @@ export function rawMessage(message: string | undefined): { details?: string } {
 export function reasonOf(reason: string | undefined, fallback: string): string {
   if (!reason) return fallback;
   return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(reason) ? reason : 'Other';
+}
+
+/**
+ * What to look at next about a pod in trouble: its namespace's warning events and, when it was
+ * scheduled, its node's conditions. A sweep may run them (README: Next checks).
+ */
+export function podNextChecks(pod: {
+  metadata?: { namespace?: string | undefined } | undefined;
+  spec?: { nodeName?: string | undefined } | undefined;
+}): NextCheck[] {
+  const next: NextCheck[] = [];
+  if (pod.metadata?.namespace) next.push({ type: 'k8s.warning-events', params: { namespaces: [pod.metadata.namespace] } });
+  if (pod.spec?.nodeName) next.push({ type: 'k8s.node-conditions', params: { nodes: [pod.spec.nodeName] } });
+  return next;
 }

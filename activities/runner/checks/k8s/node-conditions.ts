@@ -73,7 +73,7 @@ export const nodeConditions: Check<NodeConditionsParams> = {
             ...(params.labelSelector ? { labelSelector: params.labelSelector } : {}),
           }),
         run.call,
-        (page) => issues.push(...nodeIssues(page)),
+        (page) => issues.push(...nodeIssues(params.nodes ? page.filter((n) => params.nodes!.includes(n.metadata?.name ?? '')) : page)),
       );
       return outcome(issues, `${nodes} nodes, all ready without pressure`, { 'nodes.checked': nodes }, (n) => `${n} node problems`);
     }),

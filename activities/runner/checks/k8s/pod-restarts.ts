@@ -3,7 +3,7 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { PodRestartsParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check, CheckOutcome } from '../check';
-import { foldScoped, guarded, kubeRun, nsFlag, outcome, ref, type KubeRun, type PageFold, type Scope } from './common';
+import { foldScoped, guarded, kubeRun, nsFlag, outcome, podNextChecks, ref, type KubeRun, type PageFold, type Scope } from './common';
 
 export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
   const issues: Issue[] = [];
@@ -47,6 +47,7 @@ export function restartIssues(pods: V1Pod[], threshold: number): Issue[] {
         expected: `fewer than ${threshold} restarts and a running container`,
         actual: `${cs.restartCount} restarts, last ${cause}`,
         nextSteps,
+        nextChecks: podNextChecks(pod),
       });
     }
   }
