@@ -232,8 +232,10 @@ describe('token uses, counted per token and interval', () => {
   it('writes one hash-chained row per token and interval with the count and route templates', async () => {
     const ws = await newWorkspace(platform, { probeUrl: PROBE });
     const runId = await finishedRun(ws, 'counted');
+    const started = Date.now();
     for (let i = 0; i < 5; i++) expect((await runs(ws)).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await api(platform.baseUrl, 'GET', `/v1/runs/${runId}`, { token: ws.token })).status).toBe(200);
+    const elapsed = Date.now() - started;
     type Row = { details: { count: number; routes: Record<string, number>; addresses: string[]; from: string; to: string }; ip: string };
     let used: Row[] = [];
     await msUntil(async () => {
@@ -244,7 +246,8 @@ describe('token uses, counted per token and interval', () => {
       used = rows;
       return rows.reduce((n, r) => n + r.details.count, 0) >= 8;
     });
-    expect(used.length).toBeLessThanOrEqual(2);
+    // One row per interval (200 ms here) in which the token was used, not one per use: a slow machine spreads the calls over more intervals.
+    expect(used.length).toBeLessThanOrEqual(Math.min(8, Math.floor(elapsed / 200) + 2));
     const routes: Record<string, number> = {};
     for (const r of used) for (const [k, n] of Object.entries(r.details.routes)) routes[k] = (routes[k] ?? 0) + n;
     expect(routes).toEqual({ 'GET /v1/workspaces/:ws/runs': 5, 'GET /v1/runs/:id': 3 });

@@ -308,3 +308,61 @@ describe('a hostile tenant with its own Runner credentials', () => {
     }
   });
 });
+
+describe("a tenant starting the Platform's own workflows in its namespace, for another workspace", () => {
+  /** The failure types of the activities a workflow's history records (scheduled or local). */
+  async function failureTypes(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }): Promise<(string | undefined)[]> {
+    const history = await handle.fetchHistory();
+    type Event = {
+      activityTaskFailedEventAttributes?: { failure?: { applicationFailureInfo?: { type?: string } } };
+      markerRecordedEventAttributes?: { failure?: { applicationFailureInfo?: { type?: string } } };
+    };
+    return ((history.events ?? []) as Event[]).flatMap((e) => {
+      const failure = e.activityTaskFailedEventAttributes?.failure ?? e.markerRecordedEventAttributes?.failure;
+      return failure ? [failure.applicationFailureInfo?.type] : [];
+    });
+  }
+
+  it("cannot sweep another workspace's Runner under its own workflow id: refused before B's tasks are read", async () => {
+    const wa = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const canary = `http://127.0.0.1:9/canary-${randomUUID()}`;
+    const wb = await newWorkspace(platform, { probeUrl: canary });
+    const sweepId = randomUUID();
+    const inA = platform.temporal.forNamespace(wa.temporalNamespace!);
+    const forged = await inA.workflow.start('healthSweep', {
+      taskQueue: platform.taskQueue,
+      workflowId: `ws-${wa.workspaceId}.sweep-${sweepId}`,
+      args: [{ sweepId, workspaceId: wb.workspaceId, runnerId: wb.runnerId, requestedBy: 'tenant-a' }],
+    });
+    await expect(forged.result()).rejects.toThrow();
+    expect(await failureTypes(forged)).toEqual(['NamespaceMismatch']);
+    // No sweep and no run was recorded for B, and B's task (its probe URL) never reached A's history.
+    expect((await platform.pool.query('select 1 from sweeps where id = $1', [sweepId])).rowCount).toBe(0);
+    expect((await platform.pool.query('select 1 from runs where workspace_id = $1', [wb.workspaceId])).rowCount).toBe(0);
+    const decoded = JSON.stringify(await forged.fetchHistory());
+    expect(decoded).not.toContain(canary.slice(-36));
+  });
+
+  it("cannot deliver another workspace's notifications: under its own workflow id or under B's, the sink's activities refuse", async () => {
+    const wa = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const wb = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const made = await api(platform.baseUrl, 'POST', `/v1/workspaces/${wb.workspaceId}/sinks`, {
+      token: wb.token,
+      body: { name: 'b-sink', target: { kind: 'webhook', url: 'https://sink.lookout.invalid/hook' }, maxSeverity: 2 },
+    });
+    expect(made.status).toBe(201);
+    const sinkId = String(made.body['id']);
+    const inA = platform.temporal.forNamespace(wa.temporalNamespace!);
+    for (const workflowId of [`ws-${wa.workspaceId}.sink-${sinkId}`, `ws-${wb.workspaceId}.sink-${sinkId}`]) {
+      const forged = await inA.workflow.start('sinkDelivery', {
+        taskQueue: platform.taskQueue,
+        workflowId,
+        args: [{ workspaceId: wb.workspaceId, sinkId }],
+      });
+      await expect(forged.result()).rejects.toThrow();
+      expect(await failureTypes(forged)).toEqual(['NamespaceMismatch']);
+    }
+    // B's sink delivered nothing and owes nothing because of it.
+    expect((await platform.pool.query('select 1 from notifications where sink_id = $1', [sinkId])).rowCount).toBe(0);
+  });
+});

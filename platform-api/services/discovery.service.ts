@@ -186,11 +186,14 @@ export function createDiscoveryService({
     async discover(
       auth: WorkspaceAccess,
       workspaceId: string,
-      runnerId: string,
+      runnerIdAsGiven: string,
       input: unknown,
       applyQuery: boolean,
       ip?: string,
     ): Promise<DiscoveryAnswer> {
+      // The id as stored (a UUID may arrive in upper case): it is part of what binds sealed rows.
+      const runnerId = (await getRunner(pool, workspaceId, runnerIdAsGiven))?.id;
+      if (!runnerId) throw new NotFoundError('runner');
       const parsed = DiscoverBody.safeParse(input ?? {});
       if (!parsed.success) throw InputError.fromZod('discovery', parsed.error);
       const body = parsed.data;

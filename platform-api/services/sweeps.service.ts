@@ -13,7 +13,14 @@ import { runsOfSweep } from '../../platform/repos/runs.repo';
 import { breakdownOf, getSweep, sweepNamespacesBinding, type SweepBreakdown, type SweepPart } from '../../platform/repos/sweeps.repo';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
-export const StartSweepBody = z.strictObject({ runnerId: z.uuid(), concurrency: z.number().int().min(1).max(32).default(4) });
+export const StartSweepBody = z.strictObject({
+  runnerId: z.uuid(),
+  concurrency: z.number().int().min(1).max(32).default(4),
+  /** Rounds of the next checks findings name (0: none), at most `limit` runs a round. */
+  nextChecks: z
+    .strictObject({ depth: z.number().int().min(0).max(3).default(1), limit: z.number().int().min(1).max(50).default(20) })
+    .default({ depth: 1, limit: 20 }),
+});
 
 export function createSweepsService({
   pool,
@@ -41,7 +48,16 @@ export function createSweepsService({
       await client.workflow.start<typeof healthSweep>('healthSweep', {
         taskQueue: platformTaskQueue,
         workflowId: sweepWorkflowId(workspaceId, id),
-        args: [{ sweepId: id, workspaceId, runnerId: parsed.data.runnerId, requestedBy: auth.actor, concurrency: parsed.data.concurrency }],
+        args: [
+          {
+            sweepId: id,
+            workspaceId,
+            runnerId: parsed.data.runnerId,
+            requestedBy: auth.actor,
+            concurrency: parsed.data.concurrency,
+            nextChecks: parsed.data.nextChecks,
+          },
+        ],
       });
       await appendAudit(pool, {
         workspaceId,

@@ -10,13 +10,16 @@ export interface Task {
   /** Sealed at rest: parameters name customer endpoints and resources. */
   params: Record<string, unknown>;
   policy: Record<string, unknown>;
-  /** `manual` (made by a person or a hook), `discovery` (a Runner's k8s.discover task) or `generated` (by discovery). */
+  /**
+   * `manual` (made by a person or a hook), `discovery` (a Runner's k8s.discover task), `generated`
+   * (by discovery) or `followup` (a finding's next check, run by sweeps).
+   */
   origin?: TaskOrigin;
-  /** A generated task's `<rule>:<namespace>`. */
+  /** A generated task's `<rule>:<namespace>`; a follow-up's `@next/<hash>`. */
   discoveryKey?: string;
 }
 
-export type TaskOrigin = 'manual' | 'discovery' | 'generated';
+export type TaskOrigin = 'manual' | 'discovery' | 'generated' | 'followup';
 
 const binding = (id: string) => `task:${id}:params`;
 
@@ -154,10 +157,13 @@ export async function deleteTask(db: Queryable, workspaceId: string, id: string)
   return rowCount === 1;
 }
 
-/** Every task of one Runner but its discovery task (which finds nothing and has its own schedule): what a health sweep runs. */
+/**
+ * What a health sweep runs of one Runner: its tasks but its discovery task (which finds nothing and
+ * has its own schedule) and follow-ups (run only when a finding of the sweep asks for them).
+ */
 export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin <> 'discovery' order by name`,
+    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin in ('manual', 'generated') order by name`,
     [workspaceId, runnerId],
   );
   return rows.map((r) => r.id);
@@ -166,5 +172,14 @@ export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runner
 /** The id of the task of `workspaceId` named `name` (names are unique per workspace). */
 export async function taskIdByName(db: Queryable, workspaceId: string, name: string): Promise<string | undefined> {
   const { rows } = await db.query<{ id: string }>('select id from tasks where workspace_id = $1 and name = $2', [workspaceId, name]);
+  return rows[0]?.id;
+}
+
+/** The id of a Runner's task with this key (a generated task's or a follow-up's), if it exists. */
+export async function taskIdByKey(db: Queryable, workspaceId: string, runnerId: string, key: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    'select id from tasks where workspace_id = $1 and runner_id = $2 and discovery_key = $3',
+    [workspaceId, runnerId, key],
+  );
   return rows[0]?.id;
 }
