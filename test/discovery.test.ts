@@ -17,11 +17,12 @@ import * as fx from './harness/kube-fixtures';
 import { needles } from './harness/needles';
 
 interface Plan {
-  create: { key: string; name: string; checkType: string; params: Record<string, unknown> }[];
+  create: { key: string; name: string; checkType: string; params: Record<string, unknown>; group: string | null }[];
   update: unknown[];
   remove: { id: string; key: string; name: string }[];
   keep: number;
   skipped: { rule: string; reason: string }[];
+  groups: string[];
 }
 interface Answer {
   runId: string;
@@ -33,7 +34,7 @@ interface Answer {
     updated: number;
     removed: number;
     conflicts: string[];
-    schedules: { rediscovery: string | null; sweep: string | null };
+    schedules: { rediscovery: string | null; sweep: string | null; groups: Record<string, string> };
   };
 }
 
@@ -244,7 +245,7 @@ describe('discovery of a cluster with its namespaces, workloads and systems', ()
     const again = await discover(ws, '?apply');
     expect(again.plan).toMatchObject({ create: [], update: [], remove: [] });
     expect(again.plan.keep).toBe(first.plan.create.length);
-    expect(again.applied?.schedules).toEqual({ rediscovery: null, sweep: null });
+    expect(again.applied?.schedules).toEqual({ rediscovery: null, sweep: null, groups: {} });
 
     // A new namespace gains checks; a namespace being deleted loses them.
     const added = `${prefix}-new`;
@@ -282,7 +283,7 @@ describe('discovery of a cluster with its namespaces, workloads and systems', ()
     expect(actions.some((e) => e.actor.startsWith('run:'))).toBe(true);
   }, 240_000);
 
-  it("the workspace's own rules replace the defaults: only what they ask for is planned", async () => {
+  it("the workspace's own rules and namespace groups replace the defaults: the plan, a sweep schedule per group, a sweep of one group", async () => {
     const put = await api(platform.baseUrl, 'PUT', `/v1/workspaces/${ws.workspaceId}/discovery/rules`, {
       token: ws.token,
       body: {
@@ -291,10 +292,11 @@ describe('discovery of a cluster with its namespaces, workloads and systems', ()
             id: 'team-health',
             checkType: 'k8s.namespace-health',
             scope: 'namespace',
-            namespaces: [`${prefix}-0*`],
+            namespaces: [`${prefix}-*`],
             whenAny: ['deployments'],
           },
         ],
+        groups: [{ name: 'team-a', namespaces: [`${prefix}-0*`] }],
       },
     });
     expect(put.status).toBe(200);
@@ -303,13 +305,53 @@ describe('discovery of a cluster with its namespaces, workloads and systems', ()
       body: { rules: [{ id: 'x', checkType: 'k8s.nope', scope: 'namespace' }] },
     });
     expect(bad.status).toBe(400);
-    const { plan } = await discover(ws);
-    // Every generated task of the defaults goes; the one rule makes tasks for the matching namespaces with deployments.
-    expect(plan.create.map((t) => t.key).sort()).toEqual([`team-health:${made[4]}`, `team-health:${made[8]}`].sort());
+    const answer = await discover(ws, '?apply');
+    const { plan } = answer;
+    // Every generated task of the defaults goes; the one rule makes tasks for the namespaces with deployments.
+    const keys = plan.create.map((t) => t.key).sort();
+    expect(keys).toEqual(
+      [
+        `team-health:${made[4]}`,
+        `team-health:${made[8]}`,
+        `team-health:${made[12]}`,
+        `team-health:${made[16]}`,
+        `team-health:${made[20]}`,
+        `team-health:${prefix}-new`,
+        `team-health:${prefix}-later`,
+      ].sort(),
+    );
     expect(plan.remove.length).toBeGreaterThan(20);
+    // Namespaces 04 and 08 match the group's pattern; the others are in no group.
+    expect(plan.groups).toEqual(['team-a']);
+    expect(Object.fromEntries(plan.create.map((t) => [t.key, t.group]))).toMatchObject({
+      [`team-health:${made[4]}`]: 'team-a',
+      [`team-health:${made[8]}`]: 'team-a',
+      [`team-health:${made[12]}`]: null,
+    });
+    const groupSchedule = answer.applied!.schedules.groups['team-a']!;
+    const schedule = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/schedules/${groupSchedule}`, { token: ws.token });
+    expect(schedule.body).toMatchObject({ runnerId: ws.runnerId, group: 'team-a' });
+    // A sweep of the group runs the group's tasks only.
+    const started = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/sweeps`, {
+      token: ws.token,
+      body: { runnerId: ws.runnerId, group: 'team-a', nextChecks: { depth: 0 } },
+    });
+    expect(started.status).toBe(202);
+    const sweep = await waitFor('the group sweep', async () => {
+      const s = await api(platform.baseUrl, 'GET', `/v1/sweeps/${String(started.body['id'])}`, { token: ws.token });
+      return s.status === 200 && s.body['status'] !== 'running' ? s.body : undefined;
+    });
+    expect(sweep).toMatchObject({ status: 'completed', group: 'team-a' });
+    expect((sweep['runs'] as unknown[]).length).toBe(2);
+    // Exactly the group's two tasks (healthy namespaces: nothing found, score 1).
+    const groupTasks = (await tasksOf(ws)).filter(
+      (t) => t.name.endsWith(`${made[4]} team-health`) || t.name.endsWith(`${made[8]} team-health`),
+    );
+    expect((sweep['runs'] as { taskId: string }[]).map((r) => r.taskId).sort()).toEqual(groupTasks.map((t) => t.id).sort());
+    expect(sweep).toMatchObject({ score: 1, namespaces: {} });
     const reset = await api(platform.baseUrl, 'DELETE', `/v1/workspaces/${ws.workspaceId}/discovery/rules`, { token: ws.token });
-    expect(reset.body).toMatchObject({ custom: false, rules: DEFAULT_RULES });
-  }, 120_000);
+    expect(reset.body).toMatchObject({ custom: false, rules: DEFAULT_RULES, groups: [] });
+  }, 180_000);
 });
 
 describe('a Runner whose policy hashes names', () => {

@@ -19,6 +19,8 @@ export interface HealthSweepInput {
   workspaceId: string;
   runnerId: string;
   requestedBy: string;
+  /** Only the tasks of this namespace group of the Runner (discovery's groups); all its tasks without. */
+  group?: string;
   /** Child runs at the same time; the Runner's own concurrency is its ceiling anyway. */
   concurrency?: number;
   /**
@@ -34,6 +36,7 @@ export async function healthSweep(input: HealthSweepInput): Promise<SweepSummary
     workspaceId: input.workspaceId,
     runnerId: input.runnerId,
     requestedBy: input.requestedBy,
+    ...(input.group ? { group: input.group } : {}),
   });
   const runAll = async (batch: RunTaskInput[]) => {
     const queue = [...batch];

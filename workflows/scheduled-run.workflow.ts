@@ -41,6 +41,8 @@ export interface ScheduledSweepInput {
   workspaceId: string;
   runnerId: string;
   scheduleId: string;
+  /** A namespace group of the Runner, or all its tasks. */
+  group?: string;
 }
 
 /** What a sweep schedule starts: a health sweep of the Runner, requested by the schedule. */
@@ -50,5 +52,6 @@ export async function scheduledHealthSweep(input: ScheduledSweepInput): Promise<
     workspaceId: input.workspaceId,
     runnerId: input.runnerId,
     requestedBy: `schedule:${input.scheduleId}`,
+    ...(input.group ? { group: input.group } : {}),
   });
 }

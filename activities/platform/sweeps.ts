@@ -121,7 +121,13 @@ export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Po
   };
 
   return {
-    async startSweep(input: { sweepId: string; workspaceId: string; runnerId: string; requestedBy: string }): Promise<RunTaskInput[]> {
+    async startSweep(input: {
+      sweepId: string;
+      workspaceId: string;
+      runnerId: string;
+      requestedBy: string;
+      group?: string;
+    }): Promise<RunTaskInput[]> {
       callerMustBe(input.workspaceId);
       if (!(await getRunner(pool, input.workspaceId, input.runnerId))) {
         throw ApplicationFailure.create({
@@ -137,8 +143,9 @@ export function createSweepActivities({ pool, sealer, ownNamespace }: { pool: Po
           workspaceId: input.workspaceId,
           runnerId: input.runnerId,
           requestedBy: input.requestedBy,
+          group: input.group ?? null,
         });
-        for (const taskId of await taskIdsOfRunner(tx, input.workspaceId, input.runnerId)) {
+        for (const taskId of await taskIdsOfRunner(tx, input.workspaceId, input.runnerId, input.group)) {
           const task = await getTask(tx, sealer, input.workspaceId, taskId);
           if (!task) continue;
           runs.push(await sweepRun(tx, input.sweepId, task));

@@ -12,7 +12,7 @@ import { ExecutionPolicy, TERMINAL_RUN_STATUSES } from '../../common/contracts';
 import { ConflictError, InputError, NotFoundError } from '../../common/problem';
 import type { Sealer } from '../../platform/crypto/sealer';
 import { applyPlan, DiscoveryError, planForRunner, workspaceRules, type AppliedPlan } from '../../platform/discovery/apply';
-import { GenerationRules, generatedTaskName, type DiscoveryPlan } from '../../platform/discovery/rules';
+import { GenerationRules, generatedTaskName, NamespaceGroups, type DiscoveryPlan } from '../../platform/discovery/rules';
 import { appendAudit } from '../../platform/repos/audit.repo';
 import { deleteDiscoveryRules, getDiscoveryRules, putDiscoveryRules } from '../../platform/repos/discovery.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
@@ -57,7 +57,7 @@ export const DiscoverQuery = z.strictObject({
     .transform((v) => v === '' || v === 'true'),
 });
 
-export const PutRulesBody = z.strictObject({ rules: GenerationRules });
+export const PutRulesBody = z.strictObject({ rules: GenerationRules, groups: NamespaceGroups.default([]) });
 
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
@@ -68,7 +68,7 @@ export interface DiscoveryAnswer {
   error?: string | null;
   inventory?: unknown;
   plan?: DiscoveryPlan;
-  applied?: AppliedPlan & { schedules: { rediscovery: string | null; sweep: string | null } };
+  applied?: AppliedPlan & { schedules: { rediscovery: string | null; sweep: string | null; groups: Record<string, string> } };
 }
 
 function problemOf(err: unknown): never {
@@ -153,17 +153,21 @@ export function createDiscoveryService({
     }
   }
 
-  /** The schedules `apply` makes when the Runner has none of the kind. */
+  /**
+   * The schedules `apply` makes when the Runner has none of the kind: rediscovery, a sweep of all its
+   * tasks, and a sweep of each namespace group the plan fills.
+   */
   async function ensureSchedules(
     auth: WorkspaceAccess,
     workspaceId: string,
     runnerId: string,
     taskId: string,
     body: z.infer<typeof DiscoverBody>,
+    groups: readonly string[],
     ip?: string,
   ) {
     const existing = await listSchedules(pool, workspaceId);
-    const made = { rediscovery: null as string | null, sweep: null as string | null };
+    const made = { rediscovery: null as string | null, sweep: null as string | null, groups: {} as Record<string, string> };
     if (!existing.some((s) => s.taskId === taskId)) {
       made.rediscovery = (
         await schedules.create(
@@ -174,10 +178,23 @@ export function createDiscoveryService({
         )
       ).id;
     }
-    if (!existing.some((s) => s.runnerId === runnerId)) {
-      made.sweep = (
-        await schedules.create(auth, workspaceId, { runnerId, spec: { intervalSeconds: body.sweepEverySeconds }, note: 'health sweep' }, ip)
+    const sweep = async (group: string | null) =>
+      (
+        await schedules.create(
+          auth,
+          workspaceId,
+          {
+            runnerId,
+            ...(group ? { group } : {}),
+            spec: { intervalSeconds: body.sweepEverySeconds },
+            note: group ? `health sweep of ${group}` : 'health sweep',
+          },
+          ip,
+        )
       ).id;
+    if (!existing.some((s) => s.runnerId === runnerId && s.sweepGroup === null)) made.sweep = await sweep(null);
+    for (const group of groups) {
+      if (!existing.some((s) => s.runnerId === runnerId && s.sweepGroup === group)) made.groups[group] = await sweep(group);
     }
     return made;
   }
@@ -210,27 +227,27 @@ export function createDiscoveryService({
       const plan = await planForRunner(pool, sealer, { workspaceId, runnerId, inventory }).catch(problemOf);
       if (!apply) return { runId: run.id, status: run.status, inventory, plan };
       const applied = await applyPlan(pool, sealer, { workspaceId, runnerId, plan, actor: auth.actor, ip });
-      const made = await ensureSchedules(auth, workspaceId, runnerId, taskId, body, ip);
+      const made = await ensureSchedules(auth, workspaceId, runnerId, taskId, body, plan.groups, ip);
       return { runId: run.id, status: run.status, inventory, plan, applied: { ...applied, schedules: made } };
     },
 
     async rules(workspaceId: string) {
-      const { rules, custom } = await workspaceRules(pool, workspaceId).catch(problemOf);
+      const { rules, groups, custom } = await workspaceRules(pool, workspaceId).catch(problemOf);
       const stored = custom ? await getDiscoveryRules(pool, workspaceId) : undefined;
-      return { rules, custom, ...(stored ? { updatedBy: stored.updatedBy, updatedAt: stored.updatedAt.toISOString() } : {}) };
+      return { rules, groups, custom, ...(stored ? { updatedBy: stored.updatedBy, updatedAt: stored.updatedAt.toISOString() } : {}) };
     },
 
     async putRules(auth: WorkspaceAccess, workspaceId: string, input: unknown, ip?: string) {
       const parsed = PutRulesBody.safeParse(input);
       if (!parsed.success) throw InputError.fromZod('rules', parsed.error);
-      await putDiscoveryRules(pool, workspaceId, parsed.data.rules, auth.actor);
+      await putDiscoveryRules(pool, workspaceId, parsed.data.rules, parsed.data.groups, auth.actor);
       await appendAudit(pool, {
         workspaceId,
         actor: auth.actor,
         action: 'discovery.rules_updated',
         target: `workspace:${workspaceId}`,
         outcome: 'success',
-        details: { rules: parsed.data.rules.length },
+        details: { rules: parsed.data.rules.length, groups: parsed.data.groups.length },
         ip,
       });
       return this.rules(workspaceId);

@@ -92,6 +92,12 @@ export const CreateScheduleBody = z
     taskId: z.uuid().optional(),
     /** …or health sweeps of one Runner. */
     runnerId: z.uuid().optional(),
+    /** With `runnerId`: sweeps of one namespace group of it (as discovery's groups name them). */
+    group: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
+      .max(40)
+      .optional(),
     spec: SpecBody,
     overlap: z.enum(OVERLAP).default('skip'),
     catchupWindowSeconds: z
@@ -106,7 +112,8 @@ export const CreateScheduleBody = z
     paused: z.boolean().default(false),
     note: z.string().max(200).optional(),
   })
-  .refine((b) => Boolean(b.taskId) !== Boolean(b.runnerId), 'give either taskId (runs of a task) or runnerId (health sweeps of a Runner)');
+  .refine((b) => Boolean(b.taskId) !== Boolean(b.runnerId), 'give either taskId (runs of a task) or runnerId (health sweeps of a Runner)')
+  .refine((b) => !b.group || Boolean(b.runnerId), 'a group is for health sweeps: give runnerId with it');
 
 export const UpdateScheduleBody = z
   .strictObject({
@@ -127,6 +134,7 @@ export interface ScheduleView {
   id: string;
   taskId: string | null;
   runnerId: string | null;
+  group: string | null;
   spec: ScheduleRow['spec'];
   overlap: string;
   catchupWindowSeconds: number;
@@ -144,6 +152,7 @@ function view(row: ScheduleRow, description?: ScheduleDescription): ScheduleView
     id: row.id,
     taskId: row.taskId,
     runnerId: row.runnerId,
+    group: row.sweepGroup,
     spec: row.spec,
     overlap: row.overlap,
     catchupWindowSeconds: row.catchupSeconds,
@@ -181,7 +190,7 @@ export function temporalScheduleOptions(
           workflowType: 'scheduledHealthSweep',
           workflowId: scheduledRunWorkflowId(workspaceId, id),
           taskQueue: platformTaskQueue,
-          args: [{ workspaceId, runnerId: row.runnerId!, scheduleId: id }],
+          args: [{ workspaceId, runnerId: row.runnerId!, scheduleId: id, ...(row.sweepGroup ? { group: row.sweepGroup } : {}) }],
         },
     policies: {
       overlap: row.overlap.toUpperCase() as ScheduleOverlapPolicy,
@@ -225,6 +234,7 @@ export function createSchedulesService({
         workspaceId,
         taskId: input.taskId ?? null,
         runnerId: input.runnerId ?? null,
+        sweepGroup: input.group ?? null,
         spec: input.spec,
         overlap: input.overlap,
         catchupSeconds: input.catchupWindowSeconds,

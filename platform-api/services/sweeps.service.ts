@@ -15,6 +15,12 @@ import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
 export const StartSweepBody = z.strictObject({
   runnerId: z.uuid(),
+  /** Only the tasks of this namespace group of the Runner (discovery's groups). */
+  group: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
+    .max(40)
+    .optional(),
   concurrency: z.number().int().min(1).max(32).default(4),
   /** Rounds of the next checks findings name (0: none), at most `limit` runs a round. */
   nextChecks: z
@@ -56,6 +62,7 @@ export function createSweepsService({
             requestedBy: auth.actor,
             concurrency: parsed.data.concurrency,
             nextChecks: parsed.data.nextChecks,
+            ...(parsed.data.group ? { group: parsed.data.group } : {}),
           },
         ],
       });
@@ -87,6 +94,7 @@ export function createSweepsService({
       return {
         id,
         runnerId: sweep.runnerId,
+        group: sweep.group,
         status: sweep.status,
         score: sweep.score,
         // Per namespace, the cluster's own resources, and per endpoint; each finding counted once.

@@ -13,8 +13,16 @@ import { appendAuditInTransaction } from '../repos/audit.repo';
 import { inTransaction } from '../repos/db';
 import { getDiscoveryRules } from '../repos/discovery.repo';
 import { getRunner, runnerPolicyBinding, runnerPolicySealed } from '../repos/runners.repo';
-import { createTask, deleteGeneratedTask, generatedTasks, taskIdByName, updateTaskParams } from '../repos/tasks.repo';
-import { DEFAULT_RULES, GenerationRules, planDiscovery, type DiscoveryPlan, type GenerationRule } from './rules';
+import { createTask, deleteGeneratedTask, generatedTasks, setTaskGroup, taskIdByName, updateTaskParams } from '../repos/tasks.repo';
+import {
+  DEFAULT_RULES,
+  GenerationRules,
+  NamespaceGroups,
+  planDiscovery,
+  type DiscoveryPlan,
+  type GenerationRule,
+  type NamespaceGroup,
+} from './rules';
 
 /** Why discovery cannot plan (no such Runner, no policy reported yet, unreadable rules). */
 export class DiscoveryError extends Error {
@@ -27,13 +35,18 @@ export class DiscoveryError extends Error {
   }
 }
 
-/** The workspace's generation rules: its own when it saved some, else the built-in defaults. */
-export async function workspaceRules(pool: Pool, workspaceId: string): Promise<{ rules: GenerationRule[]; custom: boolean }> {
+/** The workspace's generation rules and namespace groups: its own when it saved some, else the built-in defaults and none. */
+export async function workspaceRules(
+  pool: Pool,
+  workspaceId: string,
+): Promise<{ rules: GenerationRule[]; groups: NamespaceGroup[]; custom: boolean }> {
   const stored = await getDiscoveryRules(pool, workspaceId);
-  if (!stored) return { rules: DEFAULT_RULES, custom: false };
-  const parsed = GenerationRules.safeParse(stored.rules);
-  if (!parsed.success) throw new DiscoveryError("the workspace's generation rules no longer validate: save them again", 'invalid');
-  return { rules: parsed.data, custom: true };
+  if (!stored) return { rules: DEFAULT_RULES, groups: [], custom: false };
+  const rules = GenerationRules.safeParse(stored.rules);
+  const groups = NamespaceGroups.safeParse(stored.groups);
+  if (!rules.success || !groups.success)
+    throw new DiscoveryError("the workspace's generation rules no longer validate: save them again", 'invalid');
+  return { rules: rules.data, groups: groups.data, custom: true };
 }
 
 export async function planForRunner(
@@ -46,9 +59,9 @@ export async function planForRunner(
   const sealed = await runnerPolicySealed(pool, workspaceId, runnerId);
   if (!sealed) throw new DiscoveryError('the Runner has not reported its policy yet: start it and try again', 'not-ready');
   const policy = PolicySummary.parse(await sealer.open(workspaceId, runnerPolicyBinding(runnerId), sealed));
-  const { rules } = await workspaceRules(pool, workspaceId);
+  const { rules, groups } = await workspaceRules(pool, workspaceId);
   const existing = await generatedTasks(pool, sealer, workspaceId, runnerId);
-  return planDiscovery({ inventory, rules, runnerName: runner.name, policy, existing });
+  return planDiscovery({ inventory, rules, groups, runnerName: runner.name, policy, existing });
 }
 
 export interface AppliedPlan {
@@ -76,6 +89,7 @@ export async function applyPlan(
     for (const t of plan.remove) if (await deleteGeneratedTask(tx, workspaceId, runnerId, t.id)) applied.removed += 1;
     for (const t of plan.update) {
       await updateTaskParams(tx, sealer, workspaceId, t.id, t.params, t.checkType);
+      await setTaskGroup(tx, workspaceId, t.id, t.group);
       applied.updated += 1;
     }
     for (const t of plan.create) {
@@ -93,6 +107,7 @@ export async function applyPlan(
         policy: ExecutionPolicy.partial().parse(t.policy),
         origin: 'generated',
         discoveryKey: t.key,
+        sweepGroup: t.group,
       });
       applied.created += 1;
     }

@@ -60,6 +60,30 @@ export const GenerationRules = z
     });
   });
 
+/**
+ * A namespace group: the tasks discovery generates for its namespaces belong to it, and `apply`
+ * schedules a sweep of the group (scored and compared with its own previous sweep).
+ */
+export const NamespaceGroup = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case name')
+    .max(40),
+  namespaces: z.array(NamespaceGlob).min(1).max(50),
+});
+export type NamespaceGroup = z.infer<typeof NamespaceGroup>;
+
+export const NamespaceGroups = z
+  .array(NamespaceGroup)
+  .max(50)
+  .superRefine((groups, ctx) => {
+    const seen = new Set<string>();
+    groups.forEach((g, i) => {
+      if (seen.has(g.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate group ${g.name}` });
+      seen.add(g.name);
+    });
+  });
+
 const workloads = ['pods', 'deployments', 'statefulsets', 'daemonsets'];
 
 /** The built-in rules: every namespace with workloads gets its health, jobs, volumes and services checked; the cluster its nodes and systems. */
@@ -92,6 +116,8 @@ export interface PlannedTask {
   policy: Record<string, unknown>;
   rule: string;
   namespace?: string;
+  /** The namespace group it belongs to (the first whose patterns match its namespace), or null. */
+  group: string | null;
 }
 
 /** A task discovery generated before. */
@@ -101,6 +127,7 @@ export interface GeneratedTask {
   name: string;
   checkType: string;
   params: Record<string, unknown>;
+  group: string | null;
 }
 
 export interface DiscoveryPlan {
@@ -110,6 +137,8 @@ export interface DiscoveryPlan {
   keep: number;
   /** Rules that made nothing, and why (the Runner's policy refuses the check type, bad parameters, …). */
   skipped: { rule: string; reason: string }[];
+  /** The namespace groups that hold planned tasks (each gets its own sweep schedule on apply). */
+  groups: string[];
 }
 
 function globMatches(pattern: string, name: string): boolean {
@@ -145,6 +174,7 @@ function namespaceParams(checkType: string, params: Record<string, unknown>, nam
 export function planDiscovery(input: {
   inventory: Inventory;
   rules: readonly GenerationRule[];
+  groups?: readonly NamespaceGroup[];
   runnerName: string;
   policy: PolicySummary;
   existing: readonly GeneratedTask[];
@@ -184,6 +214,10 @@ export function planDiscovery(input: {
         skipped.push({ rule: rule.id, reason: refusal.message });
         break;
       }
+      const group =
+        namespace === undefined
+          ? null
+          : ((input.groups ?? []).find((g) => g.namespaces.some((p) => globMatches(p, namespace)))?.name ?? null);
       const key = `${rule.id}:${namespace ?? '*'}`;
       wanted.set(key, {
         key,
@@ -193,15 +227,17 @@ export function planDiscovery(input: {
         policy: rule.policy,
         rule: rule.id,
         ...(namespace === undefined ? {} : { namespace }),
+        group,
       });
     }
   }
-  const plan: DiscoveryPlan = { create: [], update: [], remove: [], keep: 0, skipped };
+  const groups = [...new Set([...wanted.values()].flatMap((t) => (t.group ? [t.group] : [])))].sort();
+  const plan: DiscoveryPlan = { create: [], update: [], remove: [], keep: 0, skipped, groups };
   const existing = new Map(input.existing.map((t) => [t.key, t]));
   for (const [key, task] of wanted) {
     const had = existing.get(key);
     if (!had) plan.create.push(task);
-    else if (had.checkType !== task.checkType || canonicalJson(had.params) !== canonicalJson(task.params))
+    else if (had.checkType !== task.checkType || had.group !== task.group || canonicalJson(had.params) !== canonicalJson(task.params))
       plan.update.push({ ...task, id: had.id, name: had.name });
     else plan.keep += 1;
   }

@@ -5,6 +5,8 @@ export interface ScheduleRow {
   workspaceId: string;
   taskId: string | null;
   runnerId: string | null;
+  /** A sweep schedule's namespace group (null: all the Runner's tasks). */
+  sweepGroup: string | null;
   spec: ScheduleSpecInput;
   overlap: string;
   catchupSeconds: number;
@@ -29,6 +31,7 @@ interface Row {
   workspace_id: string;
   task_id: string | null;
   runner_id: string | null;
+  sweep_group: string | null;
   spec: ScheduleSpecInput;
   overlap: string;
   catchup_seconds: number;
@@ -42,12 +45,13 @@ interface Row {
 }
 
 const COLUMNS =
-  'id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, pause_after_failures, paused, note, created_by, created_at, updated_at';
+  'id, workspace_id, task_id, runner_id, sweep_group, spec, overlap, catchup_seconds, pause_on_failure, pause_after_failures, paused, note, created_by, created_at, updated_at';
 const toRow = (r: Row): ScheduleRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
   taskId: r.task_id,
   runnerId: r.runner_id,
+  sweepGroup: r.sweep_group,
   spec: r.spec,
   overlap: r.overlap,
   catchupSeconds: r.catchup_seconds,
@@ -62,8 +66,8 @@ const toRow = (r: Row): ScheduleRow => ({
 
 export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'createdAt' | 'updatedAt'>): Promise<void> {
   await db.query(
-    `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, pause_after_failures)
-     values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12)`,
+    `insert into schedules (id, workspace_id, task_id, runner_id, spec, overlap, catchup_seconds, pause_on_failure, paused, note, created_by, pause_after_failures, sweep_group)
+     values ($1, $2, $3, $11, $4, $5, $6, $7, $8, $9, $10, $12, $13)`,
     [
       s.id,
       s.workspaceId,
@@ -77,6 +81,7 @@ export async function insertSchedule(db: Queryable, s: Omit<ScheduleRow, 'create
       s.createdBy,
       s.runnerId,
       s.pauseAfterFailures,
+      s.sweepGroup,
     ],
   );
 }

@@ -4,6 +4,8 @@ export interface SweepRow {
   id: string;
   workspaceId: string;
   runnerId: string;
+  /** The namespace group it swept, or null for all the Runner's tasks. */
+  group: string | null;
   status: 'running' | 'completed' | 'failed';
   requestedBy: string;
   score: number | null;
@@ -19,6 +21,7 @@ interface Row {
   id: string;
   workspace_id: string;
   runner_id: string;
+  sweep_group: string | null;
   status: SweepRow['status'];
   requested_by: string;
   score: number | null;
@@ -31,11 +34,12 @@ interface Row {
 }
 
 const COLUMNS =
-  'id, workspace_id, runner_id, status, requested_by, score, namespaces_sealed, issues_new, issues_open, issues_resolved, started_at, finished_at';
+  'id, workspace_id, runner_id, sweep_group, status, requested_by, score, namespaces_sealed, issues_new, issues_open, issues_resolved, started_at, finished_at';
 const toRow = (r: Row): SweepRow => ({
   id: r.id,
   workspaceId: r.workspace_id,
   runnerId: r.runner_id,
+  group: r.sweep_group,
   status: r.status,
   requestedBy: r.requested_by,
   score: r.score,
@@ -49,11 +53,11 @@ const toRow = (r: Row): SweepRow => ({
 
 export async function insertSweep(
   db: Queryable,
-  s: { id: string; workspaceId: string; runnerId: string; requestedBy: string },
+  s: { id: string; workspaceId: string; runnerId: string; requestedBy: string; group?: string | null },
 ): Promise<void> {
   await db.query(
-    "insert into sweeps (id, workspace_id, runner_id, status, requested_by) values ($1, $2, $3, 'running', $4) on conflict (id) do nothing",
-    [s.id, s.workspaceId, s.runnerId, s.requestedBy],
+    "insert into sweeps (id, workspace_id, runner_id, status, requested_by, sweep_group) values ($1, $2, $3, 'running', $4, $5) on conflict (id) do nothing",
+    [s.id, s.workspaceId, s.runnerId, s.requestedBy, s.group ?? null],
   );
 }
 
@@ -66,6 +70,7 @@ export async function getSweep(db: Queryable, id: string): Promise<SweepRow | un
 export async function previousSweep(db: Queryable, runnerId: string, sweepId: string): Promise<SweepRow | undefined> {
   const { rows } = await db.query<Row>(
     `select ${COLUMNS} from sweeps where runner_id = $1 and id <> $2 and status = 'completed'
+      and sweep_group is not distinct from (select sweep_group from sweeps where id = $2)
       and started_at <= (select started_at from sweeps where id = $2) order by started_at desc limit 1`,
     [runnerId, sweepId],
   );

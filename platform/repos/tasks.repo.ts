@@ -17,6 +17,8 @@ export interface Task {
   origin?: TaskOrigin;
   /** A generated task's `<rule>:<namespace>`; a follow-up's `@next/<hash>`. */
   discoveryKey?: string;
+  /** The namespace group a generated task belongs to, if any: a sweep of that group runs it. */
+  sweepGroup?: string | null;
 }
 
 export type TaskOrigin = 'manual' | 'discovery' | 'generated' | 'followup';
@@ -25,8 +27,8 @@ const binding = (id: string) => `task:${id}:params`;
 
 export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promise<void> {
   await db.query(
-    `insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy, origin, discovery_key)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `insert into tasks (id, workspace_id, runner_id, name, check_type, params_sealed, policy, origin, discovery_key, sweep_group)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       t.id,
       t.workspaceId,
@@ -37,6 +39,7 @@ export async function createTask(db: Queryable, sealer: Sealer, t: Task): Promis
       JSON.stringify(t.policy),
       t.origin ?? 'manual',
       t.discoveryKey ?? null,
+      t.sweepGroup ?? null,
     ],
   );
 }
@@ -62,9 +65,16 @@ export async function generatedTasks(
   sealer: Sealer,
   workspaceId: string,
   runnerId: string,
-): Promise<{ id: string; key: string; name: string; checkType: string; params: Record<string, unknown> }[]> {
-  const { rows } = await db.query<{ id: string; discovery_key: string; name: string; check_type: string; params_sealed: Buffer }>(
-    `select id, discovery_key, name, check_type, params_sealed from tasks
+): Promise<{ id: string; key: string; name: string; checkType: string; params: Record<string, unknown>; group: string | null }[]> {
+  const { rows } = await db.query<{
+    id: string;
+    discovery_key: string;
+    name: string;
+    check_type: string;
+    params_sealed: Buffer;
+    sweep_group: string | null;
+  }>(
+    `select id, discovery_key, name, check_type, params_sealed, sweep_group from tasks
       where workspace_id = $1 and runner_id = $2 and origin = 'generated' order by discovery_key`,
     [workspaceId, runnerId],
   );
@@ -75,8 +85,14 @@ export async function generatedTasks(
       name: r.name,
       checkType: r.check_type,
       params: await sealer.open<Record<string, unknown>>(workspaceId, binding(r.id), r.params_sealed),
+      group: r.sweep_group,
     })),
   );
+}
+
+/** A generated task's group (discovery moves it when the workspace's groups change). */
+export async function setTaskGroup(db: Queryable, workspaceId: string, id: string, group: string | null): Promise<void> {
+  await db.query('update tasks set sweep_group = $3, updated_at = now() where id = $1 and workspace_id = $2', [id, workspaceId, group]);
 }
 
 /** The id of a Runner's `k8s.discover` task, if discovery has run for it. */
@@ -159,12 +175,14 @@ export async function deleteTask(db: Queryable, workspaceId: string, id: string)
 
 /**
  * What a health sweep runs of one Runner: its tasks but its discovery task (which finds nothing and
- * has its own schedule) and follow-ups (run only when a finding of the sweep asks for them).
+ * has its own schedule) and follow-ups (run only when a finding of the sweep asks for them); with
+ * `group`, only the tasks of that namespace group.
  */
-export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string): Promise<string[]> {
+export async function taskIdsOfRunner(db: Queryable, workspaceId: string, runnerId: string, group?: string | null): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin in ('manual', 'generated') order by name`,
-    [workspaceId, runnerId],
+    `select id from tasks where workspace_id = $1 and runner_id = $2 and origin in ('manual', 'generated')
+        and ($3::text is null or sweep_group = $3) order by name`,
+    [workspaceId, runnerId, group ?? null],
   );
   return rows.map((r) => r.id);
 }
