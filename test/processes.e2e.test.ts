@@ -7,7 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
+import { adminClients, containerStatus, pod as kubePod } from './harness/kube-fixtures';
 import { freePort } from '../platform/db/embedded';
 import { createTemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
 import { createEmptyDatabase } from './harness/databases';
@@ -193,6 +194,46 @@ describe('quick start', () => {
       await db.drop();
     }
   });
+
+  it("given LOOKOUT_KUBECONFIG, discovers that cluster instead of a demo one and prints its first sweep's scores", async () => {
+    const admin = adminClients();
+    const ns = `qs-${randomBytes(4).toString('hex')}`;
+    await admin.core.createNamespace({ body: { metadata: { name: ns } } });
+    await kubePod(admin, ns, 'api-0', {
+      phase: 'Running',
+      containerStatuses: [containerStatus({ restartCount: 8, state: { waiting: { reason: 'CrashLoopBackOff' } } })],
+    });
+    const db = await createEmptyDatabase();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'lookout-home-'));
+    try {
+      const child = spawn(process.execPath, [path.join(dist, 'scripts', 'quickstart.js'), '--once'], {
+        env: {
+          ...baseEnv(),
+          DATABASE_URL: db.url,
+          LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+          LOOKOUT_API_PORT: String(await freePort()),
+          LOOKOUT_QUICKSTART_CODEC_PORT: String(await freePort()),
+          LOOKOUT_QUICKSTART_DEMO_PORT: String(await freePort()),
+          LOOKOUT_QUICKSTART_BAO_PORT: String(await freePort()),
+          LOOKOUT_KUBECONFIG: process.env['LOOKOUT_TEST_KUBECONFIG_RUNNER'] ?? '',
+          LOOKOUT_HOME: home,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(output).toContain('Kubernetes    from LOOKOUT_KUBECONFIG');
+      expect(output).not.toContain('demo control plane');
+      expect(output).toContain(`  + default ${ns} namespace-health (k8s.namespace-health)`);
+      expect(output).toMatch(/Sweep {9}[0-9a-f-]{36}: completed, \d+ runs, score \d\.\d\d/);
+      expect(output).toMatch(new RegExp(`namespace ${ns} +score 0\\.\\d\\d {2}[1-9]\\d* issues`));
+      expect(code).toBe(0);
+    } finally {
+      await db.drop();
+    }
+  }, 300_000);
 });
 
 describe('a Runner killed mid-check', () => {
