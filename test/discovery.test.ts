@@ -354,6 +354,51 @@ describe('discovery of a cluster with its namespaces, workloads and systems', ()
   }, 180_000);
 });
 
+describe('a Runner whose policy says counts only', () => {
+  it('tells the Platform how much there is but no namespace, and the plan covers the cluster with cluster-wide checks', async () => {
+    const ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
+    const runner = await startRunner(platform, ws, {
+      kubeconfig: kubeconfig(),
+      allowedChecks: CHECK_TYPES,
+      policy: { discovery: { names: 'counts' } },
+    });
+    try {
+      await reportPolicy(ws);
+      const secret = `countsns-${randomBytes(4).toString('hex')}`;
+      await admin.core.createNamespace({ body: { metadata: { name: secret } } });
+      await fx.deployment(admin, secret, 'web', 1, 1);
+      const res = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runners/${ws.runnerId}/discover`, {
+        token: ws.token,
+        body: { waitSeconds: 120 },
+      });
+      expect(res.status).toBe(200);
+      const { inventory, plan } = res.body as unknown as Answer;
+      expect(inventory).toMatchObject({ names: 'counts', namespaces: [], truncated: false });
+      expect(inventory.cluster.namespaces).toBeGreaterThan(1);
+      expect(inventory.totals.deployments).toBeGreaterThanOrEqual(1);
+      expect(JSON.stringify(res.body)).not.toContain(secret);
+      const systems = inventory.cluster.capabilities;
+      expect(plan.create.map((t) => t.key).sort()).toEqual(
+        [
+          'pods:*',
+          'restarts:*',
+          'workloads:*',
+          'cluster-jobs:*',
+          'cluster-volumes:*',
+          'nodes:*',
+          'autoscalers:*',
+          'quotas:*',
+          'rollouts:*',
+          ...(systems.includes('cert-manager') ? ['certificates:*'] : []),
+          ...(systems.includes('argocd') || systems.includes('flux') ? ['gitops:*'] : []),
+        ].sort(),
+      );
+    } finally {
+      await runner.stop();
+    }
+  }, 120_000);
+});
+
 describe('a Runner whose policy hashes names', () => {
   it('lets no clear namespace or resource name reach the Platform, and its tasks still reach the right namespace', async () => {
     const ws = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
