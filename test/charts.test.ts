@@ -114,6 +114,27 @@ describe('Helm charts', () => {
     expect(pod.spec.volumes).toContainEqual({ name: 'secret', secret: { secretName: 'lookout-runner', defaultMode: 0o400 } });
   });
 
+  it("reads the names key from the Runner's Secret only when its policy hashes names", () => {
+    const config = (set: string[]) =>
+      (byKind(render('runner', 'lookout', 'runner-minimal.yaml', set), 'ConfigMap') as unknown as { data: Record<string, string> }[]).find(
+        (c) => c.data['LOOKOUT_RUNNER_ID'] !== undefined,
+      )!.data;
+    expect(config([])['LOOKOUT_RUNNER_NAMES_KEY_FILE']).toBeUndefined();
+    expect(config(['policy.discovery.names=counts'])['LOOKOUT_RUNNER_NAMES_KEY_FILE']).toBeUndefined();
+    expect(config(['policy.discovery.names=hashed'])['LOOKOUT_RUNNER_NAMES_KEY_FILE']).toBe('/etc/lookout/secret/names-key');
+    expect(
+      run([
+        'template',
+        'lookout',
+        path.join(root, 'charts', 'runner'),
+        '-f',
+        path.join(fixtures, 'runner-minimal.yaml'),
+        '--set',
+        'policy.discovery.names=secret',
+      ]).ok,
+    ).toBe(false);
+  });
+
   it('keeps Runner metrics off or on loopback unless its owner exposes them, and then admits only the named scrapers', () => {
     const configOf = (objs: KubernetesObject[]) => (byKind(objs, 'ConfigMap')[0] as unknown as { data: Record<string, string> }).data;
     expect(configOf(render('runner', 'lookout', 'runner-minimal.yaml'))['LOOKOUT_METRICS_LISTEN']).toBe('off');
