@@ -22,14 +22,12 @@ import type { BootstrapOutput } from '../platform-api/services/bootstrap.service
 import {
   addTask,
   api,
-  env,
   newWorkspace,
-  runnerAttestationEnv,
   runTaskViaApi,
   startHttpServer,
   startPlatform,
-  writeRunnerKeyFile,
   type TestPlatform,
+  runnerProcessEnv,
 } from './harness/env';
 import { startDnsServer, type RunningDnsServer } from './harness/dns-server';
 import { certificate } from './harness/kube-fixtures';
@@ -289,20 +287,11 @@ beforeAll(async () => {
     ],
   });
   runner = spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOOKOUT_LOG_LEVEL: 'info',
-      LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
-      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
-      LOOKOUT_RUNNER_ID: ws.runnerId,
-      ...runnerAttestationEnv(ws.runnerId),
-      LOOKOUT_WORKSPACE_ID: ws.workspaceId,
-      LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
-      LOOKOUT_RUNNER_POLICY_FILE: policyFile,
+    env: await runnerProcessEnv(platform, ws, policyFile, {
       LOOKOUT_DNS_SERVERS: dns.address,
       NODE_EXTRA_CA_CERTS: caBundle,
       PROM_TOKEN,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (runnerOutput += d.toString()));

@@ -23,7 +23,7 @@ import { paramsDigest, signTaskEnvelope, type TaskClaims } from '../common/task-
 import { packDigest } from '../activities/runner/packs/loader';
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import { env, newWorkspace, runnerAttestationEnv, startPlatform, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import { env, newWorkspace, startPlatform, type TestPlatform, runnerProcessEnv } from './harness/env';
 import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 
 const dist = path.resolve(__dirname, '..', 'dist');
@@ -103,19 +103,10 @@ beforeAll(async () => {
     packs: [{ name: 'owner', source: { dir: packDir }, digest, destinations: ['status'], secretBindings: ['token'] }],
   });
   runner = spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOOKOUT_LOG_LEVEL: 'info',
-      LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
-      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
-      LOOKOUT_RUNNER_ID: ws.runnerId,
-      ...runnerAttestationEnv(ws.runnerId),
-      LOOKOUT_WORKSPACE_ID: ws.workspaceId,
-      LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
-      LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(policy),
+    env: await runnerProcessEnv(platform, ws, writePolicyFile(policy), {
       LOOKOUT_RUNNER_PACK_CACHE_DIR: mkdtempSync(path.join(os.tmpdir(), 'lookout-pack-cache-')),
       PACK_TOKEN: CANARY,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));

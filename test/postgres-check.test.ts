@@ -20,16 +20,7 @@ import { freePort } from '../platform/db/embedded';
 import { PlatformKeyring } from '../platform/crypto/platform-keyring';
 import { createTask } from '../platform/repos/tasks.repo';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import {
-  api,
-  env,
-  newWorkspace,
-  runnerAttestationEnv,
-  startPlatform,
-  waitForRun,
-  writeRunnerKeyFile,
-  type TestPlatform,
-} from './harness/env';
+import { api, env, newWorkspace, startPlatform, waitForRun, type TestPlatform, runnerProcessEnv } from './harness/env';
 import { collectPayloads, metadataText } from './harness/history';
 import { needles } from './harness/needles';
 import { startPgCluster, startStandby, type PgCluster } from './harness/pg-cluster';
@@ -158,22 +149,14 @@ beforeAll(async () => {
     ],
   });
   runner = spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
+    env: await runnerProcessEnv(platform, ws, policyFile, {
       LOOKOUT_LOG_LEVEL: 'trace',
-      LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
-      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
-      LOOKOUT_RUNNER_ID: ws.runnerId,
-      ...runnerAttestationEnv(ws.runnerId),
-      LOOKOUT_WORKSPACE_ID: ws.workspaceId,
-      LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
-      LOOKOUT_RUNNER_POLICY_FILE: policyFile,
       // The test CA, as an operator adds a private CA for verify-full.
       NODE_EXTRA_CA_CERTS: pki.caFile,
       PG_CHECK_PASSWORD: PASSWORD,
       PG_WRONG_PASSWORD: WRONG_PASSWORD,
       WEB_TOKEN: `web-${randomBytes(8).toString('hex')}`,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (runnerOutput += d.toString()));

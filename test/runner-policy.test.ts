@@ -16,14 +16,13 @@ import { insertRun } from '../platform/repos/runs.repo';
 import { createTask } from '../platform/repos/tasks.repo';
 import {
   api,
-  env,
   newWorkspace,
   startHttpServer,
   startPlatform,
   waitForRun,
   writeRunnerKeyFile,
-  runnerAttestationEnv,
   type TestPlatform,
+  runnerProcessEnv,
 } from './harness/env';
 import { testPlatformPublicKey, writePolicyFile } from './harness/policy';
 import { parsePolicy } from '../activities/runner/policy';
@@ -95,22 +94,13 @@ beforeAll(async () => {
     ],
   });
   runner = spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOOKOUT_LOG_LEVEL: 'info',
-      LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
-      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
-      LOOKOUT_RUNNER_ID: ws.runnerId,
-      ...runnerAttestationEnv(ws.runnerId),
-      LOOKOUT_WORKSPACE_ID: ws.workspaceId,
-      LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
-      LOOKOUT_RUNNER_POLICY_FILE: policyFile,
+    env: await runnerProcessEnv(platform, ws, policyFile, {
       LOOKOUT_RUNNER_RAW_LOGS: 'allow',
       TARGET_TOKEN,
       LURE_TOKEN,
       NEWLINE_TOKEN,
       HOME_SECRET: 'never-bound-value',
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (runnerOutput += d.toString()));

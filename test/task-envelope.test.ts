@@ -18,7 +18,7 @@ import { paramsDigest, rawPublicKey, signTaskEnvelope, type TaskClaims } from '.
 import { exportRunnerKeyFile } from '../platform/crypto/platform-keyring';
 import { signingKeyFromSeed, generateSigningSeed } from '../platform/crypto/signing-key';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import { env, newWorkspace, startPlatform, writeRunnerKeyFile, runnerAttestationEnv, type TestPlatform } from './harness/env';
+import { env, newWorkspace, startPlatform, type TestPlatform, runnerProcessEnv } from './harness/env';
 import { loopbackPolicyInput, testPlatformPublicKey, writePolicyFile } from './harness/policy';
 
 const dist = path.resolve(__dirname, '..', 'dist');
@@ -45,19 +45,11 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   targetUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/`;
   runner = spawn(process.execPath, [path.join(dist, 'workers', 'runner.js')], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      LOOKOUT_LOG_LEVEL: 'info',
-      LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
-      LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
-      LOOKOUT_RUNNER_ID: ws.runnerId,
-      ...runnerAttestationEnv(ws.runnerId),
-      LOOKOUT_WORKSPACE_ID: ws.workspaceId,
-      LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
-      LOOKOUT_RUNNER_POLICY_FILE: writePolicyFile(
-        loopbackPolicyInput(['http.probe'], { platformKeys: [testPlatformPublicKey(), rotated.publicKey] }),
-      ),
-    },
+    env: await runnerProcessEnv(
+      platform,
+      ws,
+      writePolicyFile(loopbackPolicyInput(['http.probe'], { platformKeys: [testPlatformPublicKey(), rotated.publicKey] })),
+    ),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   runner.stdout!.on('data', (d: Buffer) => (runnerOut += d.toString()));

@@ -437,6 +437,31 @@ export async function addTask(
   return id;
 }
 
+/**
+ * The environment of a Runner process of `ws`, as its operator sets it: the test Temporal, the
+ * workspace's key file, the Runner's attestation key and `policyFile`; `extra` adds to it or
+ * overrides (secrets the policy binds, `LOOKOUT_LOG_LEVEL`, …).
+ */
+export async function runnerProcessEnv(
+  platform: Pick<TestPlatform, 'pool' | 'crypto'>,
+  ws: Pick<BootstrapOutput, 'workspaceId' | 'runnerId' | 'temporalNamespace'>,
+  policyFile: string,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<NodeJS.ProcessEnv> {
+  return {
+    PATH: process.env['PATH'] ?? '',
+    LOOKOUT_LOG_LEVEL: 'info',
+    LOOKOUT_TEMPORAL_ADDRESS: env.temporalAddress,
+    LOOKOUT_TEMPORAL_NAMESPACE: ws.temporalNamespace,
+    LOOKOUT_RUNNER_ID: ws.runnerId,
+    ...runnerAttestationEnv(ws.runnerId),
+    LOOKOUT_WORKSPACE_ID: ws.workspaceId,
+    LOOKOUT_RUNNER_KEYS_FILE: await writeRunnerKeyFile(platform, ws.workspaceId),
+    LOOKOUT_RUNNER_POLICY_FILE: policyFile,
+    ...extra,
+  };
+}
+
 /** Starts a run of `taskId` through the API and waits for its end. */
 export async function runTaskViaApi(
   platform: Pick<TestPlatform, 'baseUrl'>,
