@@ -269,3 +269,31 @@ export async function startKubeCluster(dir: string): Promise<KubeCluster> {
   writeFileSync(runnerKubeconfig, kubeconfig(server, caFile, 'lookout-runner', runnerToken), { mode: 0o600 });
   return { server, adminKubeconfig, runnerKubeconfig, pids: children.map((c) => c.pid!).filter(Boolean) };
 }
+
+/** SIGTERM to a process group, then SIGKILL after `graceMs`; resolves once its leader is gone. */
+export async function stopProcessGroup(pid: number, graceMs = 10_000): Promise<void> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(-pid, 'SIGKILL');
+}
+
+/**
+ * Stops a cluster of `startKubeCluster`: kube-apiserver before etcd (an apiserver whose etcd went
+ * first keeps retrying instead of exiting).
+ */
+export async function stopKubeCluster(pids: readonly number[]): Promise<void> {
+  for (const pid of [...pids].reverse()) await stopProcessGroup(pid);
+}

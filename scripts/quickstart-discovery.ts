@@ -8,12 +8,12 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describeDiscovery } from '../platform-api/cli-api';
-import { startKubeCluster } from './kube-cluster';
+import { startKubeCluster, stopKubeCluster } from './kube-cluster';
 
 export interface DemoCluster {
   /** The Runner's kubeconfig: the chart's ServiceAccount and ClusterRole, nothing more. */
   runnerKubeconfig: string;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 /**
@@ -27,15 +27,7 @@ export async function startDemoCluster(home: string, say: (line: string) => void
   mkdirSync(dir, { recursive: true });
   say('Kubernetes    starting a demo control plane (etcd, kube-apiserver); set LOOKOUT_KUBECONFIG to discover your own cluster');
   const cluster = await startKubeCluster(path.join(dir, `run-${Date.now()}`));
-  const stop = () => {
-    for (const pid of cluster.pids) {
-      try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  };
+  const stop = () => stopKubeCluster(cluster.pids);
   try {
     const k8s = await import('@kubernetes/client-node');
     const kc = new k8s.KubeConfig();
@@ -129,7 +121,7 @@ export async function startDemoCluster(home: string, say: (line: string) => void
       body: { ...claim, status: { phase: 'Pending' } },
     });
   } catch (err) {
-    stop();
+    await stop();
     throw err;
   }
   say(`Kubernetes    ${cluster.server} (demo: namespaces shop, payments and batch, each with something broken)`);

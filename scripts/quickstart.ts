@@ -137,7 +137,7 @@ async function shutdown(code: number): Promise<never> {
     ),
   );
   await embedded?.stop();
-  demoCluster?.stop();
+  await demoCluster?.stop();
   process.exit(code);
 }
 

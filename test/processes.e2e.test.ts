@@ -4,7 +4,7 @@
  */
 import { loopbackPolicyInput, testPlatformPublicKey, writePolicyFile } from './harness/policy';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
@@ -149,6 +149,20 @@ describe('lookout CLI', () => {
   });
 });
 
+/** The command lines of running processes that name `dir` (Linux /proc). */
+function processesUnder(dir: string): string[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        return cmd.includes(dir) ? [cmd.slice(0, 200)] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
 describe('quick start', () => {
   it('starts the API, the platform worker and a Runner as processes, runs a probe end to end, shows an issue and its notifications, and discovers a demo cluster', async () => {
     const db = await createEmptyDatabase();
@@ -190,6 +204,8 @@ describe('quick start', () => {
       expect(output).toMatch(/namespace batch +score 0\.\d\d {2}[1-9]\d* issues/);
       expect(output).toMatch(/namespace payments +score 0\.\d\d {2}[1-9]\d* issues/);
       expect(code).toBe(0);
+      // Nothing it started outlives it: the demo control plane (kube-apiserver stopped before etcd) is gone too.
+      expect(processesUnder(home)).toEqual([]);
     } finally {
       await db.drop();
     }
