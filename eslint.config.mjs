@@ -156,6 +156,36 @@ export default tseslint.config(
     },
   },
   {
+    // The web console runs in the browser: it reaches the Platform through its HTTP API only.
+    files: ['platform-api/console/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: NODE_BUILTINS, message: 'The console runs in the browser: no Node built-ins.' },
+            {
+              group: [
+                '**/platform-api/*',
+                '!**/platform-api/console',
+                '**/platform/**',
+                '!**/platform/permissions',
+                '**/workflows/**',
+                '**/activities/**',
+                '**/workers/**',
+                'pg',
+                'express',
+                'zod',
+                '@temporalio/*',
+              ],
+              message: 'The console talks to the API over HTTP; it bundles only pure tables (platform/permissions, common/ids).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Routers are the HTTP edge: they call services, never repositories or the database.
     files: ['platform-api/routes/**/*.ts'],
     rules: {

@@ -274,6 +274,8 @@ export const ApiConfig = z
       .optional(),
     /** The URL users and Runners see; shown in links and in the quick start; the base of the OIDC and SAML callbacks. */
     LOOKOUT_PUBLIC_URL: z.url().optional(),
+    /** The Temporal Web UI (http/https) the console links operators to, to replay a run; none by default. */
+    LOOKOUT_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).optional(),
     /** Serve HTTPS (TLS 1.2+, AEAD suites only) with this certificate chain and key (PEM files). */
     LOOKOUT_API_TLS_CERT_FILE: z.string().min(1).optional(),
     LOOKOUT_API_TLS_KEY_FILE: z.string().min(1).optional(),

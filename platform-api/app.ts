@@ -56,6 +56,7 @@ import { TokenUseRecorder } from './auth/token-uses';
 import type { RunView } from './services/runs.service';
 import type { Registry } from 'prom-client';
 import { apiRequestMetrics } from './metrics';
+import { CONSOLE_CSP, consoleAssets } from './console-assets';
 
 export interface AppDeps {
   pool: Pool;
@@ -102,6 +103,10 @@ export interface AppDeps {
   tokenUseIntervalMs?: number | undefined;
   /** Where request counts and latencies by route template go (served by the metrics endpoint, not by this app). */
   metrics?: Registry | undefined;
+  /** Where the built web console is (dist/console by default). */
+  consoleDir?: string | undefined;
+  /** LOOKOUT_TEMPORAL_UI_URL: the Temporal Web UI the console links operators to (none by default). */
+  temporalUiUrl?: string | undefined;
 }
 
 const ROUTES = Symbol('lookout.routes');
@@ -147,7 +152,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   if (deps.metrics) app.use(apiRequestMetrics(deps.metrics));
-  app.use(helmet());
+  // One strict policy for every answer: the console's page, its two files and the API's JSON.
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: CONSOLE_CSP } }));
   // Bodies are JSON, which a cross-site form cannot send (login CSRF): anything else is refused
   // before it is read. The one form the API takes is the SAML IdP's POST to the assertion consumer.
   app.use(refuseNonJsonBodies(SAML_ACS_PATH));
@@ -205,11 +211,14 @@ export function createApp(deps: AppDeps): Express {
       : undefined;
   const routes: RouteDef[] = [
     ...healthRoutes({ ping: () => ping(pool) }),
-    ...authRoutes({ identity, sessions }),
+    ...authRoutes({ identity, sessions, methods: { oidc: Boolean(deps.sso?.oidc), saml: Boolean(deps.sso?.saml) } }),
     ...(deps.sso ? ssoRoutes({ ...deps.sso, sso: createSsoService({ pool, master: crypto.master }), sessions, identity }) : []),
     ...workspacesRoutes({ workspaces: createWorkspacesService({ pool, crypto, temporal, secrets, changes: deps.changes }) }),
     ...invitationsRoutes({ invitations: createInvitationsService({ pool, mailer: deps.mailer, publicUrl: deps.publicUrl }) }),
-    ...runsRoutes({ runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }) }),
+    ...runsRoutes({
+      runs: createRunsService({ pool, temporal, logger, sealer, platformTaskQueue, runViews, changes: deps.changes }),
+      temporalUi: { url: deps.temporalUiUrl?.replace(/\/$/, ''), namespaceOf: (ws) => temporal.namespaceOf(ws) },
+    }),
     ...tasksRoutes({ tasks: createTasksService({ pool, sealer }) }),
     ...issuesRoutes({ issues: createIssuesService({ pool, sealer }) }),
     ...hooksRoutes({
@@ -265,6 +274,7 @@ export function createApp(deps: AppDeps): Express {
     authorize: (auth, workspaceId, permission, req, route) => authorize(pool, audit, auth, workspaceId, permission, req, route),
   });
   app.use(router);
+  app.use(consoleAssets(deps.consoleDir));
   app.use(notFoundHandler);
   app.use(problemHandler(logger));
   Object.defineProperty(app, ROUTES, { value: routes });

@@ -24,7 +24,7 @@ import { moveToOwnNamespace } from './services/namespace-move.service';
 import { connectWorkspaceTemporal } from '../platform/workspace-temporal';
 import { lookoutDataConverter } from '../common/data-converter';
 import { createTemporalTokenIssuer, generateTemporalTokenKey } from '../platform/crypto/temporal-tokens';
-import { createInvitationsService } from './services/invitations.service';
+import { issueClaimCode } from './services/invitations.service';
 import { findUserByEmail } from '../platform/repos/users.repo';
 import { workspacesInSharedNamespace } from '../platform/repos/workspaces.repo';
 import { createBackup, restoreBackup } from '../platform/backup/backup';
@@ -151,17 +151,7 @@ export function buildCli(): Command {
           process.exitCode = 1;
           return;
         }
-        const made = await inTransaction(pool, async (tx) => {
-          const code = await createInvitationsService({ pool }).claimCode(tx, user.email, 'system:cli');
-          await appendAuditInTransaction(tx, {
-            workspaceId: null,
-            actor: 'system:cli',
-            action: 'user.invited',
-            target: `user:${user.id}`,
-            outcome: 'success',
-          });
-          return code;
-        });
+        const made = await issueClaimCode(pool, user, 'system:cli');
         process.stdout.write(
           [
             `invitation ${made.invitation}`,

@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     sso: { oidc, saml, samlEmailVerified: config.LOOKOUT_SAML_EMAIL_VERIFIED },
     mailer: smtpMailerFromConfig(config),
     publicUrl: config.LOOKOUT_PUBLIC_URL,
+    temporalUiUrl: config.LOOKOUT_TEMPORAL_UI_URL,
     mailFrom: config.LOOKOUT_SMTP_FROM,
     notify: { allowPrivateDestinations: config.LOOKOUT_NOTIFY_ALLOW_PRIVATE, linkBase: config.LOOKOUT_PUBLIC_URL },
     changes,

@@ -36,6 +36,8 @@ run(node, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 't
 run(node, ['-e', "require('node:fs').cpSync('platform/db/migrations','dist/platform/db/migrations',{recursive:true})"]);
 // The workflow code bundled once per change of it, so that the platform worker need not load webpack.
 run(node, [path.join(root, 'dist', 'workers', 'workflow-bundle.js')]);
+// The web console (platform-api/console), bundled by esbuild into dist/console; prints its size.
+run(node, [path.join(root, 'dist', 'scripts', 'build-console.js')]);
 
 // 3. The real servers, built once into the tool cache: the Temporal CLI (dev server + Web UI), and
 //    for the test suite etcd and kube-apiserver too.

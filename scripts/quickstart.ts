@@ -21,6 +21,8 @@ import { migrate } from '../platform/db/migrate';
 import { reachableByOthers, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../platform/db/embedded';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
 import { getWorkspace } from '../platform/repos/workspaces.repo';
+import { emailVerifiedAt, findUserByEmail } from '../platform/repos/users.repo';
+import { issueClaimCode } from '../platform-api/services/invitations.service';
 import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { lookoutDataConverter } from '../common/data-converter';
 import { createPlatformCrypto } from '../platform/crypto';
@@ -35,6 +37,9 @@ import { showIssueAndNotification, startDemoService } from './quickstart-demo';
 import { showDiscovery, startDemoCluster, type DemoCluster } from './quickstart-discovery';
 import { bootstrapVault, provisionRunnerAccess } from '../platform/vault/vault-bootstrap';
 import { createVaultClient } from '../platform/vault/vault-client';
+
+/** The owner the quick start makes (and gives a one-time login to the console). */
+const QUICKSTART_OWNER = 'owner@lookout.localhost';
 
 const root = path.resolve(__dirname, '..', '..');
 const home = path.resolve(process.env['LOOKOUT_HOME'] ?? path.join(root, '.lookout'));
@@ -263,6 +268,9 @@ async function main(): Promise<void> {
     dataConverter: lookoutDataConverter(crypto.payloadKeys),
   });
   let ws: BootstrapOutput;
+  // The console's one-time login: a claim code with which the owner chooses a password (TOTP enrolment
+  // follows at the first sign-in). Once claimed, later starts print the owner's email only.
+  let ownerLogin: { email: string; code?: string } | undefined;
   try {
     await migrate(pool);
     const stateFile = path.join(home, 'quickstart.json');
@@ -276,13 +284,18 @@ async function main(): Promise<void> {
     } else {
       ws = await bootstrap(pool, crypto, temporal, {
         workspaceName: 'quickstart',
-        ownerEmail: 'owner@lookout.localhost',
+        ownerEmail: QUICKSTART_OWNER,
         probeUrl: `${apiUrl}/healthz`,
         policy: { scheduleToStartMs: 30_000 },
       });
       // The token stays on this machine, readable by its owner only, so that later starts reuse the workspace.
       writeFileSync(stateFile, JSON.stringify({ ...ws, probeUrl: `${apiUrl}/healthz` }, null, 2), { mode: 0o600 });
     }
+    const owner = await findUserByEmail(pool, QUICKSTART_OWNER);
+    if (owner)
+      ownerLogin = (await emailVerifiedAt(pool, owner.id))
+        ? { email: owner.email }
+        : { email: owner.email, code: (await issueClaimCode(pool, owner, 'system:quickstart')).invitation };
     // The Runner's own copy of its workspace's payload keys, as `lookout keys export` writes it.
     writeFileSync(runnerKeysFile, JSON.stringify(await exportRunnerKeyFile(pool, crypto.master, ws.workspaceId)), { mode: 0o600 });
     // And its own result-attestation key (a workspace saved before Runners had one has none).
@@ -381,6 +394,11 @@ async function main(): Promise<void> {
   await waitFor('the codec server', async () => (await fetch(`${codecUrl}/healthz`)).ok, 30_000);
   await waitFor('the API', async () => (await fetch(`${apiUrl}/readyz`)).ok, 30_000);
   say(`API           ${apiUrl}`);
+  if (ownerLogin?.code)
+    say(
+      `Console       ${apiUrl}/#/claim?code=${ownerLogin.code}  (one-time login for ${ownerLogin.email}: choose a password, then sign in and set up TOTP)`,
+    );
+  else say(`Console       ${apiUrl}/  (sign in as ${ownerLogin?.email ?? QUICKSTART_OWNER} with the password you chose)`);
   say(`Codec server  ${codecUrl} (decrypts payloads of this workspace for the Web UI)`);
   say(`Logs          ${path.join(home, 'logs')}`);
   say();

@@ -385,6 +385,14 @@ export function ensureBubblewrap(log: (line: string) => void = stderrLine): stri
   return ensureDebianPackage({ name: 'bubblewrap', pkg: 'bubblewrap', bin: '/usr/bin/bwrap' }, log);
 }
 
+/**
+ * Chromium, which the console's browser tests drive with playwright-core (test/harness/browser.ts):
+ * `LOOKOUT_CHROMIUM` if set, else Debian's `chromium` (not a browser build Playwright downloads itself).
+ */
+export function ensureChromium(log: (line: string) => void = stderrLine): string {
+  return ensureDebianPackage({ name: 'Chromium', pkg: 'chromium', bin: '/usr/bin/chromium', envVar: 'LOOKOUT_CHROMIUM' }, log);
+}
+
 if (require.main === module) {
   try {
     const cli = ensureTemporalCli();
@@ -392,7 +400,7 @@ if (require.main === module) {
     if (process.argv.includes('--openbao')) process.stdout.write(`bao: ${ensureOpenBao()}\n`);
     if (process.argv.includes('--kubernetes')) {
       process.stdout.write(
-        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nalertmanager: ${ensureAlertmanager()}\nbwrap: ${ensureBubblewrap()}\ndnsmasq: ${ensureDnsmasq()}\n`,
+        `etcd: ${ensureEtcd()}\nkube-apiserver: ${ensureKubeApiserver()}\nhelm: ${ensureHelm()}\nbao: ${ensureOpenBao()}\ntemporal-authz: ${ensureTemporalAuthz()}\nprometheus: ${ensurePrometheus()}\nalertmanager: ${ensureAlertmanager()}\nbwrap: ${ensureBubblewrap()}\ndnsmasq: ${ensureDnsmasq()}\nchromium: ${ensureChromium()}\n`,
       );
     }
   } catch (err) {

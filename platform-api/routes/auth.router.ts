@@ -11,8 +11,28 @@ const MFA_FLOW_SECONDS = 5 * 60;
 const SessionParams = z.strictObject({ id: z.uuid() });
 
 /** Password + MFA logins and sessions (invitations: invitations.router.ts). External logins (OIDC, SAML) are in sso.router.ts. */
-export function authRoutes({ identity, sessions }: { identity: IdentityService; sessions: SessionsService }): RouteDef[] {
+export function authRoutes({
+  identity,
+  sessions,
+  methods,
+}: {
+  identity: IdentityService;
+  sessions: SessionsService;
+  /** Which external logins are configured (the console offers only those). */
+  methods: { oidc: boolean; saml: boolean };
+}): RouteDef[] {
   return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/auth/methods',
+      tag: 'auth',
+      summary: 'How one can sign in here: password + MFA always; OpenID Connect and SAML when configured',
+      access: 'public',
+      success: { status: 200, description: 'the sign-in methods' },
+      async handle({ res }) {
+        res.json({ password: true, oidc: methods.oidc, saml: methods.saml });
+      },
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/auth/password',

@@ -7,9 +7,28 @@ const CreateRunBody = z.strictObject({ taskId: z.uuid() });
 const ListRunsQuery = z.strictObject({ limit: Limit(200, 50) });
 
 /** Thin routes: each names its permission and schemas and calls the service. */
-export function runsRoutes({ runs }: { runs: RunsService }): RouteDef[] {
+export function runsRoutes({
+  runs,
+  temporalUi,
+}: {
+  runs: RunsService;
+  /** Where operators replay runs: the Temporal Web UI's address (none when not configured) and each workspace's namespace. */
+  temporalUi: { url: string | undefined; namespaceOf: (workspaceId: string) => Promise<string> };
+}): RouteDef[] {
   const runWorkspace = ({ id }: { id: string }) => runs.workspaceOf(id);
   return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/workspaces/:ws/temporal-ui',
+      tag: 'runs',
+      summary: "The Temporal Web UI showing this workspace's runs (its address, or null when none is configured, and the namespace)",
+      access: 'runs.retry',
+      params: WorkspaceParams,
+      success: { status: 200, description: 'the Temporal Web UI and namespace' },
+      async handle({ res, access }) {
+        res.json({ url: temporalUi.url ?? null, namespace: await temporalUi.namespaceOf(access.workspaceId) });
+      },
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/workspaces/:ws/runs',

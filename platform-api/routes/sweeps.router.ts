@@ -1,4 +1,4 @@
-import { StartSweepBody, type SweepsService } from '../services/sweeps.service';
+import { ListSweepsQuery, StartSweepBody, type SweepsService } from '../services/sweeps.service';
 import { defineRoute, type RouteDef } from './route';
 import { IdParams, WorkspaceParams } from './params';
 
@@ -15,6 +15,19 @@ export function sweepsRoutes({ sweeps }: { sweeps: SweepsService }): RouteDef[] 
       success: { status: 202, description: 'the sweep, started' },
       async handle({ req, res, access, body }) {
         res.status(202).json(await sweeps.start(access, access.workspaceId, body, req.ip));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/workspaces/:ws/sweeps',
+      tag: 'sweeps',
+      summary: "Sweeps with their scores, newest first (a Runner's health history; of a namespace group with `group`)",
+      access: 'runs.read',
+      params: WorkspaceParams,
+      query: ListSweepsQuery,
+      success: { status: 200, description: 'sweeps' },
+      async handle({ res, access, query }) {
+        res.json({ items: await sweeps.list(access, query) });
       },
     }),
     defineRoute({

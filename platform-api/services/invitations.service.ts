@@ -65,6 +65,22 @@ export function invitationView(i: Invitation) {
   };
 }
 
+/**
+ * A claim code for the account of `user` (`lookout users invite`, the quick start's one-time login),
+ * audited as `user.invited` in the same transaction. The code is answered once, to the operator.
+ */
+export async function issueClaimCode(
+  pool: Pool,
+  user: { id: string; email: string },
+  actor: string,
+): Promise<{ invitation: string; expiresAt: string }> {
+  return inTransaction(pool, async (tx) => {
+    const code = await createInvitationsService({ pool }).claimCode(tx, user.email, actor);
+    await appendAuditInTransaction(tx, { workspaceId: null, actor, action: 'user.invited', target: `user:${user.id}`, outcome: 'success' });
+    return code;
+  });
+}
+
 export function createInvitationsService({
   pool,
   mailer,

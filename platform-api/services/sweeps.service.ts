@@ -10,7 +10,15 @@ import { InputError, NotFoundError } from '../../common/problem';
 import { appendAudit } from '../../platform/repos/audit.repo';
 import { getRunner } from '../../platform/repos/runners.repo';
 import { runsOfSweep } from '../../platform/repos/runs.repo';
-import { breakdownOf, getSweep, sweepNamespacesBinding, type SweepBreakdown, type SweepPart } from '../../platform/repos/sweeps.repo';
+import {
+  breakdownOf,
+  getSweep,
+  listSweeps,
+  sweepNamespacesBinding,
+  type SweepBreakdown,
+  type SweepPart,
+  type SweepRow,
+} from '../../platform/repos/sweeps.repo';
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 
 export const StartSweepBody = z.strictObject({
@@ -28,6 +36,19 @@ export const StartSweepBody = z.strictObject({
     .default({ depth: 1, limit: 20 }),
 });
 
+/** The query of a workspace's sweeps (the console's health history). */
+export const ListSweepsQuery = z.strictObject({
+  runner: z.uuid().optional(),
+  /** A namespace group's sweeps; without it, sweeps of whole Runners. */
+  group: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
+    .max(40)
+    .optional(),
+  status: z.enum(['running', 'completed', 'failed']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(30),
+});
+
 export function createSweepsService({
   pool,
   temporal,
@@ -39,6 +60,32 @@ export function createSweepsService({
   sealer: Sealer;
   platformTaskQueue?: string | undefined;
 }) {
+  /** A sweep as the API shows it: its scores, per namespace, the cluster's own and per endpoint, each finding counted once. */
+  async function view(sweep: SweepRow) {
+    const breakdown = sweep.namespacesSealed
+      ? breakdownOf(
+          await sealer.open<SweepBreakdown | Record<string, SweepPart>>(
+            sweep.workspaceId,
+            sweepNamespacesBinding(sweep.id),
+            sweep.namespacesSealed,
+          ),
+        )
+      : null;
+    return {
+      id: sweep.id,
+      runnerId: sweep.runnerId,
+      group: sweep.group,
+      status: sweep.status,
+      score: sweep.score,
+      namespaces: breakdown?.namespaces ?? null,
+      cluster: breakdown?.cluster ?? null,
+      endpoints: breakdown?.endpoints ?? null,
+      issues: sweep.status === 'completed' ? { new: sweep.issuesNew, open: sweep.issuesOpen, resolved: sweep.issuesResolved } : null,
+      startedAt: sweep.startedAt.toISOString(),
+      finishedAt: sweep.finishedAt?.toISOString() ?? null,
+    };
+  }
+
   return {
     /** The workspace a sweep belongs to, or undefined when there is no such sweep. */
     async workspaceOf(sweepId: string): Promise<string | undefined> {
@@ -81,31 +128,22 @@ export function createSweepsService({
     async get(auth: WorkspaceAccess, id: string) {
       const sweep = await getSweep(pool, id);
       if (!sweep || sweep.workspaceId !== auth.workspaceId) throw new NotFoundError('sweep');
-      const breakdown = sweep.namespacesSealed
-        ? breakdownOf(
-            await sealer.open<SweepBreakdown | Record<string, SweepPart>>(
-              sweep.workspaceId,
-              sweepNamespacesBinding(id),
-              sweep.namespacesSealed,
-            ),
-          )
-        : null;
       const runs = await runsOfSweep(pool, id);
       return {
-        id,
-        runnerId: sweep.runnerId,
-        group: sweep.group,
-        status: sweep.status,
-        score: sweep.score,
-        // Per namespace, the cluster's own resources, and per endpoint; each finding counted once.
-        namespaces: breakdown?.namespaces ?? null,
-        cluster: breakdown?.cluster ?? null,
-        endpoints: breakdown?.endpoints ?? null,
-        issues: sweep.status === 'completed' ? { new: sweep.issuesNew, open: sweep.issuesOpen, resolved: sweep.issuesResolved } : null,
+        ...(await view(sweep)),
         runs: runs.map((r) => ({ id: r.id, taskId: r.taskId, checkType: r.checkType, status: r.status })),
-        startedAt: sweep.startedAt.toISOString(),
-        finishedAt: sweep.finishedAt?.toISOString() ?? null,
       };
+    },
+
+    /** Sweeps newest first, each with its scores (without its runs): a Runner's health history. */
+    async list(auth: WorkspaceAccess, query: z.infer<typeof ListSweepsQuery>) {
+      const rows = await listSweeps(pool, auth.workspaceId, {
+        runnerId: query.runner,
+        group: query.group ?? null,
+        status: query.status,
+        limit: query.limit,
+      });
+      return Promise.all(rows.map(view));
     },
   };
 }

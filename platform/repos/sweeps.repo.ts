@@ -66,6 +66,23 @@ export async function getSweep(db: Queryable, id: string): Promise<SweepRow | un
   return rows[0] && toRow(rows[0]);
 }
 
+/**
+ * A workspace's sweeps, newest first: of one Runner (or all), of one namespace group (or, with
+ * `group` null, the sweeps of whole Runners only), at most `limit`.
+ */
+export async function listSweeps(
+  db: Queryable,
+  workspaceId: string,
+  q: { runnerId?: string | undefined; group: string | null; status?: SweepRow['status'] | undefined; limit: number },
+): Promise<SweepRow[]> {
+  const { rows } = await db.query<Row>(
+    `select ${COLUMNS} from sweeps where workspace_id = $1 and ($2::uuid is null or runner_id = $2)
+      and sweep_group is not distinct from $3 and ($4::text is null or status = $4) order by started_at desc, id limit $5`,
+    [workspaceId, q.runnerId ?? null, q.group, q.status ?? null, q.limit],
+  );
+  return rows.map(toRow);
+}
+
 /** The last completed sweep of a Runner before `sweepId`. */
 export async function previousSweep(db: Queryable, runnerId: string, sweepId: string): Promise<SweepRow | undefined> {
   const { rows } = await db.query<Row>(

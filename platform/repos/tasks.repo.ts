@@ -155,16 +155,36 @@ export interface TaskSummary {
   runnerId: string;
   name: string;
   checkType: string;
+  /** Who made it: by hand, discovery's own task, a generation rule, or a sweep's follow-up. */
+  origin: string;
+  /** The namespace group it belongs to, if any. */
+  sweepGroup: string | null;
   createdAt: Date;
 }
 
 /** The tasks of a workspace, without their sealed parameters. */
 export async function listTasks(db: Queryable, workspaceId: string, limit: number): Promise<TaskSummary[]> {
-  const { rows } = await db.query<{ id: string; runner_id: string; name: string; check_type: string; created_at: Date }>(
-    'select id, runner_id, name, check_type, created_at from tasks where workspace_id = $1 order by name limit $2',
-    [workspaceId, limit],
-  );
-  return rows.map((r) => ({ id: r.id, runnerId: r.runner_id, name: r.name, checkType: r.check_type, createdAt: r.created_at }));
+  const { rows } = await db.query<{
+    id: string;
+    runner_id: string;
+    name: string;
+    check_type: string;
+    origin: string;
+    sweep_group: string | null;
+    created_at: Date;
+  }>('select id, runner_id, name, check_type, origin, sweep_group, created_at from tasks where workspace_id = $1 order by name limit $2', [
+    workspaceId,
+    limit,
+  ]);
+  return rows.map((r) => ({
+    id: r.id,
+    runnerId: r.runner_id,
+    name: r.name,
+    checkType: r.check_type,
+    origin: r.origin,
+    sweepGroup: r.sweep_group,
+    createdAt: r.created_at,
+  }));
 }
 
 /** Deletes a task (and, by cascade, its runs); false when it does not exist in that workspace. */

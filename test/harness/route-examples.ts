@@ -282,6 +282,7 @@ const wsPath = (ctx: CallContext, rest = '') => `/v1/workspaces/${ctx.ws.workspa
 /** The examples, by route key. */
 export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
   'GET /healthz': { call: async () => ({ path: '/healthz' }) },
+  'GET /v1/auth/methods': { call: async () => ({ path: '/v1/auth/methods' }) },
   'GET /readyz': { call: async () => ({ path: '/readyz' }) },
   'GET /openapi.json': { call: async () => ({ path: '/openapi.json' }) },
 
@@ -395,6 +396,7 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
 
   'POST /v1/workspaces/:ws/runs': { call: async (ctx) => ({ path: wsPath(ctx, '/runs'), body: { taskId: ctx.ws.taskId } }) },
   'GET /v1/workspaces/:ws/runs': { call: async (ctx) => ({ path: wsPath(ctx, '/runs?limit=5') }) },
+  'GET /v1/workspaces/:ws/temporal-ui': { call: async (ctx) => ({ path: wsPath(ctx, '/temporal-ui') }) },
   'GET /v1/runs/:id': { call: async (ctx) => ({ path: `/v1/runs/${ctx.ws.runId}` }) },
   'POST /v1/runs/:id/cancel': {
     // A run in flight (its workflow waits for a Runner that is not there), made through the API.
@@ -481,6 +483,7 @@ export const ROUTE_EXAMPLES: Readonly<Record<string, RouteExample>> = {
     call: async (ctx) => ({ path: wsPath(ctx, '/sweeps'), body: { runnerId: ctx.ws.runnerId, concurrency: 1 } }),
   },
   'GET /v1/sweeps/:id': { call: async (ctx) => ({ path: `/v1/sweeps/${ctx.ws.sweepId}` }) },
+  'GET /v1/workspaces/:ws/sweeps': { call: async (ctx) => ({ path: wsPath(ctx, `/sweeps?runner=${ctx.ws.runnerId}&limit=5`) }) },
 
   'POST /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules'), body: scheduleBody(ctx.ws.taskId) }) },
   'GET /v1/workspaces/:ws/schedules': { call: async (ctx) => ({ path: wsPath(ctx, '/schedules') }) },

@@ -1,0 +1,302 @@
+/**
+ * Health: per Runner, the score of its latest sweep, per namespace (and for the cluster's own
+ * resources and the endpoints it probes), and a chart of the score over its last 30 sweeps.
+ * Runners from GET /v1/workspaces/{ws}/runners; sweeps from GET /v1/workspaces/{ws}/sweeps?runner=…
+ * (whole-Runner sweeps, newest first); "Sweep now" is POST /v1/workspaces/{ws}/sweeps (runs.create).
+ * Scores are stored 0..1 (common/score.ts: 1 = nothing wrong) and shown out of 100.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Ctx } from '../ctx';
+import { api, wsPath } from '../api';
+import { Empty, formatTime, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
+
+interface RunnerItem {
+  id: string;
+  name: string;
+  online: boolean;
+  lastPollAt: string | null;
+}
+
+interface Part {
+  score: number;
+  issues: number;
+}
+
+/** The sweep view of platform-api/services/sweeps.service.ts. */
+interface Sweep {
+  id: string;
+  runnerId: string;
+  group: string | null;
+  status: 'running' | 'completed' | 'failed';
+  score: number | null;
+  namespaces: Record<string, Part> | null;
+  cluster: Part | null;
+  endpoints: Record<string, Part> | null;
+  issues: { new: number | null; open: number | null; resolved: number | null } | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+const HISTORY = 30;
+/** How often a Runner's sweeps are read again while one runs. */
+const SWEEP_POLL_MS = 3000;
+
+const percent = (score: number) => Math.round(score * 100);
+const scoreClass = (score: number) => (score >= 0.9 ? 'good' : score >= 0.7 ? 'fair' : 'poor');
+
+export function HealthPage({ ctx }: { ctx: Ctx }) {
+  const runners = useLoad(() => api.get<{ items: RunnerItem[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws]);
+  const items = runners.data ? [...runners.data.items].sort((a, b) => a.name.localeCompare(b.name)) : undefined;
+  return (
+    <>
+      <PageHeader title="Health" />
+      <p class="muted">
+        Each sweep runs every task of a Runner at once and scores what they find: 100 is nothing wrong; each finding lowers the score by its
+        severity.
+      </p>
+      <ProblemBanner error={runners.error} />
+      {!items ? (
+        runners.error ? null : (
+          <Loading what="Runners" />
+        )
+      ) : items.length === 0 ? (
+        <Empty>
+          No Runner is registered yet: <a href="#/runners">register one</a> on the Runners page, then sweep it here.
+        </Empty>
+      ) : (
+        items.map((r) => <RunnerHealth key={r.id} ctx={ctx} runner={r} />)
+      )}
+    </>
+  );
+}
+
+function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
+  const sweeps = useLoad(
+    () => api.get<{ items: Sweep[] }>(wsPath(ctx.ws, '/sweeps'), { runner: runner.id, limit: HISTORY }),
+    [ctx.ws, runner.id],
+    { pollMs: SWEEP_POLL_MS, poll: (d) => d.items.some((s) => s.status === 'running') },
+  );
+  const action = useAction();
+  const headingId = `runner-${runner.id}`;
+  const list = sweeps.data?.items ?? [];
+  const running = list.find((s) => s.status === 'running');
+  const completed = list.filter((s) => s.status === 'completed' && s.score !== null);
+  const latest = completed[0];
+  const previous = completed[1];
+  const lastFailed = list[0]?.status === 'failed' ? list[0] : undefined;
+
+  return (
+    <section class="card runner-health" aria-labelledby={headingId}>
+      <header class="issue-head">
+        <h2 id={headingId}>{runner.name}</h2>
+        <span class="badges">
+          <StatusBadge status={runner.online ? 'online' : 'offline'} />
+        </span>
+        {ctx.can('runs.create') ? (
+          <button
+            type="button"
+            class="secondary"
+            disabled={action.busy || Boolean(running)}
+            aria-busy={action.busy}
+            onClick={() => void action.run(() => api.post(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id })).then(sweeps.reload)}
+          >
+            Sweep now
+          </button>
+        ) : null}
+      </header>
+      <ProblemBanner error={action.error ?? sweeps.error} />
+      <div aria-live="polite">
+        {running ? (
+          <p class="live">
+            <progress aria-label={`Sweep of ${runner.name} in progress`} /> A sweep is running since {formatTime(running.startedAt)}.
+          </p>
+        ) : null}
+        {lastFailed ? (
+          <p class="problem">
+            The last sweep, started {formatTime(lastFailed.startedAt)}, failed: the scores below are from the one before.
+          </p>
+        ) : null}
+      </div>
+      {!sweeps.data ? (
+        sweeps.error ? null : (
+          <Loading what={`the sweeps of ${runner.name}`} />
+        )
+      ) : !latest ? (
+        running ? null : (
+          <Empty>No completed sweep yet{ctx.can('runs.create') ? ': sweep now to see how this cluster is doing.' : '.'}</Empty>
+        )
+      ) : (
+        <>
+          <div class="health-summary">
+            <p>
+              <span class={`score ${scoreClass(latest.score!)}`}>{percent(latest.score!)}</span>
+              <span class="muted"> / 100</span>
+              {previous ? <span class="muted"> ({trend(latest.score!, previous.score!)} since the sweep before)</span> : null}
+            </p>
+            <p class="muted">
+              Latest sweep finished <Time iso={latest.finishedAt} />
+              {latest.issues
+                ? ` · ${latest.issues.new ?? 0} new, ${latest.issues.open ?? 0} still open, ${latest.issues.resolved ?? 0} resolved`
+                : ''}
+              {latest.cluster ? ` · cluster resources ${percent(latest.cluster.score)} (${plural(latest.cluster.issues, 'issue')})` : ''}
+            </p>
+          </div>
+          <ScoreChart runnerName={runner.name} sweeps={completed} />
+          <PartsTable caption={`Namespaces of ${runner.name}`} first="Namespace" parts={latest.namespaces} runnerId={runner.id} />
+          {latest.endpoints && Object.keys(latest.endpoints).length ? (
+            <PartsTable caption={`Endpoints of ${runner.name}`} first="Endpoint" parts={latest.endpoints} />
+          ) : null}
+        </>
+      )}
+    </section>
+  );
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function trend(now: number, before: number): string {
+  const d = percent(now) - percent(before);
+  return d === 0 ? 'unchanged' : d > 0 ? `up ${d}` : `down ${-d}`;
+}
+
+type PartSort = { key: 'name' | 'score' | 'issues'; asc: boolean };
+
+/**
+ * Parts of a sweep (namespaces or endpoints), worst first by default; the headers sort. With
+ * `runnerId` (namespaces), an issue count links to those issues.
+ */
+function PartsTable({
+  caption,
+  first,
+  parts,
+  runnerId,
+}: {
+  caption: string;
+  first: string;
+  parts: Record<string, Part> | null;
+  runnerId?: string;
+}) {
+  const [sort, setSort] = useState<PartSort>({ key: 'score', asc: true });
+  const rows = Object.entries(parts ?? {}).map(([name, p]) => ({ name, ...p }));
+  rows.sort((a, b) => {
+    const d = sort.key === 'name' ? a.name.localeCompare(b.name) : a[sort.key] - b[sort.key] || a.name.localeCompare(b.name);
+    return sort.asc ? d : -d;
+  });
+  const th = (key: PartSort['key'], label: string) => (
+    <th scope="col" aria-sort={sort.key === key ? (sort.asc ? 'ascending' : 'descending') : undefined}>
+      <button type="button" class="sort" onClick={() => setSort({ key, asc: sort.key === key ? !sort.asc : key === 'name' })}>
+        {label}
+        <span aria-hidden="true">{sort.key === key ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
+      </button>
+    </th>
+  );
+  return (
+    <table>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          {th('name', first)}
+          {th('score', 'Score')}
+          {th('issues', 'Issues')}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.length === 0 ? (
+          <tr>
+            <td colSpan={3} class="muted">
+              No {first.toLowerCase()} had findings in this sweep.
+            </td>
+          </tr>
+        ) : null}
+        {rows.map((r) => (
+          <tr key={r.name}>
+            <td>
+              <code>{r.name}</code>
+            </td>
+            <td>
+              <span class={`score-cell ${scoreClass(r.score)}`}>{percent(r.score)}</span>
+            </td>
+            <td>
+              {runnerId && r.issues > 0 ? (
+                <a href={`#/issues?runner=${encodeURIComponent(runnerId)}&namespace=${encodeURIComponent(r.name)}`}>{r.issues}</a>
+              ) : (
+                r.issues
+              )}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/**
+ * The score history as a uPlot line (oldest left). The canvas is drawn for sighted users; the same
+ * numbers are in the figure's label and a visually hidden table for everyone else.
+ */
+function ScoreChart({ runnerName, sweeps }: { runnerName: string; sweeps: Sweep[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  const points = [...sweeps].reverse().map((s) => ({ t: Date.parse(s.finishedAt ?? s.startedAt), score: percent(s.score!) }));
+  const key = points.map((p) => `${p.t}:${p.score}`).join(',');
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || points.length === 0) return;
+    const width = () => Math.max(240, el.clientWidth);
+    const plot = new uPlot(
+      {
+        width: width(),
+        height: 150,
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false }, points: { size: 7 } },
+        select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+        scales: { x: { time: true }, y: { range: [0, 100] } },
+        axes: [
+          { stroke: '#4f5763', grid: { stroke: '#e3e7ec' } },
+          { stroke: '#4f5763', grid: { stroke: '#e3e7ec' }, size: 40 },
+        ],
+        series: [{}, { label: 'Score', stroke: '#0b57d0', width: 2, fill: 'rgba(11, 87, 208, 0.08)', points: { show: true, size: 5 } }],
+      },
+      [points.map((p) => p.t / 1000), points.map((p) => p.score)],
+      el,
+    );
+    const resize = new ResizeObserver(() => plot.setSize({ width: width(), height: 150 }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+    // The points are rebuilt every render; `key` says when they actually changed.
+  }, [key]);
+
+  if (points.length === 0) return null;
+  const scores = points.map((p) => p.score);
+  const label = `Score history of ${runnerName}: ${points.length} sweep${points.length === 1 ? '' : 's'}, lowest ${Math.min(...scores)}, highest ${Math.max(
+    ...scores,
+  )}, latest ${scores[scores.length - 1]} out of 100.`;
+  return (
+    <figure class="score-chart">
+      <div class="chart" ref={box} role="img" aria-label={label} />
+      <figcaption class="muted">Score of the last {points.length} sweeps (0–100, higher is healthier)</figcaption>
+      <table class="visually-hidden">
+        <caption>Score history of {runnerName}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Sweep finished</th>
+            <th scope="col">Score</th>
+          </tr>
+        </thead>
+        <tbody>
+          {points.map((p) => (
+            <tr key={p.t}>
+              <td>{formatTime(new Date(p.t).toISOString())}</td>
+              <td>{p.score}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </figure>
+  );
+}

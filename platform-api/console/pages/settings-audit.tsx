@@ -1,0 +1,130 @@
+/**
+ * Settings → Audit log (owners): the workspace's audit events, oldest first, a page at a time
+ * (`GET /v1/workspaces/{ws}/audit?after=<event id>&limit=100`; the answer's `next` is the cursor of
+ * the page after), with the verification of the whole hash chain the same answer carries
+ * (`chain: {ok, rows, brokenAt?}`).
+ */
+import { useState } from 'preact/hooks';
+import type { Ctx } from '../ctx';
+import { api, wsPath } from '../api';
+import { Empty, Loading, ProblemBanner, StatusBadge, Time, useLoad } from '../ui';
+
+interface AuditEvent {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target?: string;
+  outcome: 'success' | 'failure' | 'denied';
+  details?: Record<string, unknown>;
+  ip?: string;
+}
+
+interface AuditPage {
+  items: AuditEvent[];
+  chain: { ok: boolean; rows: number; brokenAt?: string };
+  next?: string;
+}
+
+const PAGE = 100;
+
+export function AuditTab({ ctx }: { ctx: Ctx }) {
+  // The cursors of the pages before this one, so that "Previous page" can go back.
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [after, setAfter] = useState('0');
+  const audit = useLoad(() => api.get<AuditPage>(wsPath(ctx.ws, '/audit'), { after, limit: PAGE }), [ctx.ws, after]);
+  const page = audit.data;
+  const first = cursors.length * PAGE + 1;
+  // The paging buttons are below a long table: a new page starts at its top.
+  const go = (nextAfter: string, nextCursors: string[]) => {
+    setCursors(nextCursors);
+    setAfter(nextAfter);
+    document.getElementById('audit-heading')?.scrollIntoView();
+  };
+
+  return (
+    <section aria-labelledby="audit-heading">
+      <h2 id="audit-heading">Audit log</h2>
+      <ProblemBanner error={audit.error} />
+      {page ? (
+        page.chain.ok ? (
+          <p class="chain-ok" role="status">
+            Chain verified: {page.chain.rows} event{page.chain.rows === 1 ? '' : 's'}, none changed or removed.
+          </p>
+        ) : (
+          <p class="problem" role="alert">
+            Chain verification failed
+            {page.chain.brokenAt === 'head'
+              ? ': events after the last verified one are missing'
+              : page.chain.brokenAt
+                ? ` at event ${page.chain.brokenAt}: it or an event before it was changed or removed`
+                : ''}{' '}
+            ({page.chain.rows} events read).
+          </p>
+        )
+      ) : null}
+      {audit.loading && !page ? (
+        <Loading what="the audit log" />
+      ) : page && page.items.length === 0 ? (
+        <Empty>No events{cursors.length ? ' after these' : ''}.</Empty>
+      ) : page ? (
+        <div class="table-scroll" aria-busy={audit.loading}>
+          <table>
+            <caption>
+              Audit events {first}–{first + page.items.length - 1}, oldest first
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Actor</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">Outcome</th>
+                <th scope="col">Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((e) => (
+                <tr key={e.id}>
+                  <td>
+                    <Time iso={e.at} />
+                  </td>
+                  <td class="mono small-text">{e.actor}</td>
+                  <td>
+                    <code>{e.action}</code>
+                  </td>
+                  <td class="mono small-text">{e.target ?? '—'}</td>
+                  <td>
+                    <StatusBadge status={e.outcome} />
+                  </td>
+                  <td class="mono small-text audit-details">
+                    {e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : ''}
+                    {e.ip ? <div class="muted">from {e.ip}</div> : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      <div class="toolbar">
+        <button
+          type="button"
+          class="secondary"
+          disabled={cursors.length === 0 || audit.loading}
+          onClick={() => go(cursors.at(-1) ?? '0', cursors.slice(0, -1))}
+        >
+          Previous page
+        </button>
+        <button
+          type="button"
+          class="secondary"
+          disabled={!page?.next || audit.loading}
+          onClick={() => page?.next && go(page.next, [...cursors, after])}
+        >
+          Next page
+        </button>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,371 @@
+/**
+ * Settings → Hooks: alert hooks that start runs when an alerting system calls them
+ * (`GET /v1/workspaces/{ws}/hooks`: no secrets, routes by count). Owners create one
+ * (`POST …/hooks {name, format, auth, routes: [{match, taskId, params?}], ratePerMinute, secret?}`;
+ * the answer's secret is shown once with the hook's URL) and delete one (`DELETE …/hooks/{id}`).
+ * Task names come from `GET …/tasks`.
+ */
+import { useState } from 'preact/hooks';
+import type { Ctx } from '../ctx';
+import { api, wsPath } from '../api';
+import { ConfirmButton, LocalProblems, lines } from '../schema-form';
+import { CopyButton, Empty, Loading, ProblemBanner, Time, useAction, useLoad } from '../ui';
+
+type Format = 'alertmanager' | 'generic' | 'pagerduty';
+type Auth = 'bearer' | 'hmac';
+
+interface Hook {
+  id: string;
+  name: string;
+  auth: Auth;
+  format: Format;
+  ratePerMinute: number;
+  routeCount: number;
+  createdBy: string;
+  createdAt: string;
+}
+
+interface CreatedHook {
+  id: string;
+  name: string;
+  auth: Auth;
+  format: Format;
+  url: string;
+  secret?: string;
+}
+
+interface RouteDraft {
+  taskId: string;
+  match: string;
+  params: string;
+}
+
+const FORMATS: [Format, string][] = [
+  ['alertmanager', 'Prometheus Alertmanager (webhook v4)'],
+  ['generic', 'Generic ({alerts: [{id, status, labels}]})'],
+  ['pagerduty', 'PagerDuty (V3 webhook)'],
+];
+
+/** The absolute URL alerting systems call (the API answers it relative to this origin). */
+const absolute = (path: string) => new URL(path, location.origin).toString();
+
+/** `name=value` (exact) or `name=~regex` lines into a route's matchers. */
+function parseMatch(text: string, where: string, problems: string[]): Record<string, string | { regex: string }> {
+  const match: Record<string, string | { regex: string }> = {};
+  for (const line of lines(text)) {
+    const at = line.indexOf('=');
+    if (at <= 0) {
+      problems.push(`${where}: "${line}" is not name=value or name=~regex`);
+      continue;
+    }
+    const name = line.slice(0, at).trim();
+    const value = line.slice(at + 1);
+    match[name] = value.startsWith('~') ? { regex: value.slice(1).trim() } : value.trim();
+  }
+  return match;
+}
+
+/** `name=template` lines into a route's parameters. */
+function parseParams(text: string, where: string, problems: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (const line of lines(text)) {
+    const at = line.indexOf('=');
+    if (at <= 0) problems.push(`${where}: "${line}" is not name=template`);
+    else params[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return Object.keys(params).length ? params : undefined;
+}
+
+export function HooksTab({ ctx }: { ctx: Ctx }) {
+  const hooks = useLoad(() => api.get<{ items: Hook[] }>(wsPath(ctx.ws, '/hooks')), [ctx.ws]);
+  const action = useAction();
+  const [notice, setNotice] = useState('');
+  const [created, setCreated] = useState<CreatedHook>();
+  const manage = ctx.can('hooks.manage');
+
+  const remove = async (h: Hook) => {
+    setNotice('');
+    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/hooks/${h.id}`)), true))) setNotice(`Hook ${h.name} deleted.`);
+    hooks.reload();
+  };
+
+  const items = hooks.data?.items ?? [];
+  return (
+    <section aria-labelledby="hooks-heading">
+      <h2 id="hooks-heading">Hooks</h2>
+      <p class="muted">An alert hook starts runs of tasks when an alerting system calls it, so the checks run while the alert fires.</p>
+      <p class="notice-slot" aria-live="polite">
+        {notice ? <span class="notice">{notice}</span> : null}
+      </p>
+      {created ? <CreatedOnce hook={created} onDone={() => setCreated(undefined)} /> : null}
+      <ProblemBanner error={action.error ?? hooks.error} />
+      {hooks.loading && !hooks.data ? (
+        <Loading what="hooks" />
+      ) : hooks.data && items.length === 0 ? (
+        <Empty>No alert hooks yet.</Empty>
+      ) : items.length > 0 ? (
+        <div class="table-scroll">
+          <table>
+            <caption class="visually-hidden">Hooks</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Format</th>
+                <th scope="col">Authentication</th>
+                <th scope="col">Routes</th>
+                <th scope="col">Calls a minute</th>
+                <th scope="col">URL</th>
+                <th scope="col">Created</th>
+                {manage ? (
+                  <th scope="col">
+                    <span class="visually-hidden">Actions</span>
+                  </th>
+                ) : null}
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((h) => (
+                <tr key={h.id}>
+                  <td>{h.name}</td>
+                  <td>{h.format}</td>
+                  <td>{h.auth === 'hmac' ? 'HMAC signature' : 'bearer secret'}</td>
+                  <td>{h.routeCount}</td>
+                  <td>{h.ratePerMinute}</td>
+                  <td>
+                    <code class="small-text">{absolute(`/v1/hooks/${h.id}`)}</code>{' '}
+                    <CopyButton text={absolute(`/v1/hooks/${h.id}`)} label="Copy URL" />
+                  </td>
+                  <td>
+                    <Time iso={h.createdAt} />
+                  </td>
+                  {manage ? (
+                    <td class="row-actions">
+                      <ConfirmButton
+                        label="Delete"
+                        confirmLabel="Yes, delete"
+                        question={`Delete hook ${h.name}? Calls to it will be refused.`}
+                        busy={action.busy}
+                        onConfirm={() => remove(h)}
+                      />
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {manage ? (
+        <NewHookForm
+          ctx={ctx}
+          onCreated={(hook) => {
+            setCreated(hook);
+            setNotice(`Hook ${hook.name} created.`);
+            hooks.reload();
+          }}
+        />
+      ) : null}
+    </section>
+  );
+}
+
+function CreatedOnce({ hook, onDone }: { hook: CreatedHook; onDone: () => void }) {
+  const url = absolute(hook.url);
+  return (
+    <div class="secret-once" role="region" aria-labelledby="hook-once-heading">
+      <h3 id="hook-once-heading">Hook {hook.name} created</h3>
+      <dl class="facts">
+        <dt>URL</dt>
+        <dd>
+          <code>{url}</code> <CopyButton text={url} label="Copy the URL" />
+        </dd>
+        {hook.secret ? (
+          <>
+            <dt>Secret</dt>
+            <dd>
+              <code class="secret-value">{hook.secret}</code> <CopyButton text={hook.secret} label="Copy the secret" />
+            </dd>
+          </>
+        ) : null}
+      </dl>
+      {hook.secret ? (
+        <p>
+          <strong>Shown once:</strong> the Platform keeps only a hash of the secret.{' '}
+          {hook.auth === 'bearer' ? (
+            <>
+              Callers send <code>Authorization: Bearer &lt;secret&gt;</code>.
+            </>
+          ) : (
+            <>
+              Callers sign each call: <code>X-Lookout-Timestamp</code> (unix seconds) and{' '}
+              <code>X-Lookout-Signature: sha256=&lt;hex HMAC-SHA256(secret, "timestamp.body")&gt;</code>.
+            </>
+          )}
+        </p>
+      ) : (
+        <p>PagerDuty signs its calls with the signing secret you gave; give PagerDuty this URL as the webhook subscription’s URL.</p>
+      )}
+      <button type="button" class="secondary small" onClick={onDone}>
+        I saved it: hide it
+      </button>
+    </div>
+  );
+}
+
+function NewHookForm({ ctx, onCreated }: { ctx: Ctx; onCreated: (hook: CreatedHook) => void }) {
+  const tasks = useLoad(() => api.get<{ items: { id: string; name: string }[] }>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
+  const [name, setName] = useState('');
+  const [format, setFormat] = useState<Format>('alertmanager');
+  const [auth, setAuth] = useState<Auth>('bearer');
+  const [secret, setSecret] = useState('');
+  const [rate, setRate] = useState('60');
+  const [routes, setRoutes] = useState<RouteDraft[]>([{ taskId: '', match: '', params: '' }]);
+  const [problems, setProblems] = useState<string[]>([]);
+  const action = useAction();
+  // PagerDuty signs its own calls: such a hook is always HMAC, with PagerDuty's secret.
+  const effectiveAuth: Auth = format === 'pagerduty' ? 'hmac' : auth;
+
+  const setRoute = (i: number, patch: Partial<RouteDraft>) => setRoutes(routes.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const found: string[] = [];
+    const body = {
+      name: name.trim(),
+      format,
+      auth: effectiveAuth,
+      ...(rate.trim() ? { ratePerMinute: Number(rate) } : {}),
+      ...(format === 'pagerduty' ? { secret: secret.trim() } : {}),
+      routes: routes.map((r, i) => {
+        const params = parseParams(r.params, `Route ${i + 1} parameters`, found);
+        return { taskId: r.taskId, match: parseMatch(r.match, `Route ${i + 1} labels`, found), ...(params ? { params } : {}) };
+      }),
+    };
+    setProblems(found);
+    if (found.length) return;
+    const hook = await action.run(() => api.post<CreatedHook>(wsPath(ctx.ws, '/hooks'), body));
+    if (hook) {
+      setName('');
+      setSecret('');
+      setRoutes([{ taskId: '', match: '', params: '' }]);
+      onCreated(hook);
+    }
+  };
+
+  const taskItems = tasks.data?.items ?? [];
+  return (
+    <form class="card" aria-labelledby="new-hook-heading" onSubmit={(e) => void submit(e)}>
+      <h3 id="new-hook-heading">New hook</h3>
+      <ProblemBanner error={tasks.error} />
+      {tasks.data && taskItems.length === 0 ? <Empty>A hook starts runs of tasks: create a task first.</Empty> : null}
+      <div class="form-row">
+        <div class="field">
+          <label for="hook-name">Hook name</label>
+          <input id="hook-name" required maxLength={60} autoComplete="off" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        </div>
+        <div class="field">
+          <label for="hook-format">Format</label>
+          <select id="hook-format" value={format} onChange={(e) => setFormat(e.currentTarget.value as Format)}>
+            {FORMATS.map(([f, text]) => (
+              <option key={f} value={f}>
+                {text}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="hook-auth">Authentication</label>
+          <select
+            id="hook-auth"
+            value={effectiveAuth}
+            disabled={format === 'pagerduty'}
+            onChange={(e) => setAuth(e.currentTarget.value as Auth)}
+          >
+            <option value="bearer">Bearer secret</option>
+            <option value="hmac">HMAC signature</option>
+          </select>
+        </div>
+        {format === 'pagerduty' ? (
+          <div class="field">
+            <label for="hook-secret">PagerDuty signing secret</label>
+            <input
+              id="hook-secret"
+              required
+              autoComplete="off"
+              spellcheck={false}
+              value={secret}
+              onInput={(e) => setSecret(e.currentTarget.value)}
+            />
+          </div>
+        ) : null}
+        <div class="field">
+          <label for="hook-rate">Calls a minute at most</label>
+          <input id="hook-rate" type="number" min={1} max={6000} step={1} value={rate} onInput={(e) => setRate(e.currentTarget.value)} />
+        </div>
+      </div>
+      {routes.map((r, i) => (
+        <fieldset class="schema-group" key={i}>
+          <legend>Route {i + 1}</legend>
+          <div class="form-row">
+            <div class="field">
+              <label for={`route-${i}-task`}>Task</label>
+              <select id={`route-${i}-task`} required value={r.taskId} onChange={(e) => setRoute(i, { taskId: e.currentTarget.value })}>
+                <option value="">Choose a task…</option>
+                {taskItems.map((t) => (
+                  <option key={t.id} value={t.id}>
+                    {t.name}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class="field">
+              <label for={`route-${i}-match`}>Match labels</label>
+              <textarea
+                id={`route-${i}-match`}
+                rows={2}
+                spellcheck={false}
+                placeholder={'alertname=KubePodCrashLooping\nnamespace=~prod-.*'}
+                aria-describedby={`route-${i}-match-hint`}
+                value={r.match}
+                onInput={(e) => setRoute(i, { match: e.currentTarget.value })}
+              />
+              <span class="hint" id={`route-${i}-match-hint`}>
+                One per line: name=value, or name=~regex for a regular expression. Empty: every alert.
+              </span>
+            </div>
+            <div class="field">
+              <label for={`route-${i}-params`}>Parameters</label>
+              <textarea
+                id={`route-${i}-params`}
+                rows={2}
+                spellcheck={false}
+                placeholder="namespace={{ labels.namespace }}"
+                aria-describedby={`route-${i}-params-hint`}
+                value={r.params}
+                onInput={(e) => setRoute(i, { params: e.currentTarget.value })}
+              />
+              <span class="hint" id={`route-${i}-params-hint`}>
+                Optional, one per line: name=template, with {'{{ labels.<name> }}'} placeholders. Empty: the task’s own parameters.
+              </span>
+            </div>
+          </div>
+          {routes.length > 1 ? (
+            <button type="button" class="secondary small" onClick={() => setRoutes(routes.filter((_, j) => j !== i))}>
+              Remove route {i + 1}
+            </button>
+          ) : null}
+        </fieldset>
+      ))}
+      <LocalProblems problems={problems} />
+      <ProblemBanner error={action.error} />
+      <div class="form-actions">
+        <button type="button" class="secondary" onClick={() => setRoutes([...routes, { taskId: '', match: '', params: '' }])}>
+          Add a route
+        </button>
+        <button type="submit" disabled={action.busy} aria-busy={action.busy}>
+          {action.busy ? 'Creating…' : 'Create hook'}
+        </button>
+      </div>
+    </form>
+  );
+}

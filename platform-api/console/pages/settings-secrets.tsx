@@ -1,0 +1,178 @@
+/**
+ * Settings → Secrets (owners): names only (`GET /v1/workspaces/{ws}/secrets`: name, reference,
+ * version, who wrote it when), written with `PUT …/secrets/{name} {value}` and deleted with
+ * `DELETE …/secrets/{name}`. A value goes to the secret store and never comes back: there is no
+ * route that reads one, and this page forgets it as soon as it is saved.
+ */
+import { useRef, useState } from 'preact/hooks';
+import type { Ctx } from '../ctx';
+import { api, wsPath } from '../api';
+import { ConfirmButton } from '../schema-form';
+import { CopyButton, Empty, Loading, ProblemBanner, Time, useAction, useLoad } from '../ui';
+
+interface SecretItem {
+  name: string;
+  reference: string;
+  version?: number;
+  createdAt?: string;
+  updatedAt?: string;
+  updatedBy?: string;
+}
+
+export function SecretsTab({ ctx }: { ctx: Ctx }) {
+  const secrets = useLoad(() => api.get<{ items: SecretItem[] }>(wsPath(ctx.ws, '/secrets')), [ctx.ws]);
+  const action = useAction();
+  const [notice, setNotice] = useState<{ text: string; reference?: string }>();
+  const [name, setName] = useState('');
+  const [value, setValue] = useState('');
+  const valueField = useRef<HTMLTextAreaElement>(null);
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setNotice(undefined);
+    const saved = await action.run(() =>
+      api.put<{ name: string; reference: string; version: number }>(wsPath(ctx.ws, `/secrets/${encodeURIComponent(name.trim())}`), {
+        value,
+      }),
+    );
+    if (saved) {
+      // The value is not kept in the page once the store has it.
+      setValue('');
+      setName('');
+      setNotice({ text: `Secret ${saved.name} saved (version ${saved.version}). Tasks refer to it as`, reference: saved.reference });
+    }
+    secrets.reload();
+  };
+
+  const remove = async (s: SecretItem) => {
+    setNotice(undefined);
+    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/secrets/${encodeURIComponent(s.name)}`)), true)))
+      setNotice({ text: `Secret ${s.name} deleted.` });
+    secrets.reload();
+  };
+
+  const items = secrets.data?.items ?? [];
+  return (
+    <section aria-labelledby="secrets-heading">
+      <h2 id="secrets-heading">Secrets</h2>
+      <p class="muted">
+        Values are written to the secret store and can never be read back through the Platform; Runners read them with their own identity.
+      </p>
+      <p class="notice-slot" aria-live="polite">
+        {notice ? (
+          <span class="notice">
+            {notice.text}
+            {notice.reference ? (
+              <>
+                {' '}
+                <code>{notice.reference}</code> <CopyButton text={notice.reference} label="Copy the reference" />
+              </>
+            ) : null}
+          </span>
+        ) : null}
+      </p>
+      <ProblemBanner error={action.error ?? secrets.error} />
+      {secrets.loading && !secrets.data ? (
+        <Loading what="secrets" />
+      ) : secrets.data && items.length === 0 ? (
+        <Empty>No secrets yet.</Empty>
+      ) : items.length > 0 ? (
+        <div class="table-scroll">
+          <table>
+            <caption class="visually-hidden">Secrets</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Reference</th>
+                <th scope="col">Version</th>
+                <th scope="col">Updated</th>
+                <th scope="col">
+                  <span class="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((s) => (
+                <tr key={s.name}>
+                  <td id={`secret-${s.name}`}>{s.name}</td>
+                  <td>
+                    <code class="small-text">{s.reference}</code>
+                  </td>
+                  <td>{s.version ?? '—'}</td>
+                  <td>
+                    {s.updatedAt ? <Time iso={s.updatedAt} /> : '—'}
+                    {s.updatedBy ? <div class="muted small-text">{s.updatedBy}</div> : null}
+                  </td>
+                  <td class="row-actions">
+                    <button
+                      type="button"
+                      class="secondary small"
+                      aria-describedby={`secret-${s.name}`}
+                      onClick={() => {
+                        setName(s.name);
+                        valueField.current?.focus();
+                      }}
+                    >
+                      Replace value
+                    </button>
+                    <ConfirmButton
+                      label="Delete"
+                      confirmLabel="Yes, delete"
+                      question={`Delete secret ${s.name}? Tasks that use it will fail.`}
+                      describedBy={`secret-${s.name}`}
+                      busy={action.busy}
+                      onConfirm={() => remove(s)}
+                    />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+
+      <form class="card" aria-labelledby="write-secret-heading" onSubmit={(e) => void save(e)}>
+        <h3 id="write-secret-heading">Write a secret</h3>
+        <div class="field">
+          <label for="secret-name">Secret name</label>
+          <input
+            id="secret-name"
+            required
+            maxLength={128}
+            autoComplete="off"
+            spellcheck={false}
+            aria-describedby="secret-name-hint"
+            value={name}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+          <span class="hint" id="secret-name-hint">
+            Lower-case letters, digits, dot, dash and underscore. Writing an existing name replaces its value.
+          </span>
+        </div>
+        <div class="field">
+          <label for="secret-value">Value</label>
+          <textarea
+            id="secret-value"
+            ref={valueField}
+            required
+            rows={3}
+            maxLength={65_536}
+            autoComplete="off"
+            spellcheck={false}
+            aria-describedby="secret-value-hint"
+            value={value}
+            onInput={(e) => setValue(e.currentTarget.value)}
+          />
+          <span class="hint" id="secret-value-hint">
+            Not shown again once saved.
+          </span>
+        </div>
+        <div class="form-actions">
+          <button type="submit" disabled={action.busy} aria-busy={action.busy}>
+            {action.busy ? 'Saving…' : 'Save secret'}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

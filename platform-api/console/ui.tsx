@@ -1,0 +1,190 @@
+/** Small building blocks every page uses: loading data, errors as problems, times, copying. */
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ProblemError } from './api';
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: ProblemError | undefined;
+  loading: boolean;
+  reload: () => void;
+}
+
+/**
+ * Loads `load()` when `deps` change, and again every `pollMs` while `poll` says so (live views of runs
+ * in flight). A failed reload keeps the last data and shows the problem.
+ */
+export function useLoad<T>(
+  load: () => Promise<T>,
+  deps: unknown[],
+  options: { pollMs?: number; poll?: (data: T) => boolean } = {},
+): Loaded<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<ProblemError | undefined>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const latest = useRef(load);
+  latest.current = load;
+  useEffect(() => {
+    let live = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = async () => {
+      try {
+        const value = await latest.current();
+        if (!live) return;
+        setData(value);
+        setError(undefined);
+        if (options.pollMs && (!options.poll || options.poll(value))) timer = setTimeout(() => void run(), options.pollMs);
+      } catch (err) {
+        if (!live) return;
+        setError(err instanceof ProblemError ? err : new ProblemError({ title: String(err), status: 0 }));
+      } finally {
+        if (live) setLoading(false);
+      }
+    };
+    setLoading(true);
+    void run();
+    return () => {
+      live = false;
+      if (timer) clearTimeout(timer);
+    };
+  }, [...deps, tick]);
+  return { data, error, loading, reload };
+}
+
+/** A problem from the API, shown to the person (never a stack trace: the API sends none). */
+export function ProblemBanner({ error }: { error: ProblemError | undefined }) {
+  if (!error) return null;
+  const p = error.problem;
+  return (
+    <div class="problem" role="alert">
+      <strong>{p.title}</strong>
+      {p.detail ? <span>: {p.detail}</span> : null}
+      {p.errors?.length ? (
+        <ul>
+          {p.errors.map((e) => (
+            <li key={e.path + e.message}>
+              {e.path ? <code>{e.path}</code> : null} {e.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p class="muted" role="status">
+      Loading {what}…
+    </p>
+  );
+}
+
+/** Runs an action, keeping its problem to show; `busy` while it runs. */
+export function useAction(): {
+  busy: boolean;
+  error: ProblemError | undefined;
+  run: <T>(action: () => Promise<T>) => Promise<T | undefined>;
+  clear: () => void;
+} {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ProblemError | undefined>(undefined);
+  const run = useCallback(async <T,>(action: () => Promise<T>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      return await action();
+    } catch (err) {
+      setError(err instanceof ProblemError ? err : new ProblemError({ title: String(err), status: 0 }));
+      return undefined;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { busy, error, run, clear: () => setError(undefined) };
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+export function Time({ iso }: { iso: string | null | undefined }) {
+  return iso ? <time dateTime={iso}>{formatTime(iso)}</time> : <span>—</span>;
+}
+
+/** Copies `text` to the clipboard; the button says it did (announced to screen readers). */
+export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      class="secondary small"
+      onClick={() => {
+        void navigator.clipboard?.writeText(text).then(
+          () => setDone(true),
+          () => setDone(false),
+        );
+        setTimeout(() => setDone(false), 2000);
+      }}
+    >
+      {done ? 'Copied' : label}
+      <span class="visually-hidden" aria-live="polite">
+        {done ? ' copied to the clipboard' : ''}
+      </span>
+    </button>
+  );
+}
+
+/** Severity (common/contracts.ts): 1 unavailable, 2 degraded, 3 should be looked at, 4 informational. */
+const SEVERITY_NAMES: Record<number, string> = { 1: 'critical', 2: 'degraded', 3: 'warning', 4: 'info' };
+
+export function severityName(severity: number): string {
+  return SEVERITY_NAMES[severity] ?? `severity ${severity}`;
+}
+
+export function SeverityBadge({ severity }: { severity: number }) {
+  return <span class={`badge sev-${severity}`}>{severityName(severity)}</span>;
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge status-${status.replace(/[^a-z_]/g, '')}`}>{status.replace(/_/g, ' ')}</span>;
+}
+
+export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <header class="page-header">
+      <h1 tabIndex={-1} id="page-title">
+        {title}
+      </h1>
+      {children ? <div class="actions">{children}</div> : null}
+    </header>
+  );
+}
+
+/** What a role may not do is not offered; a page the role may not see says so instead. */
+export function NotAllowed({ role, need }: { role: string; need: string }) {
+  return (
+    <section class="card" role="alert">
+      <h2>Not available to your role</h2>
+      <p>
+        This page needs the <strong>{need}</strong> role; you are <strong>{role}</strong> in this workspace. Ask an owner if you need it.
+      </p>
+    </section>
+  );
+}
+
+/** An empty list, said plainly. */
+export function Empty({ children }: { children: ComponentChildren }) {
+  return <p class="muted empty">{children}</p>;
+}
