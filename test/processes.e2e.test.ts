@@ -7,7 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify, type JsonWebKey } from 'node:crypto';
+import { Client } from 'pg';
 import { adminClients, containerStatus, pod as kubePod } from './harness/kube-fixtures';
 import { freePort } from '../platform/db/embedded';
 import { createTemporalTokenIssuer } from '../platform/crypto/temporal-tokens';
@@ -204,6 +205,22 @@ describe('quick start', () => {
       expect(output).toMatch(/namespace batch +score 0\.\d\d {2}[1-9]\d* issues/);
       expect(output).toMatch(/namespace payments +score 0\.\d\d {2}[1-9]\d* issues/);
       expect(code).toBe(0);
+      // The console's one-time login for the owner it made: an open claim code for that account, in the fragment (never sent to a server log).
+      const login = new RegExp(
+        `Console {7}http://127\\.0\\.0\\.1:${apiPort}/#/claim\\?code=([A-Za-z0-9_-]{43}) +\\(one-time login for owner@lookout\\.localhost`,
+      ).exec(output);
+      expect(login).not.toBeNull();
+      const claims = new Client({ connectionString: db.url });
+      await claims.connect();
+      try {
+        const { rows } = await claims.query<{ email: string; workspace_id: string | null }>(
+          'select email, workspace_id from invitations where token_hash = $1 and accepted_at is null and revoked_at is null and expires_at > now()',
+          [createHash('sha256').update(login![1]!).digest()],
+        );
+        expect(rows).toEqual([{ email: 'owner@lookout.localhost', workspace_id: null }]);
+      } finally {
+        await claims.end();
+      }
       // Nothing it started outlives it: the demo control plane (kube-apiserver stopped before etcd) is gone too.
       expect(processesUnder(home)).toEqual([]);
     } finally {

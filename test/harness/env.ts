@@ -114,7 +114,9 @@ export async function invitationCodeFor(baseUrl: string, email: string, since = 
 }
 
 /** Options of the app under test beyond the defaults (external logins, bearer JWTs, rate limits, HTTPS). */
-export type TestAppOptions = Partial<Pick<AppDeps, 'bearer' | 'authRateLimit' | 'hookFailureLimit' | 'sso' | 'trustProxy' | 'loginDelays'>>;
+export type TestAppOptions = Partial<
+  Pick<AppDeps, 'bearer' | 'authRateLimit' | 'hookFailureLimit' | 'sso' | 'trustProxy' | 'loginDelays' | 'temporalUiUrl'>
+>;
 
 /** The test Platform's Temporal token key (one per test file): Runner registrations carry tokens. */
 export const testTemporalTokens = createTemporalTokenIssuer(generateTemporalTokenKey());

@@ -41,7 +41,7 @@ interface Sweep {
 
 const HISTORY = 30;
 /** How often a Runner's sweeps are read again while one runs. */
-const SWEEP_POLL_MS = 3000;
+const SWEEP_POLL_MS = 2000;
 
 const percent = (score: number) => Math.round(score * 100);
 const scoreClass = (score: number) => (score >= 0.9 ? 'good' : score >= 0.7 ? 'fair' : 'poor');
@@ -73,15 +73,22 @@ export function HealthPage({ ctx }: { ctx: Ctx }) {
 }
 
 function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
+  // The sweep this page started: its workflow records it a moment after the API answers, so the page
+  // keeps reading until it is listed and finished, not only while a listed sweep runs.
+  const [started, setStarted] = useState<string | undefined>(undefined);
   const sweeps = useLoad(
     () => api.get<{ items: Sweep[] }>(wsPath(ctx.ws, '/sweeps'), { runner: runner.id, limit: HISTORY }),
     [ctx.ws, runner.id],
-    { pollMs: SWEEP_POLL_MS, poll: (d) => d.items.some((s) => s.status === 'running') },
+    {
+      pollMs: SWEEP_POLL_MS,
+      poll: (d) => d.items.some((s) => s.status === 'running') || (started !== undefined && !d.items.some((s) => s.id === started)),
+    },
   );
   const action = useAction();
   const headingId = `runner-${runner.id}`;
   const list = sweeps.data?.items ?? [];
-  const running = list.find((s) => s.status === 'running');
+  const pending = started !== undefined && !list.some((s) => s.id === started);
+  const running = list.find((s) => s.status === 'running') ?? (pending ? { startedAt: new Date().toISOString() } : undefined);
   const completed = list.filter((s) => s.status === 'completed' && s.score !== null);
   const latest = completed[0];
   const previous = completed[1];
@@ -100,7 +107,14 @@ function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
             class="secondary"
             disabled={action.busy || Boolean(running)}
             aria-busy={action.busy}
-            onClick={() => void action.run(() => api.post(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id })).then(sweeps.reload)}
+            onClick={() =>
+              void action
+                .run(() => api.post<{ id: string }>(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id }))
+                .then((sweep) => {
+                  if (sweep) setStarted(sweep.id);
+                  sweeps.reload();
+                })
+            }
           >
             Sweep now
           </button>
@@ -252,7 +266,11 @@ function ScoreChart({ runnerName, sweeps }: { runnerName: string; sweeps: Sweep[
         legend: { show: false },
         cursor: { drag: { x: false, y: false }, points: { size: 7 } },
         select: { show: false, left: 0, top: 0, width: 0, height: 0 },
-        scales: { x: { time: true }, y: { range: [0, 100] } },
+        // One sweep alone would stretch the time axis over years: an hour either side of it instead.
+        scales: {
+          x: { time: true, range: (_u, min, max) => (min === max ? [min - 3600, max + 3600] : [min, max]) },
+          y: { range: [0, 100] },
+        },
         axes: [
           { stroke: '#4f5763', grid: { stroke: '#e3e7ec' } },
           { stroke: '#4f5763', grid: { stroke: '#e3e7ec' }, size: 40 },
