@@ -356,6 +356,8 @@ async function main(): Promise<void> {
     LOOKOUT_MASTER_KEY: masterKey,
     LOOKOUT_SMTP_URL: smtpUrl,
     LOOKOUT_PUBLIC_URL: process.env['LOOKOUT_PUBLIC_URL'] ?? apiUrl,
+    // The console links operators from a run to its workflow in the Web UI the quick start runs.
+    ...(uiUrl ? { LOOKOUT_TEMPORAL_UI_URL: uiUrl } : {}),
     // The quick start's notification receiver listens on loopback, which sinks may not reach in production.
     LOOKOUT_NOTIFY_ALLOW_PRIVATE: 'true',
   };
