@@ -1,7 +1,7 @@
 /**
  * Form fields generated from a check's parameter JSON Schema (as `GET …/runners/{id}/checks` answers
- * it: built-in checks' zod schemas converted, or a pack's own), and the small form helpers the
- * tasks, Runners and settings pages share.
+ * it: built-in checks' zod schemas converted, or a pack's own), and reading the values typed into
+ * them back into parameters.
  *
  * The schema comes from a Runner, so it is read defensively and never executed: every keyword this
  * file does not understand turns the field into a JSON text area, and the API validates the
@@ -9,7 +9,7 @@
  *
  * Fields left empty are not sent, so that the check's own defaults apply (they are shown as hints).
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { lines } from './fields';
 
 export interface JsonSchema {
   type?: string | string[];
@@ -127,14 +127,11 @@ function collect(s: JsonSchema, path: string[], required: boolean, raw: RawValue
       // Not trimmed: a value such as a header scheme (`Bearer `) keeps its space.
       return text === '' ? undefined : text;
     case 'lines': {
-      const lines = text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter(Boolean);
-      if (lines.length === 0) return undefined;
+      const items = lines(text);
+      if (items.length === 0) return undefined;
       const item = typeOf(s.items);
-      if (item === 'string') return lines;
-      return lines.map((l) => parseNumber(l, item === 'integer', where, problems));
+      if (item === 'string') return items;
+      return items.map((l) => parseNumber(l, item === 'integer', where, problems));
     }
     case 'json':
       if (text.trim() === '') return undefined;
@@ -355,81 +352,5 @@ function Field(props: FieldsProps & { name: string; sub: JsonSchema; path: strin
       {control}
       {hintText}
     </div>
-  );
-}
-
-/** Non-empty trimmed lines of a text area. */
-export function lines(text: string): string[] {
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
-}
-
-/** Problems found in the browser before anything was sent (the API's own come as a ProblemBanner). */
-export function LocalProblems({ problems }: { problems: string[] }) {
-  if (problems.length === 0) return null;
-  return (
-    <div class="problem" role="alert">
-      <strong>Check the form</strong>
-      <ul>
-        {problems.map((p) => (
-          <li key={p}>{p}</li>
-        ))}
-      </ul>
-    </div>
-  );
-}
-
-/**
- * A destructive action asked twice, in the page (no browser dialog): the first button (`label`)
- * shows the question with `confirmLabel` and "Cancel"; focus moves to "Cancel", so that a second
- * Enter does nothing harmful.
- */
-export function ConfirmButton({
-  label,
-  confirmLabel,
-  question,
-  onConfirm,
-  busy = false,
-  describedBy,
-}: {
-  label: string;
-  confirmLabel: string;
-  question: string;
-  onConfirm: () => void | Promise<void>;
-  busy?: boolean;
-  describedBy?: string;
-}) {
-  const [asking, setAsking] = useState(false);
-  const cancel = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
-    if (asking) cancel.current?.focus();
-  }, [asking]);
-  if (!asking) {
-    return (
-      <button type="button" class="secondary small" disabled={busy} aria-describedby={describedBy} onClick={() => setAsking(true)}>
-        {label}
-      </button>
-    );
-  }
-  return (
-    <span class="confirm" role="group" aria-label={question}>
-      <span class="confirm-question">{question}</span>
-      <button
-        type="button"
-        class="danger small"
-        disabled={busy}
-        onClick={() => {
-          setAsking(false);
-          void onConfirm();
-        }}
-      >
-        {confirmLabel}
-      </button>
-      <button type="button" class="secondary small" ref={cancel} onClick={() => setAsking(false)}>
-        Cancel
-      </button>
-    </span>
   );
 }

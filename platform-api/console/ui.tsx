@@ -1,4 +1,4 @@
-/** Small building blocks every page uses: loading data, errors as problems, times, copying. */
+/** Small building blocks every page uses: loading data, errors as problems, notices, times, copying, confirming. */
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ProblemError } from './api';
@@ -74,6 +74,18 @@ export function ProblemBanner({ error }: { error: ProblemError | undefined }) {
   );
 }
 
+/**
+ * Where a page says what an action did. Always rendered (a live region must exist before its text
+ * changes); the notice shows while `children` is not empty.
+ */
+export function NoticeSlot({ children }: { children: ComponentChildren }) {
+  return (
+    <p class="notice-slot" aria-live="polite">
+      {children ? <span class="notice">{children}</span> : null}
+    </p>
+  );
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p class="muted" role="status">
@@ -143,6 +155,59 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
         {done ? ' copied to the clipboard' : ''}
       </span>
     </button>
+  );
+}
+
+/**
+ * A destructive action asked twice, in the page (no browser dialog): the first button (`label`)
+ * shows the question with `confirmLabel` and "Cancel"; focus moves to "Cancel", so that a second
+ * Enter does nothing harmful.
+ */
+export function ConfirmButton({
+  label,
+  confirmLabel,
+  question,
+  onConfirm,
+  busy = false,
+  describedBy,
+}: {
+  label: string;
+  confirmLabel: string;
+  question: string;
+  onConfirm: () => void | Promise<void>;
+  busy?: boolean;
+  describedBy?: string;
+}) {
+  const [asking, setAsking] = useState(false);
+  const cancel = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (asking) cancel.current?.focus();
+  }, [asking]);
+  if (!asking) {
+    return (
+      <button type="button" class="secondary small" disabled={busy} aria-describedby={describedBy} onClick={() => setAsking(true)}>
+        {label}
+      </button>
+    );
+  }
+  return (
+    <span class="confirm" role="group" aria-label={question}>
+      <span class="confirm-question">{question}</span>
+      <button
+        type="button"
+        class="danger small"
+        disabled={busy}
+        onClick={() => {
+          setAsking(false);
+          void onConfirm();
+        }}
+      >
+        {confirmLabel}
+      </button>
+      <button type="button" class="secondary small" ref={cancel} onClick={() => setAsking(false)}>
+        Cancel
+      </button>
+    </span>
   );
 }
 

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { ensureChromium, repoRoot } from '../../scripts/tools';
 
 /** Headless Chromium (Playwright adds --no-sandbox when it runs as root). Close it in afterAll. */
@@ -47,8 +47,8 @@ export interface ConsolePage {
  * A fresh browser context (its own cookies) on a 1366×768 laptop screen in en-US, with a page that
  * records errors and CSP violations for the test to assert none (or exactly the expected ones) happened.
  */
-export async function newConsolePage(browser: Browser, baseUrl: string): Promise<ConsolePage> {
-  const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1366, height: 768 }, locale: 'en-US' });
+export async function newConsolePage(browser: Browser, baseUrl: string, options: BrowserContextOptions = {}): Promise<ConsolePage> {
+  const context = await browser.newContext({ baseURL: baseUrl, viewport: { width: 1366, height: 768 }, locale: 'en-US', ...options });
   const origin = new URL(baseUrl).origin;
   const result: ConsolePage = {
     page: undefined as unknown as Page,
