@@ -106,6 +106,7 @@ describe('the web console', () => {
     await page.goto(`/#/claim?code=${invitation}`);
     await heading(page, 'Set up your account').waitFor();
     expect(await page.getByLabel('Invitation code').inputValue()).toBe(invitation);
+    expect(page.url()).not.toContain(invitation); // out of the address bar and the history
     await checkPage(owner, 'claim');
     await page.getByLabel('New password').fill(ownerPassword);
     await page.getByLabel('Repeat the password').fill(ownerPassword);
@@ -277,6 +278,35 @@ describe('the web console', () => {
     await page.getByText(/^Chain verified: \d+ events?/).waitFor();
     await expect(page.getByRole('cell', { name: 'issue.acknowledged' }).first().isVisible()).resolves.toBe(true);
     await checkPage(owner, 'settings-audit');
+  });
+
+  it('is operable by keyboard: a skip link to the content, the navigation, and focus on the new page', async () => {
+    const { page } = owner;
+    const focused = () =>
+      page.evaluate(() => {
+        const active = (globalThis as unknown as { document: { activeElement: { textContent: string | null; id: string } | null } })
+          .document.activeElement;
+        return { text: active?.textContent?.trim(), id: active?.id };
+      });
+    /** Shift+Tab back from where the focus is until `text` has it (the navigation and the skip link come before the content). */
+    const backTo = async (text: string) => {
+      for (let i = 0; i < 15; i++) {
+        if ((await focused()).text === text) return;
+        await page.keyboard.press('Shift+Tab');
+      }
+      throw new Error(`"${text}" was not reached by keyboard`);
+    };
+    await page.goto('/#/issues');
+    await heading(page, 'Issues').waitFor();
+    // A page starts with the focus on its heading, so a screen reader announces where it is.
+    expect((await focused()).id).toBe('page-title');
+    await backTo('Runs');
+    await page.keyboard.press('Enter');
+    await heading(page, 'Runs').waitFor();
+    expect((await focused()).id).toBe('page-title');
+    await backTo('Skip to content');
+    await page.keyboard.press('Enter');
+    expect((await focused()).id).toBe('page-title');
   });
 
   it('offers a viewer none of the owner pages and refuses them when opened directly', async () => {

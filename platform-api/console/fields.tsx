@@ -4,7 +4,7 @@
  * `aria-describedby` as `<id>-hint`), the problems found before anything is sent, and a form's
  * footer (those problems, the API's problem and the submit button, which says when it is busy).
  */
-import type { ComponentChildren, LooseInputHTMLAttributes, Ref, SelectHTMLAttributes, TextareaHTMLAttributes } from 'preact';
+import type { ComponentChildren, InputHTMLAttributes, Ref, SelectHTMLAttributes, TextareaHTMLAttributes } from 'preact';
 import type { ProblemError } from './api';
 import { ProblemBanner } from './ui';
 
@@ -58,7 +58,9 @@ function Field({ id, label, hint, wide, children }: FieldProps & { children: Com
 /** The hint's id when there is a hint, else what the control was given. */
 const describedBy = (id: string, hint: ComponentChildren, given: unknown) => (hint ? `${id}-hint` : (given as string | undefined));
 
-type Control<A> = FieldProps & Omit<A, 'id' | 'label' | 'onInput' | 'onChange' | 'ref'> & { onValue: (value: string) => void };
+/** A control's own attributes (each kind of input its own, hence distributed over the union) but those the field sets. */
+type Attributes<A> = A extends unknown ? Omit<A, 'id' | 'onInput' | 'onChange' | 'ref'> : never;
+type Control<A> = FieldProps & Attributes<A> & { onValue: (value: string) => void };
 
 /** A labelled input; `onValue` gets its text as it is typed. */
 export function InputField({
@@ -69,7 +71,7 @@ export function InputField({
   onValue,
   inputRef,
   ...input
-}: Control<LooseInputHTMLAttributes<HTMLInputElement>> & { inputRef?: Ref<HTMLInputElement> }) {
+}: Control<InputHTMLAttributes<HTMLInputElement>> & { inputRef?: Ref<HTMLInputElement> }) {
   return (
     <Field id={id} label={label} hint={hint} wide={wide}>
       <input
@@ -106,7 +108,7 @@ export function TextareaField({
   );
 }
 
-/** A labelled select of `children` (its options); `onValue` gets the chosen value. */
+/** A labelled select of `children` (its options); `onValue` gets the chosen value, one of `value`'s type. */
 export function SelectField<T extends string>({
   id,
   label,
@@ -115,7 +117,8 @@ export function SelectField<T extends string>({
   onValue,
   children,
   ...select
-}: Omit<Control<SelectHTMLAttributes<HTMLSelectElement>>, 'onValue'> & { onValue: (value: T) => void; children: ComponentChildren }) {
+}: FieldProps &
+  Attributes<SelectHTMLAttributes<HTMLSelectElement>> & { value: T; onValue: (value: NoInfer<T>) => void; children: ComponentChildren }) {
   return (
     <Field id={id} label={label} hint={hint} wide={wide}>
       <select
@@ -127,6 +130,22 @@ export function SelectField<T extends string>({
         {children}
       </select>
     </Field>
+  );
+}
+
+/** The options of a select: values shown as they are, or `[value, text]` pairs. */
+export function Options({ values }: { values: readonly (string | readonly [string, string])[] }) {
+  return (
+    <>
+      {values.map((v) => {
+        const [value, text] = typeof v === 'string' ? [v, v] : v;
+        return (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        );
+      })}
+    </>
   );
 }
 

@@ -94,11 +94,15 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
-/** Runs an action, keeping its problem to show; `busy` while it runs. */
+/**
+ * Runs an action, keeping its problem to show; `busy` while it runs. `succeeded` is for an action
+ * whose answer does not matter: a 204 answers nothing, which `run` would not tell from a failure.
+ */
 export function useAction(): {
   busy: boolean;
   error: ProblemError | undefined;
   run: <T>(action: () => Promise<T>) => Promise<T | undefined>;
+  succeeded: (action: () => Promise<unknown>) => Promise<boolean>;
   clear: () => void;
 } {
   const [busy, setBusy] = useState(false);
@@ -115,7 +119,8 @@ export function useAction(): {
       setBusy(false);
     }
   }, []);
-  return { busy, error, run, clear: () => setError(undefined) };
+  const succeeded = async (action: () => Promise<unknown>) => (await run(async () => (await action(), true))) === true;
+  return { busy, error, run, succeeded, clear: () => setError(undefined) };
 }
 
 export function formatTime(iso: string | null | undefined): string {
@@ -160,19 +165,19 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
 
 /**
  * A destructive action asked twice, in the page (no browser dialog): the first button (`label`)
- * shows the question with `confirmLabel` and "Cancel"; focus moves to "Cancel", so that a second
- * Enter does nothing harmful.
+ * shows the question with `confirmLabel` ("Yes, <label>" unless given) and "Cancel"; focus moves to
+ * "Cancel", so that a second Enter does nothing harmful.
  */
 export function ConfirmButton({
   label,
-  confirmLabel,
+  confirmLabel = `Yes, ${label.toLowerCase()}`,
   question,
   onConfirm,
   busy = false,
   describedBy,
 }: {
   label: string;
-  confirmLabel: string;
+  confirmLabel?: string;
   question: string;
   onConfirm: () => void | Promise<void>;
   busy?: boolean;
@@ -208,6 +213,34 @@ export function ConfirmButton({
         Cancel
       </button>
     </span>
+  );
+}
+
+/**
+ * What is shown once (a new token, a signing secret, a hook's secret): `heading`, `children`, and a
+ * button that hides it for good.
+ */
+export function ShownOnce({
+  headingId,
+  heading,
+  doneLabel,
+  onDone,
+  children,
+}: {
+  headingId: string;
+  heading: ComponentChildren;
+  doneLabel: string;
+  onDone: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="secret-once" role="region" aria-labelledby={headingId}>
+      <h3 id={headingId}>{heading}</h3>
+      {children}
+      <button type="button" class="secondary small" onClick={onDone}>
+        {doneLabel}
+      </button>
+    </div>
   );
 }
 
@@ -247,6 +280,25 @@ export function NotAllowed({ role, need }: { role: string; need: string }) {
       </p>
     </section>
   );
+}
+
+/**
+ * A list as it loads: "Loading" the first time, `empty` when it has no items, else `children` of it.
+ * A reload keeps the last list on screen.
+ */
+export function LoadedList<D extends { items: unknown[] }>({
+  loaded,
+  what,
+  empty,
+  children,
+}: {
+  loaded: Loaded<D>;
+  what: string;
+  empty: ComponentChildren;
+  children: (data: D) => ComponentChildren;
+}) {
+  if (!loaded.data) return loaded.loading ? <Loading what={what} /> : null;
+  return loaded.data.items.length === 0 ? <Empty>{empty}</Empty> : <>{children(loaded.data)}</>;
 }
 
 /** An empty list, said plainly. */

@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, type ProblemError } from '../api';
+import { InputField } from '../fields';
 import { PageHeader, ProblemBanner, useAction } from '../ui';
 
 /** POST /v1/auth/invitations/accept: the account and the workspace joined. */
@@ -16,8 +17,6 @@ interface Accepted {
 
 /** NIST SP 800-63B, as the API checks it (identity.service.ts NewPassword): length only. */
 const MIN_PASSWORD = 12;
-
-const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
 
 /** The API refuses a password for an account that has one already: it joins without. */
 function hasPasswordAlready(error: ProblemError | undefined): boolean {
@@ -33,6 +32,8 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
   const action = useAction();
   useEffect(() => {
     document.title = 'Set up your account · Lookout';
+    // The code is kept in the form only: out of the address bar, the history and what is shared of the screen.
+    if (query.has('code')) history.replaceState(null, '', '#/claim');
   }, []);
 
   const accept = (withPassword: boolean) =>
@@ -85,46 +86,37 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
             </button>
           </p>
         ) : null}
-        <div class="field">
-          <label for="claim-code">Invitation code</label>
-          <input
-            id="claim-code"
-            autocomplete="off"
-            spellcheck={false}
-            required
-            value={invitation}
-            onInput={(e) => setInvitation(value(e))}
-          />
-        </div>
-        <div class="field">
-          <label for="claim-password">New password</label>
-          <input
-            id="claim-password"
-            type="password"
-            autocomplete="new-password"
-            minLength={MIN_PASSWORD}
-            required
-            aria-describedby="claim-password-hint"
-            value={password}
-            onInput={(e) => setPassword(value(e))}
-          />
-          <span id="claim-password-hint" class="hint">
-            At least {MIN_PASSWORD} characters.
-          </span>
-        </div>
-        <div class="field">
-          <label for="claim-repeat">Repeat the password</label>
-          <input
-            id="claim-repeat"
-            type="password"
-            autocomplete="new-password"
-            required
-            aria-invalid={mismatch ? true : undefined}
-            aria-describedby={mismatch ? 'claim-mismatch' : undefined}
-            value={repeat}
-            onInput={(e) => setRepeat(value(e))}
-          />
-        </div>
+        <InputField
+          id="claim-code"
+          label="Invitation code"
+          autocomplete="off"
+          spellcheck={false}
+          required
+          value={invitation}
+          onValue={setInvitation}
+        />
+        <InputField
+          id="claim-password"
+          label="New password"
+          hint={`At least ${MIN_PASSWORD} characters.`}
+          type="password"
+          autocomplete="new-password"
+          minLength={MIN_PASSWORD}
+          required
+          value={password}
+          onValue={setPassword}
+        />
+        <InputField
+          id="claim-repeat"
+          label="Repeat the password"
+          type="password"
+          autocomplete="new-password"
+          required
+          aria-invalid={mismatch ? true : undefined}
+          aria-describedby={mismatch ? 'claim-mismatch' : undefined}
+          value={repeat}
+          onValue={setRepeat}
+        />
         {mismatch ? (
           <p id="claim-mismatch" class="problem" role="alert">
             {mismatch}

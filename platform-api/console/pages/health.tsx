@@ -10,6 +10,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import { DataTable, SortableHead, type Sort } from '../table';
 import { Empty, formatTime, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
 
 interface RunnerItem {
@@ -175,7 +176,7 @@ function trend(now: number, before: number): string {
   return d === 0 ? 'unchanged' : d > 0 ? `up ${d}` : `down ${-d}`;
 }
 
-type PartSort = { key: 'name' | 'score' | 'issues'; asc: boolean };
+type PartColumn = 'name' | 'score' | 'issues';
 
 /**
  * Parts of a sweep (namespaces or endpoints), worst first by default; the headers sort. With
@@ -192,57 +193,48 @@ function PartsTable({
   parts: Record<string, Part> | null;
   runnerId?: string;
 }) {
-  const [sort, setSort] = useState<PartSort>({ key: 'score', asc: true });
+  const [sort, setSort] = useState<Sort<PartColumn>>({ key: 'score', asc: true });
   const rows = Object.entries(parts ?? {}).map(([name, p]) => ({ name, ...p }));
   rows.sort((a, b) => {
     const d = sort.key === 'name' ? a.name.localeCompare(b.name) : a[sort.key] - b[sort.key] || a.name.localeCompare(b.name);
     return sort.asc ? d : -d;
   });
-  const th = (key: PartSort['key'], label: string) => (
-    <th scope="col" aria-sort={sort.key === key ? (sort.asc ? 'ascending' : 'descending') : undefined}>
-      <button type="button" class="sort" onClick={() => setSort({ key, asc: sort.key === key ? !sort.asc : key === 'name' })}>
-        {label}
-        <span aria-hidden="true">{sort.key === key ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
-      </button>
-    </th>
-  );
+  const columns: [PartColumn, string][] = [
+    ['name', first],
+    ['score', 'Score'],
+    ['issues', 'Issues'],
+  ];
   return (
-    <table>
-      <caption>{caption}</caption>
-      <thead>
+    <DataTable
+      caption={caption}
+      scroll={false}
+      head={<SortableHead columns={columns} sort={sort} onSort={setSort} ascFirst={(key) => key === 'name'} />}
+    >
+      {rows.length === 0 ? (
         <tr>
-          {th('name', first)}
-          {th('score', 'Score')}
-          {th('issues', 'Issues')}
+          <td colSpan={3} class="muted">
+            No {first.toLowerCase()} had findings in this sweep.
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {rows.length === 0 ? (
-          <tr>
-            <td colSpan={3} class="muted">
-              No {first.toLowerCase()} had findings in this sweep.
-            </td>
-          </tr>
-        ) : null}
-        {rows.map((r) => (
-          <tr key={r.name}>
-            <td>
-              <code>{r.name}</code>
-            </td>
-            <td>
-              <span class={`score-cell ${scoreClass(r.score)}`}>{percent(r.score)}</span>
-            </td>
-            <td>
-              {runnerId && r.issues > 0 ? (
-                <a href={`#/issues?runner=${encodeURIComponent(runnerId)}&namespace=${encodeURIComponent(r.name)}`}>{r.issues}</a>
-              ) : (
-                r.issues
-              )}
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ) : null}
+      {rows.map((r) => (
+        <tr key={r.name}>
+          <td>
+            <code>{r.name}</code>
+          </td>
+          <td>
+            <span class={`score-cell ${scoreClass(r.score)}`}>{percent(r.score)}</span>
+          </td>
+          <td>
+            {runnerId && r.issues > 0 ? (
+              <a href={`#/issues?runner=${encodeURIComponent(runnerId)}&namespace=${encodeURIComponent(r.name)}`}>{r.issues}</a>
+            ) : (
+              r.issues
+            )}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -298,23 +290,14 @@ function ScoreChart({ runnerName, sweeps }: { runnerName: string; sweeps: Sweep[
     <figure class="score-chart">
       <div class="chart" ref={box} role="img" aria-label={label} />
       <figcaption class="muted">Score of the last {points.length} sweeps (0–100, higher is healthier)</figcaption>
-      <table class="visually-hidden">
-        <caption>Score history of {runnerName}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Sweep finished</th>
-            <th scope="col">Score</th>
+      <DataTable caption={`Score history of ${runnerName}`} columns={['Sweep finished', 'Score']} scroll={false} class="visually-hidden">
+        {points.map((p) => (
+          <tr key={p.t}>
+            <td>{formatTime(new Date(p.t).toISOString())}</td>
+            <td>{p.score}</td>
           </tr>
-        </thead>
-        <tbody>
-          {points.map((p) => (
-            <tr key={p.t}>
-              <td>{formatTime(new Date(p.t).toISOString())}</td>
-              <td>{p.score}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </DataTable>
     </figure>
   );
 }

@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
+import { InputField } from '../fields';
 import { CopyButton, formatTime, PageHeader, ProblemBanner, useAction, useLoad } from '../ui';
 
 /** POST /v1/auth/password: a challenge, never a session; with a fresh TOTP secret until one is confirmed. */
@@ -25,8 +26,6 @@ interface Methods {
   oidc: boolean;
   saml: boolean;
 }
-
-const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
 
 export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
   const [challenge, setChallenge] = useState<PasswordAnswer | undefined>(undefined);
@@ -89,21 +88,16 @@ function PasswordStep({ onChallenge }: { onChallenge: (answer: PasswordAnswer) =
       }}
     >
       <ProblemBanner error={action.error} />
-      <div class="field">
-        <label for="login-email">Email</label>
-        <input id="login-email" type="email" autocomplete="username" required value={email} onInput={(e) => setEmail(value(e))} />
-      </div>
-      <div class="field">
-        <label for="login-password">Password</label>
-        <input
-          id="login-password"
-          type="password"
-          autocomplete="current-password"
-          required
-          value={password}
-          onInput={(e) => setPassword(value(e))}
-        />
-      </div>
+      <InputField id="login-email" label="Email" type="email" autocomplete="username" required value={email} onValue={setEmail} />
+      <InputField
+        id="login-password"
+        label="Password"
+        type="password"
+        autocomplete="current-password"
+        required
+        value={password}
+        onValue={setPassword}
+      />
       <button type="submit" disabled={action.busy} aria-busy={action.busy}>
         Continue
       </button>
@@ -165,35 +159,31 @@ function SecondFactor({
       )}
       <ProblemBanner error={action.error} />
       {useRecovery ? (
-        <div class="field">
-          <label for="login-recovery">Recovery code</label>
-          <input
-            id="login-recovery"
-            ref={input}
-            autocomplete="off"
-            spellcheck={false}
-            pattern="[A-Za-z0-9]{5}-[A-Za-z0-9]{5}"
-            placeholder="abcde-12345"
-            required
-            value={code}
-            onInput={(e) => setCode(value(e))}
-          />
-        </div>
+        <InputField
+          id="login-recovery"
+          label="Recovery code"
+          inputRef={input}
+          autocomplete="off"
+          spellcheck={false}
+          pattern="[A-Za-z0-9]{5}-[A-Za-z0-9]{5}"
+          placeholder="abcde-12345"
+          required
+          value={code}
+          onValue={setCode}
+        />
       ) : (
-        <div class="field">
-          <label for="login-code">Authentication code</label>
-          <input
-            id="login-code"
-            ref={input}
-            autocomplete="one-time-code"
-            inputMode="numeric"
-            pattern="[0-9]{6}"
-            maxLength={6}
-            required
-            value={code}
-            onInput={(e) => setCode(value(e))}
-          />
-        </div>
+        <InputField
+          id="login-code"
+          label="Authentication code"
+          inputRef={input}
+          autocomplete="one-time-code"
+          inputMode="numeric"
+          pattern="[0-9]{6}"
+          maxLength={6}
+          required
+          value={code}
+          onValue={setCode}
+        />
       )}
       <p class="muted small-print">This step expires at {formatTime(challenge.expiresAt)}.</p>
       <div class="toolbar">

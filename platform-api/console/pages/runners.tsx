@@ -9,8 +9,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import { FormFooter, InputField } from '../fields';
 import { asSchema, type JsonSchema } from '../schema-form';
-import { CopyButton, Empty, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
+import { DataTable } from '../table';
+import { CopyButton, Empty, LoadedList, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
 
 /** The policy a Runner reported (common/runner-policy.ts PolicySummary), as far as this page shows it. */
 interface PolicySummary {
@@ -70,7 +72,6 @@ const NAMES_MODE: Record<string, string> = {
 export function RunnersPage({ ctx }: { ctx: Ctx }) {
   const runners = useLoad(() => api.get<{ items: RunnerItem[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws], { pollMs: 30_000 });
   const [registration, setRegistration] = useState<Registration>();
-  const items = runners.data?.items ?? [];
 
   return (
     <>
@@ -80,49 +81,37 @@ export function RunnersPage({ ctx }: { ctx: Ctx }) {
       </p>
       {registration ? <RegisteredOnce registration={registration} onDone={() => setRegistration(undefined)} /> : null}
       <ProblemBanner error={runners.error} />
-      {runners.loading && !runners.data ? (
-        <Loading what="Runners" />
-      ) : runners.data && items.length === 0 ? (
-        <Empty>No Runner is registered yet{ctx.can('runners.manage') ? ': register one below.' : '. An owner registers them.'}</Empty>
-      ) : items.length > 0 ? (
-        <>
-          <div class="table-scroll">
-            <table>
-              <caption>Runners</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Presence</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Policy</th>
+      <LoadedList
+        loaded={runners}
+        what="Runners"
+        empty={<>No Runner is registered yet{ctx.can('runners.manage') ? ': register one below.' : '. An owner registers them.'}</>}
+      >
+        {({ items }) => (
+          <>
+            <DataTable caption="Runners" columns={['Name', 'Presence', 'Version', 'Last seen', 'Policy']}>
+              {items.map((r) => (
+                <tr key={r.id}>
+                  <td>
+                    {r.name}
+                    <div class="muted mono small-text">{r.id}</div>
+                  </td>
+                  <td>
+                    <StatusBadge status={r.online ? 'online' : 'offline'} />
+                    {r.pollers > 1 ? <div class="muted">{r.pollers} replicas polling</div> : null}
+                  </td>
+                  <td>{r.version ?? '—'}</td>
+                  <td>{r.lastPollAt ? <Time iso={r.lastPollAt} /> : 'never'}</td>
+                  <td>{r.policy ? policyLine(r.policy) : <span class="muted">not reported yet (it reports once it connects)</span>}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {items.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      {r.name}
-                      <div class="muted mono small-text">{r.id}</div>
-                    </td>
-                    <td>
-                      <StatusBadge status={r.online ? 'online' : 'offline'} />
-                      {r.pollers > 1 ? <div class="muted">{r.pollers} replicas polling</div> : null}
-                    </td>
-                    <td>{r.version ?? '—'}</td>
-                    <td>{r.lastPollAt ? <Time iso={r.lastPollAt} /> : 'never'}</td>
-                    <td>{r.policy ? policyLine(r.policy) : <span class="muted">not reported yet (it reports once it connects)</span>}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <h2>Details</h2>
-          {items.map((r) => (
-            <RunnerDetails key={r.id} ctx={ctx} runner={r} />
-          ))}
-        </>
-      ) : null}
+              ))}
+            </DataTable>
+            <h2>Details</h2>
+            {items.map((r) => (
+              <RunnerDetails key={r.id} ctx={ctx} runner={r} />
+            ))}
+          </>
+        )}
+      </LoadedList>
       {ctx.can('runners.manage') ? <RegisterForm ctx={ctx} onRegistered={(r) => (setRegistration(r), runners.reload())} /> : null}
     </>
   );
@@ -214,9 +203,9 @@ function RunnerChecks({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
   if (checks.error) return <ProblemBanner error={checks.error} />;
   if (!checks.data?.reported) return <Empty>No checks reported yet: the Runner reports them once it connects.</Empty>;
   return (
-    <div class="table-scroll">
-      <table>
-        <caption>
+    <DataTable
+      caption={
+        <>
           Checks of {runner.name}
           {checks.data.reportedAt ? (
             <span class="muted">
@@ -224,43 +213,35 @@ function RunnerChecks({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
               (reported <Time iso={checks.data.reportedAt} />)
             </span>
           ) : null}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Check type</th>
-            <th scope="col">Source</th>
-            <th scope="col">Parameters</th>
-            <th scope="col">Raw excerpts</th>
-          </tr>
-        </thead>
-        <tbody>
-          {checks.data.items.map((c) => (
-            <tr key={c.type}>
-              <td>
-                <code>{c.type}</code>
-                {c.description ? <div class="muted">{c.description}</div> : null}
-              </td>
-              <td>
-                {c.pack ? (
-                  <>
-                    pack {c.pack.name} {c.pack.version} ({c.kind ?? 'check'})
-                    <div class="muted small-text">
-                      {c.pack.source.kind}
-                      {c.pack.source.commit ? ` @ ${c.pack.source.commit.slice(0, 12)}` : ''}
-                      {c.pack.source.signed ? ', signed' : ', not signed'}
-                    </div>
-                  </>
-                ) : (
-                  'built-in'
-                )}
-              </td>
-              <td>{parameterSummary(c.parameters)}</td>
-              <td>{c.rawData ? 'allowed' : 'no'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+        </>
+      }
+      columns={['Check type', 'Source', 'Parameters', 'Raw excerpts']}
+    >
+      {checks.data.items.map((c) => (
+        <tr key={c.type}>
+          <td>
+            <code>{c.type}</code>
+            {c.description ? <div class="muted">{c.description}</div> : null}
+          </td>
+          <td>
+            {c.pack ? (
+              <>
+                pack {c.pack.name} {c.pack.version} ({c.kind ?? 'check'})
+                <div class="muted small-text">
+                  {c.pack.source.kind}
+                  {c.pack.source.commit ? ` @ ${c.pack.source.commit.slice(0, 12)}` : ''}
+                  {c.pack.source.signed ? ', signed' : ', not signed'}
+                </div>
+              </>
+            ) : (
+              'built-in'
+            )}
+          </td>
+          <td>{parameterSummary(c.parameters)}</td>
+          <td>{c.rawData ? 'allowed' : 'no'}</td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -282,45 +263,35 @@ function RegisterForm({ ctx, onRegistered }: { ctx: Ctx; onRegistered: (r: Regis
     <form class="card" aria-labelledby="register-heading" onSubmit={(e) => void submit(e)}>
       <h2 id="register-heading">Register a Runner</h2>
       <div class="form-row">
-        <div class="field">
-          <label for="runner-name">Runner name</label>
-          <input
-            id="runner-name"
-            required
-            maxLength={100}
-            autoComplete="off"
-            spellcheck={false}
-            placeholder="prod-eu-1"
-            aria-describedby="runner-name-hint"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
-          <span class="hint" id="runner-name-hint">
-            Lower-case letters, digits and dashes; usually the cluster’s name.
-          </span>
-        </div>
-        <div class="field wide">
-          <label for="runner-public-key">Attestation public key (optional)</label>
-          <input
-            id="runner-public-key"
-            autoComplete="off"
-            spellcheck={false}
-            aria-describedby="runner-public-key-hint"
-            value={publicKey}
-            onInput={(e) => setPublicKey(e.currentTarget.value)}
-          />
-          <span class="hint" id="runner-public-key-hint">
-            The public half printed by <code>lookout runner keygen</code>, so that the private half never passes the Platform. Empty: the
-            Platform makes the key pair and shows its private half once.
-          </span>
-        </div>
+        <InputField
+          id="runner-name"
+          label="Runner name"
+          hint="Lower-case letters, digits and dashes; usually the cluster’s name."
+          required
+          maxLength={100}
+          autoComplete="off"
+          spellcheck={false}
+          placeholder="prod-eu-1"
+          value={name}
+          onValue={setName}
+        />
+        <InputField
+          id="runner-public-key"
+          label="Attestation public key (optional)"
+          wide
+          hint={
+            <>
+              The public half printed by <code>lookout runner keygen</code>, so that the private half never passes the Platform. Empty: the
+              Platform makes the key pair and shows its private half once.
+            </>
+          }
+          autoComplete="off"
+          spellcheck={false}
+          value={publicKey}
+          onValue={setPublicKey}
+        />
       </div>
-      <ProblemBanner error={action.error} />
-      <div class="form-actions">
-        <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-          {action.busy ? 'Registering…' : 'Register'}
-        </button>
-      </div>
+      <FormFooter error={action.error} busy={action.busy} label="Register" busyLabel="Registering…" />
     </form>
   );
 }

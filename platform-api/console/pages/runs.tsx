@@ -9,6 +9,7 @@ import { useState } from 'preact/hooks';
 import { runWorkflowId } from '../../../common/ids';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import { DataTable, SortableHead, type Sort } from '../table';
 import {
   CopyButton,
   Empty,
@@ -98,7 +99,7 @@ const COLUMNS: [Column, string][] = [
 export function RunsPage({ ctx }: { ctx: Ctx }) {
   const [limit, setLimit] = useState(50);
   const [filter, setFilter] = useState<FilterKey>('all');
-  const [sort, setSort] = useState<{ by: Column; asc: boolean }>({ by: 'queuedAt', asc: false });
+  const [sort, setSort] = useState<Sort<Column>>({ key: 'queuedAt', asc: false });
   const runs = useLoad(() => api.get<{ items: RunItem[] }>(wsPath(ctx.ws, '/runs'), { limit }), [ctx.ws, limit], {
     pollMs: 2000,
     poll: (d) => d.items.some(isLive),
@@ -116,8 +117,8 @@ export function RunsPage({ ctx }: { ctx: Ctx }) {
     return r[c];
   };
   const rows = all.filter(FILTERS[filter].test).sort((a, b) => {
-    const x = cell(a, sort.by);
-    const y = cell(b, sort.by);
+    const x = cell(a, sort.key);
+    const y = cell(b, sort.key);
     const d = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
     return sort.asc ? d : -d;
   });
@@ -174,58 +175,43 @@ export function RunsPage({ ctx }: { ctx: Ctx }) {
           <a href="#/health">Health</a>).
         </Empty>
       ) : (
-        <div class="table-scroll">
-          <table>
-            <caption>Runs</caption>
-            <thead>
-              <tr>
-                {COLUMNS.map(([c, label]) => (
-                  <th key={c} scope="col" aria-sort={sort.by === c ? (sort.asc ? 'ascending' : 'descending') : undefined}>
-                    <button
-                      type="button"
-                      class="sort"
-                      onClick={() => setSort({ by: c, asc: sort.by === c ? !sort.asc : !c.endsWith('At') && c !== 'duration' })}
-                    >
-                      {label}
-                      <span aria-hidden="true">{sort.by === c ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
-                    </button>
-                  </th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {rows.length === 0 ? (
-                <tr>
-                  <td colSpan={COLUMNS.length} class="muted">
-                    No run among the last {limit} is {FILTERS[filter].label.toLowerCase()}.
-                  </td>
-                </tr>
-              ) : null}
-              {rows.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <StatusBadge status={r.status} />
-                  </td>
-                  <td>
-                    <a href={`#/run/${r.id}`}>{r.checkType}</a>
-                  </td>
-                  <td>{taskName(r.taskId) ?? <code>{r.taskId}</code>}</td>
-                  <td>{r.trigger}</td>
-                  <td>
-                    <Time iso={r.queuedAt} />
-                  </td>
-                  <td>
-                    <Time iso={r.startedAt} />
-                  </td>
-                  <td>
-                    <Time iso={r.finishedAt} />
-                  </td>
-                  <td>{formatDuration(elapsed(r))}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Runs"
+          head={
+            // Times and durations sort newest or longest first.
+            <SortableHead columns={COLUMNS} sort={sort} onSort={setSort} ascFirst={(c) => !c.endsWith('At') && c !== 'duration'} />
+          }
+        >
+          {rows.length === 0 ? (
+            <tr>
+              <td colSpan={COLUMNS.length} class="muted">
+                No run among the last {limit} is {FILTERS[filter].label.toLowerCase()}.
+              </td>
+            </tr>
+          ) : null}
+          {rows.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <StatusBadge status={r.status} />
+              </td>
+              <td>
+                <a href={`#/run/${r.id}`}>{r.checkType}</a>
+              </td>
+              <td>{taskName(r.taskId) ?? <code>{r.taskId}</code>}</td>
+              <td>{r.trigger}</td>
+              <td>
+                <Time iso={r.queuedAt} />
+              </td>
+              <td>
+                <Time iso={r.startedAt} />
+              </td>
+              <td>
+                <Time iso={r.finishedAt} />
+              </td>
+              <td>{formatDuration(elapsed(r))}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </>
   );
@@ -420,25 +406,16 @@ function Result({ result }: { result: NonNullable<RunItem['result']> }) {
         <dd>{result.exitCode}</dd>
       </dl>
       {metrics.length ? (
-        <table class="compact">
-          <caption>Metrics</caption>
-          <thead>
-            <tr>
-              <th scope="col">Metric</th>
-              <th scope="col">Value</th>
+        <DataTable caption="Metrics" columns={['Metric', 'Value']} scroll={false} class="compact">
+          {metrics.map(([k, v]) => (
+            <tr key={k}>
+              <td>
+                <code>{k}</code>
+              </td>
+              <td>{v}</td>
             </tr>
-          </thead>
-          <tbody>
-            {metrics.map(([k, v]) => (
-              <tr key={k}>
-                <td>
-                  <code>{k}</code>
-                </td>
-                <td>{v}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </DataTable>
       ) : null}
       <h3>Issues found</h3>
       {result.issues.length === 0 ? (

@@ -7,7 +7,8 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { Empty, Loading, ProblemBanner, StatusBadge, Time, useLoad } from '../ui';
+import { DataTable } from '../table';
+import { LoadedList, ProblemBanner, StatusBadge, Time, useLoad } from '../ui';
 
 interface AuditEvent {
   id: string;
@@ -63,50 +64,35 @@ export function AuditTab({ ctx }: { ctx: Ctx }) {
           </p>
         )
       ) : null}
-      {audit.loading && !page ? (
-        <Loading what="the audit log" />
-      ) : page && page.items.length === 0 ? (
-        <Empty>No events{cursors.length ? ' after these' : ''}.</Empty>
-      ) : page ? (
-        <div class="table-scroll" aria-busy={audit.loading}>
-          <table>
-            <caption>
-              Audit events {first}–{first + page.items.length - 1}, oldest first
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Details</th>
+      <LoadedList loaded={audit} what="the audit log" empty={<>No events{cursors.length ? ' after these' : ''}.</>}>
+        {({ items }) => (
+          <DataTable
+            caption={`Audit events ${first}–${first + items.length - 1}, oldest first`}
+            columns={['Time', 'Actor', 'Action', 'Target', 'Outcome', 'Details']}
+            busy={audit.loading}
+          >
+            {items.map((e) => (
+              <tr key={e.id}>
+                <td>
+                  <Time iso={e.at} />
+                </td>
+                <td class="mono small-text">{e.actor}</td>
+                <td>
+                  <code>{e.action}</code>
+                </td>
+                <td class="mono small-text">{e.target ?? '—'}</td>
+                <td>
+                  <StatusBadge status={e.outcome} />
+                </td>
+                <td class="mono small-text audit-details">
+                  {e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : ''}
+                  {e.ip ? <div class="muted">from {e.ip}</div> : null}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {page.items.map((e) => (
-                <tr key={e.id}>
-                  <td>
-                    <Time iso={e.at} />
-                  </td>
-                  <td class="mono small-text">{e.actor}</td>
-                  <td>
-                    <code>{e.action}</code>
-                  </td>
-                  <td class="mono small-text">{e.target ?? '—'}</td>
-                  <td>
-                    <StatusBadge status={e.outcome} />
-                  </td>
-                  <td class="mono small-text audit-details">
-                    {e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : ''}
-                    {e.ip ? <div class="muted">from {e.ip}</div> : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </LoadedList>
       <div class="toolbar">
         <button
           type="button"

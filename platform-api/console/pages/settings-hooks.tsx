@@ -8,8 +8,9 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton, LocalProblems, lines } from '../schema-form';
-import { CopyButton, Empty, Loading, ProblemBanner, Time, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
+import { DataTable } from '../table';
+import { ConfirmButton, CopyButton, Empty, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, Time, useAction, useLoad } from '../ui';
 
 type Format = 'alertmanager' | 'generic' | 'pagerduty';
 type Auth = 'bearer' | 'hmac';
@@ -85,76 +86,54 @@ export function HooksTab({ ctx }: { ctx: Ctx }) {
 
   const remove = async (h: Hook) => {
     setNotice('');
-    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/hooks/${h.id}`)), true))) setNotice(`Hook ${h.name} deleted.`);
+    if (await action.succeeded(() => api.del(wsPath(ctx.ws, `/hooks/${h.id}`)))) setNotice(`Hook ${h.name} deleted.`);
     hooks.reload();
   };
 
-  const items = hooks.data?.items ?? [];
   return (
     <section aria-labelledby="hooks-heading">
       <h2 id="hooks-heading">Hooks</h2>
       <p class="muted">An alert hook starts runs of tasks when an alerting system calls it, so the checks run while the alert fires.</p>
-      <p class="notice-slot" aria-live="polite">
-        {notice ? <span class="notice">{notice}</span> : null}
-      </p>
+      <NoticeSlot>{notice}</NoticeSlot>
       {created ? <CreatedOnce hook={created} onDone={() => setCreated(undefined)} /> : null}
       <ProblemBanner error={action.error ?? hooks.error} />
-      {hooks.loading && !hooks.data ? (
-        <Loading what="hooks" />
-      ) : hooks.data && items.length === 0 ? (
-        <Empty>No alert hooks yet.</Empty>
-      ) : items.length > 0 ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Hooks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Format</th>
-                <th scope="col">Authentication</th>
-                <th scope="col">Routes</th>
-                <th scope="col">Calls a minute</th>
-                <th scope="col">URL</th>
-                <th scope="col">Created</th>
+      <LoadedList loaded={hooks} what="hooks" empty="No alert hooks yet.">
+        {({ items }) => (
+          <DataTable
+            caption="Hooks"
+            hideCaption
+            columns={['Name', 'Format', 'Authentication', 'Routes', 'Calls a minute', 'URL', 'Created']}
+            actions={manage}
+          >
+            {items.map((h) => (
+              <tr key={h.id}>
+                <td>{h.name}</td>
+                <td>{h.format}</td>
+                <td>{h.auth === 'hmac' ? 'HMAC signature' : 'bearer secret'}</td>
+                <td>{h.routeCount}</td>
+                <td>{h.ratePerMinute}</td>
+                <td>
+                  <code class="small-text">{absolute(`/v1/hooks/${h.id}`)}</code>{' '}
+                  <CopyButton text={absolute(`/v1/hooks/${h.id}`)} label="Copy URL" />
+                </td>
+                <td>
+                  <Time iso={h.createdAt} />
+                </td>
                 {manage ? (
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
+                  <td class="row-actions">
+                    <ConfirmButton
+                      label="Delete"
+                      question={`Delete hook ${h.name}? Calls to it will be refused.`}
+                      busy={action.busy}
+                      onConfirm={() => remove(h)}
+                    />
+                  </td>
                 ) : null}
               </tr>
-            </thead>
-            <tbody>
-              {items.map((h) => (
-                <tr key={h.id}>
-                  <td>{h.name}</td>
-                  <td>{h.format}</td>
-                  <td>{h.auth === 'hmac' ? 'HMAC signature' : 'bearer secret'}</td>
-                  <td>{h.routeCount}</td>
-                  <td>{h.ratePerMinute}</td>
-                  <td>
-                    <code class="small-text">{absolute(`/v1/hooks/${h.id}`)}</code>{' '}
-                    <CopyButton text={absolute(`/v1/hooks/${h.id}`)} label="Copy URL" />
-                  </td>
-                  <td>
-                    <Time iso={h.createdAt} />
-                  </td>
-                  {manage ? (
-                    <td class="row-actions">
-                      <ConfirmButton
-                        label="Delete"
-                        confirmLabel="Yes, delete"
-                        question={`Delete hook ${h.name}? Calls to it will be refused.`}
-                        busy={action.busy}
-                        onConfirm={() => remove(h)}
-                      />
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </LoadedList>
       {manage ? (
         <NewHookForm
           ctx={ctx}
@@ -172,8 +151,7 @@ export function HooksTab({ ctx }: { ctx: Ctx }) {
 function CreatedOnce({ hook, onDone }: { hook: CreatedHook; onDone: () => void }) {
   const url = absolute(hook.url);
   return (
-    <div class="secret-once" role="region" aria-labelledby="hook-once-heading">
-      <h3 id="hook-once-heading">Hook {hook.name} created</h3>
+    <ShownOnce headingId="hook-once-heading" heading={`Hook ${hook.name} created`} doneLabel="I saved it: hide it" onDone={onDone}>
       <dl class="facts">
         <dt>URL</dt>
         <dd>
@@ -205,10 +183,7 @@ function CreatedOnce({ hook, onDone }: { hook: CreatedHook; onDone: () => void }
       ) : (
         <p>PagerDuty signs its calls with the signing secret you gave; give PagerDuty this URL as the webhook subscription’s URL.</p>
       )}
-      <button type="button" class="secondary small" onClick={onDone}>
-        I saved it: hide it
-      </button>
-    </div>
+    </ShownOnce>
   );
 }
 
@@ -259,95 +234,68 @@ function NewHookForm({ ctx, onCreated }: { ctx: Ctx; onCreated: (hook: CreatedHo
       <ProblemBanner error={tasks.error} />
       {tasks.data && taskItems.length === 0 ? <Empty>A hook starts runs of tasks: create a task first.</Empty> : null}
       <div class="form-row">
-        <div class="field">
-          <label for="hook-name">Hook name</label>
-          <input id="hook-name" required maxLength={60} autoComplete="off" value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </div>
-        <div class="field">
-          <label for="hook-format">Format</label>
-          <select id="hook-format" value={format} onChange={(e) => setFormat(e.currentTarget.value as Format)}>
-            {FORMATS.map(([f, text]) => (
-              <option key={f} value={f}>
-                {text}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="hook-auth">Authentication</label>
-          <select
-            id="hook-auth"
-            value={effectiveAuth}
-            disabled={format === 'pagerduty'}
-            onChange={(e) => setAuth(e.currentTarget.value as Auth)}
-          >
-            <option value="bearer">Bearer secret</option>
-            <option value="hmac">HMAC signature</option>
-          </select>
-        </div>
+        <InputField id="hook-name" label="Hook name" required maxLength={60} autoComplete="off" value={name} onValue={setName} />
+        <SelectField id="hook-format" label="Format" value={format} onValue={setFormat}>
+          <Options values={FORMATS} />
+        </SelectField>
+        <SelectField id="hook-auth" label="Authentication" value={effectiveAuth} disabled={format === 'pagerduty'} onValue={setAuth}>
+          <option value="bearer">Bearer secret</option>
+          <option value="hmac">HMAC signature</option>
+        </SelectField>
         {format === 'pagerduty' ? (
-          <div class="field">
-            <label for="hook-secret">PagerDuty signing secret</label>
-            <input
-              id="hook-secret"
-              required
-              autoComplete="off"
-              spellcheck={false}
-              value={secret}
-              onInput={(e) => setSecret(e.currentTarget.value)}
-            />
-          </div>
+          <InputField
+            id="hook-secret"
+            label="PagerDuty signing secret"
+            required
+            autoComplete="off"
+            spellcheck={false}
+            value={secret}
+            onValue={setSecret}
+          />
         ) : null}
-        <div class="field">
-          <label for="hook-rate">Calls a minute at most</label>
-          <input id="hook-rate" type="number" min={1} max={6000} step={1} value={rate} onInput={(e) => setRate(e.currentTarget.value)} />
-        </div>
+        <InputField
+          id="hook-rate"
+          label="Calls a minute at most"
+          type="number"
+          min={1}
+          max={6000}
+          step={1}
+          value={rate}
+          onValue={setRate}
+        />
       </div>
       {routes.map((r, i) => (
         <fieldset class="schema-group" key={i}>
           <legend>Route {i + 1}</legend>
           <div class="form-row">
-            <div class="field">
-              <label for={`route-${i}-task`}>Task</label>
-              <select id={`route-${i}-task`} required value={r.taskId} onChange={(e) => setRoute(i, { taskId: e.currentTarget.value })}>
-                <option value="">Choose a task…</option>
-                {taskItems.map((t) => (
-                  <option key={t.id} value={t.id}>
-                    {t.name}
-                  </option>
-                ))}
-              </select>
-            </div>
-            <div class="field">
-              <label for={`route-${i}-match`}>Match labels</label>
-              <textarea
-                id={`route-${i}-match`}
-                rows={2}
-                spellcheck={false}
-                placeholder={'alertname=KubePodCrashLooping\nnamespace=~prod-.*'}
-                aria-describedby={`route-${i}-match-hint`}
-                value={r.match}
-                onInput={(e) => setRoute(i, { match: e.currentTarget.value })}
-              />
-              <span class="hint" id={`route-${i}-match-hint`}>
-                One per line: name=value, or name=~regex for a regular expression. Empty: every alert.
-              </span>
-            </div>
-            <div class="field">
-              <label for={`route-${i}-params`}>Parameters</label>
-              <textarea
-                id={`route-${i}-params`}
-                rows={2}
-                spellcheck={false}
-                placeholder="namespace={{ labels.namespace }}"
-                aria-describedby={`route-${i}-params-hint`}
-                value={r.params}
-                onInput={(e) => setRoute(i, { params: e.currentTarget.value })}
-              />
-              <span class="hint" id={`route-${i}-params-hint`}>
-                Optional, one per line: name=template, with {'{{ labels.<name> }}'} placeholders. Empty: the task’s own parameters.
-              </span>
-            </div>
+            <SelectField id={`route-${i}-task`} label="Task" required value={r.taskId} onValue={(taskId) => setRoute(i, { taskId })}>
+              <option value="">Choose a task…</option>
+              {taskItems.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.name}
+                </option>
+              ))}
+            </SelectField>
+            <TextareaField
+              id={`route-${i}-match`}
+              label="Match labels"
+              hint="One per line: name=value, or name=~regex for a regular expression. Empty: every alert."
+              rows={2}
+              spellcheck={false}
+              placeholder={'alertname=KubePodCrashLooping\nnamespace=~prod-.*'}
+              value={r.match}
+              onValue={(match) => setRoute(i, { match })}
+            />
+            <TextareaField
+              id={`route-${i}-params`}
+              label="Parameters"
+              hint="Optional, one per line: name=template, with {{ labels.<name> }} placeholders. Empty: the task’s own parameters."
+              rows={2}
+              spellcheck={false}
+              placeholder="namespace={{ labels.namespace }}"
+              value={r.params}
+              onValue={(params) => setRoute(i, { params })}
+            />
           </div>
           {routes.length > 1 ? (
             <button type="button" class="secondary small" onClick={() => setRoutes(routes.filter((_, j) => j !== i))}>
@@ -356,16 +304,18 @@ function NewHookForm({ ctx, onCreated }: { ctx: Ctx; onCreated: (hook: CreatedHo
           ) : null}
         </fieldset>
       ))}
-      <LocalProblems problems={problems} />
-      <ProblemBanner error={action.error} />
-      <div class="form-actions">
-        <button type="button" class="secondary" onClick={() => setRoutes([...routes, { taskId: '', match: '', params: '' }])}>
-          Add a route
-        </button>
-        <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-          {action.busy ? 'Creating…' : 'Create hook'}
-        </button>
-      </div>
+      <FormFooter
+        problems={problems}
+        error={action.error}
+        busy={action.busy}
+        label="Create hook"
+        busyLabel="Creating…"
+        before={
+          <button type="button" class="secondary" onClick={() => setRoutes([...routes, { taskId: '', match: '', params: '' }])}>
+            Add a route
+          </button>
+        }
+      />
     </form>
   );
 }

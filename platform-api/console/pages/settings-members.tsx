@@ -8,8 +8,9 @@ import { useState } from 'preact/hooks';
 import { ROLES, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton } from '../schema-form';
-import { Empty, Loading, ProblemBanner, Time, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, Options, SelectField } from '../fields';
+import { DataTable } from '../table';
+import { ConfirmButton, Empty, Loading, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
 
 interface Member {
   userId: string;
@@ -38,8 +39,7 @@ export function MembersTab({ ctx }: { ctx: Ctx }) {
 
   const run = async (doing: () => Promise<unknown>, done: string) => {
     setNotice('');
-    // `true` marks success: a 204 answers nothing.
-    if (await action.run(async () => (await doing(), true))) setNotice(done);
+    if (await action.succeeded(doing)) setNotice(done);
     members.reload();
     invitations.reload();
   };
@@ -57,75 +57,52 @@ export function MembersTab({ ctx }: { ctx: Ctx }) {
   return (
     <section aria-labelledby="members-heading">
       <h2 id="members-heading">Members</h2>
-      <p class="notice-slot" aria-live="polite">
-        {notice ? <span class="notice">{notice}</span> : null}
-      </p>
+      <NoticeSlot>{notice}</NoticeSlot>
       <ProblemBanner error={action.error ?? members.error} />
       {members.loading && !members.data ? (
         <Loading what="members" />
       ) : members.data ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Members</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Member since</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {members.data.items.map((m) => (
-                <tr key={m.userId}>
-                  <td>
-                    {m.email}
-                    {m.userId === me ? <span class="muted"> (you)</span> : null}
-                  </td>
-                  <td>{m.displayName ?? '—'}</td>
-                  <td>
-                    <label class="visually-hidden" for={`role-${m.userId}`}>
-                      Role of {m.email}
-                    </label>
-                    <select
-                      id={`role-${m.userId}`}
-                      value={m.role}
-                      disabled={action.busy}
-                      onChange={(e) => {
-                        const next = e.currentTarget.value as Role;
-                        void run(
-                          () => api.patch(wsPath(ctx.ws, `/members/${m.userId}`), { role: next }),
-                          `${m.email} is now ${next}.${m.userId === me ? ' Reload the page to see what your new role allows.' : ''}`,
-                        );
-                      }}
-                    >
-                      {ROLES.map((r) => (
-                        <option key={r} value={r}>
-                          {r}
-                        </option>
-                      ))}
-                    </select>
-                  </td>
-                  <td>
-                    <Time iso={m.createdAt} />
-                  </td>
-                  <td class="row-actions">
-                    <ConfirmButton
-                      label="Remove"
-                      confirmLabel="Yes, remove"
-                      question={`Remove ${m.email} from the workspace?`}
-                      busy={action.busy}
-                      onConfirm={() => run(() => api.del(wsPath(ctx.ws, `/members/${m.userId}`)), `${m.email} removed.`)}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Members" hideCaption columns={['Email', 'Name', 'Role', 'Member since']} actions>
+          {members.data.items.map((m) => (
+            <tr key={m.userId}>
+              <td>
+                {m.email}
+                {m.userId === me ? <span class="muted"> (you)</span> : null}
+              </td>
+              <td>{m.displayName ?? '—'}</td>
+              <td>
+                <label class="visually-hidden" for={`role-${m.userId}`}>
+                  Role of {m.email}
+                </label>
+                <select
+                  id={`role-${m.userId}`}
+                  value={m.role}
+                  disabled={action.busy}
+                  onChange={(e) => {
+                    const next = e.currentTarget.value as Role;
+                    void run(
+                      () => api.patch(wsPath(ctx.ws, `/members/${m.userId}`), { role: next }),
+                      `${m.email} is now ${next}.${m.userId === me ? ' Reload the page to see what your new role allows.' : ''}`,
+                    );
+                  }}
+                >
+                  <Options values={ROLES} />
+                </select>
+              </td>
+              <td>
+                <Time iso={m.createdAt} />
+              </td>
+              <td class="row-actions">
+                <ConfirmButton
+                  label="Remove"
+                  question={`Remove ${m.email} from the workspace?`}
+                  busy={action.busy}
+                  onConfirm={() => run(() => api.del(wsPath(ctx.ws, `/members/${m.userId}`)), `${m.email} removed.`)}
+                />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
 
       <h3>Pending invitations</h3>
@@ -133,75 +110,45 @@ export function MembersTab({ ctx }: { ctx: Ctx }) {
       {invitations.data && invitations.data.items.length === 0 ? (
         <Empty>No invitation is pending.</Empty>
       ) : invitations.data ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Pending invitations</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Invited by</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {invitations.data.items.map((i) => (
-                <tr key={i.id}>
-                  <td>{i.email}</td>
-                  <td>{i.role}</td>
-                  <td class="mono small-text">{i.invitedBy}</td>
-                  <td>
-                    <Time iso={i.expiresAt} />
-                  </td>
-                  <td class="row-actions">
-                    <ConfirmButton
-                      label="Revoke"
-                      confirmLabel="Yes, revoke"
-                      question={`Revoke the invitation of ${i.email}?`}
-                      busy={action.busy}
-                      onConfirm={() => run(() => api.del(wsPath(ctx.ws, `/invitations/${i.id}`)), `Invitation of ${i.email} revoked.`)}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Pending invitations" hideCaption columns={['Email', 'Role', 'Invited by', 'Expires']} actions>
+          {invitations.data.items.map((i) => (
+            <tr key={i.id}>
+              <td>{i.email}</td>
+              <td>{i.role}</td>
+              <td class="mono small-text">{i.invitedBy}</td>
+              <td>
+                <Time iso={i.expiresAt} />
+              </td>
+              <td class="row-actions">
+                <ConfirmButton
+                  label="Revoke"
+                  question={`Revoke the invitation of ${i.email}?`}
+                  busy={action.busy}
+                  onConfirm={() => run(() => api.del(wsPath(ctx.ws, `/invitations/${i.id}`)), `Invitation of ${i.email} revoked.`)}
+                />
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
 
       <form class="card" aria-labelledby="invite-heading" onSubmit={invite}>
         <h3 id="invite-heading">Invite a member</h3>
         <div class="form-row">
-          <div class="field">
-            <label for="invite-email">Email</label>
-            <input
-              id="invite-email"
-              type="email"
-              required
-              maxLength={320}
-              autoComplete="off"
-              value={email}
-              onInput={(e) => setEmail(e.currentTarget.value)}
-            />
-          </div>
-          <div class="field">
-            <label for="invite-role">Role</label>
-            <select id="invite-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-              {ROLES.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div class="form-actions">
-            <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-              Invite
-            </button>
-          </div>
+          <InputField
+            id="invite-email"
+            label="Email"
+            type="email"
+            required
+            maxLength={320}
+            autoComplete="off"
+            value={email}
+            onValue={setEmail}
+          />
+          <SelectField id="invite-role" label="Role" value={role} onValue={setRole}>
+            <Options values={ROLES} />
+          </SelectField>
+          <FormFooter busy={action.busy} label="Invite" />
         </div>
       </form>
     </section>

@@ -7,8 +7,9 @@
 import { useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton } from '../schema-form';
-import { CopyButton, Empty, Loading, ProblemBanner, Time, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, TextareaField } from '../fields';
+import { DataTable } from '../table';
+import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
 
 interface SecretItem {
   name: string;
@@ -46,21 +47,20 @@ export function SecretsTab({ ctx }: { ctx: Ctx }) {
 
   const remove = async (s: SecretItem) => {
     setNotice(undefined);
-    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/secrets/${encodeURIComponent(s.name)}`)), true)))
+    if (await action.succeeded(() => api.del(wsPath(ctx.ws, `/secrets/${encodeURIComponent(s.name)}`))))
       setNotice({ text: `Secret ${s.name} deleted.` });
     secrets.reload();
   };
 
-  const items = secrets.data?.items ?? [];
   return (
     <section aria-labelledby="secrets-heading">
       <h2 id="secrets-heading">Secrets</h2>
       <p class="muted">
         Values are written to the secret store and can never be read back through the Platform; Runners read them with their own identity.
       </p>
-      <p class="notice-slot" aria-live="polite">
+      <NoticeSlot>
         {notice ? (
-          <span class="notice">
+          <>
             {notice.text}
             {notice.reference ? (
               <>
@@ -68,110 +68,77 @@ export function SecretsTab({ ctx }: { ctx: Ctx }) {
                 <code>{notice.reference}</code> <CopyButton text={notice.reference} label="Copy the reference" />
               </>
             ) : null}
-          </span>
+          </>
         ) : null}
-      </p>
+      </NoticeSlot>
       <ProblemBanner error={action.error ?? secrets.error} />
-      {secrets.loading && !secrets.data ? (
-        <Loading what="secrets" />
-      ) : secrets.data && items.length === 0 ? (
-        <Empty>No secrets yet.</Empty>
-      ) : items.length > 0 ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Secrets</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Reference</th>
-                <th scope="col">Version</th>
-                <th scope="col">Updated</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
+      <LoadedList loaded={secrets} what="secrets" empty="No secrets yet.">
+        {({ items }) => (
+          <DataTable caption="Secrets" hideCaption columns={['Name', 'Reference', 'Version', 'Updated']} actions>
+            {items.map((s) => (
+              <tr key={s.name}>
+                <td id={`secret-${s.name}`}>{s.name}</td>
+                <td>
+                  <code class="small-text">{s.reference}</code>
+                </td>
+                <td>{s.version ?? '—'}</td>
+                <td>
+                  {s.updatedAt ? <Time iso={s.updatedAt} /> : '—'}
+                  {s.updatedBy ? <div class="muted small-text">{s.updatedBy}</div> : null}
+                </td>
+                <td class="row-actions">
+                  <button
+                    type="button"
+                    class="secondary small"
+                    aria-describedby={`secret-${s.name}`}
+                    onClick={() => {
+                      setName(s.name);
+                      valueField.current?.focus();
+                    }}
+                  >
+                    Replace value
+                  </button>
+                  <ConfirmButton
+                    label="Delete"
+                    question={`Delete secret ${s.name}? Tasks that use it will fail.`}
+                    describedBy={`secret-${s.name}`}
+                    busy={action.busy}
+                    onConfirm={() => remove(s)}
+                  />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((s) => (
-                <tr key={s.name}>
-                  <td id={`secret-${s.name}`}>{s.name}</td>
-                  <td>
-                    <code class="small-text">{s.reference}</code>
-                  </td>
-                  <td>{s.version ?? '—'}</td>
-                  <td>
-                    {s.updatedAt ? <Time iso={s.updatedAt} /> : '—'}
-                    {s.updatedBy ? <div class="muted small-text">{s.updatedBy}</div> : null}
-                  </td>
-                  <td class="row-actions">
-                    <button
-                      type="button"
-                      class="secondary small"
-                      aria-describedby={`secret-${s.name}`}
-                      onClick={() => {
-                        setName(s.name);
-                        valueField.current?.focus();
-                      }}
-                    >
-                      Replace value
-                    </button>
-                    <ConfirmButton
-                      label="Delete"
-                      confirmLabel="Yes, delete"
-                      question={`Delete secret ${s.name}? Tasks that use it will fail.`}
-                      describedBy={`secret-${s.name}`}
-                      busy={action.busy}
-                      onConfirm={() => remove(s)}
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </LoadedList>
 
       <form class="card" aria-labelledby="write-secret-heading" onSubmit={(e) => void save(e)}>
         <h3 id="write-secret-heading">Write a secret</h3>
-        <div class="field">
-          <label for="secret-name">Secret name</label>
-          <input
-            id="secret-name"
-            required
-            maxLength={128}
-            autoComplete="off"
-            spellcheck={false}
-            aria-describedby="secret-name-hint"
-            value={name}
-            onInput={(e) => setName(e.currentTarget.value)}
-          />
-          <span class="hint" id="secret-name-hint">
-            Lower-case letters, digits, dot, dash and underscore. Writing an existing name replaces its value.
-          </span>
-        </div>
-        <div class="field">
-          <label for="secret-value">Value</label>
-          <textarea
-            id="secret-value"
-            ref={valueField}
-            required
-            rows={3}
-            maxLength={65_536}
-            autoComplete="off"
-            spellcheck={false}
-            aria-describedby="secret-value-hint"
-            value={value}
-            onInput={(e) => setValue(e.currentTarget.value)}
-          />
-          <span class="hint" id="secret-value-hint">
-            Not shown again once saved.
-          </span>
-        </div>
-        <div class="form-actions">
-          <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-            {action.busy ? 'Saving…' : 'Save secret'}
-          </button>
-        </div>
+        <InputField
+          id="secret-name"
+          label="Secret name"
+          hint="Lower-case letters, digits, dot, dash and underscore. Writing an existing name replaces its value."
+          required
+          maxLength={128}
+          autoComplete="off"
+          spellcheck={false}
+          value={name}
+          onValue={setName}
+        />
+        <TextareaField
+          id="secret-value"
+          label="Value"
+          hint="Not shown again once saved."
+          inputRef={valueField}
+          required
+          rows={3}
+          maxLength={65_536}
+          autoComplete="off"
+          spellcheck={false}
+          value={value}
+          onValue={setValue}
+        />
+        <FormFooter busy={action.busy} label="Save secret" busyLabel="Saving…" />
       </form>
     </section>
   );

@@ -8,8 +8,22 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton, LocalProblems, lines } from '../schema-form';
-import { CopyButton, Empty, Loading, ProblemBanner, StatusBadge, Time, severityName, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
+import { DataTable } from '../table';
+import {
+  ConfirmButton,
+  CopyButton,
+  Empty,
+  LoadedList,
+  NoticeSlot,
+  ProblemBanner,
+  ShownOnce,
+  severityName,
+  StatusBadge,
+  Time,
+  useAction,
+  useLoad,
+} from '../ui';
 
 type Kind = 'slack' | 'teams' | 'pagerduty' | 'webhook' | 'email';
 const KINDS: [Kind, string][] = [
@@ -71,7 +85,7 @@ export function SinksTab({ ctx }: { ctx: Ctx }) {
 
   const remove = async (s: Sink) => {
     setNotice('');
-    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/sinks/${s.id}`)), true))) setNotice(`Sink ${s.name} deleted.`);
+    if (await action.succeeded(() => api.del(wsPath(ctx.ws, `/sinks/${s.id}`)))) setNotice(`Sink ${s.name} deleted.`);
     sinks.reload();
   };
 
@@ -81,19 +95,20 @@ export function SinksTab({ ctx }: { ctx: Ctx }) {
     notifications.reload();
   };
 
-  const items = sinks.data?.items ?? [];
   return (
     <section aria-labelledby="sinks-heading">
       <h2 id="sinks-heading">Sinks</h2>
       <p class="muted">
         Sinks send new, reopened and resolved issues to chat, paging, webhooks or email. Where a sink sends is never shown again.
       </p>
-      <p class="notice-slot" aria-live="polite">
-        {notice ? <span class="notice">{notice}</span> : null}
-      </p>
+      <NoticeSlot>{notice}</NoticeSlot>
       {signing ? (
-        <div class="secret-once" role="region" aria-labelledby="signing-once-heading">
-          <h3 id="signing-once-heading">Signing secret of {signing.name}</h3>
+        <ShownOnce
+          headingId="signing-once-heading"
+          heading={`Signing secret of ${signing.name}`}
+          doneLabel="I copied it: hide it"
+          onDone={() => setSigning(undefined)}
+        >
           <p>
             <strong>Shown once:</strong> the receiver verifies the <code>Lookout-Signature</code> header of each message with it.
           </p>
@@ -101,80 +116,55 @@ export function SinksTab({ ctx }: { ctx: Ctx }) {
             <code class="secret-value">{signing.secret}</code>
           </p>
           <CopyButton text={signing.secret} label="Copy the signing secret" />{' '}
-          <button type="button" class="secondary small" onClick={() => setSigning(undefined)}>
-            I copied it: hide it
-          </button>
-        </div>
+        </ShownOnce>
       ) : null}
       <ProblemBanner error={action.error ?? sinks.error} />
-      {sinks.loading && !sinks.data ? (
-        <Loading what="sinks" />
-      ) : sinks.data && items.length === 0 ? (
-        <Empty>No sinks yet: issues are seen in the console only.</Empty>
-      ) : items.length > 0 ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Sinks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Sends</th>
-                <th scope="col">Pace</th>
-                <th scope="col">Created</th>
+      <LoadedList loaded={sinks} what="sinks" empty="No sinks yet: issues are seen in the console only.">
+        {({ items }) => (
+          <DataTable caption="Sinks" hideCaption columns={['Name', 'Kind', 'Sends', 'Pace', 'Created']} actions={manage}>
+            {items.map((s) => (
+              <tr key={s.id}>
+                <td id={`sink-${s.id}`}>{s.name}</td>
+                <td>{KINDS.find(([k]) => k === s.kind)?.[1] ?? s.kind}</td>
+                <td>
+                  {s.routing.events.join(', ')} issues of severity {severityName(s.routing.maxSeverity)} or worse
+                  <div class="muted small-text">
+                    Runners: {s.routing.runnerIds.length ? s.routing.runnerIds.map(runnerName).join(', ') : 'all'}; namespaces:{' '}
+                    {s.routing.namespaces.length ? s.routing.namespaces.join(', ') : 'all'}
+                  </div>
+                </td>
+                <td>
+                  grouped over {s.groupSeconds} s, at most {s.maxPerMinute} a minute
+                </td>
+                <td>
+                  <Time iso={s.createdAt} />
+                </td>
                 {manage ? (
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
+                  <td class="row-actions">
+                    <button
+                      type="button"
+                      class="secondary small"
+                      aria-describedby={`sink-${s.id}`}
+                      aria-busy={busyId === s.id}
+                      disabled={busyId === s.id}
+                      onClick={() => void test(s)}
+                    >
+                      Send a test
+                    </button>
+                    <ConfirmButton
+                      label="Delete"
+                      question={`Delete sink ${s.name} and what it still owes?`}
+                      describedBy={`sink-${s.id}`}
+                      busy={action.busy}
+                      onConfirm={() => remove(s)}
+                    />
+                  </td>
                 ) : null}
               </tr>
-            </thead>
-            <tbody>
-              {items.map((s) => (
-                <tr key={s.id}>
-                  <td id={`sink-${s.id}`}>{s.name}</td>
-                  <td>{KINDS.find(([k]) => k === s.kind)?.[1] ?? s.kind}</td>
-                  <td>
-                    {s.routing.events.join(', ')} issues of severity {severityName(s.routing.maxSeverity)} or worse
-                    <div class="muted small-text">
-                      Runners: {s.routing.runnerIds.length ? s.routing.runnerIds.map(runnerName).join(', ') : 'all'}; namespaces:{' '}
-                      {s.routing.namespaces.length ? s.routing.namespaces.join(', ') : 'all'}
-                    </div>
-                  </td>
-                  <td>
-                    grouped over {s.groupSeconds} s, at most {s.maxPerMinute} a minute
-                  </td>
-                  <td>
-                    <Time iso={s.createdAt} />
-                  </td>
-                  {manage ? (
-                    <td class="row-actions">
-                      <button
-                        type="button"
-                        class="secondary small"
-                        aria-describedby={`sink-${s.id}`}
-                        aria-busy={busyId === s.id}
-                        disabled={busyId === s.id}
-                        onClick={() => void test(s)}
-                      >
-                        Send a test
-                      </button>
-                      <ConfirmButton
-                        label="Delete"
-                        confirmLabel="Yes, delete"
-                        question={`Delete sink ${s.name} and what it still owes?`}
-                        describedBy={`sink-${s.id}`}
-                        busy={action.busy}
-                        onConfirm={() => remove(s)}
-                      />
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </LoadedList>
 
       {manage ? (
         <NewSinkForm
@@ -193,51 +183,36 @@ export function SinksTab({ ctx }: { ctx: Ctx }) {
       {notifications.data && notifications.data.items.length === 0 ? (
         <Empty>Nothing sent yet.</Empty>
       ) : notifications.data ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">Recent notifications</caption>
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Sink</th>
-                <th scope="col">Change</th>
-                <th scope="col">State</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last error</th>
-                {ctx.can('notifications.retry') ? (
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
-                ) : null}
-              </tr>
-            </thead>
-            <tbody>
-              {notifications.data.items.map((n) => (
-                <tr key={n.id}>
-                  <td>
-                    <Time iso={n.createdAt} />
-                  </td>
-                  <td>{sinkName(n.sinkId)}</td>
-                  <td>{n.transition}</td>
-                  <td>
-                    <StatusBadge status={n.state} />
-                  </td>
-                  <td>{n.attempts}</td>
-                  <td>{n.lastError ?? '—'}</td>
-                  {ctx.can('notifications.retry') ? (
-                    <td>
-                      {n.state === 'dead' ? (
-                        <button type="button" class="secondary small" disabled={action.busy} onClick={() => void retry(n)}>
-                          Send again
-                        </button>
-                      ) : null}
-                    </td>
+        <DataTable
+          caption="Recent notifications"
+          hideCaption
+          columns={['Time', 'Sink', 'Change', 'State', 'Attempts', 'Last error']}
+          actions={ctx.can('notifications.retry')}
+        >
+          {notifications.data.items.map((n) => (
+            <tr key={n.id}>
+              <td>
+                <Time iso={n.createdAt} />
+              </td>
+              <td>{sinkName(n.sinkId)}</td>
+              <td>{n.transition}</td>
+              <td>
+                <StatusBadge status={n.state} />
+              </td>
+              <td>{n.attempts}</td>
+              <td>{n.lastError ?? '—'}</td>
+              {ctx.can('notifications.retry') ? (
+                <td>
+                  {n.state === 'dead' ? (
+                    <button type="button" class="secondary small" disabled={action.busy} onClick={() => void retry(n)}>
+                      Send again
+                    </button>
                   ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+                </td>
+              ) : null}
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );
@@ -305,95 +280,66 @@ function NewSinkForm({
     <form class="card" aria-labelledby="new-sink-heading" onSubmit={(e) => void submit(e)}>
       <h3 id="new-sink-heading">New sink</h3>
       <div class="form-row">
-        <div class="field">
-          <label for="sink-name">Sink name</label>
-          <input id="sink-name" required maxLength={60} autoComplete="off" value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        </div>
-        <div class="field">
-          <label for="sink-kind">Kind</label>
-          <select id="sink-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value as Kind)}>
-            {KINDS.map(([k, text]) => (
-              <option key={k} value={k}>
-                {text}
-              </option>
-            ))}
-          </select>
-        </div>
+        <InputField id="sink-name" label="Sink name" required maxLength={60} autoComplete="off" value={name} onValue={setName} />
+        <SelectField id="sink-kind" label="Kind" value={kind} onValue={setKind}>
+          <Options values={KINDS} />
+        </SelectField>
         {kind === 'pagerduty' ? (
-          <div class="field">
-            <label for="sink-routing-key">Routing key</label>
-            <input
-              id="sink-routing-key"
-              required
-              autoComplete="off"
-              spellcheck={false}
-              aria-describedby="sink-routing-key-hint"
-              value={routingKey}
-              onInput={(e) => setRoutingKey(e.currentTarget.value)}
-            />
-            <span class="hint" id="sink-routing-key-hint">
-              The Events API v2 integration key: 32 letters and digits.
-            </span>
-          </div>
+          <InputField
+            id="sink-routing-key"
+            label="Routing key"
+            hint="The Events API v2 integration key: 32 letters and digits."
+            required
+            autoComplete="off"
+            spellcheck={false}
+            value={routingKey}
+            onValue={setRoutingKey}
+          />
         ) : kind === 'email' ? (
           <>
-            <div class="field">
-              <label for="sink-to">Recipients</label>
-              <textarea
-                id="sink-to"
-                required
-                rows={2}
-                spellcheck={false}
-                aria-describedby="sink-to-hint"
-                value={recipients}
-                onInput={(e) => setRecipients(e.currentTarget.value)}
-              />
-              <span class="hint" id="sink-to-hint">
-                One address per line, at most 20.
-              </span>
-            </div>
-            <div class="field">
-              <label for="sink-smtp">SMTP server URL (optional)</label>
-              <input
-                id="sink-smtp"
-                autoComplete="off"
-                spellcheck={false}
-                aria-describedby="sink-smtp-hint"
-                value={smtpUrl}
-                onInput={(e) => setSmtpUrl(e.currentTarget.value)}
-              />
-              <span class="hint" id="sink-smtp-hint">
-                smtp:// or smtps://; empty: the Platform’s mail server.
-              </span>
-            </div>
-          </>
-        ) : (
-          <div class="field wide">
-            <label for="sink-url">Webhook URL</label>
-            <input
-              id="sink-url"
+            <TextareaField
+              id="sink-to"
+              label="Recipients"
+              hint="One address per line, at most 20."
               required
-              type="url"
+              rows={2}
+              spellcheck={false}
+              value={recipients}
+              onValue={setRecipients}
+            />
+            <InputField
+              id="sink-smtp"
+              label="SMTP server URL (optional)"
+              hint="smtp:// or smtps://; empty: the Platform’s mail server."
               autoComplete="off"
               spellcheck={false}
-              value={url}
-              onInput={(e) => setUrl(e.currentTarget.value)}
+              value={smtpUrl}
+              onValue={setSmtpUrl}
             />
-          </div>
+          </>
+        ) : (
+          <InputField
+            id="sink-url"
+            label="Webhook URL"
+            wide
+            required
+            type="url"
+            autoComplete="off"
+            spellcheck={false}
+            value={url}
+            onValue={setUrl}
+          />
         )}
       </div>
       <div class="form-row">
-        <div class="field">
-          <label for="sink-severity">Severity at most</label>
-          <select id="sink-severity" value={maxSeverity} onChange={(e) => setMaxSeverity(e.currentTarget.value)}>
-            {[1, 2, 3, 4].map((n) => (
-              <option key={n} value={String(n)}>
-                {severityName(n)}
-                {n > 1 ? ' and worse' : ' only'}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="sink-severity" label="Severity at most" value={maxSeverity} onValue={setMaxSeverity}>
+          {[1, 2, 3, 4].map((n) => (
+            <option key={n} value={String(n)}>
+              {severityName(n)}
+              {n > 1 ? ' and worse' : ' only'}
+            </option>
+          ))}
+        </SelectField>
         <fieldset class="inline-group">
           <legend>Changes</legend>
           {EVENTS.map((ev) => (
@@ -407,30 +353,26 @@ function NewSinkForm({
             </label>
           ))}
         </fieldset>
-        <div class="field">
-          <label for="sink-group">Group changes over (seconds)</label>
-          <input
-            id="sink-group"
-            type="number"
-            min={0}
-            max={3600}
-            step={1}
-            value={groupSeconds}
-            onInput={(e) => setGroupSeconds(e.currentTarget.value)}
-          />
-        </div>
-        <div class="field">
-          <label for="sink-rate">Messages a minute at most</label>
-          <input
-            id="sink-rate"
-            type="number"
-            min={1}
-            max={600}
-            step={1}
-            value={maxPerMinute}
-            onInput={(e) => setMaxPerMinute(e.currentTarget.value)}
-          />
-        </div>
+        <InputField
+          id="sink-group"
+          label="Group changes over (seconds)"
+          type="number"
+          min={0}
+          max={3600}
+          step={1}
+          value={groupSeconds}
+          onValue={setGroupSeconds}
+        />
+        <InputField
+          id="sink-rate"
+          label="Messages a minute at most"
+          type="number"
+          min={1}
+          max={600}
+          step={1}
+          value={maxPerMinute}
+          onValue={setMaxPerMinute}
+        />
       </div>
       <div class="form-row">
         {runners.length > 0 ? (
@@ -448,28 +390,17 @@ function NewSinkForm({
             ))}
           </fieldset>
         ) : null}
-        <div class="field">
-          <label for="sink-namespaces">Only these namespaces</label>
-          <textarea
-            id="sink-namespaces"
-            rows={2}
-            spellcheck={false}
-            aria-describedby="sink-namespaces-hint"
-            value={namespaces}
-            onInput={(e) => setNamespaces(e.currentTarget.value)}
-          />
-          <span class="hint" id="sink-namespaces-hint">
-            One per line; empty: all.
-          </span>
-        </div>
+        <TextareaField
+          id="sink-namespaces"
+          label="Only these namespaces"
+          hint="One per line; empty: all."
+          rows={2}
+          spellcheck={false}
+          value={namespaces}
+          onValue={setNamespaces}
+        />
       </div>
-      <LocalProblems problems={problems} />
-      <ProblemBanner error={action.error} />
-      <div class="form-actions">
-        <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-          {action.busy ? 'Creating…' : 'Create sink'}
-        </button>
-      </div>
+      <FormFooter problems={problems} error={action.error} busy={action.busy} label="Create sink" busyLabel="Creating…" />
     </form>
   );
 }

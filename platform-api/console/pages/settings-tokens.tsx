@@ -7,8 +7,9 @@ import { useState } from 'preact/hooks';
 import { ROLES, roleAtMost, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton } from '../schema-form';
-import { CopyButton, Empty, Loading, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, Options, SelectField } from '../fields';
+import { DataTable } from '../table';
+import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, StatusBadge, Time, useAction, useLoad } from '../ui';
 
 interface Token {
   id: string;
@@ -54,21 +55,22 @@ export function TokensTab({ ctx }: { ctx: Ctx }) {
 
   const revoke = async (t: Token) => {
     setNotice('');
-    if (await action.run(async () => (await api.del(wsPath(ctx.ws, `/tokens/${t.id}`)), true))) setNotice(`Token ${t.name} revoked.`);
+    if (await action.succeeded(() => api.del(wsPath(ctx.ws, `/tokens/${t.id}`)))) setNotice(`Token ${t.name} revoked.`);
     tokens.reload();
   };
 
-  const items = tokens.data?.items ?? [];
   return (
     <section aria-labelledby="tokens-heading">
       <h2 id="tokens-heading">API tokens</h2>
       <p class="muted">Tokens let scripts and CI use the API with a role in this workspace only.</p>
-      <p class="notice-slot" aria-live="polite">
-        {notice ? <span class="notice">{notice}</span> : null}
-      </p>
+      <NoticeSlot>{notice}</NoticeSlot>
       {created ? (
-        <div class="secret-once" role="region" aria-labelledby="token-once-heading">
-          <h3 id="token-once-heading">Token {created.name} created</h3>
+        <ShownOnce
+          headingId="token-once-heading"
+          heading={`Token ${created.name} created`}
+          doneLabel="I copied it: hide it"
+          onDone={() => setCreated(undefined)}
+        >
           <p>
             <strong>Shown once:</strong> copy it now; the Platform keeps only its hash and cannot show it again.
           </p>
@@ -79,114 +81,76 @@ export function TokensTab({ ctx }: { ctx: Ctx }) {
           <p class="muted">
             Send it as <code>Authorization: Bearer &lt;token&gt;</code>.
           </p>
-          <button type="button" class="secondary small" onClick={() => setCreated(undefined)}>
-            I copied it: hide it
-          </button>
-        </div>
+        </ShownOnce>
       ) : null}
       <ProblemBanner error={action.error ?? tokens.error} />
-      {tokens.loading && !tokens.data ? (
-        <Loading what="API tokens" />
-      ) : tokens.data && items.length === 0 ? (
-        <Empty>No API tokens yet.</Empty>
-      ) : items.length > 0 ? (
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">API tokens</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Token</th>
-                <th scope="col">State</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
+      <LoadedList loaded={tokens} what="API tokens" empty="No API tokens yet.">
+        {({ items }) => (
+          <DataTable
+            caption="API tokens"
+            hideCaption
+            columns={['Name', 'Role', 'Token', 'State', 'Created', 'Expires', 'Last used']}
+            actions
+          >
+            {items.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.role}</td>
+                <td>
+                  <code>{t.hint}</code>
+                </td>
+                <td>
+                  <StatusBadge status={stateOf(t)} />
+                </td>
+                <td>
+                  <Time iso={t.createdAt} />
+                </td>
+                <td>{t.expiresAt ? <Time iso={t.expiresAt} /> : 'never'}</td>
+                <td>{t.lastUsedAt ? <Time iso={t.lastUsedAt} /> : 'never'}</td>
+                <td class="row-actions">
+                  {t.revokedAt ? null : (
+                    <ConfirmButton
+                      label="Revoke"
+                      question={`Revoke token ${t.name}? What uses it stops working at once.`}
+                      busy={action.busy}
+                      onConfirm={() => revoke(t)}
+                    />
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td>{t.role}</td>
-                  <td>
-                    <code>{t.hint}</code>
-                  </td>
-                  <td>
-                    <StatusBadge status={stateOf(t)} />
-                  </td>
-                  <td>
-                    <Time iso={t.createdAt} />
-                  </td>
-                  <td>{t.expiresAt ? <Time iso={t.expiresAt} /> : 'never'}</td>
-                  <td>{t.lastUsedAt ? <Time iso={t.lastUsedAt} /> : 'never'}</td>
-                  <td class="row-actions">
-                    {t.revokedAt ? null : (
-                      <ConfirmButton
-                        label="Revoke"
-                        confirmLabel="Yes, revoke"
-                        question={`Revoke token ${t.name}? What uses it stops working at once.`}
-                        busy={action.busy}
-                        onConfirm={() => revoke(t)}
-                      />
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+            ))}
+          </DataTable>
+        )}
+      </LoadedList>
 
       <form class="card" aria-labelledby="new-token-heading" onSubmit={(e) => void create(e)}>
         <h3 id="new-token-heading">Create an API token</h3>
         <div class="form-row">
-          <div class="field">
-            <label for="token-name">Token name</label>
-            <input
-              id="token-name"
-              required
-              maxLength={100}
-              autoComplete="off"
-              placeholder="ci-deploys"
-              value={name}
-              onInput={(e) => setName(e.currentTarget.value)}
-            />
-          </div>
-          <div class="field">
-            <label for="token-role">Role</label>
-            <select id="token-role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
-              {roles.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div class="field">
-            <label for="token-days">Expires in (days)</label>
-            <input
-              id="token-days"
-              type="number"
-              min={1}
-              max={3650}
-              step={1}
-              aria-describedby="token-days-hint"
-              value={days}
-              onInput={(e) => setDays(e.currentTarget.value)}
-            />
-            <span class="hint" id="token-days-hint">
-              Empty: it never expires.
-            </span>
-          </div>
-          <div class="form-actions">
-            <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-              Create token
-            </button>
-          </div>
+          <InputField
+            id="token-name"
+            label="Token name"
+            required
+            maxLength={100}
+            autoComplete="off"
+            placeholder="ci-deploys"
+            value={name}
+            onValue={setName}
+          />
+          <SelectField id="token-role" label="Role" value={role} onValue={setRole}>
+            <Options values={roles} />
+          </SelectField>
+          <InputField
+            id="token-days"
+            label="Expires in (days)"
+            hint="Empty: it never expires."
+            type="number"
+            min={1}
+            max={3650}
+            step={1}
+            value={days}
+            onValue={setDays}
+          />
+          <FormFooter busy={action.busy} label="Create token" />
         </div>
       </form>
     </section>

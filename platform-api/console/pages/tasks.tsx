@@ -10,8 +10,10 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import { ConfirmButton, LocalProblems, SchemaFields, asSchema, buildParams, initialValues, lines, type RawValues } from '../schema-form';
-import { Empty, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
+import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
+import { SchemaFields, asSchema, buildParams, initialValues, type RawValues } from '../schema-form';
+import { DataTable } from '../table';
+import { ConfirmButton, Empty, LoadedList, NoticeSlot, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
 
 interface TaskItem {
   id: string;
@@ -75,12 +77,24 @@ export function TasksPage({ ctx }: { ctx: Ctx }) {
   const act = async (id: string, doing: () => Promise<unknown>, done: string, reload: () => void) => {
     setBusyId(id);
     setNotice('');
-    // `true` marks success: a 204 answers nothing, which useAction would not tell from a failure.
-    const ok = await action.run(async () => (await doing(), true));
+    const ok = await action.succeeded(doing);
     setBusyId(undefined);
     if (ok) setNotice(done);
     reload();
   };
+
+  /** A schedule's row button that posts `…/schedules/{id}/{verb}`. */
+  const scheduleButton = (s: ScheduleItem, label: string, verb: 'pause' | 'resume' | 'trigger', done: string) => (
+    <button
+      type="button"
+      class="secondary small"
+      aria-describedby={`schedule-${s.id}`}
+      disabled={busyId === s.id}
+      onClick={() => void act(s.id, () => api.post(wsPath(ctx.ws, `/schedules/${s.id}/${verb}`)), done, schedules.reload)}
+    >
+      {label}
+    </button>
+  );
 
   const runNow = async (task: TaskItem) => {
     setBusyId(task.id);
@@ -99,9 +113,7 @@ export function TasksPage({ ctx }: { ctx: Ctx }) {
           </button>
         ) : null}
       </PageHeader>
-      <p class="notice-slot" aria-live="polite">
-        {notice ? <span class="notice">{notice}</span> : null}
-      </p>
+      <NoticeSlot>{notice}</NoticeSlot>
       <ProblemBanner error={action.error} />
 
       {creating ? (
@@ -120,170 +132,122 @@ export function TasksPage({ ctx }: { ctx: Ctx }) {
       <section aria-labelledby="tasks-heading">
         <h2 id="tasks-heading">Tasks</h2>
         <ProblemBanner error={tasks.error ?? runners.error} />
-        {tasks.loading && !tasks.data ? (
-          <Loading what="tasks" />
-        ) : taskList.length === 0 && tasks.data ? (
-          <Empty>
-            No tasks yet.{' '}
-            {ctx.can('tasks.manage') ? 'Create one with "New task", or let discovery create them for a Runner.' : 'An owner creates them.'}
-          </Empty>
-        ) : taskList.length > 0 ? (
-          <div class="table-scroll">
-            <table>
-              <caption class="visually-hidden">Tasks</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Check type</th>
-                  <th scope="col">Runner</th>
-                  <th scope="col">Origin</th>
-                  <th scope="col">Group</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
+        <LoadedList
+          loaded={tasks}
+          what="tasks"
+          empty={
+            <>
+              No tasks yet.{' '}
+              {ctx.can('tasks.manage')
+                ? 'Create one with "New task", or let discovery create them for a Runner.'
+                : 'An owner creates them.'}
+            </>
+          }
+        >
+          {({ items }) => (
+            <DataTable caption="Tasks" hideCaption columns={['Name', 'Check type', 'Runner', 'Origin', 'Group']} actions>
+              {items.map((t) => (
+                <tr key={t.id}>
+                  <td id={`task-${t.id}`}>{t.name}</td>
+                  <td>
+                    <code>{t.checkType}</code>
+                  </td>
+                  <td>{runnerName(t.runnerId)}</td>
+                  <td>{t.origin ?? '—'}</td>
+                  <td>{t.sweepGroup ?? '—'}</td>
+                  <td class="row-actions">
+                    {ctx.can('runs.create') ? (
+                      <button
+                        type="button"
+                        class="small"
+                        aria-describedby={`task-${t.id}`}
+                        aria-busy={busyId === t.id}
+                        disabled={busyId === t.id}
+                        onClick={() => void runNow(t)}
+                      >
+                        Run now
+                      </button>
+                    ) : null}
+                    {ctx.can('tasks.manage') ? (
+                      <ConfirmButton
+                        label="Delete"
+                        question={`Delete task ${t.name} and its runs?`}
+                        describedBy={`task-${t.id}`}
+                        busy={busyId === t.id}
+                        onConfirm={() =>
+                          void act(t.id, () => api.del(wsPath(ctx.ws, `/tasks/${t.id}`)), `Task ${t.name} deleted.`, tasks.reload)
+                        }
+                      />
+                    ) : null}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {taskList.map((t) => (
-                  <tr key={t.id}>
-                    <td id={`task-${t.id}`}>{t.name}</td>
-                    <td>
-                      <code>{t.checkType}</code>
-                    </td>
-                    <td>{runnerName(t.runnerId)}</td>
-                    <td>{t.origin ?? '—'}</td>
-                    <td>{t.sweepGroup ?? '—'}</td>
-                    <td class="row-actions">
-                      {ctx.can('runs.create') ? (
-                        <button
-                          type="button"
-                          class="small"
-                          aria-describedby={`task-${t.id}`}
-                          aria-busy={busyId === t.id}
-                          disabled={busyId === t.id}
-                          onClick={() => void runNow(t)}
-                        >
-                          Run now
-                        </button>
-                      ) : null}
-                      {ctx.can('tasks.manage') ? (
-                        <ConfirmButton
-                          label="Delete"
-                          confirmLabel="Yes, delete"
-                          question={`Delete task ${t.name} and its runs?`}
-                          describedBy={`task-${t.id}`}
-                          busy={busyId === t.id}
-                          onConfirm={() =>
-                            void act(t.id, () => api.del(wsPath(ctx.ws, `/tasks/${t.id}`)), `Task ${t.name} deleted.`, tasks.reload)
-                          }
-                        />
-                      ) : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ) : null}
+              ))}
+            </DataTable>
+          )}
+        </LoadedList>
       </section>
 
       <section aria-labelledby="schedules-heading">
         <h2 id="schedules-heading">Schedules</h2>
         <ProblemBanner error={schedules.error} />
-        {schedules.loading && !schedules.data ? (
-          <Loading what="schedules" />
-        ) : schedules.data && schedules.data.items.length === 0 ? (
-          <Empty>No schedules yet: tasks run only when someone starts them or an alert hook calls.</Empty>
-        ) : schedules.data ? (
-          <div class="table-scroll">
-            <table>
-              <caption class="visually-hidden">Schedules</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Runs</th>
-                  <th scope="col">Repeats</th>
-                  <th scope="col">Overlap</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Next run</th>
-                  <th scope="col">
-                    <span class="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {schedules.data.items.map((s) => {
-                  const what = s.taskId
-                    ? `Task ${taskName(s.taskId)}`
-                    : `Health sweep of ${runnerName(s.runnerId)}${s.group ? ` (group ${s.group})` : ''}`;
-                  return (
-                    <tr key={s.id}>
-                      <td id={`schedule-${s.id}`}>
-                        {what}
-                        {s.note ? <div class="muted">{s.note}</div> : null}
-                      </td>
-                      <td>{describeSpec(s.spec)}</td>
-                      <td>{s.overlap.replace(/_/g, ' ')}</td>
-                      <td>
-                        <StatusBadge status={s.paused ? 'paused' : 'active'} />
-                      </td>
-                      <td>{s.paused ? '—' : <Time iso={s.nextRuns[0]} />}</td>
-                      <td class="row-actions">
-                        {ctx.can('schedules.manage') ? (
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-describedby={`schedule-${s.id}`}
-                            disabled={busyId === s.id}
-                            onClick={() =>
-                              void act(
-                                s.id,
-                                () => api.post(wsPath(ctx.ws, `/schedules/${s.id}/${s.paused ? 'resume' : 'pause'}`)),
-                                `Schedule ${s.paused ? 'resumed' : 'paused'}: ${what}.`,
-                                schedules.reload,
-                              )
-                            }
-                          >
-                            {s.paused ? 'Resume' : 'Pause'}
-                          </button>
-                        ) : null}
-                        {ctx.can('schedules.trigger') ? (
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-describedby={`schedule-${s.id}`}
-                            disabled={busyId === s.id}
-                            onClick={() =>
-                              void act(
-                                s.id,
-                                () => api.post(wsPath(ctx.ws, `/schedules/${s.id}/trigger`)),
-                                `Triggered: ${what} runs now (skipped while its previous run is still open). See Runs.`,
-                                schedules.reload,
-                              )
-                            }
-                          >
-                            Trigger now
-                          </button>
-                        ) : null}
-                        {ctx.can('schedules.manage') ? (
-                          <ConfirmButton
-                            label="Delete"
-                            confirmLabel="Yes, delete"
-                            question={`Delete the schedule of ${what}?`}
-                            describedBy={`schedule-${s.id}`}
-                            busy={busyId === s.id}
-                            onConfirm={() =>
-                              void act(s.id, () => api.del(wsPath(ctx.ws, `/schedules/${s.id}`)), 'Schedule deleted.', schedules.reload)
-                            }
-                          />
-                        ) : null}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        ) : null}
+        <LoadedList
+          loaded={schedules}
+          what="schedules"
+          empty="No schedules yet: tasks run only when someone starts them or an alert hook calls."
+        >
+          {({ items }) => (
+            <DataTable caption="Schedules" hideCaption columns={['Runs', 'Repeats', 'Overlap', 'State', 'Next run']} actions>
+              {items.map((s) => {
+                const what = s.taskId
+                  ? `Task ${taskName(s.taskId)}`
+                  : `Health sweep of ${runnerName(s.runnerId)}${s.group ? ` (group ${s.group})` : ''}`;
+                return (
+                  <tr key={s.id}>
+                    <td id={`schedule-${s.id}`}>
+                      {what}
+                      {s.note ? <div class="muted">{s.note}</div> : null}
+                    </td>
+                    <td>{describeSpec(s.spec)}</td>
+                    <td>{s.overlap.replace(/_/g, ' ')}</td>
+                    <td>
+                      <StatusBadge status={s.paused ? 'paused' : 'active'} />
+                    </td>
+                    <td>{s.paused ? '—' : <Time iso={s.nextRuns[0]} />}</td>
+                    <td class="row-actions">
+                      {ctx.can('schedules.manage')
+                        ? scheduleButton(
+                            s,
+                            s.paused ? 'Resume' : 'Pause',
+                            s.paused ? 'resume' : 'pause',
+                            `Schedule ${s.paused ? 'resumed' : 'paused'}: ${what}.`,
+                          )
+                        : null}
+                      {ctx.can('schedules.trigger')
+                        ? scheduleButton(
+                            s,
+                            'Trigger now',
+                            'trigger',
+                            `Triggered: ${what} runs now (skipped while its previous run is still open). See Runs.`,
+                          )
+                        : null}
+                      {ctx.can('schedules.manage') ? (
+                        <ConfirmButton
+                          label="Delete"
+                          question={`Delete the schedule of ${what}?`}
+                          describedBy={`schedule-${s.id}`}
+                          busy={busyId === s.id}
+                          onConfirm={() =>
+                            void act(s.id, () => api.del(wsPath(ctx.ws, `/schedules/${s.id}`)), 'Schedule deleted.', schedules.reload)
+                          }
+                        />
+                      ) : null}
+                    </td>
+                  </tr>
+                );
+              })}
+            </DataTable>
+          )}
+        </LoadedList>
         {ctx.can('schedules.manage') ? (
           <NewScheduleForm
             ctx={ctx}
@@ -373,74 +337,63 @@ function NewTaskForm({
       ) : null}
       <form onSubmit={(e) => void submit(e)} aria-labelledby="new-task-heading">
         <div class="form-row">
-          <div class="field">
-            <label for="task-runner">Runner</label>
-            <select
-              id="task-runner"
-              required
-              value={runnerId}
-              onChange={(e) => {
-                setRunnerId(e.currentTarget.value);
-                setCheckType('');
-                setValues({});
-              }}
-            >
-              <option value="">Choose a Runner…</option>
-              {runners.map((r) => (
-                <option key={r.id} value={r.id}>
-                  {r.name}
-                  {r.online ? '' : ' (offline)'}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div class="field">
-            <label for="task-check">Check</label>
-            <select
-              id="task-check"
-              required
-              value={checkType}
-              disabled={!checks.data?.items.length}
-              aria-describedby="task-check-hint"
-              onChange={(e) => {
-                const type = e.currentTarget.value;
-                setCheckType(type);
-                setValues(initialValues(asSchema(checks.data?.items.find((c) => c.type === type)?.parameters)));
-              }}
-            >
-              <option value="">Choose a check…</option>
-              {checks.data?.items.map((c) => (
-                <option key={c.type} value={c.type}>
-                  {c.type}
-                  {c.pack ? ` (pack ${c.pack.name} ${c.pack.version})` : ''}
-                </option>
-              ))}
-            </select>
-            <span class="hint" id="task-check-hint">
-              {!runnerId
+          <SelectField
+            id="task-runner"
+            label="Runner"
+            required
+            value={runnerId}
+            onValue={(id) => {
+              setRunnerId(id);
+              setCheckType('');
+              setValues({});
+            }}
+          >
+            <option value="">Choose a Runner…</option>
+            {runners.map((r) => (
+              <option key={r.id} value={r.id}>
+                {r.name}
+                {r.online ? '' : ' (offline)'}
+              </option>
+            ))}
+          </SelectField>
+          <SelectField
+            id="task-check"
+            label="Check"
+            hint={
+              !runnerId
                 ? 'Choose a Runner first: its policy says which checks it runs.'
                 : checks.loading && !checks.data
                   ? 'Loading the checks of this Runner…'
                   : checks.data && !checks.data.reported
                     ? 'This Runner has not reported its checks yet: it reports them once it connects.'
-                    : 'The checks this Runner’s policy allows, as it last reported them.'}
-            </span>
-          </div>
-          <div class="field">
-            <label for="task-name">Task name</label>
-            <input
-              id="task-name"
-              required
-              maxLength={100}
-              autoComplete="off"
-              value={name}
-              aria-describedby="task-name-hint"
-              onInput={(e) => setName(e.currentTarget.value)}
-            />
-            <span class="hint" id="task-name-hint">
-              Unique in the workspace: letters, digits, space, dot, dash and underscore.
-            </span>
-          </div>
+                    : 'The checks this Runner’s policy allows, as it last reported them.'
+            }
+            required
+            value={checkType}
+            disabled={!checks.data?.items.length}
+            onValue={(type) => {
+              setCheckType(type);
+              setValues(initialValues(asSchema(checks.data?.items.find((c) => c.type === type)?.parameters)));
+            }}
+          >
+            <option value="">Choose a check…</option>
+            {checks.data?.items.map((c) => (
+              <option key={c.type} value={c.type}>
+                {c.type}
+                {c.pack ? ` (pack ${c.pack.name} ${c.pack.version})` : ''}
+              </option>
+            ))}
+          </SelectField>
+          <InputField
+            id="task-name"
+            label="Task name"
+            hint="Unique in the workspace: letters, digits, space, dot, dash and underscore."
+            required
+            maxLength={100}
+            autoComplete="off"
+            value={name}
+            onValue={setName}
+          />
         </div>
         <ProblemBanner error={checks.error} />
         {check ? (
@@ -457,32 +410,33 @@ function NewTaskForm({
           <summary>Execution bounds (optional)</summary>
           <div class="form-row">
             {BOUNDS.map((b) => (
-              <div class="field" key={b.key}>
-                <label for={`bound-${b.key}`}>{b.label}</label>
-                <input
-                  id={`bound-${b.key}`}
-                  type="number"
-                  min={b.min}
-                  max={b.max}
-                  step={b.min < 1 ? 'any' : 1}
-                  placeholder={String(b.fallback)}
-                  value={bounds[b.key] ?? ''}
-                  onInput={(e) => setBounds({ ...bounds, [b.key]: e.currentTarget.value })}
-                />
-              </div>
+              <InputField
+                key={b.key}
+                id={`bound-${b.key}`}
+                label={b.label}
+                type="number"
+                min={b.min}
+                max={b.max}
+                step={b.min < 1 ? 'any' : 1}
+                placeholder={String(b.fallback)}
+                value={bounds[b.key] ?? ''}
+                onValue={(text) => setBounds({ ...bounds, [b.key]: text })}
+              />
             ))}
           </div>
         </details>
-        <LocalProblems problems={problems} />
-        <ProblemBanner error={action.error} />
-        <div class="form-actions">
-          <button type="submit" disabled={action.busy || !checkType} aria-busy={action.busy}>
-            {action.busy ? 'Creating…' : 'Create task'}
-          </button>
+        <FormFooter
+          problems={problems}
+          error={action.error}
+          busy={action.busy}
+          disabled={!checkType}
+          label="Create task"
+          busyLabel="Creating…"
+        >
           <button type="button" class="secondary" onClick={onCancel}>
             Cancel
           </button>
-        </div>
+        </FormFooter>
       </form>
     </section>
   );
@@ -552,99 +506,61 @@ function NewScheduleForm({
     <form class="card" aria-labelledby="new-schedule-heading" onSubmit={(e) => void submit(e)}>
       <h3 id="new-schedule-heading">New schedule</h3>
       <div class="form-row">
-        <div class="field">
-          <label for="schedule-target">Task</label>
-          <select id="schedule-target" required value={target} onChange={(e) => setTarget(e.currentTarget.value)}>
-            <option value="">Choose a task…</option>
-            <optgroup label="Runs of a task">
-              {tasks.map((t) => (
-                <option key={t.id} value={`task:${t.id}`}>
-                  {t.name}
-                </option>
-              ))}
-            </optgroup>
-            <optgroup label="Health sweeps of a Runner">
-              {runners.map((r) => (
-                <option key={r.id} value={`runner:${r.id}`}>
-                  Health sweep of {r.name}
-                </option>
-              ))}
-            </optgroup>
-          </select>
-        </div>
-        <div class="field">
-          <label for="schedule-mode">Repeat</label>
-          <select id="schedule-mode" value={mode} onChange={(e) => setMode(e.currentTarget.value as 'interval' | 'cron')}>
-            <option value="interval">At an interval</option>
-            <option value="cron">By cron expression</option>
-          </select>
-        </div>
-        {mode === 'interval' ? (
-          <div class="field">
-            <label for="schedule-minutes">Every (minutes)</label>
-            <input
-              id="schedule-minutes"
-              type="number"
-              required
-              min={1}
-              max={44_640}
-              step={1}
-              value={minutes}
-              onInput={(e) => setMinutes(e.currentTarget.value)}
-            />
-          </div>
-        ) : (
-          <>
-            <div class="field">
-              <label for="schedule-cron">Cron expression</label>
-              <textarea
-                id="schedule-cron"
-                required
-                rows={2}
-                spellcheck={false}
-                placeholder="*/15 * * * *"
-                aria-describedby="schedule-cron-hint"
-                value={cron}
-                onInput={(e) => setCron(e.currentTarget.value)}
-              />
-              <span class="hint" id="schedule-cron-hint">
-                One per line: 5 to 7 fields, or @hourly, @daily, @weekly…
-              </span>
-            </div>
-            <div class="field">
-              <label for="schedule-tz">Time zone</label>
-              <input
-                id="schedule-tz"
-                autoComplete="off"
-                placeholder="UTC"
-                value={timezone}
-                onInput={(e) => setTimezone(e.currentTarget.value)}
-              />
-            </div>
-          </>
-        )}
-        <div class="field">
-          <label for="schedule-overlap">If the previous run is still open</label>
-          <select id="schedule-overlap" value={overlap} onChange={(e) => setOverlap(e.currentTarget.value)}>
-            {OVERLAP.map(([value, text]) => (
-              <option key={value} value={value}>
-                {text}
+        <SelectField id="schedule-target" label="Task" required value={target} onValue={setTarget}>
+          <option value="">Choose a task…</option>
+          <optgroup label="Runs of a task">
+            {tasks.map((t) => (
+              <option key={t.id} value={`task:${t.id}`}>
+                {t.name}
               </option>
             ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="schedule-note">Note</label>
-          <input id="schedule-note" maxLength={200} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
-        </div>
+          </optgroup>
+          <optgroup label="Health sweeps of a Runner">
+            {runners.map((r) => (
+              <option key={r.id} value={`runner:${r.id}`}>
+                Health sweep of {r.name}
+              </option>
+            ))}
+          </optgroup>
+        </SelectField>
+        <SelectField id="schedule-mode" label="Repeat" value={mode} onValue={setMode}>
+          <option value="interval">At an interval</option>
+          <option value="cron">By cron expression</option>
+        </SelectField>
+        {mode === 'interval' ? (
+          <InputField
+            id="schedule-minutes"
+            label="Every (minutes)"
+            type="number"
+            required
+            min={1}
+            max={44_640}
+            step={1}
+            value={minutes}
+            onValue={setMinutes}
+          />
+        ) : (
+          <>
+            <TextareaField
+              id="schedule-cron"
+              label="Cron expression"
+              hint="One per line: 5 to 7 fields, or @hourly, @daily, @weekly…"
+              required
+              rows={2}
+              spellcheck={false}
+              placeholder="*/15 * * * *"
+              value={cron}
+              onValue={setCron}
+            />
+            <InputField id="schedule-tz" label="Time zone" autoComplete="off" placeholder="UTC" value={timezone} onValue={setTimezone} />
+          </>
+        )}
+        <SelectField id="schedule-overlap" label="If the previous run is still open" value={overlap} onValue={setOverlap}>
+          <Options values={OVERLAP} />
+        </SelectField>
+        <InputField id="schedule-note" label="Note" maxLength={200} value={note} onValue={setNote} />
       </div>
-      <LocalProblems problems={problems} />
-      <ProblemBanner error={action.error} />
-      <div class="form-actions">
-        <button type="submit" disabled={action.busy} aria-busy={action.busy}>
-          {action.busy ? 'Creating…' : 'Create schedule'}
-        </button>
-      </div>
+      <FormFooter problems={problems} error={action.error} busy={action.busy} label="Create schedule" busyLabel="Creating…" />
     </form>
   );
 }
