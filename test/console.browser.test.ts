@@ -251,6 +251,9 @@ describe('the web console', () => {
     }
     await page.reload();
     await page.getByText('Score of the last 2 sweeps').waitFor();
+    // Each namespace's own history, as a line whose accessible name holds the numbers.
+    const score = Math.round(sweeps[0]!.namespaces[ns]!.score * 100);
+    await page.getByRole('img', { name: `Score of ${ns} over the last 2 sweeps: ${score}, ${score}` }).waitFor();
     await page.locator('.uplot canvas').first().waitFor();
     await checkPage(owner, 'health');
   });

@@ -20,11 +20,14 @@ export function SortableHead<K extends string>({
   sort,
   onSort,
   ascFirst,
+  unsorted = [],
 }: {
   columns: readonly (readonly [K, string])[];
   sort: Sort<K>;
   onSort: (sort: Sort<K>) => void;
   ascFirst: (key: K) => boolean;
+  /** Headers of columns after these that do not sort. */
+  unsorted?: readonly string[];
 }) {
   return (
     <thead>
@@ -35,6 +38,11 @@ export function SortableHead<K extends string>({
               {label}
               <span aria-hidden="true">{sort.key === key ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
             </button>
+          </th>
+        ))}
+        {unsorted.map((label) => (
+          <th key={label} scope="col">
+            {label}
           </th>
         ))}
       </tr>

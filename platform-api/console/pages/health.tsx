@@ -159,9 +159,20 @@ function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
             </p>
           </div>
           <ScoreChart runnerName={runner.name} sweeps={completed} />
-          <PartsTable caption={`Namespaces of ${runner.name}`} first="Namespace" parts={latest.namespaces} runnerId={runner.id} />
+          <PartsTable
+            caption={`Namespaces of ${runner.name}`}
+            first="Namespace"
+            parts={latest.namespaces}
+            history={(name) => [...completed].reverse().map((s) => s.namespaces?.[name]?.score ?? 1)}
+            runnerId={runner.id}
+          />
           {latest.endpoints && Object.keys(latest.endpoints).length ? (
-            <PartsTable caption={`Endpoints of ${runner.name}`} first="Endpoint" parts={latest.endpoints} />
+            <PartsTable
+              caption={`Endpoints of ${runner.name}`}
+              first="Endpoint"
+              parts={latest.endpoints}
+              history={(name) => [...completed].reverse().map((s) => s.endpoints?.[name]?.score ?? 1)}
+            />
           ) : null}
         </>
       )}
@@ -186,11 +197,14 @@ function PartsTable({
   caption,
   first,
   parts,
+  history,
   runnerId,
 }: {
   caption: string;
   first: string;
   parts: Record<string, Part> | null;
+  /** A part's scores over the sweeps shown, oldest first (a sweep without findings there counts as 1). */
+  history: (name: string) => number[];
   runnerId?: string;
 }) {
   const [sort, setSort] = useState<Sort<PartColumn>>({ key: 'score', asc: true });
@@ -208,11 +222,11 @@ function PartsTable({
     <DataTable
       caption={caption}
       scroll={false}
-      head={<SortableHead columns={columns} sort={sort} onSort={setSort} ascFirst={(key) => key === 'name'} />}
+      head={<SortableHead columns={columns} sort={sort} onSort={setSort} ascFirst={(key) => key === 'name'} unsorted={['History']} />}
     >
       {rows.length === 0 ? (
         <tr>
-          <td colSpan={3} class="muted">
+          <td colSpan={4} class="muted">
             No {first.toLowerCase()} had findings in this sweep.
           </td>
         </tr>
@@ -232,9 +246,35 @@ function PartsTable({
               r.issues
             )}
           </td>
+          <td>
+            <Sparkline name={r.name} scores={history(r.name)} />
+          </td>
         </tr>
       ))}
     </DataTable>
+  );
+}
+
+/**
+ * A part's score over the last sweeps as a small line (SVG: no style attribute, no script), with the
+ * numbers as its accessible name.
+ */
+function Sparkline({ name, scores }: { name: string; scores: number[] }) {
+  const width = 96;
+  const height = 22;
+  const step = scores.length > 1 ? width / (scores.length - 1) : 0;
+  const points = scores.map((score, i) => `${(i * step).toFixed(1)},${(2 + (1 - score) * (height - 4)).toFixed(1)}`).join(' ');
+  return (
+    <svg
+      class="sparkline"
+      role="img"
+      aria-label={`Score of ${name} over the last ${scores.length} sweeps: ${scores.map(percent).join(', ')}`}
+      viewBox={`-2 0 ${width + 4} ${height}`}
+      width={width + 4}
+      height={height}
+    >
+      {scores.length > 1 ? <polyline points={points} /> : <circle cx={0} cy={2 + (1 - scores[0]!) * (height - 4)} r={2} />}
+    </svg>
   );
 }
 
