@@ -125,6 +125,7 @@ describe('Runners', () => {
       const after = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners`, { token: ws.token });
       const items = after.body['items'] as {
         id: string;
+        name: string;
         online: boolean;
         pollers: number;
         lastPollAt: string | null;
@@ -138,6 +139,18 @@ describe('Runners', () => {
       expect(mine.pollers).toBeGreaterThanOrEqual(1);
       expect(Date.now() - Date.parse(mine.lastPollAt!)).toBeLessThan(120_000);
       expect(items.find((i) => i.id === ws.runnerId)).toMatchObject({ online: false, version: null, enabledChecks: [] });
+      // Without presence: what the Platform stored (the version it was told), and no answer about who polls.
+      const stored = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners?presence=false`, { token: ws.token });
+      expect((stored.body['items'] as { id: string }[]).find((i) => i.id === runner.id)).toMatchObject({
+        name: mine.name,
+        version: LOOKOUT_VERSION,
+        online: null,
+        pollers: null,
+        lastPollAt: null,
+      });
+      expect(
+        (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners?presence=maybe`, { token: ws.token })).status,
+      ).toBe(400);
     } finally {
       await started.stop();
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AttestationKeyBody, RegisterRunnerBody, type RunnersService } from '../services/runners.service';
+import { AttestationKeyBody, ListRunnersQuery, RegisterRunnerBody, type RunnersService } from '../services/runners.service';
 import { defineRoute, type RouteDef } from './route';
 import { WorkspaceParams } from './params';
 
@@ -89,12 +89,13 @@ export function runnersRoutes({ runners }: { runners: RunnersService }): RouteDe
       method: 'get',
       path: '/v1/workspaces/:ws/runners',
       tag: 'runners',
-      summary: 'List Runners with their presence',
+      summary: 'List Runners with their presence (`presence=false`: without asking Temporal, presence fields null)',
       access: 'runners.read',
       params: WorkspaceParams,
+      query: ListRunnersQuery,
       success: { status: 200, description: 'Runners' },
-      async handle({ res, access }) {
-        res.json({ items: await runners.list(access.workspaceId) });
+      async handle({ res, access, query }) {
+        res.json({ items: await runners.list(access.workspaceId, query) });
       },
     }),
   ];

@@ -69,6 +69,14 @@ export interface RunnersServiceDeps {
   temporalTokens?: TemporalTokenIssuer | undefined;
 }
 
+/** `presence=false`: the stored Runners only, without asking Temporal who polls (names for a list, a select). */
+export const ListRunnersQuery = z.strictObject({
+  presence: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v !== 'false'),
+});
+
 export function createRunnersService({
   pool,
   crypto,
@@ -223,12 +231,27 @@ export function createRunnersService({
      * Every Runner of the workspace with its last poll (Temporal's poller information) and, for
      * online Runners, its version and allowlist as it reports them (refreshed when older than a minute).
      */
-    async list(workspaceId: string) {
+    async list(workspaceId: string, { presence }: { presence: boolean } = { presence: true }) {
       const runners = await listRunners(pool, workspaceId);
       const client = await temporal.forWorkspace(workspaceId);
       return Promise.all(
         runners.map(async (stored) => {
           let r = stored;
+          if (!presence) {
+            const policy = r.policySealed ? await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null;
+            return {
+              id: r.id,
+              name: r.name,
+              taskQueue: r.taskQueue,
+              createdAt: r.createdAt.toISOString(),
+              pollers: null,
+              lastPollAt: null,
+              online: null,
+              version: r.version,
+              enabledChecks: r.enabledChecks,
+              policy,
+            };
+          }
           const described = await client.workflowService
             .describeTaskQueue({
               namespace: client.options.namespace,

@@ -77,7 +77,7 @@ export function IssuesPage({ ctx }: { ctx: Ctx }) {
     ctx.navigate(`#/issues${qs ? `?${qs}` : ''}`);
   };
 
-  const runners = useLoad(() => api.get<{ items: RunnerName[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws]);
+  const runners = useLoad(() => api.get<{ items: RunnerName[] }>(wsPath(ctx.ws, '/runners'), { presence: false }), [ctx.ws]);
   const issues = useLoad(
     () =>
       api.get<{ items: IssueItem[] }>(wsPath(ctx.ws, '/issues'), {

@@ -231,7 +231,10 @@ export function RunPage({ ctx }: { ctx: Ctx }) {
     () => (taskId ? api.get<Named>(wsPath(ctx.ws, `/tasks/${taskId}`)).catch(() => undefined) : Promise.resolve(undefined)),
     [ctx.ws, taskId],
   );
-  const runners = useLoad(() => api.get<{ items: Named[] }>(wsPath(ctx.ws, '/runners')).catch(() => undefined), [ctx.ws]);
+  const runners = useLoad(
+    () => api.get<{ items: Named[] }>(wsPath(ctx.ws, '/runners'), { presence: false }).catch(() => undefined),
+    [ctx.ws],
+  );
   const mayRetry = ctx.can('runs.retry');
   // Only roles that may retry see where runs are replayed (the route's own permission).
   const temporal = useLoad(

@@ -58,7 +58,10 @@ interface Notification {
 
 export function SinksTab({ ctx }: { ctx: Ctx }) {
   const sinks = useLoad(() => api.get<{ items: Sink[] }>(wsPath(ctx.ws, '/sinks')), [ctx.ws]);
-  const runners = useLoad(() => api.get<{ items: { id: string; name: string }[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws]);
+  const runners = useLoad(
+    () => api.get<{ items: { id: string; name: string }[] }>(wsPath(ctx.ws, '/runners'), { presence: false }),
+    [ctx.ws],
+  );
   const notifications = useLoad(() => api.get<{ items: Notification[] }>(wsPath(ctx.ws, '/notifications'), { limit: 20 }), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState('');
