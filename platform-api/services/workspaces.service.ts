@@ -16,7 +16,7 @@ import { ROLES, roleAtMost } from '../../platform/permissions';
 import type { PlatformCrypto } from '../../platform/crypto';
 import { createWorkspaceKeys } from '../../platform/crypto/platform-keyring';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '../../common/problem';
-import { appendAudit, appendAuditInTransaction, listAudit, verifyAuditChain } from '../../platform/repos/audit.repo';
+import { appendAudit, appendAuditInTransaction, listAudit, listAuditNewest, verifyAuditChain } from '../../platform/repos/audit.repo';
 import { inTransaction } from '../../platform/repos/db';
 import { getResult } from '../../platform/repos/results.repo';
 import { listRunners } from '../../platform/repos/runners.repo';
@@ -54,13 +54,27 @@ export const CreateTokenBody = z.strictObject({
   /** Lifetime in days; no expiry when absent. */
   expiresInDays: z.number().int().min(1).max(3650).optional(),
 });
-export const AuditQuery = z.strictObject({
-  after: z
-    .string()
-    .regex(/^\d{1,18}$/, 'an event id')
-    .default('0'),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
-});
+/**
+ * Pages of the audit log: oldest first from `after` (the answer's `next` is the next `after`), or
+ * with `order=newest` newest first from `before` (the answer's `next` is the next `before`).
+ */
+export const AuditQuery = z
+  .strictObject({
+    order: z.enum(['oldest', 'newest']).default('oldest'),
+    after: z
+      .string()
+      .regex(/^\d{1,18}$/, 'an event id')
+      .optional(),
+    before: z
+      .string()
+      .regex(/^\d{1,18}$/, 'an event id')
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(200),
+  })
+  .refine((q) => (q.order === 'newest' ? q.after === undefined : q.before === undefined), {
+    message: '`after` pages oldest first, `before` pages newest first (order=newest)',
+    path: ['order'],
+  });
 
 function tokenView(t: ApiTokenRow) {
   return {
@@ -247,7 +261,9 @@ export function createWorkspacesService(deps: {
     /** A page of the workspace's audit log, oldest first, with whether the whole chain verifies. */
     async audit(access: WorkspaceAccess, query: z.infer<typeof AuditQuery>) {
       const [items, verification] = await Promise.all([
-        listAudit(pool, access.workspaceId, query.limit, query.after),
+        query.order === 'newest'
+          ? listAuditNewest(pool, access.workspaceId, query.limit, query.before)
+          : listAudit(pool, access.workspaceId, query.limit, query.after ?? '0'),
         verifyAuditChain(pool, access.workspaceId),
       ]);
       const last = items.at(-1);

@@ -170,33 +170,50 @@ export interface AuditRow extends AuditEvent {
   at: string;
 }
 
+interface AuditDbRow {
+  id: string;
+  workspace_id: string | null;
+  at: Date;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  details: Record<string, unknown>;
+  ip: string | null;
+}
+
+const AUDIT_COLUMNS = 'id::text, workspace_id, at, actor, action, target, outcome, details, ip';
+
+const toAuditRow = (r: AuditDbRow): AuditRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  at: r.at.toISOString(),
+  actor: r.actor,
+  action: r.action,
+  ...(r.target === null ? {} : { target: r.target }),
+  outcome: r.outcome,
+  details: r.details,
+  ...(r.ip === null ? {} : { ip: r.ip }),
+});
+
+/** A workspace's (or, with null, the Platform's own) events after `afterId`, oldest first. */
 export async function listAudit(pool: Pool, workspaceId: string | null, limit = 1000, afterId = '0'): Promise<AuditRow[]> {
-  const { rows } = await pool.query<{
-    id: string;
-    workspace_id: string | null;
-    at: Date;
-    actor: string;
-    action: string;
-    target: string | null;
-    outcome: AuditOutcome;
-    details: Record<string, unknown>;
-    ip: string | null;
-  }>(
-    `select id::text, workspace_id, at, actor, action, target, outcome, details, ip from audit_events
+  const { rows } = await pool.query<AuditDbRow>(
+    `select ${AUDIT_COLUMNS} from audit_events
       where workspace_id is not distinct from $1 and id > $2 order by audit_events.id limit $3`,
     [workspaceId, afterId, limit],
   );
-  return rows.map((r) => ({
-    id: r.id,
-    workspaceId: r.workspace_id,
-    at: r.at.toISOString(),
-    actor: r.actor,
-    action: r.action,
-    ...(r.target === null ? {} : { target: r.target }),
-    outcome: r.outcome,
-    details: r.details,
-    ...(r.ip === null ? {} : { ip: r.ip }),
-  }));
+  return rows.map(toAuditRow);
+}
+
+/** The same, newest first: the latest events, or those before `beforeId`. */
+export async function listAuditNewest(pool: Pool, workspaceId: string | null, limit: number, beforeId?: string): Promise<AuditRow[]> {
+  const { rows } = await pool.query<AuditDbRow>(
+    `select ${AUDIT_COLUMNS} from audit_events
+      where workspace_id is not distinct from $1 and ($2::bigint is null or id < $2) order by audit_events.id desc limit $3`,
+    [workspaceId, beforeId ?? null, limit],
+  );
+  return rows.map(toAuditRow);
 }
 
 export interface AuditVerification {

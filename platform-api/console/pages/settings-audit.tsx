@@ -1,8 +1,8 @@
 /**
- * Settings → Audit log (owners): the workspace's audit events, oldest first, a page at a time
- * (`GET /v1/workspaces/{ws}/audit?after=<event id>&limit=100`; the answer's `next` is the cursor of
- * the page after), with the verification of the whole hash chain the same answer carries
- * (`chain: {ok, rows, brokenAt?}`).
+ * Settings → Audit log (owners): the workspace's audit events, newest first, a page at a time
+ * (`GET /v1/workspaces/{ws}/audit?order=newest&before=<event id>&limit=100`; the answer's `next` is
+ * the cursor of the older page), with the verification of the whole hash chain the same answer
+ * carries (`chain: {ok, rows, brokenAt?}`).
  */
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
@@ -30,16 +30,16 @@ interface AuditPage {
 const PAGE = 100;
 
 export function AuditTab({ ctx }: { ctx: Ctx }) {
-  // The cursors of the pages before this one, so that "Previous page" can go back.
-  const [cursors, setCursors] = useState<string[]>([]);
-  const [after, setAfter] = useState('0');
-  const audit = useLoad(() => api.get<AuditPage>(wsPath(ctx.ws, '/audit'), { after, limit: PAGE }), [ctx.ws, after]);
+  // The cursors of the newer pages, so that "Newer events" can go back (undefined: the latest).
+  const [cursors, setCursors] = useState<(string | undefined)[]>([]);
+  const [before, setBefore] = useState<string | undefined>(undefined);
+  const audit = useLoad(() => api.get<AuditPage>(wsPath(ctx.ws, '/audit'), { order: 'newest', before, limit: PAGE }), [ctx.ws, before]);
   const page = audit.data;
   const first = cursors.length * PAGE + 1;
   // The paging buttons are below a long table: a new page starts at its top.
-  const go = (nextAfter: string, nextCursors: string[]) => {
+  const go = (nextBefore: string | undefined, nextCursors: (string | undefined)[]) => {
     setCursors(nextCursors);
-    setAfter(nextAfter);
+    setBefore(nextBefore);
     document.getElementById('audit-heading')?.scrollIntoView();
   };
 
@@ -64,10 +64,10 @@ export function AuditTab({ ctx }: { ctx: Ctx }) {
           </p>
         )
       ) : null}
-      <LoadedList loaded={audit} what="the audit log" empty={<>No events{cursors.length ? ' after these' : ''}.</>}>
+      <LoadedList loaded={audit} what="the audit log" empty={<>No events{cursors.length ? ' before these' : ''}.</>}>
         {({ items }) => (
           <DataTable
-            caption={`Audit events ${first}–${first + items.length - 1}, oldest first`}
+            caption={`Audit events ${first}–${first + items.length - 1}, newest first`}
             columns={['Time', 'Actor', 'Action', 'Target', 'Outcome', 'Details']}
             busy={audit.loading}
           >
@@ -98,17 +98,17 @@ export function AuditTab({ ctx }: { ctx: Ctx }) {
           type="button"
           class="secondary"
           disabled={cursors.length === 0 || audit.loading}
-          onClick={() => go(cursors.at(-1) ?? '0', cursors.slice(0, -1))}
+          onClick={() => go(cursors.at(-1), cursors.slice(0, -1))}
         >
-          Previous page
+          Newer events
         </button>
         <button
           type="button"
           class="secondary"
           disabled={!page?.next || audit.loading}
-          onClick={() => page?.next && go(page.next, [...cursors, after])}
+          onClick={() => page?.next && go(page.next, [...cursors, before])}
         >
-          Next page
+          Older events
         </button>
       </div>
     </section>
