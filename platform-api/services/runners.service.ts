@@ -232,26 +232,24 @@ export function createRunnersService({
      * online Runners, its version and allowlist as it reports them (refreshed when older than a minute).
      */
     async list(workspaceId: string, { presence }: { presence: boolean } = { presence: true }) {
+      type Presence = { pollers: number | null; lastPollAt: string | null; online: boolean | null };
+      const view = async (r: Awaited<ReturnType<typeof listRunners>>[number], seen: Presence) => ({
+        id: r.id,
+        name: r.name,
+        taskQueue: r.taskQueue,
+        createdAt: r.createdAt.toISOString(),
+        ...seen,
+        version: r.version,
+        enabledChecks: r.enabledChecks,
+        /** The Runner's policy as it reported it: digest, check types, destinations, binding names. */
+        policy: r.policySealed ? await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null,
+      });
       const runners = await listRunners(pool, workspaceId);
+      if (!presence) return Promise.all(runners.map((r) => view(r, { pollers: null, lastPollAt: null, online: null })));
       const client = await temporal.forWorkspace(workspaceId);
       return Promise.all(
         runners.map(async (stored) => {
           let r = stored;
-          if (!presence) {
-            const policy = r.policySealed ? await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null;
-            return {
-              id: r.id,
-              name: r.name,
-              taskQueue: r.taskQueue,
-              createdAt: r.createdAt.toISOString(),
-              pollers: null,
-              lastPollAt: null,
-              online: null,
-              version: r.version,
-              enabledChecks: r.enabledChecks,
-              policy,
-            };
-          }
           const described = await client.workflowService
             .describeTaskQueue({
               namespace: client.options.namespace,
@@ -278,20 +276,7 @@ export function createRunnersService({
               .catch(() => null);
             if (refreshed) r = (await listRunners(pool, workspaceId)).find((x) => x.id === r.id) ?? r;
           }
-          const policy = r.policySealed ? await sealer.open<PolicySummary>(workspaceId, runnerPolicyBinding(r.id), r.policySealed) : null;
-          return {
-            id: r.id,
-            name: r.name,
-            taskQueue: r.taskQueue,
-            createdAt: r.createdAt.toISOString(),
-            pollers: polls.length,
-            lastPollAt: last ? new Date(last).toISOString() : null,
-            online,
-            version: r.version,
-            enabledChecks: r.enabledChecks,
-            /** The Runner's policy as it reported it: digest, check types, destinations, binding names. */
-            policy,
-          };
+          return view(r, { pollers: polls.length, lastPollAt: last ? new Date(last).toISOString() : null, online });
         }),
       );
     },

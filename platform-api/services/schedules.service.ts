@@ -8,6 +8,7 @@ import type { ScheduleDescription, ScheduleOptions, ScheduleOverlapPolicy } from
 import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 import type { Pool } from 'pg';
 import { z } from 'zod';
+import { GroupName } from '../../platform/discovery/rules';
 import { PLATFORM_TASK_QUEUE, scheduledRunWorkflowId, temporalScheduleId } from '../../common/ids';
 import type { WorkspaceAccess } from '../auth/auth-context';
 import { ConflictError, InputError, NotFoundError } from '../../common/problem';
@@ -93,11 +94,7 @@ export const CreateScheduleBody = z
     /** …or health sweeps of one Runner. */
     runnerId: z.uuid().optional(),
     /** With `runnerId`: sweeps of one namespace group of it (as discovery's groups name them). */
-    group: z
-      .string()
-      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
-      .max(40)
-      .optional(),
+    group: GroupName.optional(),
     spec: SpecBody,
     overlap: z.enum(OVERLAP).default('skip'),
     catchupWindowSeconds: z

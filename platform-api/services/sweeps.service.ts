@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { z } from 'zod';
+import { GroupName } from '../../platform/discovery/rules';
 import { PLATFORM_TASK_QUEUE, sweepWorkflowId } from '../../common/ids';
 import type { healthSweep } from '../../workflows';
 import type { WorkspaceAccess } from '../auth/auth-context';
@@ -24,11 +25,7 @@ import type { WorkspaceTemporal } from '../../platform/workspace-temporal';
 export const StartSweepBody = z.strictObject({
   runnerId: z.uuid(),
   /** Only the tasks of this namespace group of the Runner (discovery's groups). */
-  group: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
-    .max(40)
-    .optional(),
+  group: GroupName.optional(),
   concurrency: z.number().int().min(1).max(32).default(4),
   /** Rounds of the next checks findings name (0: none), at most `limit` runs a round. */
   nextChecks: z
@@ -40,11 +37,7 @@ export const StartSweepBody = z.strictObject({
 export const ListSweepsQuery = z.strictObject({
   runner: z.uuid().optional(),
   /** A namespace group's sweeps; without it, sweeps of whole Runners. */
-  group: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name')
-    .max(40)
-    .optional(),
+  group: GroupName.optional(),
   status: z.enum(['running', 'completed', 'failed']).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(30),
 });

@@ -64,11 +64,14 @@ export const GenerationRules = z
  * A namespace group: the tasks discovery generates for its namespaces belong to it, and `apply`
  * schedules a sweep of the group (scored and compared with its own previous sweep).
  */
+/** A namespace group's name, wherever one is given (rules, sweeps, schedules). */
+export const GroupName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a group name (lower-case letters, digits and -)')
+  .max(40);
+
 export const NamespaceGroup = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case name')
-    .max(40),
+  name: GroupName,
   namespaces: z.array(NamespaceGlob).min(1).max(50),
 });
 export type NamespaceGroup = z.infer<typeof NamespaceGroup>;

@@ -228,18 +228,7 @@ export interface AuditVerification {
  * content, and the last row must be the recorded chain head (so a deleted tail is found as well).
  */
 export async function verifyAuditChain(pool: Pool, workspaceId: string | null): Promise<AuditVerification> {
-  const { rows } = await pool.query<{
-    id: string;
-    at: Date;
-    actor: string;
-    action: string;
-    target: string | null;
-    outcome: AuditOutcome;
-    details: Record<string, unknown>;
-    ip: string | null;
-    prev_hash: Buffer;
-    hash: Buffer;
-  }>(
+  const { rows } = await pool.query<Omit<AuditDbRow, 'workspace_id'> & { prev_hash: Buffer; hash: Buffer }>(
     `select id::text, at, actor, action, target, outcome, details, ip, prev_hash, hash from audit_events
       where workspace_id is not distinct from $1 order by audit_events.id`,
     [workspaceId],
