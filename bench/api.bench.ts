@@ -36,7 +36,7 @@ import { createPool } from '../platform/db/pool';
 import { insertResult } from '../platform/repos/results.repo';
 import { insertRun, markRunFinished, markRunStarted } from '../platform/repos/runs.repo';
 import { bootstrap } from '../platform-api/services/bootstrap.service';
-import { ensureTemporalCli } from '../scripts/tools';
+import { ensureTemporalCli, temporalDevServerArgs } from '../scripts/tools';
 import type { LoadMessage, LoadReport, LoadRequest } from './load-client';
 import type { BenchResult } from './types';
 
@@ -110,25 +110,10 @@ export async function run(): Promise<BenchResult[]> {
   chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
   const port = await freePort();
   // createApp needs a Temporal client; GET /v1/runs/:id itself never calls Temporal.
-  const temporal = spawn(
-    ensureTemporalCli(),
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(await freePort()),
-      '--log-level',
-      'error',
-    ],
-    { stdio: 'ignore', detached: true },
-  );
+  const temporal = spawn(ensureTemporalCli(), temporalDevServerArgs({ port, httpPort: await freePort(), metricsPort: await freePort() }), {
+    stdio: 'ignore',
+    detached: true,
+  });
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
   const servers: Server[] = [];
   try {

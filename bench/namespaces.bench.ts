@@ -21,7 +21,7 @@ import { createPool } from '../platform/db/pool';
 import { createWorkspaceKeys } from '../platform/crypto/platform-keyring';
 import { createWorkspace } from '../platform/repos/workspaces.repo';
 import { devWorkspaceTemporal } from '../platform/workspace-temporal';
-import { ensureTemporalCli } from '../scripts/tools';
+import { ensureTemporalCli, temporalDevServerArgs } from '../scripts/tools';
 import { cpuMs, rssMiB } from './system';
 import type { BenchResult } from './types';
 
@@ -87,23 +87,9 @@ export async function run(): Promise<BenchResult[]> {
   const port = await freePort();
   const metricsPort = await freePort();
   const address = `127.0.0.1:${port}`;
-  const temporalServer = spawn(
-    ensureTemporalCli(),
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(metricsPort),
-      '--log-level',
-      'error',
-    ],
-    { stdio: 'ignore' },
-  );
+  const temporalServer = spawn(ensureTemporalCli(), temporalDevServerArgs({ port, httpPort: await freePort(), metricsPort }), {
+    stdio: 'ignore',
+  });
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const children: ChildProcess[] = [];
   const results: BenchResult[] = [];

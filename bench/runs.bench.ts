@@ -26,7 +26,7 @@ import { freePort, startEmbeddedPostgres } from '../platform/db/embedded';
 import { migrate } from '../platform/db/migrate';
 import { createPool } from '../platform/db/pool';
 import { bootstrap } from '../platform-api/services/bootstrap.service';
-import { ensureTemporalCli } from '../scripts/tools';
+import { ensureTemporalCli, temporalDevServerArgs } from '../scripts/tools';
 import { createPlatformWorker } from '../workers/platform-worker';
 import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 import { createRunnerWorker } from '../workers/runner';
@@ -66,25 +66,10 @@ export async function run(): Promise<BenchResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lookout-bench-runs-'));
   chmodSync(dir, 0o755); // as root the embedded PostgreSQL runs as another user
   const port = await freePort();
-  const temporal = spawn(
-    ensureTemporalCli(),
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(await freePort()),
-      '--log-level',
-      'error',
-    ],
-    { stdio: 'ignore', detached: true },
-  );
+  const temporal = spawn(ensureTemporalCli(), temporalDevServerArgs({ port, httpPort: await freePort(), metricsPort: await freePort() }), {
+    stdio: 'ignore',
+    detached: true,
+  });
   const pg = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), persistent: false });
   const target = http.createServer((_req, res) => res.writeHead(200).end('ok'));
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));

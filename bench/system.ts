@@ -21,7 +21,7 @@ import { freePort, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '..
 import { migrate } from '../platform/db/migrate';
 import { createPool } from '../platform/db/pool';
 import { bootstrap, type BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import { ensureTemporalCli } from '../scripts/tools';
+import { ensureTemporalCli, temporalDevServerArgs } from '../scripts/tools';
 import { lookoutDataConverter } from '../common/data-converter';
 import { devWorkspaceTemporal } from '../platform/workspace-temporal';
 
@@ -118,21 +118,7 @@ export async function startSystem(options: { runnerEnv?: NodeJS.ProcessEnv } = {
     const temporal = spawnLogged(
       'temporal',
       ensureTemporalCli(),
-      [
-        'server',
-        'start-dev',
-        '--headless',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--http-port',
-        String(await freePort()),
-        '--metrics-port',
-        String(await freePort()),
-        '--log-level',
-        'error',
-      ],
+      temporalDevServerArgs({ port, httpPort: await freePort(), metricsPort: await freePort() }),
       process.env,
       true,
     );

@@ -70,6 +70,36 @@ export function findTemporalCli(): string | undefined {
 }
 
 /**
+ * The arguments of a headless Temporal dev server for tests and benchmarks: loopback only, on the
+ * given ports, errors only in its log, SQLite in `dbFile` (in memory without one), then `extra`.
+ */
+export function temporalDevServerArgs(o: {
+  port: number;
+  httpPort: number;
+  metricsPort: number;
+  dbFile?: string;
+  extra?: string[];
+}): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--http-port',
+    String(o.httpPort),
+    '--metrics-port',
+    String(o.metricsPort),
+    ...(o.dbFile ? ['--db-filename', o.dbFile] : []),
+    '--log-level',
+    'error',
+    ...(o.extra ?? []),
+  ];
+}
+
+/**
  * Returns a Temporal CLI, building v1.5.1 with `go install` (CGO off) into the cache when none is
  * found. Throws one clear line when it cannot.
  */

@@ -19,6 +19,7 @@ import { Pool as PgPool, type Pool } from 'pg';
 import { TERMINAL_RUN_STATUSES, type TaskRequest, type TaskResultBody } from '../../common/contracts';
 import { runnerTaskQueue, runWorkflowId } from '../../common/ids';
 import { freePort } from '../../platform/db/embedded';
+import { temporalDevServerArgs } from '../../scripts/tools';
 import { verifyAuditChain } from '../../platform/repos/audit.repo';
 import { env, runnerAttestationEnv, runnerAttestationKeyOf } from './env';
 import { loopbackPolicyInput, writePolicyFile } from './policy';
@@ -256,23 +257,12 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 export async function ownTemporal(cli: string, dir: string): Promise<{ address: string; server: ManagedProcess }> {
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
-  const args = [
-    'server',
-    'start-dev',
-    '--headless',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--http-port',
-    String(await freePort()),
-    '--metrics-port',
-    String(await freePort()),
-    '--db-filename',
-    path.join(dir, 'temporal.db'),
-    '--log-level',
-    'error',
-  ];
+  const args = temporalDevServerArgs({
+    port,
+    httpPort: await freePort(),
+    metricsPort: await freePort(),
+    dbFile: path.join(dir, 'temporal.db'),
+  });
   const server = new ManagedProcess('temporal', cli, args, baseEnv(), async () => {
     const c = await Connection.connect({ address, connectTimeout: 1_000 });
     try {

@@ -14,7 +14,7 @@ import { freePort, startEmbeddedPostgres } from '../../platform/db/embedded';
 import { createPool } from '../../platform/db/pool';
 import { migrate } from '../../platform/db/migrate';
 import { randomBytes } from 'node:crypto';
-import { ensureOpenBao, ensureTemporalCli } from '../../scripts/tools';
+import { ensureOpenBao, ensureTemporalCli, temporalDevServerArgs } from '../../scripts/tools';
 import { bootstrapVault } from '../../platform/vault/vault-bootstrap';
 import { createVaultClient } from '../../platform/vault/vault-client';
 import { FAILURE_CONVERTER_PATH } from '../../common/data-converter';
@@ -48,25 +48,13 @@ export default async function globalSetup(): Promise<void> {
   const address = `127.0.0.1:${port}`;
   const temporal = spawn(
     cli,
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(await freePort()),
-      '--db-filename',
-      path.join(dir, 'temporal.db'),
-      '--log-level',
-      'error',
-      '--dynamic-config-value',
-      'frontend.enableUpdateWorkflowExecution=true',
-    ],
+    temporalDevServerArgs({
+      port,
+      httpPort: await freePort(),
+      metricsPort: await freePort(),
+      dbFile: path.join(dir, 'temporal.db'),
+      extra: ['--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true'],
+    }),
     { stdio: ['ignore', openSync(path.join(dir, 'temporal.log'), 'a'), openSync(path.join(dir, 'temporal.log'), 'a')], detached: true },
   );
   const temporalPid = temporal.pid;
