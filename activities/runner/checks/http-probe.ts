@@ -4,17 +4,8 @@
  */
 import { HttpProbeParams } from '../../../common/checks';
 import type { Issue } from '../../../common/contracts';
-import { FailureType } from '../../../common/errors';
 import type { Check, CheckOutcome } from './check';
-import { ApplicationFailure } from '@temporalio/activity';
-
-const isPolicyDenied = (err: unknown) => err instanceof ApplicationFailure && err.type === FailureType.PolicyDenied;
-
-/** The URL as shown in results: no credentials, no query string (it may carry tokens). */
-function displayUrl(raw: string): string {
-  const u = new URL(raw);
-  return `${u.protocol}//${u.host}${u.pathname}`;
-}
+import { displayUrl, endpointHeaders, isPolicyDenied, requestDeadline } from './endpoint';
 
 function describeNetworkError(err: unknown): string {
   const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
@@ -50,14 +41,8 @@ export const httpProbe: Check<HttpProbeParams> = {
     const url = new URL(params.url);
     // The policy decides before anything is resolved or contacted; a refusal fails the run (PolicyDenied).
     const destination = ctx.policy.destination(url);
-    const headers: Record<string, string> = { 'user-agent': 'lookout-runner' };
-    if (params.auth) {
-      const header = await ctx.policy.boundHeader(params.auth, destination);
-      headers[header.name.toLowerCase()] = header.value;
-    }
-
-    const timeout = AbortSignal.timeout(params.timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, timeout]);
+    const headers = await endpointHeaders(ctx.policy, destination, params.auth);
+    const { signal, timeout } = requestDeadline(ctx, params.timeoutMs);
     const started = performance.now();
     let status: number;
     let excerpt: string | undefined;

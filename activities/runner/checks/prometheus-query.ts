@@ -16,14 +16,11 @@
  * an issue's raw `details`, which the boundary drops unless the Runner policy's `rawData` allows
  * `prometheus.query`.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import { prometheusQueryUrl, PrometheusQueryParams, type PromComparison } from '../../../common/checks';
 import type { Issue } from '../../../common/contracts';
-import { FailureType } from '../../../common/errors';
 import { scoreOf } from '../../../common/score';
 import type { Check, CheckOutcome } from './check';
-
-const isPolicyDenied = (err: unknown) => err instanceof ApplicationFailure && err.type === FailureType.PolicyDenied;
+import { displayUrl, endpointHeaders, isPolicyDenied, requestDeadline } from './endpoint';
 
 /** Largest answer read: a query that returns more should be narrowed (aggregate, filter, topk). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
@@ -31,12 +28,6 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_FINDINGS = 100;
 
 type Resource = Issue['resource'];
-
-/** The URL as shown in results: no credentials, no query string. */
-function displayUrl(raw: string): string {
-  const u = new URL(raw);
-  return `${u.protocol}//${u.host}${u.pathname}`;
-}
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -181,13 +172,8 @@ export const prometheusQuery: Check<PrometheusQueryParams> = {
     url.searchParams.set('query', params.query);
     // Prometheus stops evaluating when the Runner stops waiting.
     url.searchParams.set('timeout', `${params.timeoutMs}ms`);
-    const headers: Record<string, string> = { 'user-agent': 'lookout-runner', accept: 'application/json' };
-    if (params.auth) {
-      const header = await ctx.policy.boundHeader(params.auth, destination);
-      headers[header.name.toLowerCase()] = header.value;
-    }
-    const timeout = AbortSignal.timeout(params.timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, timeout]);
+    const headers = await endpointHeaders(ctx.policy, destination, params.auth, { accept: 'application/json' });
+    const { signal, timeout } = requestDeadline(ctx, params.timeoutMs);
     const started = performance.now();
     let status: number;
     let body: Buffer | undefined;

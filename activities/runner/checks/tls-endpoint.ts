@@ -12,16 +12,13 @@
  * certificate, its alternative names or anything else of the handshake.
  */
 import tls, { type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
-import { ApplicationFailure } from '@temporalio/activity';
 import { endpointHost, TlsEndpointParams } from '../../../common/checks';
 import type { Issue } from '../../../common/contracts';
-import { FailureType } from '../../../common/errors';
 import { scoreOf } from '../../../common/score';
 import type { Check, CheckOutcome } from './check';
+import { isPolicyDenied } from './endpoint';
 
 const DAY = 86_400_000;
-
-const isPolicyDenied = (err: unknown) => err instanceof ApplicationFailure && err.type === FailureType.PolicyDenied;
 
 /** An error's code when it is an enumerated word (`ECONNREFUSED`, `ERR_SSL_…`), never its message. */
 function errorCode(err: unknown): string {
