@@ -2,6 +2,7 @@
  * What every Kubernetes check shares: the Runner's clients, namespace scoping, paging with heartbeats,
  * lists folded page by page, API errors turned into an `error` result, the 0..1 score and issue helpers.
  */
+import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Issue, NextCheck } from '../../../../common/contracts';
 import { scoreOf } from '../../../../common/score';
@@ -77,6 +78,47 @@ export async function foldScoped<T extends Namespaced>(
     },
   );
   return count;
+}
+
+/** What a workload check does with each page of Deployments, StatefulSets and DaemonSets in scope. */
+export interface WorkloadPages {
+  deployments: (page: V1Deployment[]) => void;
+  statefulSets: (page: V1StatefulSet[]) => void;
+  daemonSets: (page: V1DaemonSet[]) => void;
+}
+
+/** Folds the Deployments, StatefulSets and DaemonSets in the scope (see foldScoped); answers how many of each. */
+export async function foldWorkloads(
+  run: KubeRun,
+  scope: Scope,
+  pages: WorkloadPages,
+): Promise<{ deployments: number; statefulSets: number; daemonSets: number }> {
+  const apps = run.kube.apps;
+  const deployments = await foldScoped(
+    run,
+    'deployments',
+    scope,
+    (q) => apps.listDeploymentForAllNamespaces(q),
+    (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }),
+    pages.deployments,
+  );
+  const statefulSets = await foldScoped(
+    run,
+    'statefulsets',
+    scope,
+    (q) => apps.listStatefulSetForAllNamespaces(q),
+    (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }),
+    pages.statefulSets,
+  );
+  const daemonSets = await foldScoped(
+    run,
+    'daemonsets',
+    scope,
+    (q) => apps.listDaemonSetForAllNamespaces(q),
+    (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }),
+    pages.daemonSets,
+  );
+  return { deployments, statefulSets, daemonSets };
 }
 
 /**

@@ -12,7 +12,7 @@ import type { V1DaemonSet, V1Deployment, V1ObjectMeta, V1StatefulSet } from '@ku
 import { RolloutStuckParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { foldScoped, guarded, kubeRun, nsFlag, outcome, rawMessage, reasonOf, ref } from './common';
+import { foldWorkloads, guarded, kubeRun, nsFlag, outcome, rawMessage, reasonOf, ref } from './common';
 
 /** Whole minutes since anyone last changed the object (spec, status or metadata); +∞ without any record. */
 export function minutesUnchanged(meta: V1ObjectMeta | undefined, now: number): number {
@@ -188,35 +188,14 @@ export const rolloutStuck: Check<RolloutStuckParams> = {
   params: RolloutStuckParams,
   run: (params, ctx) =>
     guarded(async () => {
-      const run = kubeRun(ctx);
-      const apps = run.kube.apps;
       const now = Date.now();
       const issues: Issue[] = [];
       const keep = (found: (Issue | undefined)[]) => issues.push(...found.filter((i): i is Issue => i !== undefined));
-      const deployments = await foldScoped(
-        run,
-        'deployments',
-        params,
-        (q) => apps.listDeploymentForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }),
-        (page) => keep(page.map((d) => deploymentIssue(d, params.progressMinutes, now))),
-      );
-      const statefulSets = await foldScoped(
-        run,
-        'statefulsets',
-        params,
-        (q) => apps.listStatefulSetForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }),
-        (page) => keep(page.map((s) => statefulSetIssue(s, params.progressMinutes, now))),
-      );
-      const daemonSets = await foldScoped(
-        run,
-        'daemonsets',
-        params,
-        (q) => apps.listDaemonSetForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }),
-        (page) => keep(page.map((d) => daemonSetIssue(d, params.progressMinutes, now))),
-      );
+      const { deployments, statefulSets, daemonSets } = await foldWorkloads(kubeRun(ctx), params, {
+        deployments: (page) => keep(page.map((d) => deploymentIssue(d, params.progressMinutes, now))),
+        statefulSets: (page) => keep(page.map((s) => statefulSetIssue(s, params.progressMinutes, now))),
+        daemonSets: (page) => keep(page.map((d) => daemonSetIssue(d, params.progressMinutes, now))),
+      });
       const total = deployments + statefulSets + daemonSets;
       return outcome(
         issues,

@@ -3,7 +3,7 @@ import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/clien
 import { WorkloadAvailabilityParams } from '../../../../common/checks';
 import type { Issue } from '../../../../common/contracts';
 import type { Check } from '../check';
-import { guarded, kubeRun, foldScoped, nsFlag, outcome, ref } from './common';
+import { guarded, kubeRun, foldWorkloads, nsFlag, outcome, ref } from './common';
 
 function availability(
   kind: string,
@@ -43,34 +43,13 @@ export const workloadAvailability: Check<WorkloadAvailabilityParams> = {
   params: WorkloadAvailabilityParams,
   run: (params, ctx) =>
     guarded(async () => {
-      const run = kubeRun(ctx);
-      const apps = run.kube.apps;
       const issues: Issue[] = [];
-      const deployments = await foldScoped(
-        run,
-        'deployments',
-        params,
-        (q) => apps.listDeploymentForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedDeployment({ namespace, ...q }),
-        (page) => issues.push(...workloadIssues(page, [], [])),
-      );
-      const statefulSets = await foldScoped(
-        run,
-        'statefulsets',
-        params,
-        (q) => apps.listStatefulSetForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedStatefulSet({ namespace, ...q }),
-        (page) => issues.push(...workloadIssues([], page, [])),
-      );
-      const daemonSets = await foldScoped(
-        run,
-        'daemonsets',
-        params,
-        (q) => apps.listDaemonSetForAllNamespaces(q),
-        (namespace, q) => apps.listNamespacedDaemonSet({ namespace, ...q }),
-        (page) => issues.push(...workloadIssues([], [], page)),
-      );
-      const total = deployments + statefulSets + daemonSets;
+      const counted = await foldWorkloads(kubeRun(ctx), params, {
+        deployments: (page) => issues.push(...workloadIssues(page, [], [])),
+        statefulSets: (page) => issues.push(...workloadIssues([], page, [])),
+        daemonSets: (page) => issues.push(...workloadIssues([], [], page)),
+      });
+      const total = counted.deployments + counted.statefulSets + counted.daemonSets;
       return outcome(
         issues,
         `${total} workloads, all available`,
