@@ -16,6 +16,36 @@ export type NamesMode = z.infer<typeof NamesMode>;
 /** A hashed name as it leaves a Runner whose policy hashes names: also a valid namespace name. */
 export const HASHED_NAME = /^h-[0-9a-f]{20}$/;
 
+/**
+ * The namespaces every cluster has: naming them in clear tells the Platform nothing it did not know
+ * (discovery leaves the `kube-*` ones out by name).
+ */
+export const KUBERNETES_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'] as const;
+
+/** The task parameters that name namespaces (and nodes), in built-in checks and by convention in packs. */
+export const NAME_PARAMS = ['namespace', 'namespaces', 'excludeNamespaces', 'nodes'] as const;
+/** Of those, the ones a Runner under hashed names maps back from a hash to the namespace. */
+export const NAMESPACE_PARAMS = ['namespace', 'namespaces', 'excludeNamespaces'] as const;
+
+/**
+ * The names `params` gives in clear (not as `h-…`; the Kubernetes namespaces aside). A Runner whose policy hashes names refuses a task
+ * that has any: answering for a name the Platform chose would tell it that name's hash (and whether
+ * the namespace exists), and with it the meaning of every result that carries that hash.
+ */
+export function clearNamesIn(params: Record<string, unknown>): string[] {
+  return NAME_PARAMS.flatMap((f) => {
+    const v = params[f];
+    return (Array.isArray(v) ? v : [v]).filter(
+      (x): x is string =>
+        typeof x === 'string' && !HASHED_NAME.test(x) && !(f !== 'nodes' && (KUBERNETES_NAMESPACES as readonly string[]).includes(x)),
+    );
+  });
+}
+
+/** Why a Runner under hashed names refuses a task naming things in clear (the same words on both sides). */
+export const CLEAR_NAMES_REFUSED =
+  "this Runner's policy hashes names (discovery.names: hashed): a task names namespaces and nodes by their hash (h-…, as its results show them), never in clear";
+
 const Count = z.number().int().min(0).max(100_000_000);
 
 /** What one namespace (or the whole cluster) holds, by kind. */

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
-import { NamesMode } from './discovery';
+import { CLEAR_NAMES_REFUSED, clearNamesIn, NamesMode } from './discovery';
 import { CHECK_TYPES, endpointHost, isCheckType, postgresUrl, prometheusQueryUrl, Sslmode, type PostgresHealthParams } from './checks';
 import { SecretRef } from './contracts';
 import { signingKeyId } from './task-envelope';
@@ -380,6 +380,7 @@ export function policyRefusal(
   params: Record<string, unknown>,
 ): { path: string; message: string } | undefined {
   if (!summary.checks.includes(checkType)) return { path: 'checkType', message: `the Runner's policy does not allow ${checkType}` };
+  if (summary.discoveryNames === 'hashed' && clearNamesIn(params).length) return { path: 'params', message: CLEAR_NAMES_REFUSED };
   const split = splitPackCheckType(checkType);
   if (split) {
     const check = summary.packs.find((p) => p.name === split.pack)?.checks.find((c) => c.type === checkType);

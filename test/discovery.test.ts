@@ -12,7 +12,7 @@ import { Client as PgClient } from 'pg';
 import { CHECK_TYPES } from '../common/checks';
 import { HASHED_NAME, type Inventory } from '../common/discovery';
 import { DEFAULT_RULES } from '../platform/discovery/rules';
-import { api, env, newWorkspace, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { addTask, api, env, newWorkspace, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
 import { needles } from './harness/needles';
 
@@ -455,6 +455,32 @@ describe('a Runner whose policy hashes names', () => {
       const found = items.filter((i) => hashed.some((h) => h.name === i.resource.namespace));
       expect(found.length).toBeGreaterThanOrEqual(2); // the crash-looping pod and the unavailable deployment
       for (const i of found) expect(i.resource.name).toMatch(HASHED_NAME);
+      // A Platform that names the canary namespace in clear, to learn its hash (and whether it exists),
+      // is refused: by the API, and — a hostile Platform writing the task into its own database — by
+      // the Runner, before it lists anything.
+      const guessBody = { name: 'guess', runnerId: ws.runnerId, checkType: 'k8s.pod-restarts', params: { namespaces: [canaryNs] } };
+      const byApi = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, { token: ws.token, body: guessBody });
+      responses.push(Buffer.from(JSON.stringify(byApi.body)));
+      expect(byApi.status).toBe(400);
+      expect(JSON.stringify(byApi.body)).toContain('hashes names');
+      const guess = await addTask(platform, ws, 'k8s.pod-restarts', { namespaces: [canaryNs] });
+      const guessed = await call('POST', `/v1/workspaces/${ws.workspaceId}/runs`, { taskId: guess });
+      expect(guessed.status).toBe(202);
+      const refused = await waitFor(
+        'the refused run',
+        async () => {
+          const r = await call('GET', `/v1/runs/${(guessed.body as { id: string }).id}`);
+          return ['queued', 'running'].includes((r.body as { status: string }).status) ? undefined : r.body;
+        },
+        60_000,
+      );
+      expect(refused).toMatchObject({
+        status: 'failed',
+        error: { type: 'PolicyDenied', message: expect.stringContaining('hashes names') },
+        result: null,
+      });
+      // The guess is the hostile Platform's own writing, not something the Runner sent: out of the scan below.
+      await platform.pool.query('delete from tasks where id = $1', [guess]);
       // Every run's result, every task, the sweep, the issues: read back through the API.
       await call('GET', `/v1/workspaces/${ws.workspaceId}/runs?limit=200`);
       const tasks = await call('GET', `/v1/workspaces/${ws.workspaceId}/tasks?limit=500`);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { HASHED_NAME } from '../common/discovery';
+import { clearNamesIn, HASHED_NAME, KUBERNETES_NAMESPACES } from '../common/discovery';
 import { RunnerNames } from '../activities/runner/names';
 import type { CheckOutcome } from '../activities/runner/checks/check';
 import type { NextCheck } from '../common/contracts';
@@ -83,6 +83,31 @@ describe('hashed names', () => {
     expect(await hasher.hashMessage('cannot list pods in namespace payments: forbidden (403)')).toBe(
       `cannot list pods in namespace ${hasher.hash('payments')}: forbidden (403)`,
     );
+  });
+
+  it('find every name a task gives in clear, but hashes and the namespaces every cluster has', () => {
+    const name = fc
+      .stringMatching(/^[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?$/)
+      .filter((n) => !(KUBERNETES_NAMESPACES as readonly string[]).includes(n));
+    const hashed = fc.stringMatching(/^h-[0-9a-f]{20}$/);
+    fc.assert(
+      fc.property(
+        fc.array(name, { maxLength: 4 }),
+        fc.array(hashed, { maxLength: 4 }),
+        fc.array(name, { maxLength: 3 }),
+        (clear, hashes, nodes) => {
+          const params = {
+            namespaces: [...clear, ...hashes, 'kube-system'],
+            excludeNamespaces: ['kube-public', ...hashes],
+            nodes,
+            restartThreshold: 3,
+          };
+          expect(clearNamesIn(params).sort()).toEqual([...clear, ...nodes].sort());
+        },
+      ),
+    );
+    // A node is never a Kubernetes namespace: `default` names a node in clear.
+    expect(clearNamesIn({ nodes: ['default'], namespace: 'default' })).toEqual(['default']);
   });
 
   it('refuse to start without a key of at least 32 bytes, and do nothing in clear mode', async () => {

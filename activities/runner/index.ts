@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { isCheckType } from '../../common/checks';
+import { CLEAR_NAMES_REFUSED, clearNamesIn } from '../../common/discovery';
 import { envelopeDigest } from '../../common/task-envelope';
 import { TaskRequest, type TaskResult } from '../../common/contracts';
 import { FailureType } from '../../common/errors';
@@ -168,6 +169,8 @@ export function createRunnerActivities({
           }),
         );
       }
+      // Under hashed names, a task that names anything in clear is refused before anything is listed.
+      if (names.hashes && clearNamesIn(request.params).length) throw refuse(policyDenied(CLEAR_NAMES_REFUSED));
       if (packCheck) {
         // The Platform names a pack check by type and the digest this Runner reported: other code is never run under that name.
         if (verified.claims.packDigest !== packCheck.pack.digest) {
@@ -187,8 +190,9 @@ export function createRunnerActivities({
         decide('accepted');
         // The pack executors (CEL, the sandbox) are loaded with the first pack check, not with every Runner.
         const { runPackCheck } = await import('./packs/run.js');
+        const packParams = await names.resolveParams(request.params);
         return runChecked(request, (secrets) =>
-          runPackCheck(packCheck, request.params, {
+          runPackCheck(packCheck, packParams, {
             signal: ctx.cancellationSignal,
             heartbeat: (details) => ctx.heartbeat(details),
             kube,

@@ -8,13 +8,12 @@
  * namespaces by their hash; the Runner maps a hash back by listing its namespaces.
  */
 import { createHmac } from 'node:crypto';
-import { HASHED_NAME, type NamesMode } from '../../common/discovery';
+import { HASHED_NAME, NAMESPACE_PARAMS, type NamesMode } from '../../common/discovery';
 import type { NextCheck } from '../../common/contracts';
 import type { CheckOutcome } from './checks/check';
 import { eachPage, type KubeClients } from './kube-api';
 
 /** Param fields that hold namespace names, in the built-in checks' schemas. */
-const NAMESPACE_FIELDS = ['namespace', 'namespaces', 'excludeNamespaces'] as const;
 
 /** How long a listing of the cluster's namespaces is reused to map hashes back and to scrub text. */
 const NAMESPACE_CACHE_MS = 30_000;
@@ -63,7 +62,7 @@ export class RunnerNames {
    */
   async resolveParams(params: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (!this.hashes) return params;
-    const wanted = NAMESPACE_FIELDS.flatMap((f) => {
+    const wanted = NAMESPACE_PARAMS.flatMap((f) => {
       const v = params[f];
       return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && HASHED_NAME.test(x));
     });
@@ -71,7 +70,7 @@ export class RunnerNames {
     const byHash = new Map((await this.#clusterNamespaces()).map((n) => [this.hash(n), n]));
     const back = (v: unknown) => (typeof v === 'string' ? (byHash.get(v) ?? v) : v);
     const out = { ...params };
-    for (const f of NAMESPACE_FIELDS) {
+    for (const f of NAMESPACE_PARAMS) {
       const v = out[f];
       if (v !== undefined) out[f] = Array.isArray(v) ? v.map(back) : back(v);
     }
@@ -139,7 +138,7 @@ export class RunnerNames {
   #hashParams(params: NextCheck['params']): NextCheck['params'] {
     const out: NextCheck['params'] = {};
     for (const [key, value] of Object.entries(params)) {
-      if ((NAMESPACE_FIELDS as readonly string[]).includes(key))
+      if ((NAMESPACE_PARAMS as readonly string[]).includes(key))
         out[key] = Array.isArray(value) ? value.map((v) => this.hash(v)) : typeof value === 'string' ? this.hash(value) : value;
       else if (typeof value === 'number' || typeof value === 'boolean') out[key] = value;
     }
