@@ -1,7 +1,10 @@
 /**
  * runTask through the API with a trivial check (an http.probe of a local endpoint), beside a bare
  * Temporal workflow with one activity doing the same GET, on the same dev server in the same run:
- * runs per second and trigger-to-result latency (p50/p99), and the overhead ratio.
+ * runs per second and trigger-to-result latency (p50/p99), and the overhead ratio. A second series
+ * probes the same endpoint expecting another status, so every run finds an issue: what recording it
+ * costs on the run path (the issue's upsert under its fingerprint, its sealed detail, the run's
+ * link to it) is the difference between the two Lookout series.
  */
 import { RunnerPolicyEnforcer } from '../activities/runner/policy';
 import { RunnerPolicy } from '../common/runner-policy';
@@ -139,17 +142,33 @@ export async function run(): Promise<BenchResult[]> {
     const headers = { authorization: `Bearer ${ws.token}`, 'content-type': 'application/json' };
     const bareClient = new Client({ connection });
 
-    const lookoutOne = async () => {
+    // The same endpoint, expecting a status it never answers: one issue per run, the same each time.
+    const issueTask = await fetch(`${api}/v1/workspaces/${ws.workspaceId}/tasks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'bench-issue', runnerId: ws.runnerId, checkType: 'http.probe', params: { url, expectedStatus: [418] } }),
+    });
+    if (issueTask.status !== 201) throw new Error(`the issue task was refused: ${await issueTask.text()}`);
+    const issueTaskId = ((await issueTask.json()) as { id: string }).id;
+
+    const runOnce = (taskId: string, expect: 'ok' | 'issues') => async () => {
       const res = await fetch(`${api}/v1/workspaces/${ws.workspaceId}/runs`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ taskId: ws.taskId }),
+        body: JSON.stringify({ taskId }),
       });
       const body = (await res.json()) as { id: string };
       await client.workflow.getHandle(runWorkflowId(ws.workspaceId, body.id)).result();
-      const view = (await (await fetch(`${api}/v1/runs/${body.id}`, { headers })).json()) as { status: string; result: unknown };
-      if (view.status !== 'succeeded' || !view.result) throw new Error(`run ${body.id} ended ${view.status}`);
+      const view = (await (await fetch(`${api}/v1/runs/${body.id}`, { headers })).json()) as {
+        status: string;
+        result: { status: string } | null;
+      };
+      if (view.status !== 'succeeded' || view.result?.status !== expect) {
+        throw new Error(`run ${body.id} ended ${view.status} with ${view.result?.status ?? 'no result'}, not ${expect}`);
+      }
     };
+    const lookoutOne = runOnce(ws.taskId, 'ok');
+    const issueOne = runOnce(issueTaskId, 'issues');
     let bareN = 0;
     const bareOne = async () => {
       await bareClient.workflow.execute('bareProbe', {
@@ -159,9 +178,19 @@ export async function run(): Promise<BenchResult[]> {
       });
     };
     await drive(10, 2, lookoutOne); // warm-up
+    await drive(10, 2, issueOne);
     await drive(10, 2, bareOne);
     const lookout = await drive(RUNS, CONCURRENCY, lookoutOne);
+    const withIssue = await drive(RUNS, CONCURRENCY, issueOne);
     const bare = await drive(RUNS, CONCURRENCY, bareOne);
+    // Every one of those runs found the same issue: it is recorded once, seen at each run.
+    const issues = (await (await fetch(`${api}/v1/workspaces/${ws.workspaceId}/issues?state=open`, { headers })).json()) as {
+      items: { taskId: string; seenCount: number }[];
+    };
+    const recorded = issues.items.filter((i) => i.taskId === issueTaskId);
+    if (recorded.length !== 1 || recorded[0]!.seenCount !== RUNS + 10) {
+      throw new Error(`expected one issue seen ${RUNS + 10} times: ${JSON.stringify(recorded)}`);
+    }
 
     server.close();
     platformWorker.shutdown();
@@ -173,11 +202,15 @@ export async function run(): Promise<BenchResult[]> {
     return [
       {
         bench: 'runs',
-        case: `${RUNS} runs, ${CONCURRENCY} in flight, trivial http.probe`,
+        case: `${RUNS} runs, ${CONCURRENCY} in flight, trivial http.probe (and ${RUNS} more each finding the same issue)`,
         metrics: {
           lookout_runs_per_sec: rate(lookout),
           lookout_p50_ms: Math.round(percentile(lookout.latencies, 50)),
           lookout_p99_ms: Math.round(percentile(lookout.latencies, 99)),
+          lookout_issue_runs_per_sec: rate(withIssue),
+          lookout_issue_p50_ms: Math.round(percentile(withIssue.latencies, 50)),
+          lookout_issue_p99_ms: Math.round(percentile(withIssue.latencies, 99)),
+          ratio_p50_issue_to_ok: Math.round((percentile(withIssue.latencies, 50) / percentile(lookout.latencies, 50)) * 100) / 100,
           baseline_runs_per_sec: rate(bare),
           baseline_p50_ms: Math.round(percentile(bare.latencies, 50)),
           baseline_p99_ms: Math.round(percentile(bare.latencies, 99)),

@@ -112,6 +112,10 @@ describe('the web console', () => {
     await page.getByLabel('Repeat the password').fill(ownerPassword);
     await page.getByRole('button', { name: 'Set password' }).click();
     await page.getByRole('link', { name: 'Sign in' }).waitFor();
+    // A claim code sets up an account (its memberships are already made): no "joined as" without a role.
+    await expect(page.locator('main .notice[role="status"]').textContent()).resolves.toBe(
+      `Your password is set. Sign in as ${ownerEmail}; at the first sign-in you set up an authenticator app.`,
+    );
     // The code worked once: the account is claimed and the code is spent.
     const again = await api(platform.baseUrl, 'POST', '/v1/auth/invitations/accept', { body: { invitation, password: ownerPassword } });
     expect(again.status).toBe(400);
@@ -281,6 +285,87 @@ describe('the web console', () => {
     await page.getByText(/^Chain verified: \d+ events?/).waitFor();
     await expect(page.getByRole('cell', { name: 'issue.acknowledged' }).first().isVisible()).resolves.toBe(true);
     await checkPage(owner, 'settings-audit');
+  });
+
+  it('makes, pauses and resumes a schedule, and Temporal holds it so', async () => {
+    const { page } = owner;
+    await page.goto('/#/tasks');
+    await page.getByLabel('Task', { exact: true }).selectOption({ label: 'checkout restarts' });
+    await page.getByLabel('Every (minutes)').fill('30');
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    const row = page.getByRole('table', { name: 'Schedules' }).getByRole('row').filter({ hasText: 'Task checkout restarts' });
+    await row.getByText('every 30 min', { exact: true }).waitFor();
+    await row.getByText('active', { exact: true }).waitFor();
+    const paused = async () => {
+      const listed = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/schedules`, { token: ws.token });
+      return (listed.body['items'] as { paused: boolean }[]).map((s) => s.paused);
+    };
+    expect(await paused()).toEqual([false]);
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.getByText('paused', { exact: true }).waitFor();
+    expect(await paused()).toEqual([true]); // as Temporal's schedule describes itself
+    await checkPage(owner, 'schedules');
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await row.getByText('active', { exact: true }).waitFor();
+    expect(await paused()).toEqual([false]);
+  });
+
+  it('shows a new API token once, and it works; the token is gone from the page once hidden', async () => {
+    const { page } = owner;
+    await page.goto('/#/settings/tokens');
+    await page.getByLabel('Token name').fill('console-ci');
+    await page.getByLabel('Role').selectOption('viewer');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const once = page.getByRole('region', { name: 'Token console-ci created' });
+    const token = (await once.locator('code.secret-value').textContent())!.trim();
+    expect(token.length).toBeGreaterThan(30);
+    await checkPage(owner, 'settings-token-created');
+    const me = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runs`, { token });
+    expect(me.status).toBe(200);
+    await once.getByRole('button', { name: 'I copied it: hide it' }).click();
+    await once.waitFor({ state: 'detached' });
+    await page.getByRole('table', { name: 'API tokens' }).getByRole('row').filter({ hasText: 'console-ci' }).waitFor();
+    expect(await page.content()).not.toContain(token);
+    await page.reload();
+    await page.getByRole('table', { name: 'API tokens' }).getByRole('row').filter({ hasText: 'console-ci' }).waitFor();
+    expect(await page.content()).not.toContain(token);
+  });
+
+  it('writes a secret it never shows back', async () => {
+    const { page } = owner;
+    const value = `s3cr3t-${randomUUID()}`;
+    await page.goto('/#/settings/secrets');
+    await page.getByLabel('Secret name').fill('console-db');
+    await page.getByLabel('Value', { exact: true }).fill(value);
+    await page.getByRole('button', { name: 'Save secret' }).click();
+    await page.getByText(`vault:lookout/workspaces/${ws.workspaceId}/console-db#value`).first().waitFor();
+    await page.getByRole('table', { name: 'Secrets' }).getByRole('row').filter({ hasText: 'console-db' }).waitFor();
+    expect(await page.getByLabel('Value', { exact: true }).inputValue()).toBe('');
+    expect(await page.content()).not.toContain(value);
+    const listed = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/secrets`, { token: ws.token });
+    expect(listed.body['items']).toEqual([expect.objectContaining({ name: 'console-db', version: 1 })]);
+    expect(JSON.stringify(listed.body)).not.toContain(value);
+    await checkPage(owner, 'settings-secret-written');
+  });
+
+  it('registers a Runner and shows its key files and Helm command once', async () => {
+    const { page } = owner;
+    await page.goto('/#/runners');
+    await page.getByLabel('Runner name').fill('console-new');
+    await page.getByRole('button', { name: 'Register' }).click();
+    const once = page.getByRole('region', { name: 'Runner console-new registered' });
+    await once.waitFor();
+    const commands = (await once.locator('pre').filter({ hasText: 'helm install' }).textContent())!;
+    expect(commands).toContain('helm install lookout-runner-console-new charts/runner -n lookout -f ./values.json');
+    const runnerKey = (await once.locator('.secret-file').filter({ hasText: 'runner-key' }).locator('pre').textContent())!.trim();
+    expect(runnerKey.length).toBeGreaterThan(20);
+    await checkPage(owner, 'runner-registered');
+    await once.getByRole('button', { name: 'I saved them: hide this' }).click();
+    await once.waitFor({ state: 'detached' });
+    await page.getByRole('table', { name: 'Runners' }).getByRole('row').filter({ hasText: 'console-new' }).waitFor();
+    expect(await page.content()).not.toContain(runnerKey);
+    const listed = await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/runners?presence=false`, { token: ws.token });
+    expect(JSON.stringify(listed.body)).not.toContain(runnerKey);
   });
 
   it('is operable by keyboard: a skip link to the content, the navigation, and focus on the new page', async () => {

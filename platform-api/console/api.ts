@@ -3,14 +3,7 @@
  * session's CSRF token on writes (read from its `__Host-` cookie), and RFC 9457 problems turned into
  * `ProblemError`s. The console never holds an API token.
  */
-
-export interface Problem {
-  type?: string;
-  title: string;
-  status: number;
-  detail?: string;
-  errors?: { path: string; message: string }[];
-}
+import type { Problem } from './api-types';
 
 export class ProblemError extends Error {
   constructor(readonly problem: Problem) {

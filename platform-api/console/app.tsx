@@ -6,7 +6,8 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ROLE_PERMISSIONS } from '../../platform/permissions';
-import type { Ctx, Me } from './ctx';
+import type { Me } from './api-types';
+import type { Ctx } from './ctx';
 import { api, ProblemError, whenUnauthenticated } from './api';
 import { Loading, ProblemBanner } from './ui';
 import { LoginPage } from './pages/login';

@@ -1,11 +1,6 @@
-/** Who is signed in and what every page gets from the shell (app.tsx). */
+/** What every page gets from the shell (app.tsx); who is signed in (Me) is an API answer, in api-types.ts. */
 import type { Permission, Role } from '../../platform/permissions';
-
-export interface Me {
-  kind: 'session' | 'bearer' | 'api_token';
-  user?: { id: string; email?: string; displayName: string | null; mfaEnrolled: boolean };
-  workspaces: { id: string; name: string; role: Role }[];
-}
+import type { Me } from './api-types';
 
 /** What every page gets. */
 export interface Ctx {

@@ -5,15 +5,9 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, type ProblemError } from '../api';
+import type { AcceptedInvitation } from '../api-types';
 import { InputField } from '../fields';
 import { PageHeader, ProblemBanner, useAction } from '../ui';
-
-/** POST /v1/auth/invitations/accept: the account and the workspace joined. */
-interface Accepted {
-  email: string;
-  workspaceId: string;
-  role: string;
-}
 
 /** NIST SP 800-63B, as the API checks it (identity.service.ts NewPassword): length only. */
 const MIN_PASSWORD = 12;
@@ -28,7 +22,7 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
   const [password, setPassword] = useState('');
   const [repeat, setRepeat] = useState('');
   const [mismatch, setMismatch] = useState<string | undefined>(undefined);
-  const [accepted, setAccepted] = useState<Accepted | undefined>(undefined);
+  const [accepted, setAccepted] = useState<AcceptedInvitation | undefined>(undefined);
   const action = useAction();
   useEffect(() => {
     document.title = 'Set up your account · Lookout';
@@ -39,7 +33,10 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
   const accept = (withPassword: boolean) =>
     void action
       .run(() =>
-        api.post<Accepted>('/v1/auth/invitations/accept', { invitation: invitation.trim(), ...(withPassword ? { password } : {}) }),
+        api.post<AcceptedInvitation>('/v1/auth/invitations/accept', {
+          invitation: invitation.trim(),
+          ...(withPassword ? { password } : {}),
+        }),
       )
       .then((answer) => {
         if (answer) setAccepted(answer);
@@ -51,8 +48,14 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
         <PageHeader title="Set up your account" />
         <div class="notice" role="status">
           <p>
-            You joined the workspace as <strong>{accepted.role}</strong>. Sign in as <strong>{accepted.email}</strong>; at the first sign-in
-            you set up an authenticator app.
+            {accepted.role ? (
+              <>
+                You joined the workspace as <strong>{accepted.role}</strong>.{' '}
+              </>
+            ) : (
+              'Your password is set. '
+            )}
+            Sign in as <strong>{accepted.email}</strong>; at the first sign-in you set up an authenticator app.
           </p>
         </div>
         <p>

@@ -10,35 +10,9 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { Items, RunnerItem, Sweep, SweepPart, SweepStarted } from '../api-types';
 import { DataTable, SortableHead, type Sort } from '../table';
 import { Empty, formatTime, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
-
-interface RunnerItem {
-  id: string;
-  name: string;
-  online: boolean;
-  lastPollAt: string | null;
-}
-
-interface Part {
-  score: number;
-  issues: number;
-}
-
-/** The sweep view of platform-api/services/sweeps.service.ts. */
-interface Sweep {
-  id: string;
-  runnerId: string;
-  group: string | null;
-  status: 'running' | 'completed' | 'failed';
-  score: number | null;
-  namespaces: Record<string, Part> | null;
-  cluster: Part | null;
-  endpoints: Record<string, Part> | null;
-  issues: { new: number | null; open: number | null; resolved: number | null } | null;
-  startedAt: string;
-  finishedAt: string | null;
-}
 
 const HISTORY = 30;
 /** How often a Runner's sweeps are read again while one runs. */
@@ -48,7 +22,7 @@ const percent = (score: number) => Math.round(score * 100);
 const scoreClass = (score: number) => (score >= 0.9 ? 'good' : score >= 0.7 ? 'fair' : 'poor');
 
 export function HealthPage({ ctx }: { ctx: Ctx }) {
-  const runners = useLoad(() => api.get<{ items: RunnerItem[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws]);
+  const runners = useLoad(() => api.get<Items<RunnerItem>>(wsPath(ctx.ws, '/runners')), [ctx.ws]);
   const items = runners.data ? [...runners.data.items].sort((a, b) => a.name.localeCompare(b.name)) : undefined;
   return (
     <>
@@ -78,7 +52,7 @@ function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
   // keeps reading until it is listed and finished, not only while a listed sweep runs.
   const [started, setStarted] = useState<string | undefined>(undefined);
   const sweeps = useLoad(
-    () => api.get<{ items: Sweep[] }>(wsPath(ctx.ws, '/sweeps'), { runner: runner.id, limit: HISTORY }),
+    () => api.get<Items<Sweep>>(wsPath(ctx.ws, '/sweeps'), { runner: runner.id, limit: HISTORY }),
     [ctx.ws, runner.id],
     {
       pollMs: SWEEP_POLL_MS,
@@ -110,7 +84,7 @@ function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
             aria-busy={action.busy}
             onClick={() =>
               void action
-                .run(() => api.post<{ id: string }>(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id }))
+                .run(() => api.post<SweepStarted>(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id }))
                 .then((sweep) => {
                   if (sweep) setStarted(sweep.id);
                   sweeps.reload();
@@ -202,7 +176,7 @@ function PartsTable({
 }: {
   caption: string;
   first: string;
-  parts: Record<string, Part> | null;
+  parts: Record<string, SweepPart> | null;
   /** A part's scores over the sweeps shown, oldest first (a sweep without findings there counts as 1). */
   history: (name: string) => number[];
   runnerId?: string;

@@ -7,39 +7,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { IssueChange, IssueItem, Items, RunnerItem } from '../api-types';
 import { CopyButton, Empty, Loading, PageHeader, ProblemBanner, SeverityBadge, StatusBadge, Time, useAction, useLoad } from '../ui';
-
-type IssueState = 'open' | 'acknowledged' | 'ignored' | 'resolved';
-
-/** issueView in platform-api/services/issues.service.ts. */
-interface IssueItem {
-  id: string;
-  state: IssueState;
-  severity: number;
-  checkType: string;
-  runnerId: string;
-  taskId: string | null;
-  title: string;
-  resource: { kind: string; namespace?: string; name: string };
-  expected: string;
-  actual: string;
-  nextSteps: string[];
-  nextChecks: { type: string; params: Record<string, string | number | boolean | string[]> }[];
-  details?: string;
-  firstSeenAt: string;
-  lastSeenAt: string;
-  resolvedAt: string | null;
-  ignoredUntil: string | null;
-  reason: string | null;
-  seenCount: number;
-  reopenedCount: number;
-  lastRunId: string | null;
-}
-
-interface RunnerName {
-  id: string;
-  name: string;
-}
 
 const STATES = ['open', 'acknowledged', 'ignored', 'resolved', 'all'] as const;
 const LIMIT = 200;
@@ -77,10 +46,10 @@ export function IssuesPage({ ctx }: { ctx: Ctx }) {
     ctx.navigate(`#/issues${qs ? `?${qs}` : ''}`);
   };
 
-  const runners = useLoad(() => api.get<{ items: RunnerName[] }>(wsPath(ctx.ws, '/runners'), { presence: false }), [ctx.ws]);
+  const runners = useLoad(() => api.get<Items<RunnerItem>>(wsPath(ctx.ws, '/runners'), { presence: false }), [ctx.ws]);
   const issues = useLoad(
     () =>
-      api.get<{ items: IssueItem[] }>(wsPath(ctx.ws, '/issues'), {
+      api.get<Items<IssueItem>>(wsPath(ctx.ws, '/issues'), {
         state: state === 'all' ? undefined : state,
         runnerId: runner || undefined,
         namespace: namespace || undefined,
@@ -200,7 +169,7 @@ function IssueCard({
   const action = useAction();
   const [ignoring, setIgnoring] = useState(false);
   const titleId = `issue-${issue.id}`;
-  const change = (body: { state: 'acknowledged' | 'ignored' | 'open'; until?: string; reason?: string }, done: string) =>
+  const change = (body: IssueChange, done: string) =>
     void action
       .run(() => api.patch(wsPath(ctx.ws, `/issues/${issue.id}`), body))
       .then((answer) => {

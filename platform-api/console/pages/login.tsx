@@ -5,33 +5,15 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
+import type { AuthMethods, MfaAnswer, PasswordAnswer } from '../api-types';
 import { InputField } from '../fields';
 import { CopyButton, formatTime, PageHeader, ProblemBanner, useAction, useLoad } from '../ui';
-
-/** POST /v1/auth/password: a challenge, never a session; with a fresh TOTP secret until one is confirmed. */
-type PasswordAnswer =
-  | { mfa: 'enroll'; challenge: string; otpauthUri: string; secret: string; expiresAt: string }
-  | { mfa: 'verify'; challenge: string; expiresAt: string };
-
-interface MfaAnswer {
-  userId: string;
-  session: { id: string; expiresAt: string };
-  csrfToken: string;
-  /** Only at enrolment, and only this once. */
-  recoveryCodes?: string[];
-}
-
-interface Methods {
-  password: boolean;
-  oidc: boolean;
-  saml: boolean;
-}
 
 export function LoginPage({ onSignedIn }: { onSignedIn: () => void }) {
   const [challenge, setChallenge] = useState<PasswordAnswer | undefined>(undefined);
   const [recoveryCodes, setRecoveryCodes] = useState<string[] | undefined>(undefined);
   // A failed look-up only hides the external logins: password sign-in works regardless.
-  const methods = useLoad(() => api.get<Methods>('/v1/auth/methods'), []);
+  const methods = useLoad(() => api.get<AuthMethods>('/v1/auth/methods'), []);
   useEffect(() => {
     document.title = 'Sign in · Lookout';
   }, []);

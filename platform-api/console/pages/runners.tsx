@@ -9,59 +9,11 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { ChecksAnswer, Items, PolicySummary, Registration, RunnerItem, RunnerWithPresence } from '../api-types';
 import { FormFooter, InputField } from '../fields';
 import { asSchema, type JsonSchema } from '../schema-form';
 import { DataTable } from '../table';
 import { CopyButton, Empty, LoadedList, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
-
-/** The policy a Runner reported (common/runner-policy.ts PolicySummary), as far as this page shows it. */
-interface PolicySummary {
-  digest: string;
-  checks: string[];
-  rawData: string[];
-  destinations: { name: string; scheme: string; host: string; port?: number | '*'; pathPrefix: string; privateAddresses: boolean }[];
-  secretBindings: { name: string; destinations: string[]; header: string; provider: string }[];
-  tlsSecretNamespaces: string[];
-  platformKeyIds: string[];
-  packs: { name: string; version: string; digest: string; source: { kind: string; commit?: string; signed: boolean } }[];
-  discoveryNames: 'clear' | 'hashed' | 'counts';
-}
-
-interface RunnerItem {
-  id: string;
-  name: string;
-  taskQueue: string;
-  createdAt: string;
-  pollers: number;
-  lastPollAt: string | null;
-  online: boolean;
-  version: string | null;
-  policy: PolicySummary | null;
-}
-
-interface CheckItem {
-  type: string;
-  source: 'built-in' | 'pack';
-  parameters: unknown;
-  description?: string;
-  kind?: string;
-  pack?: { name: string; version: string; digest: string; source: { kind: string; commit?: string; signed: boolean } };
-  needs?: { kubernetes: unknown[]; destinations: unknown[]; secrets: string[] };
-  rawData: boolean;
-}
-
-interface Registration {
-  id: string;
-  name: string;
-  taskQueue: string;
-  keyFile: unknown;
-  attestationKeyId: string;
-  runnerKey?: string;
-  temporalApiKey?: string;
-  temporalApiKeyExpiresAt?: string;
-  helmValues: { existingSecret?: string } & Record<string, unknown>;
-  next?: { discover: string; apply: string; cli: string };
-}
 
 const NAMES_MODE: Record<string, string> = {
   clear: 'names in clear',
@@ -70,7 +22,7 @@ const NAMES_MODE: Record<string, string> = {
 };
 
 export function RunnersPage({ ctx }: { ctx: Ctx }) {
-  const runners = useLoad(() => api.get<{ items: RunnerItem[] }>(wsPath(ctx.ws, '/runners')), [ctx.ws], { pollMs: 30_000 });
+  const runners = useLoad(() => api.get<Items<RunnerWithPresence>>(wsPath(ctx.ws, '/runners')), [ctx.ws], { pollMs: 30_000 });
   const [registration, setRegistration] = useState<Registration>();
 
   return (
@@ -195,10 +147,7 @@ function parameterSummary(parameters: unknown): string {
 }
 
 function RunnerChecks({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
-  const checks = useLoad(
-    () => api.get<{ reported: boolean; reportedAt: string | null; items: CheckItem[] }>(wsPath(ctx.ws, `/runners/${runner.id}/checks`)),
-    [ctx.ws, runner.id],
-  );
+  const checks = useLoad(() => api.get<ChecksAnswer>(wsPath(ctx.ws, `/runners/${runner.id}/checks`)), [ctx.ws, runner.id]);
   if (checks.loading && !checks.data) return <Loading what={`the checks of ${runner.name}`} />;
   if (checks.error) return <ProblemBanner error={checks.error} />;
   if (!checks.data?.reported) return <Empty>No checks reported yet: the Runner reports them once it connects.</Empty>;

@@ -9,6 +9,7 @@ import { useState } from 'preact/hooks';
 import { runWorkflowId } from '../../../common/ids';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { Items, RunItem, RunnerItem, RunStatus, Task, TaskItem, TemporalUi } from '../api-types';
 import { DataTable, SortableHead, type Sort } from '../table';
 import {
   CopyButton,
@@ -23,49 +24,6 @@ import {
   useAction,
   useLoad,
 } from '../ui';
-
-type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'runner_unavailable' | 'cancelled' | 'rejected';
-
-interface ResultIssue {
-  severity: number;
-  title: string;
-  resource: { kind: string; namespace?: string; name: string };
-  expected: string;
-  actual: string;
-  nextSteps: string[];
-  details?: string;
-}
-
-/** RunView in platform-api/services/runs.service.ts (the result: StoredResult of results.repo.ts). */
-interface RunItem {
-  id: string;
-  workspaceId: string;
-  taskId: string;
-  runnerId: string;
-  checkType: string;
-  status: RunStatus;
-  trigger: string;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  durationMs: number | null;
-  error: { type: string; message: string | null } | null;
-  attempt: number;
-  result: {
-    status: 'ok' | 'issues' | 'error';
-    summary: string;
-    score?: number;
-    issues: ResultIssue[];
-    metrics: Record<string, number>;
-    durationMs: number;
-    exitCode: number;
-  } | null;
-}
-
-interface Named {
-  id: string;
-  name: string;
-}
 
 const LIVE: readonly RunStatus[] = ['queued', 'running'];
 /** RETRYABLE_RUN_STATUSES in platform/repos/runs.repo.ts: the API refuses a retry of any other. */
@@ -100,12 +58,12 @@ export function RunsPage({ ctx }: { ctx: Ctx }) {
   const [limit, setLimit] = useState(50);
   const [filter, setFilter] = useState<FilterKey>('all');
   const [sort, setSort] = useState<Sort<Column>>({ key: 'queuedAt', asc: false });
-  const runs = useLoad(() => api.get<{ items: RunItem[] }>(wsPath(ctx.ws, '/runs'), { limit }), [ctx.ws, limit], {
+  const runs = useLoad(() => api.get<Items<RunItem>>(wsPath(ctx.ws, '/runs'), { limit }), [ctx.ws, limit], {
     pollMs: 2000,
     poll: (d) => d.items.some(isLive),
   });
   // Names only: a missing task list shows ids instead of failing the page.
-  const tasks = useLoad(() => api.get<{ items: Named[] }>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
+  const tasks = useLoad(() => api.get<Items<TaskItem>>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
   const taskName = (id: string) => tasks.data?.items.find((t) => t.id === id)?.name;
 
   const all = runs.data?.items ?? [];
@@ -228,20 +186,17 @@ export function RunPage({ ctx }: { ctx: Ctx }) {
   const r = run.data;
   const taskId = r?.taskId;
   const task = useLoad(
-    () => (taskId ? api.get<Named>(wsPath(ctx.ws, `/tasks/${taskId}`)).catch(() => undefined) : Promise.resolve(undefined)),
+    () => (taskId ? api.get<Task>(wsPath(ctx.ws, `/tasks/${taskId}`)).catch(() => undefined) : Promise.resolve(undefined)),
     [ctx.ws, taskId],
   );
   const runners = useLoad(
-    () => api.get<{ items: Named[] }>(wsPath(ctx.ws, '/runners'), { presence: false }).catch(() => undefined),
+    () => api.get<Items<RunnerItem>>(wsPath(ctx.ws, '/runners'), { presence: false }).catch(() => undefined),
     [ctx.ws],
   );
   const mayRetry = ctx.can('runs.retry');
   // Only roles that may retry see where runs are replayed (the route's own permission).
   const temporal = useLoad(
-    () =>
-      mayRetry
-        ? api.get<{ url: string | null; namespace: string }>(wsPath(ctx.ws, '/temporal-ui')).catch(() => undefined)
-        : Promise.resolve(undefined),
+    () => (mayRetry ? api.get<TemporalUi>(wsPath(ctx.ws, '/temporal-ui')).catch(() => undefined) : Promise.resolve(undefined)),
     [ctx.ws, mayRetry],
   );
   const action = useAction();

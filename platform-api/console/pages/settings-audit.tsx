@@ -7,25 +7,9 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { AuditPage } from '../api-types';
 import { DataTable } from '../table';
 import { LoadedList, ProblemBanner, StatusBadge, Time, useLoad } from '../ui';
-
-interface AuditEvent {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  target?: string;
-  outcome: 'success' | 'failure' | 'denied';
-  details?: Record<string, unknown>;
-  ip?: string;
-}
-
-interface AuditPage {
-  items: AuditEvent[];
-  chain: { ok: boolean; rows: number; brokenAt?: string };
-  next?: string;
-}
 
 const PAGE = 100;
 

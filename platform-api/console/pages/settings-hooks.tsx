@@ -8,32 +8,10 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { CreatedHook, Hook, HookAuth, HookFormat, Items, TaskItem } from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, Empty, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, Time, useAction, useLoad } from '../ui';
-
-type Format = 'alertmanager' | 'generic' | 'pagerduty';
-type Auth = 'bearer' | 'hmac';
-
-interface Hook {
-  id: string;
-  name: string;
-  auth: Auth;
-  format: Format;
-  ratePerMinute: number;
-  routeCount: number;
-  createdBy: string;
-  createdAt: string;
-}
-
-interface CreatedHook {
-  id: string;
-  name: string;
-  auth: Auth;
-  format: Format;
-  url: string;
-  secret?: string;
-}
 
 interface RouteDraft {
   taskId: string;
@@ -41,7 +19,7 @@ interface RouteDraft {
   params: string;
 }
 
-const FORMATS: [Format, string][] = [
+const FORMATS: [HookFormat, string][] = [
   ['alertmanager', 'Prometheus Alertmanager (webhook v4)'],
   ['generic', 'Generic ({alerts: [{id, status, labels}]})'],
   ['pagerduty', 'PagerDuty (V3 webhook)'],
@@ -78,7 +56,7 @@ function parseParams(text: string, where: string, problems: string[]): Record<st
 }
 
 export function HooksTab({ ctx }: { ctx: Ctx }) {
-  const hooks = useLoad(() => api.get<{ items: Hook[] }>(wsPath(ctx.ws, '/hooks')), [ctx.ws]);
+  const hooks = useLoad(() => api.get<Items<Hook>>(wsPath(ctx.ws, '/hooks')), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState('');
   const [created, setCreated] = useState<CreatedHook>();
@@ -188,17 +166,17 @@ function CreatedOnce({ hook, onDone }: { hook: CreatedHook; onDone: () => void }
 }
 
 function NewHookForm({ ctx, onCreated }: { ctx: Ctx; onCreated: (hook: CreatedHook) => void }) {
-  const tasks = useLoad(() => api.get<{ items: { id: string; name: string }[] }>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
+  const tasks = useLoad(() => api.get<Items<TaskItem>>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
   const [name, setName] = useState('');
-  const [format, setFormat] = useState<Format>('alertmanager');
-  const [auth, setAuth] = useState<Auth>('bearer');
+  const [format, setFormat] = useState<HookFormat>('alertmanager');
+  const [auth, setAuth] = useState<HookAuth>('bearer');
   const [secret, setSecret] = useState('');
   const [rate, setRate] = useState('60');
   const [routes, setRoutes] = useState<RouteDraft[]>([{ taskId: '', match: '', params: '' }]);
   const [problems, setProblems] = useState<string[]>([]);
   const action = useAction();
   // PagerDuty signs its own calls: such a hook is always HMAC, with PagerDuty's secret.
-  const effectiveAuth: Auth = format === 'pagerduty' ? 'hmac' : auth;
+  const effectiveAuth: HookAuth = format === 'pagerduty' ? 'hmac' : auth;
 
   const setRoute = (i: number, patch: Partial<RouteDraft>) => setRoutes(routes.map((r, j) => (j === i ? { ...r, ...patch } : r)));
 

@@ -8,30 +8,14 @@ import { useState } from 'preact/hooks';
 import { ROLES, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { Invitation, Items, Member } from '../api-types';
 import { FormFooter, InputField, Options, SelectField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, Empty, Loading, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
 
-interface Member {
-  userId: string;
-  email: string;
-  displayName: string | null;
-  role: Role;
-  createdAt: string;
-}
-
-interface Invitation {
-  id: string;
-  email: string;
-  role: Role;
-  invitedBy: string;
-  createdAt: string;
-  expiresAt: string;
-}
-
 export function MembersTab({ ctx }: { ctx: Ctx }) {
-  const members = useLoad(() => api.get<{ items: Member[] }>(wsPath(ctx.ws, '/members')), [ctx.ws]);
-  const invitations = useLoad(() => api.get<{ items: Invitation[] }>(wsPath(ctx.ws, '/invitations')), [ctx.ws]);
+  const members = useLoad(() => api.get<Items<Member>>(wsPath(ctx.ws, '/members')), [ctx.ws]);
+  const invitations = useLoad(() => api.get<Items<Invitation>>(wsPath(ctx.ws, '/invitations')), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState('');
   const [email, setEmail] = useState('');

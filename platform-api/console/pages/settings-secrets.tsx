@@ -7,21 +7,13 @@
 import { useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { Items, SecretItem, SecretSaved } from '../api-types';
 import { FormFooter, InputField, TextareaField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
 
-interface SecretItem {
-  name: string;
-  reference: string;
-  version?: number;
-  createdAt?: string;
-  updatedAt?: string;
-  updatedBy?: string;
-}
-
 export function SecretsTab({ ctx }: { ctx: Ctx }) {
-  const secrets = useLoad(() => api.get<{ items: SecretItem[] }>(wsPath(ctx.ws, '/secrets')), [ctx.ws]);
+  const secrets = useLoad(() => api.get<Items<SecretItem>>(wsPath(ctx.ws, '/secrets')), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState<{ text: string; reference?: string }>();
   const [name, setName] = useState('');
@@ -32,7 +24,7 @@ export function SecretsTab({ ctx }: { ctx: Ctx }) {
     e.preventDefault();
     setNotice(undefined);
     const saved = await action.run(() =>
-      api.put<{ name: string; reference: string; version: number }>(wsPath(ctx.ws, `/secrets/${encodeURIComponent(name.trim())}`), {
+      api.put<SecretSaved>(wsPath(ctx.ws, `/secrets/${encodeURIComponent(name.trim())}`), {
         value,
       }),
     );

@@ -8,6 +8,7 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { CreatedSink, Items, Notification, RunnerItem, Sink, SinkKind, SinkTestAnswer } from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { DataTable } from '../table';
 import {
@@ -25,8 +26,7 @@ import {
   useLoad,
 } from '../ui';
 
-type Kind = 'slack' | 'teams' | 'pagerduty' | 'webhook' | 'email';
-const KINDS: [Kind, string][] = [
+const KINDS: [SinkKind, string][] = [
   ['slack', 'Slack'],
   ['teams', 'Microsoft Teams'],
   ['pagerduty', 'PagerDuty'],
@@ -35,34 +35,10 @@ const KINDS: [Kind, string][] = [
 ];
 const EVENTS = ['new', 'reopened', 'resolved'] as const;
 
-interface Sink {
-  id: string;
-  name: string;
-  kind: Kind;
-  routing: { maxSeverity: number; runnerIds: string[]; namespaces: string[]; events: string[] };
-  groupSeconds: number;
-  maxPerMinute: number;
-  createdBy: string;
-  createdAt: string;
-}
-
-interface Notification {
-  id: string;
-  sinkId: string;
-  transition: string;
-  state: string;
-  attempts: number;
-  lastError: string | null;
-  createdAt: string;
-}
-
 export function SinksTab({ ctx }: { ctx: Ctx }) {
-  const sinks = useLoad(() => api.get<{ items: Sink[] }>(wsPath(ctx.ws, '/sinks')), [ctx.ws]);
-  const runners = useLoad(
-    () => api.get<{ items: { id: string; name: string }[] }>(wsPath(ctx.ws, '/runners'), { presence: false }),
-    [ctx.ws],
-  );
-  const notifications = useLoad(() => api.get<{ items: Notification[] }>(wsPath(ctx.ws, '/notifications'), { limit: 20 }), [ctx.ws]);
+  const sinks = useLoad(() => api.get<Items<Sink>>(wsPath(ctx.ws, '/sinks')), [ctx.ws]);
+  const runners = useLoad(() => api.get<Items<RunnerItem>>(wsPath(ctx.ws, '/runners'), { presence: false }), [ctx.ws]);
+  const notifications = useLoad(() => api.get<Items<Notification>>(wsPath(ctx.ws, '/notifications'), { limit: 20 }), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState('');
   const [busyId, setBusyId] = useState<string>();
@@ -75,7 +51,7 @@ export function SinksTab({ ctx }: { ctx: Ctx }) {
   const test = async (s: Sink) => {
     setBusyId(s.id);
     setNotice('');
-    const answer = await action.run(() => api.post<{ delivered: boolean; reason?: string }>(wsPath(ctx.ws, `/sinks/${s.id}/test`)));
+    const answer = await action.run(() => api.post<SinkTestAnswer>(wsPath(ctx.ws, `/sinks/${s.id}/test`)));
     setBusyId(undefined);
     if (answer)
       setNotice(
@@ -227,11 +203,11 @@ function NewSinkForm({
   onCreated,
 }: {
   ctx: Ctx;
-  runners: { id: string; name: string }[];
-  onCreated: (sink: Sink & { signingSecret?: string }) => void;
+  runners: Pick<RunnerItem, 'id' | 'name'>[];
+  onCreated: (sink: CreatedSink) => void;
 }) {
   const [name, setName] = useState('');
-  const [kind, setKind] = useState<Kind>('slack');
+  const [kind, setKind] = useState<SinkKind>('slack');
   const [url, setUrl] = useState('');
   const [routingKey, setRoutingKey] = useState('');
   const [recipients, setRecipients] = useState('');
@@ -268,7 +244,7 @@ function NewSinkForm({
       ...(groupSeconds.trim() ? { groupSeconds: Number(groupSeconds) } : {}),
       ...(maxPerMinute.trim() ? { maxPerMinute: Number(maxPerMinute) } : {}),
     };
-    const created = await action.run(() => api.post<Sink & { signingSecret?: string }>(wsPath(ctx.ws, '/sinks'), body));
+    const created = await action.run(() => api.post<CreatedSink>(wsPath(ctx.ws, '/sinks'), body));
     if (created) {
       setName('');
       setUrl('');

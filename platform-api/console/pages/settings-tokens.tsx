@@ -7,21 +7,10 @@ import { useState } from 'preact/hooks';
 import { ROLES, roleAtMost, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { CreatedToken, Items, Token } from '../api-types';
 import { FormFooter, InputField, Options, SelectField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, StatusBadge, Time, useAction, useLoad } from '../ui';
-
-interface Token {
-  id: string;
-  name: string;
-  role: Role;
-  hint: string;
-  createdBy: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-}
 
 function stateOf(t: Token): string {
   if (t.revokedAt) return 'revoked';
@@ -30,10 +19,10 @@ function stateOf(t: Token): string {
 }
 
 export function TokensTab({ ctx }: { ctx: Ctx }) {
-  const tokens = useLoad(() => api.get<{ items: Token[] }>(wsPath(ctx.ws, '/tokens')), [ctx.ws]);
+  const tokens = useLoad(() => api.get<Items<Token>>(wsPath(ctx.ws, '/tokens')), [ctx.ws]);
   const action = useAction();
   const [notice, setNotice] = useState('');
-  const [created, setCreated] = useState<Token & { token: string }>();
+  const [created, setCreated] = useState<CreatedToken>();
   const [name, setName] = useState('');
   // A token never outranks its creator: offer only roles up to the caller's.
   const roles = ROLES.filter((r) => roleAtMost(r, ctx.role));
@@ -45,7 +34,7 @@ export function TokensTab({ ctx }: { ctx: Ctx }) {
     setNotice('');
     setCreated(undefined);
     const body = { name: name.trim(), role, ...(days.trim() ? { expiresInDays: Number(days) } : {}) };
-    const made = await action.run(() => api.post<Token & { token: string }>(wsPath(ctx.ws, '/tokens'), body));
+    const made = await action.run(() => api.post<CreatedToken>(wsPath(ctx.ws, '/tokens'), body));
     if (made) {
       setName('');
       setCreated(made);

@@ -10,56 +10,11 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
+import type { ChecksAnswer, Items, RunItem, RunnerItem, ScheduleItem, Task, TaskItem } from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { SchemaFields, asSchema, buildParams, initialValues, type RawValues } from '../schema-form';
 import { DataTable } from '../table';
 import { ConfirmButton, Empty, LoadedList, NoticeSlot, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
-
-interface TaskItem {
-  id: string;
-  runnerId: string;
-  name: string;
-  checkType: string;
-  createdAt: string;
-  /** `manual`, `discovery`, `generated` or `followup` (when the API lists it). */
-  origin?: string;
-  /** The namespace group of a generated task (when the API lists it). */
-  sweepGroup?: string | null;
-}
-
-interface RunnerItem {
-  id: string;
-  name: string;
-  online: boolean;
-}
-
-interface CheckItem {
-  type: string;
-  source: 'built-in' | 'pack';
-  parameters: unknown;
-  description?: string;
-  pack?: { name: string; version: string };
-}
-
-interface ChecksAnswer {
-  reported: boolean;
-  reportedAt: string | null;
-  items: CheckItem[];
-}
-
-interface ScheduleItem {
-  id: string;
-  taskId: string | null;
-  runnerId: string | null;
-  group: string | null;
-  spec: { cron?: string[]; intervalSeconds?: number; timezone?: string; jitterSeconds?: number };
-  overlap: string;
-  paused: boolean;
-  note: string | null;
-  nextRuns: string[];
-}
-
-type Items<T> = { items: T[] };
 
 export function TasksPage({ ctx }: { ctx: Ctx }) {
   const tasks = useLoad(() => api.get<Items<TaskItem>>(wsPath(ctx.ws, '/tasks'), { limit: 500 }), [ctx.ws]);
@@ -98,7 +53,7 @@ export function TasksPage({ ctx }: { ctx: Ctx }) {
 
   const runNow = async (task: TaskItem) => {
     setBusyId(task.id);
-    const run = await action.run(() => api.post<{ id: string }>(wsPath(ctx.ws, '/runs'), { taskId: task.id }));
+    const run = await action.run(() => api.post<RunItem>(wsPath(ctx.ws, '/runs'), { taskId: task.id }));
     setBusyId(undefined);
     if (run) ctx.navigate(`#/run/${run.id}`);
   };
@@ -291,7 +246,7 @@ function NewTaskForm({
 }: {
   ctx: Ctx;
   runners: RunnerItem[];
-  onCreated: (task: TaskItem) => void;
+  onCreated: (task: Task) => void;
   onCancel: () => void;
 }) {
   const [runnerId, setRunnerId] = useState(runners.length === 1 ? runners[0]!.id : '');
@@ -322,7 +277,7 @@ function NewTaskForm({
     setProblems(built.problems);
     if (built.problems.length) return;
     const task = await action.run(() =>
-      api.post<TaskItem>(wsPath(ctx.ws, '/tasks'), { name: name.trim(), runnerId, checkType, params: built.params, policy }),
+      api.post<Task>(wsPath(ctx.ws, '/tasks'), { name: name.trim(), runnerId, checkType, params: built.params, policy }),
     );
     if (task) onCreated(task);
   };
