@@ -8,25 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CHECK_TYPES, type CheckType } from '../common/checks';
-import { addTask, newWorkspace, runTaskViaApi, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { newWorkspace, runCheck, startPlatform, startRunner, type RunResult, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
-
-interface Finding {
-  severity: number;
-  title: string;
-  resource: { kind: string; namespace?: string; name: string };
-  expected: string;
-  actual: string;
-  nextSteps: string[];
-  details?: string;
-}
-interface Result {
-  status: string;
-  summary: string;
-  score: number;
-  issues: Finding[];
-  metrics: Record<string, number>;
-}
 
 let platform: TestPlatform;
 let ws: Awaited<ReturnType<typeof newWorkspace>>;
@@ -45,29 +28,24 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-async function checkWith(w: typeof ws, type: CheckType, params: Record<string, unknown>): Promise<Result> {
-  const run = await runTaskViaApi(platform, w, await addTask(platform, w, type, params));
-  expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
-  return run['result'] as Result;
-}
-const check = (type: CheckType, params: Record<string, unknown>) => checkWith(ws, type, params);
+const check = (type: CheckType, params: Record<string, unknown>) => runCheck(platform, ws, type, params);
 
 /** Runs a check on a Runner of its own workspace, started with `options`, and stops it. */
 async function checkOnOtherRunner(
   options: Parameters<typeof startRunner>[2],
   type: CheckType,
   params: Record<string, unknown>,
-): Promise<Result> {
+): Promise<RunResult> {
   const other = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
   const otherRunner = await startRunner(platform, other, options);
   try {
-    return await checkWith(other, type, params);
+    return await runCheck(platform, other, type, params);
   } finally {
     await otherRunner.stop();
   }
 }
 
-const byName = (r: Result, name: string) => r.issues.filter((i) => i.resource.name === name);
+const byName = (r: RunResult, name: string) => r.issues.filter((i) => i.resource.name === name);
 const iso = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
 const DAY = 86_400_000;
 const canary = () => `cnry${randomBytes(8).toString('hex')}`;

@@ -12,23 +12,8 @@ import { lazyKubeClients, listAll, loadKubeClients } from '../activities/runner/
 import { namespaceHealth } from '../activities/runner/checks/k8s/namespace-health';
 import { podRestarts } from '../activities/runner/checks/k8s/pod-restarts';
 import { CHECK_TYPES, NamespaceHealthParams, PodRestartsParams, type CheckType } from '../common/checks';
-import { addTask, newWorkspace, runTaskViaApi, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { newWorkspace, runCheck, startPlatform, startRunner, type RunResult, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
-
-interface Finding {
-  severity: number;
-  title: string;
-  resource: { kind: string; namespace?: string; name: string };
-  actual: string;
-  nextSteps: string[];
-}
-interface Result {
-  status: string;
-  summary: string;
-  score: number;
-  issues: Finding[];
-  metrics: Record<string, number>;
-}
 
 let platform: TestPlatform;
 let ws: Awaited<ReturnType<typeof newWorkspace>>;
@@ -47,14 +32,9 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-async function check(type: CheckType, params: Record<string, unknown>): Promise<Result> {
-  const taskId = await addTask(platform, ws, type, params);
-  const run = await runTaskViaApi(platform, ws, taskId);
-  expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
-  return run['result'] as Result;
-}
+const check = (type: CheckType, params: Record<string, unknown>) => runCheck(platform, ws, type, params);
 
-const byName = (r: Result, name: string) => r.issues.filter((i) => i.resource.name === name);
+const byName = (r: RunResult, name: string) => r.issues.filter((i) => i.resource.name === name);
 
 describe("Kubernetes checks with the Runner's restricted identity", () => {
   it('k8s.pod-restarts tells OOM kills, probe failures and crashes apart', async () => {
@@ -295,11 +275,9 @@ describe("Kubernetes checks with the Runner's restricted identity", () => {
       allowedChecks: ['k8s.tls-expiry'],
       policy: { tlsSecrets: { namespaces: [ns] } },
     });
-    let r: Result;
+    let r: RunResult;
     try {
-      const run = await runTaskViaApi(platform, tlsWs, await addTask(platform, tlsWs, 'k8s.tls-expiry', { namespaces: [ns] }));
-      expect(run['status']).toBe('succeeded');
-      r = run['result'] as Result;
+      r = await runCheck(platform, tlsWs, 'k8s.tls-expiry', { namespaces: [ns] });
     } finally {
       await tlsRunner.stop();
     }
@@ -391,10 +369,7 @@ describe("Kubernetes checks with the Runner's restricted identity", () => {
     const other = await newWorkspace(platform, { probeUrl: 'http://127.0.0.1:9/' });
     const forbidden = await startRunner(platform, other, { kubeconfig: path, allowedChecks: CHECK_TYPES });
     try {
-      const taskId = await addTask(platform, other, 'k8s.pod-restarts', {});
-      const run = await runTaskViaApi(platform, other, taskId);
-      expect(run['status']).toBe('succeeded');
-      expect(run['result']).toMatchObject({
+      expect(await runCheck(platform, other, 'k8s.pod-restarts', {})).toMatchObject({
         status: 'error',
         issues: [],
         summary: "cannot list pods: forbidden (403); the Runner's role does not allow it",

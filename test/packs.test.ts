@@ -19,7 +19,17 @@ import { runPackCheck } from '../activities/runner/packs/run';
 import { MAX_SANDBOXES, processesOf, SANDBOX_UID_BASE } from '../activities/runner/packs/sandbox';
 import { REDACTED } from '../activities/runner/redaction';
 import { RunnerPolicy, type PolicyPack } from '../common/runner-policy';
-import { api, newWorkspace, startPlatform, startRunner, waitForRun, writeRunnerKeyFile, type TestPlatform } from './harness/env';
+import {
+  api,
+  newWorkspace,
+  resultOf,
+  startPlatform,
+  startRunner,
+  waitForRun,
+  writeRunnerKeyFile,
+  type RunResult,
+  type TestPlatform,
+} from './harness/env';
 import { loopbackPolicyInput, writePolicyFile } from './harness/policy';
 import * as fx from './harness/kube-fixtures';
 
@@ -355,13 +365,6 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-interface Result {
-  status: string;
-  summary: string;
-  issues: { severity: number; title: string; resource: { kind: string; namespace?: string; name: string }; actual: string }[];
-  metrics: Record<string, number>;
-}
-
 async function createTask(checkType: string, params: Record<string, unknown>, policy: Record<string, unknown> = {}) {
   return api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/tasks`, {
     token: ws.token,
@@ -375,7 +378,7 @@ async function createTask(checkType: string, params: Record<string, unknown>, po
   });
 }
 
-async function runPack(checkType: string, params: Record<string, unknown> = {}): Promise<Result> {
+async function runPack(checkType: string, params: Record<string, unknown> = {}): Promise<RunResult> {
   const task = await createTask(checkType, params);
   expect({ status: task.status, body: task.status === 201 ? {} : task.body }).toEqual({ status: 201, body: {} });
   const created = await api(platform.baseUrl, 'POST', `/v1/workspaces/${ws.workspaceId}/runs`, {
@@ -383,12 +386,10 @@ async function runPack(checkType: string, params: Record<string, unknown> = {}):
     body: { taskId: task.body['id'] },
   });
   expect(created.status).toBe(202);
-  const run = await waitForRun(platform.baseUrl, ws.token, String(created.body['id']));
-  expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
-  const result = run['result'] as Result;
+  const result = resultOf(await waitForRun(platform.baseUrl, ws.token, String(created.body['id'])));
   return { ...result, issues: result.issues.filter((i) => i.resource.namespace === ns) };
 }
-const names = (r: Result) => r.issues.map((i) => i.resource.name).sort();
+const names = (r: RunResult) => r.issues.map((i) => i.resource.name).sort();
 
 describe('the example pack through the API, Temporal and a Runner with the read rules the chart renders', () => {
   it('is reported by the Runner: types, parameter schemas and the digest, beside the built-ins', async () => {
@@ -539,7 +540,7 @@ describe('the example pack through the API, Temporal and a Runner with the read 
     ]);
     expect({ status: ran.status, stderr: ran.stderr }).toEqual({ status: 0, stderr: '' });
     expect(ran.stdout).toContain(`pack ${PACK} 1.0.0 ${packs.packs[0]!.digest}`);
-    const printed = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('{'))) as Result & { runId?: string; attestation?: unknown };
+    const printed = JSON.parse(ran.stdout.slice(ran.stdout.indexOf('{'))) as RunResult & { runId?: string; attestation?: unknown };
     expect(printed.issues.map((i) => i.resource.name)).toEqual(['sloppy']);
     expect(printed).not.toHaveProperty('attestation');
 

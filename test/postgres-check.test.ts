@@ -20,7 +20,17 @@ import { freePort } from '../platform/db/embedded';
 import { PlatformKeyring } from '../platform/crypto/platform-keyring';
 import { createTask } from '../platform/repos/tasks.repo';
 import type { BootstrapOutput } from '../platform-api/services/bootstrap.service';
-import { api, env, newWorkspace, startPlatform, waitForRun, type TestPlatform, runnerProcessEnv } from './harness/env';
+import {
+  api,
+  env,
+  newWorkspace,
+  resultOf,
+  startPlatform,
+  waitForRun,
+  type RunResult,
+  type TestPlatform,
+  runnerProcessEnv,
+} from './harness/env';
 import { collectPayloads, metadataText } from './harness/history';
 import { needles } from './harness/needles';
 import { startPgCluster, startStandby, type PgCluster } from './harness/pg-cluster';
@@ -56,22 +66,6 @@ async function recorder(): Promise<{ port: number; connections: () => number; st
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-interface Finding {
-  severity: number;
-  title: string;
-  resource: { kind: string; name: string };
-  expected: string;
-  actual: string;
-  nextSteps: string[];
-}
-interface Result {
-  status: string;
-  summary: string;
-  score?: number;
-  issues: Finding[];
-  metrics: Record<string, number>;
 }
 
 let platform: TestPlatform;
@@ -209,12 +203,10 @@ async function runTask(taskId: string): Promise<Record<string, unknown>> {
 }
 
 /** Saves the task through the API (the Platform checks it against the Runner's policy) and runs it. */
-async function check(over: Record<string, unknown> = {}): Promise<Result> {
+async function check(over: Record<string, unknown> = {}): Promise<RunResult> {
   const created = await createViaApi(params(over));
   expect(created.status).toBe(201);
-  const run = await runTask(String(created.body['id']));
-  expect({ status: run['status'], error: run['error'] }).toEqual({ status: 'succeeded', error: null });
-  return run['result'] as Result;
+  return resultOf(await runTask(String(created.body['id'])));
 }
 
 /** A task a hostile Platform wrote straight into its database, past the API's checks; the Runner decides alone. */
@@ -502,7 +494,7 @@ describe('postgres.health connection security', () => {
     expect(created.status).toBe(201);
     const run = await runTask(String(created.body['id']));
     expect(run['status']).toBe('succeeded');
-    const r = run['result'] as Result;
+    const r = run['result'] as RunResult;
     expect(r).toMatchObject({ status: 'error', issues: [] });
     expect(r.summary).toBe(
       `127.0.0.1:${primary.port}/appdb: password authentication failed for the role (SQLSTATE 28P01): check the secret binding and the role`,

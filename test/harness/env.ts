@@ -18,7 +18,7 @@ import { createPlatformCrypto, type PlatformCrypto } from '../../platform/crypto
 import { exportRunnerKeyFile } from '../../platform/crypto/platform-keyring';
 import { createTask, getTask, updateTaskParams } from '../../platform/repos/tasks.repo';
 import { CHECK_PARAMS, type CheckType } from '../../common/checks';
-import { ExecutionPolicy } from '../../common/contracts';
+import { ExecutionPolicy, type TaskResultBody } from '../../common/contracts';
 import { signingKeyFromSeed, type SigningKey } from '../../common/ed25519';
 import { DevMailbox } from '../../platform/dev-mailbox';
 import { createSmtpMailer } from '../../platform/mail';
@@ -462,6 +462,30 @@ export async function runnerProcessEnv(
     LOOKOUT_RUNNER_POLICY_FILE: policyFile,
     ...extra,
   };
+}
+
+/** A run's result as the API answers it: the Runner's result body, as the tests read it. */
+export type RunResult = Pick<TaskResultBody, 'status' | 'summary' | 'score' | 'issues' | 'metrics'>;
+/** One issue of a {@link RunResult}. */
+export type Finding = RunResult['issues'][number];
+
+/** The result of a run (as the API answers it) that succeeded; any other end is an error naming it. */
+export function resultOf(run: Record<string, unknown>): RunResult {
+  if (run['status'] !== 'succeeded' || run['error'] !== null || !run['result']) {
+    throw new Error(`run ${String(run['id'])} ended ${String(run['status'])}, error ${JSON.stringify(run['error'])}`);
+  }
+  return run['result'] as RunResult;
+}
+
+/** Adds a task of `checkType` to `ws` and runs it through the API, Temporal and the workspace's Runner: its result. */
+export async function runCheck(
+  platform: Pick<TestPlatform, 'pool' | 'crypto' | 'baseUrl'>,
+  ws: Pick<BootstrapOutput, 'workspaceId' | 'runnerId' | 'token'>,
+  checkType: CheckType,
+  params: Record<string, unknown>,
+  policy: Record<string, unknown> = {},
+): Promise<RunResult> {
+  return resultOf(await runTaskViaApi(platform, ws, await addTask(platform, ws, checkType, params, policy)));
 }
 
 /** Starts a run of `taskId` through the API and waits for its end. */
