@@ -16,7 +16,7 @@ import { recordFindings } from '../platform/repos/issues.repo';
 import { findUserByEmail } from '../platform/repos/users.repo';
 import { issueClaimCode } from '../platform-api/services/invitations.service';
 import { launchBrowser, newConsolePage, scanAccessibility, screenshot, type ConsolePage } from './harness/browser';
-import { api, newWorkspace, startPlatform, startRunner, type TestPlatform } from './harness/env';
+import { api, newWorkspace, runCheck, startPlatform, startRunner, type TestPlatform } from './harness/env';
 import * as fx from './harness/kube-fixtures';
 import { freshTotp, inviteAndAccept } from './harness/users';
 
@@ -368,6 +368,60 @@ describe('the web console', () => {
     expect(JSON.stringify(listed.body)).not.toContain(runnerKey);
   });
 
+  it('filters issues by namespace and Runner, copies a next step, and ignores an issue until a date with its reason', async () => {
+    const { page, context } = owner;
+    const admin = fx.adminClients();
+    const ns2 = await fx.namespace(admin, 'console-filter');
+    await fx.pod(admin, ns2, 'payments', {
+      phase: 'Running',
+      containerStatuses: [fx.containerStatus({ restartCount: 12, state: { waiting: { reason: 'CrashLoopBackOff' } } })],
+    });
+    const found = await runCheck(platform, ws, 'k8s.pod-restarts', { namespaces: [ns2] });
+    expect(found.issues.map((i) => i.resource.name)).toEqual(['payments']);
+
+    await page.goto('/#/issues');
+    const payments = page.getByRole('article').filter({ hasText: `${ns2}/payments` });
+    const others = page.getByRole('article').filter({ hasNotText: `${ns2}/` });
+    await payments.waitFor();
+    expect(await others.count()).toBeGreaterThan(0); // the markup issue of the first namespace
+    await page.getByLabel('Namespace').fill(ns2);
+    await page.getByLabel('Namespace').press('Enter');
+    await others.first().waitFor({ state: 'detached' });
+    await payments.waitFor();
+    // The Runner filter: the Runner registered above has none; the default one has this one.
+    await page.getByLabel('Runner').selectOption({ label: 'console-new' });
+    await payments.waitFor({ state: 'detached' });
+    await page.getByText('0 open issues.').waitFor();
+    await page.getByLabel('Runner').selectOption({ label: 'default' });
+    await payments.waitFor();
+
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    const step = (await payments.locator('.next-steps code').first().textContent())!;
+    await payments.getByRole('button', { name: 'Copy' }).first().click();
+    await payments
+      .getByRole('button', { name: /^Copied/ })
+      .first()
+      .waitFor();
+    const clipboard = await page.evaluate(() =>
+      (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText(),
+    );
+    expect(clipboard).toBe(step);
+
+    await payments.getByRole('button', { name: 'Ignore', exact: true }).click();
+    await payments.getByLabel('Reason (optional)').fill('payments moves to the new cluster');
+    await payments.getByRole('button', { name: 'Ignore until this date' }).click();
+    await payments.waitFor({ state: 'detached' });
+    const ignored = (await api(platform.baseUrl, 'GET', `/v1/workspaces/${ws.workspaceId}/issues?state=ignored`, { token: ws.token })).body[
+      'items'
+    ] as { resource: { namespace: string; name: string }; reason: string | null; ignoredUntil: string | null }[];
+    const mine = ignored.find((i) => i.resource.namespace === ns2)!;
+    expect(mine).toMatchObject({ resource: { name: 'payments' }, reason: 'payments moves to the new cluster' });
+    expect(Date.parse(mine.ignoredUntil!)).toBeGreaterThan(Date.now());
+    await page.getByLabel('State').selectOption('ignored');
+    await payments.getByText('payments moves to the new cluster').waitFor();
+    await checkPage(owner, 'issues-ignored');
+  });
+
   it('is operable by keyboard: a skip link to the content, the navigation, and focus on the new page', async () => {
     const { page } = owner;
     const focused = () =>
@@ -384,17 +438,27 @@ describe('the web console', () => {
       }
       throw new Error(`"${text}" was not reached by keyboard`);
     };
+    /** The focus moves to the page's heading once the page has rendered (an effect after the paint). */
+    const titleFocused = () =>
+      page.waitForFunction(
+        () => (globalThis as unknown as { document: { activeElement: { id: string } | null } }).document.activeElement?.id === 'page-title',
+        undefined,
+        { timeout: 5_000 },
+      );
+    // From another page (a filter changed on the same page keeps the focus where it is).
+    await page.goto('/#/runners');
+    await heading(page, 'Runners').waitFor();
     await page.goto('/#/issues');
     await heading(page, 'Issues').waitFor();
     // A page starts with the focus on its heading, so a screen reader announces where it is.
-    expect((await focused()).id).toBe('page-title');
+    await titleFocused();
     await backTo('Runs');
     await page.keyboard.press('Enter');
     await heading(page, 'Runs').waitFor();
-    expect((await focused()).id).toBe('page-title');
+    await titleFocused();
     await backTo('Skip to content');
     await page.keyboard.press('Enter');
-    expect((await focused()).id).toBe('page-title');
+    await titleFocused();
   });
 
   it('offers a viewer none of the owner pages and refuses them when opened directly', async () => {
@@ -411,7 +475,7 @@ describe('the web console', () => {
       expect(await page.getByRole('button', { name: 'Acknowledge' }).count()).toBe(0);
       expect(await page.getByRole('button', { name: 'Ignore' }).count()).toBe(0);
       await page.goto('/#/tasks');
-      await page.getByRole('row').filter({ hasText: 'checkout restarts' }).waitFor();
+      await page.getByRole('table', { name: 'Tasks' }).getByRole('row').filter({ hasText: 'checkout restarts' }).waitFor();
       expect(await page.getByRole('button', { name: 'New task' }).count()).toBe(0);
       expect(await page.getByRole('button', { name: 'Run now' }).count()).toBe(0);
       await page.goto('/#/settings/sinks');
