@@ -1,11 +1,12 @@
 /**
- * What the API answers, and the request bodies the console types, as the console reads them: the
- * fields it uses, each shape once (a page that needs fewer fields takes a `Pick<>` of it). Times
- * are ISO strings, as JSON carries them.
+ * What the API answers, as the console reads it (the fields it uses, each shape once: a page that
+ * needs fewer fields takes a `Pick<>` of it), and the request bodies the console sends (the fields it
+ * sends; optional where it may leave one out). Times are ISO strings, as JSON carries them.
  *
  * The server's own types are checked against these at compile time (test/types/console-api.types.ts,
- * run by `npm run typecheck`): a field the server stops answering, or answers with another type,
- * fails the typecheck instead of the page. Plain types only, so that both the console's tsconfig and
+ * run by `npm run typecheck`): a field the server stops answering, or answers with another type, and
+ * a body the route's schema would not take (a field misnamed, missing or of another type), fail the
+ * typecheck instead of the page. Plain types only, so that both the console's tsconfig and
  * the main one compile this file: no JSX, no DOM, nothing imported but platform/permissions' names.
  */
 import type { Role } from '../../platform/permissions';
@@ -76,6 +77,11 @@ export interface RunItem {
     durationMs: number;
     exitCode: number;
   } | null;
+}
+
+/** POST /v1/workspaces/{ws}/runs (CreateRunBody of runs.router.ts): run a task now. */
+export interface CreateRunRequest {
+  taskId: string;
 }
 
 /** GET /v1/workspaces/{ws}/temporal-ui: the Temporal Web UI's address (null when none is configured) and the workspace's namespace. */
@@ -173,6 +179,12 @@ export interface ChecksAnswer {
   items: CheckItem[];
 }
 
+/** POST /v1/workspaces/{ws}/runners (RegisterRunnerBody): a name, and the public half of a key made where the Runner runs. */
+export interface RegisterRunnerRequest {
+  name: string;
+  attestationPublicKey?: string;
+}
+
 /** POST /v1/workspaces/{ws}/runners (runners.service.ts register): what the Runner's install needs, answered once. */
 export interface Registration {
   id: string;
@@ -210,6 +222,11 @@ export interface Sweep {
   finishedAt: string | null;
 }
 
+/** POST /v1/workspaces/{ws}/sweeps (StartSweepBody): sweep a whole Runner now. */
+export interface StartSweepRequest {
+  runnerId: string;
+}
+
 /** POST /v1/workspaces/{ws}/sweeps: the sweep started (listed once its workflow records it). */
 export interface SweepStarted {
   id: string;
@@ -238,13 +255,47 @@ export interface Task {
   checkType: string;
 }
 
+/** The execution bounds a task may set (ExecutionPolicy of common/contracts.ts), each optional. */
+export type TaskPolicy = Partial<
+  Record<'scheduleToStartMs' | 'startToCloseMs' | 'heartbeatMs' | 'maxAttempts' | 'initialRetryIntervalMs', number>
+>;
+
+/** POST /v1/workspaces/{ws}/tasks (CreateTaskBody of tasks.service.ts). */
+export interface CreateTaskRequest {
+  name: string;
+  runnerId: string;
+  checkType: string;
+  params: Record<string, unknown>;
+  policy: TaskPolicy;
+}
+
+/** When a schedule fires: cron expressions or an interval (one of them), in a time zone. */
+export interface ScheduleSpec {
+  cron?: string[];
+  intervalSeconds?: number;
+  timezone?: string;
+  jitterSeconds?: number;
+}
+
+/** What a schedule does when its previous run is still open (schedules.service.ts OVERLAP). */
+export type ScheduleOverlap = 'skip' | 'buffer_one' | 'buffer_all' | 'cancel_other' | 'terminate_other' | 'allow_all';
+
+/** POST /v1/workspaces/{ws}/schedules (CreateScheduleBody): a task's runs or a Runner's health sweeps. */
+export interface CreateScheduleRequest {
+  taskId?: string;
+  runnerId?: string;
+  spec: ScheduleSpec;
+  overlap: ScheduleOverlap;
+  note?: string;
+}
+
 /** GET /v1/workspaces/{ws}/schedules (ScheduleView of schedules.service.ts). */
 export interface ScheduleItem {
   id: string;
   taskId: string | null;
   runnerId: string | null;
   group: string | null;
-  spec: { cron?: string[]; intervalSeconds?: number; timezone?: string; jitterSeconds?: number };
+  spec: ScheduleSpec;
   overlap: string;
   paused: boolean;
   note: string | null;
@@ -260,6 +311,17 @@ export interface Member {
   displayName: string | null;
   role: Role;
   createdAt: string;
+}
+
+/** POST /v1/workspaces/{ws}/members (AddMemberBody of invitations.service.ts): invite an address. */
+export interface InviteMemberRequest {
+  email: string;
+  role: Role;
+}
+
+/** PATCH /v1/workspaces/{ws}/members/{userId} (UpdateMemberBody of workspaces.service.ts). */
+export interface MemberRoleChange {
+  role: Role;
 }
 
 /** GET /v1/workspaces/{ws}/invitations (invitations.service.ts invitationView). */
@@ -286,6 +348,13 @@ export interface Token {
   lastUsedAt: string | null;
 }
 
+/** POST /v1/workspaces/{ws}/tokens (CreateTokenBody of workspaces.service.ts): no expiry without `expiresInDays`. */
+export interface CreateTokenRequest {
+  name: string;
+  role: Role;
+  expiresInDays?: number;
+}
+
 /** POST /v1/workspaces/{ws}/tokens: the token, with its value (in this answer only). */
 export type CreatedToken = Token & { token: string };
 
@@ -297,6 +366,11 @@ export interface SecretItem {
   createdAt?: string;
   updatedAt?: string;
   updatedBy?: string;
+}
+
+/** PUT /v1/workspaces/{ws}/secrets/{name} (PutSecretBody of secrets.service.ts). */
+export interface PutSecretRequest {
+  value: string;
 }
 
 /** PUT /v1/workspaces/{ws}/secrets/{name}: the reference tasks use and the version written. */
@@ -318,6 +392,27 @@ export interface Sink {
   maxPerMinute: number;
   createdBy: string;
   createdAt: string;
+}
+
+/** The issue changes a sink sends (TRANSITIONS of platform/notify/formats.ts). */
+export type SinkEvent = 'new' | 'reopened' | 'resolved';
+
+/** Where a sink sends, as the console gives it (SinkTargetInput of platform/notify/deliver.ts). */
+export type SinkTargetRequest =
+  | { kind: 'slack' | 'teams' | 'webhook'; url: string }
+  | { kind: 'pagerduty'; routingKey: string }
+  | { kind: 'email'; to: string[]; smtpUrl?: string };
+
+/** POST /v1/workspaces/{ws}/sinks (CreateSinkBody of sinks.service.ts). */
+export interface CreateSinkRequest {
+  name: string;
+  target: SinkTargetRequest;
+  maxSeverity: number;
+  events: SinkEvent[];
+  runnerIds: string[];
+  namespaces: string[];
+  groupSeconds?: number;
+  maxPerMinute?: number;
 }
 
 /** POST /v1/workspaces/{ws}/sinks: the sink; a webhook sink with its signing secret, shown this once. */
@@ -353,6 +448,23 @@ export interface Hook {
   routeCount: number;
   createdBy: string;
   createdAt: string;
+}
+
+/** One route of a hook: alerts whose labels match (exactly, or `{regex}`) run the task, with parameters templated from the labels. */
+export interface HookRouteRequest {
+  match: Record<string, string | { regex: string }>;
+  taskId: string;
+  params?: Record<string, string>;
+}
+
+/** POST /v1/workspaces/{ws}/hooks (CreateHookBody of hooks.service.ts): `secret` for a PagerDuty hook only. */
+export interface CreateHookRequest {
+  name: string;
+  format: HookFormat;
+  auth: HookAuth;
+  ratePerMinute?: number;
+  secret?: string;
+  routes: HookRouteRequest[];
 }
 
 /** POST /v1/workspaces/{ws}/hooks: the hook, its URL and (but for PagerDuty's) its secret, shown this once. */
@@ -393,10 +505,19 @@ export interface AuthMethods {
   saml: boolean;
 }
 
+/** POST /v1/auth/password (PasswordLoginBody of identity.service.ts). */
+export interface PasswordLogin {
+  email: string;
+  password: string;
+}
+
 /** POST /v1/auth/password: a challenge, never a session; with a fresh TOTP secret until one is confirmed. */
 export type PasswordAnswer =
   | { mfa: 'enroll'; challenge: string; otpauthUri: string; secret: string; expiresAt: string }
   | { mfa: 'verify'; challenge: string; expiresAt: string };
+
+/** POST /v1/auth/mfa (MfaBody of identity.service.ts): the login's challenge and exactly one of a TOTP code and a recovery code. */
+export type MfaRequest = { challenge: string; code: string } | { challenge: string; recoveryCode: string };
 
 /** POST /v1/auth/mfa: the session (its cookie is set) and its CSRF token. */
 export interface MfaAnswer {
@@ -405,6 +526,12 @@ export interface MfaAnswer {
   csrfToken: string;
   /** Only at enrolment, and only this once. */
   recoveryCodes?: string[];
+}
+
+/** POST /v1/auth/invitations/accept (AcceptInvitationBody of invitations.service.ts): a password when the code makes or claims the account. */
+export interface AcceptInvitationRequest {
+  invitation: string;
+  password?: string;
 }
 
 /** POST /v1/auth/invitations/accept: the account and the workspace joined (none, and no role, for an account's claim code). */

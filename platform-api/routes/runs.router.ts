@@ -3,7 +3,7 @@ import type { RunsService } from '../services/runs.service';
 import { defineRoute, type RouteDef } from './route';
 import { IdParams, Limit, WorkspaceParams } from './params';
 
-const CreateRunBody = z.strictObject({ taskId: z.uuid() });
+export const CreateRunBody = z.strictObject({ taskId: z.uuid() });
 const ListRunsQuery = z.strictObject({ limit: Limit(200, 50) });
 
 /** Thin routes: each names its permission and schemas and calls the service. */

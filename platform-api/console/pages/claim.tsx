@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import { api, type ProblemError } from '../api';
-import type { AcceptedInvitation } from '../api-types';
+import type { AcceptedInvitation, AcceptInvitationRequest } from '../api-types';
 import { InputField } from '../fields';
 import { PageHeader, ProblemBanner, useAction } from '../ui';
 
@@ -36,7 +36,7 @@ export function ClaimPage({ query }: { query: URLSearchParams }) {
         api.post<AcceptedInvitation>('/v1/auth/invitations/accept', {
           invitation: invitation.trim(),
           ...(withPassword ? { password } : {}),
-        }),
+        } satisfies AcceptInvitationRequest),
       )
       .then((answer) => {
         if (answer) setAccepted(answer);

@@ -10,7 +10,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { Items, RunnerItem, Sweep, SweepPart, SweepStarted } from '../api-types';
+import type { Items, RunnerItem, StartSweepRequest, Sweep, SweepPart, SweepStarted } from '../api-types';
 import { DataTable, SortableHead, type Sort } from '../table';
 import { Empty, formatTime, Loading, PageHeader, ProblemBanner, StatusBadge, Time, useAction, useLoad } from '../ui';
 
@@ -84,7 +84,7 @@ function RunnerHealth({ ctx, runner }: { ctx: Ctx; runner: RunnerItem }) {
             aria-busy={action.busy}
             onClick={() =>
               void action
-                .run(() => api.post<SweepStarted>(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id }))
+                .run(() => api.post<SweepStarted>(wsPath(ctx.ws, '/sweeps'), { runnerId: runner.id } satisfies StartSweepRequest))
                 .then((sweep) => {
                   if (sweep) setStarted(sweep.id);
                   sweeps.reload();

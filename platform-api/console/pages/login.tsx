@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
-import type { AuthMethods, MfaAnswer, PasswordAnswer } from '../api-types';
+import type { AuthMethods, MfaAnswer, MfaRequest, PasswordAnswer, PasswordLogin } from '../api-types';
 import { InputField } from '../fields';
 import { CopyButton, formatTime, PageHeader, ProblemBanner, useAction, useLoad } from '../ui';
 
@@ -63,7 +63,7 @@ function PasswordStep({ onChallenge }: { onChallenge: (answer: PasswordAnswer) =
       onSubmit={(e) => {
         e.preventDefault();
         void action
-          .run(() => api.post<PasswordAnswer>('/v1/auth/password', { email: email.trim(), password }))
+          .run(() => api.post<PasswordAnswer>('/v1/auth/password', { email: email.trim(), password } satisfies PasswordLogin))
           .then((answer) => {
             if (answer) onChallenge(answer);
           });
@@ -109,7 +109,7 @@ function SecondFactor({
   const submit = (e: Event) => {
     e.preventDefault();
     const trimmed = code.replace(/\s+/g, '');
-    const body = useRecovery
+    const body: MfaRequest = useRecovery
       ? { challenge: challenge.challenge, recoveryCode: trimmed.toLowerCase() }
       : { challenge: challenge.challenge, code: trimmed };
     void action

@@ -9,7 +9,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { ChecksAnswer, Items, PolicySummary, Registration, RunnerItem, RunnerWithPresence } from '../api-types';
+import type { ChecksAnswer, Items, PolicySummary, Registration, RegisterRunnerRequest, RunnerItem, RunnerWithPresence } from '../api-types';
 import { FormFooter, InputField } from '../fields';
 import { asSchema, type JsonSchema } from '../schema-form';
 import { DataTable } from '../table';
@@ -200,7 +200,7 @@ function RegisterForm({ ctx, onRegistered }: { ctx: Ctx; onRegistered: (r: Regis
   const action = useAction();
   const submit = async (e: Event) => {
     e.preventDefault();
-    const body = { name: name.trim(), ...(publicKey.trim() ? { attestationPublicKey: publicKey.trim() } : {}) };
+    const body: RegisterRunnerRequest = { name: name.trim(), ...(publicKey.trim() ? { attestationPublicKey: publicKey.trim() } : {}) };
     const registered = await action.run(() => api.post<Registration>(wsPath(ctx.ws, '/runners'), body));
     if (registered) {
       setName('');

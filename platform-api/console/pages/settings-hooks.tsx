@@ -8,7 +8,7 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { CreatedHook, Hook, HookAuth, HookFormat, Items, TaskItem } from '../api-types';
+import type { CreatedHook, CreateHookRequest, Hook, HookAuth, HookFormat, Items, TaskItem } from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, Empty, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, Time, useAction, useLoad } from '../ui';
@@ -183,7 +183,7 @@ function NewHookForm({ ctx, onCreated }: { ctx: Ctx; onCreated: (hook: CreatedHo
   const submit = async (e: Event) => {
     e.preventDefault();
     const found: string[] = [];
-    const body = {
+    const body: CreateHookRequest = {
       name: name.trim(),
       format,
       auth: effectiveAuth,

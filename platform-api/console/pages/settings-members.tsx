@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 import { ROLES, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { Invitation, Items, Member } from '../api-types';
+import type { Invitation, InviteMemberRequest, Items, Member, MemberRoleChange } from '../api-types';
 import { FormFooter, InputField, Options, SelectField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, Empty, Loading, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
@@ -32,7 +32,7 @@ export function MembersTab({ ctx }: { ctx: Ctx }) {
     e.preventDefault();
     const to = email.trim();
     void run(async () => {
-      await api.post(wsPath(ctx.ws, '/members'), { email: to, role });
+      await api.post(wsPath(ctx.ws, '/members'), { email: to, role } satisfies InviteMemberRequest);
       setEmail('');
     }, `Invitation sent to ${to} as ${role}. The code goes to that mailbox only; the membership starts when it is accepted.`);
   };
@@ -65,7 +65,7 @@ export function MembersTab({ ctx }: { ctx: Ctx }) {
                   onChange={(e) => {
                     const next = e.currentTarget.value as Role;
                     void run(
-                      () => api.patch(wsPath(ctx.ws, `/members/${m.userId}`), { role: next }),
+                      () => api.patch(wsPath(ctx.ws, `/members/${m.userId}`), { role: next } satisfies MemberRoleChange),
                       `${m.email} is now ${next}.${m.userId === me ? ' Reload the page to see what your new role allows.' : ''}`,
                     );
                   }}

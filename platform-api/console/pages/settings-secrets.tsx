@@ -7,7 +7,7 @@
 import { useRef, useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { Items, SecretItem, SecretSaved } from '../api-types';
+import type { Items, PutSecretRequest, SecretItem, SecretSaved } from '../api-types';
 import { FormFooter, InputField, TextareaField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, Time, useAction, useLoad } from '../ui';
@@ -26,7 +26,7 @@ export function SecretsTab({ ctx }: { ctx: Ctx }) {
     const saved = await action.run(() =>
       api.put<SecretSaved>(wsPath(ctx.ws, `/secrets/${encodeURIComponent(name.trim())}`), {
         value,
-      }),
+      } satisfies PutSecretRequest),
     );
     if (saved) {
       // The value is not kept in the page once the store has it.

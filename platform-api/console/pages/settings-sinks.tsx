@@ -8,7 +8,18 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { CreatedSink, Items, Notification, RunnerItem, Sink, SinkKind, SinkTestAnswer } from '../api-types';
+import type {
+  CreatedSink,
+  CreateSinkRequest,
+  Items,
+  Notification,
+  RunnerItem,
+  Sink,
+  SinkEvent,
+  SinkKind,
+  SinkTargetRequest,
+  SinkTestAnswer,
+} from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { DataTable } from '../table';
 import {
@@ -213,7 +224,7 @@ function NewSinkForm({
   const [recipients, setRecipients] = useState('');
   const [smtpUrl, setSmtpUrl] = useState('');
   const [maxSeverity, setMaxSeverity] = useState('3');
-  const [events, setEvents] = useState<string[]>([...EVENTS]);
+  const [events, setEvents] = useState<SinkEvent[]>([...EVENTS]);
   const [runnerIds, setRunnerIds] = useState<string[]>([]);
   const [namespaces, setNamespaces] = useState('');
   const [groupSeconds, setGroupSeconds] = useState('30');
@@ -221,20 +232,20 @@ function NewSinkForm({
   const [problems, setProblems] = useState<string[]>([]);
   const action = useAction();
 
-  const toggle = (list: string[], item: string, on: boolean) => (on ? [...list, item] : list.filter((x) => x !== item));
+  const toggle = <T,>(list: T[], item: T, on: boolean) => (on ? [...list, item] : list.filter((x) => x !== item));
 
   const submit = async (e: Event) => {
     e.preventDefault();
     const found = events.length === 0 ? ['Changes: choose at least one'] : [];
     setProblems(found);
     if (found.length) return;
-    const target =
+    const target: SinkTargetRequest =
       kind === 'pagerduty'
         ? { kind, routingKey: routingKey.trim() }
         : kind === 'email'
           ? { kind, to: lines(recipients), ...(smtpUrl.trim() ? { smtpUrl: smtpUrl.trim() } : {}) }
           : { kind, url: url.trim() };
-    const body = {
+    const body: CreateSinkRequest = {
       name: name.trim(),
       target,
       maxSeverity: Number(maxSeverity),

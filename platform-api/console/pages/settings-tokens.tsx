@@ -7,7 +7,7 @@ import { useState } from 'preact/hooks';
 import { ROLES, roleAtMost, type Role } from '../../../platform/permissions';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { CreatedToken, Items, Token } from '../api-types';
+import type { CreatedToken, CreateTokenRequest, Items, Token } from '../api-types';
 import { FormFooter, InputField, Options, SelectField } from '../fields';
 import { DataTable } from '../table';
 import { ConfirmButton, CopyButton, LoadedList, NoticeSlot, ProblemBanner, ShownOnce, StatusBadge, Time, useAction, useLoad } from '../ui';
@@ -33,7 +33,7 @@ export function TokensTab({ ctx }: { ctx: Ctx }) {
     e.preventDefault();
     setNotice('');
     setCreated(undefined);
-    const body = { name: name.trim(), role, ...(days.trim() ? { expiresInDays: Number(days) } : {}) };
+    const body: CreateTokenRequest = { name: name.trim(), role, ...(days.trim() ? { expiresInDays: Number(days) } : {}) };
     const made = await action.run(() => api.post<CreatedToken>(wsPath(ctx.ws, '/tokens'), body));
     if (made) {
       setName('');

@@ -10,7 +10,21 @@
 import { useState } from 'preact/hooks';
 import type { Ctx } from '../ctx';
 import { api, wsPath } from '../api';
-import type { ChecksAnswer, Items, RunItem, RunnerItem, ScheduleItem, Task, TaskItem } from '../api-types';
+import type {
+  ChecksAnswer,
+  CreateRunRequest,
+  CreateScheduleRequest,
+  CreateTaskRequest,
+  Items,
+  RunItem,
+  RunnerItem,
+  ScheduleItem,
+  ScheduleOverlap,
+  ScheduleSpec,
+  Task,
+  TaskItem,
+  TaskPolicy,
+} from '../api-types';
 import { FormFooter, InputField, Options, SelectField, TextareaField, lines } from '../fields';
 import { SchemaFields, asSchema, buildParams, initialValues, type RawValues } from '../schema-form';
 import { DataTable } from '../table';
@@ -53,7 +67,7 @@ export function TasksPage({ ctx }: { ctx: Ctx }) {
 
   const runNow = async (task: TaskItem) => {
     setBusyId(task.id);
-    const run = await action.run(() => api.post<RunItem>(wsPath(ctx.ws, '/runs'), { taskId: task.id }));
+    const run = await action.run(() => api.post<RunItem>(wsPath(ctx.ws, '/runs'), { taskId: task.id } satisfies CreateRunRequest));
     setBusyId(undefined);
     if (run) ctx.navigate(`#/run/${run.id}`);
   };
@@ -266,7 +280,7 @@ function NewTaskForm({
   const submit = async (e: Event) => {
     e.preventDefault();
     const built = buildParams(schema, values);
-    const policy: Record<string, number> = {};
+    const policy: TaskPolicy = {};
     for (const b of BOUNDS) {
       const text = bounds[b.key]?.trim();
       if (!text) continue;
@@ -277,7 +291,13 @@ function NewTaskForm({
     setProblems(built.problems);
     if (built.problems.length) return;
     const task = await action.run(() =>
-      api.post<Task>(wsPath(ctx.ws, '/tasks'), { name: name.trim(), runnerId, checkType, params: built.params, policy }),
+      api.post<Task>(wsPath(ctx.ws, '/tasks'), {
+        name: name.trim(),
+        runnerId,
+        checkType,
+        params: built.params,
+        policy,
+      } satisfies CreateTaskRequest),
     );
     if (task) onCreated(task);
   };
@@ -397,7 +417,7 @@ function NewTaskForm({
   );
 }
 
-const OVERLAP: [string, string][] = [
+const OVERLAP: [ScheduleOverlap, string][] = [
   ['skip', 'Skip this run'],
   ['buffer_one', 'Run once after it'],
   ['buffer_all', 'Run each after it'],
@@ -422,7 +442,7 @@ function NewScheduleForm({
   const [minutes, setMinutes] = useState('60');
   const [cron, setCron] = useState('');
   const [timezone, setTimezone] = useState(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
-  const [overlap, setOverlap] = useState('skip');
+  const [overlap, setOverlap] = useState<ScheduleOverlap>('skip');
   const [note, setNote] = useState('');
   const [problems, setProblems] = useState<string[]>([]);
   const action = useAction();
@@ -430,21 +450,21 @@ function NewScheduleForm({
   const submit = async (e: Event) => {
     e.preventDefault();
     const found: string[] = [];
-    const spec: Record<string, unknown> = {};
+    const spec: ScheduleSpec = {};
     if (mode === 'interval') {
       const m = Number(minutes);
       if (!Number.isInteger(m) || m < 1) found.push('Every (minutes): a whole number of minutes, at least 1');
-      else spec['intervalSeconds'] = m * 60;
+      else spec.intervalSeconds = m * 60;
     } else {
       const expressions = lines(cron);
       if (expressions.length === 0) found.push('Cron expression: give at least one');
-      spec['cron'] = expressions;
-      if (timezone.trim()) spec['timezone'] = timezone.trim();
+      spec.cron = expressions;
+      if (timezone.trim()) spec.timezone = timezone.trim();
     }
     setProblems(found);
     if (found.length) return;
     const [kind, id] = target.split(':');
-    const body = {
+    const body: CreateScheduleRequest = {
       ...(kind === 'runner' ? { runnerId: id } : { taskId: id }),
       spec,
       overlap,
